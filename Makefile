@@ -1,0 +1,45 @@
+# Tongban: `make test` on a fresh machine installs everything the tests need and runs them;
+# `make demo` builds a small demo network in var/demo.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= var/demo
+
+.PHONY: install test lint typecheck imports pytest demo demo-clean bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+imports: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck imports pytest
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/tongban demo init $(DEMO)
+
+demo-clean:
+	rm -rf $(DEMO)
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Central: the root of trust, catalog releases, certificates, the city's view."""

@@ -1,0 +1,250 @@
+"""Central as the root of trust: the genesis, node certificates, revocations, catalog releases.
+
+Every act here is one record appended to central's log, signed with central's key, and so
+checkable by every node offline:
+
+``init``
+    creates central's keys and its genesis record (``net.genesis``), the network's trust
+    anchor; its fingerprint is what node operators compare at enrollment.
+``enroll``
+    checks an enrollment request (proof of possession; tier and code shape; parent is
+    central for the city hall and towns, an enrolled town for a village; no live
+    certificate holds the code) and appends a ``node.cert``; writes the bundle.
+``revoke_node``
+    appends a ``cert.revoke`` with the last sequence number still trusted.
+``publish_catalog``
+    appends a ``catalog.release`` with version = previous + 1 and an expiry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from central import config as central_config
+from central.store import CentralStore
+from core.admin import Tier, expected_parent, parse_tier, validate_node_code
+from core.catalog import CatalogRelease, Item
+from core.clock import Clock
+from core.errors import EnrollmentError, ErrorCode, InputError, TongbanError
+from sync import keys, kinds
+from sync.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
+from sync.envelope import ZERO_ID, Payload, Record, seal
+
+DAY = 86_400
+CERT_VALIDITY_DAYS = 365
+CATALOG_VALIDITY_DAYS = 120
+
+
+@dataclass(frozen=True)
+class Central:
+    """An opened central directory: config, keys, store."""
+
+    config: central_config.CentralConfig
+    keys: keys.NodeKeys
+    store: CentralStore
+
+    @property
+    def code(self) -> str:
+        return self.config.central.code
+
+    def append(self, kind: str, body: dict[str, Any], actor: str) -> Record:
+        return self.store.log.append_local(self.keys, self.code, kind, body, actor=actor)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_central(home: Path, clock: Clock) -> Central:
+    config = central_config.load(home)
+    return Central(
+        config, keys.load_key_file(config.key_path), CentralStore.open(config.database_path, clock)
+    )
+
+
+def init(
+    home: Path,
+    *,
+    code: str,
+    name: str,
+    net: str | None,
+    clock: Clock,
+    random: Callable[[int], bytes] = os.urandom,
+) -> str:
+    """Create central's directory, keys and genesis record; returns the anchor fingerprint."""
+    validate_node_code(code, Tier.CENTRAL)
+    if not name.strip():
+        raise InputError(ErrorCode.FIELD_INVALID, "name is empty")
+    net = net or f"cn-{code}"
+    if home.exists() and any(home.iterdir()):
+        raise InputError(ErrorCode.DIR_NOT_EMPTY, str(home))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "keys").mkdir(mode=0o700)
+    section = central_config.CentralSection(code=code, name=name.strip(), net=net)
+    (home / central_config.CONFIG_FILE).write_text(central_config.render(section), encoding="utf-8")
+    config = central_config.load(home)
+    config.bundle_dir.mkdir()
+    central_keys = keys.generate(random)
+    keys.write_key_file(config.key_path, central_keys, clock.now())
+    genesis = seal(
+        Payload(
+            net=net,
+            kind=kinds.NET_GENESIS,
+            origin=code,
+            kid=central_keys.kid,
+            seq=1,
+            prev=ZERO_ID,
+            ts=clock.now(),
+            body={
+                "net": net,
+                "code": code,
+                "name": section.name,
+                "sign_pk": central_keys.sign_public,
+                "curve_pk": central_keys.curve_public,
+            },
+            actor="sys:init",
+        ),
+        central_keys,
+    )
+    store = CentralStore.open(config.database_path, clock, create=True)
+    try:
+        store.log.install_anchor(genesis.envelope, source="local")
+    finally:
+        store.close()
+    return anchor_fingerprint(genesis.id)
+
+
+def enroll(
+    central: Central, request_data: bytes, *, valid_days: int = CERT_VALIDITY_DAYS
+) -> tuple[Record, bytes]:
+    """Certify the node that made ``request_data``; returns its certificate and bundle.
+
+    Raises:
+        EnrollmentError: ``E_ENROLL_REQUEST``, ``E_ENROLL_POP``, ``E_ENROLL_TIER``,
+            ``E_ENROLL_PARENT`` or ``E_ENROLL_CODE_TAKEN``. Nothing is appended then.
+    """
+    request = read_request(request_data)
+    try:
+        _check_request(central, request)
+    except EnrollmentError as exc:
+        central.store.note_request(request.id, request.code, exc.code.value, None)
+        raise
+    now = central.store.log.clock.now()
+    cert = central.append(
+        kinds.NODE_CERT,
+        {
+            "node": request.code,
+            "tier": request.tier,
+            "parent": request.parent,
+            "name": request.name,
+            "sign_pk": request.sign_pk,
+            "curve_pk": request.curve_pk,
+            "nbf": now,
+            "exp": now + valid_days * DAY,
+            "request": request.raw,
+        },
+        actor="sys:enroll",
+    )
+    central.store.note_request(request.id, request.code, "certified", cert.id)
+    return cert, bundle_for(central, request.code)
+
+
+def _check_request(central: Central, request: EnrollmentRequest) -> None:
+    now = central.store.log.clock.now()
+    try:
+        tier = parse_tier(request.tier)
+        validate_node_code(request.code, tier)
+    except TongbanError as exc:
+        raise EnrollmentError(ErrorCode.ENROLL_TIER, exc.render("en")) from exc
+    if tier is Tier.CENTRAL:
+        raise EnrollmentError(ErrorCode.ENROLL_TIER, "central is not enrolled")
+    if request.code[:6] != central.code:
+        raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"{request.code} is not in {central.code}")
+    if request.parent != expected_parent(request.code, tier):
+        raise EnrollmentError(
+            ErrorCode.ENROLL_PARENT, f"the parent of {request.code} is not {request.parent}"
+        )
+    if tier is Tier.VILLAGE:
+        parents = central.store.live_certs(request.parent, now)
+        if not any(row["tier"] == Tier.TOWN.value for row in parents):
+            raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"town {request.parent} is not enrolled")
+    if central.store.live_certs(request.code, now):
+        raise EnrollmentError(ErrorCode.ENROLL_CODE_TAKEN, request.code)
+    taken = central.store.db.conn.execute(
+        "SELECT code FROM certs WHERE sign_pk = ?", (request.sign_pk,)
+    ).fetchone()
+    if taken is not None:
+        raise EnrollmentError(ErrorCode.ENROLL_CODE_TAKEN, f"this key is already certified for {taken[0]}")
+
+
+def bundle_for(central: Central, code: str) -> bytes:
+    """The bundle for ``code``: the anchor and every record of central's own chain.
+
+    Every node holds central's whole chain (certificates, revocations, catalog and
+    calendar releases, grants): records of one origin are only accepted in sequence, and
+    the chain is small (hundreds of records a year for a city).
+    """
+    log = central.store.log
+    anchor = log.anchor()
+    if anchor is None:  # pragma: no cover - central always has its genesis
+        raise EnrollmentError(ErrorCode.NOT_INITIALIZED, "central has no genesis record")
+    rows = central.store.db.conn.execute(
+        "SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (central.code,)
+    ).fetchall()
+    return make_bundle(code, rows[0][0], [row[0] for row in rows[1:]])
+
+
+def revoke_node(
+    central: Central, code: str, *, reason: str, last_good_seq: int | None = None
+) -> list[Record]:
+    """Revoke every live certificate of ``code``.
+
+    ``last_good_seq`` defaults to the highest sequence number central holds from the node:
+    everything central has seen stays valid, anything signed later with the old key is
+    refused everywhere.
+    """
+    if not reason.strip():
+        raise InputError(ErrorCode.FIELD_INVALID, "a reason is required")
+    now = central.store.log.clock.now()
+    live = central.store.live_certs(code, now)
+    if not live:
+        raise InputError(ErrorCode.CERT_UNKNOWN, f"no live certificate for {code}")
+    if last_good_seq is None:
+        head = central.store.log.head(code)
+        last_good_seq = head.seq if head else 0
+    if last_good_seq < 0:
+        raise InputError(ErrorCode.FIELD_INVALID, "last-good-seq must be 0 or more")
+    return [
+        central.append(
+            kinds.CERT_REVOKE,
+            {
+                "node": code,
+                "cert": row["cert_id"],
+                "last_good_seq": last_good_seq,
+                "effective": now,
+                "reason": reason.strip(),
+            },
+            actor="sys:revoke",
+        )
+        for row in live
+    ]
+
+
+def publish_catalog(
+    central: Central,
+    items: Sequence[Item],
+    *,
+    valid_days: int = CATALOG_VALIDITY_DAYS,
+    actor: str = "sys:catalog",
+) -> tuple[Record, CatalogRelease]:
+    """Publish ``items`` as the next catalog release."""
+    current = central.store.db.conn.execute("SELECT max(version) FROM catalog_releases").fetchone()[0] or 0
+    now = central.store.log.clock.now()
+    release = CatalogRelease(
+        version=current + 1, issued_at=now, expires_at=now + valid_days * DAY, items=tuple(items)
+    )
+    record = central.append(kinds.CATALOG_RELEASE, release.to_body(), actor=actor)
+    return record, release

@@ -1,0 +1,80 @@
+"""Central's configuration file, ``central.toml``, parsed once into frozen sections.
+
+Every key is documented in docs/configuration.md (a test checks that). Paths are
+relative to central's directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.admin import Tier, validate_node_code
+from core.config import parse_toml, render_toml, sections
+from core.errors import ConfigError, ErrorCode, TongbanError
+
+CONFIG_FILE = "central.toml"
+
+
+@dataclass(frozen=True)
+class CentralSection:
+    """[central]: the city authority's identity and network name."""
+
+    code: str
+    name: str
+    net: str
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """[store]: where central keeps its data."""
+
+    database: str = "central.db"
+    keys: str = "keys/central.key"
+    bundles: str = "bundles"
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    central: CentralSection
+    store: StoreSection
+    home: Path
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / self.store.database
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / self.store.keys
+
+    @property
+    def bundle_dir(self) -> Path:
+        return self.home / self.store.bundles
+
+
+LAYOUT: dict[str, type] = {"central": CentralSection, "store": StoreSection}
+
+
+def load(home: Path) -> CentralConfig:
+    """Read ``home/central.toml``; a directory without one is ``E_NOT_INITIALIZED``."""
+    path = home / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
+    parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
+    config = CentralConfig(central=parsed["central"], store=parsed["store"], home=home)
+    try:
+        validate_node_code(config.central.code, Tier.CENTRAL)
+    except TongbanError as exc:
+        raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    return config
+
+
+def render(central: CentralSection) -> str:
+    store = StoreSection()
+    return "# Tongban central configuration (docs/configuration.md)\n" + render_toml(
+        {
+            "central": {"code": central.code, "name": central.name, "net": central.net},
+            "store": {"database": store.database, "keys": store.keys, "bundles": store.bundles},
+        }
+    )

@@ -1,0 +1,73 @@
+"""Central's SQLite store: the record log of the whole city plus central's projections.
+
+Only this module (and the log it wraps) touches central's database. Schema changes are
+named migrations in the ``central`` set, applied after the ``log`` set; a database written
+by newer software is refused (``E_STORE_TOO_NEW``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from core.clock import Clock
+from sync.db import execute_all, open_database
+from sync.log import RecordLog, log_migrations
+
+central_migrations = Migrations("central")
+
+
+@central_migrations(name="0001_enrollment_requests")
+def _enrollment_requests(db: Database) -> None:
+    execute_all(
+        db,
+        [
+            # Every enrollment request central has seen, accepted or refused, for audit.
+            """
+            CREATE TABLE enrollment_requests (
+                request_id BLOB PRIMARY KEY,
+                code TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                cert_id BLOB
+            )
+            """,
+        ],
+    )
+
+
+MIGRATION_SETS = (log_migrations, central_migrations)
+
+
+class CentralStore:
+    """Central's database: the city's record log and central's projections."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.log = RecordLog(db, clock)
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
+        return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+
+    def note_request(self, request_id: bytes, code: str, outcome: str, cert_id: bytes | None) -> None:
+        """Remember an enrollment request and what became of it."""
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO enrollment_requests (request_id, code, received_at, outcome, cert_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (request_id, code, self.log.clock.now(), outcome, cert_id),
+        )
+
+    def live_certs(self, code: str, now: int) -> list[dict[str, object]]:
+        """Certificates of ``code`` that are unrevoked and unexpired at ``now``."""
+        rows = self.db.conn.execute(
+            "SELECT c.cert_id, c.tier, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
+            " WHERE c.code = ? AND r.cert_id IS NULL AND c.exp > ?",
+            (code, now),
+        ).fetchall()
+        return [{"cert_id": r[0], "tier": r[1], "kid": r[2]} for r in rows]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,573 @@
+"""The service-item catalog (事项清单): items, their modes per tier, and signed releases.
+
+This module owns what an item *is* (code, names, department, audience, time limit,
+materials, whether the applicant must come in person, fee, legal basis, and the strongest
+mode each tier may handle it in), what a catalog release is, the exact body a
+``catalog.release`` record carries, how a YAML/CSV list becomes items, and how two
+releases differ. It does no I/O: loading files and signing releases happen elsewhere.
+
+**Item codes** are ``<DEPT>-<NNNN>``: two to four capital letters naming the department
+(pinyin initials: ``GA`` 公安, ``RS`` 人力社保, ``YB`` 医保, ``MZ`` 民政, ``WJ`` 卫健,
+``ZJ`` 住建, ``SW`` 税务, ``CL`` 残联, ``TY`` 退役军人, ``SC`` 市场监管, ``GJ`` 公积金,
+``ZR`` 自然资源) and four digits, e.g. ``GA-0001``. Zhejiang's own 事项编码 are 20-odd
+digit strings that change with every re-coding campaign; a short stable code is what a
+clerk can read aloud and what grants list, and the provincial code can ride along in
+``legal_basis`` or a later field. Codes are stable across releases: a grant's item list
+refers to them.
+
+**Modes** are totally ordered ``proxy < direct < same_power`` (代收代办 < 直接办 < 同权).
+``Mode`` is a ``str`` enum, so its comparisons are overridden to use that order and to
+refuse a comparison with a plain string (``str`` would otherwise compare alphabetically,
+and "direct" < "proxy" would silently be true).
+
+**Modes per tier** name the strongest mode the catalog allows at each of ``city``,
+``town`` and ``village``; an absent tier means the item is not handled there. Two rules
+keep every entry grantable, because grants flow city → town → village and a sub-grant may
+only narrow (see :mod:`core.grants`):
+
+- ``same_power`` exists only at ``town`` (a town deciding with the city's authority; at
+  the city hall deciding is simply ``direct``, and villages never hold same power);
+- an item offered at ``village`` is offered at ``town`` too, in a mode at least as strong.
+
+**Body of a catalog release** (canonical CBOR; text keys; ints, never floats)::
+
+    {"version": uint ≥ 1, "issued_at": uint, "expires_at": uint > issued_at,
+     "items": [item, ...]}                    # sorted by code, codes unique
+    item = {"code": tstr, "name": tstr, "name_en": tstr, "department": tstr,
+            "audience": "personal" | "enterprise", "time_limit_days": uint,
+            "materials": [material, ...],     # material codes unique within the item
+            "in_person": bool, "modes": {tier: mode}, "fee": uint (fen),
+            "legal_basis": tstr}
+    material = {"code": tstr, "name": tstr, "required": bool, "original": bool,
+                "note": tstr}
+
+Every key is always present, so one release has exactly one body; unknown keys and wrong
+types are refused with ``E_CATALOG_INVALID`` naming the item and field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from core.errors import ErrorCode, InputError
+
+ITEM_CODE = re.compile(r"[A-Z]{2,4}-[0-9]{4}")
+MATERIAL_CODE = re.compile(r"[a-z][a-z0-9_]{1,39}")
+TIERS: tuple[str, ...] = ("city", "town", "village")
+MAX_TIME_LIMIT_DAYS = 365  # the longest statutory limits are 60 working days; 365 catches typos
+MAX_TEXT = 500  # a name or legal basis longer than this is a pasting accident
+
+
+class Mode(StrEnum):
+    """How a center may handle an item: proxy < direct < same_power."""
+
+    PROXY = "proxy"  # 代收代办: take in here, decided elsewhere
+    DIRECT = "direct"  # 直接办: decided where taken in
+    SAME_POWER = "same_power"  # 同权: a town decides with the city's authority
+
+    @property
+    def rank(self) -> int:
+        """Position in the total order (proxy 0, direct 1, same_power 2)."""
+        return _MODE_RANK[self]
+
+    @property
+    def zh(self) -> str:
+        return _MODE_ZH[self]
+
+    def _other_rank(self, other: object) -> int:
+        if not isinstance(other, Mode):
+            # Refuse rather than return NotImplemented: Python would then fall back to
+            # str's alphabetical comparison.
+            raise TypeError(f"cannot order Mode against {type(other).__name__}")
+        return other.rank
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < self._other_rank(other)
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= self._other_rank(other)
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > self._other_rank(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= self._other_rank(other)
+
+
+_MODE_RANK: dict[Mode, int] = {Mode.PROXY: 0, Mode.DIRECT: 1, Mode.SAME_POWER: 2}
+_MODE_ZH: dict[Mode, str] = {Mode.PROXY: "代收代办", Mode.DIRECT: "直接办", Mode.SAME_POWER: "同权"}
+
+# Spellings accepted in data files (YAML/CSV written by people), never in record bodies.
+_MODE_ALIASES: dict[str, Mode] = {
+    "proxy": Mode.PROXY,
+    "代收代办": Mode.PROXY,
+    "代办": Mode.PROXY,
+    "代理办": Mode.PROXY,
+    "direct": Mode.DIRECT,
+    "直接办": Mode.DIRECT,
+    "same_power": Mode.SAME_POWER,
+    "同权": Mode.SAME_POWER,
+}
+
+
+def mode_le(a: Mode, b: Mode) -> bool:
+    """Whether ``a`` is no stronger than ``b`` (``a <= b`` in the mode order)."""
+    return a.rank <= b.rank
+
+
+class Audience(StrEnum):
+    PERSONAL = "personal"  # 个人办事
+    ENTERPRISE = "enterprise"  # 法人办事 (companies, 个体工商户, organisations)
+
+
+def _fail(where: str, message: str) -> InputError:
+    return InputError(ErrorCode.CATALOG_INVALID, detail=f"{where}: {message}")
+
+
+def _text(where: str, name: str, value: object, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise _fail(where, f"{name} must be text, not {type(value).__name__}")
+    if not empty and not value.strip():
+        raise _fail(where, f"{name} must not be empty")
+    if len(value) > MAX_TEXT:
+        raise _fail(where, f"{name} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _int(where: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
+    # bool is an int subclass: True must not pass as 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where, f"{name} must be an integer, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _fail(where, f"{name} must be {bound}, not {value}")
+    return value
+
+
+def _bool(where: str, name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"{name} must be true or false, not {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Material:
+    """One material (申请材料) an applicant brings: required or optional, original or copy."""
+
+    code: str
+    name: str
+    required: bool
+    original: bool = False  # True: the original is checked (原件); False: a copy suffices
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"material {self.code!r}"
+        if not isinstance(self.code, str) or not MATERIAL_CODE.fullmatch(self.code):
+            raise _fail(where, "code must be 2–40 of a-z, 0-9, _ starting with a letter")
+        _text(where, "name", self.name)
+        _bool(where, "required", self.required)
+        _bool(where, "original", self.original)
+        _text(where, "note", self.note, empty=True)
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "required": self.required,
+            "original": self.original,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_body(cls, body: object, where: str = "material") -> Material:
+        b = _exact_keys(where, body, _MATERIAL_KEYS)
+        return cls(
+            code=b["code"], name=b["name"], required=b["required"], original=b["original"], note=b["note"]
+        )
+
+
+_MATERIAL_KEYS = frozenset({"code", "name", "required", "original", "note"})
+
+
+def _exact_keys(where: str, body: object, keys: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise _fail(where, f"expected a map, not {type(body).__name__}")
+    unknown = sorted(str(k) for k in body if k not in keys)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
+    missing = sorted(keys - set(body))
+    if missing:
+        raise _fail(where, f"missing field(s) {', '.join(missing)}")
+    return body
+
+
+@dataclass(frozen=True)
+class Item:
+    """A service item (事项) as one catalog release defines it.
+
+    ``modes`` maps a tier name ("city", "town", "village") to the strongest mode allowed
+    there; it is stored read-only and in tier order. ``time_limit_days`` counts working
+    days; 0 means 即办 (done on the spot). ``fee`` is in fen.
+    """
+
+    code: str
+    name: str
+    name_en: str
+    department: str
+    audience: Audience
+    time_limit_days: int
+    materials: tuple[Material, ...]
+    in_person: bool
+    modes: Mapping[str, Mode] = field(hash=False)  # a read-only proxy, which cannot be hashed
+    fee: int = 0
+    legal_basis: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, str) or not ITEM_CODE.fullmatch(self.code):
+            raise _fail(f"item {self.code!r}", "code must look like GA-0001 (2–4 capitals, '-', 4 digits)")
+        where = f"item {self.code}"
+        _text(where, "name", self.name)
+        _text(where, "name_en", self.name_en)
+        _text(where, "department", self.department)
+        if not isinstance(self.audience, Audience):
+            raise _fail(where, "audience must be an Audience")
+        _int(where, "time_limit_days", self.time_limit_days, low=0, high=MAX_TIME_LIMIT_DAYS)
+        if not isinstance(self.materials, tuple) or not all(isinstance(m, Material) for m in self.materials):
+            raise _fail(where, "materials must be a tuple of Material")
+        seen: set[str] = set()
+        for m in self.materials:
+            if m.code in seen:
+                raise _fail(where, f"material {m.code} listed twice")
+            seen.add(m.code)
+        _bool(where, "in_person", self.in_person)
+        _int(where, "fee", self.fee, low=0)
+        _text(where, "legal_basis", self.legal_basis, empty=True)
+        object.__setattr__(self, "modes", MappingProxyType(_check_modes(where, self.modes)))
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "name_en": self.name_en,
+            "department": self.department,
+            "audience": self.audience.value,
+            "time_limit_days": self.time_limit_days,
+            "materials": [m.to_body() for m in self.materials],
+            "in_person": self.in_person,
+            "modes": {tier: mode.value for tier, mode in self.modes.items()},
+            "fee": self.fee,
+            "legal_basis": self.legal_basis,
+        }
+
+    @classmethod
+    def from_body(cls, body: object) -> Item:
+        """The item in ``body``, checked strictly (record bodies, not hand-written files)."""
+        code = body.get("code") if isinstance(body, dict) else None
+        where = f"item {code}" if isinstance(code, str) else "item"
+        b = _exact_keys(where, body, _ITEM_KEYS)
+        materials = b["materials"]
+        if not isinstance(materials, list):
+            raise _fail(where, "materials must be a list")
+        modes = b["modes"]
+        if not isinstance(modes, dict):
+            raise _fail(where, "modes must be a map")
+        return cls(
+            code=b["code"],
+            name=b["name"],
+            name_en=b["name_en"],
+            department=b["department"],
+            audience=_enum(where, "audience", Audience, b["audience"]),
+            time_limit_days=b["time_limit_days"],
+            materials=tuple(
+                Material.from_body(m, f"{where}: material #{i + 1}") for i, m in enumerate(materials)
+            ),
+            in_person=b["in_person"],
+            modes={tier: _enum(where, f"modes.{tier}", Mode, m) for tier, m in modes.items()},
+            fee=b["fee"],
+            legal_basis=b["legal_basis"],
+        )
+
+
+_ITEM_KEYS = frozenset(f.name for f in fields(Item))
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(where: str, name: str, kind: type[_E], value: object) -> _E:
+    if not isinstance(value, str):
+        raise _fail(where, f"{name} must be text, not {type(value).__name__}")
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(e.value) for e in kind)
+        raise _fail(where, f"{name} must be one of {allowed}, not {value!r}") from None
+
+
+def _check_modes(where: str, modes: object) -> dict[str, Mode]:
+    if not isinstance(modes, Mapping):
+        raise _fail(where, "modes must be a mapping of tier to mode")
+    checked: dict[str, Mode] = {}
+    for tier, mode in modes.items():
+        if tier not in TIERS:
+            raise _fail(where, f"modes: unknown tier {tier!r} (city, town or village)")
+        if not isinstance(mode, Mode):
+            raise _fail(where, f"modes.{tier} must be a Mode")
+        checked[str(tier)] = mode
+    if not checked:
+        raise _fail(where, "modes: the item is offered at no tier")
+    for tier in ("city", "village"):
+        if checked.get(tier) is Mode.SAME_POWER:
+            raise _fail(where, f"modes.{tier}: same_power exists only at town")
+    village, town = checked.get("village"), checked.get("town")
+    if village is not None:
+        if town is None:
+            raise _fail(where, "modes: offered at village but not at town, so it could never be granted")
+        if village > town:
+            raise _fail(where, f"modes: village ({village.value}) is stronger than town ({town.value})")
+    # Tier order, so the body's map and equality do not depend on the input's order.
+    return {t: checked[t] for t in TIERS if t in checked}
+
+
+def item_available(item: Item, tier: str) -> Mode | None:
+    """The strongest mode ``item`` may be handled in at ``tier``, or None if not there.
+
+    ``tier`` is a tier name or a :class:`core.admin.Tier` (a ``str`` enum); central
+    takes in nothing, so it always gets None.
+    """
+    return item.modes.get(str(tier.value if isinstance(tier, Enum) else tier))
+
+
+@dataclass(frozen=True)
+class CatalogRelease:
+    """One signed release of the catalog; ``items`` are kept sorted by code."""
+
+    version: int
+    issued_at: int
+    expires_at: int
+    items: tuple[Item, ...]
+    _index: Mapping[str, Item] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _int("catalog release", "version", self.version, low=1)
+        _int("catalog release", "issued_at", self.issued_at, low=0)
+        _int("catalog release", "expires_at", self.expires_at, low=0)
+        if self.expires_at <= self.issued_at:
+            raise _fail("catalog release", "expires_at must be after issued_at")
+        if not isinstance(self.items, tuple) or not all(isinstance(i, Item) for i in self.items):
+            raise _fail("catalog release", "items must be a tuple of Item")
+        index: dict[str, Item] = {}
+        for item in self.items:
+            if item.code in index:
+                raise _fail(f"item {item.code}", "code appears twice in the release")
+            index[item.code] = item
+        object.__setattr__(self, "items", tuple(sorted(self.items, key=lambda i: i.code)))
+        object.__setattr__(self, "_index", MappingProxyType(index))
+
+    def get(self, code: str) -> Item | None:
+        return self._index.get(code)
+
+    def item(self, code: str) -> Item:
+        """The item with ``code``; ``E_ITEM_UNKNOWN`` if this release has none."""
+        found = self._index.get(code)
+        if found is None:
+            raise InputError(ErrorCode.ITEM_UNKNOWN, detail=f"{code} (catalog version {self.version})")
+        return found
+
+    def is_expired(self, now: int) -> bool:
+        """Whether the release is past its expiry at ``now``: warn, keep taking cases."""
+        return now >= self.expires_at
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "items": [i.to_body() for i in self.items],
+        }
+
+    @classmethod
+    def from_body(cls, body: object) -> CatalogRelease:
+        """The release in a ``catalog.release`` body; items must be sorted by code."""
+        b = _exact_keys("catalog release", body, _RELEASE_KEYS)
+        raw = b["items"]
+        if not isinstance(raw, list):
+            raise _fail("catalog release", "items must be a list")
+        items = tuple(Item.from_body(i) for i in raw)
+        codes = [i.code for i in items]
+        if codes != sorted(set(codes)):
+            raise _fail("catalog release", "items must be sorted by code with no code twice")
+        return cls(version=b["version"], issued_at=b["issued_at"], expires_at=b["expires_at"], items=items)
+
+
+_RELEASE_KEYS = frozenset({"version", "issued_at", "expires_at", "items"})
+
+
+# -- data files: lenient about how YAML and CSV spell values, strict about what is there --
+
+_DATA_OPTIONAL = frozenset({"fee", "legal_basis"})
+_DATA_REQUIRED = _ITEM_KEYS - _DATA_OPTIONAL
+_MATERIAL_REQUIRED = frozenset({"code", "name", "required"})
+_MATERIAL_OPTIONAL = frozenset({"original", "note"})
+_TRUE = {"true", "yes", "y", "1", "是", "必须", "必要"}
+_FALSE = {"false", "no", "n", "0", "否", "", "可选"}
+
+
+def _data_int(where: str, name: str, value: object) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return _int(where, name, value, low=0)
+
+
+def _data_bool(where: str, name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _fail(where, f"{name} must be true or false, not {value!r}")
+
+
+def _data_text(where: str, name: str, value: object, *, empty: bool = False) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # YAML reads an unquoted 123 as an int
+    return _text(where, name, value, empty=empty).strip()
+
+
+def _data_keys(
+    where: str, entry: object, required: frozenset[str], optional: frozenset[str]
+) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise _fail(where, f"expected a mapping, not {type(entry).__name__}")
+    unknown = sorted(str(k) for k in entry if k not in required | optional)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
+    missing = sorted(required - set(entry))
+    if missing:
+        raise _fail(where, f"missing field(s) {', '.join(missing)}")
+    return dict(entry)
+
+
+def _data_material(where: str, entry: object) -> Material:
+    d = _data_keys(where, entry, _MATERIAL_REQUIRED, _MATERIAL_OPTIONAL)
+    return Material(
+        code=_data_text(where, "code", d["code"]),
+        name=_data_text(where, "name", d["name"]),
+        required=_data_bool(where, "required", d["required"]),
+        original=_data_bool(where, "original", d.get("original", False)),
+        note=_data_text(where, "note", d.get("note", ""), empty=True),
+    )
+
+
+def _data_modes(where: str, value: object) -> dict[str, Mode]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, "modes must be a mapping of tier to mode")
+    modes: dict[str, Mode] = {}
+    for tier, raw in value.items():
+        if raw is None:
+            continue  # `village:` left empty in YAML means "not offered there"
+        key = str(raw).strip().lower()
+        if key not in _MODE_ALIASES:
+            raise _fail(where, f"modes.{tier}: unknown mode {raw!r} (proxy, direct or same_power)")
+        modes[str(tier).strip().lower()] = _MODE_ALIASES[key]
+    return modes
+
+
+def _data_item(index: int, entry: object) -> Item:
+    code = entry.get("code") if isinstance(entry, Mapping) else None
+    where = f"item {code}" if isinstance(code, str) and code else f"item #{index + 1}"
+    d = _data_keys(where, entry, _DATA_REQUIRED, _DATA_OPTIONAL)
+    raw_materials = d["materials"] if d["materials"] is not None else []
+    if not isinstance(raw_materials, Sequence) or isinstance(raw_materials, str):
+        raise _fail(where, "materials must be a list")
+    audience = _data_text(where, "audience", d["audience"]).lower()
+    if audience not in {a.value for a in Audience}:
+        raise _fail(where, f"audience must be personal or enterprise, not {d['audience']!r}")
+    return Item(
+        code=_data_text(where, "code", d["code"]),
+        name=_data_text(where, "name", d["name"]),
+        name_en=_data_text(where, "name_en", d["name_en"]),
+        department=_data_text(where, "department", d["department"]),
+        audience=Audience(audience),
+        time_limit_days=_data_int(where, "time_limit_days", d["time_limit_days"]),
+        materials=tuple(
+            _data_material(f"{where}: material #{i + 1}", m) for i, m in enumerate(raw_materials)
+        ),
+        in_person=_data_bool(where, "in_person", d["in_person"]),
+        modes=_data_modes(where, d["modes"]),
+        fee=_data_int(where, "fee", d.get("fee", 0)),
+        legal_basis=_data_text(where, "legal_basis", d.get("legal_basis", "") or "", empty=True),
+    )
+
+
+def items_from_data(entries: object) -> tuple[Item, ...]:
+    """Items from a list loaded from YAML or CSV, sorted by code.
+
+    Lenient about spelling: integers may be digit strings, booleans may be
+    yes/no/true/false/是/否, modes may be written 代收代办/直接办/同权, an empty tier means
+    "not offered". Strict about content: every required field must be present, unknown
+    fields are refused (a typo must not silently drop a field), codes must be unique.
+
+    Raises:
+        InputError: ``E_CATALOG_INVALID`` with a detail such as
+            ``item GA-0001: time_limit_days must be between 0 and 365, not -1``.
+    """
+    if not isinstance(entries, Sequence) or isinstance(entries, str):
+        raise _fail("catalog data", "expected a list of items")
+    items = [_data_item(i, e) for i, e in enumerate(entries)]
+    seen: set[str] = set()
+    for item in items:
+        if item.code in seen:
+            raise _fail(f"item {item.code}", "code appears twice")
+        seen.add(item.code)
+    return tuple(sorted(items, key=lambda i: i.code))
+
+
+# -- differences between releases -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    code: str
+    fields: tuple[str, ...]  # names of the Item fields that differ, in declaration order
+
+
+@dataclass(frozen=True)
+class CatalogDiff:
+    old_version: int
+    new_version: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[ItemChange, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+_COMPARED = tuple(f.name for f in fields(Item))
+
+
+def diff_releases(old: CatalogRelease, new: CatalogRelease) -> CatalogDiff:
+    """What ``new`` adds, removes and changes relative to ``old`` (codes sorted)."""
+    old_codes = {i.code for i in old.items}
+    new_codes = {i.code for i in new.items}
+    changed: list[ItemChange] = []
+    for code in sorted(old_codes & new_codes):
+        a, b = old.item(code), new.item(code)
+        differing = tuple(n for n in _COMPARED if getattr(a, n) != getattr(b, n))
+        if differing:
+            changed.append(ItemChange(code, differing))
+    return CatalogDiff(
+        old_version=old.version,
+        new_version=new.version,
+        added=tuple(sorted(new_codes - old_codes)),
+        removed=tuple(sorted(old_codes - new_codes)),
+        changed=tuple(changed),
+    )

@@ -1,0 +1,41 @@
+"""Time as an injected dependency.
+
+Everything that signs, stamps or checks validity takes a :class:`Clock` so that tests and
+golden vectors are byte-exact. Time in signed records is always integer epoch seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of the current time in integer epoch seconds."""
+
+    def now(self) -> int: ...
+
+
+class SystemClock:
+    """The machine's wall clock."""
+
+    def now(self) -> int:
+        return int(time.time())
+
+
+@dataclass
+class FixedClock:
+    """A clock that only moves when told to (tests, vectors, simulations)."""
+
+    t: int = 1_764_000_000  # 2025-11-24T16:00:00Z
+    step: int = 0
+    _calls: int = field(default=0, repr=False)
+
+    def now(self) -> int:
+        value = self.t + self._calls * self.step
+        self._calls += 1
+        return value
+
+    def advance(self, seconds: int) -> None:
+        self.t += seconds

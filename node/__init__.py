@@ -1,0 +1,1 @@
+"""A service-center node (city hall, town or village): identity, store, clerk services."""

@@ -1,0 +1,83 @@
+"""The node's configuration file, ``node.toml``, parsed once into frozen sections.
+
+Every key is documented in docs/configuration.md (a test checks that). Paths are
+relative to the node's directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.admin import Tier, expected_parent, parse_tier, validate_node_code
+from core.config import parse_toml, render_toml, sections
+from core.errors import ConfigError, ErrorCode, InputError, TongbanError
+
+CONFIG_FILE = "node.toml"
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    """[node]: who this node is."""
+
+    code: str
+    tier: str
+    name: str
+    parent: str
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """[store]: where the node keeps its data."""
+
+    database: str = "node.db"
+    keys: str = "keys/node.key"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node: NodeSection
+    store: StoreSection
+    home: Path
+
+    @property
+    def tier(self) -> Tier:
+        return parse_tier(self.node.tier)
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / self.store.database
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / self.store.keys
+
+
+LAYOUT: dict[str, type] = {"node": NodeSection, "store": StoreSection}
+
+
+def load(home: Path) -> NodeConfig:
+    """Read ``home/node.toml``; a directory without one is ``E_NOT_INITIALIZED``."""
+    path = home / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
+    parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
+    config = NodeConfig(node=parsed["node"], store=parsed["store"], home=home)
+    try:
+        tier = parse_tier(config.node.tier)
+        validate_node_code(config.node.code, tier)
+        if expected_parent(config.node.code, tier) != config.node.parent:
+            raise InputError(ErrorCode.TIER_MISMATCH, f"parent {config.node.parent}")
+    except TongbanError as exc:
+        raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    return config
+
+
+def render(node: NodeSection, store: StoreSection | None = None) -> str:
+    store = store or StoreSection()
+    return "# Tongban node configuration (docs/configuration.md)\n" + render_toml(
+        {
+            "node": {"code": node.code, "tier": node.tier, "name": node.name, "parent": node.parent},
+            "store": {"database": store.database, "keys": store.keys},
+        }
+    )

@@ -1,0 +1,1 @@
+"""Provisioning helpers: from an org-tree file to an Ansible inventory."""

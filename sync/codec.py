@@ -1,0 +1,132 @@
+"""The one place that speaks CBOR.
+
+Every byte that is signed, stored or sent is made here by :func:`encode` and read back by
+:func:`decode`. No other module imports ``cbor2``.
+
+The data model is deliberately small, so that there is exactly one encoding of every value
+(RFC 8949 §4.2 deterministic encoding; for maps with text keys only, cbor2's
+``canonical=True`` length-first order coincides with the bytewise order):
+
+=============  =========================================================
+Python         CBOR
+=============  =========================================================
+``dict``       map, **text keys only**
+``list``       array (tuples are encoded as arrays)
+``str``        text string, never Unicode-normalized
+``bytes``      byte string
+``int``        unsigned/negative integer in the 64-bit range
+``bool``       true/false
+``None``       null
+=============  =========================================================
+
+Floats, tags (dates, bignums, decimals, UUIDs, sets), undefined, simple values and
+indefinite lengths are refused in both directions. Decoding is capped in size and depth,
+rejects duplicate map keys, and finally re-encodes the value and requires byte equality,
+so a non-canonical encoding, trailing bytes or a smuggled second encoding of the same
+value never get past it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cbor2
+
+from core.errors import ErrorCode, RecordError
+
+MAX_DEPTH = 16
+"""Deepest nesting accepted; record bodies need 5 or 6."""
+
+DEFAULT_MAX_SIZE = 64 * 1024
+"""Default cap on one encoded value (a record envelope)."""
+
+_INT_MIN = -(2**64)
+_INT_MAX = 2**64 - 1
+
+CborValue = Any
+"""A value of the data model above (kept as ``Any``: it is recursive)."""
+
+
+def encode(value: CborValue) -> bytes:
+    """Encode ``value`` deterministically.
+
+    Raises:
+        RecordError: ``E_CBOR_FORBIDDEN_TYPE`` for a value outside the data model, which
+            is a programming error on the encoding side, reported the same way.
+    """
+    _check(value, depth=0, path="$")
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, TypeError, ValueError) as exc:  # pragma: no cover - _check covers it
+        raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, str(exc)) from exc
+
+
+def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> CborValue:
+    """Decode ``data`` strictly (see the module docstring).
+
+    Raises:
+        RecordError: ``E_RECORD_TOO_LARGE``, ``E_RECORD_MALFORMED``,
+            ``E_CBOR_DUPLICATE_KEY``, ``E_CBOR_TOO_DEEP``, ``E_CBOR_FORBIDDEN_TYPE`` or
+            ``E_CBOR_NONCANONICAL``.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise RecordError(ErrorCode.RECORD_MALFORMED, f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise RecordError(ErrorCode.RECORD_TOO_LARGE, f"{len(data)} bytes > {max_size}")
+    if not data:
+        raise RecordError(ErrorCode.RECORD_MALFORMED, "empty input")
+    try:
+        value = cbor2.loads(
+            data,
+            max_depth=MAX_DEPTH,
+            allow_duplicate_keys=False,
+            allow_indefinite=False,
+            strict_hashable_types=True,
+        )
+    except cbor2.CBORDecodeError as exc:
+        raise _translate(exc) from exc
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise RecordError(ErrorCode.RECORD_MALFORMED, str(exc)[:200]) from exc
+    _check(value, depth=0, path="$")
+    if cbor2.dumps(value, canonical=True) != data:
+        raise RecordError(
+            ErrorCode.CBOR_NONCANONICAL, "re-encoding differs (order, length form or trailing bytes)"
+        )
+    return value
+
+
+def _translate(exc: Exception) -> RecordError:
+    message = str(exc)
+    lowered = message.lower()
+    if "duplicate" in lowered:
+        return RecordError(ErrorCode.CBOR_DUPLICATE_KEY, message[:200])
+    if "depth" in lowered:
+        return RecordError(ErrorCode.CBOR_TOO_DEEP, message[:200])
+    if "map key must be" in lowered:
+        return RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, message[:200])
+    return RecordError(ErrorCode.RECORD_MALFORMED, message[:200])
+
+
+def _check(value: CborValue, depth: int, path: str) -> None:
+    """Refuse anything outside the data model, naming where it was found."""
+    if depth > MAX_DEPTH:
+        raise RecordError(ErrorCode.CBOR_TOO_DEEP, path)
+    # bool is a subclass of int: test it first so True is not range-checked as 1.
+    if value is None or isinstance(value, bool | str | bytes):
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, f"{path}: integer outside 64-bit range")
+        return
+    if isinstance(value, list | tuple):
+        for index, element in enumerate(value):
+            _check(element, depth + 1, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, element in value.items():
+            if not isinstance(key, str):
+                raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, f"{path}: map key {key!r} is not text")
+            _check(element, depth + 1, f"{path}.{key}")
+        return
+    raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, f"{path}: {type(value).__name__} is not allowed")

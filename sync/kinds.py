@@ -1,0 +1,148 @@
+"""Record kinds: the schema of each body and who may author it.
+
+A kind is registered once with its body schema and its authority rule. Ingest refuses a
+kind it does not know (``E_KIND_UNKNOWN``; the record is kept in the rejected table and
+can be re-ingested after an upgrade) and a body that does not match (``E_SCHEMA``).
+
+Schemas are small and explicit: a field maps to its type (or types) and whether it is
+required; unknown fields are refused, byte strings may have a fixed length. Kinds whose
+body is a domain object (a catalog release) validate through the domain's own
+``from_body``, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.catalog import CatalogRelease
+from core.errors import ErrorCode, RecordError, TongbanError
+
+
+class Author(StrEnum):
+    """Who may be the origin of a kind."""
+
+    ROOT = "root"  # only central (the anchor's origin)
+    ANY_NODE = "any"  # any enrolled node, about its own business
+
+
+@dataclass(frozen=True)
+class Field:
+    types: tuple[type, ...]
+    required: bool = True
+    size: int | None = None  # exact length for bytes
+
+
+def _f(*types: type, required: bool = True, size: int | None = None) -> Field:
+    return Field(types, required, size)
+
+
+BodySchema = Mapping[str, Field] | Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    author: Author
+    schema: BodySchema
+    summary: str
+
+
+def _catalog_release(body: dict[str, Any]) -> None:
+    CatalogRelease.from_body(body)
+
+
+NET_GENESIS = "net.genesis"
+NODE_CERT = "node.cert"
+CERT_REVOKE = "cert.revoke"
+CATALOG_RELEASE = "catalog.release"
+NODE_ENROLLED = "node.enrolled"
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            NET_GENESIS,
+            Author.ROOT,
+            {
+                "net": _f(str),
+                "code": _f(str),
+                "name": _f(str),
+                "sign_pk": _f(bytes, size=32),
+                "curve_pk": _f(bytes, size=32),
+                "endpoint": _f(str, required=False),
+            },
+            "central's first record: the network's trust anchor",
+        ),
+        Kind(
+            NODE_CERT,
+            Author.ROOT,
+            {
+                "node": _f(str),
+                "tier": _f(str),
+                "parent": _f(str),
+                "name": _f(str),
+                "sign_pk": _f(bytes, size=32),
+                "curve_pk": _f(bytes, size=32),
+                "nbf": _f(int),
+                "exp": _f(int),
+                "request": _f(bytes),
+            },
+            "a node certificate binding keys to a node code, tier and parent",
+        ),
+        Kind(
+            CERT_REVOKE,
+            Author.ROOT,
+            {
+                "node": _f(str),
+                "cert": _f(bytes, size=32),
+                "last_good_seq": _f(int),
+                "effective": _f(int),
+                "reason": _f(str),
+            },
+            "revokes a node certificate; records after last_good_seq are refused",
+        ),
+        Kind(CATALOG_RELEASE, Author.ROOT, _catalog_release, "a signed release of the service-item catalog"),
+        Kind(
+            NODE_ENROLLED,
+            Author.ANY_NODE,
+            {"cert": _f(bytes, size=32), "software": _f(str)},
+            "a node's first record: it came into service under this certificate",
+        ),
+    )
+}
+
+
+def check_body(kind_name: str, body: dict[str, Any]) -> Kind:
+    """Find ``kind_name`` and check ``body`` against its schema."""
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        raise RecordError(ErrorCode.KIND_UNKNOWN, kind_name)
+    if callable(kind.schema):
+        try:
+            kind.schema(body)
+        except RecordError:
+            raise
+        except TongbanError as exc:
+            raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: {exc.text('en')}") from exc
+        return kind
+    unknown = set(body) - set(kind.schema)
+    if unknown:
+        raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: unknown field(s) {', '.join(sorted(unknown))}")
+    for name, spec in kind.schema.items():
+        if name not in body:
+            if spec.required:
+                raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' is missing")
+            continue
+        value = body[name]
+        if isinstance(value, bool) and bool not in spec.types:
+            raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' has the wrong type")
+        if not isinstance(value, spec.types):
+            raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' has the wrong type")
+        if spec.size is not None and isinstance(value, bytes) and len(value) != spec.size:
+            raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' must be {spec.size} bytes")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' must not be negative")
+    return kind

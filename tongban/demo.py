@@ -1,0 +1,96 @@
+"""The demo network: central, one town and two of its villages, enrolled, with a catalog.
+
+Built with the same functions the CLI commands use, from the demo org tree and catalog
+shipped in ``central/demo/`` (Haining, 海宁市, the city of the project's seed reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from central import authority
+from core.catalog import items_from_data
+from core.clock import Clock
+from core.errors import ErrorCode, InputError
+from node import identity
+from node.store import NodeStore
+
+DEMO_TOWN = "斜桥镇"
+
+
+@dataclass(frozen=True)
+class DemoNode:
+    code: str
+    name: str
+    tier: str
+    parent: str
+
+
+def demo_file(name: str) -> Any:
+    text = resources.files("central").joinpath("demo", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def pick_nodes(tree: dict[str, Any]) -> list[DemoNode]:
+    """The demo town (斜桥镇 when present) and its first two villages."""
+    nodes = [DemoNode(n["code"], n["name"], n["tier"], n["parent"]) for n in tree["nodes"]]
+    towns = [n for n in nodes if n.tier == "town"]
+    towns.sort(key=lambda n: n.name != DEMO_TOWN)
+    for town in towns:
+        villages = [n for n in nodes if n.tier == "village" and n.parent == town.code]
+        if len(villages) >= 2:
+            return [town, *villages[:2]]
+    raise InputError(ErrorCode.FIELD_INVALID, "the demo org tree has no town with two villages")
+
+
+def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> None:
+    """Create the demo network under ``home`` (which must be empty or absent)."""
+    if home.exists() and any(home.iterdir()):
+        raise InputError(ErrorCode.DIR_NOT_EMPTY, f"{home} (remove it for a fresh demo)")
+    tree = demo_file("org-tree.yaml")
+    city = tree["city"]
+    central_dir = home / "central"
+    fingerprint = authority.init(central_dir, code=city["code"], name=city["name"], net=None, clock=clock)
+    central = authority.open_central(central_dir, clock)
+    try:
+        items = items_from_data(demo_file("catalog.yaml")["items"])
+        _, release = authority.publish_catalog(central, items)
+        nodes = pick_nodes(tree)
+        for demo_node in nodes:
+            node_dir = home / demo_node.code
+            result = identity.init(
+                node_dir,
+                tier=demo_node.tier,
+                code=demo_node.code,
+                name=demo_node.name,
+                parent=demo_node.parent,
+                clock=clock,
+            )
+            _, bundle = authority.enroll(central, result.request_path.read_bytes())
+            identity.enroll(node_dir, bundle, clock=clock, anchor_fingerprint=fingerprint)
+        central_records = central.store.log.count()
+    finally:
+        central.close()
+    echo(f"Demo network in {home}")
+    echo(
+        f"  central  {city['code']} {city['name']}: {central_records} records, catalog v{release.version}"
+        f" with {len(release.items)} items"
+    )
+    echo(f"           anchor fingerprint {fingerprint}")
+    for demo_node in nodes:
+        store = NodeStore.open(home / demo_node.code / "node.db", clock)
+        try:
+            count = store.log.count()
+        finally:
+            store.close()
+        echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
+    echo("Look around:")
+    echo(f"  tongban log {central_dir}")
+    echo(f"  tongban node show {home / nodes[-1].code}")
+    echo(f"  tongban verify {home / nodes[-1].code}")
