@@ -38,16 +38,21 @@ Formats, and where each rule comes from
   - *18 digits beginning with "9"* (the 2023 card, issued from 2023-12-01): "9" (the
     foreigner marker; citizens' numbers begin 1–8) + 2-digit province of acceptance +
     3-digit numeric nationality code (ISO 3166-1 numeric) + birth date YYYYMMDD + 3-digit
-    sequence (odd = male, as in GB 11643) + MOD 11-2 check character. Source: NIA,
-    新版外国人永久居留身份证适配性改造要点 (2023), as reproduced by card-reader vendors
-    (e.g. eastcoms.com, 2023-10-20): the number "参照公民身份号码国家标准", 17 digits + 1 check
-    character by MOD 11-2, first digit 9. Its table 1 examples, used in the tests:
-    ``932682198501010017`` (Saudi Arabia 682, accepted in Jiangsu 32, born 1985-01-01,
-    male) and ``911124198108030024`` (Canada 124, Beijing 11, 1981-08-03, female).
+    sequence + MOD 11-2 check character. Source: NIA, 新版外国人永久居留身份证适配性改造要点
+    (2023), as reproduced by card-reader vendors (e.g. eastcoms.com, 2023-10-20): 15
+    characters become 18 (17 digits + 1 check character), the alpha-3 nationality becomes
+    a numeric code, the first digit is 9, the check character is MOD 11-2 "与公民身份号码
+    校验方式相同". The field split is from the public implementations above, and agrees
+    with the notice's table 1 examples as quoted by third-party validators (hutool's
+    IdcardUtilTest uses the first): ``932682198501010017`` (Saudi Arabia 682, accepted in
+    Jiangsu 32, born 1985-01-01, male) and ``911124198108030024`` (Canada 124, Beijing 11,
+    1981-08-03, female). Reading the sex from the 17th digit (odd = male, as in GB 11643)
+    agrees with both examples but was not read in the notice itself.
 
-  The brief for this module described a 2017 card numbered "9…" and a 2023 card
-  numbered "Y…"; no source supports either. The "9…" 18-digit number *is* the 2023
-  card, and the 2017 card kept the 15-character number. No "Y…" format is accepted.
+  Descriptions also circulate of a 2017 card numbered "9…" and a 2023 card numbered
+  "Y…"; no source found supports either. The NIA notice says the 2023 card replaced the
+  15-character number of the 2017 card with the 18-digit "9…" number. No "Y…" format
+  is accepted.
 """
 
 from __future__ import annotations
@@ -227,8 +232,19 @@ def _gb11643(kind: DocType, number: str, today: dt.date) -> dt.date:
 
 def _resident_id(number: str, today: dt.date) -> Document:
     kind = DocType.RESIDENT_ID
+    if _DIGITS15.fullmatch(number):
+        # The commonest slip at the window: the wrong type picked for a right number.
+        raise _format_error(
+            kind, number, f"has 15 digits; for a legacy number choose {DocType.RESIDENT_ID_15.value}"
+        )
     born = _gb11643(kind, number, today)
     province = number[:2]
+    if number.startswith("9"):
+        raise InputError(
+            ErrorCode.ID_REGION,
+            detail=f"{kind.value} {number!r}: a number beginning with 9 is a foreigner's permanent residence "
+            f"card; choose {DocType.FOREIGN_PR.value}",
+        )
     if province in _HMT_PROVINCES:
         raise InputError(
             ErrorCode.ID_REGION,

@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     CERT_EXPIRED = "E_CERT_EXPIRED"
     CERT_NOT_YET_VALID = "E_CERT_NOT_YET_VALID"
     NOT_AUTHORIZED = "E_NOT_AUTHORIZED"
+    GRANT_CATALOG = "E_GRANT_CATALOG"
     # -- records at ingest ---------------------------------------------------------------
     RECORD_TOO_LARGE = "E_RECORD_TOO_LARGE"
     RECORD_MALFORMED = "E_RECORD_MALFORMED"
@@ -108,144 +109,70 @@ class ErrorCode(StrEnum):
 # (Chinese, English). Written for the person who must act: what is wrong, what to do.
 _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.ID_TYPE_UNKNOWN: ("不支持的证件类型", "This type of identity document is not supported"),
-    ErrorCode.ID_FORMAT: (
-        "证件号码格式不正确，请核对位数和字符",
-        "The document number has the wrong length or characters",
-    ),
-    ErrorCode.ID_CHECKSUM: (
-        "证件号码校验位不正确，请核对是否录入有误",
-        "The document number's check digit is wrong: please re-check the number",
-    ),
-    ErrorCode.ID_BIRTHDATE: (
-        "证件号码中的出生日期不存在",
-        "The birth date in the document number is not a real date",
-    ),
-    ErrorCode.ID_REGION: (
-        "证件号码中的地区代码不正确",
-        "The region code in the document number is not valid",
-    ),
+    ErrorCode.ID_FORMAT: ("证件号码格式不正确，请核对位数和字符", "The document number has the wrong length or characters"),
+    ErrorCode.ID_CHECKSUM: ("证件号码校验位不正确，请核对是否录入有误", "The document number's check digit is wrong: please re-check the number"),
+    ErrorCode.ID_BIRTHDATE: ("证件号码中的出生日期不存在", "The birth date in the document number is not a real date"),
+    ErrorCode.ID_REGION: ("证件号码中的地区代码不正确", "The region code in the document number is not valid"),
     ErrorCode.ADMIN_CODE: ("行政区划代码不正确", "The administrative-division code is not valid"),
-    ErrorCode.TIER_MISMATCH: (
-        "层级与行政区划代码不符",
-        "The tier does not match the administrative-division code",
-    ),
+    ErrorCode.TIER_MISMATCH: ("层级与行政区划代码不符", "The tier does not match the administrative-division code"),
     ErrorCode.PHONE_INVALID: ("联系电话格式不正确", "The phone number is not valid"),
     ErrorCode.FIELD_INVALID: ("填写的内容不符合要求", "A field's value is not acceptable"),
     ErrorCode.CATALOG_INVALID: ("事项清单数据不正确", "The catalog data is not valid"),
     ErrorCode.ITEM_UNKNOWN: ("事项清单中没有该事项", "The item is not in the catalog"),
     ErrorCode.CALENDAR_INVALID: ("工作日历数据不正确", "The working-day calendar data is not valid"),
-    ErrorCode.CASE_TRANSITION: (
-        "办件当前状态下不能进行此操作",
-        "This action is not possible in the case's current state",
-    ),
+    ErrorCode.CASE_TRANSITION: ("办件当前状态下不能进行此操作", "This action is not possible in the case's current state"),
     ErrorCode.GRANT_INVALID: ("授权记录不正确", "The grant is not valid"),
-    ErrorCode.GRANT_WIDENS: (
-        "下级授权超出了上级授权的范围",
-        "The sub-grant is wider than the grant it derives from",
-    ),
+    ErrorCode.GRANT_WIDENS: ("下级授权超出了上级授权的范围", "The sub-grant is wider than the grant it derives from"),
     ErrorCode.GRANT_EXPIRED: ("授权已过期", "The grant has expired"),
     ErrorCode.GRANT_NOT_YET_VALID: ("授权尚未生效", "The grant is not valid yet"),
     ErrorCode.GRANT_REVOKED: ("授权已被撤销", "The grant has been revoked"),
-    ErrorCode.GRANT_CHAIN_BROKEN: (
-        "授权链不完整或无法验证",
-        "The grant chain is incomplete or cannot be verified",
-    ),
-    ErrorCode.GRANT_AUDIENCE: (
-        "授权对象不在授权方的管辖范围内",
-        "The grantee is not inside the granter's area",
-    ),
+    ErrorCode.GRANT_CHAIN_BROKEN: ("授权链不完整或无法验证", "The grant chain is incomplete or cannot be verified"),
+    ErrorCode.GRANT_AUDIENCE: ("授权对象不在授权方的管辖范围内", "The grantee is not inside the granter's area"),
     ErrorCode.GRANT_DEPTH: ("该授权不允许再向下授权", "The grant does not allow further delegation"),
     ErrorCode.GRANT_ITEM: ("本中心未获授权办理该事项", "This center is not granted this item"),
-    ErrorCode.GRANT_MODE: (
-        "本中心对该事项的授权方式不允许此操作",
-        "This center's grant for the item does not allow this mode",
-    ),
+    ErrorCode.GRANT_MODE: ("本中心对该事项的授权方式不允许此操作", "This center's grant for the item does not allow this mode"),
     ErrorCode.CERT_UNKNOWN: ("找不到该节点的证书", "No certificate is held for this node"),
     ErrorCode.CERT_REVOKED: ("该节点的证书已被吊销", "The node's certificate has been revoked"),
     ErrorCode.CERT_EXPIRED: ("该节点的证书已过期", "The node's certificate has expired"),
     ErrorCode.CERT_NOT_YET_VALID: ("该节点的证书尚未生效", "The node's certificate is not valid yet"),
     ErrorCode.NOT_AUTHORIZED: ("无权进行此操作", "You are not allowed to do this"),
+    ErrorCode.GRANT_CATALOG: ("授权依据的事项清单版本尚未收到", "The catalog release the grant refers to is not held yet"),
     ErrorCode.RECORD_TOO_LARGE: ("记录超过大小上限", "The record is larger than allowed"),
     ErrorCode.RECORD_MALFORMED: ("记录格式损坏", "The record is malformed"),
     ErrorCode.CBOR_NONCANONICAL: ("记录不是规范编码", "The record is not canonically encoded"),
     ErrorCode.CBOR_DUPLICATE_KEY: ("记录中存在重复字段", "The record contains a duplicate key"),
     ErrorCode.CBOR_TOO_DEEP: ("记录嵌套层数过多", "The record is nested too deeply"),
-    ErrorCode.CBOR_FORBIDDEN_TYPE: (
-        "记录中含有不允许的数据类型",
-        "The record contains a forbidden data type",
-    ),
-    ErrorCode.KEY_UNKNOWN: (
-        "尚未收到签名节点的证书，记录暂存待验",
-        "The signer's certificate is not held yet; the record is held for later",
-    ),
-    ErrorCode.SIGNATURE_INVALID: (
-        "签名无效，记录可能被篡改",
-        "The signature is invalid: the record may have been altered",
-    ),
+    ErrorCode.CBOR_FORBIDDEN_TYPE: ("记录中含有不允许的数据类型", "The record contains a forbidden data type"),
+    ErrorCode.KEY_UNKNOWN: ("尚未收到签名节点的证书，记录暂存待验", "The signer's certificate is not held yet; the record is held for later"),
+    ErrorCode.SIGNATURE_INVALID: ("签名无效，记录可能被篡改", "The signature is invalid: the record may have been altered"),
     ErrorCode.NET_MISMATCH: ("记录属于其他政务服务网络", "The record belongs to another service network"),
-    ErrorCode.VERSION_UNSUPPORTED: (
-        "记录版本不受支持，请升级软件",
-        "The record version is not supported: upgrade the software",
-    ),
+    ErrorCode.VERSION_UNSUPPORTED: ("记录版本不受支持，请升级软件", "The record version is not supported: upgrade the software"),
     ErrorCode.KIND_UNKNOWN: ("未知的记录类型", "Unknown record kind"),
     ErrorCode.SCHEMA: ("记录内容不符合格式要求", "The record's content does not match its schema"),
-    ErrorCode.CHAIN_GAP: (
-        "记录序号不连续，等待缺失的记录",
-        "Records are missing before this one; it is held until they arrive",
-    ),
+    ErrorCode.CHAIN_GAP: ("记录序号不连续，等待缺失的记录", "Records are missing before this one; it is held until they arrive"),
     ErrorCode.CHAIN_PREV: ("记录与前一条记录不衔接", "The record does not link to its predecessor"),
-    ErrorCode.CHAIN_FORK: (
-        "同一节点出现两条同序号的不同记录（分叉）",
-        "The node signed two different records with the same number (fork)",
-    ),
+    ErrorCode.CHAIN_FORK: ("同一节点出现两条同序号的不同记录（分叉）", "The node signed two different records with the same number (fork)"),
     ErrorCode.AUTHORITY: ("签发方无权签发此类记录", "The signer may not issue records of this kind"),
-    ErrorCode.CATALOG_ROLLBACK: (
-        "事项清单版本回退，已拒绝",
-        "The catalog release is older than the one held: rollback refused",
-    ),
+    ErrorCode.CATALOG_ROLLBACK: ("事项清单版本回退，已拒绝", "The catalog release is older than the one held: rollback refused"),
     ErrorCode.CATALOG_VERSION_GAP: ("事项清单版本不连续", "The catalog release skips a version"),
     ErrorCode.KEY_FILE_MISSING: ("找不到密钥文件", "The key file is missing"),
-    ErrorCode.KEY_FILE_EXISTS: (
-        "密钥文件已存在，不会覆盖",
-        "The key file exists already and is never overwritten",
-    ),
-    ErrorCode.KEY_FILE_MODE: (
-        "密钥文件权限过宽，应为 0600",
-        "The key file's permissions are too open: it must be mode 0600",
-    ),
+    ErrorCode.KEY_FILE_EXISTS: ("密钥文件已存在，不会覆盖", "The key file exists already and is never overwritten"),
+    ErrorCode.KEY_FILE_MODE: ("密钥文件权限过宽，应为 0600", "The key file's permissions are too open: it must be mode 0600"),
     ErrorCode.KEY_FILE_FORMAT: ("密钥文件格式不正确", "The key file's format is not valid"),
-    ErrorCode.STORE_TOO_NEW: (
-        "数据库版本比本软件新，请升级软件",
-        "The database is newer than this software: upgrade the software",
-    ),
+    ErrorCode.STORE_TOO_NEW: ("数据库版本比本软件新，请升级软件", "The database is newer than this software: upgrade the software"),
     ErrorCode.STORE_CORRUPT: ("数据库文件损坏", "The database file is damaged"),
-    ErrorCode.STORE_APPEND_ONLY: (
-        "记录只能追加，不能修改或删除",
-        "Records can only be appended, never changed or deleted",
-    ),
+    ErrorCode.STORE_APPEND_ONLY: ("记录只能追加，不能修改或删除", "Records can only be appended, never changed or deleted"),
     ErrorCode.STORE_MISSING: ("找不到数据库文件", "The database file is missing"),
     ErrorCode.ENROLL_REQUEST: ("入网申请格式不正确", "The enrollment request is malformed"),
-    ErrorCode.ENROLL_POP: (
-        "入网申请的签名与申请中的密钥不符",
-        "The enrollment request is not signed by the key it names",
-    ),
+    ErrorCode.ENROLL_POP: ("入网申请的签名与申请中的密钥不符", "The enrollment request is not signed by the key it names"),
     ErrorCode.ENROLL_PARENT: ("上级节点不正确或尚未入网", "The parent node is wrong or not enrolled"),
     ErrorCode.ENROLL_TIER: ("节点层级与代码不符", "The node's tier does not match its code"),
     ErrorCode.ENROLL_CODE_TAKEN: ("该代码已有有效证书", "A live certificate already holds this code"),
-    ErrorCode.ENROLL_BUNDLE: (
-        "入网包不正确或不属于本节点",
-        "The enrollment bundle is not valid or not for this node",
-    ),
-    ErrorCode.ENROLL_ANCHOR: (
-        "信任锚指纹不符，请与市中心核对",
-        "The trust-anchor fingerprint does not match: check it with the city center",
-    ),
+    ErrorCode.ENROLL_BUNDLE: ("入网包不正确或不属于本节点", "The enrollment bundle is not valid or not for this node"),
+    ErrorCode.ENROLL_ANCHOR: ("信任锚指纹不符，请与市中心核对", "The trust-anchor fingerprint does not match: check it with the city center"),
     ErrorCode.ALREADY_ENROLLED: ("本节点已入网", "This node is enrolled already"),
     ErrorCode.NOT_ENROLLED: ("本节点尚未入网", "This node is not enrolled yet"),
-    ErrorCode.NOT_INITIALIZED: (
-        "目录不是已初始化的节点或中心",
-        "The directory is not an initialized node or central",
-    ),
+    ErrorCode.NOT_INITIALIZED: ("目录不是已初始化的节点或中心", "The directory is not an initialized node or central"),
     ErrorCode.DIR_NOT_EMPTY: ("目录已存在且不为空", "The directory exists and is not empty"),
     ErrorCode.CONFIG: ("配置不正确", "The configuration is not valid"),
     ErrorCode.VERIFY_FAILED: ("日志校验发现问题", "Log verification found faults"),

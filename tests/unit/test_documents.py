@@ -109,7 +109,7 @@ def test_birth_date_boundaries_are_inclusive() -> None:
     assert validate_document(DocType.RESIDENT_ID, leap, TODAY).sex == "M"
 
 
-@pytest.mark.parametrize("prefix", ["990105", "100105", "730105", "000000"])
+@pytest.mark.parametrize("prefix", ["390105", "100105", "730105", "000000"])
 def test_unknown_province_is_a_region_error(prefix: str) -> None:
     err = _error(DocType.RESIDENT_ID, _with_check(prefix + "19491231002"))
     assert err.code is ErrorCode.ID_REGION
@@ -136,6 +136,15 @@ def test_hmt_permit_entered_as_resident_id_says_so(prefix: str) -> None:
 )
 def test_bad_length_or_characters_are_format_errors(number: str) -> None:
     assert _error(DocType.RESIDENT_ID, number).code is ErrorCode.ID_FORMAT
+
+
+def test_wrong_type_for_a_right_number_names_the_right_type() -> None:
+    err = _error(DocType.RESIDENT_ID, "110105491231002")
+    assert err.code is ErrorCode.ID_FORMAT
+    assert DocType.RESIDENT_ID_15.value in err.detail
+    err = _error(DocType.RESIDENT_ID, FPR_SAUDI)
+    assert err.code is ErrorCode.ID_REGION
+    assert DocType.FOREIGN_PR.value in err.detail
 
 
 def test_non_ascii_digits_are_format_errors() -> None:
