@@ -28,11 +28,25 @@ def test_operator_flow(tmp_path: Path) -> None:
     central, town, village = tmp_path / "central", tmp_path / "town", tmp_path / "village"
     out = run("central", "init", central, "--code", CITY, "--name", "海宁市").stdout
     fingerprint = out.split("fingerprint: ")[1].split()[0]
-    run("central", "publish-catalog", central, Path(__file__).parents[2] / "central" / "demo" / "catalog.yaml")
+    run(
+        "central", "publish-catalog", central, Path(__file__).parents[2] / "central" / "demo" / "catalog.yaml"
+    )
     run("node", "init", town, "--tier", "town", "--code", TOWN, "--name", "斜桥镇", "--parent-code", CITY)
     run("central", "enroll", central, town / "enroll-request.cbor")
     run("node", "enroll", town, central / "bundles" / f"{TOWN}.bundle", "--anchor", fingerprint)
-    run("node", "init", village, "--tier", "village", "--code", VILLAGE, "--name", "某村", "--parent-code", TOWN)
+    run(
+        "node",
+        "init",
+        village,
+        "--tier",
+        "village",
+        "--code",
+        VILLAGE,
+        "--name",
+        "某村",
+        "--parent-code",
+        TOWN,
+    )
     run("central", "enroll", central, village / "enroll-request.cbor", "--out", tmp_path / "v.bundle")
     run("node", "enroll", village, tmp_path / "v.bundle")
     shown = run("node", "show", village).stdout
@@ -47,10 +61,23 @@ def test_operator_flow(tmp_path: Path) -> None:
 
 def test_refusals_print_code_in_both_languages(tmp_path: Path) -> None:
     result = run(
-        "node", "init", tmp_path / "n", "--tier", "town", "--code", "99", "--name", "x", "--parent-code", CITY, ok=False
+        "node",
+        "init",
+        tmp_path / "n",
+        "--tier",
+        "town",
+        "--code",
+        "99",
+        "--name",
+        "x",
+        "--parent-code",
+        CITY,
+        ok=False,
     )
     assert result.returncode == 3
-    assert "E_ADMIN_CODE:" in result.stderr and "行政区划代码" in result.stderr and "not valid" in result.stderr
+    assert (
+        "E_ADMIN_CODE:" in result.stderr and "行政区划代码" in result.stderr and "not valid" in result.stderr
+    )
 
 
 def test_verify_detects_tampering(tmp_path: Path) -> None:

@@ -191,7 +191,9 @@ def test_init_refuses_a_used_directory(tmp_path: Path) -> None:
 
 def test_init_refuses_inconsistent_identity(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        identity.init(tmp_path / "n", tier="village", code=VILLAGE, name="x", parent="330481105", clock=make_clock())
+        identity.init(
+            tmp_path / "n", tier="village", code=VILLAGE, name="x", parent="330481105", clock=make_clock()
+        )
     assert info.value.code is ErrorCode.TIER_MISMATCH
     assert not (tmp_path / "n").exists()
 

@@ -1,0 +1,366 @@
+"""The case lifecycle (办件流程) as one explicit state machine.
+
+This module owns the states a case can be in, the events that move it, the single
+transition table, the guards that the table cannot express (a reason for a rejection,
+one rating per case), the event bodies that decision records carry, and the drawing of
+the table for ``docs/case-lifecycle.md``.
+
+A case is **direct** (the center that took it in decides) or **proxy** (代收代办: the
+center takes it in and forwards it to the deciding node). A same-power item taken in at
+a town is decided there, so it is a direct case (:meth:`CaseState.open`).
+
+The table is keyed by ``(state, event)``; each entry says, per case mode, which state
+follows. A mode missing from an entry means the event is not allowed for that mode: only
+a proxy case is forwarded, and a proxy case is decided only after it was forwarded.
+``supply`` returns to the state the case was in when the supplement was asked for, which
+the table spells out per mode and :class:`CaseState` records in ``supplement_from``.
+``rate`` leaves the state unchanged and is allowed once.
+
+While a case waits for a supplement its time limit is paused: ``paused_since`` holds the
+moment the supplement was requested and ``pauses`` the closed intervals, so the calendar
+can count the working days to add to the deadline.
+
+Body of a case event (carried in decision/status records; canonical CBOR)::
+
+    {"event": tstr, "at": uint, "reason": tstr, "missing": [tstr, ...],
+     "delivery": tstr | absent, "rating": uint 1..5 | absent}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from core.catalog import Mode
+from core.errors import ErrorCode, InputError
+
+
+class State(StrEnum):
+    ACCEPTED = "accepted"
+    FORWARDED = "forwarded"
+    SUPPLEMENT = "supplement"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DELIVERED = "delivered"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def zh(self) -> str:
+        return _STATE_ZH[self]
+
+
+_STATE_ZH: dict[State, str] = {
+    State.ACCEPTED: "已受理",
+    State.FORWARDED: "已转报",
+    State.SUPPLEMENT: "补正中",
+    State.APPROVED: "办结(准予)",
+    State.REJECTED: "办结(不予)",
+    State.DELIVERED: "已送达",
+    State.WITHDRAWN: "已撤回",
+}
+
+
+class Event(StrEnum):
+    FORWARD = "forward"
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_SUPPLEMENT = "request_supplement"
+    SUPPLY = "supply"
+    DELIVER = "deliver"
+    WITHDRAW = "withdraw"
+    RATE = "rate"
+
+    @property
+    def zh(self) -> str:
+        return _EVENT_ZH[self]
+
+
+_EVENT_ZH: dict[Event, str] = {
+    Event.FORWARD: "转报",
+    Event.APPROVE: "准予",
+    Event.REJECT: "不予",
+    Event.REQUEST_SUPPLEMENT: "要求补正",
+    Event.SUPPLY: "补正材料",
+    Event.DELIVER: "送达",
+    Event.WITHDRAW: "撤回",
+    Event.RATE: "评价",
+}
+
+
+class Delivery(StrEnum):
+    PICKUP = "pickup"  # 窗口领取
+    MAIL = "mail"  # 邮寄
+    ELECTRONIC = "electronic"  # 电子证照 / 网上送达
+
+
+class Rating(IntEnum):
+    """好差评, five levels."""
+
+    VERY_DISSATISFIED = 1  # 非常不满意
+    DISSATISFIED = 2  # 不满意
+    FAIR = 3  # 基本满意
+    SATISFIED = 4  # 满意
+    VERY_SATISFIED = 5  # 非常满意
+
+
+D, P = Mode.DIRECT, Mode.PROXY
+
+# THE table. (state, event) -> {case mode: next state}. Nothing else moves a case.
+TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
+    (State.ACCEPTED, Event.FORWARD): {P: State.FORWARDED},
+    (State.ACCEPTED, Event.APPROVE): {D: State.APPROVED},
+    (State.ACCEPTED, Event.REJECT): {D: State.REJECTED},
+    (State.ACCEPTED, Event.REQUEST_SUPPLEMENT): {D: State.SUPPLEMENT},
+    (State.ACCEPTED, Event.WITHDRAW): {D: State.WITHDRAWN, P: State.WITHDRAWN},
+    (State.FORWARDED, Event.APPROVE): {P: State.APPROVED},
+    (State.FORWARDED, Event.REJECT): {P: State.REJECTED},
+    (State.FORWARDED, Event.REQUEST_SUPPLEMENT): {P: State.SUPPLEMENT},
+    (State.FORWARDED, Event.WITHDRAW): {P: State.WITHDRAWN},
+    (State.SUPPLEMENT, Event.SUPPLY): {D: State.ACCEPTED, P: State.FORWARDED},
+    (State.SUPPLEMENT, Event.WITHDRAW): {D: State.WITHDRAWN, P: State.WITHDRAWN},
+    (State.APPROVED, Event.DELIVER): {D: State.DELIVERED, P: State.DELIVERED},
+    (State.REJECTED, Event.DELIVER): {D: State.DELIVERED, P: State.DELIVERED},
+    (State.APPROVED, Event.RATE): {D: State.APPROVED, P: State.APPROVED},
+    (State.REJECTED, Event.RATE): {D: State.REJECTED, P: State.REJECTED},
+    (State.DELIVERED, Event.RATE): {D: State.DELIVERED, P: State.DELIVERED},
+}
+
+CASE_MODES: tuple[Mode, ...] = (D, P)
+TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
+
+
+def _refuse(detail: str) -> InputError:
+    return InputError(ErrorCode.CASE_TRANSITION, detail=detail)
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    """Something that happens to a case at ``at`` (epoch seconds), with its payload.
+
+    ``reject`` needs a ``reason``; ``request_supplement`` needs the ``missing`` materials
+    or a ``reason`` (一次性告知: say everything at once); ``deliver`` needs a
+    ``delivery`` method; ``rate`` needs a ``rating``. Fields that do not belong to the
+    event must be left empty.
+    """
+
+    kind: Event
+    at: int
+    reason: str = ""
+    missing: tuple[str, ...] = ()
+    delivery: Delivery | None = None
+    rating: Rating | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, Event):
+            raise _refuse("event kind must be an Event")
+        if isinstance(self.at, bool) or not isinstance(self.at, int) or self.at < 0:
+            raise _refuse(f"{self.kind.value}: at must be epoch seconds")
+        if not isinstance(self.reason, str):
+            raise _refuse(f"{self.kind.value}: reason must be text")
+        if not isinstance(self.missing, tuple) or not all(isinstance(m, str) and m for m in self.missing):
+            raise _refuse(f"{self.kind.value}: missing must be a tuple of material names")
+        k = self.kind
+        if k is Event.REJECT and not self.reason.strip():
+            raise _refuse("reject: a reason is required")
+        if k is Event.REQUEST_SUPPLEMENT and not (self.missing or self.reason.strip()):
+            raise _refuse("request_supplement: list the missing materials or give a reason")
+        if k is not Event.REQUEST_SUPPLEMENT and self.missing:
+            raise _refuse(f"{k.value}: missing belongs only to request_supplement")
+        if (k is Event.DELIVER) != (self.delivery is not None):
+            raise _refuse(
+                "deliver: a delivery method is required" if k is Event.DELIVER else f"{k.value}: no delivery"
+            )
+        if self.delivery is not None and not isinstance(self.delivery, Delivery):
+            raise _refuse("deliver: delivery must be pickup, mail or electronic")
+        if (k is Event.RATE) != (self.rating is not None):
+            raise _refuse("rate: a rating 1–5 is required" if k is Event.RATE else f"{k.value}: no rating")
+        if self.rating is not None and not isinstance(self.rating, Rating):
+            raise _refuse("rate: rating must be 1–5")
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "event": self.kind.value,
+            "at": self.at,
+            "reason": self.reason,
+            "missing": list(self.missing),
+        }
+        if self.delivery is not None:
+            body["delivery"] = self.delivery.value
+        if self.rating is not None:
+            body["rating"] = int(self.rating)
+        return body
+
+    @classmethod
+    def from_body(cls, body: object) -> CaseEvent:
+        """The event in ``body``, checked strictly (unknown keys and wrong types refused)."""
+        if not isinstance(body, dict):
+            raise _refuse("case event: expected a map")
+        unknown = sorted(str(k) for k in body if k not in _EVENT_KEYS)
+        if unknown:
+            raise _refuse(f"case event: unknown field(s) {', '.join(unknown)}")
+        missing_keys = sorted(_EVENT_REQUIRED - set(body))
+        if missing_keys:
+            raise _refuse(f"case event: missing field(s) {', '.join(missing_keys)}")
+        kind, missing = body["event"], body["missing"]
+        if not isinstance(kind, str) or kind not in {e.value for e in Event}:
+            raise _refuse(f"case event: unknown event {kind!r}")
+        if not isinstance(missing, list):
+            raise _refuse("case event: missing must be a list")
+        delivery = body.get("delivery")
+        if delivery is not None and (
+            not isinstance(delivery, str) or delivery not in {d.value for d in Delivery}
+        ):
+            raise _refuse(f"case event: unknown delivery {delivery!r}")
+        rating = body.get("rating")
+        if rating is not None and (isinstance(rating, bool) or rating not in {int(r) for r in Rating}):
+            raise _refuse(f"case event: rating must be 1–5, not {rating!r}")
+        if ("delivery" in body and delivery is None) or ("rating" in body and rating is None):
+            raise _refuse("case event: absent fields are left out, not null")
+        return cls(
+            kind=Event(kind),
+            at=body["at"],
+            reason=body["reason"],
+            missing=tuple(missing),
+            delivery=Delivery(delivery) if delivery is not None else None,
+            rating=Rating(rating) if rating is not None else None,
+        )
+
+
+_EVENT_REQUIRED = frozenset({"event", "at", "reason", "missing"})
+_EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating"}
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Where a case is: its state and mode, the rating if any, and the pause bookkeeping."""
+
+    state: State
+    mode: Mode
+    rating: Rating | None = None
+    supplement_from: State | None = None  # the state ``supply`` returns to
+    paused_since: int | None = None  # when the current supplement was requested
+    pauses: tuple[tuple[int, int], ...] = field(default=())  # closed supplement intervals
+
+    def __post_init__(self) -> None:
+        if self.mode not in CASE_MODES:
+            raise _refuse(f"a case is direct or proxy, not {self.mode}")
+        in_supplement = self.state is State.SUPPLEMENT
+        if in_supplement != (self.supplement_from is not None) or in_supplement != (
+            self.paused_since is not None
+        ):
+            raise _refuse("supplement_from and paused_since are set exactly while in supplement")
+
+    @classmethod
+    def open(cls, mode: Mode) -> CaseState:
+        """A case just taken in (已受理). Same power is decided on the spot: a direct case."""
+        return cls(State.ACCEPTED, Mode.DIRECT if mode is Mode.SAME_POWER else mode)
+
+    @property
+    def terminal(self) -> bool:
+        """No event but a rating can follow (delivered or withdrawn)."""
+        return self.state in TERMINAL
+
+    def paused_seconds(self, now: int) -> int:
+        """Seconds spent waiting for supplements, counting an open one up to ``now``."""
+        total = sum(end - start for start, end in self.pauses)
+        if self.paused_since is not None:
+            total += max(0, now - self.paused_since)
+        return total
+
+
+def allowed_events(case: CaseState) -> tuple[Event, ...]:
+    """The events :func:`apply` would accept now (guards included), in table order."""
+    return tuple(
+        event
+        for (state, event), targets in TRANSITIONS.items()
+        if state is case.state
+        and case.mode in targets
+        and not (event is Event.RATE and case.rating is not None)
+    )
+
+
+def apply(case: CaseState, event: CaseEvent) -> CaseState:
+    """The case after ``event``; pure.
+
+    Raises:
+        InputError: ``E_CASE_TRANSITION`` naming the state, mode and event when the table
+            has no such transition or a guard fails (a second rating).
+    """
+    targets = TRANSITIONS.get((case.state, event.kind))
+    if targets is None or case.mode not in targets:
+        raise _refuse(
+            f"{event.kind.value} is not possible for a {case.mode.value} case in state {case.state.value}"
+        )
+    target = targets[case.mode]
+    if event.kind is Event.RATE:
+        if case.rating is not None:
+            raise _refuse("rate: the case has been rated already")
+        return CaseState(case.state, case.mode, rating=event.rating, pauses=case.pauses)
+    if event.kind is Event.REQUEST_SUPPLEMENT:
+        return CaseState(
+            target,
+            case.mode,
+            case.rating,
+            supplement_from=case.state,
+            paused_since=event.at,
+            pauses=case.pauses,
+        )
+    if case.state is State.SUPPLEMENT:
+        assert case.paused_since is not None  # __post_init__ guarantees it
+        if event.kind is Event.SUPPLY and target is not case.supplement_from:
+            raise _refuse(f"supply: the case came from {case.supplement_from}, the table says {target}")
+        # Clocks of different nodes may disagree: a supply stamped before the request
+        # counts as no pause rather than a negative one.
+        closed = (case.paused_since, max(case.paused_since, event.at))
+        return CaseState(target, case.mode, case.rating, pauses=(*case.pauses, closed))
+    return CaseState(target, case.mode, case.rating, pauses=case.pauses)
+
+
+def replay(mode: Mode, events: list[CaseEvent] | tuple[CaseEvent, ...]) -> CaseState:
+    """The state after taking a case in with ``mode`` and applying ``events`` in order."""
+    case = CaseState.open(mode)
+    for event in events:
+        case = apply(case, event)
+    return case
+
+
+# -- drawings for docs/case-lifecycle.md (tested against the doc) -------------------------
+
+
+def _rows() -> list[tuple[State, Event, str, State]]:
+    rows: list[tuple[State, Event, str, State]] = []
+    for (state, event), targets in TRANSITIONS.items():
+        by_target: dict[State, list[Mode]] = {}
+        for mode in CASE_MODES:
+            if mode in targets:
+                by_target.setdefault(targets[mode], []).append(mode)
+        for target, modes in by_target.items():
+            rows.append((state, event, ", ".join(m.value for m in modes), target))
+    return rows
+
+
+def render_table() -> str:
+    """The transition table as Markdown, one row per (state, event, modes, next state)."""
+    lines = [
+        "| from | event | case modes | to |",
+        "|---|---|---|---|",
+    ]
+    for state, event, modes, target in _rows():
+        lines.append(
+            f"| {state.value} {state.zh} | {event.value} {event.zh} | {modes} | {target.value} {target.zh} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_dot() -> str:
+    """The transition table as a Graphviz digraph (one edge per table row)."""
+    lines = ["digraph case_lifecycle {", "  rankdir=LR;", '  node [shape=box, fontname="sans-serif"];']
+    for state in State:
+        shape = ", peripheries=2" if state in TERMINAL else ""
+        lines.append(f'  {state.value} [label="{state.zh}\\n{state.value}"{shape}];')
+    for state, event, modes, target in _rows():
+        style = ", style=dashed" if state is target else ""
+        lines.append(f'  {state.value} -> {target.value} [label="{event.value} ({modes})"{style}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
