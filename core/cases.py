@@ -306,8 +306,7 @@ def apply(case: CaseState, event: CaseEvent) -> CaseState:
             paused_since=event.at,
             pauses=case.pauses,
         )
-    if case.state is State.SUPPLEMENT:
-        assert case.paused_since is not None  # __post_init__ guarantees it
+    if case.paused_since is not None:  # leaving SUPPLEMENT (supply or withdraw)
         if event.kind is Event.SUPPLY and target is not case.supplement_from:
             raise _refuse(f"supply: the case came from {case.supplement_from}, the table says {target}")
         # Clocks of different nodes may disagree: a supply stamped before the request

@@ -155,6 +155,21 @@ def _bool(where: str, name: str, value: object) -> bool:
     return value
 
 
+def _keys(
+    where: str, entry: object, required: frozenset[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``entry`` as a dict, refusing unknown and missing keys (a typo must not drop a field)."""
+    if not isinstance(entry, Mapping):
+        raise _fail(where, f"expected a map, not {type(entry).__name__}")
+    unknown = sorted(str(k) for k in entry if k not in required | optional)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
+    missing = sorted(required - set(entry))
+    if missing:
+        raise _fail(where, f"missing field(s) {', '.join(missing)}")
+    return dict(entry)
+
+
 @dataclass(frozen=True)
 class Material:
     """One material (申请材料) an applicant brings: required or optional, original or copy."""
@@ -175,35 +190,14 @@ class Material:
         _text(where, "note", self.note, empty=True)
 
     def to_body(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "required": self.required,
-            "original": self.original,
-            "note": self.note,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_body(cls, body: object, where: str = "material") -> Material:
-        b = _exact_keys(where, body, _MATERIAL_KEYS)
-        return cls(
-            code=b["code"], name=b["name"], required=b["required"], original=b["original"], note=b["note"]
-        )
+        return cls(**_keys(where, body, _MATERIAL_KEYS))
 
 
 _MATERIAL_KEYS = frozenset({"code", "name", "required", "original", "note"})
-
-
-def _exact_keys(where: str, body: object, keys: frozenset[str]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise _fail(where, f"expected a map, not {type(body).__name__}")
-    unknown = sorted(str(k) for k in body if k not in keys)
-    if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
-    missing = sorted(keys - set(body))
-    if missing:
-        raise _fail(where, f"missing field(s) {', '.join(missing)}")
-    return body
 
 
 @dataclass(frozen=True)
@@ -269,7 +263,7 @@ class Item:
         """The item in ``body``, checked strictly (record bodies, not hand-written files)."""
         code = body.get("code") if isinstance(body, dict) else None
         where = f"item {code}" if isinstance(code, str) else "item"
-        b = _exact_keys(where, body, _ITEM_KEYS)
+        b = _keys(where, body, _ITEM_KEYS)
         materials = b["materials"]
         if not isinstance(materials, list):
             raise _fail(where, "materials must be a list")
@@ -394,7 +388,7 @@ class CatalogRelease:
     @classmethod
     def from_body(cls, body: object) -> CatalogRelease:
         """The release in a ``catalog.release`` body; items must be sorted by code."""
-        b = _exact_keys("catalog release", body, _RELEASE_KEYS)
+        b = _keys("catalog release", body, _RELEASE_KEYS)
         raw = b["items"]
         if not isinstance(raw, list):
             raise _fail("catalog release", "items must be a list")
@@ -415,7 +409,7 @@ _DATA_REQUIRED = _ITEM_KEYS - _DATA_OPTIONAL
 _MATERIAL_REQUIRED = frozenset({"code", "name", "required"})
 _MATERIAL_OPTIONAL = frozenset({"original", "note"})
 _TRUE = {"true", "yes", "y", "1", "是", "必须", "必要"}
-_FALSE = {"false", "no", "n", "0", "否", "", "可选"}
+_FALSE = {"false", "no", "n", "0", "否", "可选"}
 
 
 def _data_int(where: str, name: str, value: object) -> int:
@@ -440,28 +434,20 @@ def _data_text(where: str, name: str, value: object, *, empty: bool = False) -> 
     return _text(where, name, value, empty=empty).strip()
 
 
-def _data_keys(
-    where: str, entry: object, required: frozenset[str], optional: frozenset[str]
-) -> dict[str, Any]:
-    if not isinstance(entry, Mapping):
-        raise _fail(where, f"expected a mapping, not {type(entry).__name__}")
-    unknown = sorted(str(k) for k in entry if k not in required | optional)
-    if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
-    missing = sorted(required - set(entry))
-    if missing:
-        raise _fail(where, f"missing field(s) {', '.join(missing)}")
-    return dict(entry)
+def _optional(d: dict[str, Any], key: str, default: object) -> object:
+    # An empty CSV cell or an empty YAML value means "not given", for optional fields only.
+    value = d.get(key)
+    return default if value is None or value == "" else value
 
 
 def _data_material(where: str, entry: object) -> Material:
-    d = _data_keys(where, entry, _MATERIAL_REQUIRED, _MATERIAL_OPTIONAL)
+    d = _keys(where, entry, _MATERIAL_REQUIRED, _MATERIAL_OPTIONAL)
     return Material(
         code=_data_text(where, "code", d["code"]),
         name=_data_text(where, "name", d["name"]),
         required=_data_bool(where, "required", d["required"]),
-        original=_data_bool(where, "original", d.get("original", False)),
-        note=_data_text(where, "note", d.get("note", ""), empty=True),
+        original=_data_bool(where, "original", _optional(d, "original", False)),
+        note=_data_text(where, "note", _optional(d, "note", ""), empty=True),
     )
 
 
@@ -482,7 +468,7 @@ def _data_modes(where: str, value: object) -> dict[str, Mode]:
 def _data_item(index: int, entry: object) -> Item:
     code = entry.get("code") if isinstance(entry, Mapping) else None
     where = f"item {code}" if isinstance(code, str) and code else f"item #{index + 1}"
-    d = _data_keys(where, entry, _DATA_REQUIRED, _DATA_OPTIONAL)
+    d = _keys(where, entry, _DATA_REQUIRED, _DATA_OPTIONAL)
     raw_materials = d["materials"] if d["materials"] is not None else []
     if not isinstance(raw_materials, Sequence) or isinstance(raw_materials, str):
         raise _fail(where, "materials must be a list")
@@ -501,8 +487,8 @@ def _data_item(index: int, entry: object) -> Item:
         ),
         in_person=_data_bool(where, "in_person", d["in_person"]),
         modes=_data_modes(where, d["modes"]),
-        fee=_data_int(where, "fee", d.get("fee", 0)),
-        legal_basis=_data_text(where, "legal_basis", d.get("legal_basis", "") or "", empty=True),
+        fee=_data_int(where, "fee", _optional(d, "fee", 0)),
+        legal_basis=_data_text(where, "legal_basis", _optional(d, "legal_basis", ""), empty=True),
     )
 
 

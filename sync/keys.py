@@ -23,6 +23,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from nacl.public import PrivateKey
@@ -44,21 +45,26 @@ class NodeKeys:
     def __repr__(self) -> str:
         return f"NodeKeys(kid={self.kid.hex()})"
 
-    @property
-    def sign_public(self) -> bytes:
-        return bytes(SigningKey(self.sign_seed).verify_key)
+    @cached_property
+    def _signing_key(self) -> SigningKey:
+        # Deriving the key pair from the seed costs as much as a signature: do it once.
+        return SigningKey(self.sign_seed)
 
-    @property
+    @cached_property
+    def sign_public(self) -> bytes:
+        return bytes(self._signing_key.verify_key)
+
+    @cached_property
     def kid(self) -> bytes:
         return hashlib.sha256(self.sign_public).digest()[:8]
 
-    @property
+    @cached_property
     def curve_public(self) -> bytes:
         return bytes(PrivateKey(self.curve_secret).public_key)
 
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature (64 bytes) over ``message``."""
-        return SigningKey(self.sign_seed).sign(message).signature
+        return self._signing_key.sign(message).signature
 
 
 def generate(random: Callable[[int], bytes] = os.urandom) -> NodeKeys:

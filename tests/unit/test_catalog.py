@@ -278,6 +278,19 @@ def test_items_from_data_is_lenient_about_spelling() -> None:
     assert item.legal_basis == "" and item.audience is Audience.PERSONAL
 
 
+def test_items_from_data_reads_csv_style_strings() -> None:
+    row = data_entry(time_limit_days="0", in_person="TRUE", fee="", legal_basis="")
+    row["materials"] = [
+        {"code": "id_card", "name": "居民身份证", "required": "是", "original": "", "note": ""}
+    ]
+    (item,) = items_from_data([row])
+    assert item.fee == 0 and item.in_person is True and item.legal_basis == ""
+    assert item.materials == (Material("id_card", "居民身份证", required=True),)
+    with pytest.raises(InputError) as exc:  # an empty cell is not an answer for a required field
+        items_from_data([data_entry(in_person="")])
+    assert_catalog_error(exc, "in_person must be true or false")
+
+
 def test_items_from_data_treats_an_empty_tier_as_not_offered() -> None:
     (item,) = items_from_data([data_entry(modes={"city": "direct", "town": "direct", "village": None})])
     assert "village" not in item.modes
