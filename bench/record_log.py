@@ -20,7 +20,8 @@ from sync import kinds
 from sync.db import open_database
 from sync.envelope import PREFIX_RECORD, ZERO_ID, Payload, seal, split
 from sync.keys import generate
-from sync.log import RecordLog, log_migrations
+from sync.log import RecordLog
+from sync.log_schema import log_migrations
 
 RECORDS = 3000
 

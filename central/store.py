@@ -14,7 +14,8 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from sync.db import execute_all, open_database
-from sync.log import RecordLog, log_migrations
+from sync.log import RecordLog
+from sync.log_schema import log_migrations
 
 central_migrations = Migrations("central")
 

@@ -246,9 +246,7 @@ class CaseState:
         if self.mode not in CASE_MODES:
             raise _refuse(f"a case is direct or proxy, not {self.mode}")
         in_supplement = self.state is State.SUPPLEMENT
-        if in_supplement != (self.supplement_from is not None) or in_supplement != (
-            self.paused_since is not None
-        ):
+        if (self.supplement_from is not None, self.paused_since is not None) != (in_supplement,) * 2:
             raise _refuse("supplement_from and paused_since are set exactly while in supplement")
 
     @classmethod

@@ -38,7 +38,7 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from core.catalog import CatalogRelease, Mode, item_available
-from core.errors import AuthorityError, ErrorCode, InputError
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 
 ID_SIZE = 32  # SHA-256 record ids
 MAX_CHAIN = 4  # root → town → village needs 2; 4 leaves room, and bounds the walk
@@ -327,7 +327,11 @@ def _check_revocations(chain: list[Grant], source: GrantSource, root: str, at: i
 def _check_link(g: Grant, is_within: IsWithin) -> None:
     if g.aud == g.issuer:
         raise _Refused(ErrorCode.GRANT_AUDIENCE, f"{g.issuer} granted to itself")
-    if not is_within(g.aud, g.issuer):
+    try:
+        inside = is_within(g.aud, g.issuer)
+    except TongbanError as exc:  # a malformed code (E_ADMIN_CODE): the grant cannot hold
+        raise _Refused(ErrorCode.GRANT_AUDIENCE, f"{g.aud} under {g.issuer}: {exc.text('en')}") from exc
+    if not inside:
         raise _Refused(ErrorCode.GRANT_AUDIENCE, f"{g.aud} is not inside the area of its granter {g.issuer}")
 
 

@@ -33,12 +33,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError
 from sync import kinds
-from sync.db import execute_all, transaction
+from sync.db import transaction
 from sync.envelope import (
     PREFIX_RECORD,
     ZERO_ID,
@@ -52,93 +51,10 @@ from sync.envelope import (
     split,
     verify_signature,
 )
-from sync.projections import CatalogProjector, Projector, TrustProjector, add_projection_migrations
+from sync.projections import CatalogProjector, Projector, TrustProjector
 
 MAX_HELD = 50_000
 """Cap on records waiting for a key or a gap; beyond it they are refused, not held."""
-
-log_migrations = Migrations("log")
-
-
-@log_migrations(name="0001_records")
-def _records(db: Database) -> None:
-    execute_all(
-        db,
-        [
-            """
-            CREATE TABLE records (
-                arrival INTEGER PRIMARY KEY AUTOINCREMENT,
-                id BLOB NOT NULL UNIQUE,
-                origin TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                kind TEXT NOT NULL,
-                kid BLOB NOT NULL,
-                ts INTEGER NOT NULL,
-                actor TEXT,
-                envelope BLOB NOT NULL,
-                received_at INTEGER NOT NULL,
-                source TEXT NOT NULL,
-                UNIQUE (origin, seq)
-            )
-            """,
-            "CREATE INDEX records_kind ON records (kind, arrival)",
-            """
-            CREATE TRIGGER records_no_update BEFORE UPDATE ON records
-            BEGIN SELECT RAISE(ABORT, 'E_STORE_APPEND_ONLY: records are append-only'); END
-            """,
-            """
-            CREATE TRIGGER records_no_delete BEFORE DELETE ON records
-            BEGIN SELECT RAISE(ABORT, 'E_STORE_APPEND_ONLY: records are append-only'); END
-            """,
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
-            """
-            CREATE TABLE rejected (
-                n INTEGER PRIMARY KEY AUTOINCREMENT,
-                digest BLOB NOT NULL,
-                code TEXT NOT NULL,
-                reason TEXT NOT NULL,
-                origin TEXT,
-                seq INTEGER,
-                kind TEXT,
-                record_id BLOB,
-                size INTEGER NOT NULL,
-                envelope BLOB NOT NULL,
-                source TEXT NOT NULL,
-                first_at INTEGER NOT NULL,
-                last_at INTEGER NOT NULL,
-                times INTEGER NOT NULL DEFAULT 1,
-                UNIQUE (digest, code)
-            )
-            """,
-            """
-            CREATE TABLE held (
-                id BLOB PRIMARY KEY,
-                origin TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                code TEXT NOT NULL,
-                envelope BLOB NOT NULL,
-                received_at INTEGER NOT NULL,
-                source TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX held_origin ON held (origin, seq)",
-            """
-            CREATE TABLE forks (
-                n INTEGER PRIMARY KEY AUTOINCREMENT,
-                origin TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                held_id BLOB NOT NULL,
-                other_id BLOB NOT NULL UNIQUE,
-                other_envelope BLOB NOT NULL,
-                detected_at INTEGER NOT NULL,
-                source TEXT NOT NULL
-            )
-            """,
-        ],
-    )
-
-
-add_projection_migrations(log_migrations)
 
 
 class Status(StrEnum):

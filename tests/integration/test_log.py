@@ -13,7 +13,8 @@ from sync import codec, kinds
 from sync.db import open_database
 from sync.envelope import ZERO_ID, Payload, seal
 from sync.keys import NodeKeys
-from sync.log import RecordLog, Status, log_migrations
+from sync.log import RecordLog, Status
+from sync.log_schema import log_migrations
 from tests.helpers import CITY, TOWN, VILLAGE, fixed_keys
 
 NET = "cn-330481"

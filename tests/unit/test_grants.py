@@ -256,7 +256,9 @@ def test_broken_chains_refuse() -> None:
 
 
 def test_chain_length_is_capped() -> None:
-    anywhere = {"is_within": lambda code, ancestor: True}
+    def anywhere(code: str, ancestor: str) -> bool:
+        return True
+
     chain = [grant("g0", issuer=ROOT, aud="n1", depth=MAX_CHAIN)]
     for i in range(1, MAX_CHAIN + 1):
         parent = chain[-1]
@@ -264,9 +266,9 @@ def test_chain_length_is_capped() -> None:
             grant(f"g{i}", issuer=parent.aud, aud=f"n{i + 1}", depth=parent.depth - 1, parent=parent.id)
         )
     source = Source.of(*chain)
-    ok = check(chain[MAX_CHAIN - 1], source=source, node=f"n{MAX_CHAIN}", item="GA-0001", **anywhere)
+    ok = check(chain[MAX_CHAIN - 1], source=source, node=f"n{MAX_CHAIN}", item="GA-0001", is_within=anywhere)
     assert ok.ok and len(ok.chain) == MAX_CHAIN
-    too_long = check(chain[MAX_CHAIN], source=source, node=f"n{MAX_CHAIN + 1}", **anywhere)
+    too_long = check(chain[MAX_CHAIN], source=source, node=f"n{MAX_CHAIN + 1}", is_within=anywhere)
     assert_refused(too_long, ErrorCode.GRANT_CHAIN_BROKEN)
 
 
@@ -276,6 +278,11 @@ def test_audience_must_lie_inside_the_issuers_area() -> None:
     assert_refused(result, ErrorCode.GRANT_AUDIENCE)
     itself = replace(VILLAGE_GRANT, aud=TOWN)
     assert_refused(check(itself, node=TOWN, source=Source.of(ROOT_GRANT, itself)), ErrorCode.GRANT_AUDIENCE)
+
+
+def test_a_malformed_audience_code_refuses_instead_of_raising() -> None:
+    bad = replace(VILLAGE_GRANT, aud="3304811012O1")  # letter O, not zero
+    assert_refused(check(bad, node=bad.aud, source=Source.of(ROOT_GRANT, bad)), ErrorCode.GRANT_AUDIENCE)
 
 
 def test_principal_alignment() -> None:
