@@ -171,13 +171,20 @@ def _check_request(central: Central, request: EnrollmentRequest) -> None:
         parents = central.store.live_certs(request.parent, now)
         if not any(row["tier"] == Tier.TOWN.value for row in parents):
             raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"town {request.parent} is not enrolled")
-    if central.store.live_certs(request.code, now):
-        raise EnrollmentError(ErrorCode.ENROLL_CODE_TAKEN, request.code)
+    if central.store.unrevoked_certs(request.code):
+        # Expired but unrevoked counts too: its key still signs. Revoke it first.
+        raise EnrollmentError(
+            ErrorCode.ENROLL_CODE_TAKEN, f"{request.code} (revoke the old certificate first)"
+        )
     taken = central.store.db.conn.execute(
-        "SELECT code FROM certs WHERE sign_pk = ?", (request.sign_pk,)
+        "SELECT code FROM certs WHERE sign_pk = ? OR curve_pk = ?", (request.sign_pk, request.curve_pk)
     ).fetchone()
     if taken is not None:
-        raise EnrollmentError(ErrorCode.ENROLL_CODE_TAKEN, f"this key is already certified for {taken[0]}")
+        raise EnrollmentError(
+            ErrorCode.ENROLL_CODE_TAKEN, f"a key in this request is certified for {taken[0]}"
+        )
+    if not request.name.strip() or len(request.name) > 100 or not request.name.isprintable():
+        raise EnrollmentError(ErrorCode.ENROLL_REQUEST, "the name must be 1-100 printable characters")
 
 
 def bundle_for(central: Central, code: str) -> bytes:
@@ -209,7 +216,7 @@ def revoke_node(
     if not reason.strip():
         raise InputError(ErrorCode.FIELD_INVALID, "a reason is required")
     now = central.store.log.clock.now()
-    live = central.store.live_certs(code, now)
+    live = central.store.unrevoked_certs(code)
     if not live:
         raise InputError(ErrorCode.CERT_UNKNOWN, f"no live certificate for {code}")
     if last_good_seq is None:

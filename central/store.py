@@ -61,6 +61,15 @@ class CentralStore:
             (request_id, code, self.log.clock.now(), outcome, cert_id),
         )
 
+    def unrevoked_certs(self, code: str) -> list[dict[str, object]]:
+        """Certificates of ``code`` that are not revoked, expired or not: their keys still sign."""
+        rows = self.db.conn.execute(
+            "SELECT c.cert_id, c.tier, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
+            " WHERE c.code = ? AND r.cert_id IS NULL",
+            (code,),
+        ).fetchall()
+        return [{"cert_id": r[0], "tier": r[1], "kid": r[2]} for r in rows]
+
     def live_certs(self, code: str, now: int) -> list[dict[str, object]]:
         """Certificates of ``code`` that are unrevoked and unexpired at ``now``."""
         rows = self.db.conn.execute(

@@ -14,7 +14,7 @@ Python         CBOR
 ``list``       array (tuples are encoded as arrays)
 ``str``        text string, never Unicode-normalized
 ``bytes``      byte string
-``int``        unsigned/negative integer in the 64-bit range
+``int``        integer in the signed 64-bit range (what SQLite stores)
 ``bool``       true/false
 ``None``       null
 =============  =========================================================
@@ -40,8 +40,8 @@ MAX_DEPTH = 16
 DEFAULT_MAX_SIZE = 64 * 1024
 """Default cap on one encoded value (a record envelope)."""
 
-_INT_MIN = -(2**64)
-_INT_MAX = 2**64 - 1
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
 
 CborValue = Any
 """A value of the data model above (kept as ``Any``: it is recursive)."""
@@ -117,7 +117,9 @@ def _check(value: CborValue, depth: int, path: str) -> None:
         return
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
-            raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, f"{path}: integer outside 64-bit range")
+            raise RecordError(
+                ErrorCode.CBOR_FORBIDDEN_TYPE, f"{path}: integer outside the signed 64-bit range"
+            )
         return
     if isinstance(value, list | tuple):
         for index, element in enumerate(value):

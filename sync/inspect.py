@@ -65,6 +65,7 @@ def verify_store(
         report.faults.append(f"{ErrorCode.STORE_CORRUPT.value}: the database cannot be read ({exc})")
         return report
     report.anchor = meta.get("anchor_id")
+    _check_bookkeeping(conn, rows, meta, report)
     replay_db = open_database(":memory:", sets)
     replay = RecordLog(replay_db, clock, projectors)
     for row in rows:
@@ -80,6 +81,12 @@ def verify_store(
         report.warnings.append(
             f"{ErrorCode.CHAIN_FORK.value}: {origin} signed two records #{seq} (evidence kept)"
         )
+    quarantined = conn.execute("SELECT count(*) FROM quarantined").fetchone()[0]
+    if quarantined:
+        report.warnings.append(
+            f"{quarantined} record(s) signed after their key's revocation cut-off"
+            " (quarantined, kept as evidence)"
+        )
     held = conn.execute("SELECT count(*) FROM held").fetchone()[0]
     if held:
         report.warnings.append(f"{held} record(s) held, waiting for a certificate or earlier records")
@@ -89,6 +96,32 @@ def verify_store(
     conn.close()
     replay_db.close()
     return report
+
+
+def _check_bookkeeping(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], meta: dict[str, Any], report: VerifyReport
+) -> None:
+    """Rows deleted from the log or an edited anchor leave traces the replay cannot see."""
+    arrivals = [row[0] for row in rows]
+    if arrivals != list(range(1, len(arrivals) + 1)):
+        missing = sorted(set(range(1, (max(arrivals) if arrivals else 0) + 1)) - set(arrivals))
+        report.faults.append(f"arrival numbers are not contiguous: missing {missing[:10]}")
+    issued = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+    if issued is not None and issued[0] != len(arrivals):
+        report.faults.append(f"{issued[0]} arrivals were numbered but {len(arrivals)} records remain")
+    if "anchor_id" not in meta:
+        report.faults.append("no trust anchor is pinned in this store")
+        return
+    if rows:
+        try:
+            genesis = decode_stored(rows[0][8]) if rows[0][4] == "net.genesis" else None
+        except RecordError:
+            return  # the replay reports the damaged genesis itself
+        if genesis is None or (meta.get("net"), meta.get("anchor_origin")) != (
+            genesis.payload.net.encode(),
+            genesis.origin.encode(),
+        ):
+            report.faults.append("the pinned network or anchor origin disagrees with the genesis record")
 
 
 def _replay_one(replay: RecordLog, row: tuple[Any, ...], report: VerifyReport) -> None:

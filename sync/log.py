@@ -53,8 +53,12 @@ from sync.envelope import (
 )
 from sync.projections import CatalogProjector, Projector, TrustProjector
 
-MAX_HELD = 50_000
-"""Cap on records waiting for a key or a gap; beyond it they are refused, not held."""
+MAX_HELD_GAP = 100_000
+"""Cap on verified records waiting for earlier records of their origin."""
+MAX_HELD_UNVERIFIED = 10_000
+MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
+"""Caps on records waiting for a certificate: their signatures cannot be checked yet, so
+anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
 
 
 class Status(StrEnum):
@@ -190,6 +194,11 @@ class RecordLog:
         except RecordError as exc:
             self._reject(envelope, source, exc)
             return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            # A shape no check anticipated: still the sender's fault, never a crash.
+            error = RecordError(ErrorCode.RECORD_MALFORMED, f"{type(exc).__name__}: {exc}"[:200])
+            self._reject(envelope, source, error)
+            return Outcome(Status.REJECTED, code=error.code, reason=error.detail)
 
     def append_local(
         self,
@@ -333,12 +342,30 @@ class RecordLog:
                 projector.apply(self.db, record)
 
     def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
-        if self.count("held") >= MAX_HELD:
+        count, size = self.db.conn.execute(
+            "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held WHERE code = ?", (code.value,)
+        ).fetchone()
+        if code is ErrorCode.KEY_UNKNOWN:
+            full = count >= MAX_HELD_UNVERIFIED or size + len(envelope) > MAX_HELD_UNVERIFIED_BYTES
+        else:
+            full = count >= MAX_HELD_GAP
+        if full:
             raise RecordError(code, "too many records waiting; refused instead of held")
+        # Keyed by the envelope's bytes, not the record id: an unverified copy with a bad
+        # signature must not take the place of the genuine one.
         self.db.conn.execute(
-            "INSERT OR IGNORE INTO held (id, origin, seq, code, envelope, received_at, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (rid, payload.origin, payload.seq, code.value, envelope, self.clock.now(), source),
+            "INSERT OR IGNORE INTO held (digest, id, origin, seq, code, envelope, received_at, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                hashlib.sha256(envelope).digest(),
+                rid,
+                payload.origin,
+                payload.seq,
+                code.value,
+                envelope,
+                self.clock.now(),
+                source,
+            ),
         )
         return Outcome(Status.HELD, rid, code=code)
 
@@ -361,12 +388,12 @@ class RecordLog:
                 continue
             waiting_origin = record.body["node"] if record.kind == kinds.NODE_CERT else None
             rows = self.db.conn.execute(
-                "SELECT id, envelope, source FROM held WHERE (origin = ? AND seq = ?)"
+                "SELECT digest, id, envelope, source FROM held WHERE (origin = ? AND seq = ?)"
                 " OR (origin = ? AND code = ?) ORDER BY seq",
                 (record.origin, record.seq + 1, waiting_origin, ErrorCode.KEY_UNKNOWN.value),
             ).fetchall()
-            for rid, envelope, source in rows:
-                self.db.conn.execute("DELETE FROM held WHERE id = ?", (rid,))
+            for digest, rid, envelope, source in rows:
+                self.db.conn.execute("DELETE FROM held WHERE digest = ?", (digest,))
                 try:
                     with transaction(self.db):
                         outcome = self._ingest(envelope, source)

@@ -69,7 +69,8 @@ def _records(db: Database) -> None:
             """,
             """
             CREATE TABLE held (
-                id BLOB PRIMARY KEY,
+                digest BLOB PRIMARY KEY,
+                id BLOB NOT NULL,
                 origin TEXT NOT NULL,
                 seq INTEGER NOT NULL,
                 code TEXT NOT NULL,
@@ -96,3 +97,23 @@ def _records(db: Database) -> None:
 
 
 add_projection_migrations(log_migrations)
+
+
+@log_migrations(name="0003_quarantine")
+def _quarantine(db: Database) -> None:
+    execute_all(
+        db,
+        [
+            # Records signed with a key after its revocation's cut-off that arrived before
+            # the revocation did. They stay in the append-only log as evidence; every
+            # projection that acts on records must leave them out.
+            """
+            CREATE VIEW quarantined AS
+            SELECT r.arrival, r.id, r.origin, r.seq, r.kind, v.last_good_seq
+            FROM records r
+            JOIN certs c ON c.code = r.origin AND c.kid = r.kid
+            JOIN revocations v ON v.cert_id = c.cert_id
+            WHERE r.seq > v.last_good_seq
+            """,
+        ],
+    )

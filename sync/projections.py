@@ -85,8 +85,9 @@ class TrustProjector:
         else:
             _exec(
                 db,
-                "INSERT OR IGNORE INTO revocations"
-                " (cert_id, node, last_good_seq, effective, reason, record_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO revocations (cert_id, node, last_good_seq, effective, reason, record_id)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (cert_id) DO UPDATE SET"
+                " last_good_seq = min(last_good_seq, excluded.last_good_seq)",
                 (
                     body["cert"],
                     body["node"],
@@ -106,7 +107,7 @@ class TrustProjector:
                 row,
             )
         except Exception as exc:  # sqlite3.IntegrityError: the same key certified twice
-            raise RecordError(ErrorCode.SCHEMA, f"key {row['kid'].hex()} already certified") from exc
+            raise RecordError(ErrorCode.SCHEMA, f"a key of {row['code']} is already certified") from exc
 
 
 class CatalogProjector:
@@ -165,7 +166,7 @@ def add_projection_migrations(migrations: Migrations) -> None:
                 )
                 """,
                 """
-                CREATE INDEX certs_curve ON certs (curve_pk)
+                CREATE UNIQUE INDEX certs_curve ON certs (curve_pk)
                 """,
                 """
                 CREATE TABLE revocations (

@@ -127,3 +127,21 @@ def test_any_flipped_byte_in_a_stored_record_is_detected(
 
     report = verify_store(home / "node.db", MIGRATION_SETS, FixedClock())
     assert not report.ok, f"flip of bit {bit} at byte {index} of record {arrival} went unnoticed"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "DELETE FROM records WHERE arrival = (SELECT max(arrival) FROM records)",
+        "DELETE FROM meta WHERE key = 'anchor_id'",
+        "UPDATE meta SET value = CAST('cn-999999' AS BLOB) WHERE key = 'net'",
+    ],
+)
+def test_verify_detects_deleted_rows_and_edited_anchor(tmp_path: Path, tamper: str) -> None:
+    net = make_network(tmp_path / "net")
+    home = net.add_node(TOWN, "town", CITY)
+    with sqlite3.connect(home / "node.db") as conn:
+        conn.execute("DROP TRIGGER records_no_delete")
+        conn.execute(tamper)
+    result = run("verify", home, ok=False)
+    assert result.returncode == 1 and "FAULT" in result.stdout

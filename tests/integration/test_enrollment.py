@@ -208,3 +208,27 @@ def test_keys_are_generated_from_the_injected_source(tmp_path: Path) -> None:
     a = keys.generate(seeded_random("same"))
     b = keys.generate(seeded_random("same"))
     assert a.sign_public == b.sign_public and a.kid == b.kid
+
+
+def test_expired_but_unrevoked_certificate_still_holds_its_code(tmp_path: Path) -> None:
+    net = make_network(tmp_path)
+    net.add_node(TOWN, "town", CITY)
+    net.clock.advance(400 * 86_400)  # past the certificate's expiry
+    assert enroll_error(net, request_for(TOWN, "town", CITY)) is ErrorCode.ENROLL_CODE_TAKEN
+
+
+def test_reused_curve_key_is_refused(net: Network) -> None:
+    net.add_node(TOWN, "town", CITY)
+    town_keys = keys.load_key_file(net.node_dir(TOWN) / "keys" / "node.key")
+    k = fixed_keys("thief")
+    request = make_request(
+        k,
+        code="330481105",
+        tier="town",
+        name="x",
+        parent=CITY,
+        sign_pk=k.sign_public,
+        curve_pk=town_keys.curve_public,
+        ts=1,
+    )
+    assert enroll_error(net, request) is ErrorCode.ENROLL_CODE_TAKEN

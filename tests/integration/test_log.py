@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import cbor2  # the attacker's encoder in one test: ours refuses what it sends
 import pytest
 
 from core.clock import FixedClock
 from core.errors import ErrorCode, RecordError, StoreError
 from sync import codec, kinds
 from sync.db import open_database
-from sync.envelope import ZERO_ID, Payload, seal
+from sync.envelope import ZERO_ID, Payload, seal, split
 from sync.keys import NodeKeys
 from sync.log import RecordLog, Status
 from sync.log_schema import log_migrations
@@ -295,3 +296,70 @@ def test_database_from_newer_software_is_refused(tmp_path: Path) -> None:
 def test_wal_is_on(tmp_path: Path) -> None:
     db = open_database(tmp_path / "wal.db", [log_migrations])
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_huge_integers_are_refused_not_crashed(world: World) -> None:
+    for field in ("seq", "ts"):
+        payload = Payload(
+            net=NET,
+            kind=kinds.NODE_ENROLLED,
+            origin=TOWN,
+            kid=world.town_keys.kid,
+            seq=1,
+            prev=world.town_cert.id,
+            ts=1,
+            body={"cert": world.town_cert.id, "software": "x"},
+        ).to_map()
+        payload[field] = 2**63
+        payload_bytes = cbor2.dumps(payload, canonical=True)
+        data = cbor2.dumps([payload_bytes, world.town_keys.sign(b"tongban/rec/v1\x00" + payload_bytes)])
+        outcome = world.receiver.ingest(data, "attacker")
+        assert outcome.status is Status.REJECTED and outcome.code is ErrorCode.CBOR_FORBIDDEN_TYPE
+
+
+def test_a_forged_copy_cannot_displace_a_held_record(world: World) -> None:
+    genuine = world.town_record(1, world.town_cert.id)
+    payload_bytes, _ = split(genuine)
+    forged = codec.encode([payload_bytes, bytes(64)])
+    assert world.receiver.ingest(forged, "relay").status is Status.HELD
+    assert world.receiver.ingest(genuine, "town").status is Status.HELD
+    appended = world.receiver.ingest(world.town_cert.envelope, "central")
+    assert appended.released == 1
+    head = world.receiver.head(TOWN)
+    assert head is not None and head.seq == 1
+    assert world.receiver.count("held") == 0
+    codes = [row[0] for row in world.receiver.db.conn.execute("SELECT code FROM rejected")]
+    assert codes == [ErrorCode.SIGNATURE_INVALID.value]
+
+
+def test_stricter_revocation_wins_and_late_records_are_quarantined(world: World) -> None:
+    world.receiver.ingest(world.town_cert.envelope, "central")
+    prev = world.town_cert.id
+    for seq in (1, 2, 3):
+        prev = world.receiver.ingest(world.town_record(seq, prev), TOWN).record_id or b""
+    for last_good in (2, 1):
+        revoke = world.central.append_local(
+            world.central_keys,
+            CITY,
+            kinds.CERT_REVOKE,
+            {
+                "node": TOWN,
+                "cert": world.town_cert.id,
+                "last_good_seq": last_good,
+                "effective": 9,
+                "reason": "x",
+            },
+        )
+        world.receiver.ingest(revoke.envelope, "central")
+    conn = world.receiver.db.conn
+    assert conn.execute("SELECT last_good_seq FROM revocations").fetchone() == (1,)
+    assert [row[0] for row in conn.execute("SELECT seq FROM quarantined ORDER BY seq")] == [2, 3]
+
+
+def test_a_second_certificate_for_the_same_curve_key_is_refused(world: World) -> None:
+    other = fixed_keys("other-town")
+    body = cert_body(other, "330481105", "town", CITY)
+    body["curve_pk"] = world.town_keys.curve_public
+    with pytest.raises(RecordError) as info:
+        world.central.append_local(world.central_keys, CITY, kinds.NODE_CERT, body)
+    assert info.value.code is ErrorCode.SCHEMA
