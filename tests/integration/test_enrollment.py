@@ -90,24 +90,39 @@ def test_edited_key_file_is_refused(tmp_path: Path) -> None:
 
 def test_bad_proof_of_possession_is_refused(net: Network) -> None:
     claimed = fixed_keys("claimed")
-    signer = fixed_keys("somebody-else")
-    request = make_request(
-        signer,
-        code=TOWN,
-        tier="town",
-        name="斜桥镇",
-        parent=CITY,
+    request = request_for(
+        TOWN,
+        "town",
+        CITY,
+        signer=fixed_keys("somebody-else"),
         sign_pk=claimed.sign_public,
         curve_pk=claimed.curve_public,
-        ts=1,
+        name="斜桥镇",
     )
     assert enroll_error(net, request) is ErrorCode.ENROLL_POP
 
 
-def request_for(code: str, tier: str, parent: str) -> bytes:
-    k = fixed_keys(f"req-{code}-{parent}")
+def request_for(
+    code: str,
+    tier: str,
+    parent: str,
+    *,
+    signer: keys.NodeKeys | None = None,
+    sign_pk: bytes | None = None,
+    curve_pk: bytes | None = None,
+    name: str = "x",
+) -> bytes:
+    """A request for ``code``, by default well formed and signed by its own new key."""
+    k = signer or fixed_keys(f"req-{code}-{parent}")
     return make_request(
-        k, code=code, tier=tier, name="x", parent=parent, sign_pk=k.sign_public, curve_pk=k.curve_public, ts=1
+        k,
+        code=code,
+        tier=tier,
+        name=name,
+        parent=parent,
+        sign_pk=sign_pk or k.sign_public,
+        curve_pk=curve_pk or k.curve_public,
+        ts=1,
     )
 
 
@@ -220,15 +235,7 @@ def test_expired_but_unrevoked_certificate_still_holds_its_code(tmp_path: Path) 
 def test_reused_curve_key_is_refused(net: Network) -> None:
     net.add_node(TOWN, "town", CITY)
     town_keys = keys.load_key_file(net.node_dir(TOWN) / "keys" / "node.key")
-    k = fixed_keys("thief")
-    request = make_request(
-        k,
-        code="330481105",
-        tier="town",
-        name="x",
-        parent=CITY,
-        sign_pk=k.sign_public,
-        curve_pk=town_keys.curve_public,
-        ts=1,
+    request = request_for(
+        "330481105", "town", CITY, signer=fixed_keys("thief"), curve_pk=town_keys.curve_public
     )
     assert enroll_error(net, request) is ErrorCode.ENROLL_CODE_TAKEN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import cbor2  # the attacker's encoder in one test: ours refuses what it sends
 import pytest
@@ -71,18 +72,23 @@ class World:
             self.central_keys, CITY, kinds.NODE_CERT, cert_body(self.town_keys, TOWN, "town", CITY)
         )
 
+    def town_payload(self, seq: int = 1, prev: bytes | None = None, **changes: Any) -> Payload:
+        """A town record's payload (its first, by default); ``changes`` replace fields."""
+        fields: dict[str, Any] = {
+            "net": NET,
+            "kind": kinds.NODE_ENROLLED,
+            "origin": TOWN,
+            "kid": self.town_keys.kid,
+            "seq": seq,
+            "prev": self.town_cert.id if prev is None else prev,
+            "ts": self.clock.now(),
+            "body": {"cert": self.town_cert.id, "software": "t"},
+        }
+        return Payload(**{**fields, **changes})
+
     def town_record(self, seq: int, prev: bytes, software: str = "t") -> bytes:
-        payload = Payload(
-            net=NET,
-            kind=kinds.NODE_ENROLLED,
-            origin=TOWN,
-            kid=self.town_keys.kid,
-            seq=seq,
-            prev=prev,
-            ts=self.clock.now(),
-            body={"cert": self.town_cert.id, "software": software},
-        )
-        return seal(payload, self.town_keys).envelope
+        body = {"cert": self.town_cert.id, "software": software}
+        return seal(self.town_payload(seq, prev, body=body), self.town_keys).envelope
 
 
 @pytest.fixture
@@ -144,16 +150,7 @@ def test_wrong_prev_is_rejected_and_kept(world: World) -> None:
 def test_forged_signature_is_rejected(world: World) -> None:
     world.receiver.ingest(world.town_cert.envelope, "central")
     forger = fixed_keys("forger")
-    payload = Payload(
-        net=NET,
-        kind=kinds.NODE_ENROLLED,
-        origin=TOWN,
-        kid=world.town_keys.kid,  # claims the town's key
-        seq=1,
-        prev=world.town_cert.id,
-        ts=1,
-        body={"cert": world.town_cert.id, "software": "x"},
-    )
+    payload = world.town_payload()
     payload_bytes = codec.encode(payload.to_map())
     forged = codec.encode([payload_bytes, forger.sign(b"tongban/rec/v1\x00" + payload_bytes)])
     assert world.receiver.ingest(forged, TOWN).code is ErrorCode.SIGNATURE_INVALID
@@ -163,16 +160,7 @@ def test_forged_signature_is_rejected(world: World) -> None:
 def test_root_kinds_only_from_central(world: World) -> None:
     world.receiver.ingest(world.town_cert.envelope, "central")
     rogue = fixed_keys("rogue")
-    payload = Payload(
-        net=NET,
-        kind=kinds.NODE_CERT,
-        origin=TOWN,
-        kid=world.town_keys.kid,
-        seq=1,
-        prev=world.town_cert.id,
-        ts=1,
-        body=cert_body(rogue, VILLAGE, "village", TOWN),
-    )
+    payload = world.town_payload(kind=kinds.NODE_CERT, body=cert_body(rogue, VILLAGE, "village", TOWN))
     outcome = world.receiver.ingest(seal(payload, world.town_keys).envelope, TOWN)
     assert outcome.code is ErrorCode.AUTHORITY
 
@@ -194,16 +182,7 @@ def test_revoked_key_is_refused_after_its_cut_off(world: World) -> None:
 
 
 def test_other_network_is_refused(world: World) -> None:
-    payload = Payload(
-        net="cn-110101",
-        kind=kinds.NODE_ENROLLED,
-        origin=TOWN,
-        kid=world.town_keys.kid,
-        seq=1,
-        prev=world.town_cert.id,
-        ts=1,
-        body={"cert": world.town_cert.id, "software": "x"},
-    )
+    payload = world.town_payload(net="cn-110101")
     outcome = world.receiver.ingest(seal(payload, world.town_keys).envelope, TOWN)
     assert outcome.code is ErrorCode.NET_MISMATCH
 
@@ -219,31 +198,13 @@ def test_other_network_is_refused(world: World) -> None:
 def test_body_schema_is_enforced(world: World, mutate: object, code: ErrorCode) -> None:
     world.receiver.ingest(world.town_cert.envelope, "central")
     body = {"cert": world.town_cert.id, "software": "x"}
-    payload = Payload(
-        net=NET,
-        kind=kinds.NODE_ENROLLED,
-        origin=TOWN,
-        kid=world.town_keys.kid,
-        seq=1,
-        prev=world.town_cert.id,
-        ts=1,
-        body=mutate(body),  # type: ignore[operator]
-    )
+    payload = world.town_payload(body=mutate(body))  # type: ignore[operator]
     assert world.receiver.ingest(seal(payload, world.town_keys).envelope, TOWN).code is code
 
 
 def test_unknown_kind_is_rejected(world: World) -> None:
     world.receiver.ingest(world.town_cert.envelope, "central")
-    payload = Payload(
-        net=NET,
-        kind="case.mystery",
-        origin=TOWN,
-        kid=world.town_keys.kid,
-        seq=1,
-        prev=world.town_cert.id,
-        ts=1,
-        body={},
-    )
+    payload = world.town_payload(kind="case.mystery", body={})
     assert world.receiver.ingest(seal(payload, world.town_keys).envelope, TOWN).code is ErrorCode.KIND_UNKNOWN
 
 
@@ -300,16 +261,7 @@ def test_wal_is_on(tmp_path: Path) -> None:
 
 def test_huge_integers_are_refused_not_crashed(world: World) -> None:
     for field in ("seq", "ts"):
-        payload = Payload(
-            net=NET,
-            kind=kinds.NODE_ENROLLED,
-            origin=TOWN,
-            kid=world.town_keys.kid,
-            seq=1,
-            prev=world.town_cert.id,
-            ts=1,
-            body={"cert": world.town_cert.id, "software": "x"},
-        ).to_map()
+        payload = world.town_payload().to_map()
         payload[field] = 2**63
         payload_bytes = cbor2.dumps(payload, canonical=True)
         data = cbor2.dumps([payload_bytes, world.town_keys.sign(b"tongban/rec/v1\x00" + payload_bytes)])
