@@ -43,6 +43,11 @@ class ErrorCode(StrEnum):
     ITEM_UNKNOWN = "E_ITEM_UNKNOWN"
     CALENDAR_INVALID = "E_CALENDAR_INVALID"
     CASE_TRANSITION = "E_CASE_TRANSITION"
+    MATERIALS_MISSING = "E_MATERIALS_MISSING"
+    FIELD_REQUIRED = "E_FIELD_REQUIRED"
+    FIELD_TOO_LONG = "E_FIELD_TOO_LONG"
+    CASE_UNKNOWN = "E_CASE_UNKNOWN"
+    NOT_DECIDER = "E_NOT_DECIDER"
     # -- authority: grants and certificates ----------------------------------------------
     GRANT_INVALID = "E_GRANT_INVALID"
     GRANT_WIDENS = "E_GRANT_WIDENS"
@@ -101,6 +106,29 @@ class ErrorCode(StrEnum):
     NOT_ENROLLED = "E_NOT_ENROLLED"
     NOT_INITIALIZED = "E_NOT_INITIALIZED"
     DIR_NOT_EMPTY = "E_DIR_NOT_EMPTY"
+    # -- clerks, sessions and the web service -------------------------------------------
+    LOGIN_FAILED = "E_LOGIN_FAILED"
+    LOGIN_THROTTLED = "E_LOGIN_THROTTLED"
+    SESSION_EXPIRED = "E_SESSION_EXPIRED"
+    CSRF = "E_CSRF"
+    ROLE = "E_ROLE"
+    TOKEN_INVALID = "E_TOKEN_INVALID"
+    ACCOUNT_DISABLED = "E_ACCOUNT_DISABLED"
+    ACCOUNT_EXISTS = "E_ACCOUNT_EXISTS"
+    ACCOUNT_UNKNOWN = "E_ACCOUNT_UNKNOWN"
+    PASSWORD_WEAK = "E_PASSWORD_WEAK"
+    NOT_FOUND = "E_NOT_FOUND"
+    REQUEST_TOO_LARGE = "E_REQUEST_TOO_LARGE"
+    # -- sync links and sessions ---------------------------------------------------------
+    SYNC_PROTOCOL = "E_SYNC_PROTOCOL"
+    SYNC_VERSION = "E_SYNC_VERSION"
+    SYNC_TOO_LARGE = "E_SYNC_TOO_LARGE"
+    SYNC_PEER_UNKNOWN = "E_SYNC_PEER_UNKNOWN"
+    SYNC_PEER_REVOKED = "E_SYNC_PEER_REVOKED"
+    SYNC_NOT_CHILD = "E_SYNC_NOT_CHILD"
+    SYNC_CREDIT = "E_SYNC_CREDIT"
+    SYNC_TIMEOUT = "E_SYNC_TIMEOUT"
+    SYNC_UNREACHABLE = "E_SYNC_UNREACHABLE"
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"
@@ -254,6 +282,59 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.DIR_NOT_EMPTY: ("目录已存在且不为空", "The directory exists and is not empty"),
     ErrorCode.CONFIG: ("配置不正确", "The configuration is not valid"),
     ErrorCode.VERIFY_FAILED: ("日志校验发现问题", "Log verification found faults"),
+    ErrorCode.MATERIALS_MISSING: (
+        "必需材料不齐，请打印一次性告知单交申请人",
+        "Required materials are missing; print the one-time notice for the applicant",
+    ),
+    ErrorCode.FIELD_REQUIRED: ("必填项未填写", "A required field is empty"),
+    ErrorCode.FIELD_TOO_LONG: ("填写内容过长", "A field is too long"),
+    ErrorCode.CASE_UNKNOWN: ("找不到该办件", "No such case"),
+    ErrorCode.NOT_DECIDER: (
+        "本节点不是该办件的决定节点",
+        "This node is not the deciding node of the case",
+    ),
+    ErrorCode.LOGIN_FAILED: ("用户名或密码错误", "Wrong user name or password"),
+    ErrorCode.LOGIN_THROTTLED: (
+        "登录失败次数过多，请稍后再试",
+        "Too many failed logins; wait a moment and try again",
+    ),
+    ErrorCode.SESSION_EXPIRED: ("登录已过期，请重新登录", "Your session has expired; log in again"),
+    ErrorCode.CSRF: (
+        "表单已失效，请刷新页面后重新提交",
+        "The form has expired; reload the page and submit again",
+    ),
+    ErrorCode.ROLE: ("您的角色无权执行此操作", "Your role may not do this"),
+    ErrorCode.TOKEN_INVALID: ("设备令牌无效或已停用", "The device token is not valid or was disabled"),
+    ErrorCode.ACCOUNT_DISABLED: (
+        "账户已停用，请联系节点管理员",
+        "The account is disabled; ask the node admin",
+    ),
+    ErrorCode.ACCOUNT_EXISTS: ("该用户名已存在", "That user name is taken"),
+    ErrorCode.ACCOUNT_UNKNOWN: ("没有该账户", "No such account"),
+    ErrorCode.PASSWORD_WEAK: (
+        "密码太短：至少10个字符",
+        "The password is too short: at least 10 characters",
+    ),
+    ErrorCode.NOT_FOUND: ("页面不存在", "No such page"),
+    ErrorCode.REQUEST_TOO_LARGE: ("提交的内容过大", "The request is too large"),
+    ErrorCode.SYNC_PROTOCOL: ("同步消息格式错误", "A sync message is malformed"),
+    ErrorCode.SYNC_VERSION: (
+        "两端软件的同步协议版本不兼容，请升级",
+        "The two ends share no sync protocol version; upgrade one of them",
+    ),
+    ErrorCode.SYNC_TOO_LARGE: ("同步消息过大", "A sync message is too large"),
+    ErrorCode.SYNC_PEER_UNKNOWN: (
+        "对端节点未登记或密钥不符",
+        "The peer is not enrolled or its key does not match",
+    ),
+    ErrorCode.SYNC_PEER_REVOKED: ("对端节点的证书已吊销", "The peer's certificate has been revoked"),
+    ErrorCode.SYNC_NOT_CHILD: ("对端节点不是本节点的下级", "The peer is not a child of this node"),
+    ErrorCode.SYNC_CREDIT: ("对端违反了流量控制", "The peer sent more than it was allowed"),
+    ErrorCode.SYNC_TIMEOUT: ("同步超时", "The sync timed out"),
+    ErrorCode.SYNC_UNREACHABLE: (
+        "无法连接上级节点，本节点继续离线工作",
+        "The parent cannot be reached; this node keeps working offline",
+    ),
 }
 
 

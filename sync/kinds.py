@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from core.cases import CaseEvent
 from core.catalog import CatalogRelease
 from core.errors import ErrorCode, RecordError, TongbanError
+from core.grants import Grant, Revocation
+from core.intake import Intake, case_node
 
 
 class Author(StrEnum):
@@ -54,11 +57,34 @@ def _catalog_release(body: dict[str, Any]) -> None:
     CatalogRelease.from_body(body)
 
 
+def _grant(body: dict[str, Any]) -> None:
+    Grant.from_body(body, id=b"\0" * 32, issuer="330481", ts=0)
+
+
+def _grant_revoke(body: dict[str, Any]) -> None:
+    Revocation.from_body(body, issuer="330481")
+
+
+def _case_intake(body: dict[str, Any]) -> None:
+    Intake.from_body(body)
+
+
+def _case_event(body: dict[str, Any]) -> None:
+    if not isinstance(body, dict) or not isinstance(body.get("case"), str):
+        raise RecordError(ErrorCode.SCHEMA, "case.event: field 'case' is missing")
+    case_node(body["case"])
+    CaseEvent.from_body({k: v for k, v in body.items() if k != "case"})
+
+
 NET_GENESIS = "net.genesis"
 NODE_CERT = "node.cert"
 CERT_REVOKE = "cert.revoke"
 CATALOG_RELEASE = "catalog.release"
 NODE_ENROLLED = "node.enrolled"
+GRANT_ISSUE = "grant.issue"
+GRANT_REVOKE = "grant.revoke"
+CASE_INTAKE = "case.intake"
+CASE_EVENT = "case.event"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -111,8 +137,33 @@ KINDS: dict[str, Kind] = {
             {"cert": _f(bytes, size=32), "software": _f(str)},
             "a node's first record: it came into service under this certificate",
         ),
+        Kind(GRANT_ISSUE, Author.ANY_NODE, _grant, "a delegation grant: node aud may handle items in a mode"),
+        Kind(GRANT_REVOKE, Author.ANY_NODE, _grant_revoke, "revokes a delegation grant from a moment on"),
+        Kind(CASE_INTAKE, Author.ANY_NODE, _case_intake, "a case taken in (受理) at its origin node"),
+        Kind(
+            CASE_EVENT, Author.ANY_NODE, _case_event, "a step of a case: forward, decision, delivery, rating"
+        ),
     )
 }
+
+ROOT_SCOPED = frozenset({NET_GENESIS, NODE_CERT, CERT_REVOKE, CATALOG_RELEASE, GRANT_REVOKE})
+
+
+def scope_of(kind_name: str, origin: str, body: dict[str, Any]) -> str | None:
+    """The node code whose subtree a record concerns; ``None``: every node needs it.
+
+    Sync sends a record down a link when its scope is ``None`` or lies inside the child's
+    subtree. Trust, catalog and grant revocations go everywhere; a grant goes to its
+    grantee's subtree; a case record to the subtree of the node that took the case in
+    (the case number starts with that node's code); anything else to its origin's.
+    """
+    if kind_name in ROOT_SCOPED:
+        return None
+    if kind_name == GRANT_ISSUE:
+        return str(body["aud"])
+    if kind_name in (CASE_INTAKE, CASE_EVENT):
+        return case_node(str(body["case"]))
+    return origin
 
 
 def check_body(kind_name: str, body: dict[str, Any]) -> Kind:

@@ -1,0 +1,253 @@
+"""Intake (受理): the rules a clerk's form passes before a case exists.
+
+This module owns the checks of an intake form (applicant, ID document, phone, item,
+materials, field lengths), the one-time notice (一次性告知) listing every missing
+required material, the case number, routing (which node decides), and the body of a
+``case.intake`` record. It does no I/O: the caller passes today's date, the catalog item,
+the authorization verdict and the next free serial number.
+
+A case number is unique without the network: the intake node's code, the local date and
+a serial that only this node hands out, ``330481107201-20261123-0007``. Because the code
+comes first, the number also says which subtree the case belongs to (:func:`case_node`).
+
+Body of a ``case.intake`` record (canonical CBOR, text keys)::
+
+    {"case": tstr, "item": tstr, "item_name": tstr, "cat": uint,
+     "mode": "direct" | "proxy", "decider": tstr,
+     "grant": bstr(32) | absent,
+     "applicant": {"name": tstr, "doc_type": tstr, "doc_no": tstr, "phone": tstr},
+     "materials": [tstr, ...],       # codes of the materials received, catalog order
+     "notes": tstr, "limit": uint,   # time limit in working days (0: done on the spot)
+     "deadline": tstr,               # YYYY-MM-DD
+     "flags": [tstr, ...]}           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from core.catalog import Item, Material, Mode
+from core.documents import DocType, validate_document
+from core.errors import ErrorCode, InputError
+
+MAX_NAME = 50
+MAX_NOTES = 500
+MAX_REASON = 500
+MAX_DOC_NO = 30
+MAX_PHONE = 20
+CASE_NUMBER = re.compile(r"(?P<node>[0-9]{6,12})-(?P<day>[0-9]{8})-(?P<serial>[0-9]{4,6})")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_LANDLINE = re.compile(r"0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+CALENDAR_ESTIMATED = "calendar_estimated"
+"""Flag: the deadline falls in a year with no published holiday schedule."""
+
+
+def case_number(node: str, day: date, serial: int) -> str:
+    """The case number for the ``serial``-th intake of ``day`` at ``node``."""
+    if not 1 <= serial <= 999_999:
+        raise InputError(ErrorCode.FIELD_INVALID, f"case serial {serial} out of range")
+    return f"{node}-{day:%Y%m%d}-{serial:04d}"
+
+
+def case_node(number: str) -> str:
+    """The code of the node that took case ``number`` in."""
+    match = CASE_NUMBER.fullmatch(number)
+    if match is None:
+        raise InputError(ErrorCode.FIELD_INVALID, f"{number!r} is not a case number")
+    return match["node"]
+
+
+def clean_text(name: str, value: object, *, limit: int, required: bool = True) -> str:
+    """``value`` stripped; refused when required and empty, too long, or with control characters."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text")
+    text = value.strip()
+    if required and not text:
+        raise InputError(ErrorCode.FIELD_REQUIRED, name)
+    if len(text) > limit:
+        raise InputError(ErrorCode.FIELD_TOO_LONG, f"{name}: {len(text)} characters, at most {limit}")
+    if _CONTROL.search(text):
+        raise InputError(ErrorCode.FIELD_INVALID, f"{name} contains control characters")
+    return text
+
+
+def validate_phone(value: object) -> str:
+    """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces removed."""
+    text = clean_text("phone", value, limit=MAX_PHONE).replace(" ", "")
+    if _MOBILE.fullmatch(text) or _LANDLINE.fullmatch(text):
+        return text
+    raise InputError(ErrorCode.PHONE_INVALID, text)
+
+
+@dataclass(frozen=True)
+class Applicant:
+    name: str
+    doc_type: DocType
+    doc_no: str
+    phone: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "doc_type": self.doc_type.value,
+            "doc_no": self.doc_no,
+            "phone": self.phone,
+        }
+
+
+def check_applicant(name: object, doc_type: object, doc_no: object, phone: object, today: date) -> Applicant:
+    """The applicant from form fields, each checked; the first fault raises with its code."""
+    clean_name = clean_text("name", name, limit=MAX_NAME)
+    number = clean_text("doc_no", doc_no, limit=MAX_DOC_NO)
+    kind = clean_text("doc_type", doc_type, limit=40)
+    try:
+        parsed_type = DocType(kind)
+    except ValueError as exc:
+        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind) from exc
+    document = validate_document(parsed_type, number, today)
+    return Applicant(clean_name, parsed_type, document.number, validate_phone(phone))
+
+
+def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[Material, ...]:
+    """The required materials of ``item`` not in ``received``, in catalog order."""
+    unknown = sorted(received - {m.code for m in item.materials})
+    if unknown:
+        raise InputError(ErrorCode.FIELD_INVALID, f"materials not in {item.code}: {', '.join(unknown)}")
+    return tuple(m for m in item.materials if m.required and m.code not in received)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """一次性告知: everything the applicant must still bring, said once."""
+
+    item: Item
+    applicant_name: str
+    missing: tuple[Material, ...]
+    received: tuple[Material, ...]
+    node_name: str
+    issued: date
+
+
+def one_time_notice(
+    item: Item, applicant_name: str, received: set[str], node_name: str, today: date
+) -> Notice:
+    missing = missing_materials(item, received)
+    got = tuple(m for m in item.materials if m.code in received)
+    return Notice(item, applicant_name, missing, got, node_name, today)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A case as taken in: the body of its ``case.intake`` record."""
+
+    case: str
+    item: str
+    item_name: str
+    cat: int
+    mode: Mode
+    decider: str
+    applicant: Applicant
+    materials: tuple[str, ...]
+    notes: str
+    limit: int
+    deadline: date
+    flags: tuple[str, ...] = ()
+    grant: bytes | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "case": self.case,
+            "item": self.item,
+            "item_name": self.item_name,
+            "cat": self.cat,
+            "mode": self.mode.value,
+            "decider": self.decider,
+            "applicant": self.applicant.to_body(),
+            "materials": list(self.materials),
+            "notes": self.notes,
+            "limit": self.limit,
+            "deadline": self.deadline.isoformat(),
+            "flags": list(self.flags),
+        }
+        if self.grant is not None:
+            body["grant"] = self.grant
+        return body
+
+    @classmethod
+    def from_body(cls, body: object) -> Intake:
+        """The intake in ``body``, checked strictly (unknown keys and wrong types refused)."""
+        if not isinstance(body, dict):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: expected a map")
+        unknown = sorted(str(k) for k in set(body) - _INTAKE_KEYS)
+        missing = sorted(_INTAKE_KEYS - {"grant"} - set(body))
+        if unknown or missing:
+            raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: unknown {unknown}, missing {missing}")
+        applicant = body["applicant"]
+        if not isinstance(applicant, dict) or set(applicant) != {"name", "doc_type", "doc_no", "phone"}:
+            raise InputError(
+                ErrorCode.FIELD_INVALID, "case.intake: applicant must have name, doc_type, doc_no, phone"
+            )
+        if not all(isinstance(v, str) for v in applicant.values()):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: applicant fields are text")
+        try:
+            doc_type = DocType(applicant["doc_type"])
+            mode = Mode(body["mode"])
+            deadline = date.fromisoformat(body["deadline"])
+        except (ValueError, TypeError) as exc:
+            raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {exc}") from exc
+        for name in ("case", "item", "item_name", "decider", "notes", "deadline"):
+            if not isinstance(body[name], str):
+                raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {name} must be text")
+        for name in ("cat", "limit"):
+            if isinstance(body[name], bool) or not isinstance(body[name], int) or body[name] < 0:
+                raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {name} must be a count")
+        for name in ("materials", "flags"):
+            if not isinstance(body[name], list) or not all(isinstance(x, str) for x in body[name]):
+                raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {name} must be a list of text")
+        grant = body.get("grant")
+        if grant is not None and (not isinstance(grant, bytes) or len(grant) != 32):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: grant must be a 32-byte id")
+        if mode not in (Mode.DIRECT, Mode.PROXY):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: a case is direct or proxy")
+        case_node(body["case"])
+        return cls(
+            case=body["case"],
+            item=body["item"],
+            item_name=body["item_name"],
+            cat=body["cat"],
+            mode=mode,
+            decider=body["decider"],
+            applicant=Applicant(applicant["name"], doc_type, applicant["doc_no"], applicant["phone"]),
+            materials=tuple(body["materials"]),
+            notes=body["notes"],
+            limit=body["limit"],
+            deadline=deadline,
+            flags=tuple(body["flags"]),
+            grant=grant,
+        )
+
+
+_INTAKE_KEYS = frozenset(
+    {
+        "case",
+        "item",
+        "item_name",
+        "cat",
+        "mode",
+        "decider",
+        "grant",
+        "applicant",
+        "materials",
+        "notes",
+        "limit",
+        "deadline",
+        "flags",
+    }
+)
