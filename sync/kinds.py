@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from core.admin import is_within
 from core.cases import CaseEvent
 from core.catalog import CatalogRelease
 from core.errors import ErrorCode, RecordError, TongbanError
@@ -197,3 +198,20 @@ def check_body(kind_name: str, body: dict[str, Any]) -> Kind:
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise RecordError(ErrorCode.SCHEMA, f"{kind_name}: field '{name}' must not be negative")
     return kind
+
+
+
+def concerns(kind_name: str, origin: str, body: dict[str, Any], node: str, root: str) -> bool:
+    """Whether a record belongs in the store of ``node`` (the down-stream rule of sync).
+
+    Every record of the root (central) goes to every node, so the root's chain is complete
+    everywhere and a relay cannot withhold a revocation without leaving a gap. Otherwise a
+    record goes to the subtree of its scope (:func:`scope_of`), and a grant also goes down
+    to the grantee's subtree's members, who need it to check their own chain.
+    """
+    if origin == root:
+        return True
+    scope = scope_of(kind_name, origin, body)
+    if scope is None or is_within(scope, node):
+        return True
+    return kind_name == GRANT_ISSUE and is_within(node, scope)
