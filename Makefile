@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= var/demo
 
-.PHONY: install test lint typecheck imports pytest demo demo-clean bench clean
+.PHONY: install system-deps test lint typecheck imports pytest demo demo-clean bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+system-deps:
+	scripts/system-deps.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -26,7 +29,7 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
-pytest: install
+pytest: install system-deps
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest
