@@ -6,9 +6,22 @@ golden vectors are byte-exact. Time in signed records is always integer epoch se
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
+
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+"""China Standard Time: dates on receipts and deadlines are local dates (UTC+8, no DST)."""
+
+
+def local_date(ts: int) -> dt.date:
+    """The date in China at epoch second ``ts``."""
+    return dt.datetime.fromtimestamp(ts, CHINA).date()
+
+
+def local_time(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, CHINA)
 
 
 class Clock(Protocol):

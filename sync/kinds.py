@@ -200,7 +200,6 @@ def check_body(kind_name: str, body: dict[str, Any]) -> Kind:
     return kind
 
 
-
 def concerns(kind_name: str, origin: str, body: dict[str, Any], node: str, root: str) -> bool:
     """Whether a record belongs in the store of ``node`` (the down-stream rule of sync).
 

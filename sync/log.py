@@ -37,6 +37,7 @@ from sqlite_utils import Database
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError
 from sync import kinds
+from sync.case_projection import CaseProjector, GrantProjector
 from sync.db import transaction
 from sync.envelope import (
     PREFIX_RECORD,
@@ -101,7 +102,13 @@ class RecordLog:
     def __init__(self, db: Database, clock: Clock, projectors: Sequence[Projector] = ()) -> None:
         self.db = db
         self.clock = clock
-        self.projectors: tuple[Projector, ...] = (TrustProjector(), CatalogProjector(), *projectors)
+        self.projectors: tuple[Projector, ...] = (
+            TrustProjector(),
+            CatalogProjector(),
+            GrantProjector(),
+            CaseProjector(),
+            *projectors,
+        )
 
     # -- reading -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from sync.case_projection import add_case_migrations
 from sync.db import execute_all
 from sync.projections import add_projection_migrations
 
@@ -117,3 +118,6 @@ def _quarantine(db: Database) -> None:
             """,
         ],
     )
+
+
+add_case_migrations(log_migrations)

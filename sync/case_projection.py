@@ -1,0 +1,323 @@
+"""Projections of grants and cases, kept by every store (node and central alike).
+
+Tables:
+
+``grants`` / ``grant_revocations``
+    every delegation grant held, and every grant revocation. A grant is refused at ingest
+    (and wherever it arrives) when its grantee is not inside its issuer's area, when a root
+    grant is not issued by the root, or when its parent grant is held and it does not
+    narrow it (``E_GRANT_WIDENS`` …). A parent that is not held yet is checked again by
+    :func:`core.grants.authorize` whenever the grant is used.
+``cases`` / ``case_events``
+    one row per case taken in, and one per case event. A case's state is the replay of
+    its events in a fixed order — by the event's time, then by record id — so every node
+    that holds the same records shows the same state, whatever order they arrived in.
+    An event that its author could not have made (a decision by a node that is not the
+    case's decider, a forward by a node that did not take the case in) or that the state
+    machine does not allow at its place in the order is kept, marked ``refused`` with its
+    code, and shown on the case: a conflict is never resolved silently. An event whose
+    intake has not arrived yet waits as ``pending``.
+
+Nothing here depends on the current time: overdue flags are computed when read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from core.admin import is_within
+from core.calendar import WorkCalendar
+from core.cases import CaseEvent, CaseState, Event, apply
+from core.catalog import Mode
+from core.clock import local_date
+from core.errors import ErrorCode, RecordError, TongbanError
+from core.grants import Grant, Revocation, check_narrowing
+from core.intake import Intake, case_node
+from sync import codec, kinds
+from sync.db import execute_all
+from sync.envelope import Record
+
+DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
+"""Events only the deciding node may make; every other event belongs to the intake node."""
+
+
+def _root(db: Database) -> str | None:
+    row = db.conn.execute("SELECT value FROM meta WHERE key = 'anchor_origin'").fetchone()
+    return bytes(row[0]).decode() if row else None
+
+
+def load_grant(row: tuple[Any, ...]) -> Grant:
+    """A :class:`Grant` from a ``grants`` row (id, issuer, ts, body)."""
+    gid, issuer, ts, body = row
+    return Grant.from_body(codec.decode(bytes(body)), id=bytes(gid), issuer=issuer, ts=ts)
+
+
+class GrantProjector:
+    """Grants and grant revocations."""
+
+    kinds = frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE})
+    tables: tuple[str, ...] = ("grants", "grant_revocations")
+
+    def apply(self, db: Database, record: Record) -> None:
+        try:
+            if record.kind == kinds.GRANT_REVOKE:
+                rev = Revocation.from_body(record.body, issuer=record.origin)
+                db.conn.execute(
+                    "INSERT INTO grant_revocations (record_id, target, issuer, effective, reason)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (record.id, rev.target, rev.issuer, rev.effective, rev.reason),
+                )
+                return
+            grant = Grant.from_body(record.body, id=record.id, issuer=record.origin, ts=record.payload.ts)
+            self._check(db, grant)
+        except RecordError:
+            raise
+        except TongbanError as exc:
+            raise RecordError(exc.code, exc.detail) from exc
+        db.conn.execute(
+            "INSERT INTO grants (id, issuer, aud, mode, nbf, exp, depth, parent, cat, ts, items, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                grant.id,
+                grant.issuer,
+                grant.aud,
+                grant.mode.value,
+                grant.nbf,
+                grant.exp,
+                grant.depth,
+                grant.parent,
+                grant.cat,
+                grant.ts,
+                json.dumps(list(grant.items)),
+                codec.encode(record.body),
+            ),
+        )
+
+    @staticmethod
+    def _check(db: Database, grant: Grant) -> None:
+        root = _root(db)
+        if grant.aud == grant.issuer or not is_within(grant.aud, grant.issuer):
+            raise RecordError(
+                ErrorCode.GRANT_AUDIENCE, f"{grant.aud} is not inside the area of {grant.issuer}"
+            )
+        if grant.parent is None:
+            if grant.issuer != root:
+                raise RecordError(ErrorCode.GRANT_CHAIN_BROKEN, f"a root grant issued by {grant.issuer}")
+            return
+        row = db.conn.execute(
+            "SELECT id, issuer, ts, body FROM grants WHERE id = ?", (grant.parent,)
+        ).fetchone()
+        if row is not None:
+            check_narrowing(grant, load_grant(row))
+
+
+class CaseProjector:
+    """Cases and their events (see the module docstring)."""
+
+    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
+    tables: tuple[str, ...] = ("cases", "case_events")
+
+    def __init__(self, calendar: WorkCalendar | None = None) -> None:
+        self.calendar = calendar or WorkCalendar.builtin()
+
+    def apply(self, db: Database, record: Record) -> None:
+        if record.kind == kinds.CASE_INTAKE:
+            self._intake(db, record)
+        else:
+            self._event(db, record)
+
+    def _intake(self, db: Database, record: Record) -> None:
+        try:
+            intake = Intake.from_body(record.body)
+        except TongbanError as exc:
+            raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+        if case_node(intake.case) != record.origin:
+            raise RecordError(ErrorCode.AUTHORITY, f"{record.origin} cannot take in case {intake.case}")
+        if db.conn.execute("SELECT 1 FROM cases WHERE case_no = ?", (intake.case,)).fetchone():
+            raise RecordError(ErrorCode.SCHEMA, f"case {intake.case} was taken in already")
+        a = intake.applicant
+        db.conn.execute(
+            "INSERT INTO cases (case_no, node, item, item_name, cat, mode, decider, grant_id, name,"
+            " doc_type, doc_no, phone, materials, notes, limit_days, intake_deadline, deadline, flags,"
+            " received, intake_id, actor, state, paused_days, events)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', 0, 0)",
+            (
+                intake.case,
+                record.origin,
+                intake.item,
+                intake.item_name,
+                intake.cat,
+                intake.mode.value,
+                intake.decider,
+                intake.grant,
+                a.name,
+                a.doc_type.value,
+                a.doc_no,
+                a.phone,
+                json.dumps(list(intake.materials)),
+                intake.notes,
+                intake.limit,
+                intake.deadline.isoformat(),
+                intake.deadline.isoformat(),
+                json.dumps(list(intake.flags)),
+                record.payload.ts,
+                record.id,
+                record.payload.actor,
+            ),
+        )
+        self.replay(db, intake.case)
+
+    def _event(self, db: Database, record: Record) -> None:
+        body = dict(record.body)
+        case_no = body.pop("case")
+        try:
+            event = CaseEvent.from_body(body)
+        except TongbanError as exc:
+            raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+        db.conn.execute(
+            "INSERT INTO case_events (record_id, case_no, origin, seq, event, at, reason, actor, status,"
+            " code, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)",
+            (
+                record.id,
+                case_no,
+                record.origin,
+                record.seq,
+                event.kind.value,
+                event.at,
+                event.reason,
+                record.payload.actor,
+                codec.encode(body),
+            ),
+        )
+        self.replay(db, case_no)
+
+    def replay(self, db: Database, case_no: str) -> None:
+        """Recompute ``case_no`` from its intake and every event held, in (time, id) order."""
+        row = db.conn.execute(
+            "SELECT node, decider, mode, intake_deadline FROM cases WHERE case_no = ?", (case_no,)
+        ).fetchone()
+        if row is None:
+            return
+        node, decider, mode, intake_deadline = row
+        state = CaseState.open(Mode(mode))
+        events = db.conn.execute(
+            "SELECT record_id, origin, body FROM case_events WHERE case_no = ? ORDER BY at, record_id",
+            (case_no,),
+        ).fetchall()
+        last = {"decided_at": None, "closed_at": None, "delivery": None, "comment": None, "missing": None}
+        applied = 0
+        for rid, origin, body in events:
+            event = CaseEvent.from_body(codec.decode(bytes(body)))
+            owner = decider if event.kind in DECISIONS else node
+            code: str | None = None
+            if origin != owner:
+                code = ErrorCode.NOT_DECIDER.value
+            else:
+                try:
+                    state = apply(state, event)
+                except TongbanError as exc:
+                    code = exc.code.value
+            status = "refused" if code else "applied"
+            db.conn.execute(
+                "UPDATE case_events SET status = ?, code = ? WHERE record_id = ?", (status, code, rid)
+            )
+            if code:
+                continue
+            applied += 1
+            _note(last, event)
+        paused = sum(
+            self.calendar.working_days_between(local_date(start), local_date(end))
+            for start, end in state.pauses
+        )
+        deadline = self.calendar.add_working_days(date.fromisoformat(intake_deadline), paused).date
+        db.conn.execute(
+            "UPDATE cases SET state = ?, rating = ?, comment = ?, delivery = ?, decided_at = ?,"
+            " closed_at = ?, missing = ?, paused_since = ?, paused_days = ?, deadline = ?, events = ? WHERE case_no = ?",
+            (
+                state.state.value,
+                int(state.rating) if state.rating is not None else None,
+                last["comment"],
+                last["delivery"],
+                last["decided_at"],
+                last["closed_at"],
+                last["missing"],
+                state.paused_since,
+                paused,
+                deadline.isoformat(),
+                applied,
+                case_no,
+            ),
+        )
+
+
+def _note(last: dict[str, Any], event: CaseEvent) -> None:
+    if event.kind in (Event.APPROVE, Event.REJECT):
+        last["decided_at"] = event.at
+    if event.kind in (Event.DELIVER, Event.WITHDRAW):
+        last["closed_at"] = event.at
+    if event.kind is Event.DELIVER and event.delivery is not None:
+        last["delivery"] = event.delivery.value
+    if event.kind is Event.RATE:
+        last["comment"] = event.reason
+    if event.kind is Event.REQUEST_SUPPLEMENT:
+        last["missing"] = json.dumps(
+            {"missing": list(event.missing), "reason": event.reason}, ensure_ascii=False
+        )
+
+
+def add_case_migrations(migrations: Migrations) -> None:
+    """Register the grant and case tables on the ``log`` migration set."""
+
+    @migrations(name="0004_grants_and_cases")
+    def _grants_and_cases(db: Database) -> None:
+        execute_all(
+            db,
+            [
+                """
+                CREATE TABLE grants (
+                    id BLOB PRIMARY KEY, issuer TEXT NOT NULL, aud TEXT NOT NULL, mode TEXT NOT NULL,
+                    nbf INTEGER NOT NULL, exp INTEGER NOT NULL, depth INTEGER NOT NULL, parent BLOB,
+                    cat INTEGER NOT NULL, ts INTEGER NOT NULL, items TEXT NOT NULL, body BLOB NOT NULL
+                )
+                """,
+                "CREATE INDEX grants_aud ON grants (aud, exp)",
+                """
+                CREATE TABLE grant_revocations (
+                    record_id BLOB PRIMARY KEY, target BLOB NOT NULL, issuer TEXT NOT NULL,
+                    effective INTEGER NOT NULL, reason TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX grant_revocations_target ON grant_revocations (target)",
+                """
+                CREATE TABLE cases (
+                    case_no TEXT PRIMARY KEY, node TEXT NOT NULL, item TEXT NOT NULL,
+                    item_name TEXT NOT NULL, cat INTEGER NOT NULL, mode TEXT NOT NULL,
+                    decider TEXT NOT NULL, grant_id BLOB, name TEXT NOT NULL, doc_type TEXT NOT NULL,
+                    doc_no TEXT NOT NULL, phone TEXT NOT NULL, materials TEXT NOT NULL,
+                    notes TEXT NOT NULL, limit_days INTEGER NOT NULL, intake_deadline TEXT NOT NULL,
+                    deadline TEXT NOT NULL, flags TEXT NOT NULL, received INTEGER NOT NULL,
+                    intake_id BLOB NOT NULL, actor TEXT, state TEXT NOT NULL, rating INTEGER,
+                    comment TEXT, delivery TEXT, decided_at INTEGER, closed_at INTEGER, missing TEXT,
+                    paused_since INTEGER, paused_days INTEGER NOT NULL, events INTEGER NOT NULL
+                )
+                """,
+                "CREATE INDEX cases_doc ON cases (doc_no)",
+                "CREATE INDEX cases_name ON cases (name)",
+                "CREATE INDEX cases_decider ON cases (decider, state)",
+                "CREATE INDEX cases_node ON cases (node, received)",
+                "CREATE INDEX cases_item ON cases (doc_no, item, state)",
+                """
+                CREATE TABLE case_events (
+                    record_id BLOB PRIMARY KEY, case_no TEXT NOT NULL, origin TEXT NOT NULL,
+                    seq INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,
+                    actor TEXT, status TEXT NOT NULL, code TEXT, body BLOB
+                )
+                """,
+                "CREATE INDEX case_events_case ON case_events (case_no, at)",
+            ],
+        )
