@@ -237,7 +237,8 @@ class CaseProjector:
         deadline = self.calendar.add_working_days(date.fromisoformat(intake_deadline), paused).date
         db.conn.execute(
             "UPDATE cases SET state = ?, rating = ?, comment = ?, delivery = ?, decided_at = ?,"
-            " closed_at = ?, missing = ?, paused_since = ?, paused_days = ?, deadline = ?, events = ? WHERE case_no = ?",
+            " closed_at = ?, missing = ?, paused_since = ?, paused_days = ?, deadline = ?, events = ?"
+            " WHERE case_no = ?",
             (
                 state.state.value,
                 int(state.rating) if state.rating is not None else None,
