@@ -8,6 +8,9 @@ Tables:
     grant is not issued by the root, or when its parent grant is held and it does not
     narrow it (``E_GRANT_WIDENS`` …). A parent that is not held yet is checked again by
     :func:`core.grants.authorize` whenever the grant is used.
+``clerks``
+    the clerk accounts of every node, from ``clerk.set`` records (no password hashes:
+    those stay in the node's own table).
 ``cases`` / ``case_events``
     one row per case taken in, and one per case event. A case's state is the replay of
     its events in a fixed order — by the event's time, then by record id — so every node
@@ -256,6 +259,36 @@ class CaseProjector:
         )
 
 
+ROLES = ("clerk", "approver", "admin", "auditor")
+
+
+class ClerkProjector:
+    """Clerk accounts of every node (names, roles, active); secrets never leave the node."""
+
+    kinds = frozenset({kinds.CLERK_SET})
+    tables: tuple[str, ...] = ("clerks",)
+
+    def apply(self, db: Database, record: Record) -> None:
+        body = record.body
+        roles = body["roles"]
+        if not all(isinstance(r, str) and r in ROLES for r in roles) or len(set(roles)) != len(roles):
+            raise RecordError(ErrorCode.SCHEMA, f"clerk.set: roles must be among {', '.join(ROLES)}")
+        db.conn.execute(
+            "INSERT INTO clerks (node, user, name, roles, active, record_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (node, user) DO UPDATE SET name = excluded.name, roles = excluded.roles,"
+            " active = excluded.active, record_id = excluded.record_id, ts = excluded.ts",
+            (
+                record.origin,
+                body["user"],
+                body["name"],
+                json.dumps(sorted(roles)),
+                int(body["active"]),
+                record.id,
+                record.payload.ts,
+            ),
+        )
+
+
 def _note(last: dict[str, Any], event: CaseEvent) -> None:
     if event.kind in (Event.APPROVE, Event.REJECT):
         last["decided_at"] = event.at
@@ -320,5 +353,12 @@ def add_case_migrations(migrations: Migrations) -> None:
                 )
                 """,
                 "CREATE INDEX case_events_case ON case_events (case_no, at)",
+                """
+                CREATE TABLE clerks (
+                    node TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL, roles TEXT NOT NULL,
+                    active INTEGER NOT NULL, record_id BLOB NOT NULL, ts INTEGER NOT NULL,
+                    PRIMARY KEY (node, user)
+                )
+                """,
             ],
         )

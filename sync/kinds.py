@@ -86,6 +86,7 @@ GRANT_ISSUE = "grant.issue"
 GRANT_REVOKE = "grant.revoke"
 CASE_INTAKE = "case.intake"
 CASE_EVENT = "case.event"
+CLERK_SET = "clerk.set"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -143,6 +144,12 @@ KINDS: dict[str, Kind] = {
         Kind(CASE_INTAKE, Author.ANY_NODE, _case_intake, "a case taken in (受理) at its origin node"),
         Kind(
             CASE_EVENT, Author.ANY_NODE, _case_event, "a step of a case: forward, decision, delivery, rating"
+        ),
+        Kind(
+            CLERK_SET,
+            Author.ANY_NODE,
+            {"user": _f(str), "name": _f(str), "roles": _f(list), "active": _f(bool)},
+            "a clerk account of the origin node: created, changed or disabled (no secrets)",
         ),
     )
 }

@@ -37,7 +37,7 @@ from sqlite_utils import Database
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError
 from sync import kinds
-from sync.case_projection import CaseProjector, GrantProjector
+from sync.case_projection import CaseProjector, ClerkProjector, GrantProjector
 from sync.db import transaction
 from sync.envelope import (
     PREFIX_RECORD,
@@ -107,6 +107,7 @@ class RecordLog:
             CatalogProjector(),
             GrantProjector(),
             CaseProjector(),
+            ClerkProjector(),
             *projectors,
         )
 

@@ -1,0 +1,211 @@
+"""Delegation as stored: issuing grants, reading them back, and asking what they authorize.
+
+Central issues root grants and a town issues sub-grants to its villages with the same
+function, :func:`issue_grant`; it refuses a grant that would not survive ingest (a widening
+sub-grant is refused where it is made, before anything is signed). :class:`StoreGrants`
+is the :class:`core.grants.GrantSource` over a store's ``grants`` tables, and
+:func:`authority_for` runs :func:`core.grants.authorize` over every grant a node holds for
+an item and keeps the best verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from core.admin import is_within
+from core.catalog import CatalogRelease, Item, Mode, item_available
+from core.errors import AuthorityError, ErrorCode, InputError
+from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing
+from sync import kinds
+from sync.case_projection import load_grant
+from sync.envelope import Record, Signer
+from sync.log import RecordLog, decode_stored
+
+DAY = 86_400
+
+
+class StoreGrants:
+    """Grants and grant revocations held in a store (a :class:`core.grants.GrantSource`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def grant(self, grant_id: bytes) -> Grant | None:
+        row = self.db.conn.execute(
+            "SELECT id, issuer, ts, body FROM grants WHERE id = ?", (grant_id,)
+        ).fetchone()
+        return load_grant(row) if row else None
+
+    def revocations_of(self, grant_id: bytes) -> Iterable[Revocation]:
+        rows = self.db.conn.execute(
+            "SELECT target, effective, reason, issuer FROM grant_revocations WHERE target = ?", (grant_id,)
+        ).fetchall()
+        return [Revocation(target=bytes(t), effective=e, reason=r, issuer=i) for t, e, r, i in rows]
+
+    def held_by(self, node: str) -> list[Grant]:
+        """Every grant whose grantee is ``node``, newest first."""
+        rows = self.db.conn.execute(
+            "SELECT id, issuer, ts, body FROM grants WHERE aud = ? ORDER BY ts DESC, id", (node,)
+        ).fetchall()
+        return [load_grant(r) for r in rows]
+
+    def issued_by(self, node: str) -> list[tuple[Grant, bool]]:
+        """Every grant ``node`` issued, newest first, with whether it has been revoked."""
+        rows = self.db.conn.execute(
+            "SELECT g.id, g.issuer, g.ts, g.body,"
+            " EXISTS (SELECT 1 FROM grant_revocations r WHERE r.target = g.id) FROM grants g"
+            " WHERE g.issuer = ? ORDER BY g.ts DESC, g.id",
+            (node,),
+        ).fetchall()
+        return [(load_grant(r[:4]), bool(r[4])) for r in rows]
+
+
+def current_catalog(db: Database) -> CatalogRelease | None:
+    """The newest catalog release held, or None."""
+    row = db.conn.execute("SELECT max(version) FROM catalog_releases").fetchone()
+    return catalog_release(db, row[0]) if row[0] is not None else None
+
+
+def catalog_release(db: Database, version: int) -> CatalogRelease | None:
+    row = db.conn.execute(
+        "SELECT r.envelope FROM catalog_releases c JOIN records r ON r.id = c.record_id WHERE c.version = ?",
+        (version,),
+    ).fetchone()
+    return CatalogRelease.from_body(decode_stored(bytes(row[0])).body) if row else None
+
+
+@dataclass(frozen=True)
+class ItemAuthority:
+    """What a node may do with one item now, and under which grant."""
+
+    item: Item
+    mode: Mode | None  # the case mode an intake would get (direct / proxy); None: not allowed
+    auth: Authorization
+    grant: Grant | None
+    decider: str | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.mode is not None and self.auth.accepted
+
+
+def decider_for(chain: Sequence[Grant], node: str, mode: Mode, root: str) -> str:
+    """The one node that decides a case taken in at ``node`` under ``chain`` (leaf first).
+
+    A direct (or same-power) case is decided where it was taken in. A proxy case goes up
+    the chain to the first grantee whose grant lets it decide the item (mode direct or
+    stronger); when no grant in the chain does, the root decides.
+    """
+    if mode is not Mode.PROXY:
+        return node
+    for grant in chain[1:]:
+        if grant.mode >= Mode.DIRECT:
+            return grant.aud
+    return root
+
+
+def authority_for(
+    db: Database, log: RecordLog, node: str, tier: str, item: Item, catalog: CatalogRelease, at: int
+) -> ItemAuthority:
+    """The best authority ``node`` holds for ``item`` at time ``at``: OK over STALE over REFUSED."""
+    anchor = log.anchor()
+    root = anchor.origin if anchor else ""
+    source = StoreGrants(db)
+    offered = item_available(item, tier)
+    best: ItemAuthority | None = None
+    for grant in source.held_by(node):
+        if item.code not in grant.items:
+            continue
+        mode = min(grant.mode, offered) if offered is not None else grant.mode
+        cat = catalog if catalog.version == grant.cat else catalog_release(db, grant.cat)
+        auth = authorize(
+            grant,
+            node=node,
+            item=item.code,
+            mode=mode,
+            at=at,
+            source=source,
+            is_within=is_within,
+            root=root,
+            catalog=cat,
+            tier=tier,
+        )
+        case_mode = Mode.DIRECT if mode is Mode.SAME_POWER else mode
+        chain = [g for g in (source.grant(gid) for gid in auth.chain) if g is not None]
+        decider = decider_for(chain, node, case_mode, root) if auth.accepted else None
+        candidate = ItemAuthority(item, case_mode if auth.accepted else None, auth, grant, decider)
+        if best is None or _rank(candidate) > _rank(best):
+            best = candidate
+    if best is None:
+        refusal = Authorization(
+            Verdict.REFUSED, ErrorCode.GRANT_ITEM, f"no grant for {item.code} held by {node}"
+        )
+        return ItemAuthority(item, None, refusal, None, None)
+    return best
+
+
+def _rank(a: ItemAuthority) -> tuple[int, int]:
+    order = {Verdict.OK: 2, Verdict.STALE: 1, Verdict.REFUSED: 0}
+    return (order[a.auth.verdict], a.grant.exp if a.grant else 0)
+
+
+def issue_grant(
+    log: RecordLog,
+    signer: Signer,
+    origin: str,
+    *,
+    aud: str,
+    items: Sequence[str],
+    mode: Mode,
+    nbf: int,
+    exp: int,
+    depth: int,
+    cat: int,
+    parent: bytes | None = None,
+    actor: str,
+) -> Record:
+    """Sign and append a grant from ``origin``; refused before signing if it would not hold.
+
+    Raises:
+        AuthorityError: ``E_GRANT_WIDENS``, ``E_GRANT_DEPTH``, ``E_GRANT_AUDIENCE``,
+            ``E_GRANT_CHAIN_BROKEN`` (parent not held, or not held by ``origin``).
+        InputError: ``E_GRANT_INVALID`` for a malformed grant.
+    """
+    draft = Grant(
+        id=b"\0" * 32,
+        issuer=origin,
+        ts=log.clock.now(),
+        aud=aud,
+        items=tuple(sorted(set(items))),
+        mode=mode,
+        nbf=nbf,
+        exp=exp,
+        depth=depth,
+        parent=parent,
+        cat=cat,
+    )
+    if aud == origin or not is_within(aud, origin):
+        raise AuthorityError(ErrorCode.GRANT_AUDIENCE, f"{aud} is not inside the area of {origin}")
+    if parent is not None:
+        held = StoreGrants(log.db).grant(parent)
+        if held is None or held.aud != origin:
+            raise AuthorityError(
+                ErrorCode.GRANT_CHAIN_BROKEN, "the parent grant is not one of this node's grants"
+            )
+        check_narrowing(draft, held)
+    body = draft.to_body()
+    return log.append_local(signer, origin, kinds.GRANT_ISSUE, body, actor=actor)
+
+
+def revoke_grant(
+    log: RecordLog, signer: Signer, origin: str, target: bytes, reason: str, actor: str
+) -> Record:
+    if not reason.strip():
+        raise InputError(ErrorCode.FIELD_REQUIRED, "reason")
+    if StoreGrants(log.db).grant(target) is None:
+        raise InputError(ErrorCode.GRANT_INVALID, f"grant {target.hex()[:16]} is not held")
+    body = {"target": target, "effective": log.clock.now(), "reason": reason.strip()}
+    return log.append_local(signer, origin, kinds.GRANT_REVOKE, body, actor=actor)
