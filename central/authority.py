@@ -14,6 +14,8 @@ checkable by every node offline:
     appends a ``cert.revoke`` with the last sequence number still trusted.
 ``publish_catalog``
     appends a ``catalog.release`` with version = previous + 1 and an expiry.
+``grant``
+    appends a root ``grant.issue``: a town or the city hall may handle items in a mode.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from typing import Any
 from central import config as central_config
 from central.store import CentralStore
 from core.admin import Tier, expected_parent, parse_tier, validate_node_code
-from core.catalog import CatalogRelease, Item
+from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.clock import Clock
-from core.errors import EnrollmentError, ErrorCode, InputError, TongbanError
+from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
 from sync import keys, kinds
+from sync.delegation import current_catalog, issue_grant
 from sync.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
 from sync.envelope import ZERO_ID, Payload, Record, seal
 
 DAY = 86_400
 CERT_VALIDITY_DAYS = 365
 CATALOG_VALIDITY_DAYS = 120
+GRANT_VALIDITY_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -255,3 +259,48 @@ def publish_catalog(
     )
     record = central.append(kinds.CATALOG_RELEASE, release.to_body(), actor=actor)
     return record, release
+
+
+def grant(
+    central: Central,
+    aud: str,
+    items: Sequence[str],
+    mode: Mode,
+    *,
+    valid_days: int = GRANT_VALIDITY_DAYS,
+    depth: int = 1,
+    actor: str = "sys:grant",
+) -> Record:
+    """Issue a root grant: ``aud`` may handle ``items`` in ``mode`` for ``valid_days``.
+
+    The items must be in the current catalog release and offered at the grantee's tier in
+    at least ``mode`` (``E_GRANT_ITEM`` / ``E_GRANT_MODE``).
+    """
+    catalog = current_catalog(central.store.db)
+    if catalog is None:
+        raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
+    certs = central.store.unrevoked_certs(aud)
+    if not certs:
+        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
+    tier = str(certs[0]["tier"])
+    for code in items:
+        item = catalog.get(code)
+        if item is None:
+            raise AuthorityError(ErrorCode.GRANT_ITEM, f"{code} is not in catalog version {catalog.version}")
+        offered = item_available(item, tier)
+        if offered is None or mode > offered:
+            raise AuthorityError(ErrorCode.GRANT_MODE, f"{code} at {tier}: {mode.value} asked")
+    now = central.store.log.clock.now()
+    return issue_grant(
+        central.store.log,
+        central.keys,
+        central.code,
+        aud=aud,
+        items=items,
+        mode=mode,
+        nbf=now - DAY,
+        exp=now + valid_days * DAY,
+        depth=depth,
+        cat=catalog.version,
+        actor=actor,
+    )

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
+from node.clerks import add_clerk_migrations
 from sync.db import execute_all, open_database
 from sync.log import RecordLog
 from sync.log_schema import log_migrations
@@ -30,6 +31,8 @@ def _node_state(db: Database) -> None:
         ],
     )
 
+
+add_clerk_migrations(node_migrations)
 
 MIGRATION_SETS = (log_migrations, node_migrations)
 

@@ -209,3 +209,21 @@ def revoke_grant(
         raise InputError(ErrorCode.GRANT_INVALID, f"grant {target.hex()[:16]} is not held")
     body = {"target": target, "effective": log.clock.now(), "reason": reason.strip()}
     return log.append_local(signer, origin, kinds.GRANT_REVOKE, body, actor=actor)
+
+
+def split_by_mode(
+    catalog: CatalogRelease, tier: str, items: Iterable[str], cap: Mode
+) -> dict[Mode, list[str]]:
+    """``items`` grouped by the mode they can be granted in at ``tier``, at most ``cap``.
+
+    One grant has one mode, so delegating a set of items takes one grant per group. Items
+    not offered at ``tier`` are left out.
+    """
+    groups: dict[Mode, list[str]] = {}
+    for code in sorted(set(items)):
+        item = catalog.get(code)
+        offered = item_available(item, tier) if item is not None else None
+        if offered is None:
+            continue
+        groups.setdefault(min(offered, cap), []).append(code)
+    return groups

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from central import authority
+from central.store import CentralStore
+from core.admin import is_within
+from core.catalog import Mode, items_from_data
 from core.clock import FixedClock
+from core.errors import AuthorityError
+from node import config as node_config
 from node import identity
-from sync import keys
+from node.desk import Delegation, Desk
+from node.store import NodeStore
+from sync import keys, kinds
+from sync.delegation import current_catalog, split_by_mode
+from sync.log import decode_stored
 
 CITY = "330481"
 TOWN = "330481104"
@@ -77,3 +87,88 @@ def make_network(root: Path, clock: FixedClock | None = None) -> Network:
         root / "central", code=CITY, name="海宁市", net=None, clock=clock, random=seeded_random("central")
     )
     return Network(root, clock, fingerprint)
+
+
+def relay(src: Path, dst: Path, clock: FixedClock, *, up: bool = False) -> int:
+    """Copy to the node at ``dst`` every record of ``src`` that sync would carry; the count.
+
+    Down (default): what concerns the destination (``kinds.concerns``). Up: what ``src``'s
+    subtree authored. Tests of everything above the sync layer use this instead of a link.
+    """
+    src_store, dst_store = _open_any(src, clock), _open_any(dst, clock)
+    try:
+        anchor = dst_store.log.anchor()
+        assert anchor is not None
+        dst_code = _code_of(dst)
+        src_code = _code_of(src)
+        moved = 0
+        for _, envelope in src_store.log.envelopes():
+            record = decode_stored(envelope)
+            if up:
+                wanted = is_within(record.origin, src_code)
+            else:
+                wanted = kinds.concerns(record.kind, record.origin, record.body, dst_code, anchor.origin)
+            if wanted and not dst_store.log.has(record.id):
+                outcome = dst_store.log.ingest(envelope, f"relay:{src_code}")
+                assert outcome.status.value in ("appended", "duplicate"), outcome
+                moved += 1
+        return moved
+    finally:
+        src_store.close()
+        dst_store.close()
+
+
+def _code_of(home: Path) -> str:
+    text = (
+        (home / "central.toml").read_text()
+        if (home / "central.toml").exists()
+        else (home / "node.toml").read_text()
+    )
+    for line in text.splitlines():
+        if line.startswith("code"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise AssertionError(f"no code in {home}")
+
+
+def _open_any(home: Path, clock: FixedClock) -> NodeStore | CentralStore:
+    if (home / "central.toml").exists():
+        return CentralStore.open(home / "central.db", clock)
+    return NodeStore.open(home / "node.db", clock)
+
+
+def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_days: int = 90) -> None:
+    """Publish the demo catalog (if none), grant the town its items, and sub-grant its villages."""
+    from tongban.demo import demo_file
+
+    central = authority.open_central(net.central_dir, net.clock)
+    try:
+        catalog = current_catalog(central.store.db)
+        if catalog is None:
+            authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
+            catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        for mode, codes in split_by_mode(
+            catalog, "town", [i.code for i in catalog.items], Mode.SAME_POWER
+        ).items():
+            authority.grant(central, town, codes, mode, valid_days=valid_days)
+    finally:
+        central.close()
+    relay(net.central_dir, net.node_dir(town), net.clock)
+    for village in villages:
+        relay(net.central_dir, net.node_dir(village), net.clock)
+        desk = open_desk(net.node_dir(town), net.clock)
+        try:
+            delegation = Delegation(desk)
+            for parent in delegation.parents():
+                with contextlib.suppress(AuthorityError):  # nothing of it is offered at village level
+                    delegation.delegate(village, parent.id, list(parent.items), valid_days, actor="admin")
+        finally:
+            desk.store.close()
+        relay(net.node_dir(town), net.node_dir(village), net.clock)
+
+
+def open_desk(home: Path, clock: FixedClock) -> Desk:
+    config = node_config.load(home)
+    return Desk(
+        NodeStore.open(config.database_path, clock), keys.load_key_file(config.key_path), config, clock
+    )
