@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     FIELD_TOO_LONG = "E_FIELD_TOO_LONG"
     CASE_UNKNOWN = "E_CASE_UNKNOWN"
     NOT_DECIDER = "E_NOT_DECIDER"
+    CASE_DUPLICATE = "E_CASE_DUPLICATE"
     # -- authority: grants and certificates ----------------------------------------------
     GRANT_INVALID = "E_GRANT_INVALID"
     GRANT_WIDENS = "E_GRANT_WIDENS"
@@ -292,6 +293,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.NOT_DECIDER: (
         "本节点不是该办件的决定节点",
         "This node is not the deciding node of the case",
+    ),
+    ErrorCode.CASE_DUPLICATE: (
+        "该申请人已有同一事项的在办件;确认后可再受理",
+        "The applicant already has an open case for this item; confirm to take in another",
     ),
     ErrorCode.LOGIN_FAILED: ("用户名或密码错误", "Wrong user name or password"),
     ErrorCode.LOGIN_THROTTLED: (

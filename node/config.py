@@ -35,10 +35,18 @@ class StoreSection:
 
 
 @dataclass(frozen=True)
+class WebSection:
+    """[web]: the clerk web service (pages and /api/v1)."""
+
+    listen: str = "127.0.0.1:8400"
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node: NodeSection
     store: StoreSection
     home: Path
+    web: WebSection = WebSection()
 
     @property
     def tier(self) -> Tier:
@@ -53,7 +61,7 @@ class NodeConfig:
         return self.home / self.store.keys
 
 
-LAYOUT: dict[str, type] = {"node": NodeSection, "store": StoreSection}
+LAYOUT: dict[str, type] = {"node": NodeSection, "store": StoreSection, "web": WebSection}
 
 
 def load(home: Path) -> NodeConfig:
@@ -62,7 +70,7 @@ def load(home: Path) -> NodeConfig:
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = NodeConfig(node=parsed["node"], store=parsed["store"], home=home)
+    config = NodeConfig(node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"])
     try:
         tier = parse_tier(config.node.tier)
         validate_node_code(config.node.code, tier)

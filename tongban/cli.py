@@ -306,5 +306,12 @@ def demo_init(directory: Path) -> None:
     build_demo(directory, CLOCK, echo=click.echo)
 
 
+from tongban import node_cli  # noqa: E402  (subcommands that live in their own module)
+
+node.add_command(node_cli.clerk)
+node.add_command(node_cli.device)
+node.add_command(node_cli.serve)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

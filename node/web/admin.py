@@ -1,0 +1,153 @@
+"""The node admin's and the auditor's pages: accounts, device tokens, delegation, log audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from core.clock import SystemClock
+from core.errors import ErrorCode, InputError, TongbanError
+from node.clerks import hash_password
+from node.desk import Delegation
+from node.store import MIGRATION_SETS
+from node.web.deps import DeskProvider, WorkerDesk
+from node.web.pages import page
+from node.web.render import Ctx, status_for
+from sync.inspect import verify_store
+
+
+class Admin:
+    web: WorkerDesk = DeskProvider()
+
+    @http("GET", "/admin/clerks")
+    @page("admin")
+    def clerks(self, ctx: Ctx) -> Response:
+        return self._clerks_page(ctx)
+
+    def _clerks_page(self, ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+        return ctx.render(
+            "admin.html", status=status, clerks=ctx.clerks.all(), devices=ctx.clerks.devices(), **extra
+        )
+
+    @http("POST", "/admin/clerks")
+    @page("admin")
+    def add_clerk(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        try:
+            password = form.get("password", "")
+            digest = self.web.pool.slow(hash_password, password)
+            assert ctx.principal is not None
+            ctx.clerks.add(
+                ctx.desk.keys,
+                form.get("user", "").strip().lower(),
+                form.get("name", ""),
+                form.getlist("roles"),
+                digest,
+                actor=ctx.principal.actor,
+            )
+        except TongbanError as exc:
+            return self._clerks_page(ctx, status_for(exc), error=exc)
+        return ctx.redirect("/admin/clerks")
+
+    @http("POST", "/admin/clerks/<user>/active")
+    @page("admin")
+    def set_active(self, ctx: Ctx, user: str) -> Response:
+        assert ctx.principal is not None
+        active = ctx.request.form.get("active") == "yes"
+        if user == ctx.principal.actor and not active:
+            raise InputError(ErrorCode.FIELD_INVALID, "an admin cannot disable their own account")
+        ctx.clerks.set_active(ctx.desk.keys, user, active, actor=ctx.principal.actor)
+        return ctx.redirect("/admin/clerks")
+
+    @http("POST", "/admin/devices")
+    @page("admin")
+    def add_device(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        try:
+            token = ctx.clerks.add_device(
+                form.get("name", "").strip().lower(), form.getlist("roles") or ["clerk"]
+            )
+        except TongbanError as exc:
+            return self._clerks_page(ctx, status_for(exc), error=exc)
+        return self._clerks_page(ctx, new_token=token)
+
+    @http("POST", "/admin/devices/<name>/disable")
+    @page("admin")
+    def disable_device(self, ctx: Ctx, name: str) -> Response:
+        ctx.clerks.disable_device(name)
+        return ctx.redirect("/admin/clerks")
+
+    # -- delegation (town admins) ------------------------------------------------------------
+
+    @http("GET", "/admin/delegation")
+    @page("admin")
+    def delegation(self, ctx: Ctx) -> Response:
+        return self._delegation_page(ctx)
+
+    def _delegation_page(self, ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+        d = Delegation(ctx.desk)
+        return ctx.render(
+            "delegation.html",
+            status=status,
+            parents=d.parents(),
+            children=d.children(),
+            issued=d.issued(),
+            catalog=ctx.desk.catalog(),
+            **extra,
+        )
+
+    @http("POST", "/admin/delegation")
+    @page("admin")
+    def delegate(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        assert ctx.principal is not None
+        try:
+            parent = bytes.fromhex(form.get("parent", ""))
+            days = int(form.get("valid_days", "30") or "30")
+            Delegation(ctx.desk).delegate(
+                form.get("village", ""), parent, form.getlist("items"), days, actor=ctx.principal.actor
+            )
+        except ValueError:
+            return self._delegation_page(ctx, 400, error=InputError(ErrorCode.FIELD_INVALID, "grant / days"))
+        except TongbanError as exc:
+            return self._delegation_page(ctx, status_for(exc), error=exc)
+        return ctx.redirect("/admin/delegation")
+
+    @http("POST", "/admin/delegation/revoke")
+    @page("admin")
+    def revoke(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        assert ctx.principal is not None
+        try:
+            target = bytes.fromhex(form.get("grant", ""))
+            Delegation(ctx.desk).revoke(target, form.get("reason", ""), actor=ctx.principal.actor)
+        except ValueError:
+            return self._delegation_page(ctx, 400, error=InputError(ErrorCode.FIELD_INVALID, "grant"))
+        except TongbanError as exc:
+            return self._delegation_page(ctx, status_for(exc), error=exc)
+        return ctx.redirect("/admin/delegation")
+
+    # -- audit ------------------------------------------------------------------------------
+
+    @http("GET", "/audit")
+    @page("auditor", "admin")
+    def audit(self, ctx: Ctx) -> Response:
+        return ctx.render("audit.html", report=None, rejected=_rejected(ctx))
+
+    @http("POST", "/audit/verify")
+    @page("auditor", "admin")
+    def verify(self, ctx: Ctx) -> Response:
+        path = ctx.desk.config.database_path
+        report = self.web.pool.slow(verify_store, path, MIGRATION_SETS, SystemClock())
+        return ctx.render("audit.html", report=report, rejected=_rejected(ctx))
+
+
+def _rejected(ctx: Ctx) -> list[dict[str, Any]]:
+    rows = ctx.desk.db.conn.execute(
+        "SELECT code, reason, source, origin, seq, kind, times, last_at FROM rejected"
+        " ORDER BY last_at DESC LIMIT 50"
+    ).fetchall()
+    keys = ("code", "reason", "source", "origin", "seq", "kind", "times", "last_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,0 +1,196 @@
+"""The JSON API ``/api/v1`` for self-service kiosks and scripts.
+
+The same desk, the same checks and the same error codes as the pages. Devices present a
+token (``Authorization: Bearer tbd_…``, made with ``tongban node device add``); there are
+no cookies, so there is nothing to forge across sites. Errors are
+``{"error": {"code", "message", "message_en", "detail"}}`` with an HTTP status from the
+code (400 bad input, 401 no or bad token, 403 role, 404 unknown case, 409 duplicate,
+413 too large, 422 materials missing — the body then lists them). The document is served
+at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from nameko.web.handlers import http
+from werkzeug.wrappers import Request, Response
+
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
+from node.desk import IntakeForm
+from node.web.deps import DeskProvider, WorkerDesk
+from node.web.openapi import document
+from node.web.render import Ctx
+
+
+def api(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def handler(self: Any, request: Request, **kwargs: Any) -> Response:
+            ctx = Ctx.build(request, self.web.desk)
+            try:
+                ctx.check_size()
+                header = request.headers.get("Authorization", "")
+                if not header.startswith("Bearer "):
+                    raise AuthorityError(ErrorCode.TOKEN_INVALID, "send Authorization: Bearer <token>")
+                ctx.principal = ctx.clerks.device(header[7:].strip())
+                if roles:
+                    ctx.principal.require(*roles)
+                return fn(self, ctx, **kwargs)
+            except TongbanError as exc:
+                return ctx.json_error(exc)
+
+        return handler
+
+    return decorate
+
+
+def _body(ctx: Ctx) -> dict[str, Any]:
+    try:
+        data = json.loads(ctx.request.get_data(as_text=True) or "{}")
+    except ValueError as exc:
+        raise InputError(ErrorCode.FIELD_INVALID, "the body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise InputError(ErrorCode.FIELD_INVALID, "the body must be a JSON object")
+    return data
+
+
+def _status(ctx: Ctx) -> dict[str, Any]:
+    desk = ctx.desk
+    catalog = desk.catalog()
+    sync = desk.sync_status()
+    return {
+        "node": {"code": desk.code, "tier": desk.tier, "name": desk.config.node.name},
+        "catalog": {"version": catalog.version, "expires_at": catalog.expires_at} if catalog else None,
+        "banners": [{"level": b.level, "code": b.code, "detail": b.detail} for b in desk.banners()],
+        "sync": {
+            "last_ok": sync.last_ok,
+            "last_attempt": sync.last_attempt,
+            "last_error": sync.last_error,
+            "waiting_up": sync.waiting_up,
+            "waiting_down": sync.waiting_down,
+        },
+        "counts": desk.counts(),
+    }
+
+
+def _item(a: Any) -> dict[str, Any]:
+    item = a.item
+    return {
+        "code": item.code,
+        "name": item.name,
+        "name_en": item.name_en,
+        "department": item.department,
+        "mode": a.mode.value if a.mode else None,
+        "decider": a.decider,
+        "verdict": a.auth.verdict.value,
+        "flags": [c.value for c in a.auth.flags],
+        "time_limit_days": item.time_limit_days,
+        "materials": [
+            {"code": m.code, "name": m.name, "required": m.required, "original": m.original}
+            for m in item.materials
+        ],
+    }
+
+
+class Api:
+    web: WorkerDesk = DeskProvider()
+
+    @http("GET", "/api/v1/openapi.json")
+    def api_openapi(self, request: Request) -> Response:
+        return Response(json.dumps(document(), ensure_ascii=False), mimetype="application/json")
+
+    @http("GET", "/api/v1/status")
+    @api()
+    def api_status(self, ctx: Ctx) -> Response:
+        return ctx.json(_status(ctx))
+
+    @http("GET", "/api/v1/items")
+    @api()
+    def api_items(self, ctx: Ctx) -> Response:
+        return ctx.json({"items": [_item(a) for a in ctx.desk.items()]})
+
+    @http("POST", "/api/v1/cases")
+    @api("clerk")
+    def api_intake(self, ctx: Ctx) -> Response:
+        data = _body(ctx)
+        form = IntakeForm.from_mapping(data)
+        desk = ctx.desk
+        if not data.get("confirm_duplicate"):
+            checked = desk.check_intake(form)
+            duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
+            if duplicates:
+                exc = InputError(ErrorCode.CASE_DUPLICATE, ", ".join(c["case_no"] for c in duplicates))
+                return _duplicate(ctx, exc, duplicates)
+        try:
+            assert ctx.principal is not None
+            case = desk.intake(form, ctx.principal.actor)
+        except InputError as exc:
+            if exc.code is ErrorCode.MATERIALS_MISSING:
+                return _notice_error(ctx, form, exc)
+            raise
+        return ctx.json({"case": case}, 201)
+
+    @http("POST", "/api/v1/notices")
+    @api("clerk")
+    def api_notice(self, ctx: Ctx) -> Response:
+        notice = ctx.desk.notice(IntakeForm.from_mapping(_body(ctx)))
+        return ctx.json(_notice(notice))
+
+    @http("GET", "/api/v1/cases")
+    @api()
+    def api_search(self, ctx: Ctx) -> Response:
+        q = ctx.request.args.get("q", "")
+        if not q.strip():
+            raise InputError(ErrorCode.FIELD_REQUIRED, "q")
+        return ctx.json({"cases": ctx.desk.search(q)})
+
+    @http("GET", "/api/v1/cases/<case_no>")
+    @api()
+    def api_case(self, ctx: Ctx, case_no: str) -> Response:
+        return ctx.json({"case": ctx.desk.case(case_no), "events": ctx.desk.events(case_no)})
+
+    @http("POST", "/api/v1/cases/<case_no>/events")
+    @api("clerk")
+    def api_event(self, ctx: Ctx, case_no: str) -> Response:
+        data = _body(ctx)
+        event = data.get("event")
+        if not isinstance(event, str):
+            raise InputError(ErrorCode.FIELD_REQUIRED, "event")
+        if event in ("approve", "reject", "request_supplement"):
+            raise AuthorityError(ErrorCode.ROLE, "decisions are made by an approver on the node's screen")
+        assert ctx.principal is not None
+        case = ctx.desk.act(case_no, event, data, ctx.principal.actor)
+        return ctx.json({"case": case})
+
+
+def _duplicate(ctx: Ctx, exc: TongbanError, duplicates: list[dict[str, Any]]) -> Response:
+    response = ctx.json_error(exc)
+    payload = json.loads(response.get_data(as_text=True))
+    payload["error"]["cases"] = [c["case_no"] for c in duplicates]
+    response.set_data(json.dumps(payload, ensure_ascii=False))
+    response.status_code = 409
+    return response
+
+
+def _notice(notice: Any) -> dict[str, Any]:
+    return {
+        "item": notice.item.code,
+        "item_name": notice.item.name,
+        "applicant": notice.applicant_name,
+        "missing": [{"code": m.code, "name": m.name} for m in notice.missing],
+        "received": [{"code": m.code, "name": m.name} for m in notice.received],
+        "issued": notice.issued.isoformat(),
+        "node": notice.node_name,
+    }
+
+
+def _notice_error(ctx: Ctx, form: IntakeForm, exc: TongbanError) -> Response:
+    response = ctx.json_error(exc)
+    payload = json.loads(response.get_data(as_text=True))
+    payload["error"]["notice"] = _notice(ctx.desk.notice(form))
+    response.set_data(json.dumps(payload, ensure_ascii=False))
+    return response

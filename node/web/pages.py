@@ -1,0 +1,222 @@
+"""The clerk's pages: login, home, catalog, intake, receipt, notice, cases, queue.
+
+Each handler parses the request, calls the desk, renders a template; the rules live in
+:mod:`node.desk`. :func:`page` wraps every handler: body size cap, login, role, CSRF on
+every POST, and errors shown as a page with their code and text in the clerk's language.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import segno
+from nameko.web.handlers import http
+from werkzeug.wrappers import Request, Response
+
+from core.documents import DocType
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
+from node.clerks import csrf_ok, verify_password
+from node.desk import IntakeForm
+from node.web.deps import DeskProvider, WorkerDesk
+from node.web.render import SESSION_COOKIE, Ctx, status_for
+
+
+def page(*roles: str, public: bool = False) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Wrap a page handler ``fn(self, ctx, **url_args)``; see the module docstring."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def handler(self: Any, request: Request, **kwargs: Any) -> Response:
+            ctx = Ctx.build(request, self.web.desk)
+            try:
+                ctx.check_size()
+                if not public:
+                    if ctx.principal is None:
+                        return ctx.to_login()
+                    if roles:
+                        ctx.principal.require(*roles)
+                    if request.method == "POST" and not csrf_ok(ctx.principal.csrf, request.form.get("csrf")):
+                        raise AuthorityError(ErrorCode.CSRF)
+                return fn(self, ctx, **kwargs)
+            except TongbanError as exc:
+                return ctx.render("error.html", status=status_for(exc), exc=exc)
+
+        return handler
+
+    return decorate
+
+
+DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType]
+
+
+class Pages:
+    web: WorkerDesk = DeskProvider()
+
+    # -- login ----------------------------------------------------------------------------
+
+    @http("GET", "/login")
+    @page(public=True)
+    def login_form(self, ctx: Ctx) -> Response:
+        return ctx.render(
+            "login.html", next=_safe_next(ctx.request.args.get("next")), login_csrf=_login_csrf(ctx)
+        )
+
+    @http("POST", "/login")
+    @page(public=True)
+    def login(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        nxt = _safe_next(form.get("next"))
+        if not csrf_ok(ctx.request.cookies.get("tb_login", ""), form.get("login_csrf")):
+            exc: TongbanError = AuthorityError(ErrorCode.CSRF)
+            return ctx.render("login.html", status=403, next=nxt, login_csrf=_login_csrf(ctx), error=exc)
+        user = form.get("user", "").strip().lower()
+        try:
+            ctx.clerks.check_login(
+                user, form.get("password", ""), lambda s, p: self.web.pool.slow(verify_password, s, p)
+            )
+        except TongbanError as exc:
+            return ctx.render(
+                "login.html", status=status_for(exc), next=nxt, login_csrf=_login_csrf(ctx), error=exc
+            )
+        token, _ = ctx.clerks.start_session(user)
+        ctx.cookies.append((SESSION_COOKIE, token, {}))
+        return ctx.redirect(nxt)
+
+    @http("POST", "/logout")
+    @page()
+    def logout(self, ctx: Ctx) -> Response:
+        token = ctx.request.cookies.get(SESSION_COOKIE, "")
+        ctx.clerks.end_session(token)
+        ctx.cookies.append((SESSION_COOKIE, "", {"max_age": 0}))
+        return ctx.redirect("/login")
+
+    # -- home, catalog ----------------------------------------------------------------------
+
+    @http("GET", "/")
+    @page()
+    def home(self, ctx: Ctx) -> Response:
+        desk = ctx.desk
+        return ctx.render("home.html", counts=desk.counts(), recent=desk.recent(15))
+
+    @http("GET", "/catalog")
+    @page()
+    def catalog(self, ctx: Ctx) -> Response:
+        return ctx.render("catalog.html", items=ctx.desk.items(), catalog=ctx.desk.catalog())
+
+    # -- intake ---------------------------------------------------------------------------
+
+    @http("GET", "/intake")
+    @page("clerk")
+    def intake_form(self, ctx: Ctx) -> Response:
+        return self._intake_page(ctx, {"item": ctx.request.args.get("item", "")})
+
+    def _intake_page(self, ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+        items = ctx.desk.items()
+        chosen = next((a for a in items if a.item.code == values.get("item")), None)
+        return ctx.render(
+            "intake.html",
+            status=status,
+            items=items,
+            chosen=chosen,
+            values=values,
+            doc_types=DOC_TYPES,
+            **extra,
+        )
+
+    @http("POST", "/intake")
+    @page("clerk")
+    def intake(self, ctx: Ctx) -> Response:
+        form = ctx.request.form
+        values: dict[str, Any] = {
+            k: form.get(k, "") for k in ("item", "name", "doc_type", "doc_no", "phone", "notes")
+        }
+        values["materials"] = form.getlist("materials")
+        try:
+            intake = IntakeForm.from_mapping(values)
+            desk = ctx.desk
+            if form.get("action") == "notice":
+                notice = desk.notice(intake)
+                return ctx.render("notice.html", notice=notice)
+            checked = desk.check_intake(intake)
+            duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
+            if duplicates and form.get("confirm_duplicate") != "yes":
+                return self._intake_page(ctx, values, 409, duplicates=duplicates)
+            case = desk.intake(intake, ctx.principal.actor if ctx.principal else "?")
+        except InputError as exc:
+            if exc.code is ErrorCode.MATERIALS_MISSING:
+                notice = ctx.desk.notice(IntakeForm.from_mapping(values))
+                return ctx.render("notice.html", status=422, notice=notice, error=exc)
+            return self._intake_page(ctx, values, status_for(exc), error=exc)
+        except TongbanError as exc:
+            return self._intake_page(ctx, values, status_for(exc), error=exc)
+        return ctx.redirect(f"/cases/{case['case_no']}/receipt")
+
+    # -- cases ----------------------------------------------------------------------------
+
+    @http("GET", "/cases")
+    @page()
+    def cases(self, ctx: Ctx) -> Response:
+        q = ctx.request.args.get("q", "").strip()
+        found = ctx.desk.search(q) if q else ctx.desk.recent(50)
+        return ctx.render("cases.html", q=q, cases=found)
+
+    @http("GET", "/cases/<case_no>")
+    @page()
+    def case(self, ctx: Ctx, case_no: str) -> Response:
+        desk = ctx.desk
+        case = desk.case(case_no)
+        steps = desk.steps(case) if ctx.principal and _may_act(ctx, case) else []
+        return ctx.render("case.html", case=case, events=desk.events(case_no), steps=steps)
+
+    @http("POST", "/cases/<case_no>/step")
+    @page("clerk", "approver")
+    def step(self, ctx: Ctx, case_no: str) -> Response:
+        form = ctx.request.form
+        event = form.get("event", "")
+        case = ctx.desk.case(case_no)
+        if event in ("approve", "reject", "request_supplement"):
+            assert ctx.principal is not None
+            ctx.principal.require("approver")
+        del case
+        fields = {k: form.get(k, "") for k in ("reason", "missing", "delivery", "rating")}
+        ctx.desk.act(case_no, event, fields, ctx.principal.actor if ctx.principal else "?")
+        return ctx.redirect(f"/cases/{case_no}")
+
+    @http("GET", "/cases/<case_no>/receipt")
+    @page()
+    def receipt(self, ctx: Ctx, case_no: str) -> Response:
+        case = ctx.desk.case(case_no)
+        qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
+        item = None
+        catalog = ctx.desk.catalog()
+        if catalog is not None:
+            item = catalog.get(case["item"])
+        return ctx.render("receipt.html", case=case, qr=qr, item=item)
+
+    @http("GET", "/queue")
+    @page("approver")
+    def queue(self, ctx: Ctx) -> Response:
+        return ctx.render("queue.html", cases=ctx.desk.queue())
+
+
+def _may_act(ctx: Ctx, case: dict[str, Any]) -> bool:
+    p = ctx.principal
+    return p is not None and (p.has("clerk") or p.has("approver"))
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local paths: a login link must not send a clerk to another site."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _login_csrf(ctx: Ctx) -> str:
+    """A double-submit token for the login form (there is no session yet)."""
+    import secrets
+
+    token = ctx.request.cookies.get("tb_login") or secrets.token_urlsafe(24)
+    ctx.cookies.append(("tb_login", token, {"max_age": 3600}))
+    return token

@@ -1,0 +1,37 @@
+"""The node's web service: one nameko service with the clerk pages, the admin pages and the API.
+
+Run it with ``tongban node serve DIR`` (or under supervisor with ``tongban node run``).
+It needs only the node directory: no broker, no network beyond its own port; every asset
+(CSS, the print script) is served by the node itself.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from nameko.timer import timer
+from nameko.web.handlers import http
+from werkzeug.wrappers import Request, Response
+
+from node.web.admin import Admin
+from node.web.api import Api
+from node.web.pages import Pages
+
+STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
+
+
+class NodeWeb(Pages, Admin, Api):
+    name = "node_web"
+
+    @http("GET", "/static/<name>")
+    def static(self, request: Request, name: str) -> Response:
+        if name not in STATIC:
+            return Response("not found", status=404)
+        data = resources.files("node.web").joinpath("static", name).read_bytes()
+        response = Response(data, mimetype=STATIC[name])
+        response.headers["Cache-Control"] = "max-age=3600"
+        return response
+
+    @timer(interval=1)
+    def tick(self) -> None:
+        """Wakes the hub each second so SIGTERM stops the service at once (nameko sleeps 60 s)."""
