@@ -31,7 +31,7 @@ Body of a ``revocation`` record::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
@@ -433,3 +433,18 @@ def authorize(
     if flags:
         return Authorization(Verdict.STALE, flags[0], "; ".join(details), tuple(dict.fromkeys(flags)), ids)
     return Authorization(Verdict.OK, chain=ids)
+
+
+def decider_for(chain: Sequence[Grant], node: str, mode: Mode, root: str) -> str:
+    """The one node that decides a case taken in at ``node`` under ``chain`` (leaf first).
+
+    A direct (or same-power) case is decided where it was taken in. A proxy case goes up
+    the chain to the first grantee whose grant lets it decide the item (mode direct or
+    stronger); when no grant in the chain does, the root decides.
+    """
+    if mode is not Mode.PROXY:
+        return node
+    for grant in chain[1:]:
+        if grant.mode >= Mode.DIRECT:
+            return grant.aud
+    return root

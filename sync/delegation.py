@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from core.admin import is_within
 from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.errors import AuthorityError, ErrorCode, InputError
-from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing
+from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing, decider_for
 from sync import kinds
 from sync.case_projection import load_grant
 from sync.envelope import Record, Signer
@@ -90,21 +90,6 @@ class ItemAuthority:
     @property
     def allowed(self) -> bool:
         return self.mode is not None and self.auth.accepted
-
-
-def decider_for(chain: Sequence[Grant], node: str, mode: Mode, root: str) -> str:
-    """The one node that decides a case taken in at ``node`` under ``chain`` (leaf first).
-
-    A direct (or same-power) case is decided where it was taken in. A proxy case goes up
-    the chain to the first grantee whose grant lets it decide the item (mode direct or
-    stronger); when no grant in the chain does, the root decides.
-    """
-    if mode is not Mode.PROXY:
-        return node
-    for grant in chain[1:]:
-        if grant.mode >= Mode.DIRECT:
-            return grant.aud
-    return root
 
 
 def authority_for(
