@@ -113,6 +113,9 @@ class Pages:
         return self._intake_page(ctx, {"item": ctx.request.args.get("item", "")})
 
     def _intake_page(self, ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+        values = {**dict.fromkeys(("item", "name", "doc_type", "doc_no", "phone", "notes"), ""), **values}
+        values.setdefault("materials", [])
+        extra.setdefault("duplicates", [])
         items = ctx.desk.items()
         chosen = next((a for a in items if a.item.code == values.get("item")), None)
         return ctx.render(

@@ -1,0 +1,138 @@
+"""A demo-like network in a temp dir and the real web service of a node in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+from core.clock import FixedClock, SystemClock
+from node.clerks import Clerks, hash_password
+from tests.helpers import CITY, TOWN, VILLAGE, Network, delegate_demo_items, make_network, open_desk
+
+PASSWORD = "correct horse battery"
+GOOD_ID = "11010519491231002X"
+ID_2 = "330481199001010014"
+
+
+def build_city(root: Path) -> Network:
+    """Central, a town and a village, the demo catalog delegated, clerks on both nodes.
+
+    Real time: the web service runs with the system clock, so grants must be valid now.
+    """
+    net = make_network(root, FixedClock(t=SystemClock().now() - 3600, step=1))
+    net.add_node(TOWN, "town", CITY, name="许村镇便民服务中心")
+    net.add_node(VILLAGE, "village", TOWN, name="新阳村便民服务中心")
+    delegate_demo_items(net, TOWN, [VILLAGE])
+    for code, users in (
+        (TOWN, [("shenpi", "沈批", ["approver", "clerk"]), ("guanli", "管理员", ["admin", "auditor"])]),
+        (
+            VILLAGE,
+            [("wangli", "王丽", ["clerk"]), ("shenji", "审计", ["auditor"]), ("cunguan", "村管", ["admin"])],
+        ),
+    ):
+        desk = open_desk(net.node_dir(code), net.clock)
+        try:
+            clerks = Clerks(desk.db, desk.store.log, code, desk.clock)
+            digest = hash_password(PASSWORD)
+            for user, name, roles in users:
+                clerks.add(desk.keys, user, name, roles, digest, actor="sys:test")
+        finally:
+            desk.store.close()
+    return net
+
+
+def device_token(home: Path, name: str = "kiosk") -> str:
+    desk = open_desk(home, FixedClock())
+    try:
+        return Clerks(desk.db, desk.store.log, desk.code, desk.clock).add_device(name, ["clerk"])
+    finally:
+        desk.store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Web:
+    url: str
+    home: Path
+    proc: subprocess.Popen[bytes]
+    jar: CookieJar = field(default_factory=CookieJar)
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+
+    def request(
+        self, method: str, path: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with self.opener().open(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers), resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read().decode()
+
+    def api(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        status, _, text = self.request(
+            method,
+            path,
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        return status, json.loads(text)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@contextmanager
+def serve(home: Path) -> Iterator[Web]:
+    """Start ``python -m node.web.run`` on a free loopback port; stop it afterwards."""
+    port = free_port()
+    log = open(home / "web.log", "wb")  # noqa: SIM115 — closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.web.run", str(home), "--listen", f"127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    web = Web(f"http://127.0.0.1:{port}", home, proc)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if web.request("GET", "/api/v1/openapi.json")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("web service did not start: " + (home / "web.log").read_text())
+            time.sleep(0.1)
+        yield web
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
