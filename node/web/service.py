@@ -27,7 +27,7 @@ class NodeWeb(Pages, Admin, Api):
     def static(self, request: Request, name: str) -> Response:
         if name not in STATIC:
             return Response("not found", status=404)
-        data = resources.files("node.web").joinpath("static", name).read_bytes()
+        data = resources.files("node.web").joinpath("static").joinpath(name).read_bytes()
         response = Response(data, mimetype=STATIC[name])
         response.headers["Cache-Control"] = "max-age=3600"
         return response
