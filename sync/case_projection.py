@@ -54,10 +54,25 @@ def _root(db: Database) -> str | None:
     return bytes(row[0]).decode() if row else None
 
 
+_GRANTS: dict[bytes, Grant] = {}
+_GRANT_CACHE_SIZE = 4096
+
+
 def load_grant(row: tuple[Any, ...]) -> Grant:
-    """A :class:`Grant` from a ``grants`` row (id, issuer, ts, body)."""
+    """A :class:`Grant` from a ``grants`` row (id, issuer, ts, body).
+
+    A grant's id is the hash of its signed record, so the same id is always the same
+    grant: decoded grants are kept (a bounded number) instead of decoded on every intake.
+    """
     gid, issuer, ts, body = row
-    return Grant.from_body(codec.decode(bytes(body)), id=bytes(gid), issuer=issuer, ts=ts)
+    key = bytes(gid)
+    grant = _GRANTS.get(key)
+    if grant is None or grant.issuer != issuer or grant.ts != ts:
+        grant = Grant.from_body(codec.decode(bytes(body)), id=key, issuer=issuer, ts=ts)
+        if len(_GRANTS) >= _GRANT_CACHE_SIZE:
+            _GRANTS.clear()
+        _GRANTS[key] = grant
+    return grant
 
 
 class GrantProjector:
