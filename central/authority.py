@@ -33,7 +33,7 @@ from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.clock import Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
 from sync import keys, kinds
-from sync.delegation import current_catalog, issue_grant
+from sync.delegation import current_catalog, issue_grant, split_by_mode
 from sync.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
 from sync.envelope import ZERO_ID, Payload, Record, seal
 
@@ -304,3 +304,34 @@ def grant(
         cat=catalog.version,
         actor=actor,
     )
+
+
+def grant_items(
+    central: Central,
+    aud: str,
+    items: Sequence[str] | None,
+    mode: Mode | None,
+    *,
+    valid_days: int = GRANT_VALIDITY_DAYS,
+    depth: int = 1,
+) -> list[tuple[Record, Mode, int]]:
+    """Grant ``items`` (default: all the catalog offers at the grantee's tier) to ``aud``.
+
+    With ``mode`` one grant; without, one grant per mode the catalog allows, each item in
+    the strongest mode it is offered in at that tier.
+    """
+    catalog = current_catalog(central.store.db)
+    if catalog is None:
+        raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
+    certs = central.store.unrevoked_certs(aud)
+    if not certs:
+        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
+    tier = str(certs[0]["tier"])
+    codes = list(items) if items else [i.code for i in catalog.items]
+    if mode is not None:
+        return [(grant(central, aud, codes, mode, valid_days=valid_days, depth=depth), mode, len(codes))]
+    out = []
+    for group_mode, group in split_by_mode(catalog, tier, codes, Mode.SAME_POWER).items():
+        record = grant(central, aud, group, group_mode, valid_days=valid_days, depth=depth)
+        out.append((record, group_mode, len(group)))
+    return out

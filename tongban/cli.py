@@ -21,7 +21,7 @@ import yaml
 from central import authority
 from central import config as central_config
 from central.store import MIGRATION_SETS as CENTRAL_SETS
-from core.catalog import items_from_data
+from core.catalog import Mode, items_from_data
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError, TongbanError, error_text
 from node import config as node_config
@@ -214,6 +214,40 @@ def central_publish(central_dir: Path, catalog_file: Path, valid_days: int) -> N
     finally:
         opened.close()
     click.echo(f"published catalog v{release.version} with {len(release.items)} items (record #{record.seq})")
+
+
+@central.command("grant")
+@click.argument("central_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("code")
+@click.option(
+    "--items", help="Comma-separated item codes (default: every item the catalog offers at the tier)."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["proxy", "direct", "same_power"]),
+    help="Grant one mode (default: one grant per mode the catalog allows at the tier).",
+)
+@click.option("--valid-days", default=authority.GRANT_VALIDITY_DAYS, show_default=True, type=int)
+@click.option("--depth", default=1, show_default=True, type=int, help="How far the grantee may pass it down.")
+@refusals
+def central_grant(
+    central_dir: Path, code: str, items: str | None, mode: str | None, valid_days: int, depth: int
+) -> None:
+    """Grant items to a town or the city hall (a root grant)."""
+    central_obj = authority.open_central(central_dir, CLOCK)
+    try:
+        records = authority.grant_items(
+            central_obj,
+            code,
+            items.split(",") if items else None,
+            Mode(mode) if mode else None,
+            valid_days=valid_days,
+            depth=depth,
+        )
+    finally:
+        central_obj.close()
+    for record, grant_mode, count in records:
+        click.echo(f"granted {count} item(s) to {code} as {grant_mode.value}: {record.id.hex()[:16]}")
 
 
 def load_catalog_file(path: Path) -> Any:
