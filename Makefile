@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= var/demo
 
-.PHONY: install system-deps test lint typecheck imports pytest demo demo-clean bench clean
+.PHONY: install system-deps test lint typecheck imports pytest demo demo-stop demo-clean bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,18 @@ pytest: install system-deps
 
 test: lint typecheck imports pytest
 
+DEMO_PORT ?= 8401
+
 demo: install
+	-$(BIN)/tongban demo stop $(DEMO)
 	rm -rf $(DEMO)
 	$(BIN)/tongban demo init $(DEMO)
+	$(BIN)/tongban demo start $(DEMO) --port $(DEMO_PORT)
 
-demo-clean:
+demo-stop:
+	$(BIN)/tongban demo stop $(DEMO)
+
+demo-clean: demo-stop
 	rm -rf $(DEMO)
 
 bench: install

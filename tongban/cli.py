@@ -340,6 +340,33 @@ def demo_init(directory: Path) -> None:
     build_demo(directory, CLOCK, echo=click.echo)
 
 
+@demo.command("start")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", default=8401, show_default=True, help="Port of the first node; the others follow.")
+@refusals
+def demo_start(directory: Path, port: int) -> None:
+    """Run every demo node's web service under supervisord, in the background."""
+    from tongban import demo_run
+
+    nodes = []
+    for offset, home in enumerate(sorted(p for p in directory.iterdir() if (p / "node.toml").is_file())):
+        config = node_config.load(home)
+        nodes.append((config.node.code, config.node.name, port + offset))
+    demo_run.start(directory, nodes, echo=click.echo)
+
+
+@demo.command("stop")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def demo_stop(directory: Path) -> None:
+    """Stop the demo's supervisord and every node it runs."""
+    from tongban import demo_run
+
+    if directory.exists() and demo_run.stop(directory):
+        click.echo("demo stopped")
+    else:
+        click.echo("the demo was not running")
+
+
 from tongban import node_cli  # noqa: E402  (subcommands that live in their own module)
 
 node.add_command(node_cli.clerk)

@@ -1,4 +1,5 @@
-"""The demo network: central, one town and two of its villages, enrolled, with a catalog.
+"""The demo network: central, one town and two of its villages, enrolled, with a catalog,
+the town's grant passed down to its villages, and demo clerk accounts.
 
 Built with the same functions the CLI commands use, from the demo org tree and catalog
 shipped in ``central/demo/`` (Haining, 海宁市, the city of the project's seed reports).
@@ -20,6 +21,7 @@ from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from node import identity
 from node.store import NodeStore
+from tongban.demo_run import prepare
 
 DEMO_TOWN = "斜桥镇"
 
@@ -74,9 +76,13 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
             )
             _, bundle = authority.enroll(central, result.request_path.read_bytes())
             identity.enroll(node_dir, bundle, clock=clock, anchor_fingerprint=fingerprint)
+            if demo_node.tier == "town":
+                authority.grant_items(central, demo_node.code, None, None)
         central_records = central.store.log.count()
     finally:
         central.close()
+    town, *villages = nodes
+    prepare(home, central_dir, town.code, [v.code for v in villages], clock)
     echo(f"Demo network in {home}")
     echo(
         f"  central  {city['code']} {city['name']}: {central_records} records, catalog v{release.version}"
@@ -90,7 +96,7 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         finally:
             store.close()
         echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
-    echo("Look around:")
+    echo("Start the clerk screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
     echo(f"  tongban log {central_dir}")
     echo(f"  tongban node show {home / nodes[-1].code}")
     echo(f"  tongban verify {home / nodes[-1].code}")

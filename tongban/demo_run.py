@@ -1,0 +1,202 @@
+"""Running the demo network: clerks, delegation, and every node's web service under supervisord.
+
+``prepare`` gives each demo node its clerk accounts (printed, with one demo password) and
+passes the town's items down to its villages. The demo's set-up carries records between
+the stores in process, exactly the records sync would carry (``kinds.concerns``); once
+the nodes run, they are on their own. ``start`` writes ``supervisord.conf`` in the demo
+directory and starts supervisord in the background; ``stop`` shuts it down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+import urllib.request
+import xmlrpc.client
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from central.store import CentralStore
+from core.admin import is_within
+from core.clock import Clock
+from core.errors import AuthorityError, ErrorCode, InputError
+from node import config as node_config
+from node.clerks import Clerks, hash_password
+from node.desk import Delegation, Desk
+from node.store import NodeStore
+from sync import kinds
+from sync.keys import load_key_file
+from sync.log import RecordLog, decode_stored
+
+DEMO_PASSWORD = "tongban-demo-2026"
+SUPERVISOR_CONF = "supervisord.conf"
+ACCOUNTS = {
+    "town": [
+        ("shenpi", "沈审批", ["approver", "clerk"]),
+        ("guanli", "顾管理", ["admin", "auditor"]),
+    ],
+    "village": [
+        ("wangli", "王丽", ["clerk", "approver"]),
+        ("cunguan", "陈村管", ["admin", "auditor"]),
+    ],
+}
+
+
+def carry(src: RecordLog, dst: RecordLog, dst_code: str, *, up_from: str | None = None) -> int:
+    """Ingest into ``dst`` what sync would bring it from ``src``; the number of records."""
+    anchor = dst.anchor()
+    if anchor is None:
+        raise InputError(ErrorCode.NOT_ENROLLED, dst_code)
+    moved = 0
+    for _, envelope in src.envelopes():
+        record = decode_stored(envelope)
+        if up_from is not None:
+            wanted = is_within(record.origin, up_from)
+        else:
+            wanted = kinds.concerns(record.kind, record.origin, record.body, dst_code, anchor.origin)
+        if wanted and not dst.has(record.id):
+            dst.ingest(envelope, "demo-setup")
+            moved += 1
+    return moved
+
+
+def _desk(home: Path, clock: Clock) -> Desk:
+    config = node_config.load(home)
+    return Desk(NodeStore.open(config.database_path, clock), load_key_file(config.key_path), config, clock)
+
+
+def prepare(home: Path, central_dir: Path, town: str, villages: list[str], clock: Clock) -> None:
+    """Clerk accounts on every demo node; the town's items passed down to its villages."""
+    digest = hash_password(DEMO_PASSWORD)
+    for code in [town, *villages]:
+        desk = _desk(home / code, clock)
+        try:
+            clerks = Clerks(desk.db, desk.store.log, code, clock)
+            for user, name, roles in ACCOUNTS[desk.tier]:
+                clerks.add(desk.keys, user, name, roles, digest, actor="sys:demo")
+        finally:
+            desk.store.close()
+    central = CentralStore.open(central_dir / "central.db", clock)
+    town_desk = _desk(home / town, clock)
+    try:
+        carry(central.log, town_desk.store.log, town)
+        delegation = Delegation(town_desk)
+        for village in villages:
+            for parent in delegation.parents():
+                with contextlib.suppress(AuthorityError):  # nothing of it is offered at village level
+                    delegation.delegate(village, parent.id, list(parent.items), 30, actor="guanli")
+            village_desk = _desk(home / village, clock)
+            try:
+                carry(central.log, village_desk.store.log, village)
+                carry(town_desk.store.log, village_desk.store.log, village)
+                carry(village_desk.store.log, town_desk.store.log, town, up_from=village)
+            finally:
+                village_desk.store.close()
+        carry(town_desk.store.log, central.log, central_code(central), up_from=town)
+    finally:
+        town_desk.store.close()
+        central.close()
+
+
+def central_code(store: CentralStore) -> str:
+    anchor = store.log.anchor()
+    assert anchor is not None
+    return anchor.origin
+
+
+def supervisor_conf(home: Path, nodes: list[tuple[str, int]]) -> str:
+    """supervisord.conf for the demo: one web program per node, a unix socket for control."""
+    home = home.resolve()
+    lines = [
+        "[unix_http_server]",
+        f"file={home}/supervisor.sock",
+        "chmod=0700",
+        "",
+        "[supervisord]",
+        f"logfile={home}/supervisord.log",
+        f"pidfile={home}/supervisord.pid",
+        f"directory={home}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{home}/supervisor.sock",
+        "",
+    ]
+    for code, port in nodes:
+        lines += [
+            f"[program:web-{code}]",
+            f"command={sys.executable} -m node.web.run {home / code} --listen 127.0.0.1:{port}",
+            "stopsignal=INT",
+            "stopwaitsecs=10",
+            "autorestart=true",
+            "startsecs=2",
+            f"stdout_logfile={home / code}/web.log",
+            "redirect_stderr=true",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def start(home: Path, nodes: list[tuple[str, str, int]], echo: Callable[[str], Any] = print) -> None:
+    """Start supervisord for the demo and wait (bounded) until every web service answers."""
+    conf = home / SUPERVISOR_CONF
+    conf.write_text(supervisor_conf(home, [(code, port) for code, _, port in nodes]), encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
+    deadline = time.monotonic() + 60
+    waiting = {code: port for code, _, port in nodes}
+    while waiting and time.monotonic() < deadline:
+        for code, port in list(waiting.items()):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2).close()
+                waiting.pop(code)
+        time.sleep(0.3)
+    if waiting:
+        raise InputError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
+    echo("The demo network is running under supervisord:")
+    for code, name, port in nodes:
+        tier = "town" if len(code) == 9 else "village"
+        accounts = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS[tier])
+        echo(f"  {name} {code}: http://127.0.0.1:{port}/   accounts: {accounts}")
+    echo(f"  password of every demo account: {DEMO_PASSWORD}")
+    echo(f"  status: {sys.executable} -m supervisor.supervisorctl -c {conf} status")
+    echo("  stop:   make demo-stop")
+
+
+def stop(home: Path) -> bool:
+    """Shut the demo's supervisord down; False when it was not running."""
+    sock = home.resolve() / "supervisor.sock"
+    if not sock.exists():
+        return False
+    proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=_UnixTransport(str(sock)))
+    try:
+        proxy.supervisor.shutdown()
+    except (OSError, xmlrpc.client.Fault):
+        return False
+    deadline = time.monotonic() + 30
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return True
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def make_connection(self, host: Any) -> Any:
+        import http.client
+        import socket
+
+        path = self.path
+
+        class Conn(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+
+        return Conn("localhost")
