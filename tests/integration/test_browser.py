@@ -20,7 +20,13 @@ from tests.integration.webnode import PASSWORD, Web, build_city, serve
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +66,9 @@ def log_in(page: Page, web: Web, user: str = "wangli") -> None:
     expect(page.locator("#sync")).to_contain_text("待上传记录")
 
 
-def test_clerk_takes_a_walk_in_prints_the_receipt_and_finds_the_case(page: Page, web: Web, tmp_path: Path) -> None:
+def test_clerk_takes_a_walk_in_prints_the_receipt_and_finds_the_case(
+    page: Page, web: Web, tmp_path: Path
+) -> None:
     log_in(page, web)
     page.click("nav >> text=受理")
     # choose the first proxy item decided by the town; the page reloads with its checklist

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def tongban(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tongban", *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "tongban", *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> None:

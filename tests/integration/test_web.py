@@ -66,7 +66,7 @@ def login(web: Web, user: str, password: str = PASSWORD) -> tuple[int, str]:
     _, _, html = web.request("GET", "/login")
     login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', html)
     assert login_csrf
-    status, headers, body = web.request(
+    status, _headers, body = web.request(
         "POST",
         "/login",
         data=form({"user": user, "password": password, "login_csrf": login_csrf[1], "next": "/"}),
@@ -256,7 +256,7 @@ def test_markup_is_shown_escaped(village: Web, token: str) -> None:
 def test_post_without_csrf_is_refused(village: Web) -> None:
     assert login(village, "cunguan")[0] in (303, 429)
     before = snapshot(village.home)
-    status, _, html = village.request(
+    status, _, _html = village.request(
         "POST",
         "/admin/clerks",
         data=form({"user": "evil", "name": "x", "password": "0123456789ab", "roles": "admin"}),
@@ -321,7 +321,7 @@ def test_api_intake_duplicate_warning(village: Web, token: str) -> None:
 
 
 def test_openapi_lists_every_api_route(village: Web) -> None:
-    status, _, text = village.request("GET", "/api/v1/openapi.json")
+    _status, _, text = village.request("GET", "/api/v1/openapi.json")
     doc = json.loads(text)
     routes = set()
     for name in dir(NodeWeb):
