@@ -261,6 +261,16 @@ def publish_catalog(
     return record, release
 
 
+def _catalog_and_tier(central: Central, aud: str) -> tuple[CatalogRelease, str]:
+    catalog = current_catalog(central.store.db)
+    if catalog is None:
+        raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
+    certs = central.store.unrevoked_certs(aud)
+    if not certs:
+        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
+    return catalog, str(certs[0]["tier"])
+
+
 def grant(
     central: Central,
     aud: str,
@@ -276,13 +286,7 @@ def grant(
     The items must be in the current catalog release and offered at the grantee's tier in
     at least ``mode`` (``E_GRANT_ITEM`` / ``E_GRANT_MODE``).
     """
-    catalog = current_catalog(central.store.db)
-    if catalog is None:
-        raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
-    certs = central.store.unrevoked_certs(aud)
-    if not certs:
-        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
-    tier = str(certs[0]["tier"])
+    catalog, tier = _catalog_and_tier(central, aud)
     for code in items:
         item = catalog.get(code)
         if item is None:
@@ -320,13 +324,7 @@ def grant_items(
     With ``mode`` one grant; without, one grant per mode the catalog allows, each item in
     the strongest mode it is offered in at that tier.
     """
-    catalog = current_catalog(central.store.db)
-    if catalog is None:
-        raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
-    certs = central.store.unrevoked_certs(aud)
-    if not certs:
-        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
-    tier = str(certs[0]["tier"])
+    catalog, tier = _catalog_and_tier(central, aud)
     codes = list(items) if items else [i.code for i in catalog.items]
     if mode is not None:
         return [(grant(central, aud, codes, mode, valid_days=valid_days, depth=depth), mode, len(codes))]

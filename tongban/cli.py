@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +22,7 @@ from central import config as central_config
 from central.store import MIGRATION_SETS as CENTRAL_SETS
 from core.catalog import Mode, items_from_data
 from core.clock import SystemClock
-from core.errors import ErrorCode, InputError, TongbanError, error_text
+from core.errors import ErrorCode, InputError
 from node import config as node_config
 from node import identity
 from node.store import MIGRATION_SETS as NODE_SETS
@@ -32,27 +31,10 @@ from sync.db import open_database
 from sync.inspect import format_time, list_records, verify_store
 from sync.keys import fingerprint, load_key_file
 from tongban import __version__
+from tongban.refusals import refusals
 
 F = TypeVar("F", bound=Callable[..., Any])
 CLOCK = SystemClock()
-
-
-def refusals(func: F) -> F:
-    """Print a TongbanError for people (both languages) and exit 3."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TongbanError as exc:
-            detail = f" ({exc.detail})" if exc.detail else ""
-            click.echo(
-                f"{exc.code.value}: {error_text(exc.code, 'zh')} / {error_text(exc.code, 'en')}{detail}",
-                err=True,
-            )
-            sys.exit(3)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()

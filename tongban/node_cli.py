@@ -18,6 +18,7 @@ from node import config as node_config
 from node.clerks import Clerks, hash_password
 from node.store import NodeStore
 from sync.keys import NodeKeys, load_key_file
+from tongban.refusals import refusals
 
 CLOCK = SystemClock()
 ROLE_CHOICES = click.Choice(["clerk", "approver", "admin", "auditor"])
@@ -46,61 +47,46 @@ def clerk() -> None:
 @click.option("--name", required=True, help="Display name, e.g. 王丽.")
 @click.option("--role", "roles", multiple=True, type=ROLE_CHOICES, required=True, help="Repeat for several.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@refusals
 def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create an account."""
-    from tongban.cli import refusals
-
-    @refusals
-    def run() -> None:
-        digest = hash_password(_password(password_stdin))
-        store, node_keys, clerks = _open(directory)
-        try:
-            clerks.add(node_keys, user, name, list(roles), digest, actor="sys:cli")
-        finally:
-            store.close()
-        click.echo(f"added {user} ({', '.join(roles)})")
-
-    run()
+    digest = hash_password(_password(password_stdin))
+    store, node_keys, clerks = _open(directory)
+    try:
+        clerks.add(node_keys, user, name, list(roles), digest, actor="sys:cli")
+    finally:
+        store.close()
+    click.echo(f"added {user} ({', '.join(roles)})")
 
 
 @clerk.command("disable")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("user")
+@refusals
 def clerk_disable(directory: Path, user: str) -> None:
     """Disable an account and end its sessions."""
-    from tongban.cli import refusals
-
-    @refusals
-    def run() -> None:
-        store, node_keys, clerks = _open(directory)
-        try:
-            clerks.set_active(node_keys, user, False, actor="sys:cli")
-        finally:
-            store.close()
-        click.echo(f"disabled {user}")
-
-    run()
+    store, node_keys, clerks = _open(directory)
+    try:
+        clerks.set_active(node_keys, user, False, actor="sys:cli")
+    finally:
+        store.close()
+    click.echo(f"disabled {user}")
 
 
 @clerk.command("passwd")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("user")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@refusals
 def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     """Set a new password (ends the account's sessions, clears the login backoff)."""
-    from tongban.cli import refusals
-
-    @refusals
-    def run() -> None:
-        digest = hash_password(_password(password_stdin))
-        store, _, clerks = _open(directory)
-        try:
-            clerks.set_password(user, digest)
-        finally:
-            store.close()
-        click.echo(f"password of {user} changed")
-
-    run()
+    digest = hash_password(_password(password_stdin))
+    store, _, clerks = _open(directory)
+    try:
+        clerks.set_password(user, digest)
+    finally:
+        store.close()
+    click.echo(f"password of {user} changed")
 
 
 @clerk.command("list")
@@ -125,39 +111,29 @@ def device() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, type=click.Choice(["clerk", "auditor"]), default=["clerk"])
+@refusals
 def device_add(directory: Path, name: str, roles: tuple[str, ...]) -> None:
     """Create a token; it is printed once and only its hash is kept."""
-    from tongban.cli import refusals
-
-    @refusals
-    def run() -> None:
-        store, _, clerks = _open(directory)
-        try:
-            token = clerks.add_device(name, list(roles))
-        finally:
-            store.close()
-        click.echo(token)
-
-    run()
+    store, _, clerks = _open(directory)
+    try:
+        token = clerks.add_device(name, list(roles))
+    finally:
+        store.close()
+    click.echo(token)
 
 
 @device.command("disable")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("name")
+@refusals
 def device_disable(directory: Path, name: str) -> None:
     """Disable a device token."""
-    from tongban.cli import refusals
-
-    @refusals
-    def run() -> None:
-        store, _, clerks = _open(directory)
-        try:
-            clerks.disable_device(name)
-        finally:
-            store.close()
-        click.echo(f"disabled {name}")
-
-    run()
+    store, _, clerks = _open(directory)
+    try:
+        clerks.disable_device(name)
+    finally:
+        store.close()
+    click.echo(f"disabled {name}")
 
 
 @click.command("serve")
