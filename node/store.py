@@ -15,7 +15,8 @@ from sqlite_utils.migrations import Migrations
 from core.clock import Clock
 from node.clerks import add_clerk_migrations
 from sync.db import execute_all, open_database
-from sync.log import RecordLog
+from sync.link_schema import sync_migrations
+from sync.log import RecordLog, dense_policy_of
 from sync.log_schema import log_migrations
 
 node_migrations = Migrations("node")
@@ -34,7 +35,7 @@ def _node_state(db: Database) -> None:
 
 add_clerk_migrations(node_migrations)
 
-MIGRATION_SETS = (log_migrations, node_migrations)
+MIGRATION_SETS = (log_migrations, node_migrations, sync_migrations)
 
 
 class NodeStore:
@@ -42,7 +43,8 @@ class NodeStore:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.log = RecordLog(db, clock)
+        # A node holds the root's chain and its own subtree whole, other origins in part.
+        self.log = RecordLog(db, clock, dense=dense_policy_of(db))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> NodeStore:

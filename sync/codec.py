@@ -28,6 +28,7 @@ value never get past it.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import cbor2
@@ -88,8 +89,12 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> CborValue:
         raise _translate(exc) from exc
     except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
         raise RecordError(ErrorCode.RECORD_MALFORMED, str(exc)[:200]) from exc
-    _check(value, depth=0, path="$")
-    if cbor2.dumps(value, canonical=True) != data:
+    if not _in_model(value, 0):
+        _check(value, depth=0, path="$")  # raises with the path; passing means the key order was wrong
+        raise RecordError(ErrorCode.CBOR_NONCANONICAL, "map keys are not in canonical order")
+    # With every map's keys already in canonical order, the plain encoder writes the
+    # canonical form (it always uses the shortest heads), at a seventh of the cost.
+    if cbor2.dumps(value) != data:
         raise RecordError(
             ErrorCode.CBOR_NONCANONICAL, "re-encoding differs (order, length form or trailing bytes)"
         )
@@ -106,6 +111,48 @@ def _translate(exc: Exception) -> RecordError:
     if "map key must be" in lowered:
         return RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, message[:200])
     return RecordError(ErrorCode.RECORD_MALFORMED, message[:200])
+
+
+def _in_model(value: CborValue, depth: int) -> bool:
+    """Whether ``value`` is inside the data model with every map's keys in canonical order.
+
+    The hot path of :func:`decode`: no error paths are built; :func:`_check` says what is
+    wrong when this answers no.
+    """
+    if depth > MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is str or kind is bytes or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_INT_MIN <= value <= _INT_MAX)
+    if kind is list:
+        return all(_in_model(element, depth + 1) for element in value)
+    if kind is dict:
+        previous_length = -1
+        previous = ""
+        for key, element in value.items():
+            if type(key) is not str:
+                return False
+            if not key.isascii():
+                return _keys_in_order(value) and all(_in_model(e, depth + 1) for e in value.values())
+            # RFC 8949 §4.2.1 for text keys: shorter encoding first, then bytewise (for
+            # ASCII, characters and bytes compare alike).
+            length = len(key)
+            if length < previous_length or (length == previous_length and key <= previous):
+                return False
+            previous_length, previous = length, key
+            if not _in_model(element, depth + 1):
+                return False
+        return True
+    return False
+
+
+def _keys_in_order(mapping: dict[Any, Any]) -> bool:
+    if not all(type(k) is str for k in mapping):
+        return False
+    order = [(len(k.encode()), k.encode()) for k in mapping]
+    return all(a < b for a, b in itertools.pairwise(order))
 
 
 def _check(value: CborValue, depth: int, path: str) -> None:

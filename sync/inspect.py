@@ -1,6 +1,7 @@
 """Offline inspection of a store: full verification and a readable listing.
 
-``verify_store`` trusts nothing in the database but the pinned anchor id. It replays every
+``verify_store`` trusts nothing in the database but the pinned anchor id (and, for which
+origins it holds whole or in part, whose store it is: the origin of its own records). It replays every
 stored envelope, in arrival order, into a fresh in-memory log that runs every ingest check
 (signature, canonical encoding, chain, certificate, authority, schema). It then checks
 that the stored index columns say what the signed bytes say, and that every projection
@@ -24,7 +25,7 @@ from core.clock import Clock
 from core.errors import ErrorCode, RecordError
 from sync.db import open_database
 from sync.envelope import Record
-from sync.log import RecordLog, Status, decode_stored
+from sync.log import DensePolicy, RecordLog, Status, all_dense, decode_stored, dense_for
 from sync.projections import Projector
 
 
@@ -58,7 +59,8 @@ def verify_store(
     try:
         conn = open_readonly(path)
         rows = conn.execute(
-            "SELECT arrival, id, origin, seq, kind, kid, ts, actor, envelope FROM records ORDER BY arrival"
+            "SELECT arrival, id, origin, seq, kind, kid, ts, actor, envelope, source FROM records"
+            " ORDER BY arrival"
         ).fetchall()
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as exc:
@@ -67,7 +69,7 @@ def verify_store(
     report.anchor = meta.get("anchor_id")
     _check_bookkeeping(conn, rows, meta, report)
     replay_db = open_database(":memory:", sets)
-    replay = RecordLog(replay_db, clock, projectors)
+    replay = RecordLog(replay_db, clock, projectors, dense=_policy_of(rows, meta))
     for row in rows:
         report.records += 1
         _replay_one(replay, row, report)
@@ -124,8 +126,17 @@ def _check_bookkeeping(
             report.faults.append("the pinned network or anchor origin disagrees with the genesis record")
 
 
+def _policy_of(rows: list[tuple[Any, ...]], meta: dict[str, Any]) -> DensePolicy:
+    """The store's dense/sparse policy, from its own origin (what it authored) and root."""
+    root = meta.get("anchor_origin")
+    own = next((row[2] for row in rows if row[9] == "local"), None)
+    if root is None or own is None or own == bytes(root).decode():
+        return all_dense
+    return dense_for(own, bytes(root).decode())
+
+
 def _replay_one(replay: RecordLog, row: tuple[Any, ...], report: VerifyReport) -> None:
-    arrival, rid, origin, seq, kind, kid, ts, actor, envelope = row
+    arrival, rid, origin, seq, kind, kid, ts, actor, envelope, _ = row
     where = f"record {arrival} ({origin} #{seq} {kind})"
     try:
         record = decode_stored(envelope)

@@ -87,6 +87,7 @@ GRANT_REVOKE = "grant.revoke"
 CASE_INTAKE = "case.intake"
 CASE_EVENT = "case.event"
 CLERK_SET = "clerk.set"
+LINK_RECEIPT = "link.receipt"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -150,6 +151,12 @@ KINDS: dict[str, Kind] = {
             Author.ANY_NODE,
             {"user": _f(str), "name": _f(str), "roles": _f(list), "active": _f(bool)},
             "a clerk account of the origin node: created, changed or disabled (no secrets)",
+        ),
+        Kind(
+            LINK_RECEIPT,
+            Author.ANY_NODE,
+            {"child": _f(str), "seq": _f(int), "id": _f(bytes, size=32), "at": _f(int)},
+            "a parent's witness of a child's log head (seq, id) at the end of a sync session",
         ),
     )
 }

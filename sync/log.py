@@ -11,8 +11,10 @@ code (docs/record-format.md):
 4. key for (origin, kid), else **held** until the certificate arrives;   E_KEY_UNKNOWN
 5. signature over the exact payload bytes;                   E_SIGNATURE_INVALID
 6. kind and body schema;                                     E_KIND_UNKNOWN / E_SCHEMA
-7. chain: same (origin, seq) different id → **fork evidence**; a gap → **held**;
-   ``prev`` must be the id of (origin, seq-1) (for seq 1: a certificate of origin);  E_CHAIN_*
+7. chain: same (origin, seq) different id → **fork evidence**; a gap → **held** for an
+   origin the store holds whole (dense), accepted for one it holds in part (sparse,
+   :mod:`sync.ingest`); ``prev`` must be the id of (origin, seq-1) when that is held
+   (for seq 1: a certificate of origin);                     E_CHAIN_*
 8. authority: the signer's certificate not revoked before ``seq``; root-only kinds
    from central;                                             E_CERT_REVOKED / E_AUTHORITY
 9. append and update every projection in one transaction (a projector may still refuse,
@@ -21,21 +23,23 @@ code (docs/record-format.md):
 A refused record is never dropped silently: it is kept in ``rejected`` with its code,
 reason and bytes (counted, once per distinct bytes and code). Held records are retried
 when what they wait for arrives. Update and delete on ``records`` are refused by triggers.
+
+:meth:`RecordLog.ingest_many` runs a whole batch in one transaction (a savepoint per
+record); the checks themselves live in :mod:`sync.ingest`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlite_utils import Database
 
+from core.admin import is_within
 from core.clock import Clock
-from core.errors import ErrorCode, RecordError
+from core.errors import ErrorCode, RecordError, TongbanError
 from sync import kinds
 from sync.case_projection import CaseProjector, ClerkProjector, GrantProjector
 from sync.db import transaction
@@ -52,14 +56,43 @@ from sync.envelope import (
     split,
     verify_signature,
 )
+from sync.ingest import CHUNK, SERIAL, Parsed, Pass, Verifier, parse
 from sync.projections import CatalogProjector, Projector, TrustProjector
 
-MAX_HELD_GAP = 100_000
-"""Cap on verified records waiting for earlier records of their origin."""
-MAX_HELD_UNVERIFIED = 10_000
-MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
-"""Caps on records waiting for a certificate: their signatures cannot be checked yet, so
-anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
+DensePolicy = Callable[[str], bool]
+"""Whether a store holds every record of an origin (see :mod:`sync.ingest`)."""
+
+
+def all_dense(origin: str) -> bool:
+    """Every origin is held whole: central's policy, and the default."""
+    return True
+
+
+def dense_for(node: str, root: str) -> DensePolicy:
+    """The policy of node ``node``: the root's chain and its own subtree are held whole."""
+
+    def dense(origin: str) -> bool:
+        if origin == root:
+            return True
+        try:
+            return is_within(origin, node)
+        except TongbanError:
+            return False
+
+    return dense
+
+
+def dense_policy_of(db: Database) -> DensePolicy:
+    """The policy a store's own records imply: whose log it is, and under which root.
+
+    The store's own origin is the one it authors (``source = 'local'``); a store that
+    authored nothing yet, or central's, holds every origin whole.
+    """
+    root = db.conn.execute("SELECT value FROM meta WHERE key = 'anchor_origin'").fetchone()
+    own = db.conn.execute("SELECT origin FROM records WHERE source = 'local' LIMIT 1").fetchone()
+    if root is None or own is None or own[0] == bytes(root[0]).decode():
+        return all_dense
+    return dense_for(own[0], bytes(root[0]).decode())
 
 
 class Status(StrEnum):
@@ -99,9 +132,17 @@ class Head:
 class RecordLog:
     """The log of one store. One instance per database connection; not thread-safe."""
 
-    def __init__(self, db: Database, clock: Clock, projectors: Sequence[Projector] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        projectors: Sequence[Projector] = (),
+        *,
+        dense: DensePolicy = all_dense,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.dense = dense
         self.projectors: tuple[Projector, ...] = (
             TrustProjector(),
             CatalogProjector(),
@@ -110,6 +151,7 @@ class RecordLog:
             ClerkProjector(),
             *projectors,
         )
+        self.projected_kinds = frozenset(k for p in self.projectors for k in p.kinds)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -187,25 +229,54 @@ class RecordLog:
                     ("anchor_origin", record.origin.encode()),
                 ],
             )
-            self._append(record, source)
+            Pass(self, self.clock.now()).append(record, source)
         return record
 
     def ingest(self, envelope: bytes, source: str) -> Outcome:
         """Check and store one envelope from ``source`` (a peer code, "bundle", "local")."""
+        return self.ingest_many([envelope], source)[0]
+
+    def ingest_many(
+        self, envelopes: Sequence[bytes], source: str, *, verifier: Verifier = SERIAL
+    ) -> list[Outcome]:
+        """Check and store a batch in one transaction; one outcome per envelope, in order.
+
+        Each record runs in a savepoint, so a refused record (kept in ``rejected``) never
+        undoes the others. Signatures whose keys are already held are checked first, all
+        at once, by ``verifier`` (which may use several cores). Nothing is committed when
+        the store itself fails (``sqlite3`` errors propagate): the sender sends again.
+        """
+        outcomes: list[Outcome] = []
+        with transaction(self.db):
+            checks = Pass(self, self.clock.now())
+            parsed: list[Parsed] = []
+            for start in range(0, len(envelopes), CHUNK):
+                chunk = [parse(envelope) for envelope in envelopes[start : start + CHUNK]]
+                checks.prepare(chunk, start, verifier)
+                parsed.extend(chunk)
+            for index, item in enumerate(parsed):
+                outcomes.append(self._one(checks, item, source, index))
+        return outcomes
+
+    def _one(self, checks: Pass, item: Parsed, source: str, index: int) -> Outcome:
         try:
+            if not checks.writes_more_than_once(item):
+                # One INSERT at most, made last: a refusal leaves nothing to undo.
+                return checks.ingest(item, source, index)
             with transaction(self.db):
-                outcome = self._ingest(envelope, source)
-                if outcome.status is Status.APPENDED and outcome.record_id is not None:
-                    released = self._release_held(outcome.record_id)
-                    outcome = Outcome(Status.APPENDED, outcome.record_id, released=released)
+                outcome = checks.ingest(item, source, index)
+                if outcome.status is Status.APPENDED and item.payload is not None and item.rid is not None:
+                    record = Record(item.rid, item.payload, item.payload_bytes, item.sig, item.envelope)
+                    released = checks.release_held(record)
+                    outcome = Outcome(Status.APPENDED, item.rid, released=released)
                 return outcome
         except RecordError as exc:
-            self._reject(envelope, source, exc)
+            checks.reject(item.envelope, source, exc)
             return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             # A shape no check anticipated: still the sender's fault, never a crash.
             error = RecordError(ErrorCode.RECORD_MALFORMED, f"{type(exc).__name__}: {exc}"[:200])
-            self._reject(envelope, source, error)
+            checks.reject(item.envelope, source, error)
             return Outcome(Status.REJECTED, code=error.code, reason=error.detail)
 
     def append_local(
@@ -223,7 +294,7 @@ class RecordLog:
         It passes exactly the checks a record from elsewhere passes. Runs in the caller's
         transaction if there is one (so a local action is one transaction).
         """
-        anchor = self._require_anchor()
+        anchor = self.require_anchor()
         with transaction(self.db):
             head = self.head(origin)
             prev = head.id if head else self._first_prev(origin, signer.kid)
@@ -240,7 +311,7 @@ class RecordLog:
                 actor=actor,
             )
             record = seal(payload, signer)
-            outcome = self._ingest(record.envelope, "local")
+            outcome = Pass(self, self.clock.now()).ingest(parse(record.envelope), "local")
             if outcome.status is not Status.APPENDED:
                 raise RecordError(outcome.code or ErrorCode.SCHEMA, f"local record {outcome.status.value}")
         return record
@@ -252,69 +323,19 @@ class RecordLog:
                 for table in projector.tables:
                     self.db.conn.execute(f"DELETE FROM {table}")
             for _, envelope in list(self.envelopes()):
-                self._project(decode_stored(envelope))
+                self.project(decode_stored(envelope))
 
-    # -- internals -----------------------------------------------------------------------
-
-    def _require_anchor(self) -> Anchor:
+    def require_anchor(self) -> Anchor:
         anchor = self.anchor()
         if anchor is None:
             raise RecordError(ErrorCode.KEY_UNKNOWN, "no trust anchor installed: enroll the node first")
         return anchor
 
-    def _ingest(self, envelope: bytes, source: str) -> Outcome:
-        payload_bytes, sig = split(envelope)
-        rid = record_id(payload_bytes)
-        if self.has(rid):
-            return Outcome(Status.DUPLICATE, rid)
-        payload = read_header(payload_bytes)
-        anchor = self._require_anchor()
-        if payload.net != anchor.net:
-            raise RecordError(ErrorCode.NET_MISMATCH, f"{payload.net!r}, this network is {anchor.net!r}")
-        public_key = self.public_key_for(payload)
-        if public_key is None:
-            return self._hold(rid, payload, envelope, source, ErrorCode.KEY_UNKNOWN)
-        verify_signature(public_key, PREFIX_RECORD + payload_bytes, sig)
-        kind = kinds.check_body(payload.kind, payload.body)
-        record = Record(rid, payload, payload_bytes, sig, envelope)
-        other = self.db.conn.execute(
-            "SELECT id FROM records WHERE origin = ? AND seq = ?", (payload.origin, payload.seq)
-        ).fetchone()
-        if other is not None:
-            return self._fork(record, other[0], source)
-        head = self.head(payload.origin)
-        expected = head.seq + 1 if head else 1
-        if payload.seq > expected:
-            return self._hold(rid, payload, envelope, source, ErrorCode.CHAIN_GAP)
-        if head is not None and payload.prev != head.id:
-            raise RecordError(ErrorCode.CHAIN_PREV, f"{payload.origin} #{payload.seq}")
-        if head is None and not self._is_cert_of(payload.prev, payload.origin):
-            raise RecordError(ErrorCode.CHAIN_PREV, f"{payload.origin} #1 must link to its certificate")
-        self._check_authority(record, kind, anchor)
-        self._append(record, source)
-        return Outcome(Status.APPENDED, rid)
-
-    def _check_authority(self, record: Record, kind: kinds.Kind, anchor: Anchor) -> None:
-        payload = record.payload
-        cert = self.db.conn.execute(
-            "SELECT c.cert_id, r.last_good_seq FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-            " WHERE c.code = ? AND c.kid = ?",
-            (payload.origin, payload.kid),
-        ).fetchone()
-        if cert[1] is not None and payload.seq > cert[1]:
-            raise RecordError(
-                ErrorCode.CERT_REVOKED, f"{payload.origin} #{payload.seq} > last good #{cert[1]}"
-            )
-        if kind.author is kinds.Author.ROOT and payload.origin != anchor.origin:
-            raise RecordError(ErrorCode.AUTHORITY, f"{payload.kind} from {payload.origin}")
-        if kind.name == kinds.NET_GENESIS:
-            raise RecordError(ErrorCode.AUTHORITY, "a second genesis record")
-        if kind.name == kinds.NODE_ENROLLED and not self._is_cert_of(record.body["cert"], payload.origin):
-            raise RecordError(ErrorCode.AUTHORITY, "node.enrolled names a certificate of another node")
-
-    def _is_cert_of(self, cert_id: bytes, origin: str) -> bool:
-        row = self.db.conn.execute("SELECT 1 FROM certs WHERE cert_id = ? AND code = ?", (cert_id, origin))
-        return row.fetchone() is not None
+    def project(self, record: Record) -> None:
+        """Update every projection that reads ``record``'s kind (inside the append's transaction)."""
+        for projector in self.projectors:
+            if record.kind in projector.kinds:
+                projector.apply(self.db, record)
 
     def _first_prev(self, origin: str, kid: bytes) -> bytes:
         row = self.db.conn.execute(
@@ -323,120 +344,6 @@ class RecordLog:
         if row is None:
             raise RecordError(ErrorCode.CERT_UNKNOWN, f"{origin} key {kid.hex()}")
         return bytes(row[0])
-
-    def _append(self, record: Record, source: str) -> None:
-        payload = record.payload
-        self.db.conn.execute(
-            "INSERT INTO records (id, origin, seq, kind, kid, ts, actor, envelope, received_at, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.id,
-                payload.origin,
-                payload.seq,
-                payload.kind,
-                payload.kid,
-                payload.ts,
-                payload.actor,
-                record.envelope,
-                self.clock.now(),
-                source,
-            ),
-        )
-        self._project(record)
-
-    def _project(self, record: Record) -> None:
-        for projector in self.projectors:
-            if record.kind in projector.kinds:
-                projector.apply(self.db, record)
-
-    def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
-        count, size = self.db.conn.execute(
-            "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held WHERE code = ?", (code.value,)
-        ).fetchone()
-        if code is ErrorCode.KEY_UNKNOWN:
-            full = count >= MAX_HELD_UNVERIFIED or size + len(envelope) > MAX_HELD_UNVERIFIED_BYTES
-        else:
-            full = count >= MAX_HELD_GAP
-        if full:
-            raise RecordError(code, "too many records waiting; refused instead of held")
-        # Keyed by the envelope's bytes, not the record id: an unverified copy with a bad
-        # signature must not take the place of the genuine one.
-        self.db.conn.execute(
-            "INSERT OR IGNORE INTO held (digest, id, origin, seq, code, envelope, received_at, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                hashlib.sha256(envelope).digest(),
-                rid,
-                payload.origin,
-                payload.seq,
-                code.value,
-                envelope,
-                self.clock.now(),
-                source,
-            ),
-        )
-        return Outcome(Status.HELD, rid, code=code)
-
-    def _fork(self, record: Record, held_id: bytes, source: str) -> Outcome:
-        self.db.conn.execute(
-            "INSERT OR IGNORE INTO forks"
-            " (origin, seq, held_id, other_id, other_envelope, detected_at, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.origin, record.seq, held_id, record.id, record.envelope, self.clock.now(), source),
-        )
-        return Outcome(Status.FORK, record.id, code=ErrorCode.CHAIN_FORK)
-
-    def _release_held(self, appended: bytes) -> int:
-        """Retry held records that the record just appended may have unblocked."""
-        released = 0
-        queue: deque[bytes] = deque([appended])
-        while queue:
-            record = self.get(queue.popleft())
-            if record is None:  # pragma: no cover - appended in this transaction
-                continue
-            waiting_origin = record.body["node"] if record.kind == kinds.NODE_CERT else None
-            rows = self.db.conn.execute(
-                "SELECT digest, id, envelope, source FROM held WHERE (origin = ? AND seq = ?)"
-                " OR (origin = ? AND code = ?) ORDER BY seq",
-                (record.origin, record.seq + 1, waiting_origin, ErrorCode.KEY_UNKNOWN.value),
-            ).fetchall()
-            for digest, rid, envelope, source in rows:
-                self.db.conn.execute("DELETE FROM held WHERE digest = ?", (digest,))
-                try:
-                    with transaction(self.db):
-                        outcome = self._ingest(envelope, source)
-                except RecordError as exc:
-                    self._reject(envelope, source, exc)
-                    continue
-                if outcome.status is Status.APPENDED:
-                    released += 1
-                    queue.append(rid)
-        return released
-
-    def _reject(self, envelope: bytes, source: str, exc: RecordError) -> None:
-        data = bytes(envelope) if isinstance(envelope, bytes | bytearray | memoryview) else b""
-        origin, seq, kind, rid = _best_effort_header(data)
-        now = self.clock.now()
-        with transaction(self.db):
-            self.db.conn.execute(
-                "INSERT INTO rejected (digest, code, reason, origin, seq, kind, record_id, size, envelope,"
-                " source, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (digest, code) DO UPDATE SET times = times + 1, last_at = excluded.last_at",
-                (
-                    hashlib.sha256(data).digest(),
-                    exc.code.value,
-                    exc.text("en"),
-                    origin,
-                    seq,
-                    kind,
-                    rid,
-                    len(data),
-                    data[: 2 * 64 * 1024],
-                    source,
-                    now,
-                    now,
-                ),
-            )
 
 
 def open_genesis(envelope: bytes) -> Record:
@@ -457,13 +364,3 @@ def decode_stored(envelope: bytes) -> Record:
     """Decode an envelope already accepted into a log (no key lookup; verify re-checks)."""
     payload_bytes, sig = split(envelope)
     return Record(record_id(payload_bytes), read_header(payload_bytes), payload_bytes, sig, envelope)
-
-
-def _best_effort_header(data: bytes) -> tuple[str | None, int | None, str | None, bytes | None]:
-    """Whatever can be read of a refused envelope, for the operator's table."""
-    try:
-        payload_bytes, _ = split(data, max_size=max(len(data), 1))
-        payload = read_header(payload_bytes)
-        return payload.origin, payload.seq, payload.kind, record_id(payload_bytes)
-    except RecordError:
-        return None, None, None, None

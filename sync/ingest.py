@@ -1,0 +1,473 @@
+"""The ingest checks of :mod:`sync.log`, run inside one transaction with caches valid in it.
+
+A :class:`Pass` is one transaction's worth of ingest. Inside ``BEGIN IMMEDIATE`` no other
+writer can change the store, so what a pass has looked up — the anchor, the key and
+revocation of an (origin, kid), an origin's head, whether anything is held — stays true
+until the pass itself writes, and the pass updates its caches when it does. A batch of a
+few hundred records then costs one ``INSERT`` per record (plus the projections' own
+statements and a savepoint when a projection runs) instead of a dozen statements.
+
+Signatures of a batch can be checked before the sequential part, by a :data:`Verifier`
+that may spread them over threads (libsodium releases the GIL). A record whose key
+arrives inside the same batch is verified in line, when its turn comes.
+
+**Dense and sparse origins.** A store holds every record of some origins (dense: central
+holds all; a node holds the root's and its own subtree's) and only the records that
+concern it of the others (sparse: a village holds its town's grants and decisions but not
+the town's other work). For a dense origin a gap in ``seq`` holds the record until the gap
+fills; for a sparse origin a gap is normal and the record is accepted once its signature,
+certificate and authority pass. Forks are caught either way: the same (origin, seq) with
+another id, a ``prev`` that differs from the id of the held predecessor, or a held
+successor whose ``prev`` is not this record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from core.errors import ErrorCode, RecordError
+from sync import kinds
+from sync.db import transaction
+from sync.envelope import PREFIX_RECORD, Payload, Record, read_header, record_id, split, verify_signature
+
+if TYPE_CHECKING:
+    from sync.log import Anchor, Head, Outcome, RecordLog
+
+MAX_HELD_GAP = 100_000
+"""Cap on verified records waiting for earlier records of their origin."""
+MAX_HELD_UNVERIFIED = 10_000
+MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
+"""Caps on records waiting for a certificate: their signatures cannot be checked yet, so
+anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
+
+TRUST_KINDS = frozenset({kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE})
+
+SignatureJob = tuple[bytes, bytes, bytes]
+"""(public key, signed message, signature)."""
+Pending = Callable[[], list[bool]]
+"""The answers to a submitted list of jobs, in order; calling it waits for them."""
+
+
+class Verifier(Protocol):
+    """Checks signatures in any way it likes: now, later, on other threads."""
+
+    def submit(self, jobs: Sequence[SignatureJob]) -> Pending: ...
+
+
+def verify_chunk(jobs: Sequence[SignatureJob]) -> list[bool]:
+    """Check ``jobs`` one after the other (what a worker of a parallel verifier runs)."""
+    answers = []
+    for public_key, message, sig in jobs:
+        try:
+            VerifyKey(public_key).verify(message, sig)
+        except (BadSignatureError, ValueError, TypeError):
+            answers.append(False)
+        else:
+            answers.append(True)
+    return answers
+
+
+class SerialVerifier:
+    """The default: each chunk is checked on this thread when its first answer is needed."""
+
+    def submit(self, jobs: Sequence[SignatureJob]) -> Pending:
+        answers: list[list[bool]] = []
+
+        def wait() -> list[bool]:
+            if not answers:
+                answers.append(verify_chunk(jobs))
+            return answers[0]
+
+        return wait
+
+
+class ThreadVerifier:
+    """Checks chunks on OS threads while the caller goes on with the store's work.
+
+    libsodium releases the GIL while it verifies, so with more than one core the
+    signatures of a batch are checked in parallel with decoding and appending. Under
+    eventlet's monkey-patching these threads would be green: use real threads there
+    (``sync.services`` uses eventlet's pool of real threads).
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="verify")
+
+    def submit(self, jobs: Sequence[SignatureJob]) -> Pending:
+        return self._pool.submit(verify_chunk, list(jobs)).result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+SERIAL = SerialVerifier()
+CHUNK = 32
+"""Records per verification job: small enough that the store's work starts early."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """An envelope split and its header read, or the error that stopped it."""
+
+    envelope: bytes
+    rid: bytes | None = None
+    payload_bytes: bytes = b""
+    sig: bytes = b""
+    payload: Payload | None = None
+    error: RecordError | None = None
+
+
+def parse(envelope: bytes) -> Parsed:
+    """Steps 1–3 without the store: the outer array, the id, the header (errors kept)."""
+    try:
+        payload_bytes, sig = split(envelope)
+    except RecordError as exc:
+        return Parsed(envelope, error=exc)
+    rid = record_id(payload_bytes)
+    try:
+        payload = read_header(payload_bytes)
+    except RecordError as exc:
+        # Reported only if the id is not held: a duplicate never fails a later check.
+        return Parsed(envelope, rid, payload_bytes, sig, error=exc)
+    return Parsed(envelope, rid, payload_bytes, sig, payload)
+
+
+@dataclass(frozen=True)
+class _Key:
+    sign_pk: bytes
+    cert_id: bytes
+    last_good_seq: int | None
+
+
+class Pass:
+    """One transaction of ingest over ``log`` (see the module docstring)."""
+
+    def __init__(self, log: RecordLog, now: int) -> None:
+        self.log = log
+        self.conn = log.db.conn
+        self.now = now
+        self.dense = log.dense
+        self._anchor: Anchor | None = None
+        self._keys: dict[tuple[str, bytes], _Key | None] = {}
+        self._heads: dict[str, Head | None] = {}
+        self._known: set[bytes] = set()
+        self._held: int | None = None
+        self._pending: dict[int, tuple[Pending, int]] = {}
+
+    # -- batch preparation --------------------------------------------------------------
+
+    def prepare(self, parsed: Sequence[Parsed], offset: int, verifier: Verifier) -> None:
+        """Note which of ``parsed`` (batch positions from ``offset``) are held already, and
+        submit the signatures whose keys are known to ``verifier``."""
+        ids = [p.rid for p in parsed if p.rid is not None]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            rows = self.conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", ids)
+            self._known.update(bytes(row[0]) for row in rows)
+        jobs: list[SignatureJob] = []
+        where: list[int] = []
+        for index, item in enumerate(parsed, start=offset):
+            if item.payload is None or item.rid in self._known:
+                continue
+            key = self._key(item.payload.origin, item.payload.kid)
+            if key is not None:
+                jobs.append((key.sign_pk, PREFIX_RECORD + item.payload_bytes, item.sig))
+                where.append(index)
+        if jobs:
+            pending = verifier.submit(jobs)
+            for position, index in enumerate(where):
+                self._pending[index] = (pending, position)
+
+    def _presigned(self, index: int | None) -> bool | None:
+        """The early check's answer for the record at ``index``; None: not checked early."""
+        if index is None or index not in self._pending:
+            return None
+        pending, position = self._pending.pop(index)
+        return pending()[position]
+
+    def writes_more_than_once(self, item: Parsed) -> bool:
+        """Whether ingesting ``item`` may write more than the record's own row.
+
+        Projections and the release of held records write more, and need a savepoint so
+        that a refusal half-way undoes them; a bare append is one statement.
+        """
+        if item.payload is None:
+            return False
+        return item.payload.kind in self.log.projected_kinds or self._held_count() > 0
+
+    # -- the checks, in the order of docs/record-format.md ------------------------------
+
+    def ingest(self, item: Parsed, source: str, index: int | None = None) -> Outcome:
+        """Check and store one parsed envelope; raises :class:`RecordError` to reject it."""
+        from sync.log import Outcome, Status
+
+        if item.rid is None:
+            assert item.error is not None
+            raise item.error
+        rid = item.rid
+        if rid in self._known:
+            return Outcome(Status.DUPLICATE, rid)
+        if item.error is not None or item.payload is None:
+            raise item.error or RecordError(ErrorCode.SCHEMA)
+        payload = item.payload
+        anchor = self.anchor()
+        if payload.net != anchor.net:
+            raise RecordError(ErrorCode.NET_MISMATCH, f"{payload.net!r}, this network is {anchor.net!r}")
+        key = self._key(payload.origin, payload.kid)
+        if key is None:
+            return self._hold(rid, payload, item.envelope, source, ErrorCode.KEY_UNKNOWN)
+        checked = self._presigned(index)
+        if checked is None:
+            verify_signature(key.sign_pk, PREFIX_RECORD + item.payload_bytes, item.sig)
+        elif not checked:
+            raise RecordError(ErrorCode.SIGNATURE_INVALID)
+        kind = kinds.check_body(payload.kind, payload.body)
+        record = Record(rid, payload, item.payload_bytes, item.sig, item.envelope)
+        verdict = self._chain(record, source)
+        if verdict is not None:
+            return verdict
+        self._check_authority(record, kind, key, anchor)
+        self.append(record, source)
+        return Outcome(Status.APPENDED, rid)
+
+    def _chain(self, record: Record, source: str) -> Outcome | None:
+        payload = record.payload
+        origin, seq = payload.origin, payload.seq
+        if self.dense(origin):
+            head = self.head(origin)
+            if head is None or seq > head.seq:
+                if seq > (head.seq + 1 if head else 1):
+                    return self._hold(record.id, payload, record.envelope, source, ErrorCode.CHAIN_GAP)
+                if head is not None and payload.prev != head.id:
+                    raise RecordError(ErrorCode.CHAIN_PREV, f"{origin} #{seq}")
+                if head is None and not self.is_cert_of(payload.prev, origin):
+                    raise RecordError(ErrorCode.CHAIN_PREV, f"{origin} #1 must link to its certificate")
+                return None
+            other = self._id_at(origin, seq)
+            if other is not None:
+                return self.fork(record, other, source)
+            # A hole in an origin held densely can only come from an older sparse policy:
+            # judge it by its neighbours, as for a sparse origin.
+        else:
+            other = self._id_at(origin, seq)
+            if other is not None:
+                return self.fork(record, other, source)
+        if seq == 1:
+            if not self.is_cert_of(payload.prev, origin):
+                raise RecordError(ErrorCode.CHAIN_PREV, f"{origin} #1 must link to its certificate")
+        else:
+            before = self._id_at(origin, seq - 1)
+            if before is not None and payload.prev != before:
+                raise RecordError(ErrorCode.CHAIN_PREV, f"{origin} #{seq}")
+        after = self._prev_of(origin, seq + 1)
+        if after is not None and after != record.id:
+            # The origin's next record links to another #seq: it signed two of them.
+            return self.fork(record, after, source)
+        return None
+
+    def _check_authority(self, record: Record, kind: kinds.Kind, key: _Key, anchor: Anchor) -> None:
+        payload = record.payload
+        if key.last_good_seq is not None and payload.seq > key.last_good_seq:
+            raise RecordError(
+                ErrorCode.CERT_REVOKED, f"{payload.origin} #{payload.seq} > last good #{key.last_good_seq}"
+            )
+        if kind.author is kinds.Author.ROOT and payload.origin != anchor.origin:
+            raise RecordError(ErrorCode.AUTHORITY, f"{payload.kind} from {payload.origin}")
+        if kind.name == kinds.NET_GENESIS:
+            raise RecordError(ErrorCode.AUTHORITY, "a second genesis record")
+        if kind.name == kinds.NODE_ENROLLED and not self.is_cert_of(record.body["cert"], payload.origin):
+            raise RecordError(ErrorCode.AUTHORITY, "node.enrolled names a certificate of another node")
+
+    # -- writing ------------------------------------------------------------------------
+
+    def append(self, record: Record, source: str) -> None:
+        payload = record.payload
+        self.conn.execute(
+            "INSERT INTO records (id, origin, seq, kind, kid, ts, actor, envelope, received_at, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                payload.origin,
+                payload.seq,
+                payload.kind,
+                payload.kid,
+                payload.ts,
+                payload.actor,
+                record.envelope,
+                self.now,
+                source,
+            ),
+        )
+        self.log.project(record)
+        self._known.add(record.id)
+        head = self._heads.get(payload.origin)
+        if payload.origin in self._heads and (head is None or payload.seq > head.seq):
+            from sync.log import Head
+
+            self._heads[payload.origin] = Head(payload.seq, record.id)
+        if payload.kind in TRUST_KINDS:
+            self._keys.clear()
+
+    def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
+        from sync.log import Outcome, Status
+
+        count, size = self.conn.execute(
+            "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held WHERE code = ?", (code.value,)
+        ).fetchone()
+        if code is ErrorCode.KEY_UNKNOWN:
+            full = count >= MAX_HELD_UNVERIFIED or size + len(envelope) > MAX_HELD_UNVERIFIED_BYTES
+        else:
+            full = count >= MAX_HELD_GAP
+        if full:
+            raise RecordError(code, "too many records waiting; refused instead of held")
+        # Keyed by the envelope's bytes, not the record id: an unverified copy with a bad
+        # signature must not take the place of the genuine one.
+        self.conn.execute(
+            "INSERT OR IGNORE INTO held (digest, id, origin, seq, code, envelope, received_at, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                hashlib.sha256(envelope).digest(),
+                rid,
+                payload.origin,
+                payload.seq,
+                code.value,
+                envelope,
+                self.now,
+                source,
+            ),
+        )
+        self._held = None
+        return Outcome(Status.HELD, rid, code=code)
+
+    def fork(self, record: Record, held_id: bytes, source: str) -> Outcome:
+        from sync.log import Outcome, Status
+
+        self.conn.execute(
+            "INSERT OR IGNORE INTO forks"
+            " (origin, seq, held_id, other_id, other_envelope, detected_at, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.origin, record.seq, held_id, record.id, record.envelope, self.now, source),
+        )
+        return Outcome(Status.FORK, record.id, code=ErrorCode.CHAIN_FORK)
+
+    def release_held(self, appended: Record) -> int:
+        """Retry held records that the record just appended may have unblocked."""
+        from sync.log import Status
+
+        if self._held_count() == 0:
+            return 0
+        released = 0
+        queue: deque[Record] = deque([appended])
+        while queue:
+            record = queue.popleft()
+            waiting_origin = record.body["node"] if record.kind == kinds.NODE_CERT else None
+            rows = self.conn.execute(
+                "SELECT digest, envelope, source FROM held WHERE (origin = ? AND seq = ?)"
+                " OR (origin = ? AND code = ?) ORDER BY seq",
+                (record.origin, record.seq + 1, waiting_origin, ErrorCode.KEY_UNKNOWN.value),
+            ).fetchall()
+            for digest, envelope, source in rows:
+                self.conn.execute("DELETE FROM held WHERE digest = ?", (digest,))
+                self._held = None
+                item = parse(bytes(envelope))
+                try:
+                    with transaction(self.log.db):
+                        outcome = self.ingest(item, source)
+                except RecordError as exc:
+                    self.reject(bytes(envelope), source, exc)
+                    continue
+                if outcome.status is Status.APPENDED and item.payload is not None and item.rid is not None:
+                    released += 1
+                    queue.append(Record(item.rid, item.payload, item.payload_bytes, item.sig, item.envelope))
+        return released
+
+    def reject(self, envelope: bytes, source: str, exc: RecordError) -> None:
+        data = bytes(envelope) if isinstance(envelope, bytes | bytearray | memoryview) else b""
+        origin, seq, kind, rid = _best_effort_header(data)
+        with transaction(self.log.db):
+            self.conn.execute(
+                "INSERT INTO rejected (digest, code, reason, origin, seq, kind, record_id, size, envelope,"
+                " source, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (digest, code) DO UPDATE SET times = times + 1, last_at = excluded.last_at",
+                (
+                    hashlib.sha256(data).digest(),
+                    exc.code.value,
+                    exc.text("en"),
+                    origin,
+                    seq,
+                    kind,
+                    rid,
+                    len(data),
+                    data[: 2 * 64 * 1024],
+                    source,
+                    self.now,
+                    self.now,
+                ),
+            )
+
+    # -- cached lookups -----------------------------------------------------------------
+
+    def anchor(self) -> Anchor:
+        if self._anchor is None:
+            self._anchor = self.log.require_anchor()
+        return self._anchor
+
+    def head(self, origin: str) -> Head | None:
+        if origin not in self._heads:
+            self._heads[origin] = self.log.head(origin)
+        return self._heads[origin]
+
+    def _key(self, origin: str, kid: bytes) -> _Key | None:
+        cache_key = (origin, kid)
+        if cache_key not in self._keys:
+            row = self.conn.execute(
+                "SELECT c.sign_pk, c.cert_id, r.last_good_seq FROM certs c"
+                " LEFT JOIN revocations r ON r.cert_id = c.cert_id WHERE c.code = ? AND c.kid = ?",
+                (origin, kid),
+            ).fetchone()
+            self._keys[cache_key] = _Key(bytes(row[0]), bytes(row[1]), row[2]) if row else None
+        return self._keys[cache_key]
+
+    def _held_count(self) -> int:
+        if self._held is None:
+            self._held = int(self.conn.execute("SELECT count(*) FROM held").fetchone()[0])
+        return self._held
+
+    def _id_at(self, origin: str, seq: int) -> bytes | None:
+        row = self.conn.execute("SELECT id FROM records WHERE origin = ? AND seq = ?", (origin, seq))
+        found = row.fetchone()
+        return bytes(found[0]) if found else None
+
+    def _prev_of(self, origin: str, seq: int) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT envelope FROM records WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        if row is None:
+            return None
+        payload_bytes, _ = split(bytes(row[0]))
+        return read_header(payload_bytes).prev
+
+    def is_cert_of(self, cert_id: bytes, origin: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM certs WHERE cert_id = ? AND code = ?", (cert_id, origin))
+        return row.fetchone() is not None
+
+
+def _best_effort_header(data: bytes) -> tuple[str | None, int | None, str | None, bytes | None]:
+    """Whatever can be read of a refused envelope, for the operator's table."""
+    try:
+        payload_bytes, _ = split(data, max_size=max(len(data), 1))
+        payload = read_header(payload_bytes)
+        return payload.origin, payload.seq, payload.kind, record_id(payload_bytes)
+    except RecordError:
+        return None, None, None, None
