@@ -35,10 +35,18 @@ class StoreSection:
 
 
 @dataclass(frozen=True)
+class SyncSection:
+    """[sync]: central's sync endpoint for towns and villages (docs/sync-protocol.md)."""
+
+    listen: str = ""  # tcp://host:port
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
     home: Path
+    sync: SyncSection = SyncSection()
 
     @property
     def database_path(self) -> Path:
@@ -53,7 +61,7 @@ class CentralConfig:
         return self.home / self.store.bundles
 
 
-LAYOUT: dict[str, type] = {"central": CentralSection, "store": StoreSection}
+LAYOUT: dict[str, type] = {"central": CentralSection, "store": StoreSection, "sync": SyncSection}
 
 
 def load(home: Path) -> CentralConfig:
@@ -62,7 +70,7 @@ def load(home: Path) -> CentralConfig:
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = CentralConfig(central=parsed["central"], store=parsed["store"], home=home)
+    config = CentralConfig(central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"])
     try:
         validate_node_code(config.central.code, Tier.CENTRAL)
     except TongbanError as exc:

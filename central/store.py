@@ -14,6 +14,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from sync.db import execute_all, open_database
+from sync.link_schema import sync_migrations
 from sync.log import RecordLog
 from sync.log_schema import log_migrations
 
@@ -39,7 +40,7 @@ def _enrollment_requests(db: Database) -> None:
     )
 
 
-MIGRATION_SETS = (log_migrations, central_migrations)
+MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
 
 class CentralStore:

@@ -42,11 +42,23 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class SyncSection:
+    """[sync]: the node's links (docs/sync-protocol.md); every key is optional."""
+
+    parent: str = ""  # the parent's sync endpoint, tcp://host:port
+    fallback: str = ""  # central's endpoint, tried when the parent cannot be reached
+    direct_to_central: bool = False  # sync with central only, never with the parent
+    listen: str = ""  # a town's own endpoint for its villages, tcp://host:port
+    interval: int = 60  # seconds between the agent's sessions
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node: NodeSection
     store: StoreSection
     home: Path
     web: WebSection = WebSection()
+    sync: SyncSection = SyncSection()
 
     @property
     def tier(self) -> Tier:
@@ -61,7 +73,12 @@ class NodeConfig:
         return self.home / self.store.keys
 
 
-LAYOUT: dict[str, type] = {"node": NodeSection, "store": StoreSection, "web": WebSection}
+LAYOUT: dict[str, type] = {
+    "node": NodeSection,
+    "store": StoreSection,
+    "web": WebSection,
+    "sync": SyncSection,
+}
 
 
 def load(home: Path) -> NodeConfig:
@@ -70,7 +87,9 @@ def load(home: Path) -> NodeConfig:
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = NodeConfig(node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"])
+    config = NodeConfig(
+        node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"], sync=parsed["sync"]
+    )
     try:
         tier = parse_tier(config.node.tier)
         validate_node_code(config.node.code, tier)

@@ -358,3 +358,9 @@ node.add_command(node_cli.serve)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from tongban import sync_cli  # noqa: E402 — commands of their own module, registered here
+
+node.add_command(sync_cli.sync_command)
+main.add_command(sync_cli.serve_command)

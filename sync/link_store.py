@@ -1,0 +1,383 @@
+"""What a sync session reads and writes, over a node's or central's SQLite store.
+
+:class:`ChildLink` and :class:`ParentLink` implement :class:`sync.session.ChildStore` and
+:class:`sync.session.ParentStore`. Each write is one transaction: a batch of records
+together with the checkpoint and the rejection counters it moves.
+
+Where the checkpoints live, and why (``docs/sync-protocol.md``): both directions' at the
+parent, in ``link_checkpoints``, keyed by the child's certificate. The up checkpoint is
+committed with the records it covers; the down checkpoint describes the parent's own
+arrival numbers. A parent restored from an older copy therefore rewinds both together
+with what they describe, and neither direction can skip a record. A checkpoint can still
+be wrong — a child's store restored, a re-enrolled child — so nothing relies on it alone:
+the heads exchanged in HELLO and WELCOME and returned in every ACK filter what is sent,
+and the child finishes the up phase by sending any seq the parent's heads still lack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlite_utils import Database
+
+from core.admin import is_within
+from core.errors import ErrorCode, TongbanError
+from sync import codec, kinds
+from sync.db import transaction
+from sync.envelope import Signer
+from sync.ingest import SERIAL, Verifier
+from sync.log import DensePolicy, RecordLog, Status, decode_stored, dense_for
+from sync.protocol import Heads, Phase
+from sync.session import BARRIER, Batch, Committed, Summary, batches, scanned
+
+SCAN_ROWS = 2000
+ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT})
+"""Kinds that concern their origin's subtree only: the columns decide, no body is read.
+Any other kind (a grant, a case step, a kind added later) is decided by its body."""
+
+
+def within(code: str, ancestor: str) -> bool:
+    try:
+        return is_within(code, ancestor)
+    except TongbanError:
+        return False
+
+
+class _Link:
+    """Shared reading helpers over one store."""
+
+    def __init__(self, log: RecordLog, code: str, verifier: Verifier = SERIAL) -> None:
+        self.log = log
+        self.db: Database = log.db
+        self.conn = log.db.conn
+        self.code = code
+        self.verifier = verifier
+        anchor = log.require_anchor()
+        self.root = anchor.origin
+        self.dense: DensePolicy = dense_for(code, self.root)
+
+    def heads_of(self, origins: list[str]) -> Heads:
+        heads: Heads = {}
+        for origin in origins:
+            row = self.conn.execute(
+                "SELECT seq, id FROM records WHERE origin = ? ORDER BY seq DESC LIMIT 1", (origin,)
+            ).fetchone()
+            if row is not None:
+                heads[origin] = (row[0], bytes(row[1]))
+        return heads
+
+    def origins_within(self, ancestor: str) -> list[str]:
+        """Every certified code in ``ancestor``'s subtree, plus the root."""
+        codes = {row[0] for row in self.conn.execute("SELECT DISTINCT code FROM certs")}
+        return sorted({self.root} | {c for c in codes if within(c, ancestor)})
+
+    def arrivals(self) -> int:
+        row = self.conn.execute("SELECT max(arrival) FROM records").fetchone()
+        return int(row[0] or 0)
+
+    def record_at(self, origin: str, seq: int) -> tuple[int, bytes, bytes] | None:
+        row = self.conn.execute(
+            "SELECT arrival, id, envelope FROM records WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        return (row[0], bytes(row[1]), bytes(row[2])) if row else None
+
+    def probes(self, theirs: Heads, mine: list[str]) -> list[tuple[int, bytes]]:
+        """My records at the seqs where the peer's head names another id: fork evidence."""
+        found = []
+        for origin, (seq, rid) in theirs.items():
+            if origin not in mine:
+                continue
+            held = self.record_at(origin, seq)
+            if held is not None and held[1] != rid:
+                found.append((held[0], held[2]))
+        return found
+
+    def commit_batch(self, records: list[bytes], source: str) -> Committed:
+        """Ingest ``records`` in the caller's transaction; what an ACK reports."""
+        before = self.arrivals()
+        outcomes = self.log.ingest_many(records, source, verifier=self.verifier)
+        counts: dict[str, int] = {}
+        codes: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+            if outcome.status in (Status.REJECTED, Status.FORK) and outcome.code is not None:
+                codes[outcome.code.value] = codes.get(outcome.code.value, 0) + 1
+        touched = [
+            row[0]
+            for row in self.conn.execute("SELECT DISTINCT origin FROM records WHERE arrival > ?", (before,))
+        ]
+        heads = self.heads_of([o for o in touched if self.dense(o)])
+        return Committed(counts, codes, heads)
+
+    def count_rejections(self, peer: str, codes: dict[str, int]) -> None:
+        now = self.log.clock.now()
+        for code, times in codes.items():
+            self.conn.execute(
+                "INSERT INTO link_rejections (peer, code, times, last_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (peer, code) DO UPDATE SET times = times + excluded.times,"
+                " last_at = excluded.last_at",
+                (peer, code, times, now),
+            )
+
+
+class ChildLink(_Link):
+    """The child's side of its link to its parent (or to central, directly or as fallback)."""
+
+    def __init__(self, log: RecordLog, code: str, cert_id: bytes, verifier: Verifier = SERIAL) -> None:
+        super().__init__(log, code, verifier)
+        self.cert_id = cert_id
+        self.mine = self.origins_within(code)
+
+    def hello_heads(self) -> Heads:
+        return self.heads_of(self.mine)
+
+    def up_batches(self, up_from: int, parent_heads: Heads) -> Iterator[Batch]:
+        """Probes, then the arrival scan, then (after every ACK) what the heads still miss."""
+        subtree = {o for o in self.mine if o != self.root}
+        probes = self.probes(parent_heads, sorted(subtree))
+        if probes:
+            yield from batches(iter(probes))
+        if up_from > self.arrivals():
+            up_from = 0  # a checkpoint from a longer log than this one: not ours
+        last = up_from
+        while True:
+            rows = self.conn.execute(
+                "SELECT arrival, origin, seq, envelope FROM records WHERE arrival > ?"
+                " ORDER BY arrival LIMIT ?",
+                (last, SCAN_ROWS),
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            wanted = [
+                (arrival, bytes(envelope))
+                for arrival, origin, seq, envelope in rows
+                if origin in subtree and seq > parent_heads.get(origin, (0, b""))[0]
+            ]
+            yield from batches(iter(wanted))
+            yield scanned(last)
+        yield BARRIER
+        for origin in sorted(subtree):
+            have = parent_heads.get(origin, (0, b""))[0]
+            rows = self.conn.execute(
+                "SELECT arrival, envelope FROM records WHERE origin = ? AND seq > ? ORDER BY seq",
+                (origin, have),
+            ).fetchall()
+            yield from batches((a, bytes(e)) for a, e in rows)
+
+    def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed:
+        with transaction(self.db):
+            done = self.commit_batch(records, source)
+            if done.codes:
+                self.count_rejections(source, done.codes)
+        return done
+
+    def note(self, event: str, **values: Any) -> None:
+        """Keep the link's status for the operator (and the clerk UI's sync line)."""
+        now = self.log.clock.now()
+        if event == "welcome":
+            self.set_state(last_attempt=now, down_pending=values["pending"])
+        elif event == "up acked":
+            self.set_state(up_acked=values["upto"])
+        elif event == "down done":
+            self.set_state(down_pending=0)
+        elif event == "done":
+            summary: Summary = values["summary"]
+            self.set_state(
+                last_ok=now, last_error="", up_acked=self.arrivals_acked(), last_summary=_text(summary)
+            )
+
+    def arrivals_acked(self) -> int:
+        return self.arrivals()
+
+    def set_state(self, **values: Any) -> None:
+        set_state(self.db, values)
+
+
+def set_state(db: Database, values: dict[str, Any]) -> None:
+    """Write ``link_state`` keys, and mirror them into a node's ``node_state`` (``sync.*``)."""
+    has_node_state = db.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'node_state'"
+    ).fetchone()
+    mirror = {
+        "last_ok": "sync.last_ok",
+        "last_attempt": "sync.last_attempt",
+        "last_error": "sync.last_error",
+        "up_acked": "sync.up.acked",
+        "down_pending": "sync.down.waiting",
+    }
+    with transaction(db):
+        for key, value in values.items():
+            db.conn.execute(
+                "INSERT INTO link_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, str(value)),
+            )
+            if has_node_state and key in mirror:
+                if key == "last_error" and value == "":
+                    db.conn.execute("DELETE FROM node_state WHERE key = ?", (mirror[key],))
+                    continue
+                db.conn.execute(
+                    "INSERT INTO node_state (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (mirror[key], str(value)),
+                )
+
+
+def _text(summary: Summary) -> str:
+    rejected = ",".join(f"{code}:{n}" for code, n in sorted(summary.rejected.items()))
+    return f"up={summary.up} down={summary.down} rejected={rejected or '-'}"
+
+
+class ParentLink(_Link):
+    """The parent's side: what it tells and sends a child, and what it keeps of the link."""
+
+    def __init__(
+        self, log: RecordLog, code: str, signer: Signer | None = None, verifier: Verifier = SERIAL
+    ) -> None:
+        super().__init__(log, code, verifier)
+        self.signer = signer
+
+    def welcome_heads(self, child: str) -> Heads:
+        return self.heads_of(self.origins_within(child))
+
+    def _checkpoint(self, child: str, cert: bytes, direction: str) -> int:
+        row = self.conn.execute(
+            "SELECT arrival FROM link_checkpoints WHERE peer = ? AND cert = ? AND direction = ?",
+            (child, cert, direction),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _advance(
+        self, child: str, cert: bytes, direction: str, arrival: int, *, rewind: bool = False
+    ) -> None:
+        keep = "excluded.arrival" if rewind else "max(arrival, excluded.arrival)"
+        self.conn.execute(
+            "INSERT INTO link_checkpoints (peer, cert, direction, arrival, updated_at) VALUES (?, ?, ?, ?, ?)"
+            f" ON CONFLICT (peer, cert, direction) DO UPDATE SET arrival = {keep},"
+            " updated_at = excluded.updated_at",
+            (child, cert, direction, arrival, self.log.clock.now()),
+        )
+
+    def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int:
+        stored = self._checkpoint(child, cert, "up")
+        return stored if stored <= arrivals else 0
+
+    def pending(self, child: str, cert: bytes) -> int:
+        return max(0, self.arrivals() - self._checkpoint(child, cert, "down"))
+
+    def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
+        row = self.conn.execute(
+            "SELECT max(seq) FROM records WHERE origin = ? AND kind = ?", (self.root, kinds.CERT_REVOKE)
+        ).fetchone()
+        have = child_heads.get(self.root, (0, b""))[0]
+        if row[0] is None or row[0] <= have:
+            return
+        rows = self.conn.execute(
+            "SELECT arrival, envelope FROM records WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            (self.root, have, row[0]),
+        ).fetchall()
+        yield from batches((a, bytes(e)) for a, e in rows)
+
+    def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]:
+        """Fork probes, then the arrivals after the checkpoint that concern ``child``."""
+        probes = self.probes(child_heads, self.origins_within(child))
+        if probes:
+            yield from batches(iter(probes))
+        last = self._checkpoint(child, cert, "down")
+        if self._regressed(child, cert, child_heads):
+            last = 0
+        child_dense = dense_for(child, self.root)
+        while True:
+            rows = self.conn.execute(
+                "SELECT arrival, origin, seq, kind, envelope FROM records WHERE arrival > ? ORDER BY arrival"
+                " LIMIT ?",
+                (last, SCAN_ROWS),
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            wanted = []
+            for arrival, origin, seq, kind, envelope in rows:
+                if child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0]:
+                    continue
+                if self._concerns(origin, kind, bytes(envelope), child):
+                    wanted.append((arrival, bytes(envelope)))
+            yield from batches(iter(wanted))
+            yield scanned(last)
+
+    def _concerns(self, origin: str, kind: str, envelope: bytes, child: str) -> bool:
+        if origin == self.root or within(origin, child):
+            # The child holds these origins whole: it must never see a gap in them.
+            return True
+        if kind in kinds.ROOT_SCOPED:
+            return True
+        if kind in ORIGIN_SCOPED:
+            return False
+        record = decode_stored(envelope)
+        return kinds.concerns(kind, origin, record.body, child, self.root)
+
+    def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:
+        """Whether the child now holds less of the root than it once reported (a store
+        restored from a copy): then the down checkpoint is not to be trusted."""
+        row = self.conn.execute(
+            "SELECT heads FROM link_peers WHERE peer = ? AND cert = ?", (child, cert)
+        ).fetchone()
+        if row is None:
+            return False
+        before = codec.decode(bytes(row[0]))
+        root_before = before.get(self.root, 0)
+        return bool(child_heads.get(self.root, (0, b""))[0] < root_before)
+
+    def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed:
+        with transaction(self.db):
+            done = self.commit_batch(records, child)
+            self._advance(child, cert, "up", upto)
+            if done.codes:
+                self.count_rejections(child, done.codes)
+        return done
+
+    def down_acked(self, child: str, cert: bytes, upto: int) -> None:
+        with transaction(self.db):
+            self._advance(child, cert, "down", upto)
+
+    def receipt(self, child: str, cert: bytes) -> bytes | None:
+        """Sign the child's head as this store now holds it, if it moved since the last receipt."""
+        if self.signer is None:
+            return None
+        head = self.log.head(child)
+        if head is None:
+            return None
+        row = self.conn.execute("SELECT max(receipt_seq) FROM link_peers WHERE peer = ?", (child,)).fetchone()
+        if row[0] is not None and row[0] >= head.seq:
+            return None
+        with transaction(self.db):
+            record = self.log.append_local(
+                self.signer,
+                self.code,
+                kinds.LINK_RECEIPT,
+                {"child": child, "seq": head.seq, "id": head.id, "at": self.log.clock.now()},
+                actor="sys:sync",
+            )
+            self.conn.execute(
+                "INSERT INTO link_peers (peer, cert, heads, last_seen, receipt_seq) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (peer, cert) DO UPDATE SET receipt_seq = excluded.receipt_seq",
+                (child, cert, codec.encode({}), self.log.clock.now(), head.seq),
+            )
+        return record.envelope
+
+    def seen(self, child: str, cert: bytes, heads: Heads) -> None:
+        """Remember what the child reported at the end of a session (see :meth:`_regressed`)."""
+        compact = {origin: seq for origin, (seq, _) in heads.items()}
+        with transaction(self.db):
+            self.conn.execute(
+                "INSERT INTO link_peers (peer, cert, heads, last_seen) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (peer, cert) DO UPDATE SET heads = excluded.heads,"
+                " last_seen = excluded.last_seen",
+                (child, cert, codec.encode(compact), self.log.clock.now()),
+            )
+
+    def count_protocol_error(self, peer: str, code: ErrorCode) -> None:
+        with transaction(self.db):
+            self.count_rejections(peer, {code.value: 1})

@@ -1,0 +1,282 @@
+"""Sync as nameko services: a parent's endpoint and a child's agent (a town runs both).
+
+``SyncEndpoint`` is served by an entrypoint of our own, :class:`SyncRouter`: one green
+ZeroMQ ROUTER (CURVE server) and its ZAP handler per container. Everything that touches
+the store — ZAP lookups, messages, the one-second tick that drops revoked and silent
+sessions — goes through one dispatcher greenthread as a nameko worker, one at a time, so
+the endpoint is a single writer; the worker runs the store's work on eventlet's pool of
+real threads, so the hub stays free for sockets and timers while a batch commits.
+
+``SyncAgent`` is a timer that asks :class:`sync.agent.Agent` every second whether a session
+is due (the ``[sync] interval``, with backoff after failures) and runs it on a real thread
+with plain pyzmq.
+
+Both take an *opener* — a function from a directory to a :class:`sync.transport.Home` —
+because reading ``node.toml`` or ``central.toml`` belongs to the composition root
+(``tongban.sync_services`` binds ``tongban.sync_cli.open_home``). Config keys:
+
+``SYNC_HOME``      the node's or central's directory (both services)
+``SYNC_LISTEN``    the endpoint to bind, ``tcp://host:port`` (default: ``[sync] listen``)
+``SYNC_TIMEOUT``   seconds a child waits for any message (default 30)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import eventlet
+import zmq
+from eventlet import tpool
+from eventlet.event import Event as GreenEvent
+from eventlet.green import zmq as green_zmq
+from eventlet.queue import LightQueue
+from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension
+from nameko.timer import timer
+
+from sync.agent import Agent
+from sync.transport import ZAP_ENDPOINT, Frames, Home, ParentCore, configure_router, upstreams_for
+
+log = logging.getLogger(__name__)
+
+Opener = Callable[[Path], Home]
+
+
+@dataclass(frozen=True)
+class Zap:
+    request: Frames
+    reply: GreenEvent
+
+
+@dataclass(frozen=True)
+class Inbound:
+    routing_id: bytes
+    user_id: str | None
+    frames: Frames
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+Event = Zap | Inbound | Tick
+
+
+class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
+    """The container's ROUTER and ZAP sockets; events to the handler one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context: Any = None
+        self.router: Any = None
+        self.zap: Any = None
+        self.listen = ""
+        self.curve_secret = b""
+        self.events: LightQueue = LightQueue()
+        self.endpoint = ""
+
+    def configure(self, listen: str, curve_secret: bytes) -> None:
+        """Called by the handler's dependency once it has opened the store (in setup)."""
+        self.listen = listen
+        self.curve_secret = curve_secret
+
+    def start(self) -> None:
+        if self.router is not None:
+            return
+        self.listen = self.container.config.get("SYNC_LISTEN") or self.listen
+        if not self.listen or not self.curve_secret:
+            raise RuntimeError("SyncRouter: no endpoint to listen on (SYNC_LISTEN or [sync] listen)")
+        self.context = green_zmq.Context()
+        self.zap = self.context.socket(zmq.REP)
+        self.zap.linger = 0
+        self.zap.bind(ZAP_ENDPOINT)  # before the ROUTER: no handshake may happen without it
+        self.router = self.context.socket(zmq.ROUTER)
+        configure_router(self.router, self.curve_secret)
+        self.router.bind(self.listen)
+        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
+        for loop in (self._read_zap, self._read_router, self._tick, self._dispatch):
+            self.container.spawn_managed_thread(loop)
+
+    def _read_zap(self) -> None:
+        # A REP socket answers on the greenthread that read: eventlet's green sockets lose
+        # a wake-up when another greenthread sends on the socket a reader waits on.
+        while True:
+            try:
+                request = self.zap.recv_multipart()
+                event = Zap(request, GreenEvent())
+                self.events.put(event)
+                self.zap.send_multipart(event.reply.wait())
+            except zmq.ZMQError:  # closed by stop() or kill()
+                return
+
+    def _read_router(self) -> None:
+        while True:
+            try:
+                frames = self.router.recv_multipart(copy=False)
+            except zmq.ZMQError:
+                return
+            user_id = frames[-1].get("User-Id") if frames else None
+            self.events.put(Inbound(frames[0].bytes, user_id, [f.bytes for f in frames[1:]]))
+
+    def _tick(self) -> None:
+        while True:
+            eventlet.sleep(1.0)
+            self.events.put(Tick())
+
+    def _dispatch(self) -> None:
+        while True:
+            event = self.events.get()
+            provider = next(iter(self._providers), None)
+            if provider is None:
+                continue
+            done = GreenEvent()
+            provider.handle(event, done)
+            try:
+                replies = done.wait()
+            except Exception:  # the worker failed; its error is logged by nameko
+                log.exception("sync event failed")
+                replies = None
+            self._send(event, replies)
+
+    def _send(self, event: Event, replies: Any) -> None:
+        try:
+            if isinstance(event, Zap):
+                event.reply.send(replies or [event.request[0], event.request[1], b"500", b"", b"", b""])
+            elif replies:
+                for frames in replies:
+                    self.router.send_multipart(frames)
+        except zmq.ZMQError as exc:
+            log.info("could not send to a peer: %s", exc)
+
+    def stop(self) -> None:
+        super().stop()
+        self._close()
+
+    def kill(self) -> None:
+        # Only close: the container kills its managed threads itself (tech-groundwork §1.1).
+        self._close()
+
+    def _close(self) -> None:
+        for sock in (self.router, self.zap):
+            if sock is not None:
+                sock.close(linger=0)
+        if self.context is not None:
+            self.context.term()
+        self.router = self.zap = self.context = None
+
+
+class SyncHandler(Entrypoint):  # type: ignore[misc]
+    """Entrypoint: the decorated method receives every event of the container's router."""
+
+    router = SyncRouter()
+
+    def setup(self) -> None:
+        self.router.register_provider(self)
+
+    def stop(self) -> None:
+        self.router.unregister_provider(self)
+
+    def handle(self, event: Event, done: GreenEvent) -> None:
+        self.container.spawn_worker(self, (event,), {}, handle_result=partial(self._result, done))
+
+    def _result(self, done: GreenEvent, worker_ctx: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        done.send(None if exc_info is not None else result)
+        return result, exc_info
+
+
+sync_handler = SyncHandler.decorator
+
+
+class ParentLinkProvider(DependencyProvider):  # type: ignore[misc]
+    """A :class:`ParentCore` over the directory in ``SYNC_HOME``, opened once per container."""
+
+    def __init__(self, opener: Opener | None = None) -> None:
+        self.opener = opener
+        self.home: Home | None = None
+        self.core: ParentCore | None = None
+
+    def setup(self) -> None:
+        if self.opener is None:
+            raise RuntimeError("ParentLinkProvider needs an opener (see tongban.sync_services)")
+        self.home = self.opener(Path(self.container.config["SYNC_HOME"]))
+        self.core = ParentCore(self.home.log, self.home.code, self.home.keys)
+        for extension in self.container.entrypoints:
+            if isinstance(extension, SyncHandler):
+                extension.router.configure(self.home.settings.listen, self.home.keys.curve_secret)
+
+    def stop(self) -> None:
+        if self.home is not None:
+            self.home.close()
+            self.home = None
+
+    def kill(self) -> None:
+        self.stop()
+
+    def get_dependency(self, worker_ctx: Any) -> Callable[[Event], Any]:
+        core = self.core
+        assert core is not None
+
+        def dispatch(event: Event) -> Any:
+            if isinstance(event, Zap):
+                return tpool.execute(core.zap, event.request)
+            if isinstance(event, Inbound):
+                return tpool.execute(core.handle, event.routing_id, event.user_id, event.frames)
+            return tpool.execute(core.tick)
+
+        return dispatch
+
+
+class SyncEndpoint:
+    """A parent's sync endpoint (a town for its villages, central for everyone)."""
+
+    name = "sync_endpoint"
+    link = ParentLinkProvider()
+
+    @sync_handler  # type: ignore[untyped-decorator]
+    def handle(self, event: Event) -> Any:
+        return self.link(event)
+
+
+class AgentProvider(DependencyProvider):  # type: ignore[misc]
+    """The child's :class:`Agent` over the directory in ``SYNC_HOME``."""
+
+    def __init__(self, opener: Opener | None = None) -> None:
+        self.opener = opener
+        self.agent: Agent | None = None
+
+    def setup(self) -> None:
+        if self.opener is None:
+            raise RuntimeError("AgentProvider needs an opener (see tongban.sync_services)")
+        home = Path(self.container.config["SYNC_HOME"])
+        opener = self.opener
+        timeout = float(self.container.config.get("SYNC_TIMEOUT", 30.0))
+        self.agent = Agent(lambda: opener(home), _upstreams, timeout=timeout)
+
+    def get_dependency(self, worker_ctx: Any) -> Agent:
+        assert self.agent is not None
+        return self.agent
+
+
+def _upstreams(home: Home) -> list[Any]:
+    settings = home.settings
+    return upstreams_for(
+        home.log, home.parent, settings.parent, settings.fallback or None, settings.direct_to_central
+    )
+
+
+class SyncAgent:
+    """A child's sync agent: a session every ``[sync] interval`` seconds, backing off on failure."""
+
+    name = "sync_agent"
+    agent = AgentProvider()
+
+    @timer(interval=1)  # type: ignore[untyped-decorator]
+    def tick(self) -> None:
+        result = tpool.execute(self.agent.tick)
+        if result is not None and not result.ok:
+            log.warning("sync failed: %s", result.error)

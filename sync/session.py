@@ -1,0 +1,535 @@
+"""One sync session between a child and its parent, as two explicit state machines.
+
+A session runs in fixed phases, the same on every link of the tree::
+
+    hello → revocations → up → down → receipt → done
+
+* **hello**: the child names itself, its certificate, the versions it speaks and the heads
+  of every origin it holds whole (the root's and its subtree's); the parent answers with
+  its own heads for the same origins. A head that differs at the same seq is a fork, and
+  the record at that seq is sent across so the receiver keeps it as evidence.
+* **revocations**: the parent sends the root's chain from the child's head through the
+  last ``cert.revoke`` it holds, so the child refuses a revoked node before anything else
+  moves.
+* **up**: the child sends what its subtree authored that the parent lacks: its arrivals
+  after the parent's checkpoint, skipping what the parent's heads show it holds, then any
+  seq still missing by heads (so a checkpoint that is wrong for any reason costs time,
+  never records).
+* **down**: the parent sends its arrivals after the child's checkpoint that concern the
+  child (``sync.kinds.concerns``), skipping what the child's heads show it holds.
+* **receipt**: the parent signs the child's head as it now holds it (a ``link.receipt``
+  record of its own log) and hands it over; the child ends with BYE.
+
+Every batch is committed by the receiver in one transaction before its ACK goes back, and
+at most ``credit`` batches are unacknowledged. Checkpoints advance only with commits, so a
+session killed anywhere resumes where it stopped. Both machines are pure: storage is
+behind :class:`ChildStore` / :class:`ParentStore`, sockets are the driver's
+(:mod:`sync.transport`).
+
+The table :data:`TRANSITIONS` is the whole protocol order; anything not in it is refused
+with ``E_SYNC_PROTOCOL``. ``docs/sync-protocol.md`` shows it (:func:`render_table`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from core.errors import ErrorCode
+from sync.protocol import (
+    BATCH_BYTES,
+    BATCH_RECORDS,
+    CREDIT,
+    SESSION_ID_SIZE,
+    VERSIONS,
+    Heads,
+    Message,
+    Phase,
+    SyncError,
+    Type,
+    choose_version,
+    code_of,
+    read_heads,
+    write_heads,
+)
+
+
+class Role(StrEnum):
+    CHILD = "child"
+    PARENT = "parent"
+
+
+class State(StrEnum):
+    START = "start"
+    HELLO_SENT = "hello-sent"
+    REVOCATIONS = "revocations"
+    UP = "up"
+    DOWN = "down"
+    RECEIPT = "receipt"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# Events: a received message (``"WELCOME"``, ``"BATCH rev"`` …) or, in lower case, what a
+# side decides itself (``"open"``, ``"up done"`` …).
+OPEN, REV_DONE, UP_DONE, DOWN_DONE = "open", "rev done", "up done", "down done"
+
+C, P = Role.CHILD, Role.PARENT
+TRANSITIONS: dict[tuple[Role, State, str], tuple[State, str]] = {
+    (C, State.START, OPEN): (State.HELLO_SENT, "send HELLO"),
+    (C, State.HELLO_SENT, "WELCOME"): (State.REVOCATIONS, "wait for revocations"),
+    (C, State.REVOCATIONS, "BATCH rev"): (State.REVOCATIONS, "commit, ACK"),
+    (C, State.REVOCATIONS, "END rev"): (State.UP, "send up batches within credit"),
+    (C, State.UP, "ACK up"): (State.UP, "send the next batch"),
+    (C, State.UP, UP_DONE): (State.DOWN, "all acknowledged: send END up"),
+    (C, State.DOWN, "BATCH down"): (State.DOWN, "commit, ACK"),
+    (C, State.DOWN, "END down"): (State.RECEIPT, "wait for the receipt"),
+    (C, State.RECEIPT, "RECEIPT"): (State.DONE, "store the receipt, send BYE"),
+    (P, State.START, "HELLO"): (State.REVOCATIONS, "send WELCOME, revocation batches within credit"),
+    (P, State.REVOCATIONS, "ACK rev"): (State.REVOCATIONS, "send the next batch"),
+    (P, State.REVOCATIONS, REV_DONE): (State.UP, "all acknowledged: send END rev"),
+    (P, State.UP, "BATCH up"): (State.UP, "commit with the checkpoint, ACK"),
+    (P, State.UP, "END up"): (State.DOWN, "send down batches within credit"),
+    (P, State.DOWN, "ACK down"): (State.DOWN, "advance the checkpoint, send the next batch"),
+    (P, State.DOWN, DOWN_DONE): (State.RECEIPT, "send END down and the signed receipt"),
+    (P, State.RECEIPT, "BYE"): (State.DONE, "session complete"),
+}
+"""(role, state, event) → (next state, what the side does). ERROR or a timeout in any
+state → FAILED; the checkpoints stay where the last commit left them."""
+
+
+def event_of(message: Message) -> str:
+    phase = message.body.get("phase")
+    return (
+        f"{message.type.value} {phase}" if message.type in (Type.BATCH, Type.ACK, Type.END) else message.type
+    )
+
+
+def render_table() -> str:
+    """The transition table as Markdown (docs/sync-protocol.md embeds it; a test compares)."""
+    lines = ["| side | state | event | next state | action |", "|---|---|---|---|---|"]
+    for (role, state, event), (target, action) in TRANSITIONS.items():
+        lines.append(f"| {role.value} | {state.value} | {event} | {target.value} | {action} |")
+    lines.append("| either | any | ERROR, timeout, bad message | failed | stop; checkpoints stay |")
+    return "\n".join(lines) + "\n"
+
+
+# -- what a session needs from storage -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a receiver did with one batch."""
+
+    counts: dict[str, int]
+    codes: dict[str, int]
+    heads: Heads
+
+
+@dataclass(frozen=True)
+class Batch:
+    records: list[bytes]
+    upto: int
+
+
+BARRIER = Batch([], -1)
+"""Yielded by a batch source: wait for every ACK before asking for more."""
+
+
+def scanned(upto: int) -> Batch:
+    """Yielded last by a batch source: the scan went through arrival ``upto``."""
+    return Batch([], upto)
+
+
+class ChildStore(Protocol):
+    code: str
+    cert_id: bytes
+
+    def hello_heads(self) -> Heads: ...
+    def arrivals(self) -> int: ...
+    def up_batches(self, up_from: int, parent_heads: Heads) -> Iterator[Batch]: ...
+    def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed: ...
+    def note(self, event: str, **values: Any) -> None: ...
+
+
+class ParentStore(Protocol):
+    code: str
+
+    def welcome_heads(self, child: str) -> Heads: ...
+    def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int: ...
+    def pending(self, child: str, cert: bytes) -> int: ...
+    def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]: ...
+    def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]: ...
+    def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed: ...
+    def down_acked(self, child: str, cert: bytes, upto: int) -> None: ...
+    def receipt(self, child: str, cert: bytes) -> bytes | None: ...
+    def seen(self, child: str, cert: bytes, heads: Heads) -> None: ...
+
+
+@dataclass
+class Summary:
+    """What a session moved, for the operator and the status line."""
+
+    up: int = 0
+    down: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    forks: list[str] = field(default_factory=list)
+    receipt: bool = False
+
+    def add(self, counts: dict[str, int], codes: dict[str, int], direction: str) -> None:
+        if direction == "up":
+            self.up += counts.get("appended", 0)
+        else:
+            self.down += counts.get("appended", 0)
+        self.rejected.update(codes)
+
+
+# -- the sending half, shared ------------------------------------------------------------
+
+
+class _Sender:
+    """Batches from a source under credit: what is in flight, what was acknowledged."""
+
+    def __init__(self, phase: Phase, source: Iterator[Batch], credit: int, version: int) -> None:
+        self.phase = phase
+        self.source = source
+        self.credit = credit
+        self.version = version
+        self.sent = 0
+        self.acked = 0
+        self.uptos: dict[int, int] = {}
+        self.scanned = 0
+        self.exhausted = False
+        self._waiting = False
+
+    def fill(self) -> list[Message]:
+        out: list[Message] = []
+        while not self.exhausted and self.sent - self.acked < self.credit:
+            if self._waiting:
+                if self.sent > self.acked:
+                    break
+                self._waiting = False
+            batch = next(self.source, None)
+            if batch is None:
+                self.exhausted = True
+                break
+            if batch is BARRIER:
+                self._waiting = True
+                continue
+            if not batch.records:
+                self.scanned = max(self.scanned, batch.upto)
+                continue
+            self.sent += 1
+            self.uptos[self.sent] = batch.upto
+            body = {
+                "phase": self.phase.value,
+                "n": self.sent,
+                "acked": self.acked,
+                "records": batch.records,
+                "upto": batch.upto,
+            }
+            out.append(Message(Type.BATCH, body, self.version))
+        return out
+
+    def on_ack(self, body: dict[str, Any]) -> int:
+        """Check an ACK against what is in flight; the ``upto`` it acknowledges."""
+        if body["n"] != self.acked + 1 or body["n"] > self.sent:
+            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"ACK {body['n']} after {self.acked} of {self.sent}")
+        self.acked += 1
+        return self.uptos.pop(self.acked)
+
+    @property
+    def finished(self) -> bool:
+        return self.exhausted and self.acked == self.sent
+
+
+class _Receiver:
+    """Checks incoming batches: order, phase and credit."""
+
+    def __init__(self, credit: int) -> None:
+        self.credit = credit
+        self.received = 0
+
+    def check(self, body: dict[str, Any]) -> None:
+        n, acked = body["n"], body["acked"]
+        if n != self.received + 1:
+            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"batch {n} after {self.received}")
+        if acked > self.received or n - acked > self.credit:
+            raise SyncError(
+                ErrorCode.SYNC_CREDIT, f"batch {n} with {acked} acknowledged, credit {self.credit}"
+            )
+        self.received = n
+
+
+def _ack(phase: Phase, n: int, upto: int, done: Committed, version: int) -> Message:
+    body = {
+        "phase": phase.value,
+        "n": n,
+        "upto": upto,
+        "heads": write_heads(done.heads),
+        "counts": done.counts,
+        "codes": done.codes,
+    }
+    return Message(Type.ACK, body, version)
+
+
+class _Machine:
+    role: Role
+
+    def __init__(self) -> None:
+        self.state = State.START
+        self.version = VERSIONS[0]
+        self.summary = Summary()
+
+    def fire(self, event: str) -> str:
+        step = TRANSITIONS.get((self.role, self.state, event))
+        if step is None:
+            self.state = State.FAILED
+            raise SyncError(
+                ErrorCode.SYNC_PROTOCOL, f"{event} is not expected by the {self.role} in {self.state}"
+            )
+        self.state = step[0]
+        return step[1]
+
+    def _failed_by_peer(self, message: Message) -> None:
+        self.state = State.FAILED
+        raise SyncError(code_of(message.body["code"]), f"the peer said: {message.body['detail']}")
+
+    def _check_version(self, message: Message) -> None:
+        if message.version != self.version:
+            raise SyncError(
+                ErrorCode.SYNC_PROTOCOL, f"version {message.version} in a v{self.version} session"
+            )
+
+
+# -- the child -----------------------------------------------------------------------------
+
+
+class ChildSession(_Machine):
+    """The child's side: drives a session from HELLO to BYE."""
+
+    role = Role.CHILD
+
+    def __init__(self, store: ChildStore, credit: int = CREDIT, session_id: bytes | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.credit = credit
+        self.session_id = session_id or os.urandom(SESSION_ID_SIZE)
+        self.parent = ""
+        self.heads: Heads = {}
+        self.parent_heads: Heads = {}
+        self.up: _Sender | None = None
+        self.inbound = _Receiver(credit)
+
+    def start(self) -> list[Message]:
+        self.fire(OPEN)
+        self.heads = self.store.hello_heads()
+        body = {
+            "versions": list(VERSIONS),
+            "node": self.store.code,
+            "cert": self.store.cert_id,
+            "session": self.session_id,
+            "heads": write_heads(self.heads),
+            "credit": self.credit,
+            "arrivals": self.store.arrivals(),
+        }
+        return [Message(Type.HELLO, body, VERSIONS[0])]
+
+    def on_message(self, message: Message) -> list[Message]:
+        if message.type is Type.ERROR:
+            self._failed_by_peer(message)
+        if self.state is not State.HELLO_SENT:
+            self._check_version(message)
+        self.fire(event_of(message))
+        body = message.body
+        if message.type is Type.WELCOME:
+            return self._welcome(message)
+        if message.type is Type.BATCH:
+            self.inbound.check(body)
+            phase = Phase(body["phase"])
+            done = self.store.commit(phase, body["records"], self.parent)
+            self.summary.add(done.counts, done.codes, "down")
+            return [_ack(phase, body["n"], body["upto"], done, self.version)]
+        if message.type is Type.END and body["phase"] == Phase.REV:
+            self.inbound = _Receiver(self.credit)
+            assert self.up is not None
+            return self._pump()
+        if message.type is Type.ACK:
+            assert self.up is not None
+            upto = self.up.on_ack(body)
+            self.parent_heads.update(read_heads(body["heads"]))
+            self.summary.add(body["counts"], body["codes"], "up")
+            self.store.note("up acked", upto=upto)
+            return self._pump()
+        if message.type is Type.END:  # down
+            self.store.note("down done")
+            return []
+        # RECEIPT
+        if body["record"] is not None:
+            done = self.store.commit(Phase.DOWN, [body["record"]], self.parent)
+            self.summary.receipt = done.counts.get("appended", 0) + done.counts.get("duplicate", 0) > 0
+        self.store.note("done", summary=self.summary)
+        return [Message(Type.BYE, {}, self.version)]
+
+    def _welcome(self, message: Message) -> list[Message]:
+        self.version = message.version
+        if self.version not in VERSIONS:
+            raise SyncError(ErrorCode.SYNC_VERSION, f"the parent chose v{self.version}")
+        body = message.body
+        self.parent = body["node"]
+        self.parent_heads = read_heads(body["heads"])
+        self.summary.forks.extend(_forks(self.heads, self.parent_heads))
+        self.store.note("welcome", pending=body["pending"])
+        source = self.store.up_batches(body["up_from"], self.parent_heads)
+        self.up = _Sender(Phase.UP, source, body["credit"], self.version)
+        return []
+
+    def _pump(self) -> list[Message]:
+        assert self.up is not None
+        out = self.up.fill()
+        if self.up.finished:
+            self.fire(UP_DONE)
+            end = {"phase": Phase.UP.value, "upto": self.up.scanned}
+            out.append(Message(Type.END, end, self.version))
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.DONE
+
+
+def _forks(mine: Heads, theirs: Heads) -> list[str]:
+    return [
+        f"{origin} #{seq}"
+        for origin, (seq, rid) in theirs.items()
+        if origin in mine and mine[origin][0] == seq and mine[origin][1] != rid
+    ]
+
+
+# -- the parent ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """An authenticated child: what its certificate says."""
+
+    code: str
+    cert_id: bytes
+    curve_pk: bytes
+
+
+class ParentSession(_Machine):
+    """The parent's side of one child's session."""
+
+    role = Role.PARENT
+
+    def __init__(self, store: ParentStore, peer: Peer, credit: int = CREDIT) -> None:
+        super().__init__()
+        self.store = store
+        self.peer = peer
+        self.credit = credit
+        self.child_heads: Heads = {}
+        self.out: _Sender | None = None
+        self.inbound = _Receiver(credit)
+        self.session_id = b""
+        self.child_credit = CREDIT
+
+    def on_message(self, message: Message) -> list[Message]:
+        if message.type is Type.ERROR:
+            self._failed_by_peer(message)
+        if self.state is not State.START:
+            self._check_version(message)
+        self.fire(event_of(message))
+        body = message.body
+        if message.type is Type.HELLO:
+            return self._hello(message)
+        if message.type is Type.ACK:
+            assert self.out is not None
+            upto = self.out.on_ack(body)
+            self.summary.add(body["counts"], body["codes"], "down")
+            if body["phase"] == Phase.DOWN:
+                self.store.down_acked(self.peer.code, self.peer.cert_id, upto)
+            self.child_heads.update(read_heads(body["heads"]))
+            return self._pump()
+        if message.type is Type.BATCH:
+            self.inbound.check(body)
+            done = self.store.commit_up(self.peer.code, self.peer.cert_id, body["records"], body["upto"])
+            self.summary.add(done.counts, done.codes, "up")
+            return [_ack(Phase.UP, body["n"], body["upto"], done, self.version)]
+        if message.type is Type.END:  # up
+            source = self.store.down_batches(self.peer.code, self.peer.cert_id, self.child_heads)
+            self.out = _Sender(Phase.DOWN, source, self.child_credit, self.version)
+            return self._pump()
+        # BYE
+        self.store.seen(self.peer.code, self.peer.cert_id, self.child_heads)
+        return []
+
+    def _hello(self, message: Message) -> list[Message]:
+        body = message.body
+        self.version = choose_version(body["versions"])
+        if body["node"] != self.peer.code or body["cert"] != self.peer.cert_id:
+            raise SyncError(
+                ErrorCode.SYNC_PEER_UNKNOWN,
+                f"HELLO names {body['node']}, the transport key is {self.peer.code}'s",
+            )
+        self.session_id = body["session"]
+        self.child_credit = body["credit"]
+        self.child_heads = read_heads(body["heads"])
+        heads = self.store.welcome_heads(self.peer.code)
+        self.summary.forks.extend(_forks(heads, self.child_heads))
+        welcome = {
+            "node": self.store.code,
+            "session": self.session_id,
+            "heads": write_heads(heads),
+            "credit": self.credit,
+            "up_from": self.store.up_checkpoint(self.peer.code, self.peer.cert_id, body["arrivals"]),
+            "pending": self.store.pending(self.peer.code, self.peer.cert_id),
+        }
+        self.out = _Sender(
+            Phase.REV,
+            self.store.rev_batches(self.peer.code, self.child_heads),
+            self.child_credit,
+            self.version,
+        )
+        return [Message(Type.WELCOME, welcome, self.version), *self._pump()]
+
+    def _pump(self) -> list[Message]:
+        assert self.out is not None
+        out = self.out.fill()
+        if not self.out.finished:
+            return out
+        if self.state is State.REVOCATIONS:
+            self.fire(REV_DONE)
+            return [*out, Message(Type.END, {"phase": Phase.REV.value, "upto": 0}, self.version)]
+        self.fire(DOWN_DONE)
+        # Every batch is acknowledged: what the scan skipped as not concerning the child
+        # is behind the checkpoint too.
+        self.store.down_acked(self.peer.code, self.peer.cert_id, self.out.scanned)
+        receipt = self.store.receipt(self.peer.code, self.peer.cert_id)
+        self.summary.receipt = receipt is not None
+        end = Message(Type.END, {"phase": Phase.DOWN.value, "upto": self.out.scanned}, self.version)
+        return [*out, end, Message(Type.RECEIPT, {"record": receipt}, self.version)]
+
+    @property
+    def done(self) -> bool:
+        return self.state is State.DONE
+
+
+def batches(rows: Iterator[tuple[int, bytes]]) -> Iterator[Batch]:
+    """Group (arrival, envelope) rows into batches by count and bytes."""
+    records: list[bytes] = []
+    size = 0
+    upto = 0
+    for arrival, envelope in rows:
+        if records and (len(records) >= BATCH_RECORDS or size + len(envelope) > BATCH_BYTES):
+            yield Batch(records, upto)
+            records, size = [], 0
+        records.append(envelope)
+        size += len(envelope)
+        upto = arrival
+    if records:
+        yield Batch(records, upto)

@@ -1,0 +1,201 @@
+"""``tongban node sync`` and ``tongban serve-sync``: the sync link from the command line.
+
+Opening a node's or central's directory for sync (:func:`open_home`) lives here, in the
+composition root, because it reads ``node.toml`` or ``central.toml``; everything else is
+:mod:`sync.transport` and :mod:`sync.agent`.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from central import config as central_config
+from central.store import CentralStore
+from core.clock import Clock, SystemClock
+from core.errors import ErrorCode, InputError, TongbanError, error_text
+from node import config as node_config
+from node.store import NodeStore
+from sync.agent import Agent
+from sync.keys import NodeKeys, load_key_file
+from sync.log import RecordLog
+from sync.session import Summary
+from sync.transport import LinkSettings, ParentServer, SyncResult, sync_once, upstreams_for
+
+CLOCK = SystemClock()
+
+
+@dataclass
+class OpenedHome:
+    """A node's or central's store and keys, opened for sync (a :class:`sync.transport.Home`)."""
+
+    log: RecordLog
+    keys: NodeKeys
+    code: str
+    parent: str
+    settings: LinkSettings
+    store: NodeStore | CentralStore = field(repr=False)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
+    """Open ``home`` (a node directory or central's) for sync."""
+    if (home / node_config.CONFIG_FILE).is_file():
+        config = node_config.load(home)
+        section = config.sync
+        settings = LinkSettings(
+            listen=section.listen,
+            parent=section.parent,
+            fallback=section.fallback,
+            direct_to_central=section.direct_to_central,
+            interval=section.interval,
+        )
+        keys = load_key_file(config.key_path)
+        node_store = NodeStore.open(config.database_path, clock)
+        return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
+    if (home / central_config.CONFIG_FILE).is_file():
+        central = central_config.load(home)
+        keys = load_key_file(central.key_path)
+        central_store = CentralStore.open(central.database_path, clock)
+        settings = LinkSettings(listen=central.sync.listen)
+        return OpenedHome(central_store.log, keys, central.central.code, "", settings, central_store)
+    raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
+
+
+def upstreams(opened: OpenedHome) -> list[Any]:
+    settings = opened.settings
+    return upstreams_for(
+        opened.log, opened.parent, settings.parent, settings.fallback or None, settings.direct_to_central
+    )
+
+
+def summary_line(result: SyncResult) -> str:
+    summary = result.summary
+    rejected = ", ".join(f"{code}×{n}" for code, n in sorted(summary.rejected.items())) or "none"
+    return (
+        f"synced with {result.parent} at {result.endpoint} in {result.seconds:.1f} s:"
+        f" {summary.up} records up, {summary.down} down; rejected: {rejected}"
+    )
+
+
+@click.command("sync")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--once", is_flag=True, help="Run one session and exit (non-zero on failure).")
+@click.option("--endpoint", help="Sync with this parent endpoint instead of [sync] parent.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for any message.")
+def sync_command(directory: Path, once: bool, endpoint: str | None, timeout: float) -> None:
+    """Sync a node with its parent: one session, or sessions every [sync] interval."""
+    try:
+        if once:
+            _once(directory, endpoint, timeout)
+        else:
+            _forever(directory, endpoint, timeout)
+    except TongbanError as exc:
+        _refuse(exc)
+
+
+def _refuse(exc: TongbanError) -> None:
+    """As ``tongban.cli.refusals``: the code in both languages, exit status 3."""
+    detail = f" ({exc.detail})" if exc.detail else ""
+    click.echo(
+        f"{exc.code.value}: {error_text(exc.code, 'zh')} / {error_text(exc.code, 'en')}{detail}", err=True
+    )
+    sys.exit(3)
+
+
+def _once(directory: Path, endpoint: str | None, timeout: float) -> None:
+    opened = open_home(directory)
+    try:
+        if endpoint:
+            opened.settings = LinkSettings(parent=endpoint)
+        bar = _ProgressBar()
+        result = sync_once(opened, upstreams(opened), timeout=timeout, progress=bar.update)
+        bar.close()
+    finally:
+        opened.close()
+    for where, outcome in result.attempts:
+        if outcome != "ok":
+            click.echo(f"  {where}: {outcome}: {error_text(ErrorCode(outcome), 'en')}", err=True)
+    if not result.ok:
+        assert result.error is not None
+        raise result.error
+    click.echo(summary_line(result))
+    for fork in result.summary.forks:
+        click.echo(f"  warning: {ErrorCode.CHAIN_FORK.value} at {fork}")
+
+
+class _ProgressBar:
+    """A progress bar on a terminal once a catch-up is long enough to be worth one."""
+
+    THRESHOLD = 2_000
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.done = 0
+
+    def update(self, summary: Summary, estimate: int) -> None:
+        moved = summary.up + summary.down
+        if self.bar is None:
+            if estimate < self.THRESHOLD or not sys.stderr.isatty():
+                return
+            self.bar = click.progressbar(length=estimate, label="syncing", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(max(0, moved - self.done))
+        self.done = moved
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def opener() -> OpenedHome:
+        opened = open_home(directory)
+        if endpoint:
+            opened.settings = LinkSettings(parent=endpoint, interval=opened.settings.interval)
+        return opened
+
+    agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)  # type: ignore[arg-type]
+    while not stop.is_set():
+        result = agent.tick()
+        if result is not None:
+            click.echo(
+                summary_line(result) if result.ok else f"sync failed: {result.error}", err=not result.ok
+            )
+        stop.wait(1.0)
+
+
+@click.command("serve-sync")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--listen", help="Endpoint to bind, tcp://host:port (default: [sync] listen).")
+def serve_command(directory: Path, listen: str | None) -> None:
+    """Serve the sync endpoint of a town or of central for its children, until stopped."""
+    try:
+        probe = open_home(directory)
+    except TongbanError as exc:
+        _refuse(exc)
+    bind = listen or probe.settings.listen
+    probe.close()
+    if not bind:
+        raise click.UsageError("no endpoint: pass --listen or set [sync] listen")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with ParentServer(lambda: open_home(directory), bind) as server:
+        click.echo(f"serving sync for {directory} at {server.endpoint}", err=True)
+        while not stop.is_set() and server.alive:
+            stop.wait(0.5)
+    if not server.alive and not stop.is_set():
+        sys.exit(3)
