@@ -325,16 +325,19 @@ def demo_init(directory: Path) -> None:
 @demo.command("start")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", default=8401, show_default=True, help="Port of the first node; the others follow.")
+@click.option(
+    "--sync-port", type=int, help="Port of central's sync endpoint, the town's next (default PORT+100)."
+)
 @refusals
-def demo_start(directory: Path, port: int) -> None:
-    """Run every demo node's web service under supervisord, in the background."""
+def demo_start(directory: Path, port: int, sync_port: int | None) -> None:
+    """Run every demo node (web and sync) and central's sync endpoint under supervisord."""
     from tongban import demo_run
 
     nodes = []
     for offset, home in enumerate(sorted(p for p in directory.iterdir() if (p / "node.toml").is_file())):
         config = node_config.load(home)
         nodes.append((config.node.code, config.node.name, port + offset))
-    demo_run.start(directory, nodes, echo=click.echo)
+    demo_run.start(directory, nodes, sync_port or port + 100, echo=click.echo)
 
 
 @demo.command("stop")
@@ -363,4 +366,6 @@ if __name__ == "__main__":  # pragma: no cover
 from tongban import sync_cli  # noqa: E402 — commands of their own module, registered here
 
 node.add_command(sync_cli.sync_command)
+node.add_command(sync_cli.node_run)
+central.add_command(sync_cli.central_run)
 main.add_command(sync_cli.serve_command)

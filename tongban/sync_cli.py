@@ -7,6 +7,7 @@ composition root, because it reads ``node.toml`` or ``central.toml``; everything
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -199,3 +200,36 @@ def serve_command(directory: Path, listen: str | None) -> None:
             stop.wait(0.5)
     if not server.alive and not stop.is_set():
         sys.exit(3)
+
+
+def _run(directory: Path, listen: str | None, only: str | None) -> None:
+    from tongban.processes import plan_for
+
+    try:
+        plan_for(directory, listen, only)  # refuse here, before the process is replaced
+    except TongbanError as exc:
+        _refuse(exc)
+    args = [sys.executable, "-m", "tongban.run", str(directory)]
+    if listen:
+        args += ["--listen", listen]
+    if only:
+        args += ["--only", only]
+    os.execv(sys.executable, args)
+
+
+@click.command("run")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--listen", help="HOST:PORT of the clerk web service (default: [web] listen).")
+@click.option(
+    "--only", type=click.Choice(["web", "sync"]), help="Only the web or only the sync services."
+)
+def node_run(directory: Path, listen: str | None, only: str | None) -> None:
+    """Run the node's services in the foreground: web, sync agent, and a town's sync endpoint."""
+    _run(directory, listen, only)
+
+
+@click.command("run")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def central_run(directory: Path) -> None:
+    """Run central's services in the foreground: the sync endpoint on [sync] listen."""
+    _run(directory, None, None)

@@ -1,0 +1,84 @@
+"""What a node's or central's directory runs, read from its configuration.
+
+* a node: the clerk web service (``[web] listen``); the sync agent when it has somewhere
+  to sync (``[sync] parent``, ``fallback`` or ``direct_to_central``); and, at a town with
+  ``[sync] listen``, the sync endpoint for its villages;
+* central: the sync endpoint (``[sync] listen``).
+
+:mod:`tongban.run` runs the plan; ``tongban node run`` and ``tongban central run`` check it
+before they hand over to that module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central import config as central_config
+from core.errors import ErrorCode, TongbanError
+from node import config as node_config
+from node.web.deps import HOME_KEY
+
+
+@dataclass
+class Plan:
+    """What one directory runs: services, their nameko config, and a line for each."""
+
+    title: str
+    services: list[tuple[str, type, str]] = field(default_factory=list)  # (part, service, line)
+    notes: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[str]:
+        return [self.title, *(f"  {line}" for _, _, line in self.services), *(f"  {n}" for n in self.notes)]
+
+
+PARTS = ("web", "sync")
+
+
+def plan_for(home: Path, web_listen: str | None = None, only: str | None = None) -> Plan:
+    """The services ``home`` runs (``only`` its ``web`` or its ``sync`` services).
+
+    Raises :class:`TongbanError` when it has nothing to run.
+    """
+    plan = _plan(home.resolve(), web_listen)
+    if only is not None:
+        plan.services = [entry for entry in plan.services if entry[0] == only]
+    if not plan.services:
+        what = f"{only} service" if only else "service"
+        raise TongbanError(ErrorCode.CONFIG, f"{home} has no {what} to run (see [sync] and [web])")
+    return plan
+
+
+def _plan(home: Path, web_listen: str | None) -> Plan:
+    from tongban.sync_services import SyncAgent, SyncEndpoint
+
+    if (home / node_config.CONFIG_FILE).is_file():
+        from node.web.service import NodeWeb
+
+        config = node_config.load(home)
+        listen = web_listen or config.web.listen
+        plan = Plan(f"{config.node.name} ({config.node.code})")
+        plan.config = {"SYNC_HOME": str(home), HOME_KEY: str(home), "WEB_SERVER_ADDRESS": listen}
+        plan.services.append(("web", NodeWeb, f"clerk web at http://{listen}/"))
+        sync = config.sync
+        if sync.listen:
+            plan.services.append(("sync", SyncEndpoint, f"sync endpoint for its villages at {sync.listen}"))
+        if sync.parent or sync.fallback or sync.direct_to_central:
+            where = sync.fallback if sync.direct_to_central else sync.parent or sync.fallback
+            line = f"sync agent: with {where} every {max(1, sync.interval)} s"
+            plan.services.append(("sync", SyncAgent, line))
+        else:
+            plan.notes.append("no [sync] parent is configured: this node works offline only")
+        return plan
+    if (home / central_config.CONFIG_FILE).is_file():
+        central = central_config.load(home)
+        plan = Plan(f"{central.central.name} ({central.central.code})", config={"SYNC_HOME": str(home)})
+        if central.sync.listen:
+            plan.services.append(("sync", SyncEndpoint, f"sync endpoint at {central.sync.listen}"))
+        else:
+            plan.notes.append("no [sync] listen is configured")
+        return plan
+    raise TongbanError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")

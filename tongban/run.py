@@ -1,0 +1,57 @@
+"""Run a node's or central's services in this process: ``python -m tongban.run DIR``.
+
+``tongban node run`` / ``tongban central run`` and supervisor start this module; what runs
+is :func:`tongban.processes.plan_for`. eventlet must patch the standard library before
+anything else is imported, so this is its own entry module.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nameko.runners import ServiceRunner  # noqa: E402
+
+from core.errors import TongbanError  # noqa: E402
+from tongban.processes import PARTS, plan_for  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tongban.run")
+    parser.add_argument("home", type=Path)
+    parser.add_argument("--listen", help="HOST:PORT of a node's web service (default: [web] listen)")
+    parser.add_argument("--only", choices=PARTS, help="run only the web or only the sync services")
+    args = parser.parse_args(argv)
+    try:
+        plan = plan_for(args.home, args.listen, args.only)
+    except TongbanError as exc:
+        print(exc.render("en"), file=sys.stderr)
+        return 3
+    runner = ServiceRunner(plan.config)
+    for _, service, _ in plan.services:
+        runner.add_service(service)
+
+    def stop(signum: int, frame: object) -> None:
+        eventlet.spawn(runner.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.start()
+    for line in plan.lines:
+        print(line, flush=True)
+    runner.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
