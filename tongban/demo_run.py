@@ -2,9 +2,11 @@
 
 ``prepare`` gives each demo node its clerk accounts (printed, with one demo password) and
 passes the town's items down to its villages. The demo's set-up carries records between
-the stores in process, exactly the records sync would carry (``kinds.concerns``); once
-the nodes run, they are on their own. ``start`` writes ``supervisord.conf`` in the demo
-directory and starts supervisord in the background; ``stop`` shuts it down.
+the stores in process, exactly the records sync would carry (``kinds.concerns``). ``start``
+gives every store its ``[sync]`` links on loopback (village → town → central), writes
+``supervisord.conf`` in the demo directory with one program a store (``tongban.run``: the
+web service, the sync agent, a town's and central's sync endpoint), and starts supervisord
+in the background; from then on the nodes sync by themselves. ``stop`` shuts it down.
 """
 
 from __future__ import annotations
@@ -107,8 +109,51 @@ def central_code(store: CentralStore) -> str:
     return anchor.origin
 
 
+SYNC_INTERVAL = 10
+"""Seconds between a demo node's sync sessions."""
+
+
+def set_sync_section(config_file: Path, values: dict[str, Any]) -> None:
+    """Replace (or add) the ``[sync]`` table of a ``node.toml`` or ``central.toml``."""
+    kept: list[str] = []
+    skipping = False
+    for line in config_file.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("["):
+            skipping = line.strip() == "[sync]"
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    table = ["", "[sync]", *(f"{key} = {_toml(value)}" for key, value in values.items())]
+    config_file.write_text("\n".join(kept + table) + "\n", encoding="utf-8")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value) + '"'  # endpoints: no quotes or backslashes in them
+
+
+def link_demo(home: Path, town: str, villages: list[str], sync_port: int) -> dict[str, str]:
+    """Sync links on loopback for the demo; each store's endpoint, central's first."""
+    endpoints = {"central": f"tcp://127.0.0.1:{sync_port}", town: f"tcp://127.0.0.1:{sync_port + 1}"}
+    set_sync_section(home / "central" / "central.toml", {"listen": endpoints["central"]})
+    set_sync_section(
+        home / town / "node.toml",
+        {"parent": endpoints["central"], "listen": endpoints[town], "interval": SYNC_INTERVAL},
+    )
+    for village in villages:
+        set_sync_section(
+            home / village / "node.toml",
+            {"parent": endpoints[town], "fallback": endpoints["central"], "interval": SYNC_INTERVAL},
+        )
+    return endpoints
+
+
 def supervisor_conf(home: Path, nodes: list[tuple[str, int]]) -> str:
-    """supervisord.conf for the demo: one web program per node, a unix socket for control."""
+    """supervisord.conf for the demo: one program per store, a unix socket for control."""
     home = home.resolve()
     lines = [
         "[unix_http_server]",
@@ -127,23 +172,33 @@ def supervisor_conf(home: Path, nodes: list[tuple[str, int]]) -> str:
         f"serverurl=unix://{home}/supervisor.sock",
         "",
     ]
+    home_of = {"central": home / "central"} | {code: home / code for code, _ in nodes}
+    programs = [("central", "central", "")]
     for code, port in nodes:
+        programs += [(f"web-{code}", code, f" --only web --listen 127.0.0.1:{port}")]
+        programs += [(f"sync-{code}", code, " --only sync")]
+    for name, store, options in programs:
         lines += [
-            f"[program:web-{code}]",
-            f"command={sys.executable} -m node.web.run {home / code} --listen 127.0.0.1:{port}",
+            f"[program:{name}]",
+            f"command={sys.executable} -m tongban.run {home_of[store]}{options}",
             "stopsignal=INT",
             "stopwaitsecs=10",
             "autorestart=true",
             "startsecs=2",
-            f"stdout_logfile={home / code}/web.log",
+            f"stdout_logfile={home_of[store]}/{name.split('-')[0]}.log",
             "redirect_stderr=true",
             "",
         ]
     return "\n".join(lines)
 
 
-def start(home: Path, nodes: list[tuple[str, str, int]], echo: Callable[[str], Any] = print) -> None:
+def start(
+    home: Path, nodes: list[tuple[str, str, int]], sync_port: int, echo: Callable[[str], Any] = print
+) -> None:
     """Start supervisord for the demo and wait (bounded) until every web service answers."""
+    town = next(code for code, _, _ in nodes if len(code) == 9)
+    villages = [code for code, _, _ in nodes if len(code) == 12]
+    endpoints = link_demo(home, town, villages, sync_port)
     conf = home / SUPERVISOR_CONF
     conf.write_text(supervisor_conf(home, [(code, port) for code, _, port in nodes]), encoding="utf-8")
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
@@ -158,11 +213,13 @@ def start(home: Path, nodes: list[tuple[str, str, int]], echo: Callable[[str], A
     if waiting:
         raise InputError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
     echo("The demo network is running under supervisord:")
+    echo(f"  central: sync endpoint {endpoints['central']}")
     for code, name, port in nodes:
         tier = "town" if len(code) == 9 else "village"
         accounts = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS[tier])
         echo(f"  {name} {code}: http://127.0.0.1:{port}/   accounts: {accounts}")
     echo(f"  password of every demo account: {DEMO_PASSWORD}")
+    echo(f"  villages sync with the town, the town with central, every {SYNC_INTERVAL} s")
     echo(f"  status: {sys.executable} -m supervisor.supervisorctl -c {conf} status")
     echo("  stop:   make demo-stop")
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from core.catalog import Mode
+from core.clock import SystemClock
+from node.desk import IntakeForm
+from tests.helpers import open_desk
 from tests.integration.webnode import free_port
 
 pytestmark = pytest.mark.slow
@@ -33,10 +40,45 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         for url in urls:
             with urllib.request.urlopen(url + "login", timeout=10) as resp:
                 assert resp.status == 200 and "通办" in resp.read().decode()
-        for code in ("330481107201", "330481107202", "330481107"):
+        case_no = take_in(home / "330481107201")
+        # The nodes sync by themselves: village → town → central.
+        wait_for(lambda: held(home / "central" / "central.db", case_no), "the case to reach central", 90)
+        assert held(home / "330481107" / "node.db", case_no)
+        for code in ("330481107201", "330481107202", "330481107", "central"):
             verified = tongban("verify", str(home / code))
             assert verified.returncode == 0, verified.stdout
     finally:
         stopped = tongban("demo", "stop", str(home))
     assert stopped.returncode == 0 and "demo stopped" in stopped.stdout
     assert not (home / "supervisor.sock").exists()
+
+
+def take_in(village: Path) -> str:
+    desk = open_desk(village, SystemClock())  # type: ignore[arg-type]
+    try:
+        auth = next(a for a in desk.items() if a.mode is Mode.PROXY)
+        form = IntakeForm(
+            item=auth.item.code,
+            name="周建国",
+            doc_type="resident_id",
+            doc_no="11010519491231002X",
+            phone="13900139000",
+            materials=tuple(m.code for m in auth.item.materials if m.required),
+        )
+        return str(desk.intake(form, actor="wangli")["case_no"])
+    finally:
+        desk.store.close()
+
+
+def held(database: Path, case_no: str) -> bool:
+    with closing(sqlite3.connect(database, timeout=10)) as conn:
+        return conn.execute("SELECT count(*) FROM cases WHERE case_no = ?", (case_no,)).fetchone()[0] == 1
+
+
+def wait_for(condition: object, what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
