@@ -26,6 +26,7 @@ Nothing here depends on the current time: overdue flags are computed when read.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date
 from typing import Any
@@ -42,11 +43,15 @@ from core.errors import ErrorCode, RecordError, TongbanError
 from core.grants import Grant, Revocation, check_narrowing
 from core.intake import Intake, case_node
 from sync import codec, kinds
-from sync.db import execute_all
+from sync.db import execute_all, transaction
 from sync.envelope import Record
 
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 """Events only the deciding node may make; every other event belongs to the intake node."""
+
+CONTAINED_CASE_KINDS = frozenset({kinds.CASE_INTAKE})
+"""An intake is refused before anything is written; when events of its case are held
+already, its insert and their replay run in a savepoint of their own."""
 
 
 def _root(db: Database) -> str | None:
@@ -80,8 +85,9 @@ class GrantProjector:
 
     kinds = frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE})
     tables: tuple[str, ...] = ("grants", "grant_revocations")
+    contained = kinds  # every refusal comes before the one INSERT
 
-    def apply(self, db: Database, record: Record) -> None:
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
         try:
             if record.kind == kinds.GRANT_REVOKE:
                 rev = Revocation.from_body(record.body, issuer=record.origin)
@@ -139,64 +145,96 @@ class CaseProjector:
 
     kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
     tables: tuple[str, ...] = ("cases", "case_events")
+    contained = CONTAINED_CASE_KINDS
 
     def __init__(self, calendar: WorkCalendar | None = None) -> None:
         self.calendar = calendar or WorkCalendar.builtin()
+        self._opened: dict[tuple[Mode, date], tuple[Any, ...]] = {}
 
-    def apply(self, db: Database, record: Record) -> None:
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
         if record.kind == kinds.CASE_INTAKE:
-            self._intake(db, record)
+            self._intake(db, record, checked if isinstance(checked, Intake) else None)
         else:
-            self._event(db, record)
+            self._event(db, record, checked if isinstance(checked, CaseEvent) else None)
 
-    def _intake(self, db: Database, record: Record) -> None:
-        try:
-            intake = Intake.from_body(record.body)
-        except TongbanError as exc:
-            raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+    def _intake(self, db: Database, record: Record, intake: Intake | None) -> None:
+        if intake is None:
+            try:
+                intake = Intake.from_body(record.body)
+            except TongbanError as exc:
+                raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
         if case_node(intake.case) != record.origin:
             raise RecordError(ErrorCode.AUTHORITY, f"{record.origin} cannot take in case {intake.case}")
-        if db.conn.execute("SELECT 1 FROM cases WHERE case_no = ?", (intake.case,)).fetchone():
+        taken, waiting = db.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE case_no = ?),"
+            " EXISTS (SELECT 1 FROM case_events WHERE case_no = ?)",
+            (intake.case, intake.case),
+        ).fetchone()
+        if taken:
             raise RecordError(ErrorCode.SCHEMA, f"case {intake.case} was taken in already")
         a = intake.applicant
+        row = (
+            intake.case,
+            record.origin,
+            intake.item,
+            intake.item_name,
+            intake.cat,
+            intake.mode.value,
+            intake.decider,
+            intake.grant,
+            a.name,
+            a.doc_type.value,
+            a.doc_no,
+            a.phone,
+            _json_list(intake.materials),
+            intake.notes,
+            intake.limit,
+            intake.deadline.isoformat(),
+            _json_list(intake.flags),
+            record.payload.ts,
+            record.id,
+            record.payload.actor,
+        )
+        if waiting:
+            # Its events came first: take the case in as it opens, then replay them all.
+            with transaction(db):
+                db.conn.execute(
+                    "INSERT INTO cases (case_no, node, item, item_name, cat, mode, decider, grant_id, name,"
+                    " doc_type, doc_no, phone, materials, notes, limit_days, intake_deadline, flags,"
+                    " received, intake_id, actor, deadline, state, paused_days, events)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " 'accepted', 0, 0)",
+                    (*row, intake.deadline.isoformat()),
+                )
+                self.replay(db, intake.case)
+            return
+        # No event is held: the replay of none, written with the row. It depends on the mode
+        # and the deadline alone (no pause moves the deadline), so it is kept.
+        key = (intake.mode, intake.deadline)
+        final = self._opened.get(key)
+        if final is None:
+            final = self._fold(db, record.origin, intake.decider, intake.mode, intake.deadline, [])
+            if len(self._opened) >= _OPENED_CACHE_SIZE:
+                self._opened.clear()
+            self._opened[key] = final
         db.conn.execute(
             "INSERT INTO cases (case_no, node, item, item_name, cat, mode, decider, grant_id, name,"
-            " doc_type, doc_no, phone, materials, notes, limit_days, intake_deadline, deadline, flags,"
-            " received, intake_id, actor, state, paused_days, events)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', 0, 0)",
-            (
-                intake.case,
-                record.origin,
-                intake.item,
-                intake.item_name,
-                intake.cat,
-                intake.mode.value,
-                intake.decider,
-                intake.grant,
-                a.name,
-                a.doc_type.value,
-                a.doc_no,
-                a.phone,
-                json.dumps(list(intake.materials)),
-                intake.notes,
-                intake.limit,
-                intake.deadline.isoformat(),
-                intake.deadline.isoformat(),
-                json.dumps(list(intake.flags)),
-                record.payload.ts,
-                record.id,
-                record.payload.actor,
-            ),
+            " doc_type, doc_no, phone, materials, notes, limit_days, intake_deadline, flags,"
+            " received, intake_id, actor, state, rating, comment, delivery, decided_at, closed_at,"
+            " missing, paused_since, paused_days, deadline, events)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?)",
+            (*row, *final),
         )
-        self.replay(db, intake.case)
 
-    def _event(self, db: Database, record: Record) -> None:
+    def _event(self, db: Database, record: Record, event: CaseEvent | None) -> None:
         body = dict(record.body)
         case_no = body.pop("case")
-        try:
-            event = CaseEvent.from_body(body)
-        except TongbanError as exc:
-            raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+        if event is None:
+            try:
+                event = CaseEvent.from_body(body)
+            except TongbanError as exc:
+                raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
         db.conn.execute(
             "INSERT INTO case_events (record_id, case_no, origin, seq, event, at, reason, actor, status,"
             " code, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)",
@@ -222,11 +260,31 @@ class CaseProjector:
         if row is None:
             return
         node, decider, mode, intake_deadline = row
-        state = CaseState.open(Mode(mode))
         events = db.conn.execute(
             "SELECT record_id, origin, body FROM case_events WHERE case_no = ? ORDER BY at, record_id",
             (case_no,),
         ).fetchall()
+        final = self._fold(db, node, decider, Mode(mode), date.fromisoformat(intake_deadline), events)
+        db.conn.execute(
+            "UPDATE cases SET state = ?, rating = ?, comment = ?, delivery = ?, decided_at = ?,"
+            " closed_at = ?, missing = ?, paused_since = ?, paused_days = ?, deadline = ?, events = ?"
+            " WHERE case_no = ?",
+            (*final, case_no),
+        )
+
+    def _fold(
+        self,
+        db: Database,
+        node: str,
+        decider: str,
+        mode: Mode,
+        intake_deadline: date,
+        events: list[tuple[Any, ...]],
+    ) -> tuple[Any, ...]:
+        """Apply ``events`` (record id, origin, body; in order) to a case just opened, marking
+        each applied or refused; the case's columns from ``state`` to ``events``, in the
+        order of the ``UPDATE`` in :meth:`replay`."""
+        state = CaseState.open(mode)
         last = {"decided_at": None, "closed_at": None, "delivery": None, "comment": None, "missing": None}
         applied = 0
         for rid, origin, body in events:
@@ -252,26 +310,29 @@ class CaseProjector:
             self.calendar.working_days_between(local_date(start), local_date(end))
             for start, end in state.pauses
         )
-        deadline = self.calendar.add_working_days(date.fromisoformat(intake_deadline), paused).date
-        db.conn.execute(
-            "UPDATE cases SET state = ?, rating = ?, comment = ?, delivery = ?, decided_at = ?,"
-            " closed_at = ?, missing = ?, paused_since = ?, paused_days = ?, deadline = ?, events = ?"
-            " WHERE case_no = ?",
-            (
-                state.state.value,
-                int(state.rating) if state.rating is not None else None,
-                last["comment"],
-                last["delivery"],
-                last["decided_at"],
-                last["closed_at"],
-                last["missing"],
-                state.paused_since,
-                paused,
-                deadline.isoformat(),
-                applied,
-                case_no,
-            ),
+        deadline = self.calendar.add_working_days(intake_deadline, paused).date
+        return (
+            state.state.value,
+            int(state.rating) if state.rating is not None else None,
+            last["comment"],
+            last["delivery"],
+            last["decided_at"],
+            last["closed_at"],
+            last["missing"],
+            state.paused_since,
+            paused,
+            deadline.isoformat(),
+            applied,
         )
+
+
+_OPENED_CACHE_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_list(values: tuple[str, ...]) -> str:
+    """A list of text as stored (materials and flags repeat from case to case)."""
+    return json.dumps(list(values))
 
 
 ROLES = ("clerk", "approver", "admin", "auditor")
@@ -282,8 +343,9 @@ class ClerkProjector:
 
     kinds = frozenset({kinds.CLERK_SET})
     tables: tuple[str, ...] = ("clerks",)
+    contained = kinds  # the roles are checked before the one INSERT
 
-    def apply(self, db: Database, record: Record) -> None:
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
         body = record.body
         roles = body["roles"]
         if not all(isinstance(r, str) and r in ROLES for r in roles) or len(set(roles)) != len(roles):

@@ -5,7 +5,8 @@ writer can change the store, so what a pass has looked up — the anchor, the ke
 revocation of an (origin, kid), an origin's head, whether anything is held — stays true
 until the pass itself writes, and the pass updates its caches when it does. A batch of a
 few hundred records then costs one ``INSERT`` per record (plus the projections' own
-statements and a savepoint when a projection runs) instead of a dozen statements.
+statements, and a savepoint when a projection could leave writes behind on a refusal)
+instead of a dozen statements.
 
 Signatures of a batch can be checked before the sequential part, by a :data:`Verifier`
 that may spread them over threads (libsodium releases the GIL). A record whose key
@@ -23,6 +24,7 @@ successor whose ``prev`` is not this record.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import deque
@@ -65,9 +67,13 @@ class Verifier(Protocol):
 def verify_chunk(jobs: Sequence[SignatureJob]) -> list[bool]:
     """Check ``jobs`` one after the other (what a worker of a parallel verifier runs)."""
     answers = []
+    verify_keys: dict[bytes, VerifyKey] = {}
     for public_key, message, sig in jobs:
         try:
-            VerifyKey(public_key).verify(message, sig)
+            key = verify_keys.get(public_key)
+            if key is None:
+                key = verify_keys[public_key] = VerifyKey(public_key)
+            key.verify(message, sig)
         except (BadSignatureError, ValueError, TypeError):
             answers.append(False)
         else:
@@ -153,11 +159,12 @@ class _Key:
 class Pass:
     """One transaction of ingest over ``log`` (see the module docstring)."""
 
-    def __init__(self, log: RecordLog, now: int) -> None:
+    def __init__(self, log: RecordLog, now: int, admit: Callable[[str], bool] | None = None) -> None:
         self.log = log
         self.conn = log.db.conn
         self.now = now
-        self.dense = log.dense
+        self.admit = admit
+        self.dense = functools.cache(log.dense)  # a policy is a pure function of the code
         self._anchor: Anchor | None = None
         self._keys: dict[tuple[str, bytes], _Key | None] = {}
         self._heads: dict[str, Head | None] = {}
@@ -197,14 +204,19 @@ class Pass:
         return pending()[position]
 
     def writes_more_than_once(self, item: Parsed) -> bool:
-        """Whether ingesting ``item`` may write more than the record's own row.
+        """Whether ingesting ``item`` may leave writes behind when it is refused.
 
         Projections and the release of held records write more, and need a savepoint so
-        that a refusal half-way undoes them; a bare append is one statement.
+        that a refusal half-way undoes them; a bare append is one statement. So is the
+        append of a kind whose projection is contained (it refuses before it writes, or
+        undoes its own writes, and the record's row is written after it).
         """
         if item.payload is None:
             return False
-        return item.payload.kind in self.log.projected_kinds or self._held_count() > 0
+        kind = item.payload.kind
+        if kind in self.log.projected_kinds and kind not in self.log.contained_kinds:
+            return True
+        return self._held_count() > 0
 
     # -- the checks, in the order of docs/record-format.md ------------------------------
 
@@ -221,6 +233,8 @@ class Pass:
         if item.error is not None or item.payload is None:
             raise item.error or RecordError(ErrorCode.SCHEMA)
         payload = item.payload
+        if self.admit is not None and not self.admit(payload.origin):
+            raise RecordError(ErrorCode.SYNC_NOT_CHILD, f"{payload.origin} is not in the sender's subtree")
         anchor = self.anchor()
         if payload.net != anchor.net:
             raise RecordError(ErrorCode.NET_MISMATCH, f"{payload.net!r}, this network is {anchor.net!r}")
@@ -232,13 +246,13 @@ class Pass:
             verify_signature(key.sign_pk, PREFIX_RECORD + item.payload_bytes, item.sig)
         elif not checked:
             raise RecordError(ErrorCode.SIGNATURE_INVALID)
-        kind = kinds.check_body(payload.kind, payload.body)
+        kind, value = kinds.check(payload.kind, payload.body)
         record = Record(rid, payload, item.payload_bytes, item.sig, item.envelope)
         verdict = self._chain(record, source)
         if verdict is not None:
             return verdict
         self._check_authority(record, kind, key, anchor)
-        self.append(record, source)
+        self.append(record, source, value)
         return Outcome(Status.APPENDED, rid)
 
     def _chain(self, record: Record, source: str) -> Outcome | None:
@@ -291,8 +305,10 @@ class Pass:
 
     # -- writing ------------------------------------------------------------------------
 
-    def append(self, record: Record, source: str) -> None:
+    def append(self, record: Record, source: str, checked: object = None) -> None:
+        """Project ``record``, then write its row: a projection's refusal comes first."""
         payload = record.payload
+        self.log.project(record, checked)
         self.conn.execute(
             "INSERT INTO records (id, origin, seq, kind, kid, ts, actor, envelope, received_at, source)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -309,7 +325,6 @@ class Pass:
                 source,
             ),
         )
-        self.log.project(record)
         self._known.add(record.id)
         head = self._heads.get(payload.origin)
         if payload.origin in self._heads and (head is None or payload.seq > head.seq):

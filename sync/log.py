@@ -25,7 +25,7 @@ reason and bytes (counted, once per distinct bytes and code). Held records are r
 when what they wait for arrives. Update and delete on ``records`` are refused by triggers.
 
 :meth:`RecordLog.ingest_many` runs a whole batch in one transaction (a savepoint per
-record); the checks themselves live in :mod:`sync.ingest`.
+record that may write more than once); the checks themselves live in :mod:`sync.ingest`.
 """
 
 from __future__ import annotations
@@ -152,6 +152,14 @@ class RecordLog:
             *projectors,
         )
         self.projected_kinds = frozenset(k for p in self.projectors for k in p.kinds)
+        self.contained_kinds = frozenset(
+            k
+            for p in self.projectors
+            for k in getattr(p, "contained", frozenset())
+            if k in p.kinds and sum(k in q.kinds for q in self.projectors) == 1
+        )
+        """Kinds that one projector alone reads and that it refuses only before writing, or
+        else undoes its own writes (see :class:`sync.projections.Projector`)."""
 
     # -- reading -------------------------------------------------------------------------
 
@@ -237,7 +245,12 @@ class RecordLog:
         return self.ingest_many([envelope], source)[0]
 
     def ingest_many(
-        self, envelopes: Sequence[bytes], source: str, *, verifier: Verifier = SERIAL
+        self,
+        envelopes: Sequence[bytes],
+        source: str,
+        *,
+        verifier: Verifier = SERIAL,
+        admit: Callable[[str], bool] | None = None,
     ) -> list[Outcome]:
         """Check and store a batch in one transaction; one outcome per envelope, in order.
 
@@ -245,10 +258,12 @@ class RecordLog:
         undoes the others. Signatures whose keys are already held are checked first, all
         at once, by ``verifier`` (which may use several cores). Nothing is committed when
         the store itself fails (``sqlite3`` errors propagate): the sender sends again.
+        ``admit``, if given, says which origins ``source`` may bring; a record not held
+        yet of any other origin is refused (``E_SYNC_NOT_CHILD``).
         """
         outcomes: list[Outcome] = []
         with transaction(self.db):
-            checks = Pass(self, self.clock.now())
+            checks = Pass(self, self.clock.now(), admit)
             parsed: list[Parsed] = []
             for start in range(0, len(envelopes), CHUNK):
                 chunk = [parse(envelope) for envelope in envelopes[start : start + CHUNK]]
@@ -261,7 +276,8 @@ class RecordLog:
     def _one(self, checks: Pass, item: Parsed, source: str, index: int) -> Outcome:
         try:
             if not checks.writes_more_than_once(item):
-                # One INSERT at most, made last: a refusal leaves nothing to undo.
+                # One INSERT at most, made last, after a projection that refuses before it
+                # writes: a refusal leaves nothing to undo.
                 return checks.ingest(item, source, index)
             with transaction(self.db):
                 outcome = checks.ingest(item, source, index)
@@ -331,11 +347,14 @@ class RecordLog:
             raise RecordError(ErrorCode.KEY_UNKNOWN, "no trust anchor installed: enroll the node first")
         return anchor
 
-    def project(self, record: Record) -> None:
-        """Update every projection that reads ``record``'s kind (inside the append's transaction)."""
+    def project(self, record: Record, checked: object = None) -> None:
+        """Update every projection that reads ``record``'s kind (inside the append's transaction).
+
+        ``checked``: what :func:`sync.kinds.check` built from the body, if it just did.
+        """
         for projector in self.projectors:
             if record.kind in projector.kinds:
-                projector.apply(self.db, record)
+                projector.apply(self.db, record, checked)
 
     def _first_prev(self, origin: str, kid: bytes) -> bytes:
         row = self.db.conn.execute(

@@ -32,12 +32,20 @@ FOREVER = 2**63 - 1
 
 
 class Projector(Protocol):
-    """Keeps some tables in step with the log, inside the append's transaction."""
+    """Keeps some tables in step with the log, inside the append's transaction.
+
+    ``apply`` gets, as ``checked``, the object :func:`sync.kinds.check` built from the
+    record's body when ingest has just built it (``None`` on a rebuild: build it again).
+
+    A projector may also name, as ``contained``, kinds whose ``apply`` refuses (raises)
+    only before its first write, or else undoes its own writes: ingest then needs no
+    savepoint around such a record (:meth:`sync.ingest.Pass.writes_more_than_once`).
+    """
 
     kinds: frozenset[str]
     tables: tuple[str, ...]
 
-    def apply(self, db: Database, record: Record) -> None: ...
+    def apply(self, db: Database, record: Record, checked: object = None) -> None: ...
 
 
 def _exec(db: Database, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> None:
@@ -50,7 +58,7 @@ class TrustProjector:
     kinds = frozenset({kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE})
     tables: tuple[str, ...] = ("certs", "revocations")
 
-    def apply(self, db: Database, record: Record) -> None:
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
         body = record.body
         if record.kind == kinds.NET_GENESIS:
             row = {
@@ -116,8 +124,8 @@ class CatalogProjector:
     kinds = frozenset({kinds.CATALOG_RELEASE})
     tables: tuple[str, ...] = ("catalog_releases", "catalog_items")
 
-    def apply(self, db: Database, record: Record) -> None:
-        release = CatalogRelease.from_body(record.body)
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
+        release = checked if isinstance(checked, CatalogRelease) else CatalogRelease.from_body(record.body)
         current = db.conn.execute("SELECT max(version) FROM catalog_releases").fetchone()[0] or 0
         if release.version <= current:
             raise RecordError(
