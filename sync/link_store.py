@@ -16,7 +16,8 @@ and the child finishes the up phase by sending any seq the parent's heads still 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlite_utils import Database
@@ -35,8 +36,11 @@ SCAN_ROWS = 2000
 ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT})
 """Kinds that concern their origin's subtree only: the columns decide, no body is read.
 Any other kind (a grant, a case step, a kind added later) is decided by its body."""
+SCOPES_KEPT = 100_000
+"""Scopes of body-scoped records a parent remembers, by record id (see ``ParentLink._scope``)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def within(code: str, ancestor: str) -> bool:
     try:
         return is_within(code, ancestor)
@@ -93,10 +97,12 @@ class _Link:
                 found.append((held[0], held[2]))
         return found
 
-    def commit_batch(self, records: list[bytes], source: str) -> Committed:
+    def commit_batch(
+        self, records: list[bytes], source: str, admit: Callable[[str], bool] | None = None
+    ) -> Committed:
         """Ingest ``records`` in the caller's transaction; what an ACK reports."""
         before = self.arrivals()
-        outcomes = self.log.ingest_many(records, source, verifier=self.verifier)
+        outcomes = self.log.ingest_many(records, source, verifier=self.verifier, admit=admit)
         counts: dict[str, int] = {}
         codes: dict[str, int] = {}
         for outcome in outcomes:
@@ -238,6 +244,7 @@ class ParentLink(_Link):
     ) -> None:
         super().__init__(log, code, verifier)
         self.signer = signer
+        self._scopes: dict[bytes, str | None] = {}
 
     def welcome_heads(self, child: str) -> Heads:
         return self.heads_of(self.origins_within(child))
@@ -286,28 +293,33 @@ class ParentLink(_Link):
         if probes:
             yield from batches(iter(probes))
         last = self._checkpoint(child, cert, "down")
-        if self._regressed(child, cert, child_heads):
+        if last > self.arrivals() or self._regressed(child, cert, child_heads):
+            # Not to be trusted: a checkpoint from a longer log than this one (a store
+            # restored from a copy), or a child that holds less than it did. Scan from the
+            # start and let the ACKs set it anew; kept, it would skip what arrives below it.
             last = 0
-        child_dense = dense_for(child, self.root)
+            with transaction(self.db):
+                self._advance(child, cert, "down", 0, rewind=True)
+        child_dense = functools.cache(dense_for(child, self.root))
         while True:
             rows = self.conn.execute(
-                "SELECT arrival, origin, seq, kind, envelope FROM records WHERE arrival > ? ORDER BY arrival"
-                " LIMIT ?",
+                "SELECT arrival, origin, seq, kind, id, envelope FROM records WHERE arrival > ?"
+                " ORDER BY arrival LIMIT ?",
                 (last, SCAN_ROWS),
             ).fetchall()
             if not rows:
                 break
             last = rows[-1][0]
             wanted = []
-            for arrival, origin, seq, kind, envelope in rows:
+            for arrival, origin, seq, kind, rid, envelope in rows:
                 if child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0]:
                     continue
-                if self._concerns(origin, kind, bytes(envelope), child):
+                if self._concerns(origin, kind, bytes(rid), envelope, child):
                     wanted.append((arrival, bytes(envelope)))
             yield from batches(iter(wanted))
             yield scanned(last)
 
-    def _concerns(self, origin: str, kind: str, envelope: bytes, child: str) -> bool:
+    def _concerns(self, origin: str, kind: str, rid: bytes, envelope: bytes, child: str) -> bool:
         if origin == self.root or within(origin, child):
             # The child holds these origins whole: it must never see a gap in them.
             return True
@@ -315,8 +327,19 @@ class ParentLink(_Link):
             return True
         if kind in ORIGIN_SCOPED:
             return False
-        record = decode_stored(envelope)
-        return kinds.concerns(kind, origin, record.body, child, self.root)
+        # kinds.concerns for a record not of the root, by the record's remembered scope.
+        return kinds.reaches(kind, self._scope(rid, kind, origin, envelope), child)
+
+    def _scope(self, rid: bytes, kind: str, origin: str, envelope: bytes) -> str | None:
+        """:func:`sync.kinds.scope_of` of a stored record, decoded once per parent, not once
+        per child that scans it: a record's scope never changes."""
+        if rid in self._scopes:
+            return self._scopes[rid]
+        scope = kinds.scope_of(kind, origin, decode_stored(bytes(envelope)).body)
+        if len(self._scopes) >= SCOPES_KEPT:
+            self._scopes.clear()
+        self._scopes[rid] = scope
+        return scope
 
     def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:
         """Whether the child now holds less of the root than it once reported (a store
@@ -332,7 +355,8 @@ class ParentLink(_Link):
 
     def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed:
         with transaction(self.db):
-            done = self.commit_batch(records, child)
+            # A child sends up what its subtree authored, and nothing else.
+            done = self.commit_batch(records, child, admit=lambda origin: within(origin, child))
             self._advance(child, cert, "up", upto)
             if done.codes:
                 self.count_rejections(child, done.codes)

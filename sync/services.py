@@ -39,7 +39,8 @@ from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector,
 from nameko.timer import timer
 
 from sync.agent import Agent
-from sync.transport import ZAP_ENDPOINT, Frames, Home, ParentCore, configure_router, upstreams_for
+from sync.endpoint import Frames, ParentCore, configure_router
+from sync.transport import ZAP_ENDPOINT, Home, upstreams_for
 
 log = logging.getLogger(__name__)
 

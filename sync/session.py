@@ -24,7 +24,7 @@ Every batch is committed by the receiver in one transaction before its ACK goes 
 at most ``credit`` batches are unacknowledged. Checkpoints advance only with commits, so a
 session killed anywhere resumes where it stopped. Both machines are pure: storage is
 behind :class:`ChildStore` / :class:`ParentStore`, sockets are the driver's
-(:mod:`sync.transport`).
+(:mod:`sync.transport`, :mod:`sync.endpoint`).
 
 The table :data:`TRANSITIONS` is the whole protocol order; anything not in it is refused
 with ``E_SYNC_PROTOCOL``. ``docs/sync-protocol.md`` shows it (:func:`render_table`).

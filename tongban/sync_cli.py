@@ -24,10 +24,11 @@ from core.errors import ErrorCode, InputError, TongbanError, error_text
 from node import config as node_config
 from node.store import NodeStore
 from sync.agent import Agent
+from sync.endpoint import ParentServer
 from sync.keys import NodeKeys, load_key_file
 from sync.log import RecordLog
 from sync.session import Summary
-from sync.transport import LinkSettings, ParentServer, SyncResult, sync_once, upstreams_for
+from sync.transport import LinkSettings, SyncResult, sync_once, upstreams_for
 
 CLOCK = SystemClock()
 
@@ -220,9 +221,7 @@ def _run(directory: Path, listen: str | None, only: str | None) -> None:
 @click.command("run")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--listen", help="HOST:PORT of the clerk web service (default: [web] listen).")
-@click.option(
-    "--only", type=click.Choice(["web", "sync"]), help="Only the web or only the sync services."
-)
+@click.option("--only", type=click.Choice(["web", "sync"]), help="Only the web or only the sync services.")
 def node_run(directory: Path, listen: str | None, only: str | None) -> None:
     """Run the node's services in the foreground: web, sync agent, and a town's sync endpoint."""
     _run(directory, listen, only)

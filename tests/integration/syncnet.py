@@ -13,8 +13,9 @@ from core.catalog import Mode, items_from_data
 from core.clock import FixedClock, SystemClock
 from node.desk import Delegation, Desk, IntakeForm
 from sync.delegation import current_catalog, split_by_mode
+from sync.endpoint import ParentServer
 from sync.inspect import verify_store
-from sync.transport import LinkSettings, ParentServer, SyncResult, sync_once
+from sync.transport import LinkSettings, SyncResult, sync_once
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2, Network, make_network, open_desk
 from tongban.demo import demo_file
 from tongban.sync_cli import OpenedHome, open_home, upstreams

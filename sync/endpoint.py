@@ -1,0 +1,349 @@
+"""A parent's sync endpoint: who may connect, and the sessions of its children.
+
+The parent admits only children with a live certificate: its ZAP handler (RFC 27, on
+``inproc://zeromq.zap.01`` in the parent's own context) looks the client's CURVE key up
+in the certificates the parent holds — unrevoked, unexpired, for a node inside the
+parent's subtree — and never allows any key. ZAP runs only at the handshake, so every
+message is checked again by the ``User-Id`` ZAP gave its connection, and a session whose
+certificate is revoked meanwhile is told ``E_SYNC_PEER_REVOKED`` and dropped within a
+tick (libzmq has no way to close one peer's connection of a ROUTER; the child closes it,
+and anything more from that key is refused).
+
+:class:`ParentCore` is the parent's logic without a socket loop, driven by
+:class:`ParentServer` (a thread with plain pyzmq, for tests, benchmarks and scripts) or by
+the nameko entrypoint in :mod:`sync.services`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+from zmq.utils import z85
+
+from core.admin import is_within
+from core.errors import ErrorCode, TongbanError
+from sync.envelope import Signer
+from sync.ingest import SERIAL, ThreadVerifier, Verifier
+from sync.link_store import ParentLink
+from sync.log import RecordLog
+from sync.protocol import CREDIT, SyncError, Type, decode, encode, error_message
+from sync.session import ParentSession, Peer, State, Summary
+from sync.transport import SESSION_IDLE, UNKNOWN_PEER, ZAP_DOMAIN, ZAP_ENDPOINT, Home, socket_options
+
+log = logging.getLogger(__name__)
+
+Frames = list[bytes]
+
+
+# -- who may connect --------------------------------------------------------------------
+
+
+class PeerDirectory:
+    """The children a parent admits, by CURVE key, from its ``certs`` table."""
+
+    def __init__(self, log: RecordLog, code: str) -> None:
+        self.log = log
+        self.code = code
+        self._mark: tuple[Any, ...] | None = None
+        self.live: dict[bytes, Peer] = {}
+        self.revoked: dict[bytes, str] = {}
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Re-read the certificates if any changed (or a certificate expired); whether it did."""
+        conn = self.log.db.conn
+        mark = (
+            conn.execute("SELECT count(*), max(issued_seq) FROM certs").fetchone(),
+            conn.execute("SELECT count(*), sum(last_good_seq) FROM revocations").fetchone(),
+            self.log.clock.now() // 60,
+        )
+        if mark == self._mark:
+            return False
+        self._mark = mark
+        now = self.log.clock.now()
+        live: dict[bytes, Peer] = {}
+        revoked: dict[bytes, str] = {}
+        rows = conn.execute(
+            "SELECT c.cert_id, c.code, c.curve_pk, c.nbf, c.exp, r.cert_id IS NOT NULL FROM certs c"
+            " LEFT JOIN revocations r ON r.cert_id = c.cert_id"
+        ).fetchall()
+        for cert_id, code, curve_pk, nbf, exp, is_revoked in rows:
+            if code == self.code or not _within(code, self.code):
+                continue
+            if is_revoked:
+                revoked[bytes(curve_pk)] = code
+            elif nbf <= now < exp:
+                live[bytes(curve_pk)] = Peer(code, bytes(cert_id), bytes(curve_pk))
+        self.live, self.revoked = live, revoked
+        return True
+
+    def by_user_id(self, user_id: str | None) -> Peer | None:
+        return self.live.get(_key_of(user_id))
+
+    def revoked_by_user_id(self, user_id: str | None) -> str | None:
+        """The code of a revoked child whose connection ``user_id`` names, if it is one."""
+        return self.revoked.get(_key_of(user_id))
+
+
+def _key_of(user_id: str | None) -> bytes:
+    """The CURVE key ZAP gave a connection as its ``User-Id`` (b"" if none)."""
+    if not user_id:
+        return b""
+    try:
+        return bytes(z85.decode(user_id.encode("ascii")))
+    except (ValueError, UnicodeEncodeError):
+        return b""
+
+
+def _within(code: str, ancestor: str) -> bool:
+    try:
+        return is_within(code, ancestor)
+    except TongbanError:
+        return False
+
+
+# -- the parent ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Live:
+    session: ParentSession
+    user_id: str
+    last: float
+
+
+class ParentCore:
+    """A parent's sync endpoint without its socket loop: ZAP answers, messages in, replies out."""
+
+    def __init__(
+        self,
+        log: RecordLog,
+        code: str,
+        signer: Signer | None,
+        *,
+        verifier: Verifier = SERIAL,
+        credit: int = CREDIT,
+        idle: float = SESSION_IDLE,
+    ) -> None:
+        self.link = ParentLink(log, code, signer, verifier)
+        self.directory = PeerDirectory(log, code)
+        self.credit = credit
+        self.idle = idle
+        self.sessions: dict[bytes, _Live] = {}
+        self.rejections: Counter[tuple[str, str]] = Counter()
+        self.completed: list[tuple[str, Summary]] = []
+
+    # ZAP (RFC 27): [version, request id, domain, address, identity, mechanism, key]
+    def zap(self, request: Frames) -> Frames:
+        if len(request) < 6:
+            return [b"1.0", b"", b"400", b"malformed ZAP request", b"", b""]
+        version, request_id, _domain, address, _identity, mechanism, *credentials = request
+        self.directory.refresh()
+        key = credentials[0] if mechanism == b"CURVE" and credentials else b""
+        peer = self.directory.live.get(key)
+        if peer is None:
+            code = (
+                ErrorCode.SYNC_PEER_REVOKED if key in self.directory.revoked else ErrorCode.SYNC_PEER_UNKNOWN
+            )
+            who = self.directory.revoked.get(key)
+            if who is None:
+                # One counter for every stranger: fresh keys must not grow the table.
+                who = UNKNOWN_PEER
+                shown = z85.encode(key)[:8].decode() if len(key) == 32 else "?"
+                log.info("refused an unknown CURVE key %s… from %r", shown, address)
+            self._reject(who, code)
+            return [version, request_id, b"400", code.value.encode(), b"", b""]
+        return [version, request_id, b"200", b"OK", z85.encode(key), b""]
+
+    def handle(self, routing_id: bytes, user_id: str | None, frames: Frames) -> list[Frames]:
+        """One message from ``routing_id``; the messages to send back (routing id first)."""
+        peer = self.directory.by_user_id(user_id)
+        live = self.sessions.get(routing_id)
+        if peer is None:
+            self.sessions.pop(routing_id, None)
+            revoked = self.directory.revoked_by_user_id(user_id)
+            if revoked is not None:  # a connection made before the revocation
+                error = SyncError(ErrorCode.SYNC_PEER_REVOKED, "the certificate is no longer valid")
+                return self._refuse(routing_id, revoked, error)
+            return self._refuse(
+                routing_id, UNKNOWN_PEER, SyncError(ErrorCode.SYNC_PEER_UNKNOWN, "no live certificate")
+            )
+        try:
+            message = decode(frames)
+            if message.type is Type.HELLO:
+                self._forget(peer.code)
+                live = _Live(ParentSession(self.link, peer, self.credit), user_id or "", time.monotonic())
+                self.sessions[routing_id] = live
+            elif live is None or live.user_id != user_id:
+                raise SyncError(ErrorCode.SYNC_PROTOCOL, f"{message.type.value} outside a session")
+            live.last = time.monotonic()
+            replies = live.session.on_message(message)
+        except SyncError as exc:
+            self.sessions.pop(routing_id, None)
+            return self._refuse(routing_id, peer.code, exc)
+        except sqlite3.Error as exc:
+            self.sessions.pop(routing_id, None)
+            log.exception("sync store error with %s", peer.code)
+            return self._refuse(routing_id, peer.code, SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200]))
+        if live.session.state is State.DONE:
+            self.sessions.pop(routing_id, None)
+            self.completed.append((peer.code, live.session.summary))
+            self.completed[:] = self.completed[-100:]
+        return [[routing_id, *encode(reply)] for reply in replies]
+
+    def tick(self) -> list[Frames]:
+        """Drop sessions whose certificate was revoked (telling them) or that went quiet."""
+        self.directory.refresh()
+        out: list[Frames] = []
+        now = time.monotonic()
+        for routing_id, live in list(self.sessions.items()):
+            if self.directory.by_user_id(live.user_id) is None:
+                del self.sessions[routing_id]
+                error = SyncError(ErrorCode.SYNC_PEER_REVOKED, "the certificate is no longer valid")
+                out.extend(self._refuse(routing_id, live.session.peer.code, error))
+            elif now - live.last > self.idle:
+                del self.sessions[routing_id]
+        return out
+
+    def _forget(self, code: str) -> None:
+        for routing_id, live in list(self.sessions.items()):
+            if live.session.peer.code == code:
+                del self.sessions[routing_id]
+
+    def _refuse(self, routing_id: bytes, who: str, exc: TongbanError) -> list[Frames]:
+        self._reject(who, exc.code)
+        return [[routing_id, *encode(error_message(exc))]]
+
+    def _reject(self, who: str, code: ErrorCode) -> None:
+        self.rejections[(who, code.value)] += 1
+        try:
+            self.link.count_protocol_error(who, code)
+        except sqlite3.Error:  # counting must never take the endpoint down
+            log.exception("could not count a rejection")
+
+
+class ParentServer:
+    """Serve a parent's sync endpoint on a thread, with plain pyzmq (no eventlet).
+
+    ``opener`` is called on the server's thread and returns the :class:`Home` it serves,
+    so the SQLite connection is made and used on that thread only. Without a ``verifier``
+    the server checks batches' signatures on a :class:`ThreadVerifier` of its own, on the
+    other cores while its thread decodes and commits.
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], Home],
+        listen: str,
+        *,
+        verifier: Verifier | None = None,
+        credit: int = CREDIT,
+    ) -> None:
+        self.opener = opener
+        self.listen = listen
+        self.verifier = verifier
+        self.credit = credit
+        self.endpoint = ""
+        self.core: ParentCore | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sync-parent", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> ParentServer:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._error is not None:
+            raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"the endpoint did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self) -> ParentServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        context = zmq.Context()
+        home = None
+        sockets: list[Any] = []
+        own = ThreadVerifier() if self.verifier is None else None
+        try:
+            home = self.opener()
+            self.core = core = ParentCore(
+                home.log, home.code, home.keys, verifier=self.verifier or own or SERIAL, credit=self.credit
+            )
+            zap = context.socket(zmq.REP)
+            sockets.append(zap)
+            zap.linger = 0
+            zap.bind(ZAP_ENDPOINT)  # before the ROUTER binds: no handshake without it
+            router = context.socket(zmq.ROUTER)
+            sockets.append(router)
+            configure_router(router, home.keys.curve_secret)
+            router.bind(self.listen)
+            self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            self._ready.set()
+            serve_loop(core, router, zap, self._stop.is_set)
+        except BaseException as exc:  # reported by start(); the thread must not die silently
+            self._error = exc
+            self._ready.set()
+            if not isinstance(exc, zmq.ContextTerminated):
+                log.exception("sync endpoint stopped")
+        finally:
+            for sock in sockets:
+                sock.close(0)
+            context.term()
+            if own is not None:
+                own.close()
+            if home is not None:
+                home.close()
+
+
+def configure_router(router: Any, curve_secret: bytes) -> None:
+    socket_options(router)
+    router.curve_server = True
+    router.curve_secretkey = z85.encode(curve_secret)
+    router.zap_domain = ZAP_DOMAIN
+    router.router_mandatory = True
+
+
+def serve_loop(core: ParentCore, router: Any, zap: Any, stopping: Callable[[], bool]) -> None:
+    poller = zmq.Poller()
+    poller.register(router, zmq.POLLIN)
+    poller.register(zap, zmq.POLLIN)
+    next_tick = time.monotonic() + 1.0
+    while not stopping():
+        for sock, _ in poller.poll(200):
+            if sock is zap:
+                zap.send_multipart(core.zap(zap.recv_multipart()))
+                continue
+            frames = router.recv_multipart(copy=False)
+            user_id = frames[-1].get("User-Id") if frames else None
+            for reply in core.handle(frames[0].bytes, user_id, [f.bytes for f in frames[1:]]):
+                send(router, reply)
+        if time.monotonic() >= next_tick:
+            next_tick = time.monotonic() + 1.0
+            for reply in core.tick():
+                send(router, reply)
+
+
+def send(router: Any, frames: Frames) -> None:
+    try:
+        router.send_multipart(frames)
+    except zmq.ZMQError as exc:  # the peer went away (router_mandatory): its session times out
+        log.info("could not reply to a peer: %s", exc)
