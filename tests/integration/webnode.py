@@ -106,11 +106,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @contextmanager
 def serve(home: Path) -> Iterator[Web]:
-    """Start ``python -m node.web.run`` on a free loopback port; stop it afterwards."""
+    """Start the node's web service (``python -m tongban.run --only web``) on a free loopback
+    port; stop it afterwards."""
     port = free_port()
     log = open(home / "web.log", "wb")  # noqa: SIM115 — closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "node.web.run", str(home), "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "tongban.run", str(home), "--only", "web", "--listen", f"127.0.0.1:{port}"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},

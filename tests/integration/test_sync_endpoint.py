@@ -1,0 +1,535 @@
+"""Bad input at a live parent endpoint: a town's ParentServer on 127.0.0.1, with CURVE.
+
+The sender is a raw DEALER holding an enrolled village's real keys, so what it sends passes
+ZAP and reaches the protocol layer. Whatever it sends, the endpoint stays up and serves a
+normal session afterwards; a refused message changes nothing stored but the rejection
+counters (``link_rejections``), where it is counted once with its stable code; bad records
+inside a valid batch are handled as the record layer handles them, and the good ones of
+the batch still commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nacl.public import PrivateKey
+from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
+
+from central import authority
+from central.store import MIGRATION_SETS as CENTRAL_SETS
+from core.errors import ErrorCode
+from node.store import MIGRATION_SETS as NODE_SETS
+from sync import codec, kinds
+from sync.endpoint import ParentServer
+from sync.envelope import PREFIX_RECORD
+from sync.inspect import verify_store
+from sync.log import decode_stored
+from sync.protocol import MAX_MESSAGE, MAX_TRANSPORT, Message, Type, decode, encode, version_frame
+from sync.transport import own_certificate, socket_options
+from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
+from tests.integration.syncnet import City, build_city
+from tests.unit.test_sync_frames import SYNC_CODES, Mutant, mutants
+from tongban.cli import main
+
+VILLAGE_3 = "330481104203"
+STABLE = frozenset(code.value for code in ErrorCode)
+COUNTERS = "link_rejections"
+
+
+# -- a raw child ------------------------------------------------------------------------
+
+
+class RawChild:
+    """A DEALER with a node's CURVE keys: frames go to the parent exactly as given."""
+
+    def __init__(self, endpoint: str, server_key: bytes, secret: bytes, public: bytes) -> None:
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.DEALER)
+        self.monitor = self.sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        )
+        socket_options(self.sock)
+        self.sock.sndtimeo = 2_000  # a DEALER without a connection would block a send for good
+        self.sock.curve_secretkey = z85.encode(secret)
+        self.sock.curve_publickey = z85.encode(public)
+        self.sock.curve_serverkey = z85.encode(server_key)
+        self.sock.connect(endpoint)
+
+    def handshake(self, timeout: float = 5.0) -> int:
+        """The first handshake event: ``zmq.EVENT_HANDSHAKE_SUCCEEDED`` or ``..._FAILED_AUTH``."""
+        assert self.monitor.poll(int(timeout * 1000)), "no handshake"
+        return int(recv_monitor_message(self.monitor)["event"])
+
+    def send(self, frames: list[bytes]) -> bool:
+        """Queue ``frames``; False if there was no connection to queue them on for a while."""
+        try:
+            self.sock.send_multipart(frames)
+        except zmq.Again:
+            return False
+        return True
+
+    def receive(self, timeout: float = 5.0) -> Message | None:
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        return decode(self.sock.recv_multipart())
+
+    def replies(self, timeout: float = 5.0) -> list[Message]:
+        """What the parent answers to one message (it sends all of it at once)."""
+        first = self.receive(timeout)
+        if first is None:
+            return []
+        out = [first]
+        while (more := self.receive(0.02)) is not None:
+            out.append(more)
+        return out
+
+    def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(0)
+        self.sock.close(0)
+        self.context.term()
+
+
+class Endpoint:
+    """A town serving sync, and what the tests read of its store."""
+
+    def __init__(self, city: City, server: ParentServer) -> None:
+        self.city = city
+        self.server = server
+        self.db = city.home(TOWN) / "node.db"
+        town = city.open(TOWN)
+        try:
+            self.server_key = town.keys.curve_public
+        finally:
+            town.close()
+
+    def child(self, code: str) -> RawChild:
+        opened = self.city.open(code)
+        try:
+            keys = opened.keys
+        finally:
+            opened.close()
+        return RawChild(self.server.endpoint, self.server_key, keys.curve_secret, keys.curve_public)
+
+    def stranger(self) -> RawChild:
+        key = PrivateKey.generate()
+        return RawChild(self.server.endpoint, self.server_key, bytes(key), bytes(key.public_key))
+
+    def _read(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table of the parent's store but the rejection counters, rows sorted."""
+        conn = self._read()
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {
+                table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+                for table in sorted(tables)
+                if table != COUNTERS
+            }
+        finally:
+            conn.close()
+
+    def counters(self) -> Counter[tuple[str, str]]:
+        conn = self._read()
+        try:
+            rows = conn.execute(f"SELECT peer, code, times FROM {COUNTERS}").fetchall()
+        finally:
+            conn.close()
+        return Counter({(peer, code): times for peer, code, times in rows})
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        conn = self._read()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+def hello(city: City, code: str, heads: dict[str, Any] | None = None) -> Message:
+    opened = city.open(code)
+    try:
+        cert = own_certificate(opened.log, code, opened.keys.kid)
+    finally:
+        opened.close()
+    body = {
+        "versions": [1],
+        "node": code,
+        "cert": cert,
+        "session": os.urandom(16),
+        "heads": heads or {},
+        "credit": 4,
+        "arrivals": 0,
+    }
+    return Message(Type.HELLO, body)
+
+
+def rev_ack(batch: Message) -> Message:
+    body = {
+        "phase": "rev",
+        "n": batch.body["n"],
+        "upto": batch.body["upto"],
+        "heads": {},
+        "counts": {"duplicate": len(batch.body["records"])},
+        "codes": {},
+    }
+    return Message(Type.ACK, body)
+
+
+def open_session(child: RawChild, start: Message, *, stop_at_rev_batch: bool = False) -> Message | None:
+    """Send HELLO and acknowledge the revocations until the up phase (or the first rev batch)."""
+    pending = _send(child, start)
+    for _ in range(100):
+        if not pending:
+            raise AssertionError("the parent went quiet")
+        message = pending.pop(0)
+        assert message.type is not Type.ERROR, message.body
+        if message.type is Type.BATCH:
+            if stop_at_rev_batch:
+                return message
+            pending.extend(_send(child, rev_ack(message)))
+        elif message.type is Type.END:
+            assert message.body["phase"] == "rev"
+            return None
+    raise AssertionError("no END rev")
+
+
+def _send(child: RawChild, message: Message) -> list[Message]:
+    assert child.send(encode(message))
+    return child.replies()
+
+
+def up_batch(records: list[bytes], n: int = 1, upto: int = 0) -> Message:
+    return Message(Type.BATCH, {"phase": "up", "n": n, "acked": 0, "records": records, "upto": upto})
+
+
+def ok(result: Any) -> None:
+    assert result.ok, result.error
+
+
+def verify_town(city: City) -> None:
+    report = verify_store(city.home(TOWN) / "node.db", NODE_SETS, city.clock)
+    assert report.ok, report.faults
+
+
+# -- fixtures -----------------------------------------------------------------------------
+
+
+def _prepare(root: Path) -> City:
+    """A town holding its villages' certificates, and one village synced once through it."""
+    city = build_city(root)
+    city.net.add_node(VILLAGE_3, "village", TOWN)
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:  # a revocation at the root, so that every session has a revocation phase
+        authority.revoke_node(central, VILLAGE_3, reason="设备报废")
+    finally:
+        central.close()
+    with city.serving(CITY):
+        ok(city.sync(TOWN))
+    with city.serving(TOWN):
+        ok(city.sync(VILLAGE))
+    return city
+
+
+@pytest.fixture
+def town(tmp_path: Path) -> Iterator[Endpoint]:
+    city = _prepare(tmp_path)
+    with city.serving(CITY, TOWN) as servers:
+        yield Endpoint(city, servers[TOWN])
+
+
+# -- random and mutated frames ----------------------------------------------------------
+
+
+def test_mutated_messages_are_refused_counted_and_change_nothing(town: Endpoint) -> None:
+    city = town.city
+    child = town.child(VILLAGE)
+    assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+    held = town.query("SELECT envelope FROM records WHERE origin = ? ORDER BY seq LIMIT 1", VILLAGE)[0][0]
+    bases = {
+        Type.HELLO: hello(city, VILLAGE),
+        Type.BATCH: up_batch([bytes(held)], upto=1),
+        Type.ACK: Message(
+            Type.ACK,
+            {"phase": "rev", "n": 1, "upto": 0, "heads": {}, "counts": {}, "codes": {}},
+        ),
+    }
+    seen: Counter[str] = Counter()
+
+    def deliver(target: Type, mutant: Mutant) -> list[Message]:
+        if target is Type.ACK:
+            batch = open_session(child, hello(city, VILLAGE), stop_at_rev_batch=True)
+            assert batch is not None
+            child.replies(0.02)
+        elif target is Type.BATCH:
+            open_session(child, hello(city, VILLAGE))
+        assert child.send(mutant.frames)
+        return child.replies()
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.sampled_from(list(bases)).flatmap(lambda t: mutants(bases[t]).map(lambda m: (t, m))))
+    def check(case: tuple[Type, Mutant]) -> None:
+        target, mutant = case
+        before, counted = town.snapshot(), town.counters()
+        replies = deliver(target, mutant)
+        assert replies, (target, mutant)
+        errors = [m for m in replies if m.type is Type.ERROR]
+        if not errors:  # a mutation that left a valid message: the session goes on
+            assert not mutant.must_refuse, (target, mutant)
+            assert not mutant.other_version or target is Type.HELLO, (target, mutant)
+            seen["accepted"] += 1
+            return
+        assert len(replies) == 1 and len(errors) == 1
+        code = errors[0].body["code"]
+        assert code in STABLE and ErrorCode(code) in SYNC_CODES, code
+        assert town.snapshot() == before, (target, mutant)
+        assert town.counters() - counted == Counter({(VILLAGE, code): 1}), (target, mutant)
+        seen[code] += 1
+
+    try:
+        check()
+    finally:
+        child.close()
+    assert seen[ErrorCode.SYNC_PROTOCOL.value] > 50, seen
+    assert town.server.alive
+    ok(city.sync(VILLAGE))
+    verify_town(city)
+
+
+def test_random_frames_from_an_enrolled_child_are_refused(town: Endpoint) -> None:
+    child = town.child(VILLAGE)
+    before = town.snapshot()
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(st.lists(st.binary(max_size=64), min_size=1, max_size=5))
+    def check(frames: list[bytes]) -> None:
+        counted = town.counters()
+        assert child.send(frames)
+        (reply,) = child.replies()
+        assert reply.type is Type.ERROR and reply.body["code"] in STABLE
+        assert town.counters() - counted == Counter({(VILLAGE, reply.body["code"]): 1})
+
+    try:
+        check()
+    finally:
+        child.close()
+    assert town.snapshot() == before
+    ok(town.city.sync(VILLAGE))
+
+
+# -- oversized messages -------------------------------------------------------------------
+
+
+def test_a_body_above_the_message_cap_is_refused_and_counted(town: Endpoint) -> None:
+    child = town.child(VILLAGE)
+    try:
+        open_session(child, hello(town.city, VILLAGE))
+        before, counted = town.snapshot(), town.counters()
+        records = [bytes(60 * 1024)] * (MAX_MESSAGE // (60 * 1024) + 1)
+        body = codec.encode({"phase": "up", "n": 1, "acked": 0, "records": records[:256], "upto": 0})
+        assert MAX_MESSAGE < len(body) < MAX_TRANSPORT
+        assert child.send([version_frame(1), b"BATCH", body])
+        (reply,) = child.replies()
+        assert reply.type is Type.ERROR and reply.body["code"] == ErrorCode.SYNC_TOO_LARGE.value
+        assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.SYNC_TOO_LARGE.value): 1})
+        assert town.snapshot() == before
+        # The session is gone: the next batch is out of order.
+        assert child.send(encode(up_batch([b"x"], n=2)))
+        (reply,) = child.replies()
+        assert reply.body["code"] == ErrorCode.SYNC_PROTOCOL.value
+    finally:
+        child.close()
+    ok(town.city.sync(VILLAGE))
+
+
+def test_a_frame_above_the_transport_cap_drops_the_connection_only(town: Endpoint) -> None:
+    child = town.child(VILLAGE)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        before, counted = town.snapshot(), town.counters()
+        assert child.send([version_frame(1), b"BATCH", bytes(MAX_TRANSPORT + 1)])
+        # libzmq closes the connection unread: no answer, nothing stored, nothing to count.
+        assert child.replies(1.0) == []
+        assert town.server.alive
+        assert town.snapshot() == before and town.counters() == counted
+        # The same socket reconnects and is served again.
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        replies = _send(child, hello(town.city, VILLAGE))
+        assert replies and replies[0].type is Type.WELCOME
+    finally:
+        child.close()
+    ok(town.city.sync(VILLAGE))
+
+
+# -- who may connect ----------------------------------------------------------------------
+
+
+def test_an_unknown_curve_key_is_refused_at_zap_and_counted(town: Endpoint) -> None:
+    before, counted = town.snapshot(), town.counters()
+    stranger = town.stranger()
+    try:
+        assert stranger.handshake() == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        stranger.sock.sndtimeo = 200
+        stranger.send(encode(hello(town.city, VILLAGE)))  # queued or not, it reaches nobody
+        assert stranger.replies(0.5) == []
+    finally:
+        stranger.close()
+    new = town.counters() - counted
+    assert new and all(
+        peer == "unknown" and code == ErrorCode.SYNC_PEER_UNKNOWN.value for peer, code in new
+    ), new
+    assert town.snapshot() == before
+    ok(town.city.sync(VILLAGE))
+
+
+def revoke(city: City, code: str) -> None:
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        authority.revoke_node(central, code, reason="设备被盗")
+    finally:
+        central.close()
+    ok(city.sync(TOWN))  # the town learns of it from central
+
+
+def test_a_revoked_node_is_refused_at_the_handshake(town: Endpoint) -> None:
+    child = town.child(VILLAGE_2)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+    finally:
+        child.close()
+    revoke(town.city, VILLAGE_2)
+    counted = town.counters()
+    child = town.child(VILLAGE_2)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    finally:
+        child.close()
+    new = town.counters() - counted
+    assert set(new) == {(VILLAGE_2, ErrorCode.SYNC_PEER_REVOKED.value)}, new
+    ok(town.city.sync(VILLAGE))  # the others are served as before
+
+
+def test_a_live_session_of_a_node_revoked_meanwhile_is_told_and_dropped(town: Endpoint) -> None:
+    child = town.child(VILLAGE)
+    try:
+        open_session(child, hello(town.city, VILLAGE))
+        counted = town.counters()
+        revoke(town.city, VILLAGE)
+        started = time.monotonic()
+        reply = child.receive(5.0)
+        assert reply is not None and time.monotonic() - started < 2.5  # a tick is one second
+        assert reply.type is Type.ERROR and reply.body["code"] == ErrorCode.SYNC_PEER_REVOKED.value
+        # Dropped: anything more on that connection is refused, as revoked, and counted.
+        assert child.send(encode(Message(Type.END, {"phase": "up", "upto": 0})))
+        (again,) = child.replies()
+        assert again.type is Type.ERROR and again.body["code"] == ErrorCode.SYNC_PEER_REVOKED.value
+        assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.SYNC_PEER_REVOKED.value): 2})
+    finally:
+        child.close()
+    result = town.city.sync(VILLAGE)
+    assert not result.ok and result.error is not None
+    assert result.error.code is ErrorCode.SYNC_PEER_UNKNOWN  # ZAP refused it; the child cannot tell why
+
+
+# -- bad records inside a batch -----------------------------------------------------------
+
+
+def _resigned(envelope: bytes, signer: Any, **changes: Any) -> bytes:
+    """``envelope``'s payload with ``changes``, signed by ``signer`` (whatever its kid says)."""
+    record = decode_stored(envelope)
+    payload = codec.decode(record.payload_bytes)
+    payload.update(changes)
+    payload_bytes = codec.encode(payload)
+    return codec.encode([payload_bytes, signer.sign(PREFIX_RECORD + payload_bytes)])
+
+
+def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: Endpoint) -> None:
+    city = town.city
+    village = city.open(VILLAGE)
+    other = city.open(VILLAGE_2)
+    try:
+        for n in range(4):  # the village's seq 2..5
+            village.log.append_local(
+                village.keys,
+                VILLAGE,
+                kinds.CLERK_SET,
+                {"user": f"clerk{n}", "name": "李梅", "roles": ["clerk"], "active": True},
+                actor="sys:admin",
+            )
+        mine = {
+            seq: bytes(envelope)
+            for seq, envelope in village.log.db.conn.execute(
+                "SELECT seq, envelope FROM records WHERE origin = ?", (VILLAGE,)
+            )
+        }
+        sibling = other.log.db.conn.execute(
+            "SELECT envelope FROM records WHERE origin = ? AND seq = 1", (VILLAGE_2,)
+        ).fetchone()[0]
+        forged = _resigned(mine[4], other.keys, body={**decode_stored(mine[4]).body, "name": "冒名"})
+        forked = _resigned(mine[1], village.keys, ts=decode_stored(mine[1]).payload.ts + 1)
+    finally:
+        village.close()
+        other.close()
+    assert len(mine) == 5 and town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(1,)]
+    assert not town.query("SELECT 1 FROM records WHERE origin = ?", VILLAGE_2)
+
+    batch = [mine[2], mine[3], forged, mine[1], mine[5], forked, bytes(sibling)]
+    child = town.child(VILLAGE)
+    try:
+        open_session(child, hello(city, VILLAGE))
+        counted = town.counters()
+        (ack,) = _send(child, up_batch(batch))
+    finally:
+        child.close()
+    assert ack.type is Type.ACK, ack.body
+    assert ack.body["counts"] == {"appended": 2, "rejected": 2, "duplicate": 1, "held": 1, "fork": 1}
+    assert ack.body["codes"] == {
+        ErrorCode.SIGNATURE_INVALID.value: 1,
+        ErrorCode.CHAIN_FORK.value: 1,
+        ErrorCode.SYNC_NOT_CHILD.value: 1,
+    }
+    assert ack.body["heads"] == {VILLAGE: [3, decode_stored(mine[3]).id]}
+    assert set(ack.body["codes"]) <= STABLE
+    assert town.counters() - counted == Counter({(VILLAGE, code): 1 for code in ack.body["codes"]})
+    # The good ones committed; each bad one is where the record layer keeps it.
+    assert town.query("SELECT seq FROM records WHERE origin = ? ORDER BY seq", VILLAGE) == [(1,), (2,), (3,)]
+    assert not town.query("SELECT 1 FROM records WHERE origin = ?", VILLAGE_2)
+    assert sorted(town.query("SELECT code, origin, seq, source FROM rejected")) == [
+        (ErrorCode.SIGNATURE_INVALID.value, VILLAGE, 4, VILLAGE),
+        (ErrorCode.SYNC_NOT_CHILD.value, VILLAGE_2, 1, VILLAGE),
+    ]
+    assert town.query("SELECT origin, seq, code FROM held") == [(VILLAGE, 5, ErrorCode.CHAIN_GAP.value)]
+    assert town.query("SELECT origin, seq, other_id FROM forks") == [(VILLAGE, 1, decode_stored(forked).id)]
+    listing = CliRunner().invoke(main, ["log", str(city.home(TOWN)), "--rejected"])
+    assert listing.exit_code == 0, listing.output
+    assert ErrorCode.SIGNATURE_INVALID.value in listing.output
+    assert ErrorCode.SYNC_NOT_CHILD.value in listing.output and "2 rejected" in listing.output
+    verify_town(city)
+
+    # A normal session afterwards fills the gap; the held record is let in.
+    result = city.sync(VILLAGE)
+    ok(result)
+    assert not result.summary.rejected
+    assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(5,)]
+    assert town.query("SELECT count(*) FROM held") == [(0,)]
+    verify_town(city)
+    report = verify_store(city.home(CITY) / "central.db", CENTRAL_SETS, city.clock)
+    assert report.ok, report.faults
