@@ -6,14 +6,14 @@ import json
 import platform
 from pathlib import Path
 
-from bench import intake, record_log
+from bench import intake, record_log, sync
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
-    results = {"record_log": record_log.run(), "intake": intake.run()}
+    results = {"record_log": record_log.run(), "intake": intake.run(), "sync": sync.run()}
     machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": _cpus()}
     (RESULTS / "latest.json").write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
     lines = ["| benchmark | figure | value | baseline | ratio |", "|---|---|---|---|---|"]

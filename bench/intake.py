@@ -3,7 +3,7 @@
 A city (central, a town, a village with the demo catalog delegated) is built in a temp dir.
 The baseline is ``Desk.intake`` called one at a time on a copy of the village's directory:
 the checks, the signed record, the projections and the commit, nothing else. Then the
-village's real web service (``python -m node.web.run``) is started in a subprocess; one
+village's real web service (``python -m tongban.run --only web``) is started in a subprocess; one
 client alone gives the cost of a request without contention, then 20
 client threads, each on its own keep-alive connection, post ``/api/v1/cases`` at once:
 the baseline plus HTTP, JSON, the token check, the worker pool and the wait for the
