@@ -141,7 +141,7 @@ def device_disable(directory: Path, name: str) -> None:
 @click.option("--listen", help="HOST:PORT (default: [web] listen in node.toml).")
 def serve(directory: Path, listen: str | None) -> None:
     """Run the clerk web service (pages and /api/v1) in the foreground."""
-    args = [sys.executable, "-m", "node.web.run", str(directory)]
+    args = [sys.executable, "-m", "tongban.run", str(directory), "--only", "web"]
     if listen:
         args += ["--listen", listen]
     os.execv(sys.executable, args)
