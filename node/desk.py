@@ -312,7 +312,7 @@ class Desk:
         if owner != self.code:
             code = ErrorCode.NOT_DECIDER if kind in DECISIONS else ErrorCode.NOT_AUTHORIZED
             raise AuthorityError(code, f"{kind.value} on {case_no} belongs to {owner}")
-        step = self._build_event(kind, fields)
+        step = self._build_event(kind, fields, after=self._last_event_at(case_no))
         state = self._state(case)
         if kind not in allowed_events(state):
             raise InputError(
@@ -322,8 +322,14 @@ class Desk:
             self._event(case_no, step, actor)
         return self.case(case_no)
 
-    def _build_event(self, kind: Event, fields: dict[str, Any]) -> CaseEvent:
-        now = self.clock.now()
+    def _last_event_at(self, case_no: str) -> int:
+        row = self.db.conn.execute("SELECT max(at) FROM case_events WHERE case_no = ?", (case_no,)).fetchone()
+        return int(row[0] or 0)
+
+    def _build_event(self, kind: Event, fields: dict[str, Any], after: int = 0) -> CaseEvent:
+        # Steps replay in (at, record id) order everywhere: a step taken after seeing others
+        # must sort after them, even within the same second or on a clock that lags.
+        now = max(self.clock.now(), after + 1)
         reason = clean_text("reason", fields.get("reason", ""), limit=MAX_REASON, required=False)
         missing: tuple[str, ...] = ()
         delivery = rating = None

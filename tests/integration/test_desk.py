@@ -196,3 +196,29 @@ def test_sessions_expire_and_logins_back_off(net: Network) -> None:
         )
     finally:
         desk.store.close()
+
+
+def test_a_step_taken_after_seeing_another_sorts_after_it_on_a_lagging_clock(net: Network) -> None:
+    village = open_desk(net.node_dir(VILLAGE), net.clock)
+    try:
+        item, materials = proxy_item(village)
+        case_no = village.intake(form(item, materials), actor="wangli")["case_no"]
+    finally:
+        village.store.close()
+    relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
+    net.clock.advance(3600)  # the town's clock runs an hour ahead of the village's
+    town = open_desk(net.node_dir(TOWN), net.clock)
+    try:
+        town.act(case_no, "approve", {}, actor="shenpi")
+    finally:
+        town.store.close()
+    net.clock.advance(-3600)
+    relay(net.node_dir(TOWN), net.node_dir(VILLAGE), net.clock)
+    village = open_desk(net.node_dir(VILLAGE), net.clock)
+    try:
+        case = village.act(case_no, "deliver", {"delivery": "pickup"}, actor="wangli")
+        assert case["state"] == "delivered"
+        steps = [(e["event"], e["status"]) for e in village.events(case_no)]
+        assert steps[-2:] == [("approve", "applied"), ("deliver", "applied")], steps
+    finally:
+        village.store.close()
