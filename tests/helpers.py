@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,3 +173,12 @@ def open_desk(home: Path, clock: FixedClock) -> Desk:
     return Desk(
         NodeStore.open(config.database_path, clock), keys.load_key_file(config.key_path), config, clock
     )
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 60.0, every: float = 0.2) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        time.sleep(every)

@@ -208,22 +208,11 @@ def sync_cli(home: Path, endpoint: str, timeout: float = 30.0) -> tuple[bool, in
 def take_in_many(city: City, village: str, decider: str, cases: int, clerks: int) -> None:
     """``cases`` proxy cases decided by ``decider`` and ``clerks`` clerk records, authored at
     ``village`` in one transaction (the cheapest way to grow its chain)."""
-    from core.catalog import Mode
-    from node.desk import IntakeForm
-    from tests.integration.syncnet import GOOD_ID
+    from tests.integration.syncnet import proxy_form
 
     desk = city.desk(village)
     try:
-        auth = next(a for a in desk.items() if a.mode is Mode.PROXY and a.decider == decider)
-        materials = tuple(m.code for m in auth.item.materials if m.required)
-        form = IntakeForm(
-            item=auth.item.code,
-            name="王秀英",
-            doc_type="resident_id",
-            doc_no=GOOD_ID,
-            phone="13800138000",
-            materials=materials,
-        )
+        form = proxy_form(desk, decider)
         with transaction(desk.store.db):
             for _ in range(cases):
                 desk.intake(form, actor="wangli")

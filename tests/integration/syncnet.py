@@ -120,20 +120,23 @@ def delegate(city: City, village: str) -> int:
     return made
 
 
+def proxy_form(desk: Desk, decider: str = TOWN, doc_no: str = GOOD_ID) -> IntakeForm:
+    """A complete walk-in for a proxy item ``desk`` may take in and ``decider`` decides."""
+    auth = next(a for a in desk.items() if a.mode is Mode.PROXY and a.decider == decider)
+    return IntakeForm(
+        item=auth.item.code,
+        name="王秀英",
+        doc_type="resident_id",
+        doc_no=doc_no,
+        phone="13800138000",
+        materials=tuple(m.code for m in auth.item.materials if m.required),
+    )
+
+
 def take_in(city: City, village: str, doc_no: str = GOOD_ID) -> str:
     """A proxy case decided by the town, taken in at ``village``; its number."""
     desk = city.desk(village)
     try:
-        auth = next(a for a in desk.items() if a.mode is Mode.PROXY and a.decider == TOWN)
-        materials = tuple(m.code for m in auth.item.materials if m.required)
-        form = IntakeForm(
-            item=auth.item.code,
-            name="王秀英",
-            doc_type="resident_id",
-            doc_no=doc_no,
-            phone="13800138000",
-            materials=materials,
-        )
-        return str(desk.intake(form, actor="wangli")["case_no"])
+        return str(desk.intake(proxy_form(desk, TOWN, doc_no), actor="wangli")["case_no"])
     finally:
         desk.store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import closing
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from core.catalog import Mode
 from core.clock import SystemClock
 from node.desk import IntakeForm
-from tests.helpers import open_desk
+from tests.helpers import open_desk, wait_for
 from tests.integration.webnode import free_port
 
 pytestmark = pytest.mark.slow
@@ -73,12 +72,3 @@ def take_in(village: Path) -> str:
 def held(database: Path, case_no: str) -> bool:
     with closing(sqlite3.connect(database, timeout=10)) as conn:
         return conn.execute("SELECT count(*) FROM cases WHERE case_no = ?", (case_no,)).fetchone()[0] == 1
-
-
-def wait_for(condition: object, what: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from core.errors import ErrorCode, TongbanError
-from tests.helpers import CITY, TOWN, VILLAGE
+from tests.helpers import CITY, TOWN, VILLAGE, wait_for
 from tests.integration.syncnet import City, build_city
 from tests.integration.webnode import free_port
 from tongban.demo_run import set_sync_section
@@ -75,19 +74,9 @@ def test_a_town_runs_its_web_and_serves_its_villages_in_one_process(city: City) 
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://{web}/login", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("the town's web service did not answer")
+        wait_for(lambda: answers(f"http://{web}/login"), "the town's web service", 60, 0.3)
         grants = "SELECT count(*) FROM grants WHERE aud = ?"
-        while time.monotonic() < deadline and city.count(TOWN, grants, TOWN) == 0:
-            time.sleep(0.3)
-        assert city.count(TOWN, grants, TOWN) > 0, "the town's agent fetched nothing from central"
+        wait_for(lambda: city.count(TOWN, grants, TOWN) > 0, "the town's agent to fetch its grants", 60, 0.3)
         result = city.sync(VILLAGE)
         assert result.ok and result.parent == TOWN, result.error
     finally:
@@ -97,3 +86,11 @@ def test_a_town_runs_its_web_and_serves_its_villages_in_one_process(city: City) 
     assert town.returncode == 0 and central.returncode == 0, outputs
     assert "sync endpoint for its villages" in outputs[0] and "sync agent" in outputs[0]
     city.verify_all()
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except OSError:
+        return False
+    return True

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CITY, TOWN, VILLAGE
+from tests.helpers import CITY, TOWN, VILLAGE, wait_for
 from tests.integration.syncnet import City, build_city, delegate, take_in
 from tests.integration.webnode import free_port
 
@@ -42,15 +41,6 @@ def nameko(home: Path, *services: str, **config: str) -> Iterator[subprocess.Pop
             proc.kill()
             proc.wait()
         log.close()
-
-
-def wait_for(condition: object, what: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def add_sync_section(home: Path, text: str) -> None:
