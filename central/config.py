@@ -42,11 +42,19 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class WebSection:
+    """[web]: the operator web service (catalog, delegation, dashboard, audit)."""
+
+    listen: str = "127.0.0.1:8400"
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
     home: Path
     sync: SyncSection = SyncSection()
+    web: WebSection = WebSection()
 
     @property
     def database_path(self) -> Path:
@@ -61,7 +69,12 @@ class CentralConfig:
         return self.home / self.store.bundles
 
 
-LAYOUT: dict[str, type] = {"central": CentralSection, "store": StoreSection, "sync": SyncSection}
+LAYOUT: dict[str, type] = {
+    "central": CentralSection,
+    "store": StoreSection,
+    "sync": SyncSection,
+    "web": WebSection,
+}
 
 
 def load(home: Path) -> CentralConfig:
@@ -70,7 +83,9 @@ def load(home: Path) -> CentralConfig:
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = CentralConfig(central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"])
+    config = CentralConfig(
+        central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"], web=parsed["web"]
+    )
     try:
         validate_node_code(config.central.code, Tier.CENTRAL)
     except TongbanError as exc:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from central import authority
 from central import config as central_config
+from central.catalog_files import load_catalog_file
 from central.store import MIGRATION_SETS as CENTRAL_SETS
-from core.catalog import Mode, items_from_data
+from core.catalog import Mode
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError
 from node import config as node_config
@@ -188,7 +188,7 @@ def central_revoke(central_dir: Path, code: str, reason: str, last_good_seq: int
 )
 @refusals
 def central_publish(central_dir: Path, catalog_file: Path, valid_days: int) -> None:
-    """Publish the items in a YAML file as the next catalog release."""
+    """Publish the items of a YAML or CSV file as the next catalog release."""
     items = load_catalog_file(catalog_file)
     opened = authority.open_central(central_dir, CLOCK)
     try:
@@ -196,6 +196,25 @@ def central_publish(central_dir: Path, catalog_file: Path, valid_days: int) -> N
     finally:
         opened.close()
     click.echo(f"published catalog v{release.version} with {len(release.items)} items (record #{record.seq})")
+
+
+@central.command("publish-calendar")
+@click.argument("central_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("schedule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@refusals
+def central_publish_calendar(central_dir: Path, schedule_file: Path) -> None:
+    """Publish a year's holidays and adjusted working days (调休) from a YAML file."""
+    opened = authority.open_central(central_dir, CLOCK)
+    try:
+        record, release = authority.publish_calendar(opened, schedule_file, actor="sys:calendar")
+    finally:
+        opened.close()
+    s = release.schedule
+    click.echo(
+        f"published calendar v{release.version} for {s.year}: {len(s.holidays)} holidays,"
+        f" {len(s.workdays)} adjusted working days (record #{record.seq})"
+    )
+    click.echo(f"  source: {s.source}")
 
 
 @central.command("grant")
@@ -230,17 +249,6 @@ def central_grant(
         central_obj.close()
     for record, grant_mode, count in records:
         click.echo(f"granted {count} item(s) to {code} as {grant_mode.value}: {record.id.hex()[:16]}")
-
-
-def load_catalog_file(path: Path) -> Any:
-    """Items from a YAML file with a top-level ``items:`` list."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(ErrorCode.CATALOG_INVALID, f"{path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        raise InputError(ErrorCode.CATALOG_INVALID, f"{path}: expected a top-level 'items:' list")
-    return items_from_data(data["items"])
 
 
 # -- inspection --------------------------------------------------------------------------
@@ -358,6 +366,10 @@ node.add_command(node_cli.clerk)
 node.add_command(node_cli.device)
 node.add_command(node_cli.serve)
 
+from tongban import central_cli  # noqa: E402  (central's operator accounts, in their own module)
+
+central.add_command(central_cli.admin)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
@@ -369,3 +381,11 @@ node.add_command(sync_cli.sync_command)
 node.add_command(sync_cli.node_run)
 central.add_command(sync_cli.central_run)
 main.add_command(sync_cli.serve_command)
+
+from tongban import authority_cli  # noqa: E402 — commands of their own module, registered here
+
+central.add_command(authority_cli.keys_command)
+central.add_command(authority_cli.rotate_key_command)
+central.add_command(authority_cli.rotate_root_command)
+central.add_command(authority_cli.heartbeat_command)
+central.add_command(authority_cli.recheck_command)

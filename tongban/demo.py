@@ -1,5 +1,6 @@
 """The demo network: central, one town and two of its villages, enrolled, with a catalog,
-the town's grant passed down to its villages, and demo clerk accounts.
+the town's grant passed down to its villages, demo clerk accounts and central's demo
+operators.
 
 Built with the same functions the CLI commands use, from the demo org tree and catalog
 shipped in ``central/demo/`` (Haining, 海宁市, the city of the project's seed reports).
@@ -16,12 +17,14 @@ from typing import Any
 import yaml
 
 from central import authority
+from central.admins import admins
 from core.catalog import items_from_data
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from node import identity
 from node.store import NodeStore
-from tongban.demo_run import prepare
+from tongban.demo_run import ACCOUNTS, DEMO_PASSWORD, prepare
+from web.accounts import hash_password
 
 DEMO_TOWN = "斜桥镇"
 
@@ -63,6 +66,9 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
     try:
         items = items_from_data(demo_file("catalog.yaml")["items"])
         _, release = authority.publish_catalog(central, items)
+        operators, digest = admins(central), hash_password(DEMO_PASSWORD)
+        for user, name, roles in ACCOUNTS["central"]:
+            operators.add(central, user, name, roles, digest, actor="sys:demo")
         nodes = pick_nodes(tree)
         for demo_node in nodes:
             node_dir = home / demo_node.code
@@ -96,7 +102,7 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         finally:
             store.close()
         echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
-    echo("Start the clerk screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
+    echo("Start the clerk and operator screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
     echo(f"  tongban log {central_dir}")
     echo(f"  tongban node show {home / nodes[-1].code}")
     echo(f"  tongban verify {home / nodes[-1].code}")

@@ -4,9 +4,11 @@
 passes the town's items down to its villages. The demo's set-up carries records between
 the stores in process, exactly the records sync would carry (``kinds.concerns``). ``start``
 gives every store its ``[sync]`` links on loopback (village → town → central), writes
-``supervisord.conf`` in the demo directory with one program a store (``tongban.run``: the
-web service, the sync agent, a town's and central's sync endpoint), and starts supervisord
-in the background; from then on the nodes sync by themselves. ``stop`` shuts it down.
+``supervisord.conf`` in the demo directory with one program a store (``tongban.run``: a
+node's web service and sync agent, a town's sync endpoint, central's operator web, sync
+endpoint and heartbeat), and starts supervisord in the background; from then on the nodes
+sync by themselves. ``stop`` shuts it down. Central's demo operators (``ACCOUNTS["central"]``)
+are made by :func:`tongban.demo.build_demo`, with the same demo password.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from central import config as central_config
 from central.store import CentralStore
 from core.admin import is_within
 from core.clock import Clock
@@ -36,6 +39,12 @@ from sync.log import RecordLog, decode_stored
 DEMO_PASSWORD = "tongban-demo-2026"
 SUPERVISOR_CONF = "supervisord.conf"
 ACCOUNTS = {
+    "central": [
+        ("shixiang", "施事项", ["catalog_admin"]),
+        ("shouquan", "寿授权", ["delegation_admin"]),
+        ("shenji", "沈审计", ["auditor"]),
+        ("chakan", "车查看", ["viewer"]),
+    ],
     "town": [
         ("shenpi", "沈审批", ["approver", "clerk"]),
         ("guanli", "顾管理", ["admin", "auditor"]),
@@ -152,7 +161,7 @@ def link_demo(home: Path, town: str, villages: list[str], sync_port: int) -> dic
     return endpoints
 
 
-def supervisor_conf(home: Path, nodes: list[tuple[str, int]]) -> str:
+def supervisor_conf(home: Path, nodes: list[tuple[str, int]], central_port: int) -> str:
     """supervisord.conf for the demo: one program per store, a unix socket for control."""
     home = home.resolve()
     lines = [
@@ -173,7 +182,7 @@ def supervisor_conf(home: Path, nodes: list[tuple[str, int]]) -> str:
         "",
     ]
     home_of = {"central": home / "central"} | {code: home / code for code, _ in nodes}
-    programs = [("central", "central", "")]
+    programs = [("central", "central", f" --listen 127.0.0.1:{central_port}")]
     for code, port in nodes:
         programs += [(f"web-{code}", code, f" --only web --listen 127.0.0.1:{port}")]
         programs += [(f"sync-{code}", code, " --only sync")]
@@ -199,20 +208,26 @@ def start(
     town = next(code for code, _, _ in nodes if len(code) == 9)
     villages = [code for code, _, _ in nodes if len(code) == 12]
     endpoints = link_demo(home, town, villages, sync_port)
+    central_port = max(port for _, _, port in nodes) + 1
     conf = home / SUPERVISOR_CONF
-    conf.write_text(supervisor_conf(home, [(code, port) for code, _, port in nodes]), encoding="utf-8")
+    programs = supervisor_conf(home, [(code, port) for code, _, port in nodes], central_port)
+    conf.write_text(programs, encoding="utf-8")
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
     deadline = time.monotonic() + 60
-    waiting = {code: port for code, _, port in nodes}
+    waiting = {code: f"http://127.0.0.1:{port}/api/v1/openapi.json" for code, _, port in nodes}
+    waiting["central"] = f"http://127.0.0.1:{central_port}/login"
     while waiting and time.monotonic() < deadline:
-        for code, port in list(waiting.items()):
+        for code, url in list(waiting.items()):
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2).close()
+                urllib.request.urlopen(url, timeout=2).close()
                 waiting.pop(code)
         time.sleep(0.3)
     if waiting:
         raise InputError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
+    city = central_config.load(home / "central").central
+    operators = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["central"])
     echo("The demo network is running under supervisord:")
+    echo(f"  {city.name} {city.code}: http://127.0.0.1:{central_port}/   operators: {operators}")
     echo(f"  central: sync endpoint {endpoints['central']}")
     for code, name, port in nodes:
         tier = "town" if len(code) == 9 else "village"

@@ -3,7 +3,8 @@
 * a node: the clerk web service (``[web] listen``); the sync agent when it has somewhere
   to sync (``[sync] parent``, ``fallback`` or ``direct_to_central``); and, at a town with
   ``[sync] listen``, the sync endpoint for its villages;
-* central: the sync endpoint (``[sync] listen``).
+* central: the operator web service (``[web] listen``), the sync endpoint (``[sync]
+  listen``) and its timed duties (the signed heartbeat, :mod:`central.heartbeat`).
 
 :mod:`tongban.run` runs the plan; ``tongban node run`` and ``tongban central run`` check it
 before they hand over to that module.
@@ -18,7 +19,7 @@ from typing import Any
 from central import config as central_config
 from core.errors import ErrorCode, TongbanError
 from node import config as node_config
-from node.web.deps import HOME_KEY
+from web.deps import HOME_KEY
 
 
 @dataclass
@@ -75,10 +76,26 @@ def _plan(home: Path, web_listen: str | None) -> Plan:
         return plan
     if (home / central_config.CONFIG_FILE).is_file():
         central = central_config.load(home)
-        plan = Plan(f"{central.central.name} ({central.central.code})", config={"SYNC_HOME": str(home)})
+        from central.heartbeat import EVERY
+        from central.services import HOME_KEY as CENTRAL_HOME_KEY
+        from central.services import CentralDuties
+        from central.web.service import CentralWeb
+
+        listen = web_listen or central.web.listen
+        plan = Plan(
+            f"{central.central.name} ({central.central.code})",
+            config={
+                "SYNC_HOME": str(home),
+                CENTRAL_HOME_KEY: str(home),
+                HOME_KEY: str(home),
+                "WEB_SERVER_ADDRESS": listen,
+            },
+        )
+        plan.services.append(("web", CentralWeb, f"operator web at http://{listen}/"))
         if central.sync.listen:
             plan.services.append(("sync", SyncEndpoint, f"sync endpoint at {central.sync.listen}"))
         else:
             plan.notes.append("no [sync] listen is configured")
+        plan.services.append(("sync", CentralDuties, f"signed heartbeat every {EVERY // 60} min"))
         return plan
     raise TongbanError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")

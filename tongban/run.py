@@ -29,7 +29,7 @@ from tongban.processes import PARTS, plan_for  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tongban.run")
     parser.add_argument("home", type=Path)
-    parser.add_argument("--listen", help="HOST:PORT of a node's web service (default: [web] listen)")
+    parser.add_argument("--listen", help="HOST:PORT of the web service (default: [web] listen)")
     parser.add_argument("--only", choices=PARTS, help="run only the web or only the sync services")
     args = parser.parse_args(argv)
     try:

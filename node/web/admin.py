@@ -9,13 +9,13 @@ from werkzeug.wrappers import Response
 
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError, TongbanError
-from node.clerks import hash_password
 from node.desk import Delegation
 from node.store import MIGRATION_SETS
 from node.web.deps import DeskProvider, WorkerDesk
-from node.web.pages import page
 from node.web.render import Ctx, status_for
 from sync.inspect import verify_store
+from web.accounts import hash_password
+from web.pages import page
 
 
 class Admin:

@@ -1,12 +1,14 @@
 """Screen texts of the clerk web service, in Chinese (the default) and English.
 
-Error messages come from :mod:`core.errors` (each code has both texts); this table holds
-everything else a page shows. A missing key is a test failure, not a blank on screen.
+Error messages come from :mod:`core.errors` (each code has both texts); the words every
+service shares (login, language switch …) from :mod:`web.i18n`; this table holds
+everything else a clerk's page shows. A missing key is a test failure, not a blank on
+screen.
 """
 
 from __future__ import annotations
 
-LANGS = ("zh", "en")
+from web.i18n import SHARED, Texts
 
 TEXT: dict[str, tuple[str, str]] = {
     "app": ("通办 · 政务服务", "Tongban · Government Services"),
@@ -18,11 +20,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "admin": ("账户管理", "Accounts"),
     "delegation": ("事项下放", "Delegation"),
     "audit": ("日志审计", "Audit"),
-    "login": ("登录", "Log in"),
-    "logout": ("退出", "Log out"),
-    "user": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "lang_switch": ("English", "中文"),
     "node": ("节点", "Node"),
     "tier.village": ("村(社区)便民服务中心", "Village service center"),
     "tier.town": ("镇(街道)便民服务中心", "Town service center"),
@@ -92,6 +89,13 @@ TEXT: dict[str, tuple[str, str]] = {
         "(该年度节假日安排未发布,按周一至周五估算)",
         "(holidays of that year not yet published; Mon–Fri assumed)",
     ),
+    "calendar.held": ("工作日历", "Working-day calendar"),
+    "calendar.builtin": ("内置", "built in"),
+    "calendar.release": ("市中心发布第{v}版", "central release v{v}"),
+    "calendar.other": (
+        "(其余年份按周一至周五计算,相关期限标注为估算)",
+        "(other years count Monday to Friday; their deadlines are marked as estimates)",
+    ),
     "clerk": ("受理人", "Clerk"),
     "state": ("状态", "State"),
     "flags": ("标记", "Flags"),
@@ -151,10 +155,6 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "audit.faults": ("校验发现问题", "Verification found faults"),
     "audit.rejected": ("被拒收的记录", "Rejected records"),
-    "submit": ("提交", "Submit"),
-    "back": ("返回", "Back"),
-    "error": ("错误", "Error"),
-    "none": ("无", "none"),
     "banner.E_CATALOG_EXPIRED": (
         "事项清单已过期,请尽快联网同步;仍可受理,办件将被标记。",
         "The catalog has expired; sync soon. Intake goes on and cases are flagged.",
@@ -165,6 +165,15 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "banner.E_ITEM_UNKNOWN": ("尚未收到事项清单,请先同步。", "No catalog yet: sync first."),
     "banner.E_GRANT_ITEM": ("本节点尚未获得任何事项授权。", "This node holds no grant yet."),
+    "banner.E_HEARTBEAT_STALE": (
+        "中心的签名心跳已过期:本节点可能缺少最新的清单、授权或吊销信息。可继续受理,办件将被标记。",
+        "Central's signed heartbeat has expired: this node may lack the newest catalog, grants or"
+        " revocations. Intake goes on; cases are flagged.",
+    ),
+    "banner.E_CLOCK_BEHIND": (
+        "本机时钟比中心心跳时间慢了5分钟以上,请校准时钟。",
+        "This machine's clock is more than 5 minutes behind central's heartbeat: set the clock.",
+    ),
 }
 
 for _state, _zh, _en in (
@@ -191,7 +200,4 @@ for _event, _zh, _en in (
     TEXT[f"event.{_event}"] = (_zh, _en)
 
 
-def t(key: str, lang: str, **values: object) -> str:
-    zh, en = TEXT[key]
-    text = en if lang == "en" else zh
-    return text.format(**values) if values else text
+TEXTS = Texts(SHARED, TEXT)

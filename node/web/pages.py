@@ -1,13 +1,13 @@
-"""The clerk's pages: login, home, catalog, intake, receipt, notice, cases, queue.
+"""The clerk's pages: home, catalog, intake, receipt, notice, cases, queue.
 
 Each handler parses the request, calls the desk, renders a template; the rules live in
-:mod:`node.desk`. :func:`page` wraps every handler: body size cap, login, role, CSRF on
-every POST, and errors shown as a page with their code and text in the clerk's language.
+:mod:`node.desk`. :func:`web.pages.page` wraps every handler (body size cap, login, role,
+CSRF on every POST, errors as a page with their code); login and logout are the kit's
+(:class:`web.pages.Sessions`).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,81 +16,23 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from core.documents import DocType
-from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from node.clerks import csrf_ok, verify_password
+from core.errors import ErrorCode, InputError, TongbanError
 from node.desk import IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
-from node.web.render import SESSION_COOKIE, Ctx, status_for
-
-
-def page(*roles: str, public: bool = False) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """Wrap a page handler ``fn(self, ctx, **url_args)``; see the module docstring."""
-
-    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
-        @functools.wraps(fn)
-        def handler(self: Any, request: Request, **kwargs: Any) -> Response:
-            ctx = Ctx.build(request, self.web.desk)
-            try:
-                ctx.check_size()
-                if not public:
-                    if ctx.principal is None:
-                        return ctx.to_login()
-                    if roles:
-                        ctx.principal.require(*roles)
-                    if request.method == "POST" and not csrf_ok(ctx.principal.csrf, request.form.get("csrf")):
-                        raise AuthorityError(ErrorCode.CSRF)
-                return fn(self, ctx, **kwargs)
-            except TongbanError as exc:
-                return ctx.render("error.html", status=status_for(exc), exc=exc)
-
-        return handler
-
-    return decorate
-
+from node.web.render import Ctx, status_for
+from web.pages import Sessions, page
 
 DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType]
 
 
-class Pages:
+class Pages(Sessions):
     web: WorkerDesk = DeskProvider()
 
-    # -- login ----------------------------------------------------------------------------
+    def context(self, request: Request) -> Ctx:
+        return Ctx.build(request, self.web.desk)
 
-    @http("GET", "/login")
-    @page(public=True)
-    def login_form(self, ctx: Ctx) -> Response:
-        return ctx.render(
-            "login.html", next=_safe_next(ctx.request.args.get("next")), login_csrf=_login_csrf(ctx)
-        )
-
-    @http("POST", "/login")
-    @page(public=True)
-    def login(self, ctx: Ctx) -> Response:
-        form = ctx.request.form
-        nxt = _safe_next(form.get("next"))
-        if not csrf_ok(ctx.request.cookies.get("tb_login", ""), form.get("login_csrf")):
-            exc: TongbanError = AuthorityError(ErrorCode.CSRF)
-            return ctx.render("login.html", status=403, next=nxt, login_csrf=_login_csrf(ctx), error=exc)
-        user = form.get("user", "").strip().lower()
-        try:
-            ctx.clerks.check_login(
-                user, form.get("password", ""), lambda s, p: self.web.pool.slow(verify_password, s, p)
-            )
-        except TongbanError as exc:
-            return ctx.render(
-                "login.html", status=status_for(exc), next=nxt, login_csrf=_login_csrf(ctx), error=exc
-            )
-        token, _ = ctx.clerks.start_session(user)
-        ctx.cookies.append((SESSION_COOKIE, token, {}))
-        return ctx.redirect(nxt)
-
-    @http("POST", "/logout")
-    @page()
-    def logout(self, ctx: Ctx) -> Response:
-        token = ctx.request.cookies.get(SESSION_COOKIE, "")
-        ctx.clerks.end_session(token)
-        ctx.cookies.append((SESSION_COOKIE, "", {"max_age": 0}))
-        return ctx.redirect("/login")
+    def slow(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.web.pool.slow(fn, *args)
 
     # -- home, catalog ----------------------------------------------------------------------
 
@@ -103,7 +45,10 @@ class Pages:
     @http("GET", "/catalog")
     @page()
     def catalog(self, ctx: Ctx) -> Response:
-        return ctx.render("catalog.html", items=ctx.desk.items(), catalog=ctx.desk.catalog())
+        desk = ctx.desk
+        return ctx.render(
+            "catalog.html", items=desk.items(), catalog=desk.catalog(), calendar=desk.calendar_years()
+        )
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -207,19 +152,3 @@ class Pages:
 def _may_act(ctx: Ctx, case: dict[str, Any]) -> bool:
     p = ctx.principal
     return p is not None and (p.has("clerk") or p.has("approver"))
-
-
-def _safe_next(value: str | None) -> str:
-    """Only local paths: a login link must not send a clerk to another site."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
-
-
-def _login_csrf(ctx: Ctx) -> str:
-    """A double-submit token for the login form (there is no session yet)."""
-    import secrets
-
-    token = ctx.request.cookies.get("tb_login") or secrets.token_urlsafe(24)
-    ctx.cookies.append(("tb_login", token, {"max_age": 3600}))
-    return token

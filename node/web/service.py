@@ -7,8 +7,6 @@ It needs only the node directory: no broker, no network beyond its own port; eve
 
 from __future__ import annotations
 
-from importlib import resources
-
 from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
@@ -16,8 +14,9 @@ from werkzeug.wrappers import Request, Response
 from node.web.admin import Admin
 from node.web.api import Api
 from node.web.pages import Pages
+from web.pages import static_file
 
-STATIC = {"app.css": "text/css", "app.js": "text/javascript"}
+STATIC = {"app.css": "web", "app.js": "web"}
 
 
 class NodeWeb(Pages, Admin, Api):
@@ -25,12 +24,7 @@ class NodeWeb(Pages, Admin, Api):
 
     @http("GET", "/static/<name>")
     def static(self, request: Request, name: str) -> Response:
-        if name not in STATIC:
-            return Response("not found", status=404)
-        data = resources.files("node.web").joinpath("static").joinpath(name).read_bytes()
-        response = Response(data, mimetype=STATIC[name])
-        response.headers["Cache-Control"] = "max-age=3600"
-        return response
+        return static_file(name, STATIC)
 
     @timer(interval=1)
     def tick(self) -> None:

@@ -35,7 +35,7 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         assert started.returncode == 0, started.stderr
         assert "tongban-demo-2026" in started.stdout and "wangli" in started.stdout
         urls = [line.split()[2] for line in started.stdout.splitlines() if "http://127.0.0.1:" in line]
-        assert len(urls) == 3
+        assert len(urls) == 4 and "shixiang (catalog_admin)" in started.stdout  # central's operator web too
         for url in urls:
             with urllib.request.urlopen(url + "login", timeout=10) as resp:
                 assert resp.status == 200 and "通办" in resp.read().decode()

@@ -105,9 +105,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @contextmanager
-def serve(home: Path) -> Iterator[Web]:
-    """Start the node's web service (``python -m tongban.run --only web``) on a free loopback
-    port; stop it afterwards."""
+def serve(home: Path, probe: str = "/api/v1/openapi.json") -> Iterator[Web]:
+    """Start the web service of a node or central (``python -m tongban.run --only web``) on a
+    free loopback port, wait until ``probe`` answers 200; stop it afterwards."""
     port = free_port()
     log = open(home / "web.log", "wb")  # noqa: SIM115 — closed below
     proc = subprocess.Popen(
@@ -121,7 +121,7 @@ def serve(home: Path) -> Iterator[Web]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if web.request("GET", "/api/v1/openapi.json")[0] == 200:
+                if web.request("GET", probe)[0] == 200:
                     break
             except OSError:
                 pass

@@ -1,0 +1,79 @@
+"""Central web's frame and dashboard: login (the kit's), the dashboard and its CSV tables.
+
+Every page handler parses the request, calls :mod:`central` and renders; the wrapper
+:func:`web.pages.page` does login, roles, CSRF and shows refusals with their codes. The
+dashboard is for every operator role; its figures are :func:`central.dashboard.snapshot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nameko.web.handlers import http
+from werkzeug.wrappers import Request, Response
+
+from central import charts
+from central.dashboard import TABLES, Dashboard, snapshot, to_csv
+from central.web.deps import CentralProvider, WorkerCentral
+from central.web.render import Ctx
+from web.pages import Sessions, page
+
+
+class Pages(Sessions):
+    web: WorkerCentral = CentralProvider()
+
+    def context(self, request: Request) -> Ctx:
+        return Ctx.build(request, self.web.central)
+
+    def slow(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.web.pool.slow(fn, *args)
+
+    @http("GET", "/")
+    @page()
+    def home(self, ctx: Ctx) -> Response:
+        return self._dashboard(ctx)
+
+    @http("GET", "/dashboard")
+    @page()
+    def dashboard(self, ctx: Ctx) -> Response:
+        return self._dashboard(ctx)
+
+    def _dashboard(self, ctx: Ctx) -> Response:
+        board = snapshot(ctx.central.store.db, now=ctx.now)
+        return ctx.render("dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES)
+
+    @http("GET", "/dashboard.csv")
+    @page()
+    def dashboard_csv(self, ctx: Ctx) -> Response:
+        table = ctx.request.args.get("table", "")
+        text = to_csv(snapshot(ctx.central.store.db, now=ctx.now), table)
+        response = Response(text.encode("utf-8-sig"), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="dashboard-{table}.csv"'
+        return ctx.respond(response)
+
+
+def _charts(ctx: Ctx, board: Dashboard) -> dict[str, str]:
+    """The dashboard's SVG charts, labelled in the reader's language (escaped by charts)."""
+    empty = ctx.t("dashboard.empty")
+    top = {
+        tier: charts.bar_chart(
+            [(f"{i.code} {i.name}", i.cases) for i in items],
+            title=ctx.t("dashboard.top", tier=ctx.t(f"tier.{tier}")),
+            empty=empty,
+        )
+        for tier, items in board.top_items.items()
+    }
+    return {
+        "volumes": charts.share_chart(
+            [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes],
+            title=ctx.t("dashboard.volumes"),
+            empty=empty,
+        ),
+        "satisfaction": charts.bar_chart(
+            [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()],
+            title=ctx.t("dashboard.satisfaction"),
+            empty=empty,
+        ),
+        **{f"top.{tier}": svg for tier, svg in top.items()},
+    }

@@ -1,0 +1,47 @@
+"""Central web's request context: the opened central behind every page, and the page frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from central.admins import admins
+from central.authority import Central
+from central.web.i18n import TEXTS
+from web.accounts import Accounts
+from web.render import BaseCtx, environment
+
+
+class Ctx(BaseCtx):
+    """One request to central: the opened central and the operator asking."""
+
+    env = environment("central.web")
+    texts = TEXTS
+
+    def __init__(self, request: Request, central: Central) -> None:
+        super().__init__(request)
+        self.central = central
+
+    @classmethod
+    def build(cls, request: Request, central: Central) -> Ctx:
+        ctx = cls(request, central)
+        ctx.identify()
+        return ctx
+
+    @property
+    def accounts(self) -> Accounts[Central]:
+        return admins(self.central)
+
+    @property
+    def actor(self) -> str:
+        """The operator named in the records this request writes."""
+        assert self.principal is not None, "only pages behind a login write records"
+        return self.principal.actor
+
+    @property
+    def now(self) -> int:
+        return self.central.store.log.clock.now()
+
+    def page_values(self) -> dict[str, Any]:
+        return {"central": self.central.config.central, "now": self.now}

@@ -1,0 +1,9 @@
+"""The web kit: what the node's clerk service and central's operator service share.
+
+Accounts, logins, sessions and CSRF (:mod:`web.accounts`), the request context and the
+rendering helpers with the security headers (:mod:`web.render`), the page wrapper, login
+and static files (:mod:`web.pages`), the per-worker store pool (:mod:`web.deps`), the
+language machinery (:mod:`web.i18n`), and the shared CSS, script and templates. It sits
+between ``sync`` and the two services in the layers: it may use ``core`` and ``sync``,
+never ``node`` or ``central``.
+"""
