@@ -14,26 +14,47 @@ checkable by every node offline:
     appends a ``cert.revoke`` with the last sequence number still trusted.
 ``publish_catalog``
     appends a ``catalog.release`` with version = previous + 1 and an expiry.
+``publish_calendar``
+    appends a ``calendar.release``: a year's holidays and adjusted working days, with
+    version = previous + 1 (one sequence for every year).
 ``grant``
     appends a root ``grant.issue``: a town or the city hall may handle items in a mode.
+``revoke_grant``
+    appends a ``grant.revoke``: the grant stops authorizing intake from now on.
+``rotate_key`` / ``rotate_root_key``
+    name a new key for a role (``key.role``, signed by the root) or hand the root over to
+    a new root key (``root.rotate``); see :mod:`central.keyring`.
+
+Each record is signed with the key of its role (:mod:`sync.central_keys`): ``init``
+names the catalog, certs, grants and heartbeat keys right after the genesis.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from central import config as central_config
+from central.keyring import CentralKeyring, name_role_key, rotate_root
 from central.store import CentralStore
-from core.admin import Tier, expected_parent, parse_tier, validate_node_code
+from core.admin import Tier, expected_parent, parse_tier, tier_for_code, validate_node_code
+from core.calendar import CalendarRelease, schedule_from_data
 from core.catalog import CatalogRelease, Item, Mode, item_available
-from core.clock import Clock
+from core.clock import CHINA, Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
+from core.grants import Grant
 from sync import keys, kinds
+from sync.calendars import newest_version
+from sync.central_keys import DELEGATED_ROLES
 from sync.delegation import current_catalog, issue_grant, split_by_mode
+from sync.delegation import renew_grants as delegation_renew
+from sync.delegation import revoke_grant as revoke_delegated_grant
 from sync.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
 from sync.envelope import ZERO_ID, Payload, Record, seal
 
@@ -48,7 +69,7 @@ class Central:
     """An opened central directory: config, keys, store."""
 
     config: central_config.CentralConfig
-    keys: keys.NodeKeys
+    keys: CentralKeyring
     store: CentralStore
 
     @property
@@ -64,9 +85,13 @@ class Central:
 
 def open_central(home: Path, clock: Clock) -> Central:
     config = central_config.load(home)
-    return Central(
-        config, keys.load_key_file(config.key_path), CentralStore.open(config.database_path, clock)
-    )
+    store = CentralStore.open(config.database_path, clock)
+    try:
+        keyring = CentralKeyring(config.key_path, store.db)
+    except BaseException:
+        store.close()
+        raise
+    return Central(config, keyring, store)
 
 
 def init(
@@ -116,9 +141,23 @@ def init(
     store = CentralStore.open(config.database_path, clock, create=True)
     try:
         store.log.install_anchor(genesis.envelope, source="local")
+        central = Central(config, CentralKeyring(config.key_path, store.db), store)
+        for role in DELEGATED_ROLES:
+            name_role_key(central.keys, central.append, role, clock.now(), random)
     finally:
         store.close()
     return anchor_fingerprint(genesis.id)
+
+
+def rotate_key(central: Central, role: str, random: Callable[[int], bytes] = os.urandom) -> Record:
+    """Replace ``role``'s key; records signed with the old one after this are refused."""
+    return name_role_key(central.keys, central.append, role, central.store.log.clock.now(), random)
+
+
+def rotate_root_key(central: Central, random: Callable[[int], bytes] = os.urandom) -> Record:
+    """Hand the root over to a new key (signed by the old root, proven by the new)."""
+    now = central.store.log.clock.now()
+    return rotate_root(central.keys, central.append, central.config.central.net, now, random)
 
 
 def enroll(
@@ -197,6 +236,11 @@ def bundle_for(central: Central, code: str) -> bytes:
     Every node holds central's whole chain (certificates, revocations, catalog and
     calendar releases, grants): records of one origin are only accepted in sequence, and
     the chain is small (hundreds of records a year for a city).
+
+    A replacement node (the code was certified before, under a key now revoked) also gets
+    every record central holds from the code: its new key continues the code's chain after
+    them instead of forking it at #1, and its clerks see their cases and case numbers go on
+    (docs/operations.md, "Replace a machine"). For a first enrollment there are none.
     """
     log = central.store.log
     anchor = log.anchor()
@@ -205,11 +249,19 @@ def bundle_for(central: Central, code: str) -> bytes:
     rows = central.store.db.conn.execute(
         "SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (central.code,)
     ).fetchall()
-    return make_bundle(code, rows[0][0], [row[0] for row in rows[1:]])
+    own = central.store.db.conn.execute(
+        "SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (code,)
+    ).fetchall()
+    return make_bundle(code, rows[0][0], [row[0] for row in rows[1:] + own])
 
 
 def revoke_node(
-    central: Central, code: str, *, reason: str, last_good_seq: int | None = None
+    central: Central,
+    code: str,
+    *,
+    reason: str,
+    last_good_seq: int | None = None,
+    actor: str = "sys:revoke",
 ) -> list[Record]:
     """Revoke every live certificate of ``code``.
 
@@ -238,7 +290,7 @@ def revoke_node(
                 "effective": now,
                 "reason": reason.strip(),
             },
-            actor="sys:revoke",
+            actor=actor,
         )
         for row in live
     ]
@@ -318,6 +370,7 @@ def grant_items(
     *,
     valid_days: int = GRANT_VALIDITY_DAYS,
     depth: int = 1,
+    actor: str = "sys:grant",
 ) -> list[tuple[Record, Mode, int]]:
     """Grant ``items`` (default: all the catalog offers at the grantee's tier) to ``aud``.
 
@@ -327,9 +380,70 @@ def grant_items(
     catalog, tier = _catalog_and_tier(central, aud)
     codes = list(items) if items else [i.code for i in catalog.items]
     if mode is not None:
-        return [(grant(central, aud, codes, mode, valid_days=valid_days, depth=depth), mode, len(codes))]
+        record = grant(central, aud, codes, mode, valid_days=valid_days, depth=depth, actor=actor)
+        return [(record, mode, len(codes))]
     out = []
     for group_mode, group in split_by_mode(catalog, tier, codes, Mode.SAME_POWER).items():
-        record = grant(central, aud, group, group_mode, valid_days=valid_days, depth=depth)
+        record = grant(central, aud, group, group_mode, valid_days=valid_days, depth=depth, actor=actor)
         out.append((record, group_mode, len(group)))
     return out
+
+
+def revoke_grant(central: Central, grant_id: bytes, reason: str, *, actor: str) -> Record:
+    """Revoke a grant central holds, from now on (``grant.revoke``).
+
+    Refused with ``E_GRANT_REVOKED`` when it is revoked already: a second revocation would
+    change nothing but the log's length.
+    """
+    held = central.store.db.conn.execute(
+        "SELECT 1 FROM grant_revocations WHERE target = ?", (grant_id,)
+    ).fetchone()
+    if held is not None:
+        raise AuthorityError(ErrorCode.GRANT_REVOKED, grant_id.hex()[:16])
+    return revoke_delegated_grant(central.store.log, central.keys, central.code, grant_id, reason, actor)
+
+
+def publish_calendar(
+    central: Central, schedule_file: Path, *, actor: str = "sys:calendar"
+) -> tuple[Record, CalendarRelease]:
+    """Publish the year's schedule in a YAML file as the next calendar release.
+
+    The file names ``year``, ``source`` (the State Council's notice), ``holidays`` and
+    ``workdays`` (:func:`core.calendar.schedule_from_data`). The version is the previous
+    one + 1, whatever the year. ``exp`` is the end of the following year, China time: a case
+    taken in late in the year runs into the next one.
+    """
+    try:
+        data = yaml.safe_load(schedule_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(ErrorCode.CALENDAR_INVALID, f"{schedule_file}: {exc}") from exc
+    schedule = schedule_from_data(data)
+    now = central.store.log.clock.now()
+    end = int(dt.datetime(schedule.year + 1, 12, 31, 23, 59, 59, tzinfo=CHINA).timestamp())
+    release = CalendarRelease(
+        version=newest_version(central.store.db) + 1, schedule=schedule, issued=now, exp=max(end, now + DAY)
+    )
+    record = central.append(kinds.CALENDAR_RELEASE, release.to_body(), actor=actor)
+    return record, release
+
+
+def renew_grants(central: Central) -> list[Record]:
+    """Renew central's root grants that have a third or less of their validity left.
+
+    A renewed grant refers to the current catalog release when that release still offers
+    every item at the grantee's tier in the grant's mode; otherwise to the one it had.
+    """
+    catalog = current_catalog(central.store.db)
+
+    def cat_for(old: Grant) -> int:
+        if catalog is None:
+            return old.cat
+        tier = tier_for_code(old.aud).value
+        for code in old.items:
+            item = catalog.get(code)
+            offered = item_available(item, tier) if item is not None else None
+            if offered is None or old.mode > offered:
+                return old.cat
+        return catalog.version
+
+    return delegation_renew(central.store.log, central.keys, central.code, cat_for=cat_for)

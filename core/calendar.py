@@ -7,8 +7,10 @@ that are worked in exchange (调休). Each year's adjustments are announced by t
 Council, usually in November of the year before, so a node's calendar is data:
 
 * a :class:`YearSchedule` per year: the weekday holidays and the worked weekend days,
-  with the source it came from; central publishes one as a signed ``calendar.release``
-  record (:meth:`YearSchedule.to_body`, :meth:`YearSchedule.from_body`);
+  with the source it came from (:meth:`YearSchedule.to_body`, :meth:`YearSchedule.from_body`);
+* a :class:`CalendarRelease`: one year's schedule as central signs it in a
+  ``calendar.release`` record, numbered in one sequence for the whole network;
+  :func:`schedule_from_data` reads the schedule from the operator's data file;
 * a :class:`WorkCalendar`: the schedules a node holds. :meth:`WorkCalendar.builtin`
   reads the ``chinese_calendar`` package (2004–2026 in release 1.11.0);
   :meth:`WorkCalendar.with_overrides` lays published releases over it.
@@ -38,6 +40,10 @@ _BODY_KEYS = frozenset({"year", "holidays", "workdays", "source"})
 # No real time limit comes near this; it bounds the day-by-day walk against bad input.
 MAX_WORKING_DAYS = 3650
 _MAX_SOURCE_LEN = 200
+MIN_RELEASE_YEAR = 2020
+"""The earliest year central may publish: the State Council's schedules before it are built in."""
+_RELEASE_KEYS = _BODY_KEYS | {"version", "issued", "exp"}
+_MAX_UINT = 2**63 - 1
 
 
 def _invalid(detail: str) -> InputError:
@@ -134,6 +140,96 @@ def _parse_dates(year: int, name: str, values: Any) -> frozenset[dt.date]:
             )
         days.append(d)
     return frozenset(days)
+
+
+@dataclass(frozen=True)
+class CalendarRelease:
+    """One year's schedule as central publishes it: the body of a ``calendar.release``.
+
+    ``version`` numbers every calendar release of the network, whatever its year (1, 2,
+    3 …): a store holds them all and refuses one that is not the next, as for catalog
+    releases, so a relay can neither roll a node back to an older schedule nor skip a
+    correction. A later release for a year replaces the earlier one, and a release for a
+    year the built-in data covers replaces that year (a correction). ``issued`` is when
+    central signed it and ``exp`` until when central expects the schedule to matter for
+    open cases; a node keeps using a release after ``exp``, since a year's holidays do not
+    change once it is over.
+    """
+
+    version: int
+    schedule: YearSchedule
+    issued: int
+    exp: int
+
+    def __post_init__(self) -> None:
+        for name in ("version", "issued", "exp"):
+            value = getattr(self, name)
+            if type(value) is not int or not (1 if name == "version" else 0) <= value <= _MAX_UINT:
+                raise _invalid(f"calendar release {name} must be a non-negative integer, not {value!r}")
+        if not isinstance(self.schedule, YearSchedule):
+            raise _invalid(f"{self.schedule!r} is not a YearSchedule")
+        if self.schedule.year < MIN_RELEASE_YEAR:
+            raise _invalid(f"a release is for {MIN_RELEASE_YEAR} or later, not {self.schedule.year}")
+        if self.exp <= self.issued:
+            raise _invalid("calendar release exp must be after issued")
+
+    @property
+    def year(self) -> int:
+        return self.schedule.year
+
+    def to_body(self) -> dict[str, Any]:
+        """The record body: the schedule's four keys plus ``version``, ``issued``, ``exp``."""
+        return {"version": self.version, **self.schedule.to_body(), "issued": self.issued, "exp": self.exp}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> CalendarRelease:
+        """Parse a ``calendar.release`` body, as strictly as :meth:`YearSchedule.from_body`."""
+        if not isinstance(body, Mapping):
+            raise _invalid(f"a calendar release is a map, not {type(body).__name__}")
+        keys = set(body)
+        if keys != _RELEASE_KEYS:
+            unknown = sorted(str(k) for k in keys - _RELEASE_KEYS)
+            missing = sorted(_RELEASE_KEYS - keys)
+            raise _invalid(f"calendar release keys: unknown {unknown}, missing {missing}")
+        schedule = YearSchedule.from_body({k: body[k] for k in _BODY_KEYS})
+        return cls(version=body["version"], schedule=schedule, issued=body["issued"], exp=body["exp"])
+
+
+def schedule_from_data(data: object) -> YearSchedule:
+    """A schedule from an operator's data file (YAML): ``year``, ``source``, ``holidays``,
+    ``workdays``.
+
+    Lenient about spelling (a date may be ISO text or a date the YAML parser made, in any
+    order), strict about content: a date twice, an unknown key or a missing one is refused.
+    The shipped example carries an ``example`` key so that it cannot be published by
+    mistake: its dates are not the State Council's.
+    """
+    if not isinstance(data, Mapping):
+        raise _invalid("a calendar file is a map with year, source, holidays and workdays")
+    if "example" in data:
+        raise _invalid(
+            "this is the example file: put in the dates of the State Council's announcement,"
+            " name it in 'source', and delete the 'example' line"
+        )
+    keys = {str(k) for k in data}
+    if keys != _BODY_KEYS:
+        unknown = sorted(keys - _BODY_KEYS)
+        missing = sorted(_BODY_KEYS - keys)
+        raise _invalid(f"calendar file keys: unknown {unknown}, missing {missing}")
+    year = data["year"]
+    if type(year) is not int:
+        raise _invalid(f"year must be an integer, not {year!r}")
+    texts: dict[str, list[str]] = {}
+    for name in ("holidays", "workdays"):
+        values = data[name] if data[name] is not None else []
+        if not isinstance(values, list):
+            raise _invalid(f"{year} {name}: must be a list of dates")
+        days = [v.isoformat() if type(v) is dt.date else v for v in values]
+        repeated = sorted({str(d) for d in days if days.count(d) > 1})
+        if repeated:
+            raise _invalid(f"{year} {name}: {', '.join(repeated)} listed twice")
+        texts[name] = sorted(days, key=str)
+    return YearSchedule.from_body({"year": year, "source": data["source"], **texts})
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,7 @@ class FixedClock:
 
     def advance(self, seconds: int) -> None:
         self.t += seconds
+
+    def set(self, ts: int) -> None:
+        """Make the next :meth:`now` return ``ts`` (a clock set right, or set wrong)."""
+        self.t = ts - self._calls * self.step

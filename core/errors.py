@@ -66,6 +66,12 @@ class ErrorCode(StrEnum):
     CERT_NOT_YET_VALID = "E_CERT_NOT_YET_VALID"
     NOT_AUTHORIZED = "E_NOT_AUTHORIZED"
     GRANT_CATALOG = "E_GRANT_CATALOG"
+    KEY_ROLE = "E_KEY_ROLE"
+    KEY_RETIRED = "E_KEY_RETIRED"
+    KEY_MISSING = "E_KEY_MISSING"
+    ROOT_PROOF = "E_ROOT_PROOF"
+    HEARTBEAT_STALE = "E_HEARTBEAT_STALE"
+    CLOCK_BEHIND = "E_CLOCK_BEHIND"
     # -- records at ingest ---------------------------------------------------------------
     RECORD_TOO_LARGE = "E_RECORD_TOO_LARGE"
     RECORD_MALFORMED = "E_RECORD_MALFORMED"
@@ -85,6 +91,8 @@ class ErrorCode(StrEnum):
     AUTHORITY = "E_AUTHORITY"
     CATALOG_ROLLBACK = "E_CATALOG_ROLLBACK"
     CATALOG_VERSION_GAP = "E_CATALOG_VERSION_GAP"
+    CALENDAR_ROLLBACK = "E_CALENDAR_ROLLBACK"
+    CALENDAR_VERSION_GAP = "E_CALENDAR_VERSION_GAP"
     # -- key files -----------------------------------------------------------------------
     KEY_FILE_MISSING = "E_KEY_FILE_MISSING"
     KEY_FILE_EXISTS = "E_KEY_FILE_EXISTS"
@@ -120,6 +128,9 @@ class ErrorCode(StrEnum):
     PASSWORD_WEAK = "E_PASSWORD_WEAK"
     NOT_FOUND = "E_NOT_FOUND"
     REQUEST_TOO_LARGE = "E_REQUEST_TOO_LARGE"
+    # -- central's operator web: the catalog draft ----------------------------------------
+    DRAFT_NONE = "E_DRAFT_NONE"
+    DRAFT_STALE = "E_DRAFT_STALE"
     # -- sync links and sessions ---------------------------------------------------------
     SYNC_PROTOCOL = "E_SYNC_PROTOCOL"
     SYNC_VERSION = "E_SYNC_VERSION"
@@ -199,6 +210,30 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "授权依据的事项清单版本尚未收到",
         "The catalog release the grant refers to is not held yet",
     ),
+    ErrorCode.KEY_ROLE: (
+        "中心的这把密钥无权签署此类记录",
+        "This key of central is not allowed to sign records of this kind",
+    ),
+    ErrorCode.KEY_RETIRED: (
+        "签名密钥已被轮换停用，此后的记录不予接受",
+        "The signing key was rotated out; records after its retirement are refused",
+    ),
+    ErrorCode.KEY_MISSING: (
+        "本机没有所需的中心密钥文件",
+        "The central key file needed for this is not on this machine",
+    ),
+    ErrorCode.ROOT_PROOF: (
+        "新根密钥的持有证明无效",
+        "The new root key's proof of possession is not valid",
+    ),
+    ErrorCode.HEARTBEAT_STALE: (
+        "较长时间未收到中心的签名心跳，信息可能已过时",
+        "No current signed heartbeat from central; what this node holds may be out of date",
+    ),
+    ErrorCode.CLOCK_BEHIND: (
+        "本机时钟落后于中心心跳时间，请校准时钟",
+        "This machine's clock is behind central's heartbeat; set the clock",
+    ),
     ErrorCode.RECORD_TOO_LARGE: ("记录超过大小上限", "The record is larger than allowed"),
     ErrorCode.RECORD_MALFORMED: ("记录格式损坏", "The record is malformed"),
     ErrorCode.CBOR_NONCANONICAL: ("记录不是规范编码", "The record is not canonically encoded"),
@@ -238,6 +273,14 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "The catalog release is older than the one held: rollback refused",
     ),
     ErrorCode.CATALOG_VERSION_GAP: ("事项清单版本不连续", "The catalog release skips a version"),
+    ErrorCode.CALENDAR_ROLLBACK: (
+        "工作日历版本回退，已拒绝",
+        "The calendar release is not newer than the one held: rollback refused",
+    ),
+    ErrorCode.CALENDAR_VERSION_GAP: (
+        "工作日历版本不连续，已拒绝",
+        "The calendar release skips a version",
+    ),
     ErrorCode.KEY_FILE_MISSING: ("找不到密钥文件", "The key file is missing"),
     ErrorCode.KEY_FILE_EXISTS: (
         "密钥文件已存在，不会覆盖",
@@ -322,6 +365,14 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.NOT_FOUND: ("页面不存在", "No such page"),
     ErrorCode.REQUEST_TOO_LARGE: ("提交的内容过大", "The request is too large"),
+    ErrorCode.DRAFT_NONE: (
+        "没有事项清单草稿，请先导入文件或从当前版本新建草稿",
+        "There is no catalog draft: import a file or start one from the current release",
+    ),
+    ErrorCode.DRAFT_STALE: (
+        "确认后草稿或当前版本已有变化，请重新核对差异后再发布",
+        "The draft or the current release changed after you confirmed; check the differences again",
+    ),
     ErrorCode.SYNC_PROTOCOL: ("同步消息格式错误", "A sync message is malformed"),
     ErrorCode.SYNC_VERSION: (
         "两端软件的同步协议版本不兼容，请升级",

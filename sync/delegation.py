@@ -10,7 +10,7 @@ an item and keeps the best verdict.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -21,7 +21,7 @@ from core.errors import AuthorityError, ErrorCode, InputError
 from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing, decider_for
 from sync import kinds
 from sync.case_projection import load_grant
-from sync.envelope import Record, Signer
+from sync.envelope import Keyring, Record, Signer
 from sync.log import RecordLog, decode_stored
 
 DAY = 86_400
@@ -139,7 +139,7 @@ def _rank(a: ItemAuthority) -> tuple[int, int]:
 
 def issue_grant(
     log: RecordLog,
-    signer: Signer,
+    signer: Signer | Keyring,
     origin: str,
     *,
     aud: str,
@@ -186,7 +186,7 @@ def issue_grant(
 
 
 def revoke_grant(
-    log: RecordLog, signer: Signer, origin: str, target: bytes, reason: str, actor: str
+    log: RecordLog, signer: Signer | Keyring, origin: str, target: bytes, reason: str, actor: str
 ) -> Record:
     if not reason.strip():
         raise InputError(ErrorCode.FIELD_REQUIRED, "reason")
@@ -212,3 +212,86 @@ def split_by_mode(
             continue
         groups.setdefault(min(offered, cap), []).append(code)
     return groups
+
+
+RENEW_WHEN_LEFT = 3
+"""A grant is renewed when less than a third of its validity is left (short grants,
+auto-renewed: a revocation that a node misses stops mattering soon)."""
+
+
+@dataclass(frozen=True)
+class Renewal:
+    grant: Grant  # the newest unrevoked grant of its line (same grantee, items, mode)
+    parent: Grant | None  # the grant to renew under (None: a root grant)
+
+
+def renewals_due(db: Database, issuer: str, now: int) -> list[Renewal]:
+    """The grants ``issuer`` should renew now.
+
+    Grants to the same grantee for the same items in the same mode form a line; only the
+    newest unrevoked grant of a line is renewed, when a third or less of its validity is
+    left (or it has expired). A sub-grant is renewed under the issuer's best current
+    grant that still covers it (unrevoked, depth left, items and mode included); when
+    there is none, or it would not extend the validity, it is left to expire.
+    """
+    source = StoreGrants(db)
+    lines: dict[tuple[str, tuple[str, ...], Mode], Grant] = {}
+    for grant, revoked in source.issued_by(issuer):
+        key = (grant.aud, grant.items, grant.mode)
+        if not revoked and (key not in lines or grant.exp > lines[key].exp):
+            lines[key] = grant
+    holdings = [g for g in source.held_by(issuer) if g.depth >= 1 and not list(source.revocations_of(g.id))]
+    due = []
+    for grant in lines.values():
+        if grant.exp - now > (grant.exp - grant.nbf) // RENEW_WHEN_LEFT:
+            continue
+        if grant.parent is None:
+            due.append(Renewal(grant, None))
+            continue
+        covering = [
+            p for p in holdings if p.exp > now and set(grant.items) <= set(p.items) and grant.mode <= p.mode
+        ]
+        best = max(covering, key=lambda p: p.exp, default=None)
+        if best is not None and best.exp > grant.exp:
+            due.append(Renewal(grant, best))
+    return due
+
+
+def renew_grants(
+    log: RecordLog,
+    signer: Signer | Keyring,
+    issuer: str,
+    *,
+    cat_for: Callable[[Grant], int] | None = None,
+) -> list[Record]:
+    """Renew every grant :func:`renewals_due` names, for the same span as before.
+
+    ``cat_for``: the catalog version a renewed root grant refers to (central moves it to
+    its current release when that still offers every item); a sub-grant takes its new
+    parent's.
+    """
+    now = log.clock.now()
+    made = []
+    for due in renewals_due(log.db, issuer, now):
+        grant, parent = due.grant, due.parent
+        span = grant.exp - grant.nbf
+        nbf, exp = now - DAY, now + span - DAY
+        if parent is not None:
+            nbf, exp = max(parent.nbf, nbf), min(parent.exp, exp)
+        made.append(
+            issue_grant(
+                log,
+                signer,
+                issuer,
+                aud=grant.aud,
+                items=grant.items,
+                mode=grant.mode,
+                nbf=nbf,
+                exp=exp,
+                depth=grant.depth,
+                cat=parent.cat if parent is not None else (cat_for(grant) if cat_for else grant.cat),
+                parent=parent.id if parent is not None else None,
+                actor="sys:renew",
+            )
+        )
+    return made

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -77,6 +77,13 @@ class Signer(Protocol):
     def kid(self) -> bytes: ...
 
     def sign(self, message: bytes) -> bytes: ...
+
+
+@runtime_checkable
+class Keyring(Protocol):
+    """Several signing keys, each for some kinds of record (central's role keys)."""
+
+    def signer_for(self, kind: str) -> Signer: ...
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from nacl.signing import VerifyKey
 
 from core.errors import ErrorCode, RecordError
 from sync import kinds
+from sync.central_keys import role_of
 from sync.db import transaction
 from sync.envelope import PREFIX_RECORD, Payload, Record, read_header, record_id, split, verify_signature
 
@@ -50,7 +51,9 @@ MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
 """Caps on records waiting for a certificate: their signatures cannot be checked yet, so
 anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
 
-TRUST_KINDS = frozenset({kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE})
+TRUST_KINDS = frozenset(
+    {kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE, kinds.KEY_ROLE, kinds.ROOT_ROTATE}
+)
 
 SignatureJob = tuple[bytes, bytes, bytes]
 """(public key, signed message, signature)."""
@@ -154,6 +157,8 @@ class _Key:
     sign_pk: bytes
     cert_id: bytes
     last_good_seq: int | None
+    role: str | None = None  # central's keys (sync.central_keys): the role, and
+    retired_after: int | None = None  # the seq after which the key signs no more
 
 
 class Pass:
@@ -296,6 +301,15 @@ class Pass:
             raise RecordError(
                 ErrorCode.CERT_REVOKED, f"{payload.origin} #{payload.seq} > last good #{key.last_good_seq}"
             )
+        if key.role is not None:
+            if key.retired_after is not None and payload.seq > key.retired_after:
+                raise RecordError(
+                    ErrorCode.KEY_RETIRED,
+                    f"central's {key.role} key {payload.kid.hex()} was retired after #{key.retired_after}",
+                )
+            role = role_of(payload.kind)
+            if role != key.role and not (key.role == "root" and role is not None and not self._named(role)):
+                raise RecordError(ErrorCode.KEY_ROLE, f"central's {key.role} key signed a {payload.kind}")
         if kind.author is kinds.Author.ROOT and payload.origin != anchor.origin:
             raise RecordError(ErrorCode.AUTHORITY, f"{payload.kind} from {payload.origin}")
         if kind.name == kinds.NET_GENESIS:
@@ -386,7 +400,13 @@ class Pass:
         queue: deque[Record] = deque([appended])
         while queue:
             record = queue.popleft()
-            waiting_origin = record.body["node"] if record.kind == kinds.NODE_CERT else None
+            waiting_origin = (
+                record.body["node"]
+                if record.kind == kinds.NODE_CERT
+                else record.origin
+                if record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE)
+                else None
+            )
             rows = self.conn.execute(
                 "SELECT digest, envelope, source FROM held WHERE (origin = ? AND seq = ?)"
                 " OR (origin = ? AND code = ?) ORDER BY seq",
@@ -438,6 +458,18 @@ class Pass:
             self._anchor = self.log.require_anchor()
         return self._anchor
 
+    def _named(self, role: str) -> bool:
+        """Whether central's log has ever named a key for ``role``: until it has, the root
+        key signs that role's records itself (a network bootstraps with one key)."""
+        row = self.conn.execute("SELECT 1 FROM central_keys WHERE role = ? LIMIT 1", (role,)).fetchone()
+        return row is not None
+
+    def _root(self) -> str | None:
+        """The anchor's origin (central's code), or None before an anchor is installed."""
+        if self._anchor is None:
+            self._anchor = self.log.anchor()
+        return self._anchor.origin if self._anchor else None
+
     def head(self, origin: str) -> Head | None:
         if origin not in self._heads:
             self._heads[origin] = self.log.head(origin)
@@ -445,6 +477,11 @@ class Pass:
 
     def _key(self, origin: str, kid: bytes) -> _Key | None:
         cache_key = (origin, kid)
+        if cache_key not in self._keys and origin == self._root():
+            row = self.conn.execute(
+                "SELECT sign_pk, record_id, role, until_seq FROM central_keys WHERE kid = ?", (kid,)
+            ).fetchone()
+            self._keys[cache_key] = _Key(bytes(row[0]), bytes(row[1]), None, row[2], row[3]) if row else None
         if cache_key not in self._keys:
             row = self.conn.execute(
                 "SELECT c.sign_pk, c.cert_id, r.last_good_seq FROM certs c"

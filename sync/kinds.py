@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.admin import is_within
+from core.calendar import CalendarRelease
 from core.cases import CaseEvent
 from core.catalog import CatalogRelease
 from core.errors import ErrorCode, RecordError, TongbanError
@@ -60,6 +61,10 @@ def _catalog_release(body: dict[str, Any]) -> CatalogRelease:
     return CatalogRelease.from_body(body)
 
 
+def _calendar_release(body: dict[str, Any]) -> CalendarRelease:
+    return CalendarRelease.from_body(body)
+
+
 def _grant(body: dict[str, Any]) -> None:
     # Built with a placeholder id, issuer and time: only the check is of use.
     Grant.from_body(body, id=b"\0" * 32, issuer="330481", ts=0)
@@ -81,10 +86,28 @@ def _case_event(body: dict[str, Any]) -> CaseEvent:
     return CaseEvent.from_body({k: v for k, v in body.items() if k != "case"})
 
 
+def _heartbeat(body: dict[str, Any]) -> None:
+    """``{time, exp, heads: {stream: uint}}``: exp after time, every head a count or version."""
+    if not isinstance(body, dict) or set(body) != {"time", "exp", "heads"}:
+        raise RecordError(ErrorCode.SCHEMA, "central.heartbeat: fields must be exactly time, exp, heads")
+    time, exp, heads = body["time"], body["exp"], body["heads"]
+    for name, value in (("time", time), ("exp", exp)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RecordError(ErrorCode.SCHEMA, f"central.heartbeat: {name} must be a non-negative integer")
+    if exp <= time:
+        raise RecordError(ErrorCode.SCHEMA, "central.heartbeat: exp must be after time")
+    if not isinstance(heads, dict) or not heads or len(heads) > 16:
+        raise RecordError(ErrorCode.SCHEMA, "central.heartbeat: heads must be a map of 1 to 16 streams")
+    for stream, head in heads.items():
+        if not isinstance(stream, str) or isinstance(head, bool) or not isinstance(head, int) or head < 0:
+            raise RecordError(ErrorCode.SCHEMA, "central.heartbeat: each head maps a name to an integer")
+
+
 NET_GENESIS = "net.genesis"
 NODE_CERT = "node.cert"
 CERT_REVOKE = "cert.revoke"
 CATALOG_RELEASE = "catalog.release"
+CALENDAR_RELEASE = "calendar.release"
 NODE_ENROLLED = "node.enrolled"
 GRANT_ISSUE = "grant.issue"
 GRANT_REVOKE = "grant.revoke"
@@ -92,6 +115,10 @@ CASE_INTAKE = "case.intake"
 CASE_EVENT = "case.event"
 CLERK_SET = "clerk.set"
 LINK_RECEIPT = "link.receipt"
+KEY_ROLE = "key.role"
+ROOT_ROTATE = "root.rotate"
+HEARTBEAT = "central.heartbeat"
+NODE_STATUS = "node.status"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -139,6 +166,30 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(CATALOG_RELEASE, Author.ROOT, _catalog_release, "a signed release of the service-item catalog"),
         Kind(
+            CALENDAR_RELEASE,
+            Author.ROOT,
+            _calendar_release,
+            "one year's holidays and adjusted working days, for deadlines in working days",
+        ),
+        Kind(
+            KEY_ROLE,
+            Author.ROOT,
+            {"role": _f(str), "sign_pk": _f(bytes, size=32)},
+            "central's root key names the key of one role (catalog, certs, grants, heartbeat)",
+        ),
+        Kind(
+            ROOT_ROTATE,
+            Author.ROOT,
+            {"sign_pk": _f(bytes, size=32), "proof": _f(bytes, size=64)},
+            "the root key hands over to a new root key, which proves it holds its private half",
+        ),
+        Kind(
+            HEARTBEAT,
+            Author.ROOT,
+            _heartbeat,
+            "central's signed heartbeat: its time, an expiry and the head of every central stream",
+        ),
+        Kind(
             NODE_ENROLLED,
             Author.ANY_NODE,
             {"cert": _f(bytes, size=32), "software": _f(str)},
@@ -162,17 +213,43 @@ KINDS: dict[str, Kind] = {
             {"child": _f(str), "seq": _f(int), "id": _f(bytes, size=32), "at": _f(int)},
             "a parent's witness of a child's log head (seq, id) at the end of a sync session",
         ),
+        Kind(
+            NODE_STATUS,
+            Author.ANY_NODE,
+            {
+                "catalog": _f(int),
+                "calendar": _f(int),
+                "held": _f(int),
+                "rejected": _f(int),
+                "backlog": _f(int),
+                "at": _f(int),
+            },
+            "a node's report for central's dashboard: catalog and calendar held, records held,"
+            " refused and waiting to go up (sent before a sync session, up only)",
+        ),
     )
 }
 
-ROOT_SCOPED = frozenset({NET_GENESIS, NODE_CERT, CERT_REVOKE, CATALOG_RELEASE, GRANT_REVOKE})
+ROOT_SCOPED = frozenset(
+    {
+        NET_GENESIS,
+        NODE_CERT,
+        CERT_REVOKE,
+        CATALOG_RELEASE,
+        CALENDAR_RELEASE,
+        GRANT_REVOKE,
+        KEY_ROLE,
+        ROOT_ROTATE,
+        HEARTBEAT,
+    }
+)
 
 
 def scope_of(kind_name: str, origin: str, body: dict[str, Any]) -> str | None:
     """The node code whose subtree a record concerns; ``None``: every node needs it.
 
     Sync sends a record down a link when its scope is ``None`` or lies inside the child's
-    subtree. Trust, catalog and grant revocations go everywhere; a grant goes to its
+    subtree. Trust, catalog, calendar and grant revocations go everywhere; a grant goes to its
     grantee's subtree; a case record to the subtree of the node that took the case in
     (the case number starts with that node's code); anything else to its origin's.
     """

@@ -42,10 +42,12 @@ from core.clock import Clock
 from core.errors import ErrorCode, RecordError, TongbanError
 from sync import kinds
 from sync.case_projection import CaseProjector, ClerkProjector, GrantProjector
+from sync.central_keys import CentralKeysProjector
 from sync.db import transaction
 from sync.envelope import (
     PREFIX_RECORD,
     ZERO_ID,
+    Keyring,
     Payload,
     Record,
     Signer,
@@ -149,6 +151,7 @@ class RecordLog:
             GrantProjector(),
             CaseProjector(),
             ClerkProjector(),
+            CentralKeysProjector(),
             *projectors,
         )
         self.projected_kinds = frozenset(k for p in self.projectors for k in p.kinds)
@@ -201,12 +204,6 @@ class RecordLog:
         if table not in {"records", "rejected", "held", "forks"}:
             raise ValueError(table)
         return int(self.db.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-    def public_key_for(self, payload: Payload) -> bytes | None:
-        row = self.db.conn.execute(
-            "SELECT sign_pk FROM certs WHERE code = ? AND kid = ?", (payload.origin, payload.kid)
-        ).fetchone()
-        return bytes(row[0]) if row else None
 
     # -- writing -------------------------------------------------------------------------
 
@@ -297,7 +294,7 @@ class RecordLog:
 
     def append_local(
         self,
-        signer: Signer,
+        signer: Signer | Keyring,
         origin: str,
         kind: str,
         body: dict[str, Any],
@@ -311,6 +308,8 @@ class RecordLog:
         transaction if there is one (so a local action is one transaction).
         """
         anchor = self.require_anchor()
+        if isinstance(signer, Keyring):
+            signer = signer.signer_for(kind)
         with transaction(self.db):
             head = self.head(origin)
             prev = head.id if head else self._first_prev(origin, signer.kid)

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from central import config as central_config
+from central.keyring import CentralKeyring
 from central.store import CentralStore
 from core.clock import Clock, SystemClock
 from core.errors import ErrorCode, InputError, TongbanError, error_text
@@ -38,7 +39,7 @@ class OpenedHome:
     """A node's or central's store and keys, opened for sync (a :class:`sync.transport.Home`)."""
 
     log: RecordLog
-    keys: NodeKeys
+    keys: NodeKeys | CentralKeyring  # signs, and holds the CURVE secret
     code: str
     parent: str
     settings: LinkSettings
@@ -65,10 +66,14 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
         return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
     if (home / central_config.CONFIG_FILE).is_file():
         central = central_config.load(home)
-        keys = load_key_file(central.key_path)
         central_store = CentralStore.open(central.database_path, clock)
+        try:
+            keyring = CentralKeyring(central.key_path, central_store.db)
+        except BaseException:
+            central_store.close()
+            raise
         settings = LinkSettings(listen=central.sync.listen)
-        return OpenedHome(central_store.log, keys, central.central.code, "", settings, central_store)
+        return OpenedHome(central_store.log, keyring, central.central.code, "", settings, central_store)
     raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
 
 
@@ -229,6 +234,8 @@ def node_run(directory: Path, listen: str | None, only: str | None) -> None:
 
 @click.command("run")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def central_run(directory: Path) -> None:
-    """Run central's services in the foreground: the sync endpoint on [sync] listen."""
-    _run(directory, None, None)
+@click.option("--listen", help="HOST:PORT of the operator web service (default: [web] listen).")
+@click.option("--only", type=click.Choice(["web", "sync"]), help="Only the web or only the sync services.")
+def central_run(directory: Path, listen: str | None, only: str | None) -> None:
+    """Run central's services in the foreground: operator web, sync endpoint, heartbeat."""
+    _run(directory, listen, only)

@@ -1,0 +1,46 @@
+"""Central's timed duties as a nameko service, run by ``tongban central run``.
+
+Config: ``CENTRAL_HOME`` (central's directory). Duties: sign a heartbeat when the last one
+is :data:`central.heartbeat.EVERY` seconds old (:mod:`central.heartbeat`), and re-check
+new intakes against their delegation chain (:mod:`central.recheck`), and renew root
+grants before they expire (:func:`central.authority.renew_grants`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+
+from central.authority import open_central, renew_grants
+from central.heartbeat import beat_if_due
+from central.recheck import recheck
+from core.clock import Clock, SystemClock
+
+HOME_KEY = "CENTRAL_HOME"
+
+
+class CentralDuties:
+    name = "central_duties"
+    config = Config()
+    clock: Clock = SystemClock()
+
+    @timer(interval=30, eager=True)
+    def heartbeat(self) -> None:
+        beat_if_due(Path(self.config[HOME_KEY]), self.clock)
+
+    @timer(interval=30)
+    def recheck_and_renew(self) -> None:
+        """Re-check the intakes that arrived (and those a new revocation touches); renew
+        the root grants that are due."""
+        central = open_central(Path(self.config[HOME_KEY]), self.clock)
+        try:
+            recheck(central.store.db, central.code)
+            renew_grants(central)
+        finally:
+            central.close()
+
+    @timer(interval=1)
+    def tick(self) -> None:
+        """Wakes the hub each second so SIGTERM stops the service at once (nameko sleeps 60 s)."""

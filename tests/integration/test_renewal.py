@@ -1,0 +1,112 @@
+"""Short grants, renewed automatically: central renews its root grants, a town its villages'.
+
+Months pass; nobody touches a grant by hand. Central renews a town's grant when a third of
+its validity is left; the town, after the session that brought the renewal, renews the
+sub-grants it gave its villages under the new grant; the village takes cases in without
+a staleness flag all along. A revoked grant is never renewed, and neither is a sub-grant
+whose parent was revoked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from central import authority
+from core.grants import Verdict
+from sync.agent import renew_after_sync
+from sync.delegation import StoreGrants, renewals_due, revoke_grant
+from tests.helpers import CITY, TOWN, VILLAGE
+from tests.integration.syncnet import City, build_city, delegate, proxy_form
+
+DAY = 86_400
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> City:
+    city = build_city(tmp_path)
+    with city.serving(CITY, TOWN):
+        assert city.sync(TOWN).ok
+        assert delegate(city, VILLAGE) > 0
+        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
+    return city
+
+
+def _central_renews(city: City) -> int:
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        return len(authority.renew_grants(central))
+    finally:
+        central.close()
+
+
+def _town_renews(city: City) -> int:
+    opened = city.open(TOWN)
+    try:
+        return renew_after_sync(opened)
+    finally:
+        opened.close()
+
+
+def _village_verdict(city: City) -> Verdict:
+    desk = city.desk(VILLAGE)
+    try:
+        form = proxy_form(desk)
+        return desk.authority(form.item).auth.verdict
+    finally:
+        desk.store.close()
+
+
+def _village_grants(city: City) -> int:
+    opened = city.open(VILLAGE)
+    try:
+        return len(StoreGrants(opened.log.db).held_by(VILLAGE))
+    finally:
+        opened.close()
+
+
+def test_grants_renew_down_the_tiers_without_anyone_touching_them(city: City) -> None:
+    assert _central_renews(city) == 0 and _town_renews(city) == 0  # nothing is due yet
+    first = _village_grants(city)
+    for _month in range(4):  # 120 days: the town's 90-day and the village's 30-day grants
+        city.clock.advance(25 * DAY)
+        _central_renews(city)
+        with city.serving(CITY, TOWN):
+            assert city.sync(TOWN).ok
+            _town_renews(city)
+            assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
+        assert _village_verdict(city) is Verdict.OK
+    assert _village_grants(city) >= 4 * first  # renewed at least every 25-30 days
+    city.verify_all()
+
+
+def test_revoked_grants_are_not_renewed_nor_their_sub_grants(city: City) -> None:
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        town_grants = StoreGrants(central.store.db).held_by(TOWN)
+        revoked = town_grants[0]
+        revoke_grant(central.store.log, central.keys, CITY, revoked.id, "调整", actor="shouquan")
+    finally:
+        central.close()
+    city.clock.advance(70 * DAY)
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        due = renewals_due(central.store.db, CITY, city.clock.now())
+        assert due and revoked.id not in {r.grant.id for r in due}
+        authority.renew_grants(central)
+        assert not renewals_due(central.store.db, CITY, city.clock.now())  # renewed once, not again
+    finally:
+        central.close()
+    with city.serving(CITY, TOWN):
+        assert city.sync(TOWN).ok
+    opened = city.open(TOWN)
+    try:
+        under_revoked = [g for g, _ in StoreGrants(opened.log.db).issued_by(TOWN) if g.parent == revoked.id]
+        assert under_revoked
+        due = renewals_due(opened.log.db, TOWN, city.clock.now())
+        assert due
+        assert all(r.parent is not None and r.parent.id != revoked.id for r in due)
+        assert not {r.grant.id for r in due} & {g.id for g in under_revoked}
+    finally:
+        opened.close()
