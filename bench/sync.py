@@ -214,7 +214,8 @@ def _ingest_run(prepared: Prepared, target: Path) -> float:
     if failed:
         raise RuntimeError(f"a child's sync failed: {failed[0]}")
     moved = sum(d["up"] for d in done)
-    expected = sum(len(prepared.envelopes[c]) for c in CHILDREN)
+    # Each child's session also carries the status report it appends when welcomed.
+    expected = sum(len(prepared.envelopes[c]) + 1 for c in CHILDREN)
     if moved != expected:
         raise RuntimeError(f"{moved} records moved up, {expected} expected")
     shutil.rmtree(target)
@@ -248,7 +249,7 @@ def _catch_up_run(prepared: Prepared, target: Path) -> float:
             wall = time.perf_counter() - started
         finally:
             opened.close()
-    if not result.ok or result.summary.up != len(prepared.envelopes[OFFLINE]):
+    if not result.ok or result.summary.up != len(prepared.envelopes[OFFLINE]) + 1:  # and its status report
         raise RuntimeError(f"catch-up: {result.error}, {result.summary.up} records up")
     shutil.rmtree(target)
     return wall

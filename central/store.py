@@ -1,6 +1,7 @@
 """Central's SQLite store: the record log of the whole city plus central's projections.
 
-Only this module (and the log it wraps) touches central's database. Schema changes are
+Only this module (and the log it wraps, the operators' accounts of :mod:`web.accounts` and
+the catalog draft of :mod:`central.drafts`) touches central's database. Schema changes are
 named migrations in the ``central`` set, applied after the ``log`` set; a database written
 by newer software is refused (``E_STORE_TOO_NEW``).
 """
@@ -13,10 +14,13 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
+from sync.calendars import CalendarProjector
 from sync.db import execute_all, open_database
 from sync.link_schema import sync_migrations
 from sync.log import RecordLog
 from sync.log_schema import log_migrations
+from sync.status import StatusProjector
+from web.accounts import ACCOUNT_TABLES
 
 central_migrations = Migrations("central")
 
@@ -40,6 +44,60 @@ def _enrollment_requests(db: Database) -> None:
     )
 
 
+@central_migrations(name="0002_accounts")
+def _accounts(db: Database) -> None:
+    # Operators' password hashes, login backoff and sessions (web.accounts); the accounts
+    # themselves are clerk.set records in the log.
+    execute_all(db, ACCOUNT_TABLES)
+
+
+@central_migrations(name="0003_catalog_draft")
+def _catalog_draft(db: Database) -> None:
+    execute_all(
+        db,
+        [
+            # The one catalog draft being prepared on the operator web (central.drafts):
+            # not a record until it is published as a catalog release.
+            """
+            CREATE TABLE catalog_draft (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                base_version INTEGER,
+                source TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                created_by TEXT NOT NULL,
+                changed_at INTEGER NOT NULL,
+                changed_by TEXT NOT NULL
+            )
+            """,
+            "CREATE TABLE catalog_draft_items (code TEXT PRIMARY KEY, body TEXT NOT NULL)",
+        ],
+    )
+
+
+@central_migrations(name="0004_intake_checks")
+def _intake_checks(db: Database) -> None:
+    execute_all(
+        db,
+        [
+            # Central's re-check of every intake against the chain at its intake time
+            # (central.recheck): derived from the log, rebuilt by deleting the rows.
+            """
+            CREATE TABLE intake_checks (
+                case_no TEXT PRIMARY KEY,
+                node TEXT NOT NULL,
+                item TEXT NOT NULL,
+                received INTEGER NOT NULL,
+                verdict TEXT NOT NULL,
+                code TEXT,
+                detail TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX intake_checks_verdict ON intake_checks (verdict, received)",
+            "CREATE TABLE central_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ],
+    )
+
+
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
 
@@ -48,7 +106,7 @@ class CentralStore:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.log = RecordLog(db, clock)
+        self.log = RecordLog(db, clock, (CalendarProjector(), StatusProjector()))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:

@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 from core.admin import is_within
-from core.calendar import WorkCalendar
 from core.cases import CaseEvent, CaseState, Delivery, Event, Rating, State, allowed_events
 from core.catalog import CatalogRelease, Item, Mode
 from core.clock import Clock, local_date
@@ -48,7 +47,9 @@ from core.intake import (
 from node.config import NodeConfig
 from node.store import NodeStore
 from sync import kinds
-from sync.case_projection import DECISIONS
+from sync.calendars import HeldYears, StoreCalendar, held_years
+from sync.case_projection import DECISIONS, OPEN_STATES, OVERDUE_SQL, is_overdue
+from sync.central_keys import heartbeat_flags, latest_heartbeat
 from sync.db import transaction
 from sync.delegation import (
     ItemAuthority,
@@ -63,7 +64,6 @@ from sync.delegation import (
 from sync.keys import NodeKeys
 
 CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
-OPEN_STATES = ("accepted", "forwarded", "supplement")
 CASE_COLUMNS = (
     "case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials, notes,"
     " limit_days, deadline, flags, received, actor, state, rating, comment, delivery, decided_at, closed_at,"
@@ -137,14 +137,13 @@ class Desk:
         node_keys: NodeKeys,
         config: NodeConfig,
         clock: Clock,
-        calendar: WorkCalendar | None = None,
     ) -> None:
         self.store = store
         self.db = store.db
         self.keys = node_keys
         self.config = config
         self.clock = clock
-        self.calendar = calendar or WorkCalendar.builtin()
+        self.calendars = StoreCalendar()
         self.code = config.node.code
         self.tier = config.node.tier
         self._catalogs: dict[int, CatalogRelease] = {}
@@ -162,6 +161,10 @@ class Desk:
                 return None
             self._catalogs[version] = release
         return self._catalogs[version]
+
+    def calendar_years(self) -> HeldYears:
+        """Which years deadlines are counted for, built in or published by central."""
+        return held_years(self.db)
 
     def authority(self, item_code: str, at: int | None = None) -> ItemAuthority:
         catalog = self.catalog()
@@ -204,6 +207,10 @@ class Desk:
             out.append(Banner("error", ErrorCode.GRANT_ITEM.value, "no grant is held by this node"))
         elif all(g.exp < now for g in grants):
             out.append(Banner("warn", ErrorCode.GRANT_EXPIRED.value, ""))
+        latest = latest_heartbeat(self.db)
+        for flag in heartbeat_flags(latest, now):
+            level = "error" if flag is ErrorCode.CLOCK_BEHIND else "warn"
+            out.append(Banner(level, flag.value, f"heartbeat #{latest.seq}" if latest else ""))
         return out
 
     # -- intake ---------------------------------------------------------------------------
@@ -227,6 +234,7 @@ class Desk:
         catalog = self.catalog()
         if catalog is not None and catalog.is_expired(now):
             flags.append(CATALOG_EXPIRED)
+        flags.extend(flag.value for flag in heartbeat_flags(latest_heartbeat(self.db), now))
         return Checked(
             authority.item, authority, applicant, tuple(m.code for m in received), notes, tuple(flags)
         )
@@ -261,7 +269,7 @@ class Desk:
         today = local_date(now)
         auth = checked.authority
         assert auth.mode is not None and auth.decider is not None and auth.grant is not None
-        deadline = self.calendar.add_working_days(today, checked.item.time_limit_days)
+        deadline = self.calendars.get(self.db).add_working_days(today, checked.item.time_limit_days)
         flags = list(checked.flags)
         if deadline.unknown_years:
             flags.append(CALENDAR_ESTIMATED)
@@ -434,8 +442,7 @@ class Desk:
                 "SELECT count(*) FROM cases WHERE node = ? AND state IN (?, ?, ?)", (self.code, *OPEN_STATES)
             ).fetchone()[0],
             "overdue": conn.execute(
-                "SELECT count(*) FROM cases WHERE (node = ? OR decider = ?)"
-                " AND state IN ('accepted', 'forwarded') AND deadline < ?",
+                f"SELECT count(*) FROM cases WHERE (node = ? OR decider = ?) AND {OVERDUE_SQL}",
                 (self.code, self.code, today),
             ).fetchone()[0],
             "queue": len(self.queue()),
@@ -448,7 +455,7 @@ class Desk:
         case["flags"] = json.loads(case["flags"])
         case["missing"] = json.loads(case["missing"]) if case["missing"] else None
         today = local_date(self.clock.now()).isoformat()
-        case["overdue"] = case["state"] in ("accepted", "forwarded") and case["deadline"] < today
+        case["overdue"] = is_overdue(case["state"], case["deadline"], today)
         case["mine"] = case["node"] == self.code
         return case
 

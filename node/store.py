@@ -14,10 +14,12 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from node.clerks import add_clerk_migrations
+from sync.calendars import CalendarProjector
 from sync.db import execute_all, open_database
 from sync.link_schema import sync_migrations
 from sync.log import RecordLog, dense_policy_of
 from sync.log_schema import log_migrations
+from sync.status import StatusProjector
 
 node_migrations = Migrations("node")
 
@@ -44,7 +46,7 @@ class NodeStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         # A node holds the root's chain and its own subtree whole, other origins in part.
-        self.log = RecordLog(db, clock, dense=dense_policy_of(db))
+        self.log = RecordLog(db, clock, (CalendarProjector(), StatusProjector()), dense=dense_policy_of(db))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> NodeStore:

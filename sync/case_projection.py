@@ -9,8 +9,9 @@ Tables:
     narrow it (``E_GRANT_WIDENS`` …). A parent that is not held yet is checked again by
     :func:`core.grants.authorize` whenever the grant is used.
 ``clerks``
-    the clerk accounts of every node, from ``clerk.set`` records (no password hashes:
-    those stay in the node's own table).
+    the clerk accounts of every node and central's operator accounts, from ``clerk.set``
+    records (no password hashes: those stay in the store's own table). The roles are a
+    node's (:data:`ROLES`) or, for central's accounts, central's (:data:`CENTRAL_ROLES`).
 ``cases`` / ``case_events``
     one row per case taken in, and one per case event. A case's state is the replay of
     its events in a fixed order — by the event's time, then by record id — so every node
@@ -35,7 +36,6 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.admin import is_within
-from core.calendar import WorkCalendar
 from core.cases import CaseEvent, CaseState, Event, apply
 from core.catalog import Mode
 from core.clock import local_date
@@ -43,11 +43,28 @@ from core.errors import ErrorCode, RecordError, TongbanError
 from core.grants import Grant, Revocation, check_narrowing
 from core.intake import Intake, case_node
 from sync import codec, kinds
+from sync.calendars import StoreCalendar
 from sync.db import execute_all, transaction
 from sync.envelope import Record
 
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 """Events only the deciding node may make; every other event belongs to the intake node."""
+
+RUNNING_STATES = ("accepted", "forwarded")
+"""States in which a case's time limit runs (waiting for a supplement pauses it)."""
+OPEN_STATES = (*RUNNING_STATES, "supplement")
+"""States of a case neither decided nor withdrawn."""
+
+OVERDUE_SQL = "state IN ('accepted', 'forwarded') AND deadline < ?"
+"""The overdue rule over ``cases``, with today's local date (ISO) bound: a case whose time
+limit runs (accepted or forwarded; a supplement pauses it and moves its deadline) and whose
+deadline has passed. A decision is on time when it falls on or before the deadline."""
+
+
+def is_overdue(state: str, deadline: str, today: str) -> bool:
+    """:data:`OVERDUE_SQL` for one case: ``deadline`` and ``today`` are ISO local dates."""
+    return state in RUNNING_STATES and deadline < today
+
 
 CONTAINED_CASE_KINDS = frozenset({kinds.CASE_INTAKE})
 """An intake is refused before anything is written; when events of its case are held
@@ -147,8 +164,8 @@ class CaseProjector:
     tables: tuple[str, ...] = ("cases", "case_events")
     contained = CONTAINED_CASE_KINDS
 
-    def __init__(self, calendar: WorkCalendar | None = None) -> None:
-        self.calendar = calendar or WorkCalendar.builtin()
+    def __init__(self) -> None:
+        self.calendars = StoreCalendar()
         self._opened: dict[tuple[Mode, date], tuple[Any, ...]] = {}
 
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
@@ -306,11 +323,17 @@ class CaseProjector:
                 continue
             applied += 1
             _note(last, event)
-        paused = sum(
-            self.calendar.working_days_between(local_date(start), local_date(end))
-            for start, end in state.pauses
-        )
-        deadline = self.calendar.add_working_days(intake_deadline, paused).date
+        paused = 0
+        deadline = intake_deadline
+        if state.pauses:
+            # Supplement pauses move the deadline by the working days they lasted, counted
+            # with the calendar this store holds now (a case without one never reads it).
+            calendar = self.calendars.get(db)
+            paused = sum(
+                calendar.working_days_between(local_date(start), local_date(end))
+                for start, end in state.pauses
+            )
+            deadline = calendar.add_working_days(intake_deadline, paused).date
         return (
             state.state.value,
             int(state.rating) if state.rating is not None else None,
@@ -336,10 +359,16 @@ def _json_list(values: tuple[str, ...]) -> str:
 
 
 ROLES = ("clerk", "approver", "admin", "auditor")
+CENTRAL_ROLES = ("catalog_admin", "delegation_admin", "auditor", "viewer")
+
+
+def roles_for(origin: str) -> tuple[str, ...]:
+    """The roles an account of ``origin`` may hold: central's (a 6-digit code) or a node's."""
+    return CENTRAL_ROLES if len(origin) == 6 else ROLES
 
 
 class ClerkProjector:
-    """Clerk accounts of every node (names, roles, active); secrets never leave the node."""
+    """Accounts of every node and of central (names, roles, active); secrets never leave the store."""
 
     kinds = frozenset({kinds.CLERK_SET})
     tables: tuple[str, ...] = ("clerks",)
@@ -348,8 +377,9 @@ class ClerkProjector:
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
         body = record.body
         roles = body["roles"]
-        if not all(isinstance(r, str) and r in ROLES for r in roles) or len(set(roles)) != len(roles):
-            raise RecordError(ErrorCode.SCHEMA, f"clerk.set: roles must be among {', '.join(ROLES)}")
+        allowed = roles_for(record.origin)
+        if not all(isinstance(r, str) and r in allowed for r in roles) or len(set(roles)) != len(roles):
+            raise RecordError(ErrorCode.SCHEMA, f"clerk.set: roles must be among {', '.join(allowed)}")
         db.conn.execute(
             "INSERT INTO clerks (node, user, name, roles, active, record_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (node, user) DO UPDATE SET name = excluded.name, roles = excluded.roles,"

@@ -23,10 +23,12 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError
+from sync.calendars import CalendarProjector
 from sync.db import open_database
 from sync.envelope import Record
 from sync.log import DensePolicy, RecordLog, Status, all_dense, decode_stored, dense_for
 from sync.projections import Projector
+from sync.status import StatusProjector
 
 
 @dataclass
@@ -69,7 +71,9 @@ def verify_store(
     report.anchor = meta.get("anchor_id")
     _check_bookkeeping(conn, rows, meta, report)
     replay_db = open_database(":memory:", sets)
-    replay = RecordLog(replay_db, clock, projectors, dense=_policy_of(rows, meta))
+    replay = RecordLog(
+        replay_db, clock, (CalendarProjector(), StatusProjector(), *projectors), dense=_policy_of(rows, meta)
+    )
     for row in rows:
         report.records += 1
         _replay_one(replay, row, report)
@@ -217,6 +221,8 @@ def summarize(record: Record) -> str:
         return f"revokes {body['node']} after #{body['last_good_seq']}: {body['reason']}"
     if kind == "catalog.release":
         return f"catalog release v{body.get('version')} with {len(body.get('items', []))} items"
+    if kind == "calendar.release":
+        return f"calendar release v{body.get('version')} for {body.get('year')}: {body.get('source')}"
     if kind == "node.enrolled":
         return f"came into service ({body['software']})"
     fields = ", ".join(sorted(body))

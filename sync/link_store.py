@@ -33,7 +33,7 @@ from sync.protocol import Heads, Phase
 from sync.session import BARRIER, Batch, Committed, Summary, batches, scanned
 
 SCAN_ROWS = 2000
-ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT})
+ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT, kinds.NODE_STATUS})
 """Kinds that concern their origin's subtree only: the columns decide, no body is read.
 Any other kind (a grant, a case step, a kind added later) is decided by its body."""
 SCOPES_KEPT = 100_000

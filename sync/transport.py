@@ -20,12 +20,13 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils import z85
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, TongbanError
 from sync.ingest import SERIAL, Verifier
 from sync.link_store import ChildLink, set_state
 from sync.log import RecordLog
 from sync.protocol import CREDIT, MAX_TRANSPORT, Message, SyncError, Type, decode, encode, error_message
 from sync.session import ChildSession, Summary
+from sync.status import report_status
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,13 @@ def _session(
                     sock.send_multipart(encode(error_message(exc)))
                 raise
             if message.type is Type.WELCOME:
+                # The parent's heads are known now and the up scan has not begun: the node's
+                # status report goes up in this session, unless the parent holds more of the
+                # node's chain than the node does (see report_status).
+                try:
+                    report_status(home.log, home.keys, home.code, session.parent_heads)
+                except TongbanError as exc:  # a report is advisory: the session goes on
+                    log.warning("no status report: %s", exc)
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
                 sock.send_multipart(encode(reply))

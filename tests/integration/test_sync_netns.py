@@ -167,8 +167,9 @@ class Sessions:
         self.endpoint = endpoint
         self.timeout = timeout
         self.outcomes: list[str] = []
-        self.moved: list[tuple[int, int, int]] = []
-        """Each completed session: (up, down, the village's records at the town before it)."""
+        self.moved: list[tuple[int, int, int, int]] = []
+        """Each completed session: (up, down, the village's records at the town before it, and
+        at the village after it: a session may add the village's status report)."""
 
     def once(self, left: float) -> tuple[int, int] | None:
         """One session; (up, down) from its summary line, or None if it failed."""
@@ -183,7 +184,7 @@ class Sessions:
         if done.returncode == 0 and found:
             self.outcomes.append(f"ok: {found.group(0)}")
             up, down = int(found.group(1)), int(found.group(2))
-            self.moved.append((up, down, held))
+            self.moved.append((up, down, held, village_records_at(self.city, VILLAGE)))
             return up, down
         self.outcomes.append(f"exit {done.returncode}: {done.stderr.strip()[-300:]}")
         return None
@@ -212,8 +213,8 @@ def test_lossy_slow_link_converges(city: City, link: Link, tmp_path: Path) -> No
     sessions.until_clean(90)
 
     assert link.dropped() > 0, "the loss rules dropped nothing"
-    up, down, held = sessions.moved[0]
-    assert up + held == total and down > CENTRAL_GRANTS, sessions.outcomes
+    up, down, held, whole = sessions.moved[0]
+    assert up + held == whole and whole > total and down > CENTRAL_GRANTS, sessions.outcomes
     assert_converged(city)
 
 
@@ -256,9 +257,9 @@ def test_cut_link_fails_clearly_then_resumes_from_the_checkpoints(
 
     sessions = Sessions(link, city, endpoint, timeout=10)
     sessions.until_clean(60)
-    up, down, held = sessions.moved[0]
+    up, down, held, whole = sessions.moved[0]
     # The resumed session sent only what the town lacked: nothing twice, nothing lost.
-    assert up + held == total and up < total, (sessions.moved, total, sessions.outcomes)
+    assert up + held == whole and up < total, (sessions.moved, total, sessions.outcomes)
     assert down > CENTRAL_GRANTS, sessions.outcomes
     assert "tbf" in link.qdiscs(link.a), "the shaping did not survive the cut"
     refused = rows(city, TOWN, "SELECT code, times FROM link_rejections WHERE peer = ?", VILLAGE)

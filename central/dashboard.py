@@ -1,0 +1,376 @@
+"""The figures of the city dashboard, read from central's store, and their CSV export.
+
+Central holds every record of the city, so every figure is a query over its projections:
+``cases`` and ``case_events`` (:mod:`sync.case_projection`), ``certs`` and ``revocations``
+(:mod:`sync.projections`), ``node_status`` and ``link_receipts`` (:mod:`sync.status`) and
+the sync link's ``link_peers``. The queries are set based — one per figure, never one per
+node — because a city holds some 240 nodes and hundreds of thousands of cases.
+
+Rules, each in one place:
+
+* a case belongs to the tier of the node that took it in (the node of its case number);
+* open and overdue are :data:`sync.case_projection.OPEN_STATES` and
+  :data:`~sync.case_projection.OVERDUE_SQL`, the node's own rules, at ``now``;
+* a case is completed (办结) when it was approved or rejected, and on time when that
+  decision fell on or before its deadline (local dates; a supplement's pause has already
+  moved the deadline);
+* records in the ``quarantined`` view (signed after a revocation's cut-off) count for
+  nothing: a case taken in by one is left out, and a decision or rating made by one is
+  not counted as completed or rated.
+
+The overdue list names cases, items and nodes, never applicants: the dashboard is for
+operators, and the personal data stays on the case pages of the nodes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import date
+from typing import Any
+
+from sqlite_utils import Database
+
+from core.calendar import WorkCalendar
+from core.cases import Rating
+from core.clock import CHINA, local_date, local_time
+from core.errors import ErrorCode, InputError
+from sync.calendars import store_calendar
+from sync.case_projection import OPEN_STATES, OVERDUE_SQL
+
+TIERS = ("city", "town", "village")
+OVERDUE_CAP = 200
+TOP_ITEMS = 10
+TABLES = ("nodes", "volumes", "items", "overdue")
+
+_HOURS = int(CHINA.utcoffset(None).total_seconds()) // 3600
+"""China's one fixed offset from UTC: SQL's ``date(ts, 'unixepoch', '+8 hours')`` is
+:func:`core.clock.local_date`."""
+_Q = "(SELECT id FROM quarantined)"
+
+
+def _voided(events: str) -> str:
+    """Cases whose applied ``events`` (an SQL list) were made by quarantined records."""
+    return (
+        f"(SELECT case_no FROM case_events WHERE event IN ({events}) AND status = 'applied'"
+        f" AND record_id IN {_Q})"
+    )
+
+
+_UNDECIDED = _voided("'approve', 'reject'")
+_UNRATED = _voided("'rate'")
+_LIVE = (
+    "WITH live AS (SELECT case_no, node, item, item_name, decider, received, deadline,"
+    f" CASE WHEN case_no IN {_UNDECIDED} THEN CASE mode WHEN 'proxy' THEN 'forwarded' ELSE 'accepted' END"
+    " ELSE state END AS state,"
+    f" CASE WHEN case_no IN {_UNDECIDED} THEN NULL ELSE decided_at END AS decided_at,"
+    f" CASE WHEN case_no IN {_UNRATED} THEN NULL ELSE rating END AS rating"
+    f" FROM cases NOT INDEXED WHERE intake_id NOT IN {_Q}) "
+)
+"""The cases as they stand without quarantined records: none taken in by one, and a
+decision or rating made by one is void (the case still runs: it was accepted, or
+forwarded if proxy, when it was decided). Each figure is one query over ``live``, which
+scans ``cases`` once: walking an index instead would cost a row lookup per case, several
+times slower over a city's hundred thousand cases."""
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One enrolled node (revoked ones too, marked), in org-tree order."""
+
+    code: str
+    name: str
+    tier: str
+    parent: str | None
+    depth: int
+    last_contact: int | None  # epoch s: newest receipt for it, status report, or session with central
+    open_cases: int
+    overdue_cases: int
+    catalog_version: int | None  # from its newest node.status
+    rejected: int | None  # records its store refused (node.status)
+    backlog: int | None  # records waiting to go up at its last report (node.status)
+    revoked: bool  # no certificate of it is left unrevoked
+
+
+@dataclass(frozen=True)
+class TierVolume:
+    tier: str
+    cases: int
+    share: float  # of all cases, 0..1
+
+
+@dataclass(frozen=True)
+class OverdueCase:
+    case_no: str
+    node: str
+    node_name: str
+    item: str
+    item_name: str
+    state: str
+    decider: str
+    received: int  # epoch s
+    deadline: str  # ISO local date
+    days_over: int  # working days after the deadline, up to and including today
+
+
+@dataclass(frozen=True)
+class ItemCount:
+    code: str
+    name: str
+    cases: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    now: int
+    nodes: list[NodeRow]
+    volumes: list[TierVolume]
+    total_cases: int
+    completed: int
+    completed_on_time: int
+    on_time_rate: float | None  # completed_on_time / completed
+    overdue: list[OverdueCase]  # oldest deadline first, at most OVERDUE_CAP
+    satisfaction: dict[str, int]  # rating "1" … "5" → count
+    top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
+
+
+@dataclass(frozen=True)
+class _Node:
+    code: str
+    name: str
+    tier: str
+    parent: str | None
+    revoked: bool
+
+
+def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) -> Dashboard:
+    """Every figure of the dashboard at ``now``; ``calendar`` defaults to the store's."""
+    today = local_date(now).isoformat()
+    nodes = _nodes(db)
+    per_node = _case_counts(db, today)
+    totals = [sum(row[i] for row in per_node.values()) for i in range(5)]
+    by_tier = dict.fromkeys(TIERS, 0)
+    for code, counts in per_node.items():
+        by_tier[nodes[code].tier] += counts[0]
+    total, _, _, completed, on_time = totals
+    return Dashboard(
+        now=now,
+        nodes=_node_rows(db, nodes, per_node),
+        volumes=[TierVolume(t, n, n / total if total else 0.0) for t, n in by_tier.items()],
+        total_cases=total,
+        completed=completed,
+        completed_on_time=on_time,
+        on_time_rate=on_time / completed if completed else None,
+        overdue=_overdue(db, nodes, today, calendar or store_calendar(db)),
+        satisfaction=_satisfaction(db),
+        top_items=_top_items(db, nodes),
+    )
+
+
+def _nodes(db: Database) -> dict[str, _Node]:
+    """Each node by code, from its newest unrevoked certificate, else its newest one."""
+    rows = db.conn.execute(
+        "SELECT c.code, c.name, c.tier, c.parent, r.cert_id IS NOT NULL FROM certs c"
+        " LEFT JOIN revocations r ON r.cert_id = c.cert_id WHERE c.tier != 'central'"
+        " ORDER BY c.code, r.cert_id IS NULL, c.issued_seq"
+    ).fetchall()
+    return {
+        code: _Node(code, name, tier, parent, bool(revoked)) for code, name, tier, parent, revoked in rows
+    }
+
+
+def _case_counts(db: Database, today: str) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per intake node: cases, open, overdue, completed, completed on time."""
+    rows = db.conn.execute(
+        f"{_LIVE} SELECT node, count(*), sum(state IN (?, ?, ?)), sum({OVERDUE_SQL}),"
+        f" count(decided_at), coalesce(sum(date(decided_at, 'unixepoch', '+{_HOURS} hours') <= deadline), 0)"
+        " FROM live GROUP BY node",
+        (*OPEN_STATES, today),
+    ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _node_rows(
+    db: Database, nodes: dict[str, _Node], per_node: dict[str, tuple[int, int, int, int, int]]
+) -> list[NodeRow]:
+    conn = db.conn
+    status = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            f"SELECT origin, ts, catalog, rejected, backlog FROM node_status WHERE record_id NOT IN {_Q}"
+        )
+    }
+    contact: dict[str, list[int]] = {}
+    for code, at in conn.execute(
+        f"SELECT child, max(at) FROM link_receipts WHERE record_id NOT IN {_Q} GROUP BY child"
+        " UNION ALL SELECT peer, max(last_seen) FROM link_peers GROUP BY peer"
+    ):
+        contact.setdefault(code, []).append(at)
+    out: list[NodeRow] = []
+    for node, depth in _tree_order(nodes):
+        seen = contact.get(node.code, [])
+        report = status.get(node.code)
+        if report is not None:
+            seen = [*seen, report[0]]
+        counts = per_node.get(node.code, (0, 0, 0, 0, 0))
+        out.append(
+            NodeRow(
+                code=node.code,
+                name=node.name,
+                tier=node.tier,
+                parent=node.parent,
+                depth=depth,
+                last_contact=max(seen) if seen else None,
+                open_cases=counts[1],
+                overdue_cases=counts[2],
+                catalog_version=report[1] if report else None,
+                rejected=report[2] if report else None,
+                backlog=report[3] if report else None,
+                revoked=node.revoked,
+            )
+        )
+    return out
+
+
+def _tree_order(nodes: dict[str, _Node]) -> list[tuple[_Node, int]]:
+    """Depth first from central's children, siblings by code; depth 1 below central."""
+    children: dict[str | None, list[_Node]] = {}
+    for node in nodes.values():
+        parent = node.parent if node.parent in nodes else None
+        children.setdefault(parent, []).append(node)
+    out: list[tuple[_Node, int]] = []
+    stack = [(node, 1) for node in sorted(children.get(None, []), key=lambda n: n.code, reverse=True)]
+    while stack:
+        node, depth = stack.pop()
+        out.append((node, depth))
+        below = sorted(children.get(node.code, []), key=lambda n: n.code, reverse=True)
+        stack.extend((child, depth + 1) for child in below)
+    return out
+
+
+def _overdue(db: Database, nodes: dict[str, _Node], today: str, calendar: WorkCalendar) -> list[OverdueCase]:
+    rows = db.conn.execute(
+        f"{_LIVE} SELECT case_no, node, item, item_name, state, decider, received, deadline FROM live"
+        f" WHERE {OVERDUE_SQL} ORDER BY deadline, received, case_no LIMIT ?",
+        (today, OVERDUE_CAP),
+    ).fetchall()
+    day = date.fromisoformat(today)
+    late = {d: calendar.working_days_between(date.fromisoformat(d), day) for d in {row[-1] for row in rows}}
+    return [
+        OverdueCase(
+            case_no,
+            node,
+            nodes[node].name,
+            item,
+            item_name,
+            state,
+            decider,
+            received,
+            deadline,
+            late[deadline],
+        )
+        for case_no, node, item, item_name, state, decider, received, deadline in rows
+    ]
+
+
+def _satisfaction(db: Database) -> dict[str, int]:
+    counts = dict(
+        db.conn.execute(
+            f"{_LIVE} SELECT rating, count(*) FROM live WHERE rating IS NOT NULL GROUP BY rating"
+        ).fetchall()
+    )
+    return {str(int(r)): counts.get(int(r), 0) for r in Rating}
+
+
+def _top_items(db: Database, nodes: dict[str, _Node]) -> dict[str, list[ItemCount]]:
+    """Per tier, the items with the most cases; named as in the newest catalog release."""
+    conn = db.conn
+    names = dict(
+        conn.execute(
+            "SELECT code, name FROM catalog_items WHERE version = (SELECT max(version) FROM catalog_releases)"
+        ).fetchall()
+    )
+    counts: dict[str, dict[str, int]] = {tier: {} for tier in TIERS}
+    for node, item, name, n in conn.execute(
+        f"{_LIVE} SELECT node, item, max(item_name), count(*) FROM live GROUP BY node, item"
+    ):
+        names.setdefault(item, name)  # an item the newest release dropped: its name at intake
+        per_item = counts[nodes[node].tier]
+        per_item[item] = per_item.get(item, 0) + n
+    return {
+        tier: [
+            ItemCount(code, names[code], n)
+            for code, n in sorted(per_item.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ITEMS]
+        ]
+        for tier, per_item in counts.items()
+    }
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+
+def to_csv(dashboard: Dashboard, table: str) -> str:
+    """One table of ``dashboard`` as CSV (RFC 4180, CRLF), a header row first.
+
+    ``table`` is one of :data:`TABLES`; anything else is ``E_FIELD_INVALID``. Times are
+    local (China) times; a text cell that a spreadsheet would take for a formula is
+    prefixed with ``'``. Spreadsheet programs want the text encoded as ``utf-8-sig``.
+    """
+    if table not in TABLES:
+        raise InputError(ErrorCode.FIELD_INVALID, f"table must be one of {', '.join(TABLES)}, not {table!r}")
+    header, rows = _TABLES[table](dashboard)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = str(value)
+    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _time(ts: int | None) -> str | None:
+    return None if ts is None else local_time(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+Table = tuple[Sequence[str], Iterable[Sequence[Any]]]
+_TIMES = frozenset({"last_contact", "received"})  # epoch seconds, written as local times
+
+
+def _rows_of(items: Sequence[Any], cls: type) -> Table:
+    """A table with one column per field of the dataclass ``cls``, in declaration order."""
+    names = [f.name for f in fields(cls)]
+    rows = (
+        [_time(value) if name in _TIMES else value for name, value in zip(names, astuple(item), strict=True)]
+        for item in items
+    )
+    return names, rows
+
+
+def _items_table(d: Dashboard) -> Table:
+    rows = (
+        (tier, rank, item.code, item.name, item.cases)
+        for tier, items in d.top_items.items()
+        for rank, item in enumerate(items, 1)
+    )
+    return ("tier", "rank", "code", "name", "cases"), rows
+
+
+_TABLES: dict[str, Callable[[Dashboard], Table]] = {
+    "nodes": lambda d: _rows_of(d.nodes, NodeRow),
+    "volumes": lambda d: _rows_of(d.volumes, TierVolume),
+    "items": _items_table,
+    "overdue": lambda d: _rows_of(d.overdue, OverdueCase),
+}

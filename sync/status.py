@@ -1,0 +1,153 @@
+"""Node status reports (``node.status``) and when each node was last heard of.
+
+Central's dashboard needs, for every node, what only the node knows: the catalog and
+calendar it holds, how many records its store holds back or refused, and how many wait to
+go up. A node says so in a small signed ``node.status`` record that it appends when its
+parent has welcomed a sync session and before it sends anything up (:func:`report_status`,
+called by :func:`sync.transport.sync_once`), if its last report is an hour old or any
+figure but ``at`` changed. The record goes up with that session and never down
+(:func:`sync.kinds.scope_of` scopes it to its origin). A node that cannot reach its parent
+reports nothing, and status records are not counted in the backlog they report.
+
+Tables (kept by every store; a relay town holds its villages' rows too):
+
+``node_status``
+    the newest report of each origin (by its seq, so any arrival order gives the same row).
+``link_receipts``
+    the newest ``link.receipt`` each witness (a parent, or central) signed for each child:
+    when the child was last seen by someone who signs for it.
+
+Both may hold rows of quarantined records (signed after a revocation's cut-off, arrived
+before it); readers leave those out through the ``quarantined`` view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from sync import kinds
+from sync.calendars import newest_version
+from sync.db import execute_all, transaction
+from sync.envelope import Record, Signer
+from sync.link_store import within
+from sync.log import RecordLog
+from sync.protocol import Heads
+
+REPORT_EVERY = 3600
+"""Seconds after which a node reports again although nothing changed."""
+
+FIGURES = ("catalog", "calendar", "held", "rejected", "backlog")
+"""The fields of a report that make it news; ``at`` alone does not."""
+
+
+class StatusProjector:
+    """``node_status`` and ``link_receipts`` (see the module docstring)."""
+
+    kinds = frozenset({kinds.NODE_STATUS, kinds.LINK_RECEIPT})
+    tables: tuple[str, ...] = ("node_status", "link_receipts")
+    contained = kinds  # one upsert, never a refusal
+
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
+        body = record.body
+        if record.kind == kinds.NODE_STATUS:
+            db.conn.execute(
+                "INSERT INTO node_status (origin, seq, ts, catalog, calendar, held, rejected, backlog, at,"
+                " record_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET"
+                " seq = excluded.seq, ts = excluded.ts, catalog = excluded.catalog,"
+                " calendar = excluded.calendar, held = excluded.held, rejected = excluded.rejected,"
+                " backlog = excluded.backlog, at = excluded.at, record_id = excluded.record_id"
+                " WHERE excluded.seq > node_status.seq",
+                (
+                    record.origin,
+                    record.seq,
+                    record.payload.ts,
+                    *(body[name] for name in FIGURES),
+                    body["at"],
+                    record.id,
+                ),
+            )
+            return
+        db.conn.execute(
+            "INSERT INTO link_receipts (child, witness, seq, at, record_id) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (child, witness) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
+            " record_id = excluded.record_id WHERE excluded.seq > link_receipts.seq",
+            (body["child"], record.origin, record.seq, body["at"], record.id),
+        )
+
+
+def add_status_migrations(migrations: Migrations) -> None:
+    """Register the tables of :class:`StatusProjector` on the ``log`` migration set."""
+
+    @migrations(name="0006_node_status")
+    def _node_status(db: Database) -> None:
+        execute_all(
+            db,
+            [
+                """
+                CREATE TABLE node_status (
+                    origin TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+                    catalog INTEGER NOT NULL, calendar INTEGER NOT NULL, held INTEGER NOT NULL,
+                    rejected INTEGER NOT NULL, backlog INTEGER NOT NULL, at INTEGER NOT NULL,
+                    record_id BLOB NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE link_receipts (
+                    child TEXT NOT NULL, witness TEXT NOT NULL, seq INTEGER NOT NULL,
+                    at INTEGER NOT NULL, record_id BLOB NOT NULL, PRIMARY KEY (child, witness)
+                )
+                """,
+            ],
+        )
+
+
+def current_status(log: RecordLog, code: str) -> dict[str, int]:
+    """The body of a ``node.status`` report of node ``code`` about its store, now."""
+    conn = log.db.conn
+    acked = conn.execute("SELECT value FROM link_state WHERE key = 'up_acked'").fetchone()
+    waiting = conn.execute(
+        "SELECT origin, count(*) FROM records WHERE arrival > ? AND kind != ? GROUP BY origin",
+        (int(acked[0]) if acked else 0, kinds.NODE_STATUS),
+    ).fetchall()
+    return {
+        "catalog": conn.execute("SELECT coalesce(max(version), 0) FROM catalog_releases").fetchone()[0],
+        "calendar": newest_version(log.db),
+        "held": conn.execute("SELECT count(*) FROM held").fetchone()[0],
+        "rejected": conn.execute("SELECT count(*) FROM rejected").fetchone()[0],
+        "backlog": sum(n for origin, n in waiting if within(origin, code)),
+        "at": log.clock.now(),
+    }
+
+
+def report_status(log: RecordLog, signer: Signer, code: str, parent_heads: Heads) -> Record | None:
+    """Append a ``node.status`` of ``code`` if its last one is stale or says otherwise.
+
+    ``parent_heads`` are the heads the parent welcomed the session with. A node whose
+    parent holds more of its chain than it does (a store restored from an older copy) or
+    another record at its head (a fork) authors nothing: a record signed now would take a
+    sequence number its chain has used already. It reports once its chain is whole again.
+
+    One transaction: the figures and the record agree. Returns the record, or ``None``.
+    """
+    with transaction(log.db):
+        if code in parent_heads:
+            seq, rid = parent_heads[code]
+            mine = log.db.conn.execute(
+                "SELECT id FROM records WHERE origin = ? AND seq = ?", (code, seq)
+            ).fetchone()
+            if mine is None or bytes(mine[0]) != rid:
+                return None
+        body = current_status(log, code)
+        last: Any = log.db.conn.execute(
+            f"SELECT at, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
+        ).fetchone()
+        if (
+            last is not None
+            and body["at"] - last[0] < REPORT_EVERY
+            and tuple(last[1:]) == tuple(body[name] for name in FIGURES)
+        ):
+            return None
+        return log.append_local(signer, code, kinds.NODE_STATUS, body, actor="sys:sync")
