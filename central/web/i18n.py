@@ -173,6 +173,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "dashboard.case": ("办件编号", "Case"),
     "dashboard.deadline": ("办结期限", "Due by"),
     "dashboard.days_over": ("超期工作日", "Working days over"),
+    "dashboard.recheck": ("授权复核", "Authority re-check"),
+    "dashboard.recheck.note": (
+        "中心按受理时的授权链逐件复核:过期授权下受理的为“待核”,吊销生效后受理或授权链不成立的为“不符”。",
+        "Central re-checks every intake against the grant chain at its intake time: taken under"
+        " expired authority is “stale”; after a revocation's cut-off or under a broken chain, “refused”.",
+    ),
+    "dashboard.recheck.ok": ("符合", "OK"),
+    "dashboard.recheck.stale": ("待核", "Stale"),
+    "dashboard.recheck.refused": ("不符", "Refused"),
+    "dashboard.recheck.pending": ("未复核", "Not checked yet"),
+    "dashboard.recheck.code": ("原因", "Reason"),
 }
 
 for _rating, _zh, _en in (

@@ -2,7 +2,8 @@
 
 Every page handler parses the request, calls :mod:`central` and renders; the wrapper
 :func:`web.pages.page` does login, roles, CSRF and shows refusals with their codes. The
-dashboard is for every operator role; its figures are :func:`central.dashboard.snapshot`.
+dashboard is for every operator role; its figures are :func:`central.dashboard.snapshot`,
+and the re-check of intakes against their grant chain (:mod:`central.recheck`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
-from central import charts
+from central import charts, recheck
 from central.dashboard import TABLES, Dashboard, snapshot, to_csv
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from web.pages import Sessions, page
+
+FLAGGED_SHOWN = 100
+"""Intakes flagged by central's re-check listed on the dashboard (newest first)."""
 
 
 class Pages(Sessions):
@@ -40,8 +44,13 @@ class Pages(Sessions):
         return self._dashboard(ctx)
 
     def _dashboard(self, ctx: Ctx) -> Response:
-        board = snapshot(ctx.central.store.db, now=ctx.now)
-        return ctx.render("dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES)
+        db = ctx.central.store.db
+        board = snapshot(db, now=ctx.now)
+        recheck.recheck(db, ctx.central.code)  # what arrived since central's duties last ran
+        checks = {"counts": recheck.counts(db), "flagged": recheck.flagged(db, FLAGGED_SHOWN)}
+        return ctx.render(
+            "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks
+        )
 
     @http("GET", "/dashboard.csv")
     @page()

@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 
 from central import authority, recheck
+from central.admins import admins
 from core.errors import AuthorityError, ErrorCode
 from node.desk import Desk, IntakeForm
 from sync.delegation import revoke_grant
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_city, delegate, proxy_form, take_in
+from tests.integration.webcentral import login
+from tests.integration.webnode import PASSWORD, serve
+from web.accounts import hash_password
+
+DAY = 86_400
 
 
 @pytest.fixture
@@ -128,7 +134,7 @@ def test_a_revocation_arriving_later_flags_cases_already_checked(city: City) -> 
 
 def test_expired_authority_is_flagged_stale(city: City) -> None:
     with city.serving(CITY, TOWN):
-        city.clock.advance(40 * 86_400)  # past the village's 30-day grant: it still takes the walk-in
+        city.clock.advance(40 * DAY)  # past the village's 30-day grant: it still takes the walk-in
         case_no = take_in(city, VILLAGE)
         assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
     verdict, code = _checks(city)[case_no]
@@ -140,3 +146,23 @@ def test_expired_authority_is_flagged_stale(city: City) -> None:
         assert recheck.counts(central.store.db)["pending"] == 0
     finally:
         central.close()
+
+
+def test_the_dashboard_shows_what_the_recheck_flagged(city: City) -> None:
+    with city.serving(CITY, TOWN):
+        city.clock.advance(40 * DAY)
+        case_no = take_in(city, VILLAGE)
+        assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        admins(central).add(
+            central, "chakan", "车查看", ["viewer"], hash_password(PASSWORD), actor="sys:test"
+        )
+    finally:
+        central.close()
+    with serve(city.net.central_dir, probe="/login") as web:
+        assert login(web, "chakan")[0] in (200, 303)
+        status, _, html = web.request("GET", "/")
+    assert status == 200
+    flagged = html.split('id="flagged"', 1)[1]
+    assert case_no in flagged and "待核" in flagged and ErrorCode.GRANT_EXPIRED.value in flagged
