@@ -20,7 +20,10 @@ The check is not a projection (it would slow ingest, and its answer changes when
 revocation arrives later): :func:`recheck` runs after ingest — central's timed duties
 call it, and so does the dashboard before it reads — and checks the cases not checked
 yet, plus every case at or after the effective time of a revocation that arrived since
-the last run. Deleting the table checks everything again.
+the last run, every intake a certificate revocation has put past its cut-off since, and,
+when grants arrived, the cases whose chain was broken (a village that fell back to central
+sends its intakes before its town sends the grants). Deleting the table checks everything
+again.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def recheck(db: Database, root: str) -> int:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(held),),
             )
+    _forget_outdated(db)
     checked = 0
     source = StoreGrants(db)
     catalogs: dict[int, object] = {}
@@ -99,6 +103,28 @@ def recheck(db: Database, root: str) -> int:
                 results,
             )
         checked += len(results)
+
+
+def _forget_outdated(db: Database) -> None:
+    """Drop the verdicts that records arrived since may change: an intake signed after a
+    certificate cut-off learnt since (``cert.revoke`` may also lower a cut-off), and a chain
+    that did not hold while one of its grants had not reached central yet."""
+    conn = db.conn
+    grants = int(conn.execute("SELECT count(*) FROM grants").fetchone()[0])
+    seen = conn.execute("SELECT value FROM central_state WHERE key = 'recheck_grants'").fetchone()
+    with transaction(db):
+        conn.execute(
+            "DELETE FROM intake_checks WHERE coalesce(code, '') != ? AND case_no IN"
+            " (SELECT c.case_no FROM quarantined q JOIN cases c ON c.intake_id = q.id)",
+            (ErrorCode.CERT_REVOKED.value,),
+        )
+        if seen is None or int(seen[0]) != grants:
+            conn.execute("DELETE FROM intake_checks WHERE code = ?", (ErrorCode.GRANT_CHAIN_BROKEN.value,))
+            conn.execute(
+                "INSERT INTO central_state (key, value) VALUES ('recheck_grants', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(grants),),
+            )
 
 
 def _earliest_new_effective(db: Database, seen: int) -> int:

@@ -43,7 +43,7 @@ from sqlite_utils.migrations import Migrations
 from core.errors import ErrorCode, RecordError
 from sync import codec, kinds
 from sync.db import execute_all
-from sync.envelope import Record, key_id, verify_signature
+from sync.envelope import Record, key_id, read_header, record_id, split, verify_signature
 
 PREFIX_ROOT = b"tongban/root/v1\x00"
 CLOCK_TOLERANCE = 300
@@ -207,3 +207,15 @@ def add_central_key_migrations(migrations: Migrations) -> None:
                 """,
             ],
         )
+        # A store that held central's records before these tables existed: project them now.
+        projector = CentralKeysProjector()
+        rows = db.conn.execute(
+            "SELECT envelope FROM records WHERE origin = (SELECT CAST(value AS TEXT) FROM meta"
+            " WHERE key = 'anchor_origin') AND kind IN (?, ?, ?, ?) ORDER BY seq",
+            tuple(projector.kinds),
+        ).fetchall()
+        for (envelope,) in rows:
+            payload_bytes, sig = split(bytes(envelope))
+            payload = read_header(payload_bytes)
+            rid = record_id(payload_bytes)
+            projector.apply(db, Record(rid, payload, payload_bytes, sig, bytes(envelope)))

@@ -10,6 +10,7 @@ an item and keeps the best verdict.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from sqlite_utils import Database
 
 from core.admin import is_within
 from core.catalog import CatalogRelease, Item, Mode, item_available
-from core.errors import AuthorityError, ErrorCode, InputError
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing, decider_for
 from sync import kinds
 from sync.case_projection import load_grant
@@ -25,6 +26,7 @@ from sync.envelope import Keyring, Record, Signer
 from sync.log import RecordLog, decode_stored
 
 DAY = 86_400
+log_ = logging.getLogger(__name__)
 
 
 class StoreGrants:
@@ -229,17 +231,28 @@ def renewals_due(db: Database, issuer: str, now: int) -> list[Renewal]:
     """The grants ``issuer`` should renew now.
 
     Grants to the same grantee for the same items in the same mode form a line; only the
-    newest unrevoked grant of a line is renewed, when a third or less of its validity is
-    left (or it has expired). A sub-grant is renewed under the issuer's best current
-    grant that still covers it (unrevoked, depth left, items and mode included); when
-    there is none, or it would not extend the validity, it is left to expire.
+    newest grant of a line is renewed, when a third or less of its validity is left (or it
+    has expired), and not when it is revoked: revoking it ends the line. A sub-grant is
+    renewed under the issuer's best current grant that still covers it (unrevoked, depth
+    left, items and mode included); when there is none, or it would not extend the
+    validity, it is left to expire. Nothing is renewed for a grantee with no unrevoked
+    certificate.
     """
     source = StoreGrants(db)
-    lines: dict[tuple[str, tuple[str, ...], Mode], Grant] = {}
+    # The line's newest grant (issued_by lists newest first) speaks for it: when that one
+    # is revoked the line ends, and an older grant still unrevoked is not renewed instead.
+    newest: dict[tuple[str, tuple[str, ...], Mode], tuple[Grant, bool]] = {}
     for grant, revoked in source.issued_by(issuer):
-        key = (grant.aud, grant.items, grant.mode)
-        if not revoked and (key not in lines or grant.exp > lines[key].exp):
-            lines[key] = grant
+        newest.setdefault((grant.aud, grant.items, grant.mode), (grant, revoked))
+    live = {
+        str(code)
+        for (code,) in db.conn.execute(
+            "SELECT DISTINCT c.code FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
+            " WHERE r.cert_id IS NULL"
+        )
+    }
+    # A grantee whose every certificate is revoked gets nothing renewed.
+    lines = {key: grant for key, (grant, revoked) in newest.items() if not revoked and grant.aud in live}
     holdings = [g for g in source.held_by(issuer) if g.depth >= 1 and not list(source.revocations_of(g.id))]
     due = []
     for grant in lines.values():
@@ -249,7 +262,12 @@ def renewals_due(db: Database, issuer: str, now: int) -> list[Renewal]:
             due.append(Renewal(grant, None))
             continue
         covering = [
-            p for p in holdings if p.exp > now and set(grant.items) <= set(p.items) and grant.mode <= p.mode
+            p
+            for p in holdings
+            if p.exp > now
+            and set(grant.items) <= set(p.items)
+            and grant.mode <= p.mode
+            and grant.depth <= p.depth - 1
         ]
         best = max(covering, key=lambda p: p.exp, default=None)
         if best is not None and best.exp > grant.exp:
@@ -278,8 +296,8 @@ def renew_grants(
         nbf, exp = now - DAY, now + span - DAY
         if parent is not None:
             nbf, exp = max(parent.nbf, nbf), min(parent.exp, exp)
-        made.append(
-            issue_grant(
+        try:
+            record = issue_grant(
                 log,
                 signer,
                 issuer,
@@ -293,5 +311,8 @@ def renew_grants(
                 parent=parent.id if parent is not None else None,
                 actor="sys:renew",
             )
-        )
+        except TongbanError as exc:  # this one is left to expire, visibly; the others go on
+            log_.warning("grant %s to %s not renewed: %s", grant.id.hex()[:16], grant.aud, exc.render("en"))
+            continue
+        made.append(record)
     return made

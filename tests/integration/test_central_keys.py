@@ -246,3 +246,27 @@ def test_heartbeat_warns_of_staleness_and_a_clock_behind_but_intake_goes_on(city
         assert ErrorCode.CLOCK_BEHIND.value in desk.case(case_no)["flags"]
     finally:
         desk.store.close()
+
+
+def test_a_store_from_before_key_roles_learns_its_root_from_the_genesis(tmp_path: Path) -> None:
+    """A node store made before ``central_keys`` existed still checks central's records."""
+    import sqlite3
+
+    from tests.helpers import make_network
+
+    net = make_network(tmp_path)
+    net.add_node(TOWN, "town", CITY)
+    db_path = net.node_dir(TOWN) / "node.db"
+    with sqlite3.connect(db_path) as conn:
+        expected = conn.execute("SELECT kid, role, since_seq FROM central_keys ORDER BY since_seq").fetchall()
+        conn.execute("DROP TABLE central_keys")
+        conn.execute("DROP TABLE heartbeat")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0007_central_keys'")
+    opened = City(net, {}).open(TOWN)  # the migration runs again, as after an upgrade
+    try:
+        rows = opened.log.db.conn.execute(
+            "SELECT kid, role, since_seq FROM central_keys ORDER BY since_seq"
+        ).fetchall()
+        assert rows == expected and len(rows) == 5
+    finally:
+        opened.close()

@@ -166,3 +166,41 @@ def test_the_dashboard_shows_what_the_recheck_flagged(city: City) -> None:
     assert status == 200
     flagged = html.split('id="flagged"', 1)[1]
     assert case_no in flagged and "待核" in flagged and ErrorCode.GRANT_EXPIRED.value in flagged
+
+
+def test_a_certificate_revocation_arriving_later_flags_intakes_signed_after_the_cut_off(city: City) -> None:
+    with city.serving(CITY, TOWN):
+        case_no = take_in(city, VILLAGE)
+        assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
+    assert _checks(city)[case_no] == ("ok", None)
+
+    # The village's tablet is reported stolen: its key is revoked with a cut-off before the intake.
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        seq = central.store.db.conn.execute(
+            "SELECT r.seq FROM cases c JOIN records r ON r.id = c.intake_id WHERE c.case_no = ?", (case_no,)
+        ).fetchone()[0]
+        authority.revoke_node(central, VILLAGE, reason="平板遗失", last_good_seq=seq - 1)
+    finally:
+        central.close()
+    assert _checks(city)[case_no] == ("refused", ErrorCode.CERT_REVOKED.value)
+
+
+def test_an_intake_that_reached_central_before_its_grant_is_judged_again_when_the_grant_arrives(
+    city: City,
+) -> None:
+    with city.serving(CITY, TOWN):
+        assert delegate(city, VILLAGE) > 0  # new sub-grants, not yet sent up by the town
+        assert city.sync(VILLAGE).ok
+    case_no = take_in(city, VILLAGE)
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        grant_id = central.store.db.conn.execute("SELECT grant_id FROM cases WHERE case_no = ?", (case_no,))
+        assert grant_id.fetchone() is None  # not at central yet
+    finally:
+        central.close()
+    with city.serving(CITY):  # the town is down: the village falls back to central
+        assert city.sync(VILLAGE).ok
+        assert case_no in _checks(city)
+        assert city.sync(TOWN).ok  # the town's sub-grant reaches central at last
+    assert _checks(city)[case_no] == ("ok", None)

@@ -110,3 +110,34 @@ def test_revoked_grants_are_not_renewed_nor_their_sub_grants(city: City) -> None
         assert not {r.grant.id for r in due} & {g.id for g in under_revoked}
     finally:
         opened.close()
+
+
+def test_revoking_the_current_grant_of_a_line_is_not_undone_by_renewing_its_predecessor(city: City) -> None:
+    city.clock.advance(70 * DAY)  # a third of the town's 90 days left: renewed once
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        renewed = authority.renew_grants(central)
+        assert renewed
+        for record in renewed:  # the operator revokes the town's current grants
+            revoke_grant(central.store.log, central.keys, CITY, record.id, "撤销", actor="shouquan")
+        # Their predecessors are due, unrevoked: renewing them would grant the town again.
+        assert not renewals_due(central.store.db, CITY, city.clock.now())
+    finally:
+        central.close()
+
+
+def test_nothing_is_renewed_for_a_node_whose_certificate_is_revoked(city: City) -> None:
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        authority.revoke_node(central, VILLAGE, reason="机器遗失")
+    finally:
+        central.close()
+    with city.serving(CITY, TOWN):
+        assert city.sync(TOWN).ok
+    city.clock.advance(25 * DAY)
+    opened = city.open(TOWN)
+    try:
+        assert StoreGrants(opened.log.db).issued_by(TOWN)  # the village's grants are there
+        assert not renewals_due(opened.log.db, TOWN, city.clock.now())
+    finally:
+        opened.close()
