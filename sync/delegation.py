@@ -22,6 +22,7 @@ from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing, decider_for
 from sync import kinds
 from sync.case_projection import load_grant
+from sync.db import transaction
 from sync.envelope import Keyring, Record, Signer
 from sync.log import RecordLog, decode_stored
 
@@ -190,12 +191,31 @@ def issue_grant(
 def revoke_grant(
     log: RecordLog, signer: Signer | Keyring, origin: str, target: bytes, reason: str, actor: str
 ) -> Record:
+    """Revoke ``target`` from now on, and with it every earlier grant of its line (same
+    issuer, grantee, items and mode) still unrevoked and unexpired: a renewal overlaps its
+    predecessor, which would otherwise go on authorizing. Returns the target's revocation."""
     if not reason.strip():
         raise InputError(ErrorCode.FIELD_REQUIRED, "reason")
-    if StoreGrants(log.db).grant(target) is None:
+    source = StoreGrants(log.db)
+    grant = source.grant(target)
+    if grant is None:
         raise InputError(ErrorCode.GRANT_INVALID, f"grant {target.hex()[:16]} is not held")
-    body = {"target": target, "effective": log.clock.now(), "reason": reason.strip()}
-    return log.append_local(signer, origin, kinds.GRANT_REVOKE, body, actor=actor)
+    now = log.clock.now()
+    line = [
+        g.id
+        for g, revoked in source.issued_by(grant.issuer)
+        if not revoked
+        and g.id != target
+        and (g.aud, g.items, g.mode) == (grant.aud, grant.items, grant.mode)
+        and g.exp >= now
+    ]
+    body = {"target": target, "effective": now, "reason": reason.strip()}
+    with transaction(log.db):
+        record = log.append_local(signer, origin, kinds.GRANT_REVOKE, body, actor=actor)
+        for older in line:
+            body = {"target": older, "effective": now, "reason": reason.strip()}
+            log.append_local(signer, origin, kinds.GRANT_REVOKE, body, actor=actor)
+    return record
 
 
 def split_by_mode(

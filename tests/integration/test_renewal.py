@@ -120,8 +120,11 @@ def test_revoking_the_current_grant_of_a_line_is_not_undone_by_renewing_its_pred
         assert renewed
         for record in renewed:  # the operator revokes the town's current grants
             revoke_grant(central.store.log, central.keys, CITY, record.id, "撤销", actor="shouquan")
-        # Their predecessors are due, unrevoked: renewing them would grant the town again.
+        # Their predecessors are due: renewing them would grant the town again.
         assert not renewals_due(central.store.db, CITY, city.clock.now())
+        # And the predecessors, still within their validity, were revoked with them.
+        grants = StoreGrants(central.store.db)
+        assert all(revoked for g, revoked in grants.issued_by(CITY) if g.aud == TOWN)
     finally:
         central.close()
 
