@@ -234,8 +234,9 @@ def bundle_for(central: Central, code: str) -> bytes:
     """The bundle for ``code``: the anchor and every record of central's own chain.
 
     Every node holds central's whole chain (certificates, revocations, catalog and
-    calendar releases, grants): records of one origin are only accepted in sequence, and
-    the chain is small (hundreds of records a year for a city).
+    calendar releases, grants, heartbeats, receipts): records of one origin are only
+    accepted in sequence. Heartbeats (96 a day) and receipts to towns make it tens of
+    thousands of small records a year, a few MB.
 
     A replacement node (the code was certified before, under a key now revoked) also gets
     every record central holds from the code: its new key continues the code's chain after
