@@ -14,6 +14,7 @@ from core.clock import FixedClock, SystemClock
 from node.desk import Delegation, Desk, IntakeForm
 from sync.delegation import current_catalog, split_by_mode
 from sync.endpoint import ParentServer
+from sync.envelope import Payload, seal
 from sync.inspect import verify_store
 from sync.transport import LinkSettings, SyncResult, sync_once
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2, Network, make_network, open_desk
@@ -140,3 +141,37 @@ def take_in(city: City, village: str, doc_no: str = GOOD_ID) -> str:
         return str(desk.intake(proxy_form(desk, TOWN, doc_no), actor="wangli")["case_no"])
     finally:
         desk.store.close()
+
+
+def build_delegated_city(root: Path) -> City:
+    """:func:`build_city`, synced once, with the town's grants passed down to ``VILLAGE``."""
+    city = build_city(root)
+    with city.serving(CITY, TOWN):
+        assert city.sync(TOWN).ok
+        assert delegate(city, VILLAGE) > 0
+        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
+    return city
+
+
+def next_record(city: City, origin: str, key: Any, kind: str, body: dict[str, Any]) -> bytes:
+    """``origin``'s next record as it stands at its own store, signed with ``key`` —
+    a forgery or a record of a retired or wrong-role key, for refusal tests."""
+    source = city.open(origin)
+    try:
+        head = source.log.head(origin)
+        anchor = source.log.anchor()
+        assert head is not None and anchor is not None
+        payload = Payload(
+            net=anchor.net,
+            kind=kind,
+            origin=origin,
+            kid=key.kid,
+            seq=head.seq + 1,
+            prev=head.id,
+            ts=city.clock.now(),
+            body=body,
+            actor="sys:test",
+        )
+        return seal(payload, key).envelope
+    finally:
+        source.close()

@@ -16,11 +16,10 @@ from core.catalog import CatalogRelease, items_from_data
 from core.errors import ErrorCode
 from sync import codec, kinds
 from sync.central_keys import current_key
-from sync.envelope import Payload, seal
 from sync.keys import NodeKeys, load_key_file
 from sync.log import Status
 from tests.helpers import CITY, TOWN, VILLAGE
-from tests.integration.syncnet import City, build_city, delegate, take_in
+from tests.integration.syncnet import City, build_delegated_city, next_record, take_in
 from tongban.demo import demo_file
 
 DAY = 86_400
@@ -28,12 +27,7 @@ DAY = 86_400
 
 @pytest.fixture
 def city(tmp_path: Path) -> City:
-    city = build_city(tmp_path)
-    with city.serving(CITY, TOWN):
-        assert city.sync(TOWN).ok
-        assert delegate(city, VILLAGE) > 0
-        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
-    return city
+    return build_delegated_city(tmp_path)
 
 
 def _release(city: City, version: int) -> dict[str, Any]:
@@ -50,29 +44,6 @@ def _catalog_key(city: City) -> NodeKeys:
         return load_key_file(central.keys.path_for("catalog", key.kid))
     finally:
         central.close()
-
-
-def _next_of(city: City, origin: str, key: NodeKeys, kind: str, body: dict[str, Any]) -> bytes:
-    """``origin``'s next record as the village would receive it, signed with ``key``."""
-    source = city.open(CITY if origin == CITY else origin)
-    try:
-        head = source.log.head(origin)
-        anchor = source.log.anchor()
-        assert head is not None and anchor is not None
-        payload = Payload(
-            net=anchor.net,
-            kind=kind,
-            origin=origin,
-            kid=key.kid,
-            seq=head.seq + 1,
-            prev=head.id,
-            ts=city.clock.now(),
-            body=body,
-            actor="sys:test",
-        )
-        return seal(payload, key).envelope
-    finally:
-        source.close()
 
 
 def _refused_at_village(city: City, envelope: bytes) -> ErrorCode | None:
@@ -104,11 +75,11 @@ def test_a_rollback_and_a_gap_are_refused(city: City) -> None:
     current = _held_version(city)
     assert current == 2
     key = _catalog_key(city)
-    rollback = _next_of(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current))
+    rollback = next_record(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current))
     assert _refused_at_village(city, rollback) is ErrorCode.CATALOG_ROLLBACK
-    older = _next_of(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current - 1))
+    older = next_record(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current - 1))
     assert _refused_at_village(city, older) is ErrorCode.CATALOG_ROLLBACK
-    gap = _next_of(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current + 2))
+    gap = next_record(city, CITY, key, kinds.CATALOG_RELEASE, _release(city, current + 2))
     assert _refused_at_village(city, gap) is ErrorCode.CATALOG_VERSION_GAP
     assert _held_version(city) == current
 
@@ -116,9 +87,9 @@ def test_a_rollback_and_a_gap_are_refused(city: City) -> None:
 def test_a_forged_release_is_refused(city: City) -> None:
     current = _held_version(city)
     town_keys = load_key_file(city.net.node_dir(TOWN) / "keys" / "node.key")
-    by_town = _next_of(city, TOWN, town_keys, kinds.CATALOG_RELEASE, _release(city, current + 1))
+    by_town = next_record(city, TOWN, town_keys, kinds.CATALOG_RELEASE, _release(city, current + 1))
     assert _refused_at_village(city, by_town) is ErrorCode.AUTHORITY
-    genuine = _next_of(city, CITY, _catalog_key(city), kinds.CATALOG_RELEASE, _release(city, current + 1))
+    genuine = next_record(city, CITY, _catalog_key(city), kinds.CATALOG_RELEASE, _release(city, current + 1))
     payload_bytes, sig = codec.decode(genuine)
     tampered = codec.encode([payload_bytes, bytes([sig[0] ^ 1]) + sig[1:]])
     assert _refused_at_village(city, tampered) is ErrorCode.SIGNATURE_INVALID

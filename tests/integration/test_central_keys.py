@@ -19,11 +19,10 @@ from core.catalog import items_from_data
 from core.errors import ErrorCode, RecordError
 from sync import kinds
 from sync.central_keys import all_keys, current_key, latest_heartbeat, root_proof_message
-from sync.envelope import Payload, seal
 from sync.keys import NodeKeys, generate, load_key_file
 from sync.log import Status
 from tests.helpers import CITY, TOWN, VILLAGE
-from tests.integration.syncnet import City, build_city, delegate, take_in
+from tests.integration.syncnet import City, build_city, delegate, next_record, take_in
 from tongban.demo import demo_file
 
 
@@ -38,25 +37,7 @@ def _central(city: City) -> authority.Central:
 
 def forge(city: City, key: NodeKeys, kind: str, body: dict[str, Any]) -> bytes:
     """A record of central at its next seq, signed with ``key`` (whatever its role)."""
-    central = _central(city)
-    try:
-        head = central.store.log.head(CITY)
-        anchor = central.store.log.anchor()
-        assert head is not None and anchor is not None
-        payload = Payload(
-            net=anchor.net,
-            kind=kind,
-            origin=CITY,
-            kid=key.kid,
-            seq=head.seq + 1,
-            prev=head.id,
-            ts=city.clock.now(),
-            body=body,
-            actor="sys:forger",
-        )
-        return seal(payload, key).envelope
-    finally:
-        central.close()
+    return next_record(city, CITY, key, kind, body)
 
 
 def key_file(city: City, role: str, kid: bytes) -> NodeKeys:

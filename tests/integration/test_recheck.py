@@ -18,7 +18,7 @@ from core.errors import AuthorityError, ErrorCode
 from node.desk import Desk, IntakeForm
 from sync.delegation import revoke_grant
 from tests.helpers import CITY, TOWN, VILLAGE
-from tests.integration.syncnet import City, build_city, delegate, proxy_form, take_in
+from tests.integration.syncnet import City, build_delegated_city, delegate, proxy_form, take_in
 from tests.integration.webcentral import login
 from tests.integration.webnode import PASSWORD, serve
 from web.accounts import hash_password
@@ -28,12 +28,7 @@ DAY = 86_400
 
 @pytest.fixture
 def city(tmp_path: Path) -> City:
-    city = build_city(tmp_path)
-    with city.serving(CITY, TOWN):
-        assert city.sync(TOWN).ok
-        assert delegate(city, VILLAGE) > 0
-        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
-    return city
+    return build_delegated_city(tmp_path)
 
 
 def _town_grant_of_proxy_item(city: City) -> tuple[str, bytes]:

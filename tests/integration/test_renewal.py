@@ -18,19 +18,14 @@ from core.grants import Verdict
 from sync.agent import renew_after_sync
 from sync.delegation import StoreGrants, renewals_due, revoke_grant
 from tests.helpers import CITY, TOWN, VILLAGE
-from tests.integration.syncnet import City, build_city, delegate, proxy_form
+from tests.integration.syncnet import City, build_delegated_city, proxy_form
 
 DAY = 86_400
 
 
 @pytest.fixture
 def city(tmp_path: Path) -> City:
-    city = build_city(tmp_path)
-    with city.serving(CITY, TOWN):
-        assert city.sync(TOWN).ok
-        assert delegate(city, VILLAGE) > 0
-        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
-    return city
+    return build_delegated_city(tmp_path)
 
 
 def _central_renews(city: City) -> int:
