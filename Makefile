@@ -5,9 +5,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# ansible-lint pins its own ansible-core, so it lives in a venv of its own
+LINT_VENV  := $(VENV)/lint
+LINT_STAMP := $(LINT_VENV)/.installed
 DEMO   ?= var/demo
 
-.PHONY: install system-deps test lint typecheck imports pytest demo demo-stop demo-clean bench clean
+.PHONY: install system-deps test lint typecheck imports pytest ansible-lint demo demo-stop demo-clean bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LINT_STAMP):
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check 'ansible-lint>=26,<27'
+	touch $(LINT_STAMP)
+
+ansible-lint: $(LINT_STAMP)
+	PATH="$(abspath $(LINT_VENV))/bin:$$PATH" $(LINT_VENV)/bin/ansible-lint --offline --profile production ansible/
 
 system-deps:
 	scripts/system-deps.sh
@@ -29,7 +40,7 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
-pytest: install system-deps
+pytest: install system-deps $(LINT_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest

@@ -389,3 +389,7 @@ central.add_command(authority_cli.rotate_key_command)
 central.add_command(authority_cli.rotate_root_command)
 central.add_command(authority_cli.heartbeat_command)
 central.add_command(authority_cli.recheck_command)
+
+from tongban import provision_cli  # noqa: E402 — commands of their own module, registered here
+
+main.add_command(provision_cli.provision)

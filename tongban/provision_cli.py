@@ -1,0 +1,162 @@
+"""``tongban provision …``: from an org-tree file to provisioned, enrolled, syncing nodes.
+
+``inventory`` writes the Ansible inventory for an org tree (:mod:`provisioning`);
+``apply`` writes it and runs a playbook on it — with ``ansible/site.yml``, the one command
+IT staff run to set up or re-check a whole city; ``state`` prints, as JSON, what the
+playbooks ask a directory before they act: whether a node is initialized and enrolled
+under its current key, and at central the anchor fingerprint and the live certificate of
+each code. ``state`` only reads, so the playbooks can run it in check mode too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from central import authority
+from central import config as central_config
+from core.clock import SystemClock
+from core.errors import ConfigError, ErrorCode
+from node import config as node_config
+from node.store import NodeStore
+from provisioning import inventory, orgtree
+from sync.enrollment import anchor_fingerprint
+from sync.keys import fingerprint, load_key_file
+from tongban.refusals import refusals
+
+CLOCK = SystemClock()
+DEFAULT_PLAYBOOK = Path("ansible/site.yml")
+
+
+def load_tree(path: Path) -> orgtree.OrgTree:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(ErrorCode.CONFIG, f"{path}: {exc}") from exc
+    return orgtree.parse(data)
+
+
+def default_inventory(tree_file: Path) -> Path:
+    return tree_file.with_name(tree_file.stem + ".inventory.yml")
+
+
+@click.group("provision")
+def provision() -> None:
+    """Provision a city's nodes with Ansible from its org-tree file."""
+
+
+@provision.command("inventory")
+@click.argument("org_tree", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
+@refusals
+def inventory_command(org_tree: Path, out: Path | None) -> None:
+    """Write the Ansible inventory for ORG_TREE (groups central, city, town, village)."""
+    text = inventory.render(load_tree(org_tree))
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}", err=True)
+
+
+@provision.command(
+    "apply", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("org_tree", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--inventory",
+    "inventory_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the inventory (default: ORG_TREE's name + .inventory.yml beside it).",
+)
+@click.option(
+    "--playbook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PLAYBOOK,
+    show_default=True,
+    help="The playbook to run.",
+)
+@click.argument("ansible_args", nargs=-1, type=click.UNPROCESSED)
+@refusals
+def apply_command(
+    org_tree: Path, inventory_file: Path | None, playbook: Path, ansible_args: tuple[str, ...]
+) -> None:
+    """Write the inventory for ORG_TREE and run ansible-playbook with it.
+
+    This command's options come before ORG_TREE; everything after it goes to
+    ansible-playbook as it is (--check, --limit, -e …). The exit status is ansible-playbook's.
+    """
+    target = inventory_file or default_inventory(org_tree)
+    target.write_text(inventory.render(load_tree(org_tree)), encoding="utf-8")
+    if not playbook.is_file():
+        raise ConfigError(ErrorCode.CONFIG, f"no playbook at {playbook} (run from the checkout or pass it)")
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    program = str(beside) if beside.exists() else shutil.which("ansible-playbook")
+    if program is None:
+        raise ConfigError(ErrorCode.CONFIG, "ansible-playbook is not installed (pip install ansible-core)")
+    sys.exit(subprocess.run([program, "-i", str(target), str(playbook), *ansible_args]).returncode)
+
+
+@provision.command("state")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@refusals
+def state_command(directory: Path) -> None:
+    """Print what DIRECTORY holds, as JSON: a node's enrollment or central's certificates."""
+    click.echo(json.dumps(directory_state(directory), sort_keys=True))
+
+
+def directory_state(home: Path) -> dict[str, Any]:
+    if (home / node_config.CONFIG_FILE).is_file():
+        return _node_state(home)
+    if (home / central_config.CONFIG_FILE).is_file():
+        return _central_state(home)
+    return {"role": "none"}
+
+
+def _node_state(home: Path) -> dict[str, Any]:
+    config = node_config.load(home)
+    node_keys = load_key_file(config.key_path)
+    store = NodeStore.open(config.database_path, CLOCK)
+    try:
+        signed = store.db.conn.execute(
+            "SELECT max(seq) FROM records WHERE origin = ? AND kid = ?", (config.node.code, node_keys.kid)
+        ).fetchone()[0]
+        head = store.log.head(config.node.code)
+    finally:
+        store.close()
+    return {
+        "role": "node",
+        "code": config.node.code,
+        "kid": node_keys.kid.hex(),
+        "fingerprint": fingerprint(node_keys.sign_public),
+        "enrolled": signed is not None,
+        "head": head.seq if head else 0,
+    }
+
+
+def _central_state(home: Path) -> dict[str, Any]:
+    central = authority.open_central(home, CLOCK)
+    try:
+        anchor = central.store.log.anchor()
+        assert anchor is not None  # central always holds its genesis
+        rows = central.store.db.conn.execute(
+            "SELECT c.code, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
+            " WHERE r.cert_id IS NULL ORDER BY c.code"
+        ).fetchall()
+        heads = {code: central.store.log.head(code) for code, _ in rows}
+    finally:
+        central.close()
+    return {
+        "role": "central",
+        "code": central.code,
+        "anchor": anchor_fingerprint(anchor.genesis_id),
+        "live": {code: bytes(kid).hex() for code, kid in rows},
+        "heads": {code: head.seq if head else 0 for code, head in heads.items()},
+    }
