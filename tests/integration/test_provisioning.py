@@ -349,9 +349,11 @@ def cut_off(city: City, kid: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def first_seq(city: City, kid: str) -> int:
+def first_seq(city: City, kid: str) -> int | None:
+    """The first seq central holds signed with ``kid`` (None until the node's sync brings one)."""
     sql = "SELECT min(seq) FROM records WHERE origin = ? AND kid = ?"
-    return int(city.query(CITY, sql, VILLAGE, bytes.fromhex(kid))[0][0])
+    found = city.query(CITY, sql, VILLAGE, bytes.fromhex(kid))[0][0]
+    return int(found) if found is not None else None
 
 
 def forge_after_the_cut_off(city: City, key_file: Path) -> Any:
@@ -405,6 +407,8 @@ def test_rotating_the_village_keys_keeps_it_syncing_and_refuses_the_old_key(city
     assert keys.load_key_file(retired / "keys" / "node.key").kid.hex() == old["kid"]
     last_good = cut_off(city, old["kid"])
     assert last_good is not None and last_good >= old["head"]
+    # The new node's first records reach central at its first sync with the town.
+    wait_for(lambda: first_seq(city, new["kid"]) is not None, "the new key's records at central", 90, 1)
     assert first_seq(city, new["kid"]) == last_good + 1
     # Still syncing: a walk-in reaches central, with the next case number of the village.
     case_no = take_in(city, ID_2)
