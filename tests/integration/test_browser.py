@@ -7,26 +7,16 @@ partial Chinese name. chromium is installed by ``make test`` (scripts/system-dep
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.helpers import VILLAGE
 from tests.integration.webnode import PASSWORD, Web, build_city, serve
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +24,6 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     city = build_city(tmp_path_factory.mktemp("browser")).root
     with serve(city / VILLAGE) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN")
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def log_in(page: Page, web: Web, user: str = "wangli") -> None:

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from core.catalog import items_from_data
-from tests.integration.test_browser import CHROMIUM, FLAGS
 from tests.integration.webcentral import build_central
 from tests.integration.webnode import PASSWORD, Web, serve
 from tongban.demo import demo_file
@@ -32,27 +31,6 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     central = build_central(tmp_path_factory.mktemp("central-browser"), first).central_dir
     with serve(central, probe="/login") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN")
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def test_an_operator_imports_reviews_publishes_and_compares(page: Page, web: Web) -> None:
