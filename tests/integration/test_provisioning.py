@@ -99,7 +99,13 @@ class City:
         return xmlrpc.client.ServerProxy("http://localhost", transport=SupervisorTransport(None, None, sock))
 
     def programs(self, code: str) -> dict[str, str]:
-        return {p["name"]: p["statename"] for p in self.supervisor(code).supervisor.getAllProcessInfo()}
+        """Each program's state once none is still STARTING (supervisor's startsecs)."""
+
+        def states() -> dict[str, str]:
+            return {p["name"]: p["statename"] for p in self.supervisor(code).supervisor.getAllProcessInfo()}
+
+        wait_for(lambda: "STARTING" not in states().values(), f"{code}'s programs to settle", 60, 0.5)
+        return states()
 
     def play(self, *args: str, playbook: str = "site.yml") -> dict[str, tuple[int, int, int, int]]:
         """``tongban provision apply`` with a playbook; the PLAY RECAP per host."""
