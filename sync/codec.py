@@ -117,35 +117,50 @@ def _in_model(value: CborValue, depth: int) -> bool:
     """Whether ``value`` is inside the data model with every map's keys in canonical order.
 
     The hot path of :func:`decode`: no error paths are built; :func:`_check` says what is
-    wrong when this answers no.
+    wrong when this answers no. Leaves are checked in line, and whether a map's keys are
+    text in canonical order is remembered per tuple of keys (records of a kind share them).
     """
     if depth > MAX_DEPTH:
         return False
     kind = type(value)
+    if kind is list:
+        elements = value
+    elif kind is dict:
+        keys = tuple(value)
+        ordered = _ORDERED_KEYS.get(keys)
+        if ordered is None:
+            ordered = _keys_in_order(value)
+            if len(_ORDERED_KEYS) < _ORDERED_KEYS_CAP:
+                _ORDERED_KEYS[keys] = ordered
+        if not ordered:
+            return False
+        elements = value.values()
+    else:
+        return _leaf_in_model(value, kind)
+    for element in elements:
+        kind = type(element)
+        if kind is str or kind is bytes or kind is bool or element is None:
+            continue
+        if kind is int:
+            if not _INT_MIN <= element <= _INT_MAX:
+                return False
+        elif not _in_model(element, depth + 1):
+            return False
+    return True
+
+
+def _leaf_in_model(value: CborValue, kind: type) -> bool:
     if kind is str or kind is bytes or kind is bool or value is None:
         return True
     if kind is int:
         return bool(_INT_MIN <= value <= _INT_MAX)
-    if kind is list:
-        return all(_in_model(element, depth + 1) for element in value)
-    if kind is dict:
-        previous_length = -1
-        previous = ""
-        for key, element in value.items():
-            if type(key) is not str:
-                return False
-            if not key.isascii():
-                return _keys_in_order(value) and all(_in_model(e, depth + 1) for e in value.values())
-            # RFC 8949 §4.2.1 for text keys: shorter encoding first, then bytewise (for
-            # ASCII, characters and bytes compare alike).
-            length = len(key)
-            if length < previous_length or (length == previous_length and key <= previous):
-                return False
-            previous_length, previous = length, key
-            if not _in_model(element, depth + 1):
-                return False
-        return True
     return False
+
+
+_ORDERED_KEYS: dict[tuple[Any, ...], bool] = {}
+_ORDERED_KEYS_CAP = 4096
+"""Key tuples seen, and whether each is text in canonical order (bounded: a sender cannot
+grow it without end, and past the cap the check is simply made each time)."""
 
 
 def _keys_in_order(mapping: dict[Any, Any]) -> bool:
