@@ -66,7 +66,7 @@ def is_overdue(state: str, deadline: str, today: str) -> bool:
     return state in RUNNING_STATES and deadline < today
 
 
-CONTAINED_CASE_KINDS = frozenset({kinds.CASE_INTAKE})
+CONTAINED_CASE_KINDS = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
 """An intake is refused before anything is written; when events of its case are held
 already, its insert and their replay run in a savepoint of their own."""
 
@@ -167,6 +167,7 @@ class CaseProjector:
     def __init__(self) -> None:
         self.calendars = StoreCalendar()
         self._opened: dict[tuple[Mode, date], tuple[Any, ...]] = {}
+        self._parsed: dict[bytes, CaseEvent] = {}  # a record's body never changes
 
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
         if record.kind == kinds.CASE_INTAKE:
@@ -267,7 +268,13 @@ class CaseProjector:
                 codec.encode(body),
             ),
         )
+        self._remember(record.id, event)
         self.replay(db, case_no)
+
+    def _remember(self, rid: bytes, event: CaseEvent) -> None:
+        if len(self._parsed) >= _PARSED_CACHE_SIZE:
+            self._parsed.clear()
+        self._parsed[rid] = event
 
     def replay(self, db: Database, case_no: str) -> None:
         """Recompute ``case_no`` from its intake and every event held, in (time, id) order."""
@@ -278,7 +285,8 @@ class CaseProjector:
             return
         node, decider, mode, intake_deadline = row
         events = db.conn.execute(
-            "SELECT record_id, origin, body FROM case_events WHERE case_no = ? ORDER BY at, record_id",
+            "SELECT record_id, origin, body, status, code FROM case_events WHERE case_no = ?"
+            " ORDER BY at, record_id",
             (case_no,),
         ).fetchall()
         final = self._fold(db, node, decider, Mode(mode), date.fromisoformat(intake_deadline), events)
@@ -298,14 +306,18 @@ class CaseProjector:
         intake_deadline: date,
         events: list[tuple[Any, ...]],
     ) -> tuple[Any, ...]:
-        """Apply ``events`` (record id, origin, body; in order) to a case just opened, marking
-        each applied or refused; the case's columns from ``state`` to ``events``, in the
-        order of the ``UPDATE`` in :meth:`replay`."""
+        """Apply ``events`` (record id, origin, body, and the status and code stored; in
+        order) to a case just opened, marking each applied or refused where that changed;
+        the case's columns from ``state`` to ``events``, in the order of the ``UPDATE`` in
+        :meth:`replay`."""
         state = CaseState.open(mode)
         last = {"decided_at": None, "closed_at": None, "delivery": None, "comment": None, "missing": None}
         applied = 0
-        for rid, origin, body in events:
-            event = CaseEvent.from_body(codec.decode(bytes(body)))
+        for rid, origin, body, stored_status, stored_code in events:
+            event = self._parsed.get(bytes(rid))
+            if event is None:
+                event = CaseEvent.from_body(codec.decode(bytes(body)))
+                self._remember(bytes(rid), event)
             owner = decider if event.kind in DECISIONS else node
             code: str | None = None
             if origin != owner:
@@ -316,9 +328,10 @@ class CaseProjector:
                 except TongbanError as exc:
                     code = exc.code.value
             status = "refused" if code else "applied"
-            db.conn.execute(
-                "UPDATE case_events SET status = ?, code = ? WHERE record_id = ?", (status, code, rid)
-            )
+            if (status, code) != (stored_status, stored_code):  # events arrive mostly in order
+                db.conn.execute(
+                    "UPDATE case_events SET status = ?, code = ? WHERE record_id = ?", (status, code, rid)
+                )
             if code:
                 continue
             applied += 1
@@ -350,6 +363,8 @@ class CaseProjector:
 
 
 _OPENED_CACHE_SIZE = 1024
+_PARSED_CACHE_SIZE = 8192
+"""Case events parsed, by record id: a replay reads its case's earlier events again."""
 
 
 @functools.lru_cache(maxsize=1024)
