@@ -84,6 +84,19 @@ class Upstream:
 
 
 @dataclass
+class Traffic:
+    """Bytes of the session's messages as the child sent and received them (ZMTP frames,
+    before CURVE's per-message overhead of a few dozen bytes)."""
+
+    sent: int = 0
+    received: int = 0
+
+    def add(self, other: Traffic) -> None:
+        self.sent += other.sent
+        self.received += other.received
+
+
+@dataclass
 class SyncResult:
     ok: bool
     parent: str = ""
@@ -92,6 +105,7 @@ class SyncResult:
     error: SyncError | None = None
     attempts: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 Progress = Callable[[Summary, int], None]
@@ -156,6 +170,7 @@ def sync_once(
     """
     started = time.monotonic()
     result = SyncResult(ok=False)
+    traffic = Traffic()
     now = home.log.clock.now()
     set_state(home.log.db, {"last_attempt": now})
     if not upstreams:
@@ -165,7 +180,7 @@ def sync_once(
             link = ChildLink(
                 home.log, home.code, own_certificate(home.log, home.code, home.keys.kid), verifier
             )
-            summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress)
+            summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
         except SyncError as exc:
             result.attempts.append((upstream.endpoint, exc.code.value))
             result.error = exc
@@ -179,6 +194,7 @@ def sync_once(
         result.attempts.append((upstream.endpoint, "ok"))
         break
     result.seconds = time.monotonic() - started
+    result.traffic = traffic
     if not result.ok and result.error is not None:
         set_state(home.log.db, {"last_error": result.error.render("en")})
     return result
@@ -192,8 +208,15 @@ def _session(
     connect_timeout: float,
     credit: int,
     progress: Progress | None,
+    traffic: Traffic,
 ) -> Summary:
     context = zmq.Context()
+
+    def send(message: Message) -> None:
+        frames = encode(message)
+        traffic.sent += sum(len(frame) for frame in frames)
+        sock.send_multipart(frames)
+
     sock = context.socket(zmq.DEALER)
     monitor = sock.get_monitor_socket(
         zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -215,15 +238,15 @@ def _session(
         _await_handshake(monitor, upstream, connect_timeout)
         session = ChildSession(link, credit)
         for message in session.start():
-            sock.send_multipart(encode(message))
+            send(message)
         estimate = 0
         while not session.done:
-            message = _receive(sock, monitor, timeout, upstream)
+            message = _receive(sock, monitor, timeout, upstream, traffic)
             try:
                 replies = session.on_message(message)
             except SyncError as exc:
                 if message.type is not Type.ERROR:
-                    sock.send_multipart(encode(error_message(exc)))
+                    send(error_message(exc))
                 raise
             if message.type is Type.WELCOME:
                 # The parent's heads are known now and the up scan has not begun: the node's
@@ -235,7 +258,7 @@ def _session(
                     log.warning("no status report: %s", exc)
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
-                sock.send_multipart(encode(reply))
+                send(reply)
             if progress is not None and message.type in (Type.BATCH, Type.ACK):
                 progress(session.summary, estimate)
         return session.summary
@@ -265,7 +288,7 @@ def _await_handshake(monitor: Any, upstream: Upstream, seconds: float) -> None:
     raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"{upstream.code} at {upstream.endpoint}")
 
 
-def _receive(sock: Any, monitor: Any, timeout: float, upstream: Upstream) -> Message:
+def _receive(sock: Any, monitor: Any, timeout: float, upstream: Upstream, traffic: Traffic) -> Message:
     """The next message; ``E_SYNC_UNREACHABLE`` as soon as the connection is lost.
 
     libzmq would reconnect by itself, but the parent knows no session on a new connection:
@@ -284,6 +307,7 @@ def _receive(sock: Any, monitor: Any, timeout: float, upstream: Upstream) -> Mes
                 frames = sock.recv_multipart()
             except zmq.ZMQError as exc:
                 raise SyncError(ErrorCode.SYNC_UNREACHABLE, str(exc)) from exc
+            traffic.received += sum(len(frame) for frame in frames)
             return decode(frames)
         if monitor in ready and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
             raise SyncError(
