@@ -125,6 +125,7 @@ def run(
                 "baseline": bare_p95 * 1e6,
                 "unit": "µs",
                 "ratio": api_p95 / bare_p95,
+                "target": f"< {TARGET_P95_MS * 1000:.0f} µs",
             },
             {
                 "name": f"throughput, {clients} API clients vs sequential Desk.intake",

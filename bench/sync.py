@@ -109,6 +109,7 @@ def run(records: int = RECORDS, catch_up: int = CATCH_UP, runs: int = RUNS) -> d
                 "baseline": verify,
                 "unit": "records/s",
                 "ratio": rate_ratio,
+                "target": f">= {TARGET_RATIO}",
             },
             {
                 "name": f"catch-up of {catch_up} records, one sync_once vs bare verify",
@@ -116,6 +117,7 @@ def run(records: int = RECORDS, catch_up: int = CATCH_UP, runs: int = RUNS) -> d
                 "baseline": bare * 1000,
                 "unit": "ms",
                 "ratio": wall_ratio,
+                "target": f"< {TARGET_CATCH_UP_S * 1000:.0f} ms",
             },
             {
                 "name": "bytes per case.intake record, in a BATCH vs as JSON",
