@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from core.admin import is_within
@@ -44,6 +45,7 @@ from core.intake import (
     missing_materials,
     one_time_notice,
 )
+from node import config as node_config
 from node.config import NodeConfig
 from node.store import NodeStore
 from sync import kinds
@@ -61,7 +63,7 @@ from sync.delegation import (
     revoke_grant,
     split_by_mode,
 )
-from sync.keys import NodeKeys
+from sync.keys import NodeKeys, load_key_file
 
 CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
 CASE_COLUMNS = (
@@ -147,6 +149,12 @@ class Desk:
         self.code = config.node.code
         self.tier = config.node.tier
         self._catalogs: dict[int, CatalogRelease] = {}
+
+    @classmethod
+    def open(cls, home: Path, clock: Clock) -> Desk:
+        """The desk of the node whose directory is ``home`` (close it with ``desk.store.close()``)."""
+        config = node_config.load(home)
+        return cls(NodeStore.open(config.database_path, clock), load_key_file(config.key_path), config, clock)
 
     # -- catalog and authority ------------------------------------------------------------
 

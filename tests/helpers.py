@@ -15,7 +15,6 @@ from core.admin import is_within
 from core.catalog import Mode, items_from_data
 from core.clock import FixedClock
 from core.errors import AuthorityError
-from node import config as node_config
 from node import identity
 from node.desk import Delegation, Desk
 from node.store import NodeStore
@@ -169,10 +168,7 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
 
 
 def open_desk(home: Path, clock: FixedClock) -> Desk:
-    config = node_config.load(home)
-    return Desk(
-        NodeStore.open(config.database_path, clock), keys.load_key_file(config.key_path), config, clock
-    )
+    return Desk.open(home, clock)
 
 
 def wait_for(condition: Callable[[], object], what: str, seconds: float = 60.0, every: float = 0.2) -> None:

@@ -28,12 +28,9 @@ from central.store import CentralStore
 from core.admin import is_within
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
-from node import config as node_config
 from node.clerks import Clerks, hash_password
 from node.desk import Delegation, Desk
-from node.store import NodeStore
 from sync import kinds
-from sync.keys import load_key_file
 from sync.log import RecordLog, decode_stored
 
 DEMO_PASSWORD = "tongban-demo-2026"
@@ -75,8 +72,7 @@ def carry(src: RecordLog, dst: RecordLog, dst_code: str, *, up_from: str | None 
 
 
 def _desk(home: Path, clock: Clock) -> Desk:
-    config = node_config.load(home)
-    return Desk(NodeStore.open(config.database_path, clock), load_key_file(config.key_path), config, clock)
+    return Desk.open(home, clock)
 
 
 def prepare(home: Path, central_dir: Path, town: str, villages: list[str], clock: Clock) -> None:

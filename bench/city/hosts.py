@@ -38,13 +38,9 @@ from bench.city.clock import SimClock
 from bench.city.plan import CityPlan, month_for
 from central import authority
 from core.catalog import Mode
-from core.clock import Clock
-from node import config as node_config
 from node.desk import Delegation, Desk, IntakeForm
-from node.store import NodeStore
 from sync.delegation import current_catalog
 from sync.endpoint import ParentServer
-from sync.keys import load_key_file
 from sync.transport import Traffic, sync_once, upstreams_for
 from tongban.sync_cli import OpenedHome, open_home
 
@@ -77,12 +73,6 @@ class Targets:
 @dataclass
 class NodeProgress:
     reached: set[str] = field(default_factory=set)  # "release", "revocation", "all"
-
-
-def open_desk(home: Path, clock: Clock) -> Desk:
-    config = node_config.load(home)
-    store = NodeStore.open(config.database_path, clock)
-    return Desk(store, load_key_file(config.key_path), config, clock)
 
 
 def rss_mb() -> tuple[float, float]:
@@ -307,7 +297,7 @@ class TownHost(Host):
     def do_delegate(self, children: list[str], valid_days: int) -> int:
         """Pass every grant the town holds down to each of ``children``; how many were signed."""
         self.children = children
-        desk = open_desk(self.home(self.code), self.clock)
+        desk = Desk.open(self.home(self.code), self.clock)
         made = 0
         try:
             delegation = Delegation(desk)
@@ -355,7 +345,7 @@ class TownHost(Host):
     def _approve(self) -> None:
         """The town's approver decides what was forwarded to it (all approved, in order)."""
         if self.desk is None:
-            self.desk = open_desk(self.home(self.code), self.clock)
+            self.desk = Desk.open(self.home(self.code), self.clock)
         rows = self.desk.db.conn.execute(
             "SELECT case_no FROM cases WHERE decider = ? AND state = 'forwarded' ORDER BY received",
             (self.code,),
@@ -399,7 +389,7 @@ class VillageHost(Host):
         self._workers(once=True)
         out = {}
         for code in self.spec.codes:
-            desk = open_desk(self.home(code), self.clock)
+            desk = Desk.open(self.home(code), self.clock)
             try:
                 out[code] = sum(1 for a in desk.items() if a.allowed)
             finally:
@@ -410,7 +400,7 @@ class VillageHost(Host):
         """Every walk-in of the month at every village of this host, on the pinned clock."""
         totals = {"direct": 0, "proxy": 0}
         for code in self.spec.codes:
-            desk = open_desk(self.home(code), self.clock)
+            desk = Desk.open(self.home(code), self.clock)
             try:
                 usable = [
                     a
