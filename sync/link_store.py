@@ -275,17 +275,19 @@ class ParentLink(_Link):
         return max(0, self.arrivals() - self._checkpoint(child, cert, "down"))
 
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
-        row = self.conn.execute(
-            "SELECT max(seq) FROM records WHERE origin = ? AND kind = ?", (self.root, kinds.CERT_REVOKE)
-        ).fetchone()
+        """The root's chain the child lacks, whole: every revocation, catalog release, key
+        and root grant central signed reaches the child before anything else moves."""
         have = child_heads.get(self.root, (0, b""))[0]
-        if row[0] is None or row[0] <= have:
-            return
-        rows = self.conn.execute(
-            "SELECT arrival, envelope FROM records WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY seq",
-            (self.root, have, row[0]),
-        ).fetchall()
-        yield from batches((a, bytes(e)) for a, e in rows)
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, arrival, envelope FROM records WHERE origin = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (self.root, have, SCAN_ROWS),
+            ).fetchall()
+            if not rows:
+                return
+            have = rows[-1][0]
+            yield from batches((a, bytes(e)) for _, a, e in rows)
 
     def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]:
         """Fork probes, then the arrivals after the checkpoint that concern ``child``."""
@@ -293,10 +295,10 @@ class ParentLink(_Link):
         if probes:
             yield from batches(iter(probes))
         last = self._checkpoint(child, cert, "down")
-        if last > self.arrivals() or self._regressed(child, cert, child_heads):
+        if last > self.arrivals():
             # Not to be trusted: a checkpoint from a longer log than this one (a store
-            # restored from a copy), or a child that holds less than it did. Scan from the
-            # start and let the ACKs set it anew; kept, it would skip what arrives below it.
+            # restored from a copy). Scan from the start and let the ACKs set it anew;
+            # kept, it would skip what arrives below it.
             last = 0
             with transaction(self.db):
                 self._advance(child, cert, "down", 0, rewind=True)
@@ -340,6 +342,13 @@ class ParentLink(_Link):
             self._scopes.clear()
         self._scopes[rid] = scope
         return scope
+
+    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None:
+        """At hello: a child that holds less of the root than it once reported (its store
+        was restored from a copy) is sent everything again from the start of the log."""
+        if self._regressed(child, cert, child_heads):
+            with transaction(self.db):
+                self._advance(child, cert, "down", 0, rewind=True)
 
     def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:
         """Whether the child now holds less of the root than it once reported (a store

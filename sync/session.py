@@ -9,8 +9,10 @@ A session runs in fixed phases, the same on every link of the tree::
   its own heads for the same origins. A head that differs at the same seq is a fork, and
   the record at that seq is sent across so the receiver keeps it as evidence.
 * **revocations**: the parent sends the root's chain from the child's head through the
-  last ``cert.revoke`` it holds, so the child refuses a revoked node before anything else
-  moves.
+  root's head as the parent holds it — every revocation, catalog release, key and root
+  grant central signed — so the child refuses a revoked node or grant, and takes walk-ins
+  under the newest catalog, before anything else moves (an up phase after a long time
+  offline can take minutes).
 * **up**: the child sends what its subtree authored that the parent lacks: its arrivals
   after the parent's checkpoint, skipping what the parent's heads show it holds, then any
   seq still missing by heads (so a checkpoint that is wrong for any reason costs time,
@@ -160,6 +162,7 @@ class ParentStore(Protocol):
     code: str
 
     def welcome_heads(self, child: str) -> Heads: ...
+    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None: ...
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int: ...
     def pending(self, child: str, cert: bytes) -> int: ...
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]: ...
@@ -479,6 +482,8 @@ class ParentSession(_Machine):
         self.session_id = body["session"]
         self.child_credit = body["credit"]
         self.child_heads = read_heads(body["heads"])
+        # Judged on the heads of the hello: the revocations phase moves the root's head.
+        self.store.rewind_if_restored(self.peer.code, self.peer.cert_id, self.child_heads)
         heads = self.store.welcome_heads(self.peer.code)
         self.summary.forks.extend(_forks(heads, self.child_heads))
         welcome = {

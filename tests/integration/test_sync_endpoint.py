@@ -29,9 +29,11 @@ from zmq.utils.monitor import recv_monitor_message
 
 from central import authority
 from central.store import MIGRATION_SETS as CENTRAL_SETS
+from core.catalog import Mode
 from core.errors import ErrorCode
 from node.store import MIGRATION_SETS as NODE_SETS
 from sync import codec, kinds
+from sync.delegation import current_catalog
 from sync.endpoint import ParentServer
 from sync.envelope import PREFIX_RECORD
 from sync.inspect import verify_store
@@ -407,6 +409,48 @@ def revoke(city: City, code: str) -> None:
     finally:
         central.close()
     ok(city.sync(TOWN))  # the town learns of it from central
+
+
+def test_the_revocations_phase_carries_the_roots_whole_chain(tmp_path: Path) -> None:
+    """A catalog release and a root grant signed after the last certificate revocation
+    still reach the child before its up phase: after days offline, that phase can take
+    minutes, and the child must take walk-ins under the newest catalog meanwhile."""
+    city = _prepare(tmp_path)
+    central = authority.open_central(city.net.central_dir, city.clock)
+    try:
+        catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        release, _ = authority.publish_catalog(central, catalog.items)
+        authority.grant(central, TOWN, [catalog.items[0].code], Mode.PROXY, valid_days=30)
+    finally:
+        central.close()
+    with city.serving(CITY):
+        ok(city.sync(TOWN))
+    with city.serving(TOWN) as servers:
+        town = Endpoint(city, servers[TOWN])
+        root = town.query("SELECT seq, id FROM records WHERE origin = ? ORDER BY seq", CITY)
+        have = root[len(root) // 2]  # the village holds the first half of the root's chain
+        child = town.child(VILLAGE)
+        try:
+            assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+            pending = _send(child, hello(city, VILLAGE, {CITY: [have[0], bytes(have[1])]}))
+            sent: list[bytes] = []
+            for _ in range(100):
+                assert pending, "the parent went quiet"
+                message = pending.pop(0)
+                assert message.type is not Type.ERROR, message.body
+                if message.type is Type.BATCH:
+                    sent.extend(message.body["records"])
+                    pending.extend(_send(child, rev_ack(message)))
+                elif message.type is Type.END:
+                    assert message.body["phase"] == "rev"
+                    break
+        finally:
+            child.close()
+    stored = [decode_stored(envelope) for envelope in sent]
+    assert [(r.origin, r.seq) for r in stored] == [(CITY, seq) for seq, _ in root if seq > have[0]]
+    assert release.id in {r.id for r in stored}
+    assert stored[-1].kind != kinds.CERT_REVOKE
 
 
 def test_a_revoked_node_is_refused_at_the_handshake(town: Endpoint) -> None:

@@ -79,6 +79,9 @@ class FakeParent:
     def welcome_heads(self, child: str) -> Heads:
         return {}
 
+    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None:
+        pass
+
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int:
         return 0
 
