@@ -35,3 +35,11 @@ class SimClock:
             value = self._pinned
             self._pinned += 1
             return value
+
+    def wall_by(self, at: int) -> float:
+        """The wall-clock time by which a running clock had read ``at`` to its end (the
+        clock reads whole seconds, so this bounds from above when ``at`` was read)."""
+        with self._lock:
+            if self._pinned is not None:
+                raise RuntimeError("a pinned clock does not run at wall speed")
+            return self._wall + (at + 1 - self._at)

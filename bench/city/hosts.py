@@ -12,13 +12,15 @@ with the node's own SQLite file, keys and certificate, over real ZeroMQ with CUR
     forwarded to the town as it arrives.
 ``village``
     several villages: the month's walk-ins at their desks while cut off, and once online a
-    session of each every ``interval`` seconds (a few at a time, on threads).
+    session of each every ``interval`` seconds (each village on a thread of its own, as
+    each runs its own agent).
 
 A host runs the coordinator's commands one at a time (``(name, args)`` over a pipe, the
 answer back the same way) and, while online, its sessions in between. When given
 targets (what each node should hold once the city has converged), it checks them after
-every session and reports on the events queue the moment a node holds the catalog
-release, the revocation and finally everything (``("reached", code, what, monotonic)``).
+every session and reports on the events queue when a node came to hold the catalog
+release and the revocation (the second its store committed each, by the running clock)
+and finally everything (``("reached", code, what, monotonic)``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class HostSpec:
     central: str
     parent_endpoint: str = ""  # a town's: central's; villages': their town's
     interval: float = 1.0
-    workers: int = 4
+    workers: int = 19
 
 
 @dataclass
@@ -170,18 +172,24 @@ class Host:
         if targets is None or "all" in progress.reached:
             return
         for what, rid in (("release", targets.release), ("revocation", targets.revocation)):
-            held = what in progress.reached
-            if not held and conn.execute("SELECT 1 FROM records WHERE id = ?", (rid,)).fetchone():
-                self._reached(code, what)
+            if what in progress.reached:
+                continue
+            row = conn.execute("SELECT received_at FROM records WHERE id = ?", (rid,)).fetchone()
+            if row is not None:
+                # When the store committed it (a session can go on for long after its
+                # revocations phase), not when this check saw it.
+                self._reached(code, what, self.clock.wall_by(row[0]))
         if len(progress.reached) == 2 and self.holds_all(code, conn, targets):
             self._reached(code, "all")
 
     def holds_all(self, code: str, conn: sqlite3.Connection, targets: Targets) -> bool:
         raise NotImplementedError
 
-    def _reached(self, code: str, what: str) -> None:
+    def _reached(self, code: str, what: str, wall: float | None = None) -> None:
+        """Report ``what`` at ``code``: now, or at the wall-clock time ``wall`` (if earlier)."""
         self.progress[code].reached.add(what)
-        self.events.put(("reached", code, what, time.monotonic()))
+        ago = max(0.0, time.time() - wall) if wall is not None else 0.0
+        self.events.put(("reached", code, what, time.monotonic() - ago))
 
     def note_session(self, code: str, ok: bool, traffic: Traffic, error: str = "") -> None:
         with self._lock:
