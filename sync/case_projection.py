@@ -253,9 +253,12 @@ class CaseProjector:
                 event = CaseEvent.from_body(body)
             except TongbanError as exc:
                 raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+        case = self._case(db, case_no)
+        # Stored as the replay will most often find it (applied, or pending without its
+        # intake), so that the replay rewrites it only when it was refused.
         db.conn.execute(
             "INSERT INTO case_events (record_id, case_no, origin, seq, event, at, reason, actor, status,"
-            " code, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)",
+            " code, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             (
                 record.id,
                 case_no,
@@ -265,11 +268,20 @@ class CaseProjector:
                 event.at,
                 event.reason,
                 record.payload.actor,
-                codec.encode(body),
+                "applied" if case is not None else "pending",
+                codec.encode_decoded(body),
             ),
         )
         self._remember(record.id, event)
-        self.replay(db, case_no)
+        if case is not None:
+            self._replay(db, case_no, case)
+
+    @staticmethod
+    def _case(db: Database, case_no: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = db.conn.execute(
+            "SELECT node, decider, mode, intake_deadline FROM cases WHERE case_no = ?", (case_no,)
+        ).fetchone()
+        return row
 
     def _remember(self, rid: bytes, event: CaseEvent) -> None:
         if len(self._parsed) >= _PARSED_CACHE_SIZE:
@@ -278,12 +290,12 @@ class CaseProjector:
 
     def replay(self, db: Database, case_no: str) -> None:
         """Recompute ``case_no`` from its intake and every event held, in (time, id) order."""
-        row = db.conn.execute(
-            "SELECT node, decider, mode, intake_deadline FROM cases WHERE case_no = ?", (case_no,)
-        ).fetchone()
-        if row is None:
-            return
-        node, decider, mode, intake_deadline = row
+        case = self._case(db, case_no)
+        if case is not None:
+            self._replay(db, case_no, case)
+
+    def _replay(self, db: Database, case_no: str, case: tuple[Any, ...]) -> None:
+        node, decider, mode, intake_deadline = case
         events = db.conn.execute(
             "SELECT record_id, origin, body, status, code FROM case_events WHERE case_no = ?"
             " ORDER BY at, record_id",

@@ -62,6 +62,13 @@ def encode(value: CborValue) -> bytes:
         raise RecordError(ErrorCode.CBOR_FORBIDDEN_TYPE, str(exc)) from exc
 
 
+def encode_decoded(value: CborValue) -> bytes:
+    """Encode a value :func:`decode` returned (or a part of one, a map with keys removed):
+    its maps are in canonical key order and inside the data model already, so the plain
+    encoder writes the canonical form without :func:`encode`'s checks."""
+    return cbor2.dumps(value)
+
+
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> CborValue:
     """Decode ``data`` strictly (see the module docstring).
 

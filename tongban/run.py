@@ -7,9 +7,12 @@ anything else is imported, so this is its own entry module.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+# Before eventlet's import: see sync/__init__.py.
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 
 import eventlet  # noqa: E402
 
