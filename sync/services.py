@@ -262,6 +262,10 @@ class AgentProvider(DependencyProvider):  # type: ignore[misc]
         assert self.agent is not None
         return self.agent
 
+    def stop(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
+
 
 def _upstreams(home: Home) -> list[Any]:
     settings = home.settings

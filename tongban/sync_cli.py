@@ -175,13 +175,16 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
         return opened
 
     agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)  # type: ignore[arg-type]
-    while not stop.is_set():
-        result = agent.tick()
-        if result is not None:
-            click.echo(
-                summary_line(result) if result.ok else f"sync failed: {result.error}", err=not result.ok
-            )
-        stop.wait(1.0)
+    try:
+        while not stop.is_set():
+            result = agent.tick()
+            if result is not None:
+                click.echo(
+                    summary_line(result) if result.ok else f"sync failed: {result.error}", err=not result.ok
+                )
+            stop.wait(1.0)
+    finally:
+        agent.close()
 
 
 @click.command("serve-sync")
