@@ -17,6 +17,7 @@ and the child finishes the up phase by sending any seq the parent's heads still 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +30,7 @@ from sync.db import transaction
 from sync.envelope import Signer
 from sync.ingest import SERIAL, Verifier
 from sync.log import DensePolicy, RecordLog, Status, decode_stored, dense_for
-from sync.protocol import Heads, Phase
+from sync.protocol import BATCH_RECORDS, Heads, Phase
 from sync.session import BARRIER, Batch, Committed, Summary, batches, scanned
 
 SCAN_ROWS = 2000
@@ -289,39 +290,56 @@ class ParentLink(_Link):
             have = rows[-1][0]
             yield from batches((a, bytes(e)) for _, a, e in rows)
 
-    def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]:
-        """Fork probes, then the arrivals after the checkpoint that concern ``child``."""
+    def down_batches(
+        self, child: str, cert: bytes, child_heads: Heads, hello_heads: Heads
+    ) -> Iterator[Batch]:
+        """Fork probes, then the arrivals after the checkpoint that concern ``child``
+        (``child_heads`` as they are now; ``hello_heads`` as the hello told them)."""
         probes = self.probes(child_heads, self.origins_within(child))
         if probes:
             yield from batches(iter(probes))
         last = self._checkpoint(child, cert, "down")
-        if last > self.arrivals():
+        if last > self.arrivals() or self._regressed(child, cert, hello_heads):
             # Not to be trusted: a checkpoint from a longer log than this one (a store
-            # restored from a copy). Scan from the start and let the ACKs set it anew;
-            # kept, it would skip what arrives below it.
+            # restored from a copy), or a child that held less at its hello than it did
+            # (the revocations phase has moved its root since). Scan from the start and
+            # let the ACKs set it anew; kept, it would skip what arrives below it.
             last = 0
             with transaction(self.db):
                 self._advance(child, cert, "down", 0, rewind=True)
         child_dense = functools.cache(dense_for(child, self.root))
         while True:
+            # The scan reads no envelopes: a parent serves many children at once, and each
+            # session's scan waits on its child's ACKs. Only what is sent is read, a batch
+            # at a time.
             rows = self.conn.execute(
-                "SELECT arrival, origin, seq, kind, id, envelope FROM records WHERE arrival > ?"
+                "SELECT arrival, origin, seq, kind, id FROM records WHERE arrival > ?"
                 " ORDER BY arrival LIMIT ?",
                 (last, SCAN_ROWS),
             ).fetchall()
             if not rows:
                 break
             last = rows[-1][0]
-            wanted = []
-            for arrival, origin, seq, kind, rid, envelope in rows:
-                if child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0]:
-                    continue
-                if self._concerns(origin, kind, bytes(rid), envelope, child):
-                    wanted.append((arrival, bytes(envelope)))
-            yield from batches(iter(wanted))
+            wanted = [
+                arrival
+                for arrival, origin, seq, kind, rid in rows
+                if not (child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0])
+                and self._concerns(origin, kind, bytes(rid), arrival, child)
+            ]
+            yield from batches(self._envelopes(wanted))
             yield scanned(last)
 
-    def _concerns(self, origin: str, kind: str, rid: bytes, envelope: bytes, child: str) -> bool:
+    def _envelopes(self, arrivals: list[int]) -> Iterator[tuple[int, bytes]]:
+        """(arrival, envelope) of ``arrivals`` (ascending), read a batch's worth at a time."""
+        for start in range(0, len(arrivals), BATCH_RECORDS):
+            part = arrivals[start : start + BATCH_RECORDS]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT arrival, envelope FROM records WHERE arrival IN ({marks}) ORDER BY arrival", part
+            ).fetchall()
+            yield from ((arrival, bytes(envelope)) for arrival, envelope in rows)
+
+    def _concerns(self, origin: str, kind: str, rid: bytes, arrival: int, child: str) -> bool:
         if origin == self.root or within(origin, child):
             # The child holds these origins whole: it must never see a gap in them.
             return True
@@ -330,25 +348,21 @@ class ParentLink(_Link):
         if kind in ORIGIN_SCOPED:
             return False
         # kinds.concerns for a record not of the root, by the record's remembered scope.
-        return kinds.reaches(kind, self._scope(rid, kind, origin, envelope), child)
+        return kinds.reaches(kind, self._scope(rid, kind, origin, arrival), child)
 
-    def _scope(self, rid: bytes, kind: str, origin: str, envelope: bytes) -> str | None:
+    def _scope(self, rid: bytes, kind: str, origin: str, arrival: int) -> str | None:
         """:func:`sync.kinds.scope_of` of a stored record, decoded once per parent, not once
         per child that scans it: a record's scope never changes."""
         if rid in self._scopes:
             return self._scopes[rid]
-        scope = kinds.scope_of(kind, origin, decode_stored(bytes(envelope)).body)
+        row = self.conn.execute("SELECT envelope FROM records WHERE arrival = ?", (arrival,)).fetchone()
+        scope = kinds.scope_of(kind, origin, decode_stored(bytes(row[0])).body)
+        if scope is not None:
+            scope = sys.intern(scope)  # node codes: a few hundred, over many records
         if len(self._scopes) >= SCOPES_KEPT:
             self._scopes.clear()
         self._scopes[rid] = scope
         return scope
-
-    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None:
-        """At hello: a child that holds less of the root than it once reported (its store
-        was restored from a copy) is sent everything again from the start of the log."""
-        if self._regressed(child, cert, child_heads):
-            with transaction(self.db):
-                self._advance(child, cert, "down", 0, rewind=True)
 
     def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:
         """Whether the child now holds less of the root than it once reported (a store

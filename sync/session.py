@@ -162,11 +162,12 @@ class ParentStore(Protocol):
     code: str
 
     def welcome_heads(self, child: str) -> Heads: ...
-    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None: ...
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int: ...
     def pending(self, child: str, cert: bytes) -> int: ...
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]: ...
-    def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]: ...
+    def down_batches(
+        self, child: str, cert: bytes, child_heads: Heads, hello_heads: Heads
+    ) -> Iterator[Batch]: ...
     def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed: ...
     def down_acked(self, child: str, cert: bytes, upto: int) -> None: ...
     def receipt(self, child: str, cert: bytes) -> bytes | None: ...
@@ -436,6 +437,7 @@ class ParentSession(_Machine):
         self.peer = peer
         self.credit = credit
         self.child_heads: Heads = {}
+        self.hello_heads: Heads = {}
         self.out: _Sender | None = None
         self.inbound = _Receiver(credit)
         self.session_id = b""
@@ -464,7 +466,10 @@ class ParentSession(_Machine):
             self.summary.add(done.counts, done.codes, "up")
             return [_ack(Phase.UP, body["n"], body["upto"], done, self.version)]
         if message.type is Type.END:  # up
-            source = self.store.down_batches(self.peer.code, self.peer.cert_id, self.child_heads)
+            # The heads as the hello told them, too: the revocations phase moves the root's.
+            source = self.store.down_batches(
+                self.peer.code, self.peer.cert_id, self.child_heads, self.hello_heads
+            )
             self.out = _Sender(Phase.DOWN, source, self.child_credit, self.version)
             return self._pump()
         # BYE
@@ -482,8 +487,7 @@ class ParentSession(_Machine):
         self.session_id = body["session"]
         self.child_credit = body["credit"]
         self.child_heads = read_heads(body["heads"])
-        # Judged on the heads of the hello: the revocations phase moves the root's head.
-        self.store.rewind_if_restored(self.peer.code, self.peer.cert_id, self.child_heads)
+        self.hello_heads = dict(self.child_heads)
         heads = self.store.welcome_heads(self.peer.code)
         self.summary.forks.extend(_forks(heads, self.child_heads))
         welcome = {

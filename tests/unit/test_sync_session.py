@@ -79,9 +79,6 @@ class FakeParent:
     def welcome_heads(self, child: str) -> Heads:
         return {}
 
-    def rewind_if_restored(self, child: str, cert: bytes, child_heads: Heads) -> None:
-        pass
-
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int:
         return 0
 
@@ -91,7 +88,9 @@ class FakeParent:
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
         yield from chunks(self.revocations, self.size)
 
-    def down_batches(self, child: str, cert: bytes, child_heads: Heads) -> Iterator[Batch]:
+    def down_batches(
+        self, child: str, cert: bytes, child_heads: Heads, hello_heads: Heads
+    ) -> Iterator[Batch]:
         yield from chunks(self.down, self.size)
 
     def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed:
