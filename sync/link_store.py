@@ -17,7 +17,7 @@ and the child finishes the up phase by sending any seq the parent's heads still 
 from __future__ import annotations
 
 import functools
-import sys
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,8 +37,48 @@ SCAN_ROWS = 2000
 ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT, kinds.NODE_STATUS})
 """Kinds that concern their origin's subtree only: the columns decide, no body is read.
 Any other kind (a grant, a case step, a kind added later) is decided by its body."""
-SCOPES_KEPT = 100_000
-"""Scopes of body-scoped records a parent remembers, by record id (see ``ParentLink._scope``)."""
+SCOPES_KEPT = 1 << 20
+"""Arrivals whose scope a parent remembers, the newest (see :class:`Scopes`)."""
+
+
+class Scopes:
+    """The scope of each body-scoped record a parent holds, by arrival: decoded once per
+    parent, not once per child that scans it (a record's scope never changes, nor its
+    arrival in a store). Two bytes per arrival over a window of :data:`SCOPES_KEPT`
+    arrivals, and the few hundred distinct scopes (node codes) once each: a dictionary by
+    record id took 135 bytes a record, 7 MB at central after a month of a whole city."""
+
+    def __init__(self, window: int = SCOPES_KEPT) -> None:
+        self.window = window
+        self.base = 0
+        self.ids = array("H")
+        self.names: list[str | None] = [None]  # id 0: not known yet
+        self.known: dict[str | None, int] = {}
+
+    def get(self, arrival: int) -> tuple[bool, str | None]:
+        """(known, scope) of the record at ``arrival``."""
+        at = arrival - self.base
+        if 0 <= at < len(self.ids) and self.ids[at]:
+            return True, self.names[self.ids[at]]
+        return False, None
+
+    def put(self, arrival: int, scope: str | None) -> None:
+        if arrival < self.base:
+            return
+        if scope not in self.known:
+            if len(self.names) >= 0xFFFF:
+                return  # more scopes than a city has nodes: not kept
+            self.known[scope] = len(self.names)
+            self.names.append(scope)
+        at = arrival - self.base
+        if at >= self.window:  # slide: keep the newest three quarters
+            drop = at - self.window * 3 // 4
+            del self.ids[: min(drop, len(self.ids))]
+            self.base += drop
+            at -= drop
+        if at >= len(self.ids):
+            self.ids.frombytes(bytes(2 * (at + 1 - len(self.ids))))
+        self.ids[at] = self.known[scope]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -245,7 +285,7 @@ class ParentLink(_Link):
     ) -> None:
         super().__init__(log, code, verifier)
         self.signer = signer
-        self._scopes: dict[bytes, str | None] = {}
+        self._scopes = Scopes()
 
     def welcome_heads(self, child: str) -> Heads:
         return self.heads_of(self.origins_within(child))
@@ -313,8 +353,7 @@ class ParentLink(_Link):
             # session's scan waits on its child's ACKs. Only what is sent is read, a batch
             # at a time.
             rows = self.conn.execute(
-                "SELECT arrival, origin, seq, kind, id FROM records WHERE arrival > ?"
-                " ORDER BY arrival LIMIT ?",
+                "SELECT arrival, origin, seq, kind FROM records WHERE arrival > ? ORDER BY arrival LIMIT ?",
                 (last, SCAN_ROWS),
             ).fetchall()
             if not rows:
@@ -322,9 +361,9 @@ class ParentLink(_Link):
             last = rows[-1][0]
             wanted = [
                 arrival
-                for arrival, origin, seq, kind, rid in rows
+                for arrival, origin, seq, kind in rows
                 if not (child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0])
-                and self._concerns(origin, kind, bytes(rid), arrival, child)
+                and self._concerns(origin, kind, arrival, child)
             ]
             yield from batches(self._envelopes(wanted))
             yield scanned(last)
@@ -339,7 +378,7 @@ class ParentLink(_Link):
             ).fetchall()
             yield from ((arrival, bytes(envelope)) for arrival, envelope in rows)
 
-    def _concerns(self, origin: str, kind: str, rid: bytes, arrival: int, child: str) -> bool:
+    def _concerns(self, origin: str, kind: str, arrival: int, child: str) -> bool:
         if origin == self.root or within(origin, child):
             # The child holds these origins whole: it must never see a gap in them.
             return True
@@ -348,20 +387,17 @@ class ParentLink(_Link):
         if kind in ORIGIN_SCOPED:
             return False
         # kinds.concerns for a record not of the root, by the record's remembered scope.
-        return kinds.reaches(kind, self._scope(rid, kind, origin, arrival), child)
+        return kinds.reaches(kind, self._scope(kind, origin, arrival), child)
 
-    def _scope(self, rid: bytes, kind: str, origin: str, arrival: int) -> str | None:
+    def _scope(self, kind: str, origin: str, arrival: int) -> str | None:
         """:func:`sync.kinds.scope_of` of a stored record, decoded once per parent, not once
         per child that scans it: a record's scope never changes."""
-        if rid in self._scopes:
-            return self._scopes[rid]
+        known, scope = self._scopes.get(arrival)
+        if known:
+            return scope
         row = self.conn.execute("SELECT envelope FROM records WHERE arrival = ?", (arrival,)).fetchone()
         scope = kinds.scope_of(kind, origin, decode_stored(bytes(row[0])).body)
-        if scope is not None:
-            scope = sys.intern(scope)  # node codes: a few hundred, over many records
-        if len(self._scopes) >= SCOPES_KEPT:
-            self._scopes.clear()
-        self._scopes[rid] = scope
+        self._scopes.put(arrival, scope)
         return scope
 
     def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:

@@ -81,3 +81,30 @@ def test_fast_split_refuses_long_heads(data: bytes) -> None:
     with pytest.raises(RecordError) as info:
         split(data)
     assert info.value.code is ErrorCode.CBOR_NONCANONICAL
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 400), st.sampled_from([None, "330481104", "330481104201", "330481001"])),
+        max_size=200,
+    )
+)
+def test_the_parents_scope_cache_answers_as_a_dictionary_would(puts: list[tuple[int, str | None]]) -> None:
+    """``ParentLink``'s compact cache of scopes, over a small window so that it slides: what
+    it answers it was told (the newest), and what is below its window it says it does not
+    know (the scan decodes it again)."""
+    from sync.link_store import Scopes
+
+    cache = Scopes(window=64)
+    told: dict[int, str | None] = {}
+    for arrival, scope in puts:
+        cache.put(arrival, scope)
+        told[arrival] = scope
+        known, answer = cache.get(arrival)
+        assert (known and answer == scope) or (arrival < cache.base and not known)
+    for arrival in range(0, 402):
+        known, answer = cache.get(arrival)
+        if known:
+            assert answer == told[arrival]
+        else:
+            assert answer is None
