@@ -186,6 +186,7 @@ def supervisor_conf(home: Path, nodes: list[tuple[str, int]], central_port: int)
         lines += [
             f"[program:{name}]",
             f"command={sys.executable} -m tongban.run {home_of[store]}{options}",
+            'environment=MALLOC_ARENA_MAX="2"',
             "stopsignal=INT",
             "stopwaitsecs=10",
             "autorestart=true",

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,25 @@ CONVERGE_LIMIT = 600.0
 """Give up waiting for convergence after this long (the run then fails, naming who lags)."""
 
 
+HOST_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+"""What supervisor sets for a node's processes (``programs.conf``) and a host inherits:
+glibc's malloc keeps at most two arenas, not eight per core for a process's threads."""
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dataclass
 class Proc:
     spec: HostSpec
@@ -69,7 +90,8 @@ class Cluster:
         for spec in specs:
             mine, theirs = self.ctx.Pipe()
             process = self.ctx.Process(target=serve, args=(spec, theirs, self.events), daemon=True)
-            process.start()
+            with _environment(HOST_ENVIRONMENT):
+                process.start()
             started.append(Proc(spec, process, mine, {}))
         for proc in started:
             proc.hello = self._answer(proc, 300)
