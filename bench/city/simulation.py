@@ -197,9 +197,12 @@ def simulate(root: Path, plan: CityPlan, interval: float = 1.0) -> dict[str, Any
     converged = max(reached["all"].values())
     release_s = max(t for code, t in reached["release"].items() if code != CITY_CODE)
     revocation_s = max(t for code, t in reached["revocation"].items() if code != CITY_CODE)
+    last = sorted(((t, code) for code, t in reached["release"].items()), reverse=True)[:3]
     progress(
         f"city: converged in {converged:.1f} s; release everywhere in {release_s:.1f} s,"
-        f" revocation in {revocation_s:.1f} s"
+        f" revocation in {revocation_s:.1f} s (the release last at "
+        + ", ".join(f"{code} {t:.1f} s" for t, code in last)
+        + ")"
     )
 
     progress(f"city: verifying all {nodes + 1} stores from their signed bytes")
