@@ -375,7 +375,7 @@ class CaseProjector:
 
 
 _OPENED_CACHE_SIZE = 1024
-_PARSED_CACHE_SIZE = 8192
+_PARSED_CACHE_SIZE = 4096
 """Case events parsed, by record id: a replay reads its case's earlier events again."""
 
 
