@@ -25,6 +25,7 @@ because its table is a year old.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -165,13 +166,15 @@ def city_of(code: str) -> str:
     return code[:6]
 
 
+@functools.lru_cache(maxsize=8192)
 def is_within(code: str, ancestor: str) -> bool:
     """Whether ``code`` is ``ancestor`` itself or lies in its subtree.
 
     Only central and towns have subtrees: the city-hall node ``330481000`` shares its
     first digits with every town but is not above them, and a village has no children.
     Both codes must be well formed (``E_ADMIN_CODE`` otherwise): an authority check must
-    never quietly answer "no" to a typo.
+    never quietly answer "no" to a typo. Remembered (a refusal is not): a parent asks it
+    for every record it scans for every child, over a few hundred codes.
     """
     tier_for_code(code)
     ancestor_tier = tier_for_code(ancestor)

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import zmq
 from zmq.utils import z85
@@ -41,6 +41,7 @@ from sync.transport import SESSION_IDLE, UNKNOWN_PEER, ZAP_DOMAIN, ZAP_ENDPOINT,
 log = logging.getLogger(__name__)
 
 Frames = list[bytes]
+T = TypeVar("T")
 
 
 # -- who may connect --------------------------------------------------------------------
@@ -322,19 +323,67 @@ def configure_router(router: Any, curve_secret: bytes) -> None:
     router.router_mandatory = True
 
 
+def is_upload(frames: Frames) -> bool:
+    """Whether a child's message is an up BATCH: committing it holds the store for a while."""
+    return len(frames) > 1 and frames[1] == b"BATCH"
+
+
+class Inbox(Generic[T]):
+    """What waits for a parent's store, handed out so that uploads do not hold up the rest.
+
+    A parent serving many children commits their up batches one at a time, each taking the
+    store for a while. Everything else a child sends (HELLO, the ACKs of the revocations and
+    down phases, END, BYE) costs little and moves its session on: a child's revocations
+    phase, its down phase and its receipt should not wait behind other children's uploads.
+    So :meth:`take` hands out the oldest light item whose sender has nothing older waiting
+    (one connection's messages stay in their order), else the oldest item.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[bytes | None, bool, T]] = []
+
+    def put(self, item: T, sender: bytes | None = None, heavy: bool = False) -> None:
+        self._waiting.append((sender, heavy, item))
+
+    def take(self) -> T:
+        """The next item (``IndexError`` when none waits)."""
+        busy: set[bytes | None] = set()
+        for index, (sender, heavy, _) in enumerate(self._waiting):
+            if not heavy and (sender is None or sender not in busy):
+                return self._waiting.pop(index)[2]
+            busy.add(sender)
+        return self._waiting.pop(0)[2]
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+DRAIN = 256
+"""Messages a parent reads off its socket before it handles the next one."""
+
+
 def serve_loop(core: ParentCore, router: Any, zap: Any, stopping: Callable[[], bool]) -> None:
     poller = zmq.Poller()
     poller.register(router, zmq.POLLIN)
     poller.register(zap, zmq.POLLIN)
+    inbox: Inbox[tuple[bytes, Any, Frames]] = Inbox()
     next_tick = time.monotonic() + 1.0
     while not stopping():
-        for sock, _ in poller.poll(200):
+        for sock, _ in poller.poll(0 if inbox else 200):
             if sock is zap:
                 zap.send_multipart(core.zap(zap.recv_multipart()))
                 continue
-            frames = router.recv_multipart(copy=False)
-            user_id = frames[-1].get("User-Id") if frames else None
-            for reply in core.handle(frames[0].bytes, user_id, [f.bytes for f in frames[1:]]):
+            for _ in range(DRAIN):
+                try:
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                user_id = frames[-1].get("User-Id") if frames else None
+                rest = [f.bytes for f in frames[1:]]
+                inbox.put((frames[0].bytes, user_id, rest), frames[0].bytes, is_upload(rest))
+        if inbox:
+            routing_id, user_id, rest = inbox.take()
+            for reply in core.handle(routing_id, user_id, rest):
                 send(router, reply)
         if time.monotonic() >= next_tick:
             next_tick = time.monotonic() + 1.0

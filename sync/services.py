@@ -34,12 +34,12 @@ import zmq
 from eventlet import tpool
 from eventlet.event import Event as GreenEvent
 from eventlet.green import zmq as green_zmq
-from eventlet.queue import LightQueue
+from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension
 from nameko.timer import timer
 
 from sync.agent import Agent
-from sync.endpoint import Frames, ParentCore, configure_router
+from sync.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
 from sync.transport import ZAP_ENDPOINT, Home, upstreams_for
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,17 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
             self.events.put(Tick())
 
     def _dispatch(self) -> None:
+        # Handed out through an Inbox: the children's uploads do not hold up the rest.
+        inbox: Inbox[Event] = Inbox()
         while True:
-            event = self.events.get()
+            if not inbox:
+                self._file(inbox, self.events.get())
+            while True:
+                try:
+                    self._file(inbox, self.events.get_nowait())
+                except Empty:
+                    break
+            event = inbox.take()
             provider = next(iter(self._providers), None)
             if provider is None:
                 continue
@@ -143,6 +152,13 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
                 log.exception("sync event failed")
                 replies = None
             self._send(event, replies)
+
+    @staticmethod
+    def _file(inbox: Inbox[Event], event: Event) -> None:
+        if isinstance(event, Inbound):
+            inbox.put(event, event.routing_id, is_upload(event.frames))
+        else:
+            inbox.put(event)
 
     def _send(self, event: Event, replies: Any) -> None:
         try:
