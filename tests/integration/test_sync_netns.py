@@ -254,13 +254,16 @@ def test_cut_link_fails_clearly_then_resumes_from_the_checkpoints(
         city, TOWN, "SELECT arrival FROM link_checkpoints WHERE peer = ? AND direction = 'up'", VILLAGE
     )
     assert checkpoint and int(checkpoint[0][0]) > 0, checkpoint
+    # The root's chain (central's grants among it) came first, before the upload was cut.
+    root_head = "SELECT max(seq) FROM records WHERE origin = ?"
+    assert rows(city, VILLAGE, root_head, CITY) == rows(city, TOWN, root_head, CITY)
 
     sessions = Sessions(link, city, endpoint, timeout=10)
     sessions.until_clean(60)
     up, down, held, whole = sessions.moved[0]
     # The resumed session sent only what the town lacked: nothing twice, nothing lost.
     assert up + held == whole and up < total, (sessions.moved, total, sessions.outcomes)
-    assert down > CENTRAL_GRANTS, sessions.outcomes
+    assert down > 0, sessions.outcomes
     assert "tbf" in link.qdiscs(link.a), "the shaping did not survive the cut"
     refused = rows(city, TOWN, "SELECT code, times FROM link_rejections WHERE peer = ?", VILLAGE)
     assert not refused, refused
