@@ -10,7 +10,7 @@ from typing import Any
 from sync.agent import FIRST_BACKOFF, Agent
 from sync.endpoint import ParentServer
 from sync.transport import SyncResult, Upstream
-from tests.helpers import CITY, TOWN, VILLAGE
+from tests.helpers import CITY, TOWN, VILLAGE, wait_for
 from tests.integration.syncnet import City, build_city
 from tests.integration.webnode import free_port
 
@@ -52,15 +52,17 @@ def test_the_link_watch_starts_a_session_soon_after_the_parent_is_back(tmp_path:
         assert backoff_ends - time.monotonic() > 50  # the back-off, capped at the interval
 
         server = ParentServer(lambda: city.open(TOWN), f"tcp://127.0.0.1:{port}").start()
+        results: list[SyncResult] = []
         try:
             back = time.monotonic()
-            ran: SyncResult | None = None
-            while ran is None and time.monotonic() - back < 30:
-                ran = agent.tick()
-                time.sleep(0.2)
+            wait_for(
+                lambda: (result := agent.tick()) is not None and not results.append(result),
+                "a session after the parent came back",
+                seconds=30,
+            )
         finally:
             server.stop()
-        assert ran is not None, "no session within 30 s of the parent coming back"
+        (ran,) = results
         assert ran.ok, ran.error
         assert time.monotonic() - back < FIRST_BACKOFF + 10
         assert agent.watch is None and agent.failures == 0
