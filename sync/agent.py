@@ -5,7 +5,8 @@ seconds, at most ``max_backoff``, and at the normal interval again after a succe
 it backs off because the parent was unreachable, a :class:`sync.transport.LinkWatch` keeps
 a connection attempt standing: when the link comes back, the next session starts within
 seconds (at most one every :data:`FIRST_BACKOFF` on a link that comes and goes), not at the
-end of a back-off of up to ten minutes. The same class runs under nameko's timer
+end of its back-off (which grows to the interval, a minute by default). The same class
+runs under nameko's timer
 (:mod:`sync.services`) and in ``tongban node sync``. After a good session a town renews the
 sub-grants that are due (:func:`renew_after_sync`).
 """
