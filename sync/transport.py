@@ -48,6 +48,17 @@ def socket_options(sock: Any) -> None:
     sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
 
 
+def child_socket(sock: Any, keys: Any, upstream: Upstream, *, retry_ms: int, retry_max_ms: int) -> None:
+    """A child's DEALER to ``upstream``: CURVE with the node's keys and the parent's key
+    from its certificate, heartbeats, and libzmq's reconnect interval."""
+    socket_options(sock)
+    sock.setsockopt(zmq.RECONNECT_IVL, retry_ms)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, retry_max_ms)
+    sock.curve_secretkey = z85.encode(keys.curve_secret)
+    sock.curve_publickey = z85.encode(keys.curve_public)
+    sock.curve_serverkey = z85.encode(upstream.server_key)
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     """A store's sync settings, from its configuration file's ``[sync]`` section."""
@@ -225,12 +236,7 @@ def _session(
         | zmq.EVENT_DISCONNECTED
     )
     try:
-        socket_options(sock)
-        sock.setsockopt(zmq.RECONNECT_IVL, 200)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5_000)
-        sock.curve_secretkey = z85.encode(home.keys.curve_secret)
-        sock.curve_publickey = z85.encode(home.keys.curve_public)
-        sock.curve_serverkey = z85.encode(upstream.server_key)
+        child_socket(sock, home.keys, upstream, retry_ms=200, retry_max_ms=5_000)
         try:
             sock.connect(upstream.endpoint)
         except zmq.ZMQError as exc:
@@ -289,12 +295,7 @@ class LinkWatch:
         self.context = zmq.Context()
         self.sock = self.context.socket(zmq.DEALER)
         self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        socket_options(self.sock)
-        self.sock.setsockopt(zmq.RECONNECT_IVL, retry_ms)
-        self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, retry_ms)
-        self.sock.curve_secretkey = z85.encode(keys.curve_secret)
-        self.sock.curve_publickey = z85.encode(keys.curve_public)
-        self.sock.curve_serverkey = z85.encode(upstream.server_key)
+        child_socket(self.sock, keys, upstream, retry_ms=retry_ms, retry_max_ms=retry_ms)
         try:
             self.sock.connect(upstream.endpoint)
         except zmq.ZMQError:
