@@ -201,10 +201,12 @@ class ParentCore:
         return [[routing_id, *encode(reply)] for reply in replies]
 
     def tick(self) -> list[Frames]:
-        """Drop sessions whose certificate was revoked (telling them) or that went quiet."""
+        """Drop sessions whose certificate was revoked (telling them) or that went quiet;
+        pass the root's new records to children still uploading (the news phase)."""
         self.directory.refresh()
         out: list[Frames] = []
         now = time.monotonic()
+        root_seq = self.link.root_seq() if self.sessions else 0
         for routing_id, live in list(self.sessions.items()):
             if self.directory.by_user_id(live.user_id) is None:
                 del self.sessions[routing_id]
@@ -212,7 +214,22 @@ class ParentCore:
                 out.extend(self._refuse(routing_id, live.session.peer.code, error))
             elif now - live.last > self.idle:
                 del self.sessions[routing_id]
+            else:
+                out.extend(self._news(routing_id, live, root_seq))
         return out
+
+    def _news(self, routing_id: bytes, live: _Live, root_seq: int) -> list[Frames]:
+        try:
+            news = live.session.news(root_seq)
+        except SyncError as exc:
+            self.sessions.pop(routing_id, None)
+            return self._refuse(routing_id, live.session.peer.code, exc)
+        except sqlite3.Error as exc:
+            self.sessions.pop(routing_id, None)
+            log.exception("could not pass news to %s", live.session.peer.code)
+            error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
+            return self._refuse(routing_id, live.session.peer.code, error)
+        return [[routing_id, *encode(message)] for message in news]
 
     def _forget(self, code: str) -> None:
         for routing_id, live in list(self.sessions.items()):

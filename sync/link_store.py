@@ -117,6 +117,10 @@ class _Link:
         codes = {row[0] for row in self.conn.execute("SELECT DISTINCT code FROM certs")}
         return sorted({self.root} | {c for c in codes if within(c, ancestor)})
 
+    def root_seq(self) -> int:
+        """How far this store holds the root's chain."""
+        return self.heads_of([self.root]).get(self.root, (0, b""))[0]
+
     def arrivals(self) -> int:
         row = self.conn.execute("SELECT max(arrival) FROM records").fetchone()
         return int(row[0] or 0)

@@ -3,7 +3,7 @@
 Every message on a link is exactly three ZeroMQ frames (the parent's ROUTER adds the
 peer's routing id in front, and strips it again)::
 
-    frame 0   protocol id and version     b"tongban-sync/1"
+    frame 0   protocol id and version     b"tongban-sync/2"
     frame 1   message type, ASCII          b"HELLO", b"BATCH", ...
     frame 2   body, canonical CBOR map     sync.codec, capped at MAX_MESSAGE bytes
 
@@ -19,7 +19,7 @@ HELLO      child     versions [uint], node tstr, cert bstr(32), session bstr(16)
                      heads {origin: [seq, id]}, credit uint, arrivals uint
 WELCOME    parent    node tstr, session bstr(16), heads {origin: [seq, id]},
                      credit uint, up_from uint, pending uint
-BATCH      either    phase "rev" | "up" | "down", n uint, acked uint,
+BATCH      either    phase "rev" | "news" | "up" | "down", n uint, acked uint,
                      records [bstr], upto uint
 ACK        either    phase, n uint, upto uint, heads {origin: [seq, id]},
                      counts {status: uint}, codes {code: uint}
@@ -46,8 +46,9 @@ from core.errors import ErrorCode, RecordError, TongbanError
 from sync import codec
 
 PROTOCOL = b"tongban-sync"
-VERSIONS: tuple[int, ...] = (1,)
-"""Versions this software speaks, best first."""
+VERSIONS: tuple[int, ...] = (2, 1)
+"""Versions this software speaks, best first. Version 2 adds the news phase: a parent
+passes the root's records that reach it during a session to a child still uploading."""
 
 MAX_MESSAGE = 4 * 1024 * 1024
 """Cap on one message's body; a bigger one is refused (``E_SYNC_TOO_LARGE``)."""
@@ -81,6 +82,7 @@ class Type(StrEnum):
 
 class Phase(StrEnum):
     REV = "rev"
+    NEWS = "news"
     UP = "up"
     DOWN = "down"
 

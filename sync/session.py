@@ -2,7 +2,7 @@
 
 A session runs in fixed phases, the same on every link of the tree::
 
-    hello → revocations → up → down → receipt → done
+    hello → revocations → up (with news) → down → receipt → done
 
 * **hello**: the child names itself, its certificate, the versions it speaks and the heads
   of every origin it holds whole (the root's and its subtree's); the parent answers with
@@ -13,6 +13,11 @@ A session runs in fixed phases, the same on every link of the tree::
   grant central signed — so the child refuses a revoked node or grant, and takes walk-ins
   under the newest catalog, before anything else moves (an up phase after a long time
   offline can take minutes).
+* **news** (version 2): while the child is still uploading, the parent passes it the
+  root's records that reached the parent since the revocations phase (a town that hears of
+  a release from central while its villages upload a month of cases), within a second of
+  their arrival instead of after the upload. News stop when the up phase ends; the down
+  phase carries the rest.
 * **up**: the child sends what its subtree authored that the parent lacks: its arrivals
   after the parent's checkpoint, skipping what the parent's heads show it holds, then any
   seq still missing by heads (so a checkpoint that is wrong for any reason costs time,
@@ -78,7 +83,7 @@ class State(StrEnum):
 
 # Events: a received message (``"WELCOME"``, ``"BATCH rev"`` …) or, in lower case, what a
 # side decides itself (``"open"``, ``"up done"`` …).
-OPEN, REV_DONE, UP_DONE, DOWN_DONE = "open", "rev done", "up done", "down done"
+OPEN, REV_DONE, UP_DONE, DOWN_DONE, NEWS = "open", "rev done", "up done", "down done", "news"
 
 C, P = Role.CHILD, Role.PARENT
 TRANSITIONS: dict[tuple[Role, State, str], tuple[State, str]] = {
@@ -87,7 +92,9 @@ TRANSITIONS: dict[tuple[Role, State, str], tuple[State, str]] = {
     (C, State.REVOCATIONS, "BATCH rev"): (State.REVOCATIONS, "commit, ACK"),
     (C, State.REVOCATIONS, "END rev"): (State.UP, "send up batches within credit"),
     (C, State.UP, "ACK up"): (State.UP, "send the next batch"),
+    (C, State.UP, "BATCH news"): (State.UP, "commit, ACK"),
     (C, State.UP, UP_DONE): (State.DOWN, "all acknowledged: send END up"),
+    (C, State.DOWN, "BATCH news"): (State.DOWN, "commit, ACK"),
     (C, State.DOWN, "BATCH down"): (State.DOWN, "commit, ACK"),
     (C, State.DOWN, "END down"): (State.RECEIPT, "wait for the receipt"),
     (C, State.RECEIPT, "RECEIPT"): (State.DONE, "store the receipt, send BYE"),
@@ -95,9 +102,13 @@ TRANSITIONS: dict[tuple[Role, State, str], tuple[State, str]] = {
     (P, State.REVOCATIONS, "ACK rev"): (State.REVOCATIONS, "send the next batch"),
     (P, State.REVOCATIONS, REV_DONE): (State.UP, "all acknowledged: send END rev"),
     (P, State.UP, "BATCH up"): (State.UP, "commit with the checkpoint, ACK"),
-    (P, State.UP, "END up"): (State.DOWN, "send down batches within credit"),
+    (P, State.UP, NEWS): (State.UP, "the root moved on: send its new records as news within credit"),
+    (P, State.UP, "ACK news"): (State.UP, "send the next news batch"),
+    (P, State.UP, "END up"): (State.DOWN, "stop the news, send down batches within credit"),
+    (P, State.DOWN, "ACK news"): (State.DOWN, "note the child's heads"),
     (P, State.DOWN, "ACK down"): (State.DOWN, "advance the checkpoint, send the next batch"),
     (P, State.DOWN, DOWN_DONE): (State.RECEIPT, "send END down and the signed receipt"),
+    (P, State.RECEIPT, "ACK news"): (State.RECEIPT, "note the child's heads"),
     (P, State.RECEIPT, "BYE"): (State.DONE, "session complete"),
 }
 """(role, state, event) → (next state, what the side does). ERROR or a timeout in any
@@ -160,6 +171,7 @@ class ChildStore(Protocol):
 
 class ParentStore(Protocol):
     code: str
+    root: str
 
     def welcome_heads(self, child: str) -> Heads: ...
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int: ...
@@ -328,6 +340,7 @@ class ChildSession(_Machine):
         self.parent_heads: Heads = {}
         self.up: _Sender | None = None
         self.inbound = _Receiver(credit)
+        self.news = _Receiver(credit)
 
     def start(self) -> list[Message]:
         self.fire(OPEN)
@@ -353,8 +366,13 @@ class ChildSession(_Machine):
         if message.type is Type.WELCOME:
             return self._welcome(message)
         if message.type is Type.BATCH:
-            self.inbound.check(body)
             phase = Phase(body["phase"])
+            if phase is Phase.NEWS:
+                if self.version < 2:
+                    raise SyncError(ErrorCode.SYNC_PROTOCOL, f"news in a v{self.version} session")
+                self.news.check(body)
+            else:
+                self.inbound.check(body)
             done = self.store.commit(phase, body["records"], self.parent)
             self.summary.add(done.counts, done.codes, "down")
             return [_ack(phase, body["n"], body["upto"], done, self.version)]
@@ -439,6 +457,8 @@ class ParentSession(_Machine):
         self.child_heads: Heads = {}
         self.hello_heads: Heads = {}
         self.out: _Sender | None = None
+        self.news_out: _Sender | None = None
+        self.news_through = 0
         self.inbound = _Receiver(credit)
         self.session_id = b""
         self.child_credit = CREDIT
@@ -452,6 +472,12 @@ class ParentSession(_Machine):
         body = message.body
         if message.type is Type.HELLO:
             return self._hello(message)
+        if message.type is Type.ACK and body["phase"] == Phase.NEWS:
+            assert self.news_out is not None
+            self.news_out.on_ack(body)
+            self.summary.add(body["counts"], body["codes"], "down")
+            self.child_heads.update(read_heads(body["heads"]))
+            return self.news_out.fill()
         if message.type is Type.ACK:
             assert self.out is not None
             upto = self.out.on_ack(body)
@@ -466,6 +492,8 @@ class ParentSession(_Machine):
             self.summary.add(done.counts, done.codes, "up")
             return [_ack(Phase.UP, body["n"], body["upto"], done, self.version)]
         if message.type is Type.END:  # up
+            if self.news_out is not None:
+                self.news_out.exhausted = True  # the down phase carries what news did not
             # The heads as the hello told them, too: the revocations phase moves the root's.
             source = self.store.down_batches(
                 self.peer.code, self.peer.cert_id, self.child_heads, self.hello_heads
@@ -473,6 +501,8 @@ class ParentSession(_Machine):
             self.out = _Sender(Phase.DOWN, source, self.child_credit, self.version)
             return self._pump()
         # BYE
+        if self.news_out is not None and not self.news_out.finished:
+            raise SyncError(ErrorCode.SYNC_PROTOCOL, "BYE before every news batch was acknowledged")
         self.store.seen(self.peer.code, self.peer.cert_id, self.child_heads)
         return []
 
@@ -505,6 +535,27 @@ class ParentSession(_Machine):
             self.version,
         )
         return [Message(Type.WELCOME, welcome, self.version), *self._pump()]
+
+    def news(self, root_seq: int) -> list[Message]:
+        """News for a child still uploading, now that this parent holds the root's chain
+        through ``root_seq``: the root's records the child lacks, unless the child has them,
+        was sent them already or has news in flight. The driver calls this on its tick; a v1
+        session never gets news."""
+        if self.version < 2 or self.state is not State.UP:
+            return []
+        if self.news_out is not None and not self.news_out.finished:
+            return []
+        root = self.store.root
+        if root_seq <= max(self.child_heads.get(root, (0, b""))[0], self.news_through):
+            return []
+        self.fire(NEWS)
+        self.news_through = root_seq
+        source = self.store.rev_batches(self.peer.code, self.child_heads)
+        if self.news_out is None:
+            self.news_out = _Sender(Phase.NEWS, source, self.child_credit, self.version)
+        else:  # one numbering for the session's news
+            self.news_out.source, self.news_out.exhausted = source, False
+        return self.news_out.fill()
 
     def _pump(self) -> list[Message]:
         assert self.out is not None

@@ -38,7 +38,16 @@ from sync.endpoint import ParentServer
 from sync.envelope import PREFIX_RECORD
 from sync.inspect import verify_store
 from sync.log import decode_stored
-from sync.protocol import MAX_MESSAGE, MAX_TRANSPORT, Message, Type, decode, encode, version_frame
+from sync.protocol import (
+    MAX_MESSAGE,
+    MAX_TRANSPORT,
+    VERSIONS,
+    Message,
+    Type,
+    decode,
+    encode,
+    version_frame,
+)
 from sync.transport import own_certificate, socket_options
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
 from tests.integration.syncnet import City, build_city
@@ -168,7 +177,7 @@ def hello(city: City, code: str, heads: dict[str, Any] | None = None) -> Message
     finally:
         opened.close()
     body = {
-        "versions": [1],
+        "versions": list(VERSIONS),
         "node": code,
         "cert": cert,
         "session": os.urandom(16),
@@ -451,6 +460,59 @@ def test_the_revocations_phase_carries_the_roots_whole_chain(tmp_path: Path) -> 
     assert [(r.origin, r.seq) for r in stored] == [(CITY, seq) for seq, _ in root if seq > have[0]]
     assert release.id in {r.id for r in stored}
     assert stored[-1].kind != kinds.CERT_REVOKE
+
+
+def _root_head(city: City, code: str) -> list[Any]:
+    conn = sqlite3.connect(f"file:{city.home(code) / 'node.db'}?mode=ro", uri=True)
+    try:
+        seq, rid = conn.execute(
+            "SELECT seq, id FROM records WHERE origin = ? ORDER BY seq DESC LIMIT 1", (CITY,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return [seq, bytes(rid)]
+
+
+def test_a_release_reaching_the_town_mid_upload_goes_on_as_news(town: Endpoint) -> None:
+    """The town hears of a catalog release from central while a village is uploading: the
+    village gets it within about a second, between its up batches, and only once."""
+    city = town.city
+    child = town.child(VILLAGE)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        assert open_session(child, hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE)})) is None
+        assert child.receive(1.5) is None  # nothing new at the root: no news
+        central = authority.open_central(city.net.central_dir, city.clock)
+        try:
+            catalog = current_catalog(central.store.db)
+            assert catalog is not None
+            release, _ = authority.publish_catalog(central, catalog.items)
+        finally:
+            central.close()
+        ok(city.sync(TOWN))
+        news = child.receive(3.0)  # the town's tick comes once a second
+        assert news is not None and news.type is Type.BATCH, news
+        assert news.body["phase"] == "news" and news.body["n"] == 1
+        records = [decode_stored(r) for r in news.body["records"]]  # with central's receipt
+        assert release.id in {r.id for r in records} and {r.origin for r in records} == {CITY}
+        held = {CITY: [records[-1].seq, records[-1].id]}
+        ack = {"phase": "news", "n": 1, "upto": news.body["upto"], "heads": held, "counts": {}, "codes": {}}
+        assert child.send(encode(Message(Type.ACK, ack)))
+        assert child.receive(2.5) is None  # acknowledged and held: not sent again
+        down: list[bytes] = []
+        pending = _send(child, Message(Type.END, {"phase": "up", "upto": 0}))
+        for _ in range(100):
+            message = pending.pop(0)
+            assert message.type is not Type.ERROR, message.body
+            if message.type is Type.RECEIPT:
+                break
+            if message.type is Type.BATCH:
+                down.extend(message.body["records"])
+                body = {**rev_ack(message).body, "phase": "down"}
+                pending.extend(_send(child, Message(Type.ACK, body)))
+        assert release.id not in {decode_stored(r).id for r in down}
+    finally:
+        child.close()
 
 
 def test_a_revoked_node_is_refused_at_the_handshake(town: Endpoint) -> None:

@@ -70,7 +70,7 @@ BAD_VERSION_FRAMES = (
     b"other/1",
     b"tongban-sync/1/1",
 )
-OTHER_VERSION_FRAMES = (b"tongban-sync/0", b"tongban-sync/2", b"tongban-sync/9999")
+OTHER_VERSION_FRAMES = (b"tongban-sync/0", b"tongban-sync/1", b"tongban-sync/3", b"tongban-sync/9999")
 BAD_TYPE_FRAMES = (b"", b"hello", b"GOSSIP", b"HELLO ", b"\xff\xfe", b"BATCH\x00")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class FakeChild:
 
 class FakeParent:
     code = "330481104"
+    root = "330481"
 
     def __init__(self, revocations: list[bytes], down: list[bytes], size: int = 3) -> None:
         self.revocations = revocations
@@ -115,12 +116,20 @@ def wire(message: Message) -> Message:
     return decode(encode(message))
 
 
-def run(child: ChildSession, parent: ParentSession, *, limit: int = 10_000) -> list[Message]:
-    """Deliver messages both ways, in order, until both are done; every message seen."""
+def run(
+    child: ChildSession,
+    parent: ParentSession,
+    *,
+    limit: int = 10_000,
+    tick: Callable[[], list[Message]] = list,
+) -> list[Message]:
+    """Deliver messages both ways, in order, until both are done; every message seen.
+    ``tick`` runs between deliveries, as the parent's driver would, and may send more."""
     seen: list[Message] = []
     to_parent = list(child.start())
     to_child: list[Message] = []
     for _ in range(limit):
+        to_child.extend(tick())
         if to_parent:
             message = wire(to_parent.pop(0))
             seen.append(message)
@@ -159,18 +168,13 @@ def test_a_sender_never_exceeds_the_credit() -> None:
     assert [m.type for m in out] == [Type.BATCH] * 3
 
 
+WELCOME = {"node": "330481104", "session": bytes(16), "heads": {}, "credit": 2, "up_from": 0, "pending": 0}
+
+
 def test_a_batch_beyond_the_credit_is_refused() -> None:
     child = ChildSession(FakeChild([]), credit=2)
     child.start()
-    welcome = {
-        "node": "330481104",
-        "session": child.session_id,
-        "heads": {},
-        "credit": 2,
-        "up_from": 0,
-        "pending": 0,
-    }
-    child.on_message(wire(Message(Type.WELCOME, welcome)))
+    child.on_message(wire(Message(Type.WELCOME, {**WELCOME, "session": child.session_id})))
     for n in (1, 2):
         child.on_message(
             wire(Message(Type.BATCH, {"phase": "rev", "n": n, "acked": 0, "records": [b"x"], "upto": 0}))
@@ -245,3 +249,113 @@ def test_every_row_of_the_table_is_reachable_or_local() -> None:
 
 def test_the_doc_shows_the_table() -> None:
     assert render_table() in DOC.read_text(encoding="utf-8")
+
+
+# -- news (version 2) ----------------------------------------------------------------------
+
+
+class RootChild(FakeChild):
+    """A child whose ACKs report how far it holds the root's chain."""
+
+    def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed:
+        done = super().commit(phase, records, source)
+        held = sum(1 for r in self.received if r.startswith(b"r"))
+        return Committed(done.counts, done.codes, {FakeParent.root: (held, bytes(32))} if held else {})
+
+
+class RootParent(FakeParent):
+    """A parent whose root chain grows during the session; news send what the child lacks."""
+
+    def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
+        have = child_heads.get(self.root, (0, b""))[0]
+        yield from chunks(self.revocations[have:], self.size)
+
+
+def test_news_reach_a_child_while_it_uploads() -> None:
+    child_store = RootChild([b"u%d" % i for i in range(12)], size=1)
+    parent_store = RootParent([b"r1"], [b"d1"])
+    child = ChildSession(child_store, credit=2)
+    parent = ParentSession(parent_store, PEER, credit=2)
+    news: list[Message] = []
+
+    def tick() -> list[Message]:
+        if len(parent_store.received) == 3 and len(parent_store.revocations) == 1:
+            parent_store.revocations.extend([b"r2", b"r3"])  # central's release reaches the town
+        out = parent.news(len(parent_store.revocations))
+        news.extend(out)
+        return out
+
+    seen = run(child, parent, tick=tick)
+    assert child.state is State.DONE and parent.state is State.DONE
+    order = [m.type.value + (" " + m.body["phase"] if "phase" in m.body else "") for m in seen]
+    assert order.index("BATCH news") < order.index("END up")
+    assert order.index("ACK news") < order.index("BATCH up", order.index("ACK news"))  # mid-upload
+    assert child_store.received[:3] == [b"r1", b"r2", b"r3"]
+    assert [m.body["n"] for m in news] == [1]  # sent once: the child's heads show it has them
+    assert parent.child_heads[FakeParent.root][0] == 3
+    assert parent.summary.down >= 2
+
+
+def test_news_are_numbered_through_the_session() -> None:
+    parent_store = RootParent([b"r1"], [], size=1)
+    parent = ParentSession(parent_store, PEER, credit=4)
+    child = ChildSession(RootChild([b"u%d" % i for i in range(4)], size=1), credit=4)
+    to_parent = [wire(child.start()[0])]
+    to_child = parent.on_message(to_parent[0])
+    while child.state is not State.UP:  # WELCOME, the revocations, END rev
+        for reply in child.on_message(wire(to_child.pop(0))):
+            to_child.extend(parent.on_message(wire(reply)))
+    for burst in ([b"r2", b"r3"], [b"r4"]):
+        parent_store.revocations.extend(burst)
+        sent = parent.news(len(parent_store.revocations))
+        assert parent.news(len(parent_store.revocations)) == []  # in flight: nothing twice
+        for message in sent:
+            for reply in child.on_message(wire(message)):
+                assert reply.type is Type.ACK and reply.body["phase"] == "news"
+                parent.on_message(wire(reply))
+    assert parent.news(4) == []  # the child holds the root through 4
+    assert parent.news_out is not None and parent.news_out.sent == 3
+
+
+def test_a_v1_session_gets_no_news_and_refuses_them() -> None:
+    parent_store = RootParent([b"r1"], [])
+    parent = ParentSession(parent_store, PEER)
+    child = ChildSession(RootChild([b"u1"]))
+    hello = child.start()[0]
+    v1 = Message(Type.HELLO, {**hello.body, "versions": [1]}, 1)
+    parent.on_message(wire(v1))
+    assert parent.version == 1
+    parent.state = State.UP
+    parent_store.revocations.append(b"r2")
+    assert parent.news(2) == []
+    child.on_message(wire(Message(Type.WELCOME, {**WELCOME, "session": child.session_id}, 1)))
+    child.on_message(wire(Message(Type.END, {"phase": "rev", "upto": 0}, 1)))
+    batch = {"phase": "news", "n": 1, "acked": 0, "records": [b"r2"], "upto": 0}
+    with pytest.raises(SyncError) as info:
+        child.on_message(wire(Message(Type.BATCH, batch, 1)))
+    assert info.value.code is ErrorCode.SYNC_PROTOCOL
+
+
+def test_news_outside_the_up_and_down_phases_are_refused() -> None:
+    child = ChildSession(RootChild([]))
+    child.start()
+    child.on_message(wire(Message(Type.WELCOME, {**WELCOME, "session": child.session_id})))
+    batch = {"phase": "news", "n": 1, "acked": 0, "records": [b"r2"], "upto": 0}
+    with pytest.raises(SyncError) as info:
+        child.on_message(wire(Message(Type.BATCH, batch)))  # still in the revocations phase
+    assert info.value.code is ErrorCode.SYNC_PROTOCOL
+
+
+def test_a_bye_with_news_unacknowledged_is_refused() -> None:
+    parent_store = RootParent([], [])
+    parent = ParentSession(parent_store, PEER)
+    parent.on_message(wire(ChildSession(RootChild([])).start()[0]))
+    assert parent.state is State.UP
+    parent_store.revocations.append(b"r1")
+    assert [m.body["phase"] for m in parent.news(1)] == ["news"]
+    parent.on_message(wire(Message(Type.END, {"phase": "up", "upto": 0})))
+    assert parent.state is State.RECEIPT  # nothing to send down
+    assert parent.news(2) == []  # news end with the up phase
+    with pytest.raises(SyncError) as info:
+        parent.on_message(wire(Message(Type.BYE, {})))
+    assert info.value.code is ErrorCode.SYNC_PROTOCOL
