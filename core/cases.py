@@ -196,39 +196,41 @@ class CaseEvent:
         """The event in ``body``, checked strictly (unknown keys and wrong types refused)."""
         if not isinstance(body, dict):
             raise _refuse("case event: expected a map")
-        unknown = sorted(str(k) for k in body if k not in _EVENT_KEYS)
-        if unknown:
+        keys = body.keys()
+        if not keys <= _EVENT_KEYS:
+            unknown = sorted(str(k) for k in keys - _EVENT_KEYS)
             raise _refuse(f"case event: unknown field(s) {', '.join(unknown)}")
-        missing_keys = sorted(_EVENT_REQUIRED - set(body))
-        if missing_keys:
-            raise _refuse(f"case event: missing field(s) {', '.join(missing_keys)}")
+        if not keys >= _EVENT_REQUIRED:
+            raise _refuse(f"case event: missing field(s) {', '.join(sorted(_EVENT_REQUIRED - keys))}")
         kind, missing = body["event"], body["missing"]
-        if not isinstance(kind, str) or kind not in {e.value for e in Event}:
+        event = _EVENTS.get(kind) if isinstance(kind, str) else None
+        if event is None:
             raise _refuse(f"case event: unknown event {kind!r}")
         if not isinstance(missing, list):
             raise _refuse("case event: missing must be a list")
         delivery = body.get("delivery")
-        if delivery is not None and (
-            not isinstance(delivery, str) or delivery not in {d.value for d in Delivery}
-        ):
+        if delivery is not None and (not isinstance(delivery, str) or delivery not in _DELIVERIES):
             raise _refuse(f"case event: unknown delivery {delivery!r}")
         rating = body.get("rating")
-        if rating is not None and (isinstance(rating, bool) or rating not in {int(r) for r in Rating}):
+        if rating is not None and (type(rating) is not int or rating not in _RATINGS):
             raise _refuse(f"case event: rating must be 1–5, not {rating!r}")
         if ("delivery" in body and delivery is None) or ("rating" in body and rating is None):
             raise _refuse("case event: absent fields are left out, not null")
         return cls(
-            kind=Event(kind),
+            kind=event,
             at=body["at"],
             reason=body["reason"],
             missing=tuple(missing),
-            delivery=Delivery(delivery) if delivery is not None else None,
-            rating=Rating(rating) if rating is not None else None,
+            delivery=_DELIVERIES[delivery] if delivery is not None else None,
+            rating=_RATINGS[rating] if rating is not None else None,
         )
 
 
 _EVENT_REQUIRED = frozenset({"event", "at", "reason", "missing"})
 _EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating"}
+_EVENTS = {e.value: e for e in Event}
+_DELIVERIES = {d.value: d for d in Delivery}
+_RATINGS = {int(r): r for r in Rating}
 
 
 @dataclass(frozen=True)
