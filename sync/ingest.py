@@ -125,19 +125,6 @@ CHUNK = 32
 """Records per verification job: small enough that the store's work starts early."""
 
 
-def chunks(count: int) -> list[tuple[int, int]]:
-    """The (start, end) of a batch's verification jobs: 8 records first, then 16, then
-    :data:`CHUNK` each. The first job's answers are waited for at once (a batch's records
-    are read before the store's work starts, and reading holds the interpreter), so it is
-    short; the later ones are checked while the store works on the earlier records."""
-    bounds = []
-    start, size = 0, 8
-    while start < count:
-        bounds.append((start, min(start + size, count)))
-        start, size = start + size, min(size * 2, CHUNK)
-    return bounds
-
-
 @dataclass(frozen=True)
 class Parsed:
     """An envelope split and its header read, or the error that stopped it."""

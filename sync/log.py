@@ -58,7 +58,7 @@ from sync.envelope import (
     split,
     verify_signature,
 )
-from sync.ingest import SERIAL, Parsed, Pass, Verifier, chunks, parse
+from sync.ingest import CHUNK, SERIAL, Parsed, Pass, Verifier, parse
 from sync.projections import CatalogProjector, Projector, TrustProjector
 
 DensePolicy = Callable[[str], bool]
@@ -252,31 +252,22 @@ class RecordLog:
         """Check and store a batch in one transaction; one outcome per envelope, in order.
 
         Each record runs in a savepoint, so a refused record (kept in ``rejected``) never
-        undoes the others. Signatures whose keys are already held go to ``verifier`` (which
-        may use several cores) a job of records at a time, a job ahead of the store's work.
-        Nothing is committed when the store itself fails (``sqlite3`` errors propagate): the
-        sender sends again.
+        undoes the others. Signatures whose keys are already held are checked first, all
+        at once, by ``verifier`` (which may use several cores). Nothing is committed when
+        the store itself fails (``sqlite3`` errors propagate): the sender sends again.
         ``admit``, if given, says which origins ``source`` may bring; a record not held
         yet of any other origin is refused (``E_SYNC_NOT_CHILD``).
         """
         outcomes: list[Outcome] = []
         with transaction(self.db):
             checks = Pass(self, self.clock.now(), admit)
-            bounds = chunks(len(envelopes))
             parsed: list[Parsed] = []
-
-            def read(job: int) -> None:  # one job ahead of the store's work
-                if job < len(bounds):
-                    start, end = bounds[job]
-                    chunk = [parse(envelope) for envelope in envelopes[start:end]]
-                    checks.prepare(chunk, start, verifier)
-                    parsed.extend(chunk)
-
-            read(0)
-            for job, (start, end) in enumerate(bounds):
-                read(job + 1)
-                for index in range(start, end):
-                    outcomes.append(self._one(checks, parsed[index], source, index))
+            for start in range(0, len(envelopes), CHUNK):
+                chunk = [parse(envelope) for envelope in envelopes[start : start + CHUNK]]
+                checks.prepare(chunk, start, verifier)
+                parsed.extend(chunk)
+            for index, item in enumerate(parsed):
+                outcomes.append(self._one(checks, item, source, index))
         return outcomes
 
     def _one(self, checks: Pass, item: Parsed, source: str, index: int) -> Outcome:
