@@ -10,7 +10,7 @@ from core.errors import ErrorCode
 from sync import codec, kinds
 from sync.db import open_database
 from sync.envelope import seal
-from sync.ingest import ThreadVerifier
+from sync.ingest import CHUNK, ThreadVerifier
 from sync.inspect import verify_store
 from sync.log import RecordLog, Status, all_dense, decode_stored, dense_for, dense_policy_of
 from sync.log_schema import log_migrations
@@ -61,6 +61,31 @@ def test_a_batch_gives_what_one_by_one_gives(world: World, tmp_path: Path) -> No
     ]
     assert batched[4].released == 1  # #2 let the held #3 in
     assert other.count() == world.receiver.count() == 2 + 4
+
+
+def test_a_batch_across_verification_jobs_gives_what_one_by_one_gives(world: World, tmp_path: Path) -> None:
+    """Three verification jobs' worth: a forged signature, a duplicate and out-of-order
+    records in later jobs come out as they do one by one."""
+    chain = town_chain(world, 70)
+    forged = codec.encode([codec.decode(chain[40])[0], bytes(64)])
+    batch = [*chain[:30], chain[3], *chain[31:40], forged, *chain[41:70], chain[30], chain[40]]
+    assert len(batch) > 2 * CHUNK
+    other = RecordLog(open_database(tmp_path / "other.db", [log_migrations]), world.clock)
+    other.install_anchor(world.receiver.db.conn.execute("SELECT envelope FROM records").fetchone()[0])
+    for log in (world.receiver, other):
+        log.ingest(world.town_cert.envelope, "central")
+    one_by_one = [world.receiver.ingest(e, TOWN) for e in batch]
+    verifier = ThreadVerifier(2)
+    try:
+        batched = other.ingest_many(batch, TOWN, verifier=verifier)
+    finally:
+        verifier.close()
+    assert [(o.status, o.code, o.released) for o in batched] == [
+        (o.status, o.code, o.released) for o in one_by_one
+    ]
+    assert batched[30].status is Status.DUPLICATE and batched[40].code is ErrorCode.SIGNATURE_INVALID
+    assert batched[-2].released > 0  # #31 let the records held behind it in
+    assert other.count() == world.receiver.count() == 2 + 70
 
 
 def test_a_refused_record_does_not_undo_the_rest_of_its_batch(world: World) -> None:
