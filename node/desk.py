@@ -306,10 +306,13 @@ class Desk:
         return self.case(number)
 
     def _next_serial(self, day: date) -> int:
+        # The day's numbers only, read off the case number's index (":" follows the digits):
+        # the cost stays that of one day's intakes however many years the store holds.
         prefix = f"{self.code}-{day:%Y%m%d}-"
         row = self.db.conn.execute(
-            "SELECT max(CAST(substr(case_no, ?) AS INTEGER)) FROM cases WHERE case_no LIKE ? AND node = ?",
-            (len(prefix) + 1, prefix + "%", self.code),
+            "SELECT max(CAST(substr(case_no, ?) AS INTEGER)) FROM cases"
+            " WHERE case_no > ? AND case_no < ? AND +node = ?",
+            (len(prefix) + 1, prefix, prefix + ":", self.code),
         ).fetchone()
         return (row[0] or 0) + 1
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.clock import FixedClock
+from core.documents import mod11_2_check_char
 from core.errors import AuthorityError, ErrorCode, InputError
 from node.clerks import Clerks, hash_password
 from node.desk import Delegation, Desk, IntakeForm
@@ -222,3 +223,32 @@ def test_a_step_taken_after_seeing_another_sorts_after_it_on_a_lagging_clock(net
         assert steps[-2:] == [("approve", "applied"), ("deliver", "applied")], steps
     finally:
         village.store.close()
+
+
+def resident_id(n: int) -> str:
+    body = f"33048119800101{n:03d}"
+    return body + mod11_2_check_char(body)
+
+
+def test_case_numbers_count_up_by_day_past_four_digits(net: Network) -> None:
+    desk = open_desk(net.node_dir(VILLAGE), net.clock)
+    try:
+        item, materials = proxy_item(desk)
+        first = desk.intake(form(item, materials, resident_id(1)), actor="wangli")["case_no"]
+        second = desk.intake(form(item, materials, resident_id(2)), actor="wangli")["case_no"]
+        day = first.rsplit("-", 1)[0]
+        assert (first, second) == (f"{day}-0001", f"{day}-0002")
+        # A number past 9999 sorts before 9999 as text: the next one still counts on from it.
+        conn = desk.db.conn
+        conn.execute("CREATE TEMP TABLE copied AS SELECT * FROM cases WHERE case_no = ?", (second,))
+        for serial in ("9999", "10000"):
+            conn.execute("UPDATE copied SET case_no = ?", (f"{day}-{serial}",))
+            conn.execute("INSERT INTO cases SELECT * FROM copied")
+        conn.commit()
+        third = desk.intake(form(item, materials, resident_id(3)), actor="wangli")["case_no"]
+        assert third == f"{day}-10001"
+        net.clock.advance(DAY)
+        fourth = desk.intake(form(item, materials, resident_id(4)), actor="wangli")["case_no"]
+        assert fourth.endswith("-0001") and fourth.rsplit("-", 1)[0] != day
+    finally:
+        desk.store.close()
