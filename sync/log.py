@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 
@@ -308,8 +308,7 @@ class RecordLog:
         transaction if there is one (so a local action is one transaction).
         """
         anchor = self.require_anchor()
-        if isinstance(signer, Keyring):
-            signer = signer.signer_for(kind)
+        signer = _signer_of(signer, kind)
         with transaction(self.db):
             head = self.head(origin)
             prev = head.id if head else self._first_prev(origin, signer.kid)
@@ -362,6 +361,19 @@ class RecordLog:
         if row is None:
             raise RecordError(ErrorCode.CERT_UNKNOWN, f"{origin} key {kid.hex()}")
         return bytes(row[0])
+
+
+_KEYRINGS: dict[type, bool] = {}
+
+
+def _signer_of(signer: Signer | Keyring, kind: str) -> Signer:
+    """The key that signs ``kind``: ``signer`` itself or, from a keyring, its key for the
+    kind. Whether a type is a keyring is remembered: checking a runtime protocol costs tens
+    of microseconds, and every local record asks."""
+    known = _KEYRINGS.get(type(signer))
+    if known is None:
+        known = _KEYRINGS[type(signer)] = isinstance(signer, Keyring)
+    return cast(Keyring, signer).signer_for(kind) if known else cast(Signer, signer)
 
 
 def open_genesis(envelope: bytes) -> Record:
