@@ -34,7 +34,7 @@ from sync.envelope import Signer
 from sync.ingest import SERIAL, ThreadVerifier, Verifier
 from sync.link_store import ParentLink
 from sync.log import RecordLog
-from sync.protocol import CREDIT, SyncError, Type, decode, encode, error_message
+from sync.protocol import CREDIT, VERSIONS, SyncError, Type, decode, encode, error_message
 from sync.session import ParentSession, Peer, State, Summary
 from sync.transport import SESSION_IDLE, UNKNOWN_PEER, ZAP_DOMAIN, ZAP_ENDPOINT, Home, socket_options
 
@@ -189,11 +189,17 @@ class ParentCore:
             replies = live.session.on_message(message)
         except SyncError as exc:
             self.sessions.pop(routing_id, None)
-            return self._refuse(routing_id, peer.code, exc)
+            return self._refuse(routing_id, peer.code, exc, live)
         except sqlite3.Error as exc:
             self.sessions.pop(routing_id, None)
             log.exception("sync store error with %s", peer.code)
-            return self._refuse(routing_id, peer.code, SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200]))
+            error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
+            return self._refuse(routing_id, peer.code, error, live)
+        except Exception:  # a fault of this side's: it fails the one session, not the endpoint
+            self.sessions.pop(routing_id, None)
+            log.exception("sync session with %s failed", peer.code)
+            error = SyncError(ErrorCode.SYNC_PROTOCOL, "the parent could not handle this message")
+            return self._refuse(routing_id, peer.code, error, live)
         if live.session.state is State.DONE:
             self.sessions.pop(routing_id, None)
             self.completed.append((peer.code, live.session.summary))
@@ -206,12 +212,16 @@ class ParentCore:
         self.directory.refresh()
         out: list[Frames] = []
         now = time.monotonic()
-        root_seq = self.link.root_seq() if self.sessions else 0
+        try:
+            root_seq = self.link.root_seq() if self.sessions else 0
+        except sqlite3.Error:  # no news this tick; the next one asks again
+            log.exception("could not read the root's head")
+            root_seq = 0
         for routing_id, live in list(self.sessions.items()):
             if self.directory.by_user_id(live.user_id) is None:
                 del self.sessions[routing_id]
                 error = SyncError(ErrorCode.SYNC_PEER_REVOKED, "the certificate is no longer valid")
-                out.extend(self._refuse(routing_id, live.session.peer.code, error))
+                out.extend(self._refuse(routing_id, live.session.peer.code, error, live))
             elif now - live.last > self.idle:
                 del self.sessions[routing_id]
             else:
@@ -223,12 +233,12 @@ class ParentCore:
             news = live.session.news(root_seq)
         except SyncError as exc:
             self.sessions.pop(routing_id, None)
-            return self._refuse(routing_id, live.session.peer.code, exc)
+            return self._refuse(routing_id, live.session.peer.code, exc, live)
         except sqlite3.Error as exc:
             self.sessions.pop(routing_id, None)
             log.exception("could not pass news to %s", live.session.peer.code)
             error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
-            return self._refuse(routing_id, live.session.peer.code, error)
+            return self._refuse(routing_id, live.session.peer.code, error, live)
         return [[routing_id, *encode(message)] for message in news]
 
     def _forget(self, code: str) -> None:
@@ -236,9 +246,13 @@ class ParentCore:
             if live.session.peer.code == code:
                 del self.sessions[routing_id]
 
-    def _refuse(self, routing_id: bytes, who: str, exc: TongbanError) -> list[Frames]:
+    def _refuse(
+        self, routing_id: bytes, who: str, exc: TongbanError, live: _Live | None = None
+    ) -> list[Frames]:
+        """ERROR to ``routing_id``, in its session's version if it has one."""
         self._reject(who, exc.code)
-        return [[routing_id, *encode(error_message(exc))]]
+        version = live.session.version if live is not None else VERSIONS[0]
+        return [[routing_id, *encode(error_message(exc, version))]]
 
     def _reject(self, who: str, code: ErrorCode) -> None:
         self.rejections[(who, code.value)] += 1

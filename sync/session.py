@@ -473,7 +473,8 @@ class ParentSession(_Machine):
         if message.type is Type.HELLO:
             return self._hello(message)
         if message.type is Type.ACK and body["phase"] == Phase.NEWS:
-            assert self.news_out is not None
+            if self.news_out is None:
+                raise SyncError(ErrorCode.SYNC_PROTOCOL, "ACK news when no news was sent")
             self.news_out.on_ack(body)
             self.summary.add(body["counts"], body["codes"], "down")
             self.child_heads.update(read_heads(body["heads"]))

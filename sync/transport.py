@@ -252,7 +252,7 @@ def _session(
                 replies = session.on_message(message)
             except SyncError as exc:
                 if message.type is not Type.ERROR:
-                    send(error_message(exc))
+                    send(error_message(exc, session.version))
                 raise
             if message.type is Type.WELCOME:
                 # The parent's heads are known now and the up scan has not begun: the node's

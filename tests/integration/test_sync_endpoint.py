@@ -515,6 +515,20 @@ def test_a_release_reaching_the_town_mid_upload_goes_on_as_news(town: Endpoint) 
         child.close()
 
 
+def test_an_ack_of_news_never_sent_is_refused_and_the_endpoint_serves_on(town: Endpoint) -> None:
+    child = town.child(VILLAGE)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        assert open_session(child, hello(town.city, VILLAGE, {CITY: _root_head(town.city, VILLAGE)})) is None
+        ack = {"phase": "news", "n": 1, "upto": 0, "heads": {}, "counts": {}, "codes": {}}
+        (reply,) = _send(child, Message(Type.ACK, ack))
+        assert reply.type is Type.ERROR and reply.body["code"] == ErrorCode.SYNC_PROTOCOL.value
+    finally:
+        child.close()
+    assert town.server.alive
+    ok(town.city.sync(VILLAGE))
+
+
 def test_a_revoked_node_is_refused_at_the_handshake(town: Endpoint) -> None:
     child = town.child(VILLAGE_2)
     try:

@@ -359,3 +359,15 @@ def test_a_bye_with_news_unacknowledged_is_refused() -> None:
     with pytest.raises(SyncError) as info:
         parent.on_message(wire(Message(Type.BYE, {})))
     assert info.value.code is ErrorCode.SYNC_PROTOCOL
+
+
+@pytest.mark.parametrize("versions", [[2, 1], [1]])
+def test_an_ack_of_news_never_sent_is_refused(versions: list[int]) -> None:
+    parent = ParentSession(RootParent([], []), PEER)
+    hello = ChildSession(RootChild([])).start()[0]
+    parent.on_message(wire(Message(Type.HELLO, {**hello.body, "versions": versions}, versions[0])))
+    assert parent.state is State.UP
+    ack = {"phase": "news", "n": 1, "upto": 0, "heads": {}, "counts": {}, "codes": {}}
+    with pytest.raises(SyncError) as info:
+        parent.on_message(wire(Message(Type.ACK, ack, parent.version)))
+    assert info.value.code is ErrorCode.SYNC_PROTOCOL
