@@ -340,7 +340,7 @@ class ChildSession(_Machine):
         self.parent_heads: Heads = {}
         self.up: _Sender | None = None
         self.inbound = _Receiver(credit)
-        self.news = _Receiver(credit)
+        self.news_in = _Receiver(credit)
 
     def start(self) -> list[Message]:
         self.fire(OPEN)
@@ -370,7 +370,7 @@ class ChildSession(_Machine):
             if phase is Phase.NEWS:
                 if self.version < 2:
                     raise SyncError(ErrorCode.SYNC_PROTOCOL, f"news in a v{self.version} session")
-                self.news.check(body)
+                self.news_in.check(body)
             else:
                 self.inbound.check(body)
             done = self.store.commit(phase, body["records"], self.parent)
