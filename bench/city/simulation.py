@@ -218,7 +218,9 @@ def simulate(root: Path, plan: CityPlan, interval: float = 1.0) -> dict[str, Any
     ingest = check.central_ingest(root, root / "central-at-reconnect", cut_arrival, end)
     progress(
         f"city: central ingest {ingest.rate:.0f} records/s, bare verify {ingest.verify_rate:.0f}/s"
-        f" (ratio {ingest.ratio:.2f}) over {ingest.records} records"
+        f" (ratio {ingest.ratio:.2f}) over {ingest.records} records; alone, strict decode"
+        f" {ingest.decode_rate:.0f}/s and writes {ingest.write_rate:.0f}/s: at most"
+        f" {ingest.ceiling:.0f}/s on {ingest.cores} cores (ratio {ingest.ceiling_ratio:.2f})"
     )
     payload = check.moved_bytes(root, [n.code for n in plan.nodes], epoch(RECONNECT))
     return _result(plan, timings, reached, stats, ingest, payload, verified, direct, proxy)
@@ -328,6 +330,15 @@ def _result(
         },
         "approved": sum(s.get("approved", 0) for s in stats),
         "failed_sessions": {k: v for s in stats for k, v in s["failures"].items()},
+        "central_ingest": {
+            "records": ingest.records,
+            "rate": ingest.rate,
+            "verify_rate": ingest.verify_rate,
+            "decode_rate": ingest.decode_rate,
+            "write_rate": ingest.write_rate,
+            "cores": ingest.cores,
+            "ceiling": ingest.ceiling,
+        },
         "targets_met": {
             "convergence_under_60_s": converged < 60,
             "release_and_revocation_under_10_s": max(release_s, revocation_s) < 10,
@@ -347,6 +358,14 @@ def _result(
                 "unit": "records/s",
                 "ratio": ingest.ratio,
                 "target": ">= 0.7",
+            },
+            {
+                "name": f"ingest ceiling: verify, strict decode and writes alone, {ingest.cores} cores",
+                "value": ingest.ceiling,
+                "baseline": ingest.verify_rate,
+                "unit": "records/s",
+                "ratio": ingest.ceiling_ratio,
+                "target": "",
             },
             _figure("resident memory per node, worst", per_node["worst"], "MB", target="< 60 MB"),
             {

@@ -36,6 +36,11 @@ def test_every_node_converges_and_every_store_verifies(city: tuple[Path, dict[st
     names = [f["name"] for f in result["figures"]]
     assert any(n.startswith("convergence of 9 nodes") for n in names)
     assert any("central ingest" in n for n in names)
+    ingest = result["central_ingest"]
+    assert ingest["records"] > 0 and ingest["decode_rate"] > 0 and ingest["write_rate"] > 0
+    # The ceiling adds the three floors: it is below each of them, times the cores.
+    floors = (ingest["verify_rate"], ingest["decode_rate"], ingest["write_rate"])
+    assert ingest["ceiling"] < ingest["cores"] * min(floors)
     memory = result["memory_mb"]
     assert 0 < memory["village_shared"] < memory["village_alone"]
 
@@ -64,6 +69,18 @@ def test_the_end_state_check_catches_a_flipped_byte(
     conn.close()
     faults = check.verify_all(copy, [village], at)[1]
     assert faults and all(f.startswith(f"{village}: ") for f in faults)
+
+
+def test_the_write_floor_must_write_what_the_replay_wrote(city: tuple[Path, dict[str, Any]]) -> None:
+    root, result = city
+    snapshot, replayed = root / "central-at-reconnect", root / "central-at-reconnect-replay"
+    conn = sqlite3.connect(snapshot / "central.db")
+    after = conn.execute("SELECT max(arrival) FROM records").fetchone()[0]
+    conn.close()
+    records = result["central_ingest"]["records"]
+    assert check._write_rate(snapshot, replayed, after, [records]) > 0
+    with pytest.raises(RuntimeError, match="records"):
+        check._write_rate(snapshot, replayed, after, [records - 1])
 
 
 def test_central_must_hold_every_case_in_its_final_state(city: tuple[Path, dict[str, Any]]) -> None:
