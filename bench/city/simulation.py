@@ -360,7 +360,8 @@ def _result(
                 "target": ">= 0.7",
             },
             {
-                "name": f"ingest ceiling: verify, strict decode and writes alone, {ingest.cores} cores",
+                "name": f"ingest ceiling on {ingest.cores} cores"
+                " if all but verify, decode and writes were free",
                 "value": ingest.ceiling,
                 "baseline": ingest.verify_rate,
                 "unit": "records/s",
