@@ -220,7 +220,8 @@ def simulate(root: Path, plan: CityPlan, interval: float = 1.0) -> dict[str, Any
         f"city: central ingest {ingest.rate:.0f} records/s, bare verify {ingest.verify_rate:.0f}/s"
         f" (ratio {ingest.ratio:.2f}) over {ingest.records} records; alone, strict decode"
         f" {ingest.decode_rate:.0f}/s and writes {ingest.write_rate:.0f}/s: at most"
-        f" {ingest.ceiling:.0f}/s on {ingest.cores} cores (ratio {ingest.ceiling_ratio:.2f})"
+        f" {ingest.ceiling:.0f}/s on {ingest.cores} cores (ratio {ingest.ceiling_ratio:.2f});"
+        f" the ingest took {ingest.cpu_us:.0f} µs of CPU a record, those three {ingest.floors_us:.0f}"
     )
     payload = check.moved_bytes(root, [n.code for n in plan.nodes], epoch(RECONNECT))
     return _result(plan, timings, reached, stats, ingest, payload, verified, direct, proxy)
@@ -338,6 +339,8 @@ def _result(
             "write_rate": ingest.write_rate,
             "cores": ingest.cores,
             "ceiling": ingest.ceiling,
+            "cpu_us_per_record": ingest.cpu_us,
+            "floors_us_per_record": ingest.floors_us,
         },
         "targets_met": {
             "convergence_under_60_s": converged < 60,
@@ -366,6 +369,14 @@ def _result(
                 "baseline": ingest.verify_rate,
                 "unit": "records/s",
                 "ratio": ingest.ceiling_ratio,
+                "target": "",
+            },
+            {
+                "name": "central ingest CPU a record, all threads, vs verify, decode and writes alone",
+                "value": ingest.cpu_us,
+                "baseline": ingest.floors_us,
+                "unit": "µs",
+                "ratio": ingest.cpu_us / ingest.floors_us,
                 "target": "",
             },
             _figure("resident memory per node, worst", per_node["worst"], "MB", target="< 60 MB"),

@@ -38,9 +38,10 @@ def test_every_node_converges_and_every_store_verifies(city: tuple[Path, dict[st
     assert any("central ingest" in n for n in names)
     ingest = result["central_ingest"]
     assert ingest["records"] > 0 and ingest["decode_rate"] > 0 and ingest["write_rate"] > 0
-    # The ceiling adds the three floors: it is below each of them, times the cores.
-    floors = (ingest["verify_rate"], ingest["decode_rate"], ingest["write_rate"])
-    assert ingest["ceiling"] < ingest["cores"] * min(floors)
+    floors_s = 1 / ingest["verify_rate"] + 1 / ingest["decode_rate"] + 1 / ingest["write_rate"]
+    assert ingest["ceiling"] == pytest.approx(ingest["cores"] / floors_s)
+    assert ingest["floors_us_per_record"] == pytest.approx(1e6 * floors_s)
+    assert ingest["cpu_us_per_record"] > 0
     memory = result["memory_mb"]
     assert 0 < memory["village_shared"] < memory["village_alone"]
 
@@ -71,7 +72,9 @@ def test_the_end_state_check_catches_a_flipped_byte(
     assert faults and all(f.startswith(f"{village}: ") for f in faults)
 
 
-def test_the_write_floor_must_write_what_the_replay_wrote(city: tuple[Path, dict[str, Any]]) -> None:
+def test_the_write_floor_must_write_what_the_replay_wrote(
+    city: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     root, result = city
     snapshot, replayed = root / "central-at-reconnect", root / "central-at-reconnect-replay"
     conn = sqlite3.connect(snapshot / "central.db")
@@ -79,8 +82,21 @@ def test_the_write_floor_must_write_what_the_replay_wrote(city: tuple[Path, dict
     conn.close()
     records = result["central_ingest"]["records"]
     assert check._write_rate(snapshot, replayed, after, [records]) > 0
-    with pytest.raises(RuntimeError, match="records"):
+    with pytest.raises(RuntimeError, match="batches of"):
         check._write_rate(snapshot, replayed, after, [records - 1])
+
+    # A case the replay never wrote, in the store the writes start from: caught.
+    other = tmp_path / "snapshot"
+    shutil.copytree(snapshot, other)
+    conn = sqlite3.connect(other / "central.db")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(cases)")]
+    row = sqlite3.connect(replayed / "central.db").execute("SELECT * FROM cases LIMIT 1").fetchone()
+    stray = dict(zip(columns, row, strict=True)) | {"case_no": "330481001201-20990101-0001"}
+    conn.execute(f"INSERT INTO cases VALUES ({', '.join('?' * len(columns))})", list(stray.values()))
+    conn.commit()
+    conn.close()
+    with pytest.raises(RuntimeError, match="left cases other than the replay did"):
+        check._write_rate(other, replayed, after, [records])
 
 
 def test_central_must_hold_every_case_in_its_final_state(city: tuple[Path, dict[str, Any]]) -> None:
