@@ -16,8 +16,8 @@ Two floors of that ingest are measured in the same run, each on one core: the st
 decode and body check every record needs (:func:`sync.ingest.parse`,
 :func:`sync.kinds.check`), and the writes the replay left behind, written again into
 another copy of the snapshot in the same batches with nothing else (:func:`_write_rate`).
-Signatures, decode and writes are work every record needs; spread perfectly over every
-core they give a ceiling on the ingest rate (:attr:`IngestFigures.ceiling`) that the
+Signatures, decode and writes are work every record needs in this implementation; spread
+perfectly over every core they give a ceiling on the ingest rate (:attr:`IngestFigures.ceiling`) that the
 checks, the projections' reads and their Python come on top of.
 """
 
@@ -125,8 +125,7 @@ class IngestFigures:
     @property
     def ceiling(self) -> float:
         """The best rate ``cores`` cores could reach with verify, decode and writes alone."""
-        per_record = 1 / self.verify_rate + 1 / self.decode_rate + 1 / self.write_rate
-        return self.cores / per_record
+        return self.cores * 1e6 / self.floors_us
 
     @property
     def ceiling_ratio(self) -> float:
