@@ -32,7 +32,7 @@ from core.documents import mod11_2_check_char
 from node import config as node_config
 from node.desk import Desk, IntakeForm
 from node.store import NodeStore
-from sync import keys
+from sync.record import keys
 from tests.helpers import TOWN, VILLAGE
 from tests.integration.webnode import build_city, device_token, serve
 

@@ -16,12 +16,12 @@ from typing import Any
 from nacl.signing import VerifyKey
 
 from core.clock import FixedClock
-from sync import kinds
-from sync.db import open_database
-from sync.envelope import PREFIX_RECORD, ZERO_ID, Payload, seal, split
-from sync.keys import generate
-from sync.log import RecordLog
-from sync.log_schema import log_migrations
+from sync.record import kinds
+from sync.record.db import open_database
+from sync.record.envelope import PREFIX_RECORD, ZERO_ID, Payload, seal, split
+from sync.record.keys import generate
+from sync.record.log import RecordLog
+from sync.schema import log_migrations
 
 RECORDS = 3000
 

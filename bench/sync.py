@@ -5,8 +5,8 @@ take in a case through the desk, sync, and then author ``records`` more ``case.i
 records of their own chain; a fifth one authors ``catch_up`` while "offline". Every run
 copies that city, so each starts from the same state:
 
-* **ingest**: the town's :class:`sync.endpoint.ParentServer` on 127.0.0.1 and four child
-  processes, released at once, each running one :func:`sync.transport.sync_once` — every
+* **ingest**: the town's :class:`sync.link.endpoint.ParentServer` on 127.0.0.1 and four child
+  processes, released at once, each running one :func:`sync.link.transport.sync_once` — every
   record decoded, verified, checked, projected and committed at the town. The baseline is
   PyNaCl's ``VerifyKey.verify`` over the same signed bytes, one after the other, on one core.
 * **catch-up**: the fifth village's one ``sync_once`` moving its backlog up (target under
@@ -37,15 +37,15 @@ from nacl.signing import VerifyKey
 
 from core.clock import FixedClock
 from core.intake import case_number
-from sync import codec, kinds
-from sync.db import transaction
-from sync.endpoint import ParentServer
-from sync.envelope import PREFIX_RECORD, split
-from sync.protocol import BATCH_RECORDS, Message, Phase, Type, encode
-from sync.transport import sync_once, upstreams_for
+from sync.link.endpoint import ParentServer
+from sync.link.protocol import BATCH_RECORDS, Message, Phase, Type, encode
+from sync.link.transport import sync_once, upstreams_for
+from sync.record import codec, kinds
+from sync.record.db import transaction
+from sync.record.envelope import PREFIX_RECORD, split
 from tests.helpers import CITY, TOWN, VILLAGE, Network
 from tests.integration.syncnet import City, build_city, delegate, take_in
-from tongban.sync_cli import open_home
+from tongban.homes import open_home
 
 RECORDS = 1500
 """case.intake records each of the four children sends."""

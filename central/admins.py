@@ -1,6 +1,6 @@
 """Central's operator accounts: the web kit's accounts with central's roles.
 
-Roles (:data:`sync.case_projection.CENTRAL_ROLES`): ``catalog_admin`` (事项管理员: imports,
+Roles (:data:`core.roles.CENTRAL_ROLES`): ``catalog_admin`` (事项管理员: imports,
 edits and publishes the catalog), ``delegation_admin`` (授权管理员: grants items to towns
 and the city hall, revokes grants and node certificates), ``auditor`` (审计员: reads
 rejected records, verifies the log, sees the grants) and ``viewer`` (查看者: the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from central.authority import Central
-from sync.case_projection import CENTRAL_ROLES
+from core.roles import CENTRAL_ROLES
 from web.accounts import Accounts
 
 CATALOG_ADMIN, DELEGATION_ADMIN, AUDITOR, VIEWER = CENTRAL_ROLES

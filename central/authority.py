@@ -25,7 +25,7 @@ checkable by every node offline:
     name a new key for a role (``key.role``, signed by the root) or hand the root over to
     a new root key (``root.rotate``); see :mod:`central.keyring`.
 
-Each record is signed with the key of its role (:mod:`sync.central_keys`): ``init``
+Each record is signed with the key of its role (:mod:`sync.record.trust`): ``init``
 names the catalog, certs, grants and heartbeat keys right after the genesis.
 """
 
@@ -49,14 +49,15 @@ from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.clock import CHINA, Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
 from core.grants import Grant
-from sync import keys, kinds
-from sync.calendars import newest_version
-from sync.central_keys import DELEGATED_ROLES
-from sync.delegation import current_catalog, issue_grant, split_by_mode
-from sync.delegation import renew_grants as delegation_renew
-from sync.delegation import revoke_grant as revoke_delegated_grant
-from sync.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
-from sync.envelope import ZERO_ID, Payload, Record, seal
+from sync.projection.calendars import newest_version
+from sync.projection.catalog import current_catalog
+from sync.projection.delegation import issue_grant, split_by_mode
+from sync.projection.delegation import renew_grants as delegation_renew
+from sync.projection.delegation import revoke_grant as revoke_delegated_grant
+from sync.record import keys, kinds
+from sync.record.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
+from sync.record.envelope import ZERO_ID, Payload, Record, seal
+from sync.record.trust import DELEGATED_ROLES
 
 DAY = 86_400
 CERT_VALIDITY_DAYS = 365

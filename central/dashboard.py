@@ -1,16 +1,16 @@
 """The figures of the city dashboard, read from central's store, and their CSV export.
 
 Central holds every record of the city, so every figure is a query over its projections:
-``cases`` and ``case_events`` (:mod:`sync.case_projection`), ``certs`` and ``revocations``
-(:mod:`sync.projections`), ``node_status`` and ``link_receipts`` (:mod:`sync.status`) and
+``cases`` and ``case_events`` (:mod:`sync.projection.cases`), ``certs`` and ``revocations``
+(:mod:`sync.record.trust`), ``node_status`` and ``link_receipts`` (:mod:`sync.projection.status`) and
 the sync link's ``link_peers``. The queries are set based — one per figure, never one per
 node — because a city holds some 240 nodes and hundreds of thousands of cases.
 
 Rules, each in one place:
 
 * a case belongs to the tier of the node that took it in (the node of its case number);
-* open and overdue are :data:`sync.case_projection.OPEN_STATES` and
-  :data:`~sync.case_projection.OVERDUE_SQL`, the node's own rules, at ``now``;
+* open and overdue are :data:`core.cases.OPEN_STATES` and
+  :data:`~sync.projection.cases.OVERDUE_SQL`, the node's own rules, at ``now``;
 * a case is completed (办结) when it was approved or rejected, and on time when that
   decision fell on or before its deadline (local dates; a supplement's pause has already
   moved the deadline);
@@ -34,11 +34,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.calendar import WorkCalendar
-from core.cases import Rating
+from core.cases import OPEN_STATES, Rating
 from core.clock import CHINA, local_date, local_time
 from core.errors import ErrorCode, InputError
-from sync.calendars import store_calendar
-from sync.case_projection import OPEN_STATES, OVERDUE_SQL
+from sync.projection.calendars import store_calendar
+from sync.projection.cases import OVERDUE_SQL
 
 TIERS = ("city", "town", "village")
 OVERDUE_CAP = 200

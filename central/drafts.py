@@ -27,9 +27,9 @@ from central.authority import CATALOG_VALIDITY_DAYS, Central, publish_catalog
 from core.catalog import CatalogRelease, Item
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
-from sync.db import transaction
-from sync.delegation import current_catalog
-from sync.envelope import Record
+from sync.projection.catalog import current_catalog
+from sync.record.db import transaction
+from sync.record.envelope import Record
 
 DAY = 86_400
 

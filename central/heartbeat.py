@@ -4,7 +4,7 @@ A heartbeat (``central.heartbeat``, signed with the heartbeat role key) flows do
 node like any central record. It tells a node three things (notes (d), TUF's timestamp):
 
 * **a floor for the current time**: a node whose clock is more than
-  :data:`sync.central_keys.CLOCK_TOLERANCE` behind the newest heartbeat it holds shows a clock alarm;
+  :data:`sync.projection.heartbeat.CLOCK_TOLERANCE` behind the newest heartbeat it holds shows a clock alarm;
 * **freshness**: past ``exp`` (:data:`VALIDITY`) the node shows that what it holds may be
   out of date (a relay that withholds central's records cannot hide that), and flags the
   cases it takes in, but keeps taking them;
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from central.authority import Central, open_central
 from core.clock import Clock
-from sync import kinds
-from sync.central_keys import Heartbeat, latest_heartbeat
-from sync.envelope import Record
+from sync.projection.heartbeat import Heartbeat, latest_heartbeat
+from sync.record import kinds
+from sync.record.envelope import Record
 
 EVERY = 15 * 60
 VALIDITY = 72 * 3600

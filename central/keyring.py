@@ -4,7 +4,7 @@
 pins) and its CURVE transport key. Each role key named by a ``key.role`` record, and each
 later root key, has a file of its own, ``keys/<role>-<kid>.key`` (mode 0600, written once,
 never overwritten). :class:`CentralKeyring` picks, for a record kind, the file of the key
-the log names as that role's current key (:mod:`sync.central_keys`), so a rotation needs
+the log names as that role's current key (:mod:`sync.record.trust`), so a rotation needs
 no configuration change and no node is touched: the rotation is a record that flows down.
 
 The root key signs only key records; once the role keys exist it can be kept off the
@@ -21,9 +21,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from core.errors import ErrorCode, InputError, KeyFileError
-from sync import keys, kinds
-from sync.central_keys import DELEGATED_ROLES, current_key, role_of, root_proof_message
-from sync.envelope import Record, Signer
+from sync.record import keys, kinds
+from sync.record.envelope import Record, Signer
+from sync.record.trust import DELEGATED_ROLES, current_key, role_of, root_proof_message
 
 Random = Callable[[int], bytes]
 

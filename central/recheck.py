@@ -3,7 +3,7 @@
 A village decides alone whether it may take a case in, with what it holds: it may have
 been offline when a grant was revoked, its grant may have expired, its clock may be
 wrong. Central holds every grant and every revocation, so it runs the same algorithm
-(:func:`core.grants.authorize`, through :func:`sync.delegation`'s store source) again
+(:func:`core.grants.authorize`, through :func:`sync.projection.delegation`'s store source) again
 for each case at the intake record's ``ts`` and keeps the verdict in ``intake_checks``:
 
 ``ok``
@@ -36,8 +36,9 @@ from core.admin import is_within, tier_for_code
 from core.catalog import Mode
 from core.errors import ErrorCode, TongbanError
 from core.grants import Verdict, authorize
-from sync.db import transaction
-from sync.delegation import StoreGrants, catalog_release
+from sync.projection.catalog import catalog_release
+from sync.projection.grants import StoreGrants
+from sync.record.db import transaction
 
 BATCH = 500
 

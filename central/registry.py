@@ -15,7 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.grants import Grant
-from sync.delegation import StoreGrants
+from sync.projection.grants import StoreGrants
 
 DAY = 86_400
 EXPIRING_DAYS = 14

@@ -14,12 +14,11 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
-from sync.calendars import CalendarProjector
-from sync.db import execute_all, open_database
-from sync.link_schema import sync_migrations
-from sync.log import RecordLog
-from sync.log_schema import log_migrations
-from sync.status import StatusProjector
+from sync import projection
+from sync.record.db import execute_all, open_database
+from sync.record.inspect import VerifyReport, verify_store
+from sync.record.log import RecordLog
+from sync.schema import log_migrations, sync_migrations
 from web.accounts import ACCOUNT_TABLES
 
 central_migrations = Migrations("central")
@@ -106,7 +105,7 @@ class CentralStore:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.log = RecordLog(db, clock, (CalendarProjector(), StatusProjector()))
+        self.log = RecordLog(db, clock, projection.standard())
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
@@ -140,3 +139,8 @@ class CentralStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def verify(path: Path, clock: Clock) -> VerifyReport:
+    """Re-verify central's store at ``path`` from its signed bytes (:func:`verify_store`)."""
+    return verify_store(path, MIGRATION_SETS, clock, projection.standard())

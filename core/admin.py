@@ -185,6 +185,16 @@ def is_within(code: str, ancestor: str) -> bool:
     return code.startswith(ancestor)
 
 
+@functools.lru_cache(maxsize=8192)
+def within(code: str, ancestor: str) -> bool:
+    """:func:`is_within` for codes read from records or the network: a code that is not
+    well formed lies in no one's subtree (no error: such a record is refused elsewhere)."""
+    try:
+        return is_within(code, ancestor)
+    except InputError:
+        return False
+
+
 @dataclass(frozen=True)
 class OrgUnit:
     """A service center: its code, name, tier and parent's code, checked for consistency."""

@@ -47,18 +47,23 @@ class State(StrEnum):
 
     @property
     def zh(self) -> str:
-        return _STATE_ZH[self]
+        return STATE_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return STATE_LABELS[self][1]
 
 
-_STATE_ZH: dict[State, str] = {
-    State.ACCEPTED: "已受理",
-    State.FORWARDED: "已转报",
-    State.SUPPLEMENT: "补正中",
-    State.APPROVED: "办结(准予)",
-    State.REJECTED: "办结(不予)",
-    State.DELIVERED: "已送达",
-    State.WITHDRAWN: "已撤回",
+STATE_LABELS: dict[State, tuple[str, str]] = {
+    State.ACCEPTED: ("已受理", "accepted"),
+    State.FORWARDED: ("已转报", "forwarded"),
+    State.SUPPLEMENT: ("补正中", "awaiting supplement"),
+    State.APPROVED: ("办结(准予)", "approved"),
+    State.REJECTED: ("办结(不予)", "rejected"),
+    State.DELIVERED: ("已送达", "delivered"),
+    State.WITHDRAWN: ("已撤回", "withdrawn"),
 }
+"""The one table of the states' names, (Chinese, English): every screen and paper uses it."""
 
 
 class Event(StrEnum):
@@ -73,25 +78,37 @@ class Event(StrEnum):
 
     @property
     def zh(self) -> str:
-        return _EVENT_ZH[self]
+        return EVENT_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return EVENT_LABELS[self][1]
 
 
-_EVENT_ZH: dict[Event, str] = {
-    Event.FORWARD: "转报",
-    Event.APPROVE: "准予",
-    Event.REJECT: "不予",
-    Event.REQUEST_SUPPLEMENT: "要求补正",
-    Event.SUPPLY: "补正材料",
-    Event.DELIVER: "送达",
-    Event.WITHDRAW: "撤回",
-    Event.RATE: "评价",
+EVENT_LABELS: dict[Event, tuple[str, str]] = {
+    Event.FORWARD: ("转报", "forward"),
+    Event.APPROVE: ("准予", "approve"),
+    Event.REJECT: ("不予", "reject"),
+    Event.REQUEST_SUPPLEMENT: ("要求补正", "ask for supplement"),
+    Event.SUPPLY: ("补正材料已收", "supplement received"),
+    Event.DELIVER: ("送达", "deliver"),
+    Event.WITHDRAW: ("撤回", "withdraw"),
+    Event.RATE: ("评价", "rate"),
 }
+"""The one table of the events' names, (Chinese, English)."""
 
 
 class Delivery(StrEnum):
     PICKUP = "pickup"  # 窗口领取
     MAIL = "mail"  # 邮寄
     ELECTRONIC = "electronic"  # 电子证照 / 网上送达
+
+
+DELIVERY_LABELS: dict[Delivery, tuple[str, str]] = {
+    Delivery.PICKUP: ("窗口领取", "pickup"),
+    Delivery.MAIL: ("邮寄", "mail"),
+    Delivery.ELECTRONIC: ("电子送达", "electronic"),
+}
 
 
 class Rating(IntEnum):
@@ -102,6 +119,15 @@ class Rating(IntEnum):
     FAIR = 3  # 基本满意
     SATISFIED = 4  # 满意
     VERY_SATISFIED = 5  # 非常满意
+
+
+RATING_LABELS: dict[Rating, tuple[str, str]] = {
+    Rating.VERY_DISSATISFIED: ("非常不满意", "very dissatisfied"),
+    Rating.DISSATISFIED: ("不满意", "dissatisfied"),
+    Rating.FAIR: ("基本满意", "fair"),
+    Rating.SATISFIED: ("满意", "satisfied"),
+    Rating.VERY_SATISFIED: ("非常满意", "very satisfied"),
+}
 
 
 D, P = Mode.DIRECT, Mode.PROXY
@@ -128,6 +154,29 @@ TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
 
 CASE_MODES: tuple[Mode, ...] = (D, P)
 TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
+
+# -- who takes which step, and when a case runs late ----------------------------------------
+
+DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
+"""Events only the deciding node may make; every other event belongs to the intake node."""
+
+RUNNING_STATES: tuple[str, ...] = (State.ACCEPTED.value, State.FORWARDED.value)
+"""States in which a case's time limit runs (waiting for a supplement pauses it)."""
+OPEN_STATES: tuple[str, ...] = (*RUNNING_STATES, State.SUPPLEMENT.value)
+"""States of a case neither decided nor withdrawn."""
+
+
+def owner_of(event: Event, node: str, decider: str) -> str:
+    """The node that may take ``event`` on a case taken in at ``node`` and decided by
+    ``decider``: the decider for a decision, the intake node for everything else."""
+    return decider if event in DECISIONS else node
+
+
+def is_overdue(state: str, deadline: str, today: str) -> bool:
+    """Whether a case runs late: its time limit runs (accepted or forwarded; a supplement
+    pauses it and moves its deadline) and its deadline (an ISO local date) is before
+    ``today``. A decision is on time when it falls on or before the deadline."""
+    return state in RUNNING_STATES and deadline < today
 
 
 def _refuse(detail: str) -> InputError:

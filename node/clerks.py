@@ -16,14 +16,13 @@ import secrets
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
-from sync.case_projection import ROLES
-from sync.db import execute_all, transaction
-from sync.envelope import Signer
-from sync.log import RecordLog
+from core.roles import ROLES
+from sync.record.db import transaction
+from sync.record.envelope import Signer
+from sync.record.log import RecordLog
 from web.accounts import (
     USER_NAME,
     Accounts,
@@ -34,35 +33,7 @@ from web.accounts import (
     verify_password,
 )
 
-__all__ = ["Clerks", "Principal", "add_clerk_migrations", "csrf_ok", "hash_password", "verify_password"]
-
-
-def add_clerk_migrations(migrations: Migrations) -> None:
-    @migrations(name="0002_clerk_secrets")
-    def _secrets(db: Database) -> None:
-        execute_all(
-            db,
-            [
-                """
-                CREATE TABLE clerk_secrets (
-                    user TEXT PRIMARY KEY, hash BLOB NOT NULL, failed INTEGER NOT NULL DEFAULT 0,
-                    locked_until INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE sessions (
-                    digest BLOB PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL,
-                    created INTEGER NOT NULL, seen INTEGER NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE device_tokens (
-                    digest BLOB PRIMARY KEY, name TEXT NOT NULL UNIQUE, roles TEXT NOT NULL,
-                    created INTEGER NOT NULL, active INTEGER NOT NULL, last_used INTEGER
-                )
-                """,
-            ],
-        )
+__all__ = ["Clerks", "Principal", "csrf_ok", "hash_password", "verify_password"]
 
 
 class Clerks(Accounts[Signer]):

@@ -2,7 +2,7 @@
 
 The web pages, the JSON API, the CLI and the benchmarks all go through :class:`Desk`, so
 the rules are the same everywhere. Every write is one transaction that appends the
-signed record(s) and updates the projections (:mod:`sync.case_projection`); nothing
+signed record(s) and updates the projections (:mod:`sync.projection.cases`); nothing
 needs the network.
 
 ``check_intake``
@@ -27,7 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from core.admin import is_within
-from core.cases import CaseEvent, CaseState, Delivery, Event, Rating, State, allowed_events
+from core.cases import (
+    DECISIONS,
+    OPEN_STATES,
+    CaseEvent,
+    CaseState,
+    Delivery,
+    Event,
+    Rating,
+    State,
+    allowed_events,
+    is_overdue,
+)
 from core.catalog import CatalogRelease, Item, Mode
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
@@ -48,22 +59,21 @@ from core.intake import (
 from node import config as node_config
 from node.config import NodeConfig
 from node.store import NodeStore
-from sync import kinds
-from sync.calendars import HeldYears, StoreCalendar, held_years
-from sync.case_projection import DECISIONS, OPEN_STATES, OVERDUE_SQL, is_overdue
-from sync.central_keys import heartbeat_flags, latest_heartbeat
-from sync.db import transaction
-from sync.delegation import (
+from sync.projection.calendars import HeldYears, StoreCalendar, held_years
+from sync.projection.cases import OVERDUE_SQL
+from sync.projection.catalog import catalog_release, current_catalog
+from sync.projection.delegation import (
     ItemAuthority,
-    StoreGrants,
     authority_for,
-    catalog_release,
-    current_catalog,
     issue_grant,
     revoke_grant,
     split_by_mode,
 )
-from sync.keys import NodeKeys, load_key_file
+from sync.projection.grants import StoreGrants
+from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
+from sync.record import kinds
+from sync.record.db import transaction
+from sync.record.keys import NodeKeys, load_key_file
 
 CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
 CASE_COLUMNS = (

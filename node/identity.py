@@ -26,10 +26,10 @@ from core.clock import Clock
 from core.errors import EnrollmentError, ErrorCode, InputError, RecordError, TongbanError
 from node import config as node_config
 from node.store import NodeStore
-from sync import keys, kinds
-from sync.enrollment import anchor_fingerprint as fingerprint_of
-from sync.enrollment import make_request, parse_fingerprint, read_bundle
-from sync.log import Status
+from sync.record import keys, kinds
+from sync.record.enrollment import anchor_fingerprint as fingerprint_of
+from sync.record.enrollment import make_request, parse_fingerprint, read_bundle
+from sync.record.outcome import Status
 
 REQUEST_FILE = "enroll-request.cbor"
 SOFTWARE = "tongban 0.1.0"

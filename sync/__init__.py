@@ -1,6 +1,6 @@
 """Signed records and their movement: codec, envelope, keys, record log, sync sessions.
 
-This is the only package that imports ``cbor2`` (in :mod:`sync.codec`) and ``nacl``.
+This is the only package that imports ``cbor2`` (in :mod:`sync.record.codec`) and ``nacl``.
 """
 
 import os

@@ -18,9 +18,10 @@ from core.errors import AuthorityError
 from node import identity
 from node.desk import Delegation, Desk
 from node.store import NodeStore
-from sync import keys, kinds
-from sync.delegation import current_catalog, split_by_mode
-from sync.log import decode_stored
+from sync.projection.catalog import current_catalog
+from sync.projection.delegation import split_by_mode
+from sync.record import keys, kinds
+from sync.record.log import decode_stored
 
 CITY = "330481"
 TOWN = "330481104"

@@ -8,9 +8,10 @@ import click
 
 from central import authority, heartbeat, recheck
 from core.clock import SystemClock
-from sync.central_keys import DELEGATED_ROLES, ROLE_KINDS, all_keys, latest_heartbeat
-from sync.inspect import format_time
-from sync.keys import fingerprint
+from sync.projection.heartbeat import latest_heartbeat
+from sync.record.inspect import format_time
+from sync.record.keys import fingerprint
+from sync.record.trust import DELEGATED_ROLES, ROLE_KINDS, all_keys
 from tongban.refusals import refusals
 
 CLOCK = SystemClock()

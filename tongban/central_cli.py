@@ -17,7 +17,7 @@ import click
 from central.admins import admins
 from central.authority import Central, open_central
 from core.clock import SystemClock
-from sync.case_projection import CENTRAL_ROLES
+from core.roles import CENTRAL_ROLES
 from tongban.refusals import refusals
 from web.accounts import Accounts, hash_password
 

@@ -27,9 +27,10 @@ from node import config as node_config
 from node import identity
 from node.store import MIGRATION_SETS as NODE_SETS
 from node.store import NodeStore
-from sync.db import open_database
-from sync.inspect import format_time, list_records, verify_store
-from sync.keys import fingerprint, load_key_file
+from sync.projection import standard
+from sync.record.db import open_database
+from sync.record.inspect import format_time, list_records, verify_store
+from sync.record.keys import fingerprint, load_key_file
 from tongban import __version__
 from tongban.refusals import refusals
 
@@ -268,7 +269,7 @@ def _store_of(directory: Path) -> tuple[str, Path, Any]:
 def verify(directory: Path) -> None:
     """Re-verify a node's or central's whole log offline."""
     what, path, sets = _store_of(directory)
-    report = verify_store(path, sets, CLOCK)
+    report = verify_store(path, sets, CLOCK, standard())
     anchor = report.anchor.hex()[:16] if report.anchor else "none"
     click.echo(
         f"{what} {directory}: {report.records} records from {report.origins} origins; anchor {anchor}…"

@@ -30,8 +30,8 @@ from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
 from node.clerks import Clerks, hash_password
 from node.desk import Delegation, Desk
-from sync import kinds
-from sync.log import RecordLog, decode_stored
+from sync.record import kinds
+from sync.record.log import RecordLog, decode_stored
 
 DEMO_PASSWORD = "tongban-demo-2026"
 SUPERVISOR_CONF = "supervisord.conf"

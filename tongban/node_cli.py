@@ -17,7 +17,7 @@ from core.clock import SystemClock
 from node import config as node_config
 from node.clerks import Clerks, hash_password
 from node.store import NodeStore
-from sync.keys import NodeKeys, load_key_file
+from sync.record.keys import NodeKeys, load_key_file
 from tongban.refusals import refusals
 
 CLOCK = SystemClock()

@@ -27,8 +27,8 @@ from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node.store import NodeStore
 from provisioning import inventory, orgtree
-from sync.enrollment import anchor_fingerprint
-from sync.keys import fingerprint, load_key_file
+from sync.record.enrollment import anchor_fingerprint
+from sync.record.keys import fingerprint, load_key_file
 from tongban.refusals import refusals
 
 CLOCK = SystemClock()

@@ -1,8 +1,7 @@
 """``tongban node sync`` and ``tongban serve-sync``: the sync link from the command line.
 
-Opening a node's or central's directory for sync (:func:`open_home`) lives here, in the
-composition root, because it reads ``node.toml`` or ``central.toml``; everything else is
-:mod:`sync.transport` and :mod:`sync.agent`.
+Directories are opened by :func:`tongban.homes.open_home`; everything else is
+:mod:`sync.link.transport` and :mod:`sync.link.agent`.
 """
 
 from __future__ import annotations
@@ -11,77 +10,17 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
-from central import config as central_config
-from central.keyring import CentralKeyring
-from central.store import CentralStore
-from core.clock import Clock, SystemClock
-from core.errors import ErrorCode, InputError, TongbanError, error_text
-from node import config as node_config
-from node.store import NodeStore
-from sync.agent import Agent
-from sync.endpoint import ParentServer
-from sync.keys import NodeKeys, load_key_file
-from sync.log import RecordLog
-from sync.session import Summary
-from sync.transport import LinkSettings, SyncResult, sync_once, upstreams_for
-
-CLOCK = SystemClock()
-
-
-@dataclass
-class OpenedHome:
-    """A node's or central's store and keys, opened for sync (a :class:`sync.transport.Home`)."""
-
-    log: RecordLog
-    keys: NodeKeys | CentralKeyring  # signs, and holds the CURVE secret
-    code: str
-    parent: str
-    settings: LinkSettings
-    store: NodeStore | CentralStore = field(repr=False)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
-    """Open ``home`` (a node directory or central's) for sync."""
-    if (home / node_config.CONFIG_FILE).is_file():
-        config = node_config.load(home)
-        section = config.sync
-        settings = LinkSettings(
-            listen=section.listen,
-            parent=section.parent,
-            fallback=section.fallback,
-            direct_to_central=section.direct_to_central,
-            interval=section.interval,
-        )
-        keys = load_key_file(config.key_path)
-        node_store = NodeStore.open(config.database_path, clock)
-        return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
-    if (home / central_config.CONFIG_FILE).is_file():
-        central = central_config.load(home)
-        central_store = CentralStore.open(central.database_path, clock)
-        try:
-            keyring = CentralKeyring(central.key_path, central_store.db)
-        except BaseException:
-            central_store.close()
-            raise
-        settings = LinkSettings(listen=central.sync.listen)
-        return OpenedHome(central_store.log, keyring, central.central.code, "", settings, central_store)
-    raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
-
-
-def upstreams(opened: OpenedHome) -> list[Any]:
-    settings = opened.settings
-    return upstreams_for(
-        opened.log, opened.parent, settings.parent, settings.fallback or None, settings.direct_to_central
-    )
+from core.errors import ErrorCode, TongbanError, error_text
+from sync.link.agent import Agent
+from sync.link.endpoint import ParentServer
+from sync.link.session import Summary
+from sync.link.transport import LinkSettings, SyncResult, sync_once
+from tongban.homes import OpenedHome, open_home, upstreams
 
 
 def summary_line(result: SyncResult) -> str:
@@ -174,7 +113,7 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
             opened.settings = LinkSettings(parent=endpoint, interval=opened.settings.interval)
         return opened
 
-    agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)  # type: ignore[arg-type]
+    agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)
     try:
         while not stop.is_set():
             result = agent.tick()

@@ -3,13 +3,13 @@
 ``nameko run --config sync.yaml tongban.sync_services:SyncEndpoint`` serves a town's or
 central's children; ``…:SyncAgent`` runs a node's agent; a town runs both. The config
 needs ``SYNC_HOME`` (the directory) and may set ``SYNC_LISTEN`` and ``SYNC_TIMEOUT``
-(:mod:`sync.services`).
+(:mod:`sync.link.services`).
 """
 
 from __future__ import annotations
 
-from sync import services
-from tongban.sync_cli import open_home
+from sync.link import services
+from tongban.homes import open_home
 
 
 class SyncEndpoint(services.SyncEndpoint):

@@ -33,8 +33,8 @@ from sqlite_utils import Database
 
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
-from sync import kinds
-from sync.db import transaction
+from sync.record import kinds
+from sync.record.db import transaction
 
 MIN_PASSWORD = 10
 IDLE_SECONDS = 8 * 3600

@@ -1,6 +1,6 @@
 """After the run: the end state checked, and central's ingest measured against bare verify.
 
-``verify_all`` re-verifies every store from its signed bytes (:func:`sync.inspect.verify_store`:
+``verify_all`` re-verifies every store from its signed bytes (:func:`sync.record.inspect.verify_store`:
 every signature, chain link, certificate and authority, and every projection table equal
 to a rebuild from the log), two stores at a time. ``cases_at_central`` checks that central
 holds every case of the month in the state the month left it in.
@@ -8,13 +8,13 @@ holds every case of the month in the state the month left it in.
 ``central_ingest`` replays what central received while the city converged — the same
 records, in the order they arrived, in batches of at most :data:`BATCH_RECORDS` from one
 sender — into a copy of central's store as it was when the links came back, through the
-commit path its sync endpoint uses (:meth:`sync.link_store.ParentLink.commit_batch`,
-signatures on a :class:`sync.ingest.ThreadVerifier`). The baseline is PyNaCl's
+commit path its sync endpoint uses (:meth:`sync.link.store.ParentLink.commit_batch`,
+signatures on a :class:`sync.record.verify.ThreadVerifier`). The baseline is PyNaCl's
 ``VerifyKey.verify`` over the same signed bytes, one after the other, on one core.
 
 Two floors of that ingest are measured in the same run, each on one core: the strict
-decode and body check every record needs (:func:`sync.ingest.parse`,
-:func:`sync.kinds.check`), and the writes the replay left behind, written again into
+decode and body check every record needs (:func:`sync.record.ingest.parse`,
+:func:`sync.record.kinds.check`), and the writes the replay left behind, written again into
 another copy of the snapshot in the same batches with nothing else (:func:`_write_rate`).
 Signatures, decode and writes are work every record needs in this implementation; spread
 perfectly over every core they give a ceiling on the ingest rate (:attr:`IngestFigures.ceiling`) that the
@@ -37,14 +37,16 @@ from nacl.signing import VerifyKey
 from bench.city.clock import SimClock
 from central.store import MIGRATION_SETS as CENTRAL_SETS
 from node.store import MIGRATION_SETS as NODE_SETS
-from sync import kinds
-from sync.db import transaction
-from sync.envelope import PREFIX_RECORD, split
-from sync.ingest import ThreadVerifier, parse
-from sync.inspect import verify_store
-from sync.link_store import ParentLink
-from sync.protocol import BATCH_RECORDS
-from tongban.sync_cli import open_home
+from sync.link.protocol import BATCH_RECORDS
+from sync.link.store import ParentLink
+from sync.projection import standard
+from sync.record import kinds
+from sync.record.db import transaction
+from sync.record.envelope import PREFIX_RECORD, split
+from sync.record.ingest import parse
+from sync.record.inspect import verify_store
+from sync.record.verify import ThreadVerifier
+from tongban.homes import open_home
 
 
 def snapshot_central(root: Path, target: Path) -> int:
@@ -62,7 +64,7 @@ def snapshot_central(root: Path, target: Path) -> int:
 
 
 def _verify_one(path: str, central: bool, at: int) -> tuple[str, int, list[str]]:
-    report = verify_store(Path(path), CENTRAL_SETS if central else NODE_SETS, SimClock(at))
+    report = verify_store(Path(path), CENTRAL_SETS if central else NODE_SETS, SimClock(at), standard())
     return path, report.records, report.faults
 
 
@@ -203,7 +205,7 @@ def _batches(rows: list[tuple[bytes, str]]) -> list[tuple[str, list[bytes]]]:
 
 
 def _verify_rate(envelopes: list[bytes], keys: dict[tuple[str, bytes], bytes]) -> float:
-    from sync.envelope import read_header
+    from sync.record.envelope import read_header
 
     jobs: list[tuple[Any, bytes, bytes]] = []
     verify_keys: dict[bytes, VerifyKey] = {}
@@ -272,7 +274,7 @@ def _write_rate(snapshot: Path, replayed: Path, after: int, sizes: list[int]) ->
     shutil.copytree(snapshot, target)
     conn = sqlite3.connect(target / "central.db", isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")  # as every store runs (sync.db)
+        conn.execute("PRAGMA journal_mode = WAL")  # as every store runs (sync.record.db)
         conn.execute("PRAGMA synchronous = NORMAL")
         case_no = case_columns.index("case_no")
         present = {row[0] for row in conn.execute("SELECT case_no FROM cases")}

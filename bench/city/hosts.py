@@ -5,7 +5,7 @@ with the node's own SQLite file, keys and certificate, over real ZeroMQ with CUR
 127.0.0.1:
 
 ``central``
-    central's :class:`sync.endpoint.ParentServer`; publishes and revokes when told.
+    central's :class:`sync.link.endpoint.ParentServer`; publishes and revokes when told.
 ``town``
     a town's endpoint for its villages, its link up to central (a session every
     ``interval`` seconds while online) and its approver, who decides every proxy case
@@ -41,10 +41,10 @@ from bench.city.plan import CityPlan, month_for
 from central import authority
 from core.catalog import Mode
 from node.desk import Delegation, Desk, IntakeForm
-from sync.delegation import current_catalog
-from sync.endpoint import ParentServer
-from sync.transport import Traffic, sync_once, upstreams_for
-from tongban.sync_cli import OpenedHome, open_home
+from sync.link.endpoint import ParentServer
+from sync.link.transport import Traffic, sync_once, upstreams_for
+from sync.projection.catalog import current_catalog
+from tongban.homes import OpenedHome, open_home
 
 CHECK_EVERY = 0.2
 IDLE_MAX = 8.0

@@ -26,7 +26,7 @@ from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases, items_from_data
 from core.errors import ErrorCode, InputError, TongbanError
-from sync.delegation import catalog_release, current_catalog
+from sync.projection.catalog import catalog_release, current_catalog
 from web.pages import page
 from web.render import status_for
 

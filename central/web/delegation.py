@@ -16,15 +16,14 @@ from werkzeug.wrappers import Response
 from central import registry
 from central.admins import AUDITOR, DELEGATION_ADMIN
 from central.authority import GRANT_VALIDITY_DAYS, grant_items, revoke_grant, revoke_node
-from central.store import MIGRATION_SETS
+from central.store import verify
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from core.catalog import Mode
 from core.clock import SystemClock
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from sync.db import transaction
-from sync.delegation import current_catalog
-from sync.inspect import verify_store
+from sync.projection.catalog import current_catalog
+from sync.record.db import transaction
 from web.pages import page
 from web.render import status_for
 
@@ -98,7 +97,7 @@ class DelegationPages:
     @page(AUDITOR)
     def verify(self, ctx: Ctx) -> Response:
         path = ctx.central.config.database_path
-        report = self.web.pool.slow(verify_store, path, MIGRATION_SETS, SystemClock())
+        report = self.web.pool.slow(verify, path, SystemClock())
         return ctx.render("audit.html", report=report, rejected=registry.rejected(ctx.central.store.db))
 
 

@@ -10,10 +10,9 @@ from werkzeug.wrappers import Response
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError, TongbanError
 from node.desk import Delegation
-from node.store import MIGRATION_SETS
+from node.store import verify
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
-from sync.inspect import verify_store
 from web.accounts import hash_password
 from web.pages import page
 
@@ -140,7 +139,7 @@ class Admin:
     @page("auditor", "admin")
     def verify(self, ctx: Ctx) -> Response:
         path = ctx.desk.config.database_path
-        report = self.web.pool.slow(verify_store, path, MIGRATION_SETS, SystemClock())
+        report = self.web.pool.slow(verify, path, SystemClock())
         return ctx.render("audit.html", report=report, rejected=_rejected(ctx))
 
 

@@ -15,7 +15,7 @@ from core.clock import Clock
 from node import config as node_config
 from node.desk import Desk
 from node.store import NodeStore
-from sync import keys
+from sync.record import keys
 from web.deps import HOME_KEY, Pool, PoolProvider
 
 __all__ = ["HOME_KEY", "DeskProvider", "WorkerDesk"]

@@ -15,9 +15,9 @@ from pathlib import Path
 from core.cases import CaseEvent, CaseState, Event, apply
 from core.catalog import CatalogRelease, Mode
 from core.errors import TongbanError
-from sync import kinds
-from sync.envelope import Record, key_id
-from sync.log import decode_stored
+from sync.record import kinds
+from sync.record.envelope import Record, key_id
+from sync.record.log import decode_stored
 
 DECIDING = (Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT)
 

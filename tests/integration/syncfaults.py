@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sync import kinds
-from sync.db import transaction
-from sync.session import Summary
-from sync.transport import LinkSettings, sync_once
+from sync.link.session import Summary
+from sync.link.transport import LinkSettings, sync_once
+from sync.record import kinds
+from sync.record.db import transaction
 
 if TYPE_CHECKING:  # the child driver starts faster without the test builders
     from tests.integration.syncnet import City
@@ -276,7 +276,7 @@ def assert_clean(path: Path) -> None:
 
 def concerning(path: Path, child: str, root: str) -> set[bytes]:
     """The ids of the records in the store at ``path`` that belong in ``child``'s store."""
-    from sync.log import decode_stored
+    from sync.record.log import decode_stored
 
     wanted = set()
     for rid, kind, origin, envelope in read(path, "SELECT id, kind, origin, envelope FROM records"):
@@ -315,7 +315,7 @@ def stop_all(processes: Iterable[Parent | Child | None]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from tongban.sync_cli import open_home, upstreams
+    from tongban.homes import open_home, upstreams
 
     home, endpoint, timeout = Path(argv[0]), argv[1], float(argv[2])
     opened = open_home(home)

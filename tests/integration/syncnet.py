@@ -12,14 +12,16 @@ from central import authority
 from core.catalog import Mode, items_from_data
 from core.clock import FixedClock, SystemClock
 from node.desk import Delegation, Desk, IntakeForm
-from sync.delegation import current_catalog, split_by_mode
-from sync.endpoint import ParentServer
-from sync.envelope import Payload, seal
-from sync.inspect import verify_store
-from sync.transport import LinkSettings, SyncResult, sync_once
+from sync.link.endpoint import ParentServer
+from sync.link.transport import LinkSettings, SyncResult, sync_once
+from sync.projection import standard
+from sync.projection.catalog import current_catalog
+from sync.projection.delegation import split_by_mode
+from sync.record.envelope import Payload, seal
+from sync.record.inspect import verify_store
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2, Network, make_network, open_desk
 from tongban.demo import demo_file
-from tongban.sync_cli import OpenedHome, open_home, upstreams
+from tongban.homes import OpenedHome, open_home, upstreams
 
 GOOD_ID = "11010519491231002X"
 
@@ -76,7 +78,7 @@ class City:
         for code in (CITY, TOWN, VILLAGE, VILLAGE_2):
             sets = CENTRAL_SETS if code == CITY else NODE_SETS
             db = "central.db" if code == CITY else "node.db"
-            report = verify_store(self.home(code) / db, sets, self.clock)
+            report = verify_store(self.home(code) / db, sets, self.clock, standard())
             assert report.ok, (code, report.faults)
 
     def count(self, code: str, sql: str, *params: Any) -> Any:

@@ -25,11 +25,11 @@ from core.errors import ErrorCode, RecordError
 from core.intake import CALENDAR_ESTIMATED
 from node.desk import Desk, IntakeForm
 from node.store import NodeStore
-from sync import kinds
-from sync.calendars import StoreCalendar, held_years
-from sync.envelope import Payload, Record, Signer, seal
-from sync.keys import load_key_file
-from sync.log import Status
+from sync.projection.calendars import StoreCalendar, held_years
+from sync.record import kinds
+from sync.record.envelope import Payload, Record, Signer, seal
+from sync.record.keys import load_key_file
+from sync.record.outcome import Status
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2, make_network, relay
 from tests.integration import webnode
 from tests.integration.syncnet import GOOD_ID, City, build_city, delegate

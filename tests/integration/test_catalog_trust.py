@@ -14,10 +14,10 @@ import pytest
 from central import authority
 from core.catalog import CatalogRelease, items_from_data
 from core.errors import ErrorCode
-from sync import codec, kinds
-from sync.central_keys import current_key
-from sync.keys import NodeKeys, load_key_file
-from sync.log import Status
+from sync.record import codec, kinds
+from sync.record.keys import NodeKeys, load_key_file
+from sync.record.outcome import Status
+from sync.record.trust import current_key
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_delegated_city, next_record, take_in
 from tongban.demo import demo_file

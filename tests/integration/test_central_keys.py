@@ -17,10 +17,11 @@ from central import authority, heartbeat
 from central.keyring import CentralKeyring
 from core.catalog import items_from_data
 from core.errors import ErrorCode, RecordError
-from sync import kinds
-from sync.central_keys import all_keys, current_key, latest_heartbeat, root_proof_message
-from sync.keys import NodeKeys, generate, load_key_file
-from sync.log import Status
+from sync.projection.heartbeat import latest_heartbeat
+from sync.record import kinds
+from sync.record.keys import NodeKeys, generate, load_key_file
+from sync.record.outcome import Status
+from sync.record.trust import all_keys, current_key, root_proof_message
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_city, delegate, next_record, take_in
 from tongban.demo import demo_file

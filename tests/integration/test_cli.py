@@ -123,9 +123,10 @@ def test_any_flipped_byte_in_a_stored_record_is_detected(
         conn.execute("UPDATE records SET envelope = ? WHERE arrival = ?", (bytes(flipped), arrival))
     from core.clock import FixedClock
     from node.store import MIGRATION_SETS
-    from sync.inspect import verify_store
+    from sync.projection import standard
+    from sync.record.inspect import verify_store
 
-    report = verify_store(home / "node.db", MIGRATION_SETS, FixedClock())
+    report = verify_store(home / "node.db", MIGRATION_SETS, FixedClock(), standard())
     assert not report.ok, f"flip of bit {bit} at byte {index} of record {arrival} went unnoticed"
 
 

@@ -29,8 +29,8 @@ from core.catalog import Mode
 from core.clock import local_date, local_time
 from core.errors import ErrorCode, InputError
 from node.desk import IntakeForm
-from sync import kinds
-from sync.transport import SyncResult
+from sync.link.transport import SyncResult
+from sync.record import kinds
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
 from tests.integration.ledger import ledger
 from tests.integration.syncnet import GOOD_ID, City, build_city, delegate, take_in

@@ -12,8 +12,8 @@ from central import authority
 from core.errors import EnrollmentError, ErrorCode, InputError, KeyFileError
 from node import identity
 from node.store import NodeStore
-from sync import keys
-from sync.enrollment import make_request
+from sync.record import keys
+from sync.record.enrollment import make_request
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2, Network, fixed_keys, make_network, seeded_random
 
 

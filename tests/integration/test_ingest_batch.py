@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 
 from core.errors import ErrorCode
-from sync import codec, kinds
-from sync.db import open_database
-from sync.envelope import seal
-from sync.ingest import CHUNK, ThreadVerifier
-from sync.inspect import verify_store
-from sync.log import RecordLog, Status, all_dense, decode_stored, dense_for, dense_policy_of
-from sync.log_schema import log_migrations
+from sync.projection import standard
+from sync.record import codec, kinds
+from sync.record.db import open_database
+from sync.record.envelope import seal
+from sync.record.inspect import verify_store
+from sync.record.log import RecordLog, all_dense, decode_stored, dense_for, dense_policy_of
+from sync.record.outcome import Status
+from sync.record.verify import CHUNK, ThreadVerifier
+from sync.schema import log_migrations
 from tests.helpers import CITY, TOWN, VILLAGE, fixed_keys
 from tests.integration.test_log import World
 
@@ -169,7 +171,7 @@ def test_verify_follows_the_store_policy(world: World, tmp_path: Path) -> None:
     village.ingest(chain[3], TOWN)
     assert dense_policy_of(village.db)(TOWN) is False
     assert dense_policy_of(world.central.db) is all_dense
-    report = verify_store(tmp_path / "village.db", [log_migrations], world.clock)
+    report = verify_store(tmp_path / "village.db", [log_migrations], world.clock, standard())
     assert report.ok, report.faults
 
 

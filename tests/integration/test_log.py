@@ -11,12 +11,13 @@ import pytest
 
 from core.clock import FixedClock
 from core.errors import ErrorCode, RecordError, StoreError
-from sync import codec, kinds
-from sync.db import open_database
-from sync.envelope import ZERO_ID, Payload, seal, split
-from sync.keys import NodeKeys
-from sync.log import RecordLog, Status
-from sync.log_schema import log_migrations
+from sync.record import codec, kinds
+from sync.record.db import open_database
+from sync.record.envelope import ZERO_ID, Payload, seal, split
+from sync.record.keys import NodeKeys
+from sync.record.log import RecordLog
+from sync.record.outcome import Status
+from sync.schema import log_migrations
 from tests.helpers import CITY, TOWN, VILLAGE, fixed_keys
 
 NET = "cn-330481"

@@ -37,9 +37,10 @@ from core.errors import ErrorCode
 from node import config as node_config
 from node.desk import Delegation, Desk
 from node.store import NodeStore
-from sync import keys, kinds
-from sync.envelope import Payload, seal
-from sync.log import Status, decode_stored
+from sync.record import keys, kinds
+from sync.record.envelope import Payload, seal
+from sync.record.log import decode_stored
+from sync.record.outcome import Status
 from tests.helpers import wait_for
 from tests.integration.webnode import GOOD_ID, ID_2, free_port
 

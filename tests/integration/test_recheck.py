@@ -16,7 +16,7 @@ from central import authority, recheck
 from central.admins import admins
 from core.errors import AuthorityError, ErrorCode
 from node.desk import Desk, IntakeForm
-from sync.delegation import revoke_grant
+from sync.projection.delegation import revoke_grant
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_delegated_city, delegate, proxy_form, take_in
 from tests.integration.webcentral import login

@@ -15,8 +15,9 @@ import pytest
 
 from central import authority
 from core.grants import Verdict
-from sync.agent import renew_after_sync
-from sync.delegation import StoreGrants, renewals_due, revoke_grant
+from node import sync_hooks
+from sync.projection.delegation import renewals_due, revoke_grant
+from sync.projection.grants import StoreGrants
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_delegated_city, proxy_form
 
@@ -37,11 +38,8 @@ def _central_renews(city: City) -> int:
 
 
 def _town_renews(city: City) -> int:
-    opened = city.open(TOWN)
-    try:
-        return renew_after_sync(opened)
-    finally:
-        opened.close()
+    with city.open(TOWN) as opened:
+        return sync_hooks.synced(opened.log, opened.keys, TOWN)
 
 
 def _village_verdict(city: City) -> Verdict:

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sync.agent import FIRST_BACKOFF, Agent
-from sync.endpoint import ParentServer
-from sync.transport import SyncResult, Upstream
+from sync.link.agent import FIRST_BACKOFF, Agent
+from sync.link.endpoint import ParentServer
+from sync.link.transport import SyncResult, Upstream
 from tests.helpers import CITY, TOWN, VILLAGE, wait_for
 from tests.integration.syncnet import City, build_city
 from tests.integration.webnode import free_port

@@ -32,13 +32,8 @@ from central.store import MIGRATION_SETS as CENTRAL_SETS
 from core.catalog import Mode
 from core.errors import ErrorCode
 from node.store import MIGRATION_SETS as NODE_SETS
-from sync import codec, kinds
-from sync.delegation import current_catalog
-from sync.endpoint import ParentServer
-from sync.envelope import PREFIX_RECORD
-from sync.inspect import verify_store
-from sync.log import decode_stored
-from sync.protocol import (
+from sync.link.endpoint import ParentServer
+from sync.link.protocol import (
     MAX_MESSAGE,
     MAX_TRANSPORT,
     VERSIONS,
@@ -48,7 +43,13 @@ from sync.protocol import (
     encode,
     version_frame,
 )
-from sync.transport import own_certificate, socket_options
+from sync.link.transport import own_certificate, socket_options
+from sync.projection import standard
+from sync.projection.catalog import current_catalog
+from sync.record import codec, kinds
+from sync.record.envelope import PREFIX_RECORD
+from sync.record.inspect import verify_store
+from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
 from tests.integration.syncnet import City, build_city
 from tests.unit.test_sync_frames import SYNC_CODES, Mutant, mutants
@@ -232,7 +233,7 @@ def ok(result: Any) -> None:
 
 
 def verify_town(city: City) -> None:
-    report = verify_store(city.home(TOWN) / "node.db", NODE_SETS, city.clock)
+    report = verify_store(city.home(TOWN) / "node.db", NODE_SETS, city.clock, standard())
     assert report.ok, report.faults
 
 
@@ -659,5 +660,5 @@ def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: E
     assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(head_now,)]
     assert town.query("SELECT count(*) FROM held") == [(0,)]
     verify_town(city)
-    report = verify_store(city.home(CITY) / "central.db", CENTRAL_SETS, city.clock)
+    report = verify_store(city.home(CITY) / "central.db", CENTRAL_SETS, city.clock, standard())
     assert report.ok, report.faults

@@ -19,7 +19,7 @@ import pytest
 
 from central import authority
 from core.catalog import Mode
-from sync.delegation import current_catalog
+from sync.projection.catalog import current_catalog
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncfaults import (
     Child,

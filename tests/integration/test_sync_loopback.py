@@ -8,7 +8,7 @@ import pytest
 
 from central import authority
 from core.catalog import Mode
-from sync.delegation import current_catalog
+from sync.projection.catalog import current_catalog
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
 from tests.integration.syncnet import City, build_city, delegate, take_in
 

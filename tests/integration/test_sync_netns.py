@@ -29,11 +29,13 @@ from core.catalog import Mode
 from core.clock import FixedClock
 from node.clerks import Clerks, hash_password
 from node.store import MIGRATION_SETS as NODE_SETS
-from sync.delegation import current_catalog, split_by_mode
-from sync.inspect import verify_store
-from sync.kinds import concerns
-from sync.log import decode_stored
-from sync.protocol import BATCH_RECORDS
+from sync.link.protocol import BATCH_RECORDS
+from sync.projection import standard
+from sync.projection.catalog import current_catalog
+from sync.projection.delegation import split_by_mode
+from sync.record.inspect import verify_store
+from sync.record.kinds import concerns
+from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, Network
 from tests.integration.netns import Link, namespaces, veth_link
 from tests.integration.syncnet import City, build_city, delegate
@@ -137,7 +139,7 @@ def down_ids(city: City) -> set[bytes]:
 
 def assert_converged(city: City) -> None:
     for code in (TOWN, VILLAGE):
-        report = verify_store(db_path(city, code), NODE_SETS, city.clock)
+        report = verify_store(db_path(city, code), NODE_SETS, city.clock, standard())
         assert report.ok, (code, report.faults[:5])
         doubled = rows(
             city,

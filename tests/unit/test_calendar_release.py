@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from core.calendar import CalendarRelease, YearSchedule, schedule_from_data
 from core.errors import ErrorCode, InputError, RecordError
-from sync import codec, kinds
+from sync.record import codec, kinds
 
 D = dt.date
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "calendar-2027.example.yaml"

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ErrorCode, RecordError
-from sync import codec
+from sync.record import codec
 
 scalars = st.one_of(
     st.none(),

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ErrorCode, RecordError
-from sync import codec
-from sync.envelope import split
+from sync.record import codec
+from sync.record.envelope import split
 
 texts = st.text(max_size=6)
 scalars = st.one_of(
@@ -93,7 +93,7 @@ def test_the_parents_scope_cache_answers_as_a_dictionary_would(puts: list[tuple[
     """``ParentLink``'s compact cache of scopes, over a small window so that it slides: what
     it answers it was told (the newest), and what is below its window it says it does not
     know (the scan decodes it again)."""
-    from sync.link_store import Scopes
+    from sync.link.store import Scopes
 
     cache = Scopes(window=64)
     told: dict[int, str | None] = {}

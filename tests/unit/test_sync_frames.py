@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import ErrorCode
-from sync import codec
-from sync.protocol import (
+from sync.link.protocol import (
     BATCH_RECORDS,
     MAX_MESSAGE,
     Message,
@@ -26,6 +25,7 @@ from sync.protocol import (
     encode,
     version_frame,
 )
+from sync.record import codec
 
 HELLO = Message(
     Type.HELLO,

@@ -1,11 +1,11 @@
-"""The order in which a parent handles what its children sent (``sync.endpoint.Inbox``)."""
+"""The order in which a parent handles what its children sent (``sync.link.endpoint.Inbox``)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.endpoint import Inbox, is_upload
+from sync.link.endpoint import Inbox, is_upload
 
 
 def test_light_messages_pass_other_childrens_uploads() -> None:

@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ErrorCode
-from sync import codec
-from sync.protocol import (
+from sync.link.protocol import (
     MAX_MESSAGE,
     Message,
     SyncError,
@@ -18,6 +17,7 @@ from sync.protocol import (
     encode,
     version_frame,
 )
+from sync.record import codec
 
 HELLO = {
     "versions": [1],

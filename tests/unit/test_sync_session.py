@@ -9,19 +9,10 @@ from typing import Any
 import pytest
 
 from core.errors import ErrorCode
-from sync.protocol import Heads, Message, Phase, SyncError, Type, decode, encode
-from sync.session import (
-    BARRIER,
-    TRANSITIONS,
-    Batch,
-    ChildSession,
-    Committed,
-    ParentSession,
-    Peer,
-    State,
-    render_table,
-    scanned,
-)
+from sync.link.flow import BARRIER, Batch, Committed, scanned
+from sync.link.protocol import Message, Phase, SyncError, Type, decode, encode
+from sync.link.session import TRANSITIONS, ChildSession, ParentSession, Peer, State, render_table
+from sync.record.outcome import Heads
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sync-protocol.md"
 

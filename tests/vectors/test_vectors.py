@@ -7,7 +7,7 @@ import json
 
 from nacl.signing import VerifyKey
 
-from sync.envelope import PREFIX_RECORD, read_header, split
+from sync.record.envelope import PREFIX_RECORD, read_header, split
 from tests.vectors.vectors import CENTRAL, FILE, TOWN, as_json, build
 
 

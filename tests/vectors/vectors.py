@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sync import kinds
-from sync.envelope import ZERO_ID, Payload, Record, seal
-from sync.keys import NodeKeys
+from sync.record import kinds
+from sync.record.envelope import ZERO_ID, Payload, Record, seal
+from sync.record.keys import NodeKeys
 
 HERE = Path(__file__).parent
 FILE = HERE / "envelopes.json"

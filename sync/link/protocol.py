@@ -5,7 +5,7 @@ peer's routing id in front, and strips it again)::
 
     frame 0   protocol id and version     b"tongban-sync/2"
     frame 1   message type, ASCII          b"HELLO", b"BATCH", ...
-    frame 2   body, canonical CBOR map     sync.codec, capped at MAX_MESSAGE bytes
+    frame 2   body, canonical CBOR map     sync.record.codec, capped at MAX_MESSAGE bytes
 
 The child speaks first. Its HELLO carries its highest version in frame 0 and every
 version it speaks, best first, in ``versions``; the parent answers WELCOME in the best
@@ -33,7 +33,7 @@ ERROR      either    code tstr, detail tstr
 from 1; ``acked`` is the highest ACK the sender had received when it sent the batch, so
 the receiver can check the credit (``n - acked <= credit``); ``upto`` is the sender's
 arrival index scanned through. What each phase carries and in which order is in
-:mod:`sync.session`.
+:mod:`sync.link.session`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from enum import StrEnum
 from typing import Any
 
 from core.errors import ErrorCode, RecordError, TongbanError
-from sync import codec
+from sync.record import codec
+from sync.record.outcome import Heads
 
 PROTOCOL = b"tongban-sync"
 VERSIONS: tuple[int, ...] = (2, 1)
@@ -85,9 +86,6 @@ class Phase(StrEnum):
     NEWS = "news"
     UP = "up"
     DOWN = "down"
-
-
-Heads = dict[str, tuple[int, bytes]]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Sync links over ZeroMQ, the child's side: a DEALER to the parent's ROUTER, CURVE-encrypted.
 
 The child knows its parent's CURVE key from the parent's certificate in its own log, never
-from the network; the parent's side is :mod:`sync.endpoint`. ZMTP heartbeats find dead
+from the network; the parent's side is :mod:`sync.link.endpoint`. ZMTP heartbeats find dead
 connections; libzmq reconnects with a growing interval. A session that loses its
 connection fails at once (the parent knows no session on a new one), or on its timeout if
 nothing arrives, and the next one resumes from the checkpoints. Foreign errors (zmq,
@@ -20,13 +20,23 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils import z85
 
-from core.errors import ErrorCode, TongbanError
-from sync.ingest import SERIAL, Verifier
-from sync.link_store import ChildLink, set_state
-from sync.log import RecordLog
-from sync.protocol import CREDIT, MAX_TRANSPORT, Message, SyncError, Type, decode, encode, error_message
-from sync.session import ChildSession, Summary
-from sync.status import report_status
+from core.errors import ErrorCode
+from sync.link.protocol import (
+    CREDIT,
+    MAX_TRANSPORT,
+    Message,
+    SyncError,
+    Type,
+    decode,
+    encode,
+    error_message,
+)
+from sync.link.session import ChildSession, Summary
+from sync.link.store import ChildLink, set_state
+from sync.record import trust
+from sync.record.log import RecordLog
+from sync.record.outcome import Heads
+from sync.record.verify import SERIAL, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +81,26 @@ class LinkSettings:
 
 
 class Home(Protocol):
-    """An opened store with its keys: what a link needs of a node or of central."""
+    """An opened store with its keys: what a link needs of a node or of central.
+
+    The link moves records and nothing else; the work a store does around a session (a
+    node's status report once the parent has welcomed it, a town's renewal of its
+    villages' grants after a good session) is the home's, behind its two hooks.
+    """
 
     log: RecordLog
-    keys: Any  # sync.keys.NodeKeys: signs, and holds the CURVE secret
+    keys: Any  # sync.record.keys.NodeKeys: signs, and holds the CURVE secret
     code: str
     parent: str  # the parent's code; "" for central
     settings: LinkSettings
+
+    def welcomed(self, parent_heads: Heads, backlog: int) -> None:
+        """The parent welcomed a session with ``parent_heads``; nothing has gone up yet and
+        ``backlog`` records of this node's subtree wait to. Whatever this appends goes up in
+        the same session. Must not raise for anything but the store itself."""
+
+    def synced(self, result: SyncResult) -> None:
+        """A session ended well (the agent calls this after it)."""
 
     def close(self) -> None: ...
 
@@ -140,14 +163,10 @@ def upstreams_for(
 
 
 def _curve_key(log: RecordLog, code: str) -> bytes:
-    row = log.db.conn.execute(
-        "SELECT c.curve_pk FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-        " WHERE c.code = ? AND r.cert_id IS NULL ORDER BY c.issued_seq DESC LIMIT 1",
-        (code,),
-    ).fetchone()
-    if row is None:
+    certs = trust.unrevoked(log.db, code)  # newest first
+    if not certs:
         raise SyncError(ErrorCode.SYNC_PEER_UNKNOWN, f"no live certificate of {code} is held")
-    return bytes(row[0])
+    return certs[0].curve_pk
 
 
 def _genesis_endpoint(log: RecordLog) -> str | None:
@@ -158,10 +177,10 @@ def _genesis_endpoint(log: RecordLog) -> str | None:
 
 
 def own_certificate(log: RecordLog, code: str, kid: bytes) -> bytes:
-    row = log.db.conn.execute("SELECT cert_id FROM certs WHERE code = ? AND kid = ?", (code, kid)).fetchone()
-    if row is None:
+    cert = trust.cert_of_key(log.db, code, kid)
+    if cert is None:
         raise SyncError(ErrorCode.NOT_ENROLLED, f"{code} holds no certificate for its key")
-    return bytes(row[0])
+    return cert
 
 
 def sync_once(
@@ -255,13 +274,9 @@ def _session(
                     send(error_message(exc, session.version))
                 raise
             if message.type is Type.WELCOME:
-                # The parent's heads are known now and the up scan has not begun: the node's
-                # status report goes up in this session, unless the parent holds more of the
-                # node's chain than the node does (see report_status).
-                try:
-                    report_status(home.log, home.keys, home.code, session.parent_heads)
-                except TongbanError as exc:  # a report is advisory: the session goes on
-                    log.warning("no status report: %s", exc)
+                # The parent's heads are known now and the up scan has not begun: what the
+                # home appends now (a node's status report) goes up in this session.
+                home.welcomed(session.parent_heads, link.backlog())
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
                 send(reply)
@@ -282,7 +297,7 @@ WATCH_RETRY_MS = 4_000
 class LinkWatch:
     """A standing CURVE connection to a parent that could not be reached.
 
-    While the agent backs off (up to :data:`sync.agent.MAX_BACKOFF`), libzmq keeps trying
+    While the agent backs off (up to :data:`sync.link.agent.MAX_BACKOFF`), libzmq keeps trying
     the TCP connection every :data:`WATCH_RETRY_MS` by itself, which costs a SYN and no
     CURVE work while the link is down. A handshake that succeeds means the parent is up and
     admits this node: :meth:`came_up` says so, and the agent syncs at once rather than at

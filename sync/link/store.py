@@ -1,7 +1,7 @@
 """What a sync session reads and writes, over a node's or central's SQLite store.
 
-:class:`ChildLink` and :class:`ParentLink` implement :class:`sync.session.ChildStore` and
-:class:`sync.session.ParentStore`. Each write is one transaction: a batch of records
+:class:`ChildLink` and :class:`ParentLink` implement :class:`sync.link.session.ChildStore` and
+:class:`sync.link.session.ParentStore`. Each write is one transaction: a batch of records
 together with the checkpoint and the rejection counters it moves.
 
 Where the checkpoints live, and why (``docs/sync-protocol.md``): both directions' at the
@@ -19,19 +19,22 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
-from core.admin import is_within
-from core.errors import ErrorCode, TongbanError
-from sync import codec, kinds
-from sync.db import transaction
-from sync.envelope import Signer
-from sync.ingest import SERIAL, Verifier
-from sync.log import DensePolicy, RecordLog, Status, decode_stored, dense_for
-from sync.protocol import BATCH_RECORDS, Heads, Phase
-from sync.session import BARRIER, Batch, Committed, Summary, batches, scanned
+from core.admin import within
+from core.errors import ErrorCode
+from sync.link.flow import BARRIER, Batch, Committed, batches, scanned
+from sync.link.protocol import BATCH_RECORDS, Phase
+from sync.link.session import Summary
+from sync.record import codec, kinds
+from sync.record.db import transaction
+from sync.record.envelope import Signer
+from sync.record.log import DensePolicy, RecordLog, decode_stored, dense_for
+from sync.record.outcome import Heads, Status
+from sync.record.verify import SERIAL, Verifier
 
 SCAN_ROWS = 2000
 ORIGIN_SCOPED = frozenset({kinds.NODE_ENROLLED, kinds.CLERK_SET, kinds.LINK_RECEIPT, kinds.NODE_STATUS})
@@ -79,14 +82,6 @@ class Scopes:
         if at >= len(self.ids):
             self.ids.frombytes(bytes(2 * (at + 1 - len(self.ids))))
         self.ids[at] = self.known[scope]
-
-
-@functools.lru_cache(maxsize=4096)
-def within(code: str, ancestor: str) -> bool:
-    try:
-        return is_within(code, ancestor)
-    except TongbanError:
-        return False
 
 
 class _Link:
@@ -183,6 +178,10 @@ class ChildLink(_Link):
     def hello_heads(self) -> Heads:
         return self.heads_of(self.mine)
 
+    def backlog(self) -> int:
+        """Records of this node's subtree that wait to go up (status reports not counted)."""
+        return waiting_up(self.db, self.code, exclude=(kinds.NODE_STATUS,))
+
     def up_batches(self, up_from: int, parent_heads: Heads) -> Iterator[Batch]:
         """Probes, then the arrival scan, then (after every ACK) what the heads still miss."""
         subtree = {o for o in self.mine if o != self.root}
@@ -247,17 +246,7 @@ class ChildLink(_Link):
 
 
 def set_state(db: Database, values: dict[str, Any]) -> None:
-    """Write ``link_state`` keys, and mirror them into a node's ``node_state`` (``sync.*``)."""
-    has_node_state = db.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'node_state'"
-    ).fetchone()
-    mirror = {
-        "last_ok": "sync.last_ok",
-        "last_attempt": "sync.last_attempt",
-        "last_error": "sync.last_error",
-        "up_acked": "sync.up.acked",
-        "down_pending": "sync.down.waiting",
-    }
+    """Write ``link_state`` keys (the child's own view of its link, :func:`link_state`)."""
     with transaction(db):
         for key, value in values.items():
             db.conn.execute(
@@ -265,15 +254,45 @@ def set_state(db: Database, values: dict[str, Any]) -> None:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, str(value)),
             )
-            if has_node_state and key in mirror:
-                if key == "last_error" and value == "":
-                    db.conn.execute("DELETE FROM node_state WHERE key = ?", (mirror[key],))
-                    continue
-                db.conn.execute(
-                    "INSERT INTO node_state (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (mirror[key], str(value)),
-                )
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """A child's view of its link to its parent, as its last sessions left it."""
+
+    last_ok: int | None  # epoch s of the last session that ended well
+    last_attempt: int | None
+    last_error: str  # "" when the last attempt succeeded
+    up_acked: int  # the child's arrival the parent has acknowledged
+    down_pending: int | None  # what the parent had to send at the last welcome; None: never reached
+
+
+def link_state(db: Database) -> LinkState:
+    values = dict(db.conn.execute("SELECT key, value FROM link_state").fetchall())
+
+    def number(key: str) -> int | None:
+        return int(values[key]) if values.get(key) not in (None, "") else None
+
+    return LinkState(
+        last_ok=number("last_ok"),
+        last_attempt=number("last_attempt"),
+        last_error=values.get("last_error", ""),
+        up_acked=number("up_acked") or 0,
+        down_pending=number("down_pending"),
+    )
+
+
+def waiting_up(db: Database, code: str, *, exclude: tuple[str, ...] = ()) -> int:
+    """Records of ``code``'s subtree that arrived after what the parent acknowledged."""
+    acked = link_state(db).up_acked
+    marks = ",".join("?" * len(exclude))
+    rows = db.conn.execute(
+        "SELECT origin, count(*) FROM records WHERE arrival > ?"
+        + (f" AND kind NOT IN ({marks})" if exclude else "")
+        + " GROUP BY origin",
+        (acked, *exclude),
+    ).fetchall()
+    return sum(n for origin, n in rows if within(origin, code))
 
 
 def _text(summary: Summary) -> str:
@@ -394,7 +413,7 @@ class ParentLink(_Link):
         return kinds.reaches(kind, self._scope(kind, origin, arrival), child)
 
     def _scope(self, kind: str, origin: str, arrival: int) -> str | None:
-        """:func:`sync.kinds.scope_of` of a stored record, decoded once per parent, not once
+        """:func:`sync.record.kinds.scope_of` of a stored record, decoded once per parent, not once
         per child that scans it: a record's scope never changes."""
         known, scope = self._scopes.get(arrival)
         if known:
@@ -468,3 +487,38 @@ class ParentLink(_Link):
     def count_protocol_error(self, peer: str, code: ErrorCode) -> None:
         with transaction(self.db):
             self.count_rejections(peer, {code.value: 1})
+
+
+LINK_TABLES = (
+    """
+    CREATE TABLE link_checkpoints (
+        peer TEXT NOT NULL,
+        cert BLOB NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+        arrival INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (peer, cert, direction)
+    )
+    """,
+    """
+    CREATE TABLE link_peers (
+        peer TEXT NOT NULL,
+        cert BLOB NOT NULL,
+        heads BLOB NOT NULL,
+        last_seen INTEGER NOT NULL,
+        receipt_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (peer, cert)
+    )
+    """,
+    """
+    CREATE TABLE link_rejections (
+        peer TEXT NOT NULL,
+        code TEXT NOT NULL,
+        times INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        PRIMARY KEY (peer, code)
+    )
+    """,
+    "CREATE TABLE link_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+"""Migration ``sync/0001_links``: the tables of sync links (see the module docstring)."""

@@ -13,7 +13,7 @@ code (docs/record-format.md):
 6. kind and body schema;                                     E_KIND_UNKNOWN / E_SCHEMA
 7. chain: same (origin, seq) different id → **fork evidence**; a gap → **held** for an
    origin the store holds whole (dense), accepted for one it holds in part (sparse,
-   :mod:`sync.ingest`); ``prev`` must be the id of (origin, seq-1) when that is held
+   :mod:`sync.record.ingest`); ``prev`` must be the id of (origin, seq-1) when that is held
    (for seq 1: a certificate of origin);                     E_CHAIN_*
 8. authority: the signer's certificate not revoked before ``seq``; root-only kinds
    from central;                                             E_CERT_REVOKED / E_AUTHORITY
@@ -25,14 +25,17 @@ reason and bytes (counted, once per distinct bytes and code). Held records are r
 when what they wait for arrives. Update and delete on ``records`` are refused by triggers.
 
 :meth:`RecordLog.ingest_many` runs a whole batch in one transaction (a savepoint per
-record that may write more than once); the checks themselves live in :mod:`sync.ingest`.
+record that may write more than once); the checks themselves live in
+:mod:`sync.record.ingest`, which sees the log only through :class:`~sync.record.ingest.LogView`.
+
+The log always runs the projectors of the key directory (:mod:`sync.record.trust`): its
+own checks read those tables. Everything else a store derives from its records, it hands
+to the log as projectors (:mod:`sync.projection`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlite_utils import Database
@@ -40,11 +43,9 @@ from sqlite_utils import Database
 from core.admin import is_within
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError, TongbanError
-from sync import kinds
-from sync.case_projection import CaseProjector, ClerkProjector, GrantProjector
-from sync.central_keys import CentralKeysProjector
-from sync.db import transaction
-from sync.envelope import (
+from sync.record import kinds, trust
+from sync.record.db import transaction
+from sync.record.envelope import (
     PREFIX_RECORD,
     ZERO_ID,
     Keyring,
@@ -58,11 +59,15 @@ from sync.envelope import (
     split,
     verify_signature,
 )
-from sync.ingest import CHUNK, SERIAL, Parsed, Pass, Verifier, parse
-from sync.projections import CatalogProjector, Projector, TrustProjector
+from sync.record.ingest import Parsed, Pass, parse
+from sync.record.outcome import Anchor, Head, Outcome, Status
+from sync.record.projector import Projector, Projectors
+from sync.record.verify import CHUNK, SERIAL, Verifier
+
+__all__ = ["Anchor", "Head", "Outcome", "Projector", "RecordLog", "Status"]
 
 DensePolicy = Callable[[str], bool]
-"""Whether a store holds every record of an origin (see :mod:`sync.ingest`)."""
+"""Whether a store holds every record of an origin (see :mod:`sync.record.ingest`)."""
 
 
 def all_dense(origin: str) -> bool:
@@ -90,45 +95,21 @@ def dense_policy_of(db: Database) -> DensePolicy:
     The store's own origin is the one it authors (``source = 'local'``); a store that
     authored nothing yet, or central's, holds every origin whole.
     """
-    root = db.conn.execute("SELECT value FROM meta WHERE key = 'anchor_origin'").fetchone()
+    anchor = anchor_of(db)
     own = db.conn.execute("SELECT origin FROM records WHERE source = 'local' LIMIT 1").fetchone()
-    if root is None or own is None or own[0] == bytes(root[0]).decode():
+    if anchor is None or own is None or own[0] == anchor.origin:
         return all_dense
-    return dense_for(own[0], bytes(root[0]).decode())
+    return dense_for(own[0], anchor.origin)
 
 
-class Status(StrEnum):
-    APPENDED = "appended"
-    DUPLICATE = "duplicate"
-    HELD = "held"
-    FORK = "fork"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What ingest did with one envelope."""
-
-    status: Status
-    record_id: bytes | None = None
-    code: ErrorCode | None = None
-    reason: str = ""
-    released: int = 0  # held records that this one allowed in
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """The network's trust anchor: central's genesis record."""
-
-    net: str
-    origin: str
-    genesis_id: bytes
-
-
-@dataclass(frozen=True)
-class Head:
-    seq: int
-    id: bytes
+def anchor_of(db: Database) -> Anchor | None:
+    """The trust anchor pinned in ``db``, or None before enrollment."""
+    rows = dict(db.conn.execute("SELECT key, value FROM meta").fetchall())
+    if "anchor_id" not in rows:
+        return None
+    return Anchor(
+        net=rows["net"].decode(), origin=rows["anchor_origin"].decode(), genesis_id=rows["anchor_id"]
+    )
 
 
 class RecordLog:
@@ -145,34 +126,12 @@ class RecordLog:
         self.db = db
         self.clock = clock
         self.dense = dense
-        self.projectors: tuple[Projector, ...] = (
-            TrustProjector(),
-            CatalogProjector(),
-            GrantProjector(),
-            CaseProjector(),
-            ClerkProjector(),
-            CentralKeysProjector(),
-            *projectors,
-        )
-        self.projected_kinds = frozenset(k for p in self.projectors for k in p.kinds)
-        self.contained_kinds = frozenset(
-            k
-            for p in self.projectors
-            for k in getattr(p, "contained", frozenset())
-            if k in p.kinds and sum(k in q.kinds for q in self.projectors) == 1
-        )
-        """Kinds that one projector alone reads and that it refuses only before writing, or
-        else undoes its own writes (see :class:`sync.projections.Projector`)."""
+        self.projectors = Projectors((trust.TrustProjector(), trust.CentralKeysProjector(), *projectors))
 
     # -- reading -------------------------------------------------------------------------
 
     def anchor(self) -> Anchor | None:
-        rows = dict(self.db.conn.execute("SELECT key, value FROM meta").fetchall())
-        if "anchor_id" not in rows:
-            return None
-        return Anchor(
-            net=rows["net"].decode(), origin=rows["anchor_origin"].decode(), genesis_id=rows["anchor_id"]
-        )
+        return anchor_of(self.db)
 
     def head(self, origin: str) -> Head | None:
         row = self.db.conn.execute(
@@ -184,12 +143,18 @@ class RecordLog:
         rows = self.db.conn.execute("SELECT origin, max(seq) FROM records GROUP BY origin").fetchall()
         return {origin: self.head(origin) or Head(0, ZERO_ID) for origin, _ in rows}
 
+    def id_at(self, origin: str, seq: int) -> bytes | None:
+        """The id of ``origin``'s record ``seq``, if this store holds it."""
+        row = self.db.conn.execute(
+            "SELECT id FROM records WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
     def has(self, rid: bytes) -> bool:
         return self.db.conn.execute("SELECT 1 FROM records WHERE id = ?", (rid,)).fetchone() is not None
 
     def get(self, rid: bytes) -> Record | None:
-        row = self.db.conn.execute("SELECT envelope FROM records WHERE id = ?", (rid,)).fetchone()
-        return decode_stored(row[0]) if row else None
+        return stored_record(self.db, rid)
 
     def envelopes(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(arrival, envelope) in arrival order after ``after``."""
@@ -333,9 +298,8 @@ class RecordLog:
     def rebuild(self) -> None:
         """Clear every projection table and replay the log into them."""
         with transaction(self.db):
-            for projector in self.projectors:
-                for table in projector.tables:
-                    self.db.conn.execute(f"DELETE FROM {table}")
+            for table in self.projectors.tables:
+                self.db.conn.execute(f"DELETE FROM {table}")
             for _, envelope in list(self.envelopes()):
                 self.project(decode_stored(envelope))
 
@@ -348,19 +312,15 @@ class RecordLog:
     def project(self, record: Record, checked: object = None) -> None:
         """Update every projection that reads ``record``'s kind (inside the append's transaction).
 
-        ``checked``: what :func:`sync.kinds.check` built from the body, if it just did.
+        ``checked``: what :func:`sync.record.kinds.check` built from the body, if it just did.
         """
-        for projector in self.projectors:
-            if record.kind in projector.kinds:
-                projector.apply(self.db, record, checked)
+        self.projectors.project(self.db, record, checked)
 
     def _first_prev(self, origin: str, kid: bytes) -> bytes:
-        row = self.db.conn.execute(
-            "SELECT cert_id FROM certs WHERE code = ? AND kid = ?", (origin, kid)
-        ).fetchone()
-        if row is None:
+        cert = trust.cert_of_key(self.db, origin, kid)
+        if cert is None:
             raise RecordError(ErrorCode.CERT_UNKNOWN, f"{origin} key {kid.hex()}")
-        return bytes(row[0])
+        return cert
 
 
 _KEYRINGS: dict[type, bool] = {}
@@ -390,7 +350,96 @@ def open_genesis(envelope: bytes) -> Record:
     return Record(record_id(payload_bytes), payload, payload_bytes, sig, envelope)
 
 
+def stored_record(db: Database, rid: bytes) -> Record | None:
+    """The record ``rid`` as ``db`` holds it, or None."""
+    row = db.conn.execute("SELECT envelope FROM records WHERE id = ?", (rid,)).fetchone()
+    return decode_stored(bytes(row[0])) if row else None
+
+
 def decode_stored(envelope: bytes) -> Record:
     """Decode an envelope already accepted into a log (no key lookup; verify re-checks)."""
     payload_bytes, sig = split(envelope)
     return Record(record_id(payload_bytes), read_header(payload_bytes), payload_bytes, sig, envelope)
+
+
+def envelopes_of(db: Database, origin: str | None) -> list[bytes]:
+    """Every envelope of ``origin`` held, in seq order."""
+    rows = db.conn.execute("SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (origin,))
+    return [bytes(envelope) for (envelope,) in rows]
+
+
+LOG_TABLES = (
+    """
+    CREATE TABLE records (
+        arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        kid BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        actor TEXT,
+        envelope BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (origin, seq)
+    )
+    """,
+    "CREATE INDEX records_kind ON records (kind, arrival)",
+    """
+    CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+    BEGIN SELECT RAISE(ABORT, 'E_STORE_APPEND_ONLY: records are append-only'); END
+    """,
+    """
+    CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+    BEGIN SELECT RAISE(ABORT, 'E_STORE_APPEND_ONLY: records are append-only'); END
+    """,
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    """
+    CREATE TABLE rejected (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest BLOB NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        origin TEXT,
+        seq INTEGER,
+        kind TEXT,
+        record_id BLOB,
+        size INTEGER NOT NULL,
+        envelope BLOB NOT NULL,
+        source TEXT NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        times INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (digest, code)
+    )
+    """,
+    """
+    CREATE TABLE held (
+        digest BLOB PRIMARY KEY,
+        id BLOB NOT NULL,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        source TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX held_origin ON held (origin, seq)",
+    """
+    CREATE TABLE forks (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        held_id BLOB NOT NULL,
+        other_id BLOB NOT NULL UNIQUE,
+        other_envelope BLOB NOT NULL,
+        detected_at INTEGER NOT NULL,
+        source TEXT NOT NULL
+    )
+    """,
+)
+"""Migration ``log/0001_records``: ``records`` is append-only (triggers refuse update and
+delete); ``rejected``, ``held`` and ``forks`` keep everything ingest refused, parked or found
+as evidence; ``meta`` holds the pinned trust anchor."""

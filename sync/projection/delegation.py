@@ -3,7 +3,8 @@
 Central issues root grants and a town issues sub-grants to its villages with the same
 function, :func:`issue_grant`; it refuses a grant that would not survive ingest (a widening
 sub-grant is refused where it is made, before anything is signed). :class:`StoreGrants`
-is the :class:`core.grants.GrantSource` over a store's ``grants`` tables, and
+(:mod:`sync.projection.grants`) is the :class:`core.grants.GrantSource` over a store's
+``grants`` tables, and
 :func:`authority_for` runs :func:`core.grants.authorize` over every grant a node holds for
 an item and keeps the best verdict.
 """
@@ -19,65 +20,16 @@ from sqlite_utils import Database
 from core.admin import is_within
 from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from core.grants import Authorization, Grant, Revocation, Verdict, authorize, check_narrowing, decider_for
-from sync import kinds
-from sync.case_projection import load_grant
-from sync.db import transaction
-from sync.envelope import Keyring, Record, Signer
-from sync.log import RecordLog, decode_stored
+from core.grants import Authorization, Grant, Verdict, authorize, check_narrowing, decider_for
+from sync.projection.catalog import catalog_release
+from sync.projection.grants import StoreGrants
+from sync.record import kinds, trust
+from sync.record.db import transaction
+from sync.record.envelope import Keyring, Record, Signer
+from sync.record.log import RecordLog
 
 DAY = 86_400
 log_ = logging.getLogger(__name__)
-
-
-class StoreGrants:
-    """Grants and grant revocations held in a store (a :class:`core.grants.GrantSource`)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def grant(self, grant_id: bytes) -> Grant | None:
-        row = self.db.conn.execute(
-            "SELECT id, issuer, ts, body FROM grants WHERE id = ?", (grant_id,)
-        ).fetchone()
-        return load_grant(row) if row else None
-
-    def revocations_of(self, grant_id: bytes) -> Iterable[Revocation]:
-        rows = self.db.conn.execute(
-            "SELECT target, effective, reason, issuer FROM grant_revocations WHERE target = ?", (grant_id,)
-        ).fetchall()
-        return [Revocation(target=bytes(t), effective=e, reason=r, issuer=i) for t, e, r, i in rows]
-
-    def held_by(self, node: str) -> list[Grant]:
-        """Every grant whose grantee is ``node``, newest first."""
-        rows = self.db.conn.execute(
-            "SELECT id, issuer, ts, body FROM grants WHERE aud = ? ORDER BY ts DESC, id", (node,)
-        ).fetchall()
-        return [load_grant(r) for r in rows]
-
-    def issued_by(self, node: str) -> list[tuple[Grant, bool]]:
-        """Every grant ``node`` issued, newest first, with whether it has been revoked."""
-        rows = self.db.conn.execute(
-            "SELECT g.id, g.issuer, g.ts, g.body,"
-            " EXISTS (SELECT 1 FROM grant_revocations r WHERE r.target = g.id) FROM grants g"
-            " WHERE g.issuer = ? ORDER BY g.ts DESC, g.id",
-            (node,),
-        ).fetchall()
-        return [(load_grant(r[:4]), bool(r[4])) for r in rows]
-
-
-def current_catalog(db: Database) -> CatalogRelease | None:
-    """The newest catalog release held, or None."""
-    row = db.conn.execute("SELECT max(version) FROM catalog_releases").fetchone()
-    return catalog_release(db, row[0]) if row[0] is not None else None
-
-
-def catalog_release(db: Database, version: int) -> CatalogRelease | None:
-    row = db.conn.execute(
-        "SELECT r.envelope FROM catalog_releases c JOIN records r ON r.id = c.record_id WHERE c.version = ?",
-        (version,),
-    ).fetchone()
-    return CatalogRelease.from_body(decode_stored(bytes(row[0])).body) if row else None
 
 
 @dataclass(frozen=True)
@@ -264,13 +216,7 @@ def renewals_due(db: Database, issuer: str, now: int) -> list[Renewal]:
     newest: dict[tuple[str, tuple[str, ...], Mode], tuple[Grant, bool]] = {}
     for grant, revoked in source.issued_by(issuer):
         newest.setdefault((grant.aud, grant.items, grant.mode), (grant, revoked))
-    live = {
-        str(code)
-        for (code,) in db.conn.execute(
-            "SELECT DISTINCT c.code FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-            " WHERE r.cert_id IS NULL"
-        )
-    }
+    live = trust.live_codes(db)
     # A grantee whose every certificate is revoked gets nothing renewed.
     lines = {key: grant for key, (grant, revoked) in newest.items() if not revoked and grant.aud in live}
     holdings = [g for g in source.held_by(issuer) if g.depth >= 1 and not list(source.revocations_of(g.id))]

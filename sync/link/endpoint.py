@@ -11,7 +11,7 @@ and anything more from that key is refused).
 
 :class:`ParentCore` is the parent's logic without a socket loop, driven by
 :class:`ParentServer` (a thread with plain pyzmq, for tests, benchmarks and scripts) or by
-the nameko entrypoint in :mod:`sync.services`.
+the nameko entrypoint in :mod:`sync.link.services`.
 """
 
 from __future__ import annotations
@@ -28,15 +28,23 @@ from typing import Any, Generic, TypeVar
 import zmq
 from zmq.utils import z85
 
-from core.admin import is_within
+from core.admin import within
 from core.errors import ErrorCode, TongbanError
-from sync.envelope import Signer
-from sync.ingest import SERIAL, ThreadVerifier, Verifier
-from sync.link_store import ParentLink
-from sync.log import RecordLog
-from sync.protocol import CREDIT, VERSIONS, SyncError, Type, decode, encode, error_message
-from sync.session import ParentSession, Peer, State, Summary
-from sync.transport import SESSION_IDLE, UNKNOWN_PEER, ZAP_DOMAIN, ZAP_ENDPOINT, Home, socket_options
+from sync.link.protocol import CREDIT, VERSIONS, SyncError, Type, decode, encode, error_message
+from sync.link.session import ParentSession, Peer, State, Summary
+from sync.link.store import ParentLink
+from sync.link.transport import (
+    SESSION_IDLE,
+    UNKNOWN_PEER,
+    ZAP_DOMAIN,
+    ZAP_ENDPOINT,
+    Home,
+    socket_options,
+)
+from sync.record import trust
+from sync.record.envelope import Signer
+from sync.record.log import RecordLog
+from sync.record.verify import SERIAL, ThreadVerifier, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -60,29 +68,20 @@ class PeerDirectory:
 
     def refresh(self) -> bool:
         """Re-read the certificates if any changed (or a certificate expired); whether it did."""
-        conn = self.log.db.conn
-        mark = (
-            conn.execute("SELECT count(*), max(issued_seq) FROM certs").fetchone(),
-            conn.execute("SELECT count(*), sum(last_good_seq) FROM revocations").fetchone(),
-            self.log.clock.now() // 60,
-        )
+        now = self.log.clock.now()
+        mark = (trust.directory_mark(self.log.db), now // 60)
         if mark == self._mark:
             return False
         self._mark = mark
-        now = self.log.clock.now()
         live: dict[bytes, Peer] = {}
         revoked: dict[bytes, str] = {}
-        rows = conn.execute(
-            "SELECT c.cert_id, c.code, c.curve_pk, c.nbf, c.exp, r.cert_id IS NOT NULL FROM certs c"
-            " LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-        ).fetchall()
-        for cert_id, code, curve_pk, nbf, exp, is_revoked in rows:
-            if code == self.code or not _within(code, self.code):
+        for cert in trust.certificates(self.log.db):
+            if cert.code == self.code or not within(cert.code, self.code):
                 continue
-            if is_revoked:
-                revoked[bytes(curve_pk)] = code
-            elif nbf <= now < exp:
-                live[bytes(curve_pk)] = Peer(code, bytes(cert_id), bytes(curve_pk))
+            if cert.revoked:
+                revoked[cert.curve_pk] = cert.code
+            elif cert.live(now):
+                live[cert.curve_pk] = Peer(cert.code, cert.cert_id, cert.curve_pk)
         self.live, self.revoked = live, revoked
         return True
 
@@ -102,13 +101,6 @@ def _key_of(user_id: str | None) -> bytes:
         return bytes(z85.decode(user_id.encode("ascii")))
     except (ValueError, UnicodeEncodeError):
         return b""
-
-
-def _within(code: str, ancestor: str) -> bool:
-    try:
-        return is_within(code, ancestor)
-    except TongbanError:
-        return False
 
 
 # -- the parent ---------------------------------------------------------------------------

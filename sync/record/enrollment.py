@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import EnrollmentError, ErrorCode, RecordError
-from sync import codec
-from sync.envelope import (
+from sync.record import codec
+from sync.record.envelope import (
     PREFIX_ENROLL,
     Signer,
     open_object,

@@ -23,7 +23,7 @@ A session runs in fixed phases, the same on every link of the tree::
   seq still missing by heads (so a checkpoint that is wrong for any reason costs time,
   never records).
 * **down**: the parent sends its arrivals after the child's checkpoint that concern the
-  child (``sync.kinds.concerns``), skipping what the child's heads show it holds.
+  child (``sync.record.kinds.concerns``), skipping what the child's heads show it holds.
 * **receipt**: the parent signs the child's head as it now holds it (a ``link.receipt``
   record of its own log) and hands it over; the child ends with BYE.
 
@@ -31,7 +31,7 @@ Every batch is committed by the receiver in one transaction before its ACK goes 
 at most ``credit`` batches are unacknowledged. Checkpoints advance only with commits, so a
 session killed anywhere resumes where it stopped. Both machines are pure: storage is
 behind :class:`ChildStore` / :class:`ParentStore`, sockets are the driver's
-(:mod:`sync.transport`, :mod:`sync.endpoint`).
+(:mod:`sync.link.transport`, :mod:`sync.link.endpoint`).
 
 The table :data:`TRANSITIONS` is the whole protocol order; anything not in it is refused
 with ``E_SYNC_PROTOCOL``. ``docs/sync-protocol.md`` shows it (:func:`render_table`).
@@ -47,13 +47,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from core.errors import ErrorCode
-from sync.protocol import (
-    BATCH_BYTES,
-    BATCH_RECORDS,
+from sync.link.flow import Batch, Committed, Receiver, Sender
+from sync.link.protocol import (
     CREDIT,
     SESSION_ID_SIZE,
     VERSIONS,
-    Heads,
     Message,
     Phase,
     SyncError,
@@ -63,6 +61,7 @@ from sync.protocol import (
     read_heads,
     write_heads,
 )
+from sync.record.outcome import Heads
 
 
 class Role(StrEnum):
@@ -134,30 +133,6 @@ def render_table() -> str:
 # -- what a session needs from storage -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Committed:
-    """What a receiver did with one batch."""
-
-    counts: dict[str, int]
-    codes: dict[str, int]
-    heads: Heads
-
-
-@dataclass(frozen=True)
-class Batch:
-    records: list[bytes]
-    upto: int
-
-
-BARRIER = Batch([], -1)
-"""Yielded by a batch source: wait for every ACK before asking for more."""
-
-
-def scanned(upto: int) -> Batch:
-    """Yielded last by a batch source: the scan went through arrival ``upto``."""
-    return Batch([], upto)
-
-
 class ChildStore(Protocol):
     code: str
     cert_id: bytes
@@ -202,83 +177,6 @@ class Summary:
         else:
             self.down += counts.get("appended", 0)
         self.rejected.update(codes)
-
-
-# -- the sending half, shared ------------------------------------------------------------
-
-
-class _Sender:
-    """Batches from a source under credit: what is in flight, what was acknowledged."""
-
-    def __init__(self, phase: Phase, source: Iterator[Batch], credit: int, version: int) -> None:
-        self.phase = phase
-        self.source = source
-        self.credit = credit
-        self.version = version
-        self.sent = 0
-        self.acked = 0
-        self.uptos: dict[int, int] = {}
-        self.scanned = 0
-        self.exhausted = False
-        self._waiting = False
-
-    def fill(self) -> list[Message]:
-        out: list[Message] = []
-        while not self.exhausted and self.sent - self.acked < self.credit:
-            if self._waiting:
-                if self.sent > self.acked:
-                    break
-                self._waiting = False
-            batch = next(self.source, None)
-            if batch is None:
-                self.exhausted = True
-                break
-            if batch is BARRIER:
-                self._waiting = True
-                continue
-            if not batch.records:
-                self.scanned = max(self.scanned, batch.upto)
-                continue
-            self.sent += 1
-            self.uptos[self.sent] = batch.upto
-            body = {
-                "phase": self.phase.value,
-                "n": self.sent,
-                "acked": self.acked,
-                "records": batch.records,
-                "upto": batch.upto,
-            }
-            out.append(Message(Type.BATCH, body, self.version))
-        return out
-
-    def on_ack(self, body: dict[str, Any]) -> int:
-        """Check an ACK against what is in flight; the ``upto`` it acknowledges."""
-        if body["n"] != self.acked + 1 or body["n"] > self.sent:
-            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"ACK {body['n']} after {self.acked} of {self.sent}")
-        self.acked += 1
-        return self.uptos.pop(self.acked)
-
-    @property
-    def finished(self) -> bool:
-        return self.exhausted and self.acked == self.sent
-
-
-class _Receiver:
-    """Checks incoming batches: order, phase and credit."""
-
-    def __init__(self, credit: int) -> None:
-        self.credit = credit
-        self.received = 0
-
-    def check(self, body: dict[str, Any]) -> None:
-        n, acked = body["n"], body["acked"]
-        if n != self.received + 1:
-            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"batch {n} after {self.received}")
-        if acked > self.received or n - acked > self.credit:
-            raise SyncError(
-                ErrorCode.SYNC_CREDIT, f"batch {n} with {acked} acknowledged, credit {self.credit}"
-            )
-        self.received = n
 
 
 def _ack(phase: Phase, n: int, upto: int, done: Committed, version: int) -> Message:
@@ -338,9 +236,9 @@ class ChildSession(_Machine):
         self.parent = ""
         self.heads: Heads = {}
         self.parent_heads: Heads = {}
-        self.up: _Sender | None = None
-        self.inbound = _Receiver(credit)
-        self.news_in = _Receiver(credit)
+        self.up: Sender | None = None
+        self.inbound = Receiver(credit)
+        self.news_in = Receiver(credit)
 
     def start(self) -> list[Message]:
         self.fire(OPEN)
@@ -377,7 +275,7 @@ class ChildSession(_Machine):
             self.summary.add(done.counts, done.codes, "down")
             return [_ack(phase, body["n"], body["upto"], done, self.version)]
         if message.type is Type.END and body["phase"] == Phase.REV:
-            self.inbound = _Receiver(self.credit)
+            self.inbound = Receiver(self.credit)
             assert self.up is not None
             return self._pump()
         if message.type is Type.ACK:
@@ -407,7 +305,7 @@ class ChildSession(_Machine):
         self.summary.forks.extend(_forks(self.heads, self.parent_heads))
         self.store.note("welcome", pending=body["pending"])
         source = self.store.up_batches(body["up_from"], self.parent_heads)
-        self.up = _Sender(Phase.UP, source, body["credit"], self.version)
+        self.up = Sender(Phase.UP, source, body["credit"], self.version)
         return []
 
     def _pump(self) -> list[Message]:
@@ -456,10 +354,10 @@ class ParentSession(_Machine):
         self.credit = credit
         self.child_heads: Heads = {}
         self.hello_heads: Heads = {}
-        self.out: _Sender | None = None
-        self.news_out: _Sender | None = None
+        self.out: Sender | None = None
+        self.news_out: Sender | None = None
         self.news_through = 0
-        self.inbound = _Receiver(credit)
+        self.inbound = Receiver(credit)
         self.session_id = b""
         self.child_credit = CREDIT
 
@@ -499,7 +397,7 @@ class ParentSession(_Machine):
             source = self.store.down_batches(
                 self.peer.code, self.peer.cert_id, self.child_heads, self.hello_heads
             )
-            self.out = _Sender(Phase.DOWN, source, self.child_credit, self.version)
+            self.out = Sender(Phase.DOWN, source, self.child_credit, self.version)
             return self._pump()
         # BYE
         if self.news_out is not None and not self.news_out.finished:
@@ -529,7 +427,7 @@ class ParentSession(_Machine):
             "up_from": self.store.up_checkpoint(self.peer.code, self.peer.cert_id, body["arrivals"]),
             "pending": self.store.pending(self.peer.code, self.peer.cert_id),
         }
-        self.out = _Sender(
+        self.out = Sender(
             Phase.REV,
             self.store.rev_batches(self.peer.code, self.child_heads),
             self.child_credit,
@@ -553,7 +451,7 @@ class ParentSession(_Machine):
         self.news_through = root_seq
         source = self.store.rev_batches(self.peer.code, self.child_heads)
         if self.news_out is None:
-            self.news_out = _Sender(Phase.NEWS, source, self.child_credit, self.version)
+            self.news_out = Sender(Phase.NEWS, source, self.child_credit, self.version)
         else:  # one numbering for the session's news
             self.news_out.source, self.news_out.exhausted = source, False
         return self.news_out.fill()
@@ -578,19 +476,3 @@ class ParentSession(_Machine):
     @property
     def done(self) -> bool:
         return self.state is State.DONE
-
-
-def batches(rows: Iterator[tuple[int, bytes]]) -> Iterator[Batch]:
-    """Group (arrival, envelope) rows into batches by count and bytes."""
-    records: list[bytes] = []
-    size = 0
-    upto = 0
-    for arrival, envelope in rows:
-        if records and (len(records) >= BATCH_RECORDS or size + len(envelope) > BATCH_BYTES):
-            yield Batch(records, upto)
-            records, size = [], 0
-        records.append(envelope)
-        size += len(envelope)
-        upto = arrival
-    if records:
-        yield Batch(records, upto)

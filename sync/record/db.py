@@ -1,7 +1,7 @@
 """Opening a Tongban SQLite database: WAL, named migrations, and refusing the future.
 
 Each component's schema is one or more named migration sets (sqlite-utils
-``Migrations``): ``log`` (the record log, :mod:`sync.log`), then ``node`` or ``central``.
+``Migrations``): ``log`` (the record log, :mod:`sync.record.log`), then ``node`` or ``central``.
 A migration that shipped is never edited; a change is a new migration.
 
 A database that records a migration this code does not know was written by newer

@@ -18,7 +18,7 @@ Wire and storage form of every record::
       ts     uint      author clock, epoch seconds (informational)
       actor  tstr      clerk id or "sys:<role>"; absent when there is none
       refs   map       context relied on: {"grant": id, "cat": version, ...}
-      body   map       kind-specific, schema-checked (sync.kinds)
+      body   map       kind-specific, schema-checked (sync.record.kinds)
 
 Other signed objects use the same ``[payload, sig]`` shape with their own prefix
 (:data:`PREFIX_ENROLL`, :data:`PREFIX_RECEIPT`, :data:`PREFIX_CHECKPOINT`), so a signature
@@ -40,7 +40,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from core.errors import ErrorCode, RecordError
-from sync import codec
+from sync.record import codec
 
 VERSION = 1
 PREFIX_RECORD = b"tongban/rec/v1\x00"

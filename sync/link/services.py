@@ -7,11 +7,11 @@ sessions — goes through one dispatcher greenthread as a nameko worker, one at 
 the endpoint is a single writer; the worker runs the store's work on eventlet's pool of
 real threads, so the hub stays free for sockets and timers while a batch commits.
 
-``SyncAgent`` is a timer that asks :class:`sync.agent.Agent` every second whether a session
+``SyncAgent`` is a timer that asks :class:`sync.link.agent.Agent` every second whether a session
 is due (the ``[sync] interval``, with backoff after failures) and runs it on a real thread
 with plain pyzmq.
 
-Both take an *opener* — a function from a directory to a :class:`sync.transport.Home` —
+Both take an *opener* — a function from a directory to a :class:`sync.link.transport.Home` —
 because reading ``node.toml`` or ``central.toml`` belongs to the composition root
 (``tongban.sync_services`` binds ``tongban.sync_cli.open_home``). Config keys:
 
@@ -38,9 +38,9 @@ from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension
 from nameko.timer import timer
 
-from sync.agent import Agent
-from sync.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
-from sync.transport import ZAP_ENDPOINT, Home, upstreams_for
+from sync.link.agent import Agent
+from sync.link.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
+from sync.link.transport import ZAP_ENDPOINT, Home, upstreams_for
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,10 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from core.errors import ErrorCode, RecordError
-from sync.calendars import CalendarProjector
-from sync.db import open_database
-from sync.envelope import Record
-from sync.log import DensePolicy, RecordLog, Status, all_dense, decode_stored, dense_for
-from sync.projections import Projector
-from sync.status import StatusProjector
+from sync.record.db import open_database
+from sync.record.envelope import Record
+from sync.record.log import DensePolicy, Projector, RecordLog, all_dense, decode_stored, dense_for
+from sync.record.outcome import Status
 
 
 @dataclass
@@ -54,9 +52,13 @@ def open_readonly(path: Path) -> sqlite3.Connection:
 
 
 def verify_store(
-    path: Path, sets: Sequence[Migrations], clock: Clock, projectors: Sequence[Projector] = ()
+    path: Path, sets: Sequence[Migrations], clock: Clock, projectors: Sequence[Projector]
 ) -> VerifyReport:
-    """Re-verify the whole log at ``path`` (see the module docstring)."""
+    """Re-verify the whole log at ``path`` (see the module docstring).
+
+    ``sets`` are the store's migration sets and ``projectors`` fresh instances of the
+    projections it keeps (its store module knows both: ``node.store.verify`` …).
+    """
     report = VerifyReport()
     try:
         conn = open_readonly(path)
@@ -71,15 +73,13 @@ def verify_store(
     report.anchor = meta.get("anchor_id")
     _check_bookkeeping(conn, rows, meta, report)
     replay_db = open_database(":memory:", sets)
-    replay = RecordLog(
-        replay_db, clock, (CalendarProjector(), StatusProjector(), *projectors), dense=_policy_of(rows, meta)
-    )
+    replay = RecordLog(replay_db, clock, projectors, dense=_policy_of(rows, meta))
     for row in rows:
         report.records += 1
         _replay_one(replay, row, report)
     report.origins = len({row[2] for row in rows})
     if report.ok:
-        for table in sorted({t for p in replay.projectors for t in p.tables}):
+        for table in sorted(set(replay.projectors.tables)):
             if _table_rows(conn, table) != _table_rows(replay_db.conn, table):
                 report.faults.append(f"projection table '{table}' differs from a rebuild from the log")
     forks = conn.execute("SELECT origin, seq FROM forks").fetchall()

@@ -17,13 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from core.calendar import CalendarRelease, WorkCalendar
 from core.errors import ErrorCode, RecordError
-from sync import codec, kinds
-from sync.db import execute_all
-from sync.envelope import Record
+from sync.record import codec, kinds
+from sync.record.envelope import Record
 
 
 class CalendarProjector:
@@ -119,25 +117,18 @@ def held_years(db: Database) -> HeldYears:
     )
 
 
-def add_calendar_migrations(migrations: Migrations) -> None:
-    """Register the ``calendar_releases`` table on the ``log`` migration set."""
-
-    @migrations(name="0005_calendar_releases")
-    def _calendar_releases(db: Database) -> None:
-        execute_all(
-            db,
-            [
-                """
-                CREATE TABLE calendar_releases (
-                    version INTEGER PRIMARY KEY,
-                    year INTEGER NOT NULL,
-                    record_id BLOB NOT NULL UNIQUE,
-                    issued INTEGER NOT NULL,
-                    exp INTEGER NOT NULL,
-                    source TEXT NOT NULL,
-                    body BLOB NOT NULL
-                )
-                """,
-                "CREATE INDEX calendar_releases_year ON calendar_releases (year, version)",
-            ],
-        )
+CALENDAR_TABLES = (
+    """
+    CREATE TABLE calendar_releases (
+        version INTEGER PRIMARY KEY,
+        year INTEGER NOT NULL,
+        record_id BLOB NOT NULL UNIQUE,
+        issued INTEGER NOT NULL,
+        exp INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        body BLOB NOT NULL
+    )
+    """,
+    "CREATE INDEX calendar_releases_year ON calendar_releases (year, version)",
+)
+"""Migration ``log/0005_calendar_releases``."""

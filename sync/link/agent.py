@@ -2,13 +2,14 @@
 
 A node that cannot reach its parent keeps working; the agent tries again after 5, 10, 20 …
 seconds, at most ``max_backoff``, and at the normal interval again after a success. While
-it backs off because the parent was unreachable, a :class:`sync.transport.LinkWatch` keeps
+it backs off because the parent was unreachable, a :class:`sync.link.transport.LinkWatch` keeps
 a connection attempt standing: when the link comes back, the next session starts within
 seconds (at most one every :data:`FIRST_BACKOFF` on a link that comes and goes), not at the
 end of its back-off (which grows to the interval, a minute by default). The same class
 runs under nameko's timer
-(:mod:`sync.services`) and in ``tongban node sync``. After a good session a town renews the
-sub-grants that are due (:func:`renew_after_sync`).
+(:mod:`sync.link.services`) and in ``tongban node sync``. After a good session the agent
+tells its home (:meth:`sync.link.transport.Home.synced`): a town renews the sub-grants that
+are due then.
 """
 
 from __future__ import annotations
@@ -18,25 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.errors import ErrorCode, TongbanError
-from sync.delegation import renew_grants
-from sync.ingest import SERIAL, Verifier
-from sync.transport import Home, LinkWatch, SyncResult, Upstream, sync_once
+from core.errors import ErrorCode
+from sync.link.transport import Home, LinkWatch, SyncResult, Upstream, sync_once
+from sync.record.verify import SERIAL, Verifier
 
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF = 5.0
 MAX_BACKOFF = 600.0
-
-
-def renew_after_sync(home: Home) -> int:
-    """A town renews the sub-grants it gave its villages once its own grants are renewed
-    (they arrive in a session); the renewals go up at the next session. How many."""
-    try:
-        return len(renew_grants(home.log, home.keys, home.code))
-    except TongbanError as exc:  # a grant that cannot be renewed is left to expire, visibly
-        log.warning("renewing grants: %s", exc.render("en"))
-        return 0
 
 
 class Agent:
@@ -84,7 +74,7 @@ class Agent:
                 verifier=self.verifier,
             )
             if result.ok:
-                renew_after_sync(home)
+                home.synced(result)
             self._watch(home, upstreams, result)
         finally:
             home.close()

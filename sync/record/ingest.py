@@ -1,4 +1,4 @@
-"""The ingest checks of :mod:`sync.log`, run inside one transaction with caches valid in it.
+"""The ingest checks of :mod:`sync.record.log`, run inside one transaction with caches valid in it.
 
 A :class:`Pass` is one transaction's worth of ingest. Inside ``BEGIN IMMEDIATE`` no other
 writer can change the store, so what a pass has looked up — the anchor, the key and
@@ -8,9 +8,13 @@ few hundred records then costs one ``INSERT`` per record (plus the projections' 
 statements, and a savepoint when a projection could leave writes behind on a refusal)
 instead of a dozen statements.
 
-Signatures of a batch can be checked before the sequential part, by a :data:`Verifier`
-that may spread them over threads (libsodium releases the GIL). A record whose key
-arrives inside the same batch is verified in line, when its turn comes.
+Signatures of a batch can be checked before the sequential part, by a
+:class:`sync.record.verify.Verifier` that may spread them over threads (libsodium releases
+the GIL). A record whose key arrives inside the same batch is verified in line, when its
+turn comes.
+
+The log drives ingest and never the other way round: a :class:`Pass` sees its log only
+through :class:`LogView`, what it needs of it.
 
 **Dense and sparse origins.** A store holds every record of some origins (dense: central
 holds all; a node holds the root's and its own subtree's) and only the records that
@@ -26,23 +30,29 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
+from sqlite_utils import Database
 
 from core.errors import ErrorCode, RecordError
-from sync import kinds
-from sync.central_keys import role_of
-from sync.db import transaction
-from sync.envelope import PREFIX_RECORD, Payload, Record, read_header, record_id, split, verify_signature
-
-if TYPE_CHECKING:
-    from sync.log import Anchor, Head, Outcome, RecordLog
+from sync.record import kinds, trust
+from sync.record.db import transaction
+from sync.record.envelope import (
+    PREFIX_RECORD,
+    Payload,
+    Record,
+    read_header,
+    record_id,
+    split,
+    verify_signature,
+)
+from sync.record.outcome import Anchor, Head, Outcome, Status
+from sync.record.projector import Projectors
+from sync.record.trust import SigningKey, role_of
+from sync.record.verify import Pending, SignatureJob, Verifier
 
 MAX_HELD_GAP = 100_000
 """Cap on verified records waiting for earlier records of their origin."""
@@ -51,78 +61,17 @@ MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
 """Caps on records waiting for a certificate: their signatures cannot be checked yet, so
 anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
 
-TRUST_KINDS = frozenset(
-    {kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE, kinds.KEY_ROLE, kinds.ROOT_ROTATE}
-)
 
-SignatureJob = tuple[bytes, bytes, bytes]
-"""(public key, signed message, signature)."""
-Pending = Callable[[], list[bool]]
-"""The answers to a submitted list of jobs, in order; calling it waits for them."""
+class LogView(Protocol):
+    """What a :class:`Pass` needs of its log (:class:`sync.record.log.RecordLog`)."""
 
+    db: Database
+    projectors: Projectors
 
-class Verifier(Protocol):
-    """Checks signatures in any way it likes: now, later, on other threads."""
-
-    def submit(self, jobs: Sequence[SignatureJob]) -> Pending: ...
-
-
-def verify_chunk(jobs: Sequence[SignatureJob]) -> list[bool]:
-    """Check ``jobs`` one after the other (what a worker of a parallel verifier runs)."""
-    answers = []
-    verify_keys: dict[bytes, VerifyKey] = {}
-    for public_key, message, sig in jobs:
-        try:
-            key = verify_keys.get(public_key)
-            if key is None:
-                key = verify_keys[public_key] = VerifyKey(public_key)
-            key.verify(message, sig)
-        except (BadSignatureError, ValueError, TypeError):
-            answers.append(False)
-        else:
-            answers.append(True)
-    return answers
-
-
-class SerialVerifier:
-    """The default: each chunk is checked on this thread when its first answer is needed."""
-
-    def submit(self, jobs: Sequence[SignatureJob]) -> Pending:
-        answers: list[list[bool]] = []
-
-        def wait() -> list[bool]:
-            if not answers:
-                answers.append(verify_chunk(jobs))
-            return answers[0]
-
-        return wait
-
-
-class ThreadVerifier:
-    """Checks chunks on OS threads while the caller goes on with the store's work.
-
-    libsodium releases the GIL while it verifies, so with more than one core the
-    signatures of a batch are checked in parallel with decoding and appending. Under
-    eventlet's monkey-patching these threads would be green: use real threads there
-    (``sync.services`` uses eventlet's pool of real threads).
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.workers = workers or max(1, os.cpu_count() or 1)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="verify")
-
-    def submit(self, jobs: Sequence[SignatureJob]) -> Pending:
-        return self._pool.submit(verify_chunk, list(jobs)).result
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-
-
-SERIAL = SerialVerifier()
-CHUNK = 32
-"""Records per verification job: small enough that the store's work starts early."""
+    def dense(self, origin: str) -> bool: ...
+    def anchor(self) -> Anchor | None: ...
+    def require_anchor(self) -> Anchor: ...
+    def head(self, origin: str) -> Head | None: ...
 
 
 @dataclass(frozen=True)
@@ -152,26 +101,17 @@ def parse(envelope: bytes) -> Parsed:
     return Parsed(envelope, rid, payload_bytes, sig, payload)
 
 
-@dataclass(frozen=True)
-class _Key:
-    sign_pk: bytes
-    cert_id: bytes
-    last_good_seq: int | None
-    role: str | None = None  # central's keys (sync.central_keys): the role, and
-    retired_after: int | None = None  # the seq after which the key signs no more
-
-
 class Pass:
     """One transaction of ingest over ``log`` (see the module docstring)."""
 
-    def __init__(self, log: RecordLog, now: int, admit: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, log: LogView, now: int, admit: Callable[[str], bool] | None = None) -> None:
         self.log = log
         self.conn = log.db.conn
         self.now = now
         self.admit = admit
         self.dense = functools.cache(log.dense)  # a policy is a pure function of the code
         self._anchor: Anchor | None = None
-        self._keys: dict[tuple[str, bytes], _Key | None] = {}
+        self._keys: dict[tuple[str, bytes], SigningKey | None] = {}
         self._heads: dict[str, Head | None] = {}
         self._known: set[bytes] = set()
         self._held: int | None = None
@@ -219,7 +159,7 @@ class Pass:
         if item.payload is None:
             return False
         kind = item.payload.kind
-        if kind in self.log.projected_kinds and kind not in self.log.contained_kinds:
+        if kind in self.log.projectors.kinds and kind not in self.log.projectors.contained:
             return True
         return self._held_count() > 0
 
@@ -227,8 +167,6 @@ class Pass:
 
     def ingest(self, item: Parsed, source: str, index: int | None = None) -> Outcome:
         """Check and store one parsed envelope; raises :class:`RecordError` to reject it."""
-        from sync.log import Outcome, Status
-
         if item.rid is None:
             assert item.error is not None
             raise item.error
@@ -295,7 +233,7 @@ class Pass:
             return self.fork(record, after, source)
         return None
 
-    def _check_authority(self, record: Record, kind: kinds.Kind, key: _Key, anchor: Anchor) -> None:
+    def _check_authority(self, record: Record, kind: kinds.Kind, key: SigningKey, anchor: Anchor) -> None:
         payload = record.payload
         if key.last_good_seq is not None and payload.seq > key.last_good_seq:
             raise RecordError(
@@ -322,7 +260,7 @@ class Pass:
     def append(self, record: Record, source: str, checked: object = None) -> None:
         """Project ``record``, then write its row: a projection's refusal comes first."""
         payload = record.payload
-        self.log.project(record, checked)
+        self.log.projectors.project(self.log.db, record, checked)
         self.conn.execute(
             "INSERT INTO records (id, origin, seq, kind, kid, ts, actor, envelope, received_at, source)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -342,15 +280,11 @@ class Pass:
         self._known.add(record.id)
         head = self._heads.get(payload.origin)
         if payload.origin in self._heads and (head is None or payload.seq > head.seq):
-            from sync.log import Head
-
             self._heads[payload.origin] = Head(payload.seq, record.id)
-        if payload.kind in TRUST_KINDS:
+        if payload.kind in trust.TRUST_KINDS:
             self._keys.clear()
 
     def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
-        from sync.log import Outcome, Status
-
         count, size = self.conn.execute(
             "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held WHERE code = ?", (code.value,)
         ).fetchone()
@@ -380,8 +314,6 @@ class Pass:
         return Outcome(Status.HELD, rid, code=code)
 
     def fork(self, record: Record, held_id: bytes, source: str) -> Outcome:
-        from sync.log import Outcome, Status
-
         self.conn.execute(
             "INSERT OR IGNORE INTO forks"
             " (origin, seq, held_id, other_id, other_envelope, detected_at, source)"
@@ -392,8 +324,6 @@ class Pass:
 
     def release_held(self, appended: Record) -> int:
         """Retry held records that the record just appended may have unblocked."""
-        from sync.log import Status
-
         if self._held_count() == 0:
             return 0
         released = 0
@@ -461,8 +391,7 @@ class Pass:
     def _named(self, role: str) -> bool:
         """Whether central's log has ever named a key for ``role``: until it has, the root
         key signs that role's records itself (a network bootstraps with one key)."""
-        row = self.conn.execute("SELECT 1 FROM central_keys WHERE role = ? LIMIT 1", (role,)).fetchone()
-        return row is not None
+        return trust.role_named(self.log.db, role)
 
     def _root(self) -> str | None:
         """The anchor's origin (central's code), or None before an anchor is installed."""
@@ -475,20 +404,13 @@ class Pass:
             self._heads[origin] = self.log.head(origin)
         return self._heads[origin]
 
-    def _key(self, origin: str, kid: bytes) -> _Key | None:
+    def _key(self, origin: str, kid: bytes) -> SigningKey | None:
         cache_key = (origin, kid)
-        if cache_key not in self._keys and origin == self._root():
-            row = self.conn.execute(
-                "SELECT sign_pk, record_id, role, until_seq FROM central_keys WHERE kid = ?", (kid,)
-            ).fetchone()
-            self._keys[cache_key] = _Key(bytes(row[0]), bytes(row[1]), None, row[2], row[3]) if row else None
         if cache_key not in self._keys:
-            row = self.conn.execute(
-                "SELECT c.sign_pk, c.cert_id, r.last_good_seq FROM certs c"
-                " LEFT JOIN revocations r ON r.cert_id = c.cert_id WHERE c.code = ? AND c.kid = ?",
-                (origin, kid),
-            ).fetchone()
-            self._keys[cache_key] = _Key(bytes(row[0]), bytes(row[1]), row[2]) if row else None
+            if origin == self._root():
+                self._keys[cache_key] = trust.central_signing_key(self.log.db, kid)
+            else:
+                self._keys[cache_key] = trust.node_signing_key(self.log.db, origin, kid)
         return self._keys[cache_key]
 
     def _held_count(self) -> int:
@@ -511,8 +433,7 @@ class Pass:
         return read_header(payload_bytes).prev
 
     def is_cert_of(self, cert_id: bytes, origin: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM certs WHERE cert_id = ? AND code = ?", (cert_id, origin))
-        return row.fetchone() is not None
+        return trust.is_cert_of(self.log.db, cert_id, origin)
 
 
 def _best_effort_header(data: bytes) -> tuple[str | None, int | None, str | None, bytes | None]:

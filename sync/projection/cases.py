@@ -1,17 +1,7 @@
-"""Projections of grants and cases, kept by every store (node and central alike).
+"""Cases and their events as every store (node and central alike) projects them.
 
 Tables:
 
-``grants`` / ``grant_revocations``
-    every delegation grant held, and every grant revocation. A grant is refused at ingest
-    (and wherever it arrives) when its grantee is not inside its issuer's area, when a root
-    grant is not issued by the root, or when its parent grant is held and it does not
-    narrow it (``E_GRANT_WIDENS`` …). A parent that is not held yet is checked again by
-    :func:`core.grants.authorize` whenever the grant is used.
-``clerks``
-    the clerk accounts of every node and central's operator accounts, from ``clerk.set``
-    records (no password hashes: those stay in the store's own table). The roles are a
-    node's (:data:`ROLES`) or, for central's accounts, central's (:data:`CENTRAL_ROLES`).
 ``cases`` / ``case_events``
     one row per case taken in, and one per case event. A case's state is the replay of
     its events in a fixed order — by the event's time, then by record id — so every node
@@ -33,128 +23,25 @@ from datetime import date
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
-from core.admin import is_within
-from core.cases import CaseEvent, CaseState, Event, apply
+from core.cases import RUNNING_STATES, CaseEvent, CaseState, Event, apply, owner_of
 from core.catalog import Mode
 from core.clock import local_date
 from core.errors import ErrorCode, RecordError, TongbanError
-from core.grants import Grant, Revocation, check_narrowing
 from core.intake import Intake, case_node
-from sync import codec, kinds
-from sync.calendars import StoreCalendar
-from sync.db import execute_all, transaction
-from sync.envelope import Record
+from sync.projection.calendars import StoreCalendar
+from sync.record import codec, kinds
+from sync.record.db import transaction
+from sync.record.envelope import Record
 
-DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
-"""Events only the deciding node may make; every other event belongs to the intake node."""
-
-RUNNING_STATES = ("accepted", "forwarded")
-"""States in which a case's time limit runs (waiting for a supplement pauses it)."""
-OPEN_STATES = (*RUNNING_STATES, "supplement")
-"""States of a case neither decided nor withdrawn."""
-
-OVERDUE_SQL = "state IN ('accepted', 'forwarded') AND deadline < ?"
-"""The overdue rule over ``cases``, with today's local date (ISO) bound: a case whose time
-limit runs (accepted or forwarded; a supplement pauses it and moves its deadline) and whose
-deadline has passed. A decision is on time when it falls on or before the deadline."""
-
-
-def is_overdue(state: str, deadline: str, today: str) -> bool:
-    """:data:`OVERDUE_SQL` for one case: ``deadline`` and ``today`` are ISO local dates."""
-    return state in RUNNING_STATES and deadline < today
+OVERDUE_SQL = f"state IN {RUNNING_STATES!r} AND deadline < ?"
+"""The overdue rule (:func:`core.cases.is_overdue`) over ``cases``, with today's local date
+(ISO) bound."""
 
 
 CONTAINED_CASE_KINDS = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
 """An intake is refused before anything is written; when events of its case are held
 already, its insert and their replay run in a savepoint of their own."""
-
-
-def _root(db: Database) -> str | None:
-    row = db.conn.execute("SELECT value FROM meta WHERE key = 'anchor_origin'").fetchone()
-    return bytes(row[0]).decode() if row else None
-
-
-_GRANTS: dict[bytes, Grant] = {}
-_GRANT_CACHE_SIZE = 4096
-
-
-def load_grant(row: tuple[Any, ...]) -> Grant:
-    """A :class:`Grant` from a ``grants`` row (id, issuer, ts, body).
-
-    A grant's id is the hash of its signed record, so the same id is always the same
-    grant: decoded grants are kept (a bounded number) instead of decoded on every intake.
-    """
-    gid, issuer, ts, body = row
-    key = bytes(gid)
-    grant = _GRANTS.get(key)
-    if grant is None or grant.issuer != issuer or grant.ts != ts:
-        grant = Grant.from_body(codec.decode(bytes(body)), id=key, issuer=issuer, ts=ts)
-        if len(_GRANTS) >= _GRANT_CACHE_SIZE:
-            _GRANTS.clear()
-        _GRANTS[key] = grant
-    return grant
-
-
-class GrantProjector:
-    """Grants and grant revocations."""
-
-    kinds = frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE})
-    tables: tuple[str, ...] = ("grants", "grant_revocations")
-    contained = kinds  # every refusal comes before the one INSERT
-
-    def apply(self, db: Database, record: Record, checked: object = None) -> None:
-        try:
-            if record.kind == kinds.GRANT_REVOKE:
-                rev = Revocation.from_body(record.body, issuer=record.origin)
-                db.conn.execute(
-                    "INSERT INTO grant_revocations (record_id, target, issuer, effective, reason)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (record.id, rev.target, rev.issuer, rev.effective, rev.reason),
-                )
-                return
-            grant = Grant.from_body(record.body, id=record.id, issuer=record.origin, ts=record.payload.ts)
-            self._check(db, grant)
-        except RecordError:
-            raise
-        except TongbanError as exc:
-            raise RecordError(exc.code, exc.detail) from exc
-        db.conn.execute(
-            "INSERT INTO grants (id, issuer, aud, mode, nbf, exp, depth, parent, cat, ts, items, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                grant.id,
-                grant.issuer,
-                grant.aud,
-                grant.mode.value,
-                grant.nbf,
-                grant.exp,
-                grant.depth,
-                grant.parent,
-                grant.cat,
-                grant.ts,
-                json.dumps(list(grant.items)),
-                codec.encode(record.body),
-            ),
-        )
-
-    @staticmethod
-    def _check(db: Database, grant: Grant) -> None:
-        root = _root(db)
-        if grant.aud == grant.issuer or not is_within(grant.aud, grant.issuer):
-            raise RecordError(
-                ErrorCode.GRANT_AUDIENCE, f"{grant.aud} is not inside the area of {grant.issuer}"
-            )
-        if grant.parent is None:
-            if grant.issuer != root:
-                raise RecordError(ErrorCode.GRANT_CHAIN_BROKEN, f"a root grant issued by {grant.issuer}")
-            return
-        row = db.conn.execute(
-            "SELECT id, issuer, ts, body FROM grants WHERE id = ?", (grant.parent,)
-        ).fetchone()
-        if row is not None:
-            check_narrowing(grant, load_grant(row))
 
 
 class CaseProjector:
@@ -330,7 +217,7 @@ class CaseProjector:
             if event is None:
                 event = CaseEvent.from_body(codec.decode(bytes(body)))
                 self._remember(bytes(rid), event)
-            owner = decider if event.kind in DECISIONS else node
+            owner = owner_of(event.kind, node, decider)
             code: str | None = None
             if origin != owner:
                 code = ErrorCode.NOT_DECIDER.value
@@ -385,44 +272,6 @@ def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps(list(values))
 
 
-ROLES = ("clerk", "approver", "admin", "auditor")
-CENTRAL_ROLES = ("catalog_admin", "delegation_admin", "auditor", "viewer")
-
-
-def roles_for(origin: str) -> tuple[str, ...]:
-    """The roles an account of ``origin`` may hold: central's (a 6-digit code) or a node's."""
-    return CENTRAL_ROLES if len(origin) == 6 else ROLES
-
-
-class ClerkProjector:
-    """Accounts of every node and of central (names, roles, active); secrets never leave the store."""
-
-    kinds = frozenset({kinds.CLERK_SET})
-    tables: tuple[str, ...] = ("clerks",)
-    contained = kinds  # the roles are checked before the one INSERT
-
-    def apply(self, db: Database, record: Record, checked: object = None) -> None:
-        body = record.body
-        roles = body["roles"]
-        allowed = roles_for(record.origin)
-        if not all(isinstance(r, str) and r in allowed for r in roles) or len(set(roles)) != len(roles):
-            raise RecordError(ErrorCode.SCHEMA, f"clerk.set: roles must be among {', '.join(allowed)}")
-        db.conn.execute(
-            "INSERT INTO clerks (node, user, name, roles, active, record_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (node, user) DO UPDATE SET name = excluded.name, roles = excluded.roles,"
-            " active = excluded.active, record_id = excluded.record_id, ts = excluded.ts",
-            (
-                record.origin,
-                body["user"],
-                body["name"],
-                json.dumps(sorted(roles)),
-                int(body["active"]),
-                record.id,
-                record.payload.ts,
-            ),
-        )
-
-
 def _note(last: dict[str, Any], event: CaseEvent) -> None:
     if event.kind in (Event.APPROVE, Event.REJECT):
         last["decided_at"] = event.at
@@ -438,61 +287,32 @@ def _note(last: dict[str, Any], event: CaseEvent) -> None:
         )
 
 
-def add_case_migrations(migrations: Migrations) -> None:
-    """Register the grant and case tables on the ``log`` migration set."""
-
-    @migrations(name="0004_grants_and_cases")
-    def _grants_and_cases(db: Database) -> None:
-        execute_all(
-            db,
-            [
-                """
-                CREATE TABLE grants (
-                    id BLOB PRIMARY KEY, issuer TEXT NOT NULL, aud TEXT NOT NULL, mode TEXT NOT NULL,
-                    nbf INTEGER NOT NULL, exp INTEGER NOT NULL, depth INTEGER NOT NULL, parent BLOB,
-                    cat INTEGER NOT NULL, ts INTEGER NOT NULL, items TEXT NOT NULL, body BLOB NOT NULL
-                )
-                """,
-                "CREATE INDEX grants_aud ON grants (aud, exp)",
-                """
-                CREATE TABLE grant_revocations (
-                    record_id BLOB PRIMARY KEY, target BLOB NOT NULL, issuer TEXT NOT NULL,
-                    effective INTEGER NOT NULL, reason TEXT NOT NULL
-                )
-                """,
-                "CREATE INDEX grant_revocations_target ON grant_revocations (target)",
-                """
-                CREATE TABLE cases (
-                    case_no TEXT PRIMARY KEY, node TEXT NOT NULL, item TEXT NOT NULL,
-                    item_name TEXT NOT NULL, cat INTEGER NOT NULL, mode TEXT NOT NULL,
-                    decider TEXT NOT NULL, grant_id BLOB, name TEXT NOT NULL, doc_type TEXT NOT NULL,
-                    doc_no TEXT NOT NULL, phone TEXT NOT NULL, materials TEXT NOT NULL,
-                    notes TEXT NOT NULL, limit_days INTEGER NOT NULL, intake_deadline TEXT NOT NULL,
-                    deadline TEXT NOT NULL, flags TEXT NOT NULL, received INTEGER NOT NULL,
-                    intake_id BLOB NOT NULL, actor TEXT, state TEXT NOT NULL, rating INTEGER,
-                    comment TEXT, delivery TEXT, decided_at INTEGER, closed_at INTEGER, missing TEXT,
-                    paused_since INTEGER, paused_days INTEGER NOT NULL, events INTEGER NOT NULL
-                )
-                """,
-                "CREATE INDEX cases_doc ON cases (doc_no)",
-                "CREATE INDEX cases_name ON cases (name)",
-                "CREATE INDEX cases_decider ON cases (decider, state)",
-                "CREATE INDEX cases_node ON cases (node, received)",
-                "CREATE INDEX cases_item ON cases (doc_no, item, state)",
-                """
-                CREATE TABLE case_events (
-                    record_id BLOB PRIMARY KEY, case_no TEXT NOT NULL, origin TEXT NOT NULL,
-                    seq INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,
-                    actor TEXT, status TEXT NOT NULL, code TEXT, body BLOB
-                )
-                """,
-                "CREATE INDEX case_events_case ON case_events (case_no, at)",
-                """
-                CREATE TABLE clerks (
-                    node TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL, roles TEXT NOT NULL,
-                    active INTEGER NOT NULL, record_id BLOB NOT NULL, ts INTEGER NOT NULL,
-                    PRIMARY KEY (node, user)
-                )
-                """,
-            ],
-        )
+CASE_TABLES = (
+    """
+    CREATE TABLE cases (
+        case_no TEXT PRIMARY KEY, node TEXT NOT NULL, item TEXT NOT NULL,
+        item_name TEXT NOT NULL, cat INTEGER NOT NULL, mode TEXT NOT NULL,
+        decider TEXT NOT NULL, grant_id BLOB, name TEXT NOT NULL, doc_type TEXT NOT NULL,
+        doc_no TEXT NOT NULL, phone TEXT NOT NULL, materials TEXT NOT NULL,
+        notes TEXT NOT NULL, limit_days INTEGER NOT NULL, intake_deadline TEXT NOT NULL,
+        deadline TEXT NOT NULL, flags TEXT NOT NULL, received INTEGER NOT NULL,
+        intake_id BLOB NOT NULL, actor TEXT, state TEXT NOT NULL, rating INTEGER,
+        comment TEXT, delivery TEXT, decided_at INTEGER, closed_at INTEGER, missing TEXT,
+        paused_since INTEGER, paused_days INTEGER NOT NULL, events INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX cases_doc ON cases (doc_no)",
+    "CREATE INDEX cases_name ON cases (name)",
+    "CREATE INDEX cases_decider ON cases (decider, state)",
+    "CREATE INDEX cases_node ON cases (node, received)",
+    "CREATE INDEX cases_item ON cases (doc_no, item, state)",
+    """
+    CREATE TABLE case_events (
+        record_id BLOB PRIMARY KEY, case_no TEXT NOT NULL, origin TEXT NOT NULL,
+        seq INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,
+        actor TEXT, status TEXT NOT NULL, code TEXT, body BLOB
+    )
+    """,
+    "CREATE INDEX case_events_case ON case_events (case_no, at)",
+)
+"""Migration ``log/0004_grants_and_cases``, its middle part (after the grants' tables)."""

@@ -4,10 +4,10 @@ Central's dashboard needs, for every node, what only the node knows: the catalog
 calendar it holds, how many records its store holds back or refused, and how many wait to
 go up. A node says so in a small signed ``node.status`` record that it appends when its
 parent has welcomed a sync session and before it sends anything up (:func:`report_status`,
-called by :func:`sync.transport.sync_once`), if its last report is an hour old or any
-figure but ``at`` changed. The record goes up with that session and never down
-(:func:`sync.kinds.scope_of` scopes it to its origin). A node that cannot reach its parent
-reports nothing, and status records are not counted in the backlog they report.
+which the node's link hook calls, :mod:`node.sync_hooks`), if its last report is an hour
+old or any figure but ``at`` changed. The record goes up with that session and never down
+(:func:`sync.record.kinds.scope_of` scopes it to its origin). A node that cannot reach its
+parent reports nothing, and status records are not counted in the backlog they report.
 
 Tables (kept by every store; a relay town holds its villages' rows too):
 
@@ -26,15 +26,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
-from sync import kinds
-from sync.calendars import newest_version
-from sync.db import execute_all, transaction
-from sync.envelope import Record, Signer
-from sync.link_store import within
-from sync.log import RecordLog
-from sync.protocol import Heads
+from sync.projection.calendars import newest_version as calendar_version
+from sync.projection.catalog import newest_version as catalog_version
+from sync.record import kinds
+from sync.record.db import transaction
+from sync.record.envelope import Keyring, Record, Signer
+from sync.record.log import RecordLog
+from sync.record.outcome import Heads
 
 REPORT_EVERY = 3600
 """Seconds after which a node reports again although nothing changed."""
@@ -78,54 +77,45 @@ class StatusProjector:
         )
 
 
-def add_status_migrations(migrations: Migrations) -> None:
-    """Register the tables of :class:`StatusProjector` on the ``log`` migration set."""
-
-    @migrations(name="0006_node_status")
-    def _node_status(db: Database) -> None:
-        execute_all(
-            db,
-            [
-                """
-                CREATE TABLE node_status (
-                    origin TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
-                    catalog INTEGER NOT NULL, calendar INTEGER NOT NULL, held INTEGER NOT NULL,
-                    rejected INTEGER NOT NULL, backlog INTEGER NOT NULL, at INTEGER NOT NULL,
-                    record_id BLOB NOT NULL
-                )
-                """,
-                """
-                CREATE TABLE link_receipts (
-                    child TEXT NOT NULL, witness TEXT NOT NULL, seq INTEGER NOT NULL,
-                    at INTEGER NOT NULL, record_id BLOB NOT NULL, PRIMARY KEY (child, witness)
-                )
-                """,
-            ],
-        )
+STATUS_TABLES = (
+    """
+    CREATE TABLE node_status (
+        origin TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL,
+        catalog INTEGER NOT NULL, calendar INTEGER NOT NULL, held INTEGER NOT NULL,
+        rejected INTEGER NOT NULL, backlog INTEGER NOT NULL, at INTEGER NOT NULL,
+        record_id BLOB NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE link_receipts (
+        child TEXT NOT NULL, witness TEXT NOT NULL, seq INTEGER NOT NULL,
+        at INTEGER NOT NULL, record_id BLOB NOT NULL, PRIMARY KEY (child, witness)
+    )
+    """,
+)
+"""Migration ``log/0006_node_status``."""
 
 
-def current_status(log: RecordLog, code: str) -> dict[str, int]:
-    """The body of a ``node.status`` report of node ``code`` about its store, now."""
-    conn = log.db.conn
-    acked = conn.execute("SELECT value FROM link_state WHERE key = 'up_acked'").fetchone()
-    waiting = conn.execute(
-        "SELECT origin, count(*) FROM records WHERE arrival > ? AND kind != ? GROUP BY origin",
-        (int(acked[0]) if acked else 0, kinds.NODE_STATUS),
-    ).fetchall()
+def current_status(log: RecordLog, backlog: int) -> dict[str, int]:
+    """The body of a ``node.status`` report about this store, now; ``backlog``: the
+    records of its subtree that wait to go up, as its link counts them."""
     return {
-        "catalog": conn.execute("SELECT coalesce(max(version), 0) FROM catalog_releases").fetchone()[0],
-        "calendar": newest_version(log.db),
-        "held": conn.execute("SELECT count(*) FROM held").fetchone()[0],
-        "rejected": conn.execute("SELECT count(*) FROM rejected").fetchone()[0],
-        "backlog": sum(n for origin, n in waiting if within(origin, code)),
+        "catalog": catalog_version(log.db),
+        "calendar": calendar_version(log.db),
+        "held": log.count("held"),
+        "rejected": log.count("rejected"),
+        "backlog": backlog,
         "at": log.clock.now(),
     }
 
 
-def report_status(log: RecordLog, signer: Signer, code: str, parent_heads: Heads) -> Record | None:
+def report_status(
+    log: RecordLog, signer: Signer | Keyring, code: str, parent_heads: Heads, backlog: int
+) -> Record | None:
     """Append a ``node.status`` of ``code`` if its last one is stale or says otherwise.
 
-    ``parent_heads`` are the heads the parent welcomed the session with. A node whose
+    ``parent_heads`` are the heads the parent welcomed the session with; ``backlog`` what
+    waits to go up (see :func:`current_status`). A node whose
     parent holds more of its chain than it does (a store restored from an older copy) or
     another record at its head (a fork) authors nothing: a record signed now would take a
     sequence number its chain has used already. It reports once its chain is whole again.
@@ -135,12 +125,9 @@ def report_status(log: RecordLog, signer: Signer, code: str, parent_heads: Heads
     with transaction(log.db):
         if code in parent_heads:
             seq, rid = parent_heads[code]
-            mine = log.db.conn.execute(
-                "SELECT id FROM records WHERE origin = ? AND seq = ?", (code, seq)
-            ).fetchone()
-            if mine is None or bytes(mine[0]) != rid:
+            if log.id_at(code, seq) != rid:
                 return None
-        body = current_status(log, code)
+        body = current_status(log, backlog)
         last: Any = log.db.conn.execute(
             f"SELECT at, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
         ).fetchone()

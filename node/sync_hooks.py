@@ -1,0 +1,45 @@
+"""What a node does around its sync sessions: the work the link leaves to its home.
+
+* When the parent has welcomed a session, the node appends its ``node.status`` report
+  (:func:`sync.projection.status.report_status`), so that it goes up in the same session.
+  A report is advisory: one that cannot be made is logged and the session goes on.
+* After a good session a town renews the sub-grants it gave its villages that are due
+  (their parents, its own grants, arrive renewed in sessions); the renewals go up at the
+  next session.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from core.errors import StoreError, TongbanError
+from sync.projection.delegation import renew_grants
+from sync.projection.status import report_status
+from sync.record.envelope import Keyring, Signer
+from sync.record.log import RecordLog
+from sync.record.outcome import Heads
+
+log = logging.getLogger(__name__)
+
+
+def welcomed(
+    store_log: RecordLog, signer: Signer | Keyring, code: str, parent_heads: Heads, backlog: int
+) -> None:
+    """Report this node's status, if a report is due (see :func:`report_status`)."""
+    try:
+        report_status(store_log, signer, code, parent_heads, backlog)
+    except StoreError:
+        raise
+    except TongbanError as exc:  # a report is advisory: the session goes on
+        log.warning("no status report: %s", exc.render("en"))
+
+
+def synced(store_log: RecordLog, signer: Signer | Keyring, code: str) -> int:
+    """Renew the sub-grants this node issued that are due; how many it renewed."""
+    try:
+        return len(renew_grants(store_log, signer, code))
+    except StoreError:
+        raise
+    except TongbanError as exc:  # a grant that cannot be renewed is left to expire, visibly
+        log.warning("renewing grants: %s", exc.render("en"))
+        return 0

@@ -1,0 +1,105 @@
+"""Opening a node's or central's directory: the wiring every command and service shares.
+
+:func:`open_home` reads ``node.toml`` or ``central.toml``, opens the store and the keys,
+and returns an :class:`OpenedHome` — what the sync link needs of a store
+(:class:`sync.link.transport.Home`), with the node's work around a session behind its
+hooks (:mod:`node.sync_hooks`). Use it as a context manager::
+
+    with open_home(directory) as home:
+        sync_once(home, upstreams(home))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from central import config as central_config
+from central.keyring import CentralKeyring
+from central.store import CentralStore
+from core.clock import Clock, SystemClock
+from core.errors import ErrorCode, InputError
+from node import config as node_config
+from node import sync_hooks
+from node.store import NodeStore
+from sync.link.transport import LinkSettings, SyncResult, Upstream, upstreams_for
+from sync.record.keys import NodeKeys, load_key_file
+from sync.record.log import RecordLog
+from sync.record.outcome import Heads
+
+CLOCK = SystemClock()
+
+
+@dataclass
+class OpenedHome:
+    """A node's or central's store and keys, opened for sync (a :class:`sync.link.transport.Home`)."""
+
+    log: RecordLog
+    keys: NodeKeys | CentralKeyring  # signs, and holds the CURVE secret
+    code: str
+    parent: str
+    settings: LinkSettings
+    store: NodeStore | CentralStore = field(repr=False)
+
+    @property
+    def is_node(self) -> bool:
+        return isinstance(self.store, NodeStore)
+
+    def welcomed(self, parent_heads: Heads, backlog: int) -> None:
+        if self.is_node:
+            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog)
+
+    def synced(self, result: SyncResult) -> None:
+        if self.is_node:
+            sync_hooks.synced(self.log, self.keys, self.code)
+
+    def upstreams(self) -> list[Upstream]:
+        """The parents to sync with, in order (:func:`sync.link.transport.upstreams_for`)."""
+        s = self.settings
+        return upstreams_for(self.log, self.parent, s.parent, s.fallback or None, s.direct_to_central)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> OpenedHome:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
+    """Open ``home`` (a node directory or central's) for sync."""
+    if (home / node_config.CONFIG_FILE).is_file():
+        config = node_config.load(home)
+        section = config.sync
+        settings = LinkSettings(
+            listen=section.listen,
+            parent=section.parent,
+            fallback=section.fallback,
+            direct_to_central=section.direct_to_central,
+            interval=section.interval,
+        )
+        keys = load_key_file(config.key_path)
+        node_store = NodeStore.open(config.database_path, clock)
+        return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
+    if (home / central_config.CONFIG_FILE).is_file():
+        central = central_config.load(home)
+        central_store = CentralStore.open(central.database_path, clock)
+        try:
+            keyring = CentralKeyring(central.key_path, central_store.db)
+        except BaseException:
+            central_store.close()
+            raise
+        settings = LinkSettings(listen=central.sync.listen)
+        return OpenedHome(central_store.log, keyring, central.central.code, "", settings, central_store)
+    raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
+
+
+def upstreams(opened: Any) -> list[Upstream]:
+    """The parents ``opened`` syncs with (for callers holding a plain :class:`OpenedHome`)."""
+    return list(opened.upstreams())
