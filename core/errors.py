@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     CASE_UNKNOWN = "E_CASE_UNKNOWN"
     NOT_DECIDER = "E_NOT_DECIDER"
     CASE_DUPLICATE = "E_CASE_DUPLICATE"
+    CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
     # -- authority: grants and certificates ----------------------------------------------
     GRANT_INVALID = "E_GRANT_INVALID"
     GRANT_WIDENS = "E_GRANT_WIDENS"
@@ -340,6 +341,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CASE_DUPLICATE: (
         "该申请人已有同一事项的在办件;确认后可再受理",
         "The applicant already has an open case for this item; confirm to take in another",
+    ),
+    ErrorCode.CATALOG_EXPIRED: (
+        "事项清单已过期，请联网同步最新版本；受理照常进行",
+        "The catalog release has expired; sync to get the newest one — intake goes on",
     ),
     ErrorCode.LOGIN_FAILED: ("用户名或密码错误", "Wrong user name or password"),
     ErrorCode.LOGIN_THROTTLED: (
