@@ -36,6 +36,7 @@ to the log as projectors (:mod:`sync.projection`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlite_utils import Database
@@ -366,6 +367,30 @@ def envelopes_of(db: Database, origin: str | None) -> list[bytes]:
     """Every envelope of ``origin`` held, in seq order."""
     rows = db.conn.execute("SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (origin,))
     return [bytes(envelope) for (envelope,) in rows]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused record as ``rejected`` keeps it (its bytes left out), counted by distinct bytes and code."""
+
+    code: str
+    reason: str
+    source: str
+    origin: str | None  # None when the header could not be read
+    seq: int | None
+    kind: str | None
+    times: int
+    last_at: int
+
+
+def rejections(db: Database, limit: int = 50) -> list[Rejection]:
+    """The records refused most recently, newest first."""
+    rows = db.conn.execute(
+        "SELECT code, reason, source, origin, seq, kind, times, last_at FROM rejected"
+        " ORDER BY last_at DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [Rejection(*row) for row in rows]
 
 
 LOG_TABLES = (
