@@ -3,7 +3,7 @@
 An account's existence, name, roles and whether it is active are records (``clerk.set``)
 so that every change is signed, named with its actor, and visible at central. Secrets are
 not: the argon2id password hash, failed-login counters and sessions live in the store's
-own tables (:data:`ACCOUNT_TABLES`) and never leave it. Everything here works with no
+own tables (:mod:`web.account_store`) and never leave it. Everything here works with no
 network.
 
 :class:`Accounts` is parameterised by the roles its owner knows (a node's clerk roles,
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -33,8 +32,13 @@ from sqlite_utils import Database
 
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
+from sync.projection import clerks
 from sync.record import kinds
 from sync.record.db import transaction
+from web import account_store
+from web.account_store import ACCOUNT_TABLES
+
+__all__ = ["ACCOUNT_TABLES", "Accounts", "Principal", "csrf_ok", "digest", "hash_password", "verify_password"]
 
 MIN_PASSWORD = 10
 IDLE_SECONDS = 8 * 3600
@@ -46,23 +50,6 @@ OPSLIMIT = 2
 MEMLIMIT = 64 * 1024 * 1024
 USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
 _DUMMY_HASH: bytes | None = None
-
-# The two tables :class:`Accounts` needs, as a migration creates them. Frozen: the node's
-# shipped migration ``0002_clerk_secrets`` created the same two; a change is a new migration.
-ACCOUNT_TABLES = (
-    """
-    CREATE TABLE clerk_secrets (
-        user TEXT PRIMARY KEY, hash BLOB NOT NULL, failed INTEGER NOT NULL DEFAULT 0,
-        locked_until INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE sessions (
-        digest BLOB PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL,
-        created INTEGER NOT NULL, seen INTEGER NOT NULL
-    )
-    """,
-)
 
 
 def hash_password(password: str, *, opslimit: int = OPSLIMIT, memlimit: int = MEMLIMIT) -> bytes:
@@ -136,18 +123,12 @@ class Accounts(Generic[S]):
     # -- accounts (records) ---------------------------------------------------------------
 
     def get(self, user: str) -> dict[str, object] | None:
-        row = self.db.conn.execute(
-            "SELECT user, name, roles, active FROM clerks WHERE node = ? AND user = ?", (self.owner, user)
-        ).fetchone()
-        if row is None:
-            return None
-        return {"user": row[0], "name": row[1], "roles": json.loads(row[2]), "active": bool(row[3])}
+        """The account ``user``: user, name, roles, active."""
+        return clerks.account(self.db, self.owner, user)
 
     def all(self) -> list[dict[str, object]]:
-        rows = self.db.conn.execute(
-            "SELECT user, name, roles, active FROM clerks WHERE node = ? ORDER BY user", (self.owner,)
-        ).fetchall()
-        return [{"user": u, "name": n, "roles": json.loads(r), "active": bool(a)} for u, n, r, a in rows]
+        """Every account, by user name."""
+        return clerks.accounts(self.db, self.owner)
 
     def add(
         self, signer: S, user: str, name: str, roles: list[str], password_hash: bytes, actor: str
@@ -164,18 +145,15 @@ class Accounts(Generic[S]):
             if self.get(user) is not None:
                 raise InputError(ErrorCode.ACCOUNT_EXISTS, user)
             self._record(signer, user, name.strip(), sorted(set(roles)), True, actor)
-            self.db.conn.execute(
-                "INSERT INTO clerk_secrets (user, hash, changed) VALUES (?, ?, ?)",
-                (user, password_hash, self.clock.now()),
-            )
+            account_store.add_secret(self.db, user, password_hash, self.clock.now())
 
     def set_active(self, signer: S, user: str, active: bool, actor: str) -> None:
         with transaction(self.db):
             account = self._existing(user)
-            roles = [str(r) for r in account["roles"]]  # type: ignore[attr-defined]
+            roles = [str(r) for r in account["roles"]]
             self._record(signer, user, str(account["name"]), roles, active, actor)
             if not active:
-                self.db.conn.execute("DELETE FROM sessions WHERE user = ?", (user,))
+                account_store.end_sessions_of(self.db, user)
 
     def set_roles(self, signer: S, user: str, roles: list[str], actor: str) -> None:
         self._check_roles(roles)
@@ -188,20 +166,14 @@ class Accounts(Generic[S]):
     def set_password(self, user: str, password_hash: bytes) -> None:
         with transaction(self.db):
             self._existing(user)
-            self.db.conn.execute(
-                "INSERT INTO clerk_secrets (user, hash, changed) VALUES (?, ?, ?)"
-                " ON CONFLICT (user) DO UPDATE SET hash = excluded.hash, changed = excluded.changed,"
-                " failed = 0, locked_until = 0",
-                (user, password_hash, self.clock.now()),
-            )
-            self.db.conn.execute("DELETE FROM sessions WHERE user = ?", (user,))
+            account_store.replace_secret(self.db, user, password_hash, self.clock.now())
 
     def _check_roles(self, roles: list[str]) -> None:
         if not roles or any(r not in self.roles for r in roles):
             raise InputError(ErrorCode.FIELD_INVALID, f"roles must be among {', '.join(self.roles)}")
 
-    def _existing(self, user: str) -> dict[str, object]:
-        account = self.get(user)
+    def _existing(self, user: str) -> dict[str, Any]:
+        account = clerks.account(self.db, self.owner, user)
         if account is None:
             raise InputError(ErrorCode.ACCOUNT_UNKNOWN, user)
         return account
@@ -222,26 +194,16 @@ class Accounts(Generic[S]):
         """
         verify = verify or verify_password
         now = self.clock.now()
-        row = self.db.conn.execute(
-            "SELECT hash, failed, locked_until FROM clerk_secrets WHERE user = ?", (user,)
-        ).fetchone()
+        stored = account_store.secret(self.db, user)
         account = self.get(user)
-        if row is None or account is None:
+        if stored is None or account is None:
             verify(_dummy_hash(), password)  # the same work as for a real account
             raise AuthorityError(ErrorCode.LOGIN_FAILED)
-        stored, failed, locked_until = row
-        if locked_until > now:
-            raise AuthorityError(ErrorCode.LOGIN_THROTTLED, f"{locked_until - now} s")
-        if not verify(bytes(stored), password):
-            failed += 1
-            lock = 0
-            if failed >= THROTTLE_AFTER:
-                lock = now + min(THROTTLE_MAX, THROTTLE_FIRST * 2 ** (failed - THROTTLE_AFTER))
-            with transaction(self.db):
-                self.db.conn.execute(
-                    "UPDATE clerk_secrets SET failed = ?, locked_until = ? WHERE user = ?",
-                    (failed, lock, user),
-                )
+        if stored.locked_until > now:
+            raise AuthorityError(ErrorCode.LOGIN_THROTTLED, f"{stored.locked_until - now} s")
+        if not verify(stored.hash, password):
+            failed = stored.failed + 1
+            account_store.record_failure(self.db, user, failed, throttled_until(failed, now))
             raise AuthorityError(ErrorCode.LOGIN_FAILED)
         if not account["active"]:
             raise AuthorityError(ErrorCode.ACCOUNT_DISABLED, user)
@@ -250,41 +212,35 @@ class Accounts(Generic[S]):
         """A new session for ``user`` (after :meth:`check_login`): (token, csrf)."""
         now = self.clock.now()
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        with transaction(self.db):
-            self.db.conn.execute(
-                "UPDATE clerk_secrets SET failed = 0, locked_until = 0 WHERE user = ?", (user,)
-            )
-            self.db.conn.execute("DELETE FROM sessions WHERE seen < ?", (now - IDLE_SECONDS,))
-            self.db.conn.execute(
-                "INSERT INTO sessions (digest, user, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
-                (digest(token), user, csrf, now, now),
-            )
+        account_store.start_session(self.db, digest(token), user, csrf, now, idle_before=now - IDLE_SECONDS)
         return token, csrf
 
     def session(self, token: str) -> Principal:
         """The principal of a session token; ``E_SESSION_EXPIRED`` when unknown or expired."""
         now = self.clock.now()
-        row = self.db.conn.execute(
-            "SELECT user, csrf, created, seen FROM sessions WHERE digest = ?", (digest(token),)
-        ).fetchone()
-        if row is None:
+        found = account_store.session(self.db, digest(token))
+        if found is None:
             raise AuthorityError(ErrorCode.SESSION_EXPIRED)
-        user, csrf, created, seen = row
-        account = self.get(user)
+        account = clerks.account(self.db, self.owner, found.user)
         if account is None or not account["active"]:
-            raise AuthorityError(ErrorCode.ACCOUNT_DISABLED, user)
-        if now - seen > IDLE_SECONDS or now - created > MAX_SESSION_SECONDS:
+            raise AuthorityError(ErrorCode.ACCOUNT_DISABLED, found.user)
+        if now - found.seen > IDLE_SECONDS or now - found.created > MAX_SESSION_SECONDS:
             self.end_session(token)
             raise AuthorityError(ErrorCode.SESSION_EXPIRED)
-        if now - seen > 60:  # keep writes off the hot path: note activity once a minute
-            with transaction(self.db):
-                self.db.conn.execute("UPDATE sessions SET seen = ? WHERE digest = ?", (now, digest(token)))
-        roles = frozenset(str(r) for r in account["roles"])  # type: ignore[attr-defined]
-        return Principal(str(user), str(account["name"]), roles, csrf)
+        if now - found.seen > 60:  # keep writes off the hot path: note activity once a minute
+            account_store.touch_session(self.db, digest(token), now)
+        roles = frozenset(str(r) for r in account["roles"])
+        return Principal(found.user, str(account["name"]), roles, found.csrf)
 
     def end_session(self, token: str) -> None:
-        with transaction(self.db):
-            self.db.conn.execute("DELETE FROM sessions WHERE digest = ?", (digest(token),))
+        account_store.end_session(self.db, digest(token))
+
+
+def throttled_until(failed: int, now: int) -> int:
+    """Until when an account with ``failed`` failed logins in a row is throttled (0: it is not)."""
+    if failed < THROTTLE_AFTER:
+        return 0
+    return now + min(THROTTLE_MAX, THROTTLE_FIRST * int(2 ** (failed - THROTTLE_AFTER)))
 
 
 def _dummy_hash() -> bytes:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import eventlet
-from eventlet import tpool
+from eventlet.tpool import execute as in_real_thread
 from nameko.extensions import DependencyProvider
 from sqlite_utils import Database
 
@@ -61,7 +61,7 @@ class Pool(Generic[H]):
     def slow(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-heavy ``fn`` (password hashing, log verification) off the hub, two at a time."""
         with self._hash_slots:
-            return tpool.execute(fn, *args)  # type: ignore[no-any-return]
+            return in_real_thread(fn, *args)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         for handle in self._all:
