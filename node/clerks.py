@@ -11,7 +11,6 @@ their SHA-256 is stored, and a device may have the roles ``clerk`` and ``auditor
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -20,7 +19,8 @@ from sqlite_utils import Database
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.roles import ROLES
-from sync.record.db import transaction
+from node import store as node_store
+from node.store import DeviceToken
 from sync.record.envelope import Signer
 from sync.record.log import RecordLog
 from web.accounts import (
@@ -34,6 +34,8 @@ from web.accounts import (
 )
 
 __all__ = ["Clerks", "Principal", "csrf_ok", "hash_password", "verify_password"]
+
+DEVICE_ROLES = ("clerk", "auditor")
 
 
 class Clerks(Accounts[Signer]):
@@ -55,38 +57,23 @@ class Clerks(Accounts[Signer]):
             raise InputError(
                 ErrorCode.FIELD_INVALID, "device name: 2–32 of a-z 0-9 _ . - starting with a letter"
             )
-        if not roles or any(r not in ("clerk", "auditor") for r in roles):
+        if not roles or any(r not in DEVICE_ROLES for r in roles):
             raise InputError(ErrorCode.FIELD_INVALID, "a device may have the roles clerk and auditor")
         token = "tbd_" + secrets.token_urlsafe(32)
-        with transaction(self.db):
-            if self.db.conn.execute("SELECT 1 FROM device_tokens WHERE name = ?", (name,)).fetchone():
-                raise InputError(ErrorCode.ACCOUNT_EXISTS, name)
-            self.db.conn.execute(
-                "INSERT INTO device_tokens (digest, name, roles, created, active) VALUES (?, ?, ?, ?, 1)",
-                (digest(token), name, json.dumps(sorted(set(roles))), self.clock.now()),
-            )
+        if not node_store.add_device_token(self.db, name, digest(token), roles, self.clock.now()):
+            raise InputError(ErrorCode.ACCOUNT_EXISTS, name)
         return token
 
     def disable_device(self, name: str) -> None:
-        with transaction(self.db):
-            cur = self.db.conn.execute("UPDATE device_tokens SET active = 0 WHERE name = ?", (name,))
-            if cur.rowcount == 0:
-                raise InputError(ErrorCode.ACCOUNT_UNKNOWN, name)
+        if not node_store.disable_device_token(self.db, name):
+            raise InputError(ErrorCode.ACCOUNT_UNKNOWN, name)
 
-    def devices(self) -> list[dict[str, object]]:
-        rows = self.db.conn.execute(
-            "SELECT name, roles, created, active, last_used FROM device_tokens ORDER BY name"
-        ).fetchall()
-        return [
-            {"name": n, "roles": json.loads(r), "created": c, "active": bool(a), "last_used": lu}
-            for n, r, c, a, lu in rows
-        ]
+    def devices(self) -> list[DeviceToken]:
+        return node_store.device_tokens(self.db)
 
     def device(self, token: str) -> Principal:
         """The principal of a device token; ``E_TOKEN_INVALID`` when unknown or disabled."""
-        row = self.db.conn.execute(
-            "SELECT name, roles, active FROM device_tokens WHERE digest = ?", (digest(token),)
-        ).fetchone()
-        if row is None or not row[2]:
+        found = node_store.device_of(self.db, digest(token))
+        if found is None or not found.active:
             raise AuthorityError(ErrorCode.TOKEN_INVALID)
-        return Principal(f"device:{row[0]}", str(row[0]), frozenset(json.loads(row[1])))
+        return Principal(f"device:{found.name}", found.name, frozenset(found.roles))

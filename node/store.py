@@ -12,11 +12,14 @@ The node's own tables:
 ``clerk_secrets`` / ``sessions``
     the clerks' password hashes, login backoff and sessions (:mod:`web.account_store`).
 ``device_tokens``
-    the SHA-256 of each kiosk's or script's token, its roles (:mod:`node.clerks`).
+    the SHA-256 of each kiosk's or script's token, its roles; read and written by the
+    device-token functions below, for :mod:`node.clerks`.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -25,7 +28,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from sync import projection
-from sync.record.db import execute_all, open_database
+from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.schema import log_migrations, sync_migrations
@@ -101,3 +104,55 @@ class NodeStore:
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify the node store at ``path`` from its signed bytes (:func:`verify_store`)."""
     return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+
+
+# -- device tokens ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceToken:
+    """A kiosk's or script's token as the store keeps it: never the token, only its digest."""
+
+    name: str
+    roles: tuple[str, ...]
+    created: int
+    active: bool
+    last_used: int | None
+
+
+def add_device_token(db: Database, name: str, token_digest: bytes, roles: list[str], now: int) -> bool:
+    """Keep a new device's token digest; False (nothing written) when ``name`` is taken."""
+    with transaction(db):
+        if db.conn.execute("SELECT 1 FROM device_tokens WHERE name = ?", (name,)).fetchone():
+            return False
+        db.conn.execute(
+            "INSERT INTO device_tokens (digest, name, roles, created, active) VALUES (?, ?, ?, ?, 1)",
+            (token_digest, name, json.dumps(sorted(set(roles))), now),
+        )
+    return True
+
+
+def disable_device_token(db: Database, name: str) -> bool:
+    """Disable the device ``name``'s token; False when there is no such device."""
+    with transaction(db):
+        cur = db.conn.execute("UPDATE device_tokens SET active = 0 WHERE name = ?", (name,))
+        return cur.rowcount > 0
+
+
+def device_tokens(db: Database) -> list[DeviceToken]:
+    """Every device, by name."""
+    rows = db.conn.execute(
+        "SELECT name, roles, created, active, last_used FROM device_tokens ORDER BY name"
+    ).fetchall()
+    return [DeviceToken(n, tuple(json.loads(r)), c, bool(a), lu) for n, r, c, a, lu in rows]
+
+
+def device_of(db: Database, token_digest: bytes) -> DeviceToken | None:
+    """The device whose token has the digest ``token_digest``, active or not."""
+    row = db.conn.execute(
+        "SELECT name, roles, created, active, last_used FROM device_tokens WHERE digest = ?", (token_digest,)
+    ).fetchone()
+    if row is None:
+        return None
+    name, roles, created, active, last_used = row
+    return DeviceToken(name, tuple(json.loads(roles)), created, bool(active), last_used)
