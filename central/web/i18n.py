@@ -1,11 +1,13 @@
 """Screen texts of central's operator web service, in Chinese (the default) and English.
 
 Error messages come from :mod:`core.errors`; the words every service shares from
-:mod:`web.i18n`. A missing key is a test failure, not a blank on screen.
+:mod:`web.i18n`; the names of case states and ratings from :mod:`core.cases`. A missing key
+is a test failure, not a blank on screen.
 """
 
 from __future__ import annotations
 
+from core.cases import RATING_LABELS, STATE_LABELS
 from web.i18n import SHARED, Texts
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -186,24 +188,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "dashboard.recheck.code": ("原因", "Reason"),
 }
 
-for _rating, _zh, _en in (
-    ("1", "非常不满意", "very dissatisfied"),
-    ("2", "不满意", "dissatisfied"),
-    ("3", "基本满意", "fair"),
-    ("4", "满意", "satisfied"),
-    ("5", "非常满意", "very satisfied"),
-):
-    TEXT[f"rating.{_rating}"] = (_zh, _en)
-
-for _state, _zh, _en in (
-    ("accepted", "已受理", "accepted"),
-    ("forwarded", "已转报", "forwarded"),
-    ("supplement", "补正中", "awaiting supplement"),
-    ("approved", "办结(准予)", "approved"),
-    ("rejected", "办结(不予)", "rejected"),
-    ("delivered", "已送达", "delivered"),
-    ("withdrawn", "已撤回", "withdrawn"),
-):
-    TEXT[f"case.{_state}"] = (_zh, _en)
+# The words of the case lifecycle are core's (core.cases): the dashboard's case states and ratings.
+TEXT.update({f"case.{state.value}": label for state, label in STATE_LABELS.items()})
+TEXT.update({f"rating.{rating.value}": label for rating, label in RATING_LABELS.items()})
 
 TEXTS = Texts(SHARED, TEXT)

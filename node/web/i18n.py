@@ -1,13 +1,15 @@
 """Screen texts of the clerk web service, in Chinese (the default) and English.
 
 Error messages come from :mod:`core.errors` (each code has both texts); the words every
-service shares (login, language switch …) from :mod:`web.i18n`; this table holds
-everything else a clerk's page shows. A missing key is a test failure, not a blank on
+service shares (login, language switch …) from :mod:`web.i18n`; the names of case states,
+steps, delivery methods and ratings from :mod:`core.cases`; this table holds everything
+else a clerk's page shows. A missing key is a test failure, not a blank on
 screen.
 """
 
 from __future__ import annotations
 
+from core.cases import DELIVERY_LABELS, EVENT_LABELS, RATING_LABELS, STATE_LABELS
 from web.i18n import SHARED, Texts
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -105,15 +107,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "reason": ("理由/说明", "Reason / note"),
     "missing_list": ("需补正的材料(每行一项)", "Materials to supply (one per line)"),
     "delivery": ("送达方式", "Delivery"),
-    "delivery.pickup": ("窗口领取", "pickup"),
-    "delivery.mail": ("邮寄", "mail"),
-    "delivery.electronic": ("电子送达", "electronic"),
     "rating": ("好差评", "Rating"),
-    "rating.1": ("非常不满意", "very dissatisfied"),
-    "rating.2": ("不满意", "dissatisfied"),
-    "rating.3": ("基本满意", "fair"),
-    "rating.4": ("满意", "satisfied"),
-    "rating.5": ("非常满意", "very satisfied"),
     "comment": ("评价意见", "Comment"),
     "notice.title": ("一次性告知单", "One-time notice of missing materials"),
     "notice.body": (
@@ -176,28 +170,10 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
 }
 
-for _state, _zh, _en in (
-    ("accepted", "已受理", "accepted"),
-    ("forwarded", "已转报", "forwarded"),
-    ("supplement", "补正中", "awaiting supplement"),
-    ("approved", "办结(准予)", "approved"),
-    ("rejected", "办结(不予)", "rejected"),
-    ("delivered", "已送达", "delivered"),
-    ("withdrawn", "已撤回", "withdrawn"),
-):
-    TEXT[f"state.{_state}"] = (_zh, _en)
-
-for _event, _zh, _en in (
-    ("forward", "转报", "forward"),
-    ("approve", "准予", "approve"),
-    ("reject", "不予", "reject"),
-    ("request_supplement", "要求补正", "ask for supplement"),
-    ("supply", "补正材料已收", "supplement received"),
-    ("deliver", "送达", "deliver"),
-    ("withdraw", "撤回", "withdraw"),
-    ("rate", "评价", "rate"),
-):
-    TEXT[f"event.{_event}"] = (_zh, _en)
-
+# The words of the case lifecycle are core's, one table each (core.cases).
+TEXT.update({f"state.{state.value}": label for state, label in STATE_LABELS.items()})
+TEXT.update({f"event.{event.value}": label for event, label in EVENT_LABELS.items()})
+TEXT.update({f"delivery.{way.value}": label for way, label in DELIVERY_LABELS.items()})
+TEXT.update({f"rating.{rating.value}": label for rating, label in RATING_LABELS.items()})
 
 TEXTS = Texts(SHARED, TEXT)
