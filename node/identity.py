@@ -23,10 +23,10 @@ from pathlib import Path
 
 from core.admin import expected_parent, parse_tier, validate_node_code
 from core.clock import Clock
-from core.errors import EnrollmentError, ErrorCode, InputError, RecordError, TongbanError
+from core.errors import EnrollmentError, ErrorCode, InputError, RecordError
 from node import config as node_config
 from node.store import NodeStore
-from sync.record import keys, kinds
+from sync.record import keys, kinds, trust
 from sync.record.enrollment import anchor_fingerprint as fingerprint_of
 from sync.record.enrollment import make_request, parse_fingerprint, read_bundle
 from sync.record.outcome import Status
@@ -85,7 +85,8 @@ def init(
     config = node_config.load(home)
     node_keys = keys.generate(random)
     keys.write_key_file(config.key_path, node_keys, clock.now())
-    NodeStore.open(config.database_path, clock, create=True).close()
+    with NodeStore.open(config.database_path, clock, create=True):
+        pass  # creates the store and runs its migrations
     request = make_request(
         node_keys,
         code=code,
@@ -117,8 +118,7 @@ def enroll(
         raise EnrollmentError(
             ErrorCode.ENROLL_BUNDLE, f"bundle is for {bundle.node}, this node is {config.node.code}"
         )
-    store = NodeStore.open(config.database_path, clock)
-    try:
+    with NodeStore.open(config.database_path, clock) as store:
         if store.log.head(config.node.code) is not None:
             raise EnrollmentError(ErrorCode.ALREADY_ENROLLED, config.node.code)
         expected = parse_fingerprint(anchor_fingerprint) if anchor_fingerprint else None
@@ -144,22 +144,16 @@ def enroll(
             records=store.log.count(),
             cert_id=cert_id,
         )
-    except TongbanError:
-        raise
-    finally:
-        store.close()
 
 
 def _own_certificate(store: NodeStore, config: node_config.NodeConfig, node_keys: keys.NodeKeys) -> bytes:
-    row = store.db.conn.execute(
-        "SELECT cert_id, tier, parent, curve_pk FROM certs WHERE code = ? AND kid = ?",
-        (config.node.code, node_keys.kid),
-    ).fetchone()
-    if row is None:
+    cert_id = trust.cert_of_key(store.db, config.node.code, node_keys.kid)
+    cert = next((c for c in trust.certificates(store.db, config.node.code) if c.cert_id == cert_id), None)
+    if cert is None:
         raise EnrollmentError(ErrorCode.ENROLL_BUNDLE, "the bundle holds no certificate for this node's key")
-    cert_id, tier, parent, curve_pk = row
-    if (tier, parent, bytes(curve_pk)) != (config.node.tier, config.node.parent, node_keys.curve_public):
+    expected = (config.node.tier, config.node.parent, node_keys.curve_public)
+    if (cert.tier, cert.parent, cert.curve_pk) != expected:
         raise EnrollmentError(
             ErrorCode.ENROLL_BUNDLE, "the certificate does not match this node's config or keys"
         )
-    return bytes(cert_id)
+    return cert.cert_id
