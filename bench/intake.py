@@ -29,10 +29,7 @@ from urllib.parse import urlsplit
 from core.catalog import Mode
 from core.clock import SystemClock
 from core.documents import mod11_2_check_char
-from node import config as node_config
 from node.desk import Desk, IntakeForm
-from node.store import NodeStore
-from sync.record import keys
 from tests.helpers import TOWN, VILLAGE
 from tests.integration.webnode import build_city, device_token, serve
 
@@ -61,8 +58,7 @@ def run(
         shutil.copytree(home, bare_home)
 
         _progress(f"intake: baseline, {bare_calls} sequential Desk.intake calls on a copy of the store")
-        desk = _open_desk(bare_home)
-        try:
+        with _open_desk(bare_home) as desk:
             item, materials = _proxy_item(desk)
             for _ in range(WARMUP):
                 desk.intake(IntakeForm(**_fields(item, materials, ids.pop())), ACTOR)
@@ -74,8 +70,6 @@ def run(
                 desk.intake(form, ACTOR)
                 bare.append(time.perf_counter() - t0)
             bare_rate = bare_calls / (time.perf_counter() - started)
-        finally:
-            desk.store.close()
         _progress(f"intake: bare p50 {_ms(_pct(bare, 50))} ms, p95 {_ms(_pct(bare, 95))} ms")
 
         _progress("intake: starting the village web service")
@@ -140,11 +134,7 @@ def run(
 
 def _open_desk(home: Path) -> Desk:
     """A desk as the web service opens one: the node's config, keys and the system clock."""
-    config = node_config.load(home)
-    clock = SystemClock()
-    return Desk(
-        NodeStore.open(config.database_path, clock), keys.load_key_file(config.key_path), config, clock
-    )
+    return Desk.open(home, SystemClock())
 
 
 def _proxy_item(desk: Desk) -> tuple[str, list[str]]:

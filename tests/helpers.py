@@ -16,7 +16,7 @@ from core.catalog import Mode, items_from_data
 from core.clock import FixedClock
 from core.errors import AuthorityError
 from node import identity
-from node.desk import Delegation, Desk
+from node.desk import Desk
 from node.store import NodeStore
 from sync.projection.catalog import current_catalog
 from sync.projection.delegation import split_by_mode
@@ -157,18 +157,17 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
     relay(net.central_dir, net.node_dir(town), net.clock)
     for village in villages:
         relay(net.central_dir, net.node_dir(village), net.clock)
-        desk = open_desk(net.node_dir(town), net.clock)
-        try:
-            delegation = Delegation(desk)
-            for parent in delegation.parents():
+        with open_desk(net.node_dir(town), net.clock) as desk:
+            for parent in desk.delegation.parents():
                 with contextlib.suppress(AuthorityError):  # nothing of it is offered at village level
-                    delegation.delegate(village, parent.id, list(parent.items), valid_days, actor="admin")
-        finally:
-            desk.store.close()
+                    desk.delegation.delegate(
+                        village, parent.id, list(parent.items), valid_days, actor="admin"
+                    )
         relay(net.node_dir(town), net.node_dir(village), net.clock)
 
 
 def open_desk(home: Path, clock: FixedClock) -> Desk:
+    """The desk of the node at ``home``: ``with open_desk(home, clock) as desk: …``."""
     return Desk.open(home, clock)
 
 

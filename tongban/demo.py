@@ -96,11 +96,8 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
     )
     echo(f"           anchor fingerprint {fingerprint}")
     for demo_node in nodes:
-        store = NodeStore.open(home / demo_node.code / "node.db", clock)
-        try:
+        with NodeStore.open(home / demo_node.code / "node.db", clock) as store:
             count = store.log.count()
-        finally:
-            store.close()
         echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
     echo("Start the clerk and operator screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
     echo(f"  tongban log {central_dir}")

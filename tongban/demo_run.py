@@ -29,7 +29,7 @@ from core.admin import is_within
 from core.clock import Clock
 from core.errors import AuthorityError, ErrorCode, InputError
 from node.clerks import Clerks, hash_password
-from node.desk import Delegation, Desk
+from node.desk import Desk
 from sync.record import kinds
 from sync.record.log import RecordLog, decode_stored
 
@@ -90,7 +90,7 @@ def prepare(home: Path, central_dir: Path, town: str, villages: list[str], clock
     town_desk = _desk(home / town, clock)
     try:
         carry(central.log, town_desk.store.log, town)
-        delegation = Delegation(town_desk)
+        delegation = town_desk.delegation
         for village in villages:
             for parent in delegation.parents():
                 with contextlib.suppress(AuthorityError):  # nothing of it is offered at village level

@@ -40,7 +40,7 @@ from bench.city.clock import SimClock
 from bench.city.plan import CityPlan, month_for
 from central import authority
 from core.catalog import Mode
-from node.desk import Delegation, Desk, IntakeForm
+from node.desk import Desk, IntakeForm
 from sync.link.endpoint import ParentServer
 from sync.link.transport import Traffic, sync_once, upstreams_for
 from sync.projection.catalog import current_catalog
@@ -307,18 +307,15 @@ class TownHost(Host):
     def do_delegate(self, children: list[str], valid_days: int) -> int:
         """Pass every grant the town holds down to each of ``children``; how many were signed."""
         self.children = children
-        desk = Desk.open(self.home(self.code), self.clock)
         made = 0
-        try:
-            delegation = Delegation(desk)
+        with Desk.open(self.home(self.code), self.clock) as desk:
+            delegation = desk.delegation
             for parent in delegation.parents():
                 for village in children:
                     with contextlib.suppress(Exception):  # items not offered at village level
                         made += len(
                             delegation.delegate(village, parent.id, list(parent.items), valid_days, "guanli")
                         )
-        finally:
-            desk.store.close()
         return made
 
     def step(self) -> None:
@@ -369,7 +366,7 @@ class TownHost(Host):
 
     def close(self) -> None:
         if self.desk is not None:
-            self.desk.store.close()
+            self.desk.close()
         self.server.stop()
 
 
@@ -399,19 +396,15 @@ class VillageHost(Host):
         self._workers(once=True)
         out = {}
         for code in self.spec.codes:
-            desk = Desk.open(self.home(code), self.clock)
-            try:
+            with Desk.open(self.home(code), self.clock) as desk:
                 out[code] = sum(1 for a in desk.items() if a.allowed)
-            finally:
-                desk.store.close()
         return out
 
     def do_month(self, plan: CityPlan) -> dict[str, int]:
         """Every walk-in of the month at every village of this host, on the pinned clock."""
         totals = {"direct": 0, "proxy": 0}
         for code in self.spec.codes:
-            desk = Desk.open(self.home(code), self.clock)
-            try:
+            with Desk.open(self.home(code), self.clock) as desk:
                 usable = [
                     a
                     for a in desk.items()
@@ -431,13 +424,11 @@ class VillageHost(Host):
                     case = desk.intake(form, actor=CLERK)
                     if auth.mode is Mode.DIRECT:
                         self.clock.pin(walkin.at + 1800)
-                        desk.act(case["case_no"], "approve", {}, CLERK)
-                        desk.act(case["case_no"], "deliver", {"delivery": "pickup"}, CLERK)
+                        desk.act(case.case_no, "approve", {}, CLERK)
+                        desk.act(case.case_no, "deliver", {"delivery": "pickup"}, CLERK)
                         totals["direct"] += 1
                     else:
                         totals["proxy"] += 1
-            finally:
-                desk.store.close()
         return totals
 
     def do_online(self) -> None:

@@ -9,10 +9,10 @@ from werkzeug.wrappers import Response
 
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError, TongbanError
-from node.desk import Delegation
 from node.store import verify
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
+from sync.record.log import Rejection, rejections
 from web.accounts import hash_password
 from web.pages import page
 
@@ -86,7 +86,7 @@ class Admin:
         return self._delegation_page(ctx)
 
     def _delegation_page(self, ctx: Ctx, status: int = 200, **extra: Any) -> Response:
-        d = Delegation(ctx.desk)
+        d = ctx.desk.delegation
         return ctx.render(
             "delegation.html",
             status=status,
@@ -105,7 +105,7 @@ class Admin:
         try:
             parent = bytes.fromhex(form.get("parent", ""))
             days = int(form.get("valid_days", "30") or "30")
-            Delegation(ctx.desk).delegate(
+            ctx.desk.delegation.delegate(
                 form.get("village", ""), parent, form.getlist("items"), days, actor=ctx.principal.actor
             )
         except ValueError:
@@ -121,7 +121,7 @@ class Admin:
         assert ctx.principal is not None
         try:
             target = bytes.fromhex(form.get("grant", ""))
-            Delegation(ctx.desk).revoke(target, form.get("reason", ""), actor=ctx.principal.actor)
+            ctx.desk.delegation.revoke(target, form.get("reason", ""), actor=ctx.principal.actor)
         except ValueError:
             return self._delegation_page(ctx, 400, error=InputError(ErrorCode.FIELD_INVALID, "grant"))
         except TongbanError as exc:
@@ -143,10 +143,5 @@ class Admin:
         return ctx.render("audit.html", report=report, rejected=_rejected(ctx))
 
 
-def _rejected(ctx: Ctx) -> list[dict[str, Any]]:
-    rows = ctx.desk.db.conn.execute(
-        "SELECT code, reason, source, origin, seq, kind, times, last_at FROM rejected"
-        " ORDER BY last_at DESC LIMIT 50"
-    ).fetchall()
-    keys = ("code", "reason", "source", "origin", "seq", "kind", "times", "last_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+def _rejected(ctx: Ctx) -> list[Rejection]:
+    return rejections(ctx.desk.db, limit=50)

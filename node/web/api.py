@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from node.desk import IntakeForm
+from node.desk import Case, IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.openapi import document
 from node.web.render import Ctx
@@ -73,7 +74,7 @@ def _status(ctx: Ctx) -> dict[str, Any]:
             "waiting_up": sync.waiting_up,
             "waiting_down": sync.waiting_down,
         },
-        "counts": desk.counts(),
+        "counts": asdict(desk.counts()),
     }
 
 
@@ -123,7 +124,7 @@ class Api:
             checked = desk.check_intake(form)
             duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
             if duplicates:
-                exc = InputError(ErrorCode.CASE_DUPLICATE, ", ".join(c["case_no"] for c in duplicates))
+                exc = InputError(ErrorCode.CASE_DUPLICATE, ", ".join(c.case_no for c in duplicates))
                 return _duplicate(ctx, exc, duplicates)
         try:
             assert ctx.principal is not None
@@ -132,7 +133,7 @@ class Api:
             if exc.code is ErrorCode.MATERIALS_MISSING:
                 return _notice_error(ctx, form, exc)
             raise
-        return ctx.json({"case": case}, 201)
+        return ctx.json({"case": asdict(case)}, 201)
 
     @http("POST", "/api/v1/notices")
     @api("clerk")
@@ -146,12 +147,13 @@ class Api:
         q = ctx.request.args.get("q", "")
         if not q.strip():
             raise InputError(ErrorCode.FIELD_REQUIRED, "q")
-        return ctx.json({"cases": ctx.desk.search(q)})
+        return ctx.json({"cases": [asdict(c) for c in ctx.desk.search(q)]})
 
     @http("GET", "/api/v1/cases/<case_no>")
     @api()
     def api_case(self, ctx: Ctx, case_no: str) -> Response:
-        return ctx.json({"case": ctx.desk.case(case_no), "events": ctx.desk.events(case_no)})
+        case = asdict(ctx.desk.case(case_no))
+        return ctx.json({"case": case, "events": [asdict(e) for e in ctx.desk.events(case_no)]})
 
     @http("POST", "/api/v1/cases/<case_no>/events")
     @api("clerk")
@@ -164,13 +166,13 @@ class Api:
             raise AuthorityError(ErrorCode.ROLE, "decisions are made by an approver on the node's screen")
         assert ctx.principal is not None
         case = ctx.desk.act(case_no, event, data, ctx.principal.actor)
-        return ctx.json({"case": case})
+        return ctx.json({"case": asdict(case)})
 
 
-def _duplicate(ctx: Ctx, exc: TongbanError, duplicates: list[dict[str, Any]]) -> Response:
+def _duplicate(ctx: Ctx, exc: TongbanError, duplicates: list[Case]) -> Response:
     response = ctx.json_error(exc)
     payload = json.loads(response.get_data(as_text=True))
-    payload["error"]["cases"] = [c["case_no"] for c in duplicates]
+    payload["error"]["cases"] = [c.case_no for c in duplicates]
     response.set_data(json.dumps(payload, ensure_ascii=False))
     response.status_code = 409
     return response

@@ -37,7 +37,7 @@ class DeskPool(Pool[Desk]):
         return handle.db
 
     def close_one(self, handle: Desk) -> None:
-        handle.store.close()
+        handle.close()
 
 
 class DeskProvider(PoolProvider):

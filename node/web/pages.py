@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from core.documents import DocType
 from core.errors import ErrorCode, InputError, TongbanError
-from node.desk import IntakeForm
+from node.desk import Case, IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from web.pages import Sessions, page
@@ -99,7 +99,7 @@ class Pages(Sessions):
             return self._intake_page(ctx, values, status_for(exc), error=exc)
         except TongbanError as exc:
             return self._intake_page(ctx, values, status_for(exc), error=exc)
-        return ctx.redirect(f"/cases/{case['case_no']}/receipt")
+        return ctx.redirect(f"/cases/{case.case_no}/receipt")
 
     # -- cases ----------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class Pages(Sessions):
         item = None
         catalog = ctx.desk.catalog()
         if catalog is not None:
-            item = catalog.get(case["item"])
+            item = catalog.get(case.item)
         return ctx.render("receipt.html", case=case, qr=qr, item=item)
 
     @http("GET", "/queue")
@@ -149,6 +149,6 @@ class Pages(Sessions):
         return ctx.render("queue.html", cases=ctx.desk.queue())
 
 
-def _may_act(ctx: Ctx, case: dict[str, Any]) -> bool:
+def _may_act(ctx: Ctx, case: Case) -> bool:
     p = ctx.principal
     return p is not None and (p.has("clerk") or p.has("approver"))

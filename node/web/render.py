@@ -37,7 +37,7 @@ class Ctx(BaseCtx):
 
     @property
     def clerks(self) -> Clerks:
-        return Clerks(self.desk.db, self.desk.store.log, self.desk.code, self.desk.clock)
+        return self.desk.clerks
 
     @property
     def accounts(self) -> Clerks:

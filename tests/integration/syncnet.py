@@ -11,7 +11,7 @@ from typing import Any
 from central import authority
 from core.catalog import Mode, items_from_data
 from core.clock import FixedClock, SystemClock
-from node.desk import Delegation, Desk, IntakeForm
+from node.desk import Desk, IntakeForm
 from sync.link.endpoint import ParentServer
 from sync.link.transport import LinkSettings, SyncResult, sync_once
 from sync.projection import standard
@@ -111,15 +111,12 @@ def build_city(root: Path) -> City:
 
 def delegate(city: City, village: str) -> int:
     """The town passes its grants down to ``village``; how many grants it signed."""
-    desk = city.desk(TOWN)
     made = 0
-    try:
-        delegation = Delegation(desk)
+    with city.desk(TOWN) as desk:
+        delegation = desk.delegation
         for parent in delegation.parents():
             with contextlib.suppress(Exception):
                 made += len(delegation.delegate(village, parent.id, list(parent.items), 30, actor="guanli"))
-    finally:
-        desk.store.close()
     return made
 
 
@@ -138,11 +135,8 @@ def proxy_form(desk: Desk, decider: str = TOWN, doc_no: str = GOOD_ID) -> Intake
 
 def take_in(city: City, village: str, doc_no: str = GOOD_ID) -> str:
     """A proxy case decided by the town, taken in at ``village``; its number."""
-    desk = city.desk(village)
-    try:
-        return str(desk.intake(proxy_form(desk, TOWN, doc_no), actor="wangli")["case_no"])
-    finally:
-        desk.store.close()
+    with city.desk(village) as desk:
+        return desk.intake(proxy_form(desk, TOWN, doc_no), actor="wangli").case_no
 
 
 def build_delegated_city(root: Path) -> City:

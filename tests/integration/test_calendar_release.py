@@ -23,7 +23,7 @@ from core.catalog import Mode
 from core.clock import CHINA
 from core.errors import ErrorCode, RecordError
 from core.intake import CALENDAR_ESTIMATED
-from node.desk import Desk, IntakeForm
+from node.desk import Case, Desk, IntakeForm
 from node.store import NodeStore
 from sync.projection.calendars import StoreCalendar, held_years
 from sync.record import kinds
@@ -82,7 +82,7 @@ def five_day_form(desk: Desk, doc_no: str) -> IntakeForm:
     )
 
 
-def take_in(city: City, doc_no: str) -> dict[str, Any]:
+def take_in(city: City, doc_no: str) -> Case:
     desk = city.desk(VILLAGE)
     try:
         return desk.intake(five_day_form(desk, doc_no), actor="wangli")
@@ -105,8 +105,8 @@ def test_a_release_reaches_the_village_and_moves_its_deadlines(city: City, tmp_p
         ok(city.sync(VILLAGE))
 
         before = take_in(city, GOOD_ID)
-        assert before["deadline"] == "2027-01-04"  # 2027 counted Monday to Friday
-        assert CALENDAR_ESTIMATED in before["flags"]
+        assert before.deadline == "2027-01-04"  # 2027 counted Monday to Friday
+        assert CALENDAR_ESTIMATED in before.flags
 
         record = publish(city, write_schedule(tmp_path))
         ok(city.sync(TOWN))
@@ -118,12 +118,12 @@ def test_a_release_reaches_the_village_and_moves_its_deadlines(city: City, tmp_p
             )
 
         after = take_in(city, ANOTHER_ID)
-        assert after["deadline"] == "2027-01-07"  # Dec 29, 30, 31, then Jan 6, 7
-        assert CALENDAR_ESTIMATED not in after["flags"]
+        assert after.deadline == "2027-01-07"  # Dec 29, 30, 31, then Jan 6, 7
+        assert CALENDAR_ESTIMATED not in after.flags
         # A case taken in before keeps the deadline its signed intake record states.
         desk = city.desk(VILLAGE)
         try:
-            assert desk.case(before["case_no"])["deadline"] == "2027-01-04"
+            assert desk.case(before.case_no).deadline == "2027-01-04"
             years = desk.calendar_years()
             assert (years.builtin_first, years.builtin_last) == (2004, 2026)
             assert [(r.year, r.version) for r in years.releases] == [(2027, 1)]
@@ -132,9 +132,7 @@ def test_a_release_reaches_the_village_and_moves_its_deadlines(city: City, tmp_p
         # The case went up, and the town (its decider) holds the same deadline.
         ok(city.sync(VILLAGE))
         ok(city.sync(TOWN))
-        assert (
-            city.count(TOWN, "SELECT deadline FROM cases WHERE case_no = ?", after["case_no"]) == "2027-01-07"
-        )
+        assert city.count(TOWN, "SELECT deadline FROM cases WHERE case_no = ?", after.case_no) == "2027-01-07"
     city.verify_all()
 
 

@@ -113,6 +113,6 @@ def test_an_expired_release_warns_and_flags_but_intake_goes_on(city: City) -> No
     case_no = take_in(city, VILLAGE)
     desk = city.desk(VILLAGE)
     try:
-        assert "E_CATALOG_EXPIRED" in desk.case(case_no)["flags"]
+        assert "E_CATALOG_EXPIRED" in desk.case(case_no).flags
     finally:
         desk.store.close()

@@ -225,7 +225,7 @@ def test_heartbeat_warns_of_staleness_and_a_clock_behind_but_intake_goes_on(city
     case_no = take_in(city, VILLAGE)
     desk = city.desk(VILLAGE)
     try:
-        assert ErrorCode.CLOCK_BEHIND.value in desk.case(case_no)["flags"]
+        assert ErrorCode.CLOCK_BEHIND.value in desk.case(case_no).flags
     finally:
         desk.store.close()
 

@@ -62,7 +62,7 @@ def take(city: City, code: str, *, proxy: bool, n: int = 0) -> str:
             phone="13800138000",
             materials=tuple(m.code for m in auth.item.materials if m.required),
         )
-        return str(desk.intake(form, actor="clerk")["case_no"])
+        return desk.intake(form, actor="clerk").case_no
     finally:
         desk.store.close()
 

@@ -64,7 +64,7 @@ def take_in(village: Path) -> str:
             phone="13900139000",
             materials=tuple(m.code for m in auth.item.materials if m.required),
         )
-        return str(desk.intake(form, actor="wangli")["case_no"])
+        return desk.intake(form, actor="wangli").case_no
     finally:
         desk.store.close()
 

@@ -1,7 +1,7 @@
 """The service desk on real SQLite stores, with time under the test's control.
 
 Expired and revoked grants, sub-delegation that would widen, crossing steps of two offline
-nodes, overdue flags, sessions and login backoff.
+nodes, overdue flags, sessions and login backoff, device tokens, the sync status.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 from core.clock import FixedClock
 from core.documents import mod11_2_check_char
 from core.errors import AuthorityError, ErrorCode, InputError
-from node.clerks import Clerks, hash_password
-from node.desk import Delegation, Desk, IntakeForm
+from node.clerks import hash_password
+from node.desk import Desk, IntakeForm
 from tests.helpers import CITY, TOWN, VILLAGE, Network, delegate_demo_items, make_network, open_desk, relay
+from tests.integration.syncnet import build_delegated_city, take_in
 
 DAY = 86_400
 GOOD_ID = "11010519491231002X"
@@ -54,29 +55,22 @@ def counts(desk: Desk) -> tuple[int, int]:
 
 def test_expired_grant_flags_the_case_but_takes_the_walk_in(net: Network) -> None:
     net.clock.advance(20 * DAY)  # the 10-day grants have expired; the village has not synced
-    desk = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
         assert any(b.code == "E_GRANT_EXPIRED" for b in desk.banners())
         item, materials = proxy_item(desk)
         case = desk.intake(form(item, materials), actor="wangli")
-        assert "E_GRANT_EXPIRED" in case["flags"]
-        assert case["state"] == "forwarded"
-    finally:
-        desk.store.close()
+        assert "E_GRANT_EXPIRED" in case.flags
+        assert case.state == "forwarded"
 
 
 def test_revoked_grant_refuses_and_stores_nothing(net: Network) -> None:
-    town = open_desk(net.node_dir(TOWN), net.clock)
-    try:
-        delegation = Delegation(town)
+    with open_desk(net.node_dir(TOWN), net.clock) as town:
+        delegation = town.delegation
         for grant, revoked in delegation.issued():
             if not revoked:
                 delegation.revoke(grant.id, "村便民服务中心暂停代办", actor="guanli")
-    finally:
-        town.store.close()
     relay(net.node_dir(TOWN), net.node_dir(VILLAGE), net.clock)
-    desk = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
         before = counts(desk)
         code = desk.db.conn.execute("SELECT items FROM grants WHERE aud = ? LIMIT 1", (VILLAGE,)).fetchone()[
             0
@@ -86,14 +80,11 @@ def test_revoked_grant_refuses_and_stores_nothing(net: Network) -> None:
             desk.intake(form(item, ()), actor="wangli")
         assert err.value.code is ErrorCode.GRANT_REVOKED
         assert counts(desk) == before
-    finally:
-        desk.store.close()
 
 
 def test_sub_delegation_cannot_widen(net: Network) -> None:
-    town = open_desk(net.node_dir(TOWN), net.clock)
-    try:
-        delegation = Delegation(town)
+    with open_desk(net.node_dir(TOWN), net.clock) as town:
+        delegation = town.delegation
         parent = delegation.parents()[0]
         before = counts(town)
         with pytest.raises(AuthorityError) as err:
@@ -103,48 +94,34 @@ def test_sub_delegation_cannot_widen(net: Network) -> None:
             delegation.delegate("330481105201", parent.id, list(parent.items), 10, actor="guanli")
         assert err.value.code is ErrorCode.GRANT_AUDIENCE
         assert counts(town) == before
-    finally:
-        town.store.close()
 
 
 def test_crossing_steps_of_two_offline_nodes_are_kept_and_shown(net: Network) -> None:
-    village = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as village:
         item, materials = proxy_item(village)
-        case_no = village.intake(form(item, materials), actor="wangli")["case_no"]
-    finally:
-        village.store.close()
+        case_no = village.intake(form(item, materials), actor="wangli").case_no
     relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
-    town = open_desk(net.node_dir(TOWN), net.clock)
-    try:
-        assert [c["case_no"] for c in town.queue()] == [case_no]
+    with open_desk(net.node_dir(TOWN), net.clock) as town:
+        assert [c.case_no for c in town.queue()] == [case_no]
         with pytest.raises(InputError) as err:
             town.act(case_no, "reject", {"reason": ""}, actor="shenpi")
         assert err.value.code is ErrorCode.CASE_TRANSITION
         town.act(case_no, "approve", {}, actor="shenpi")  # the town approves …
-    finally:
-        town.store.close()
-    village = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as village:
         with pytest.raises(AuthorityError) as err2:
             village.act(case_no, "approve", {}, actor="wangli")
         assert err2.value.code is ErrorCode.NOT_DECIDER
         village.act(
             case_no, "withdraw", {"reason": "申请人撤回"}, actor="wangli"
         )  # … while the village withdraws
-    finally:
-        village.store.close()
     relay(net.node_dir(TOWN), net.node_dir(VILLAGE), net.clock)
     relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
     states = []
     for code in (VILLAGE, TOWN):
-        desk = open_desk(net.node_dir(code), net.clock)
-        try:
+        with open_desk(net.node_dir(code), net.clock) as desk:
             case = desk.case(case_no)
             events = desk.events(case_no)
-            states.append((case["state"], [(e["event"], e["status"], e["code"]) for e in events]))
-        finally:
-            desk.store.close()
+            states.append((case.state, [(e.event, e.status, e.code) for e in events]))
     assert states[0] == states[1]  # both nodes agree
     state, events = states[0]
     assert state == "approved"  # the town's approval came first
@@ -152,22 +129,18 @@ def test_crossing_steps_of_two_offline_nodes_are_kept_and_shown(net: Network) ->
 
 
 def test_overdue_is_computed_when_read(net: Network) -> None:
-    desk = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
         item, materials = proxy_item(desk)
         case = desk.intake(form(item, materials), actor="wangli")
-        assert not case["overdue"]
+        assert not case.overdue
         net.clock.advance(90 * DAY)
-        assert desk.case(case["case_no"])["overdue"]
-        assert desk.counts()["overdue"] == 1
-    finally:
-        desk.store.close()
+        assert desk.case(case.case_no).overdue
+        assert desk.counts().overdue == 1
 
 
 def test_sessions_expire_and_logins_back_off(net: Network) -> None:
-    desk = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
-        clerks = Clerks(desk.db, desk.store.log, VILLAGE, net.clock)
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        clerks = desk.clerks
         clerks.add(
             desk.keys, "wangli", "王丽", ["clerk"], hash_password("correct horse battery"), actor="sys:test"
         )
@@ -195,34 +168,23 @@ def test_sessions_expire_and_logins_back_off(net: Network) -> None:
             ).fetchone()[0]
             == "admin"
         )
-    finally:
-        desk.store.close()
 
 
 def test_a_step_taken_after_seeing_another_sorts_after_it_on_a_lagging_clock(net: Network) -> None:
-    village = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as village:
         item, materials = proxy_item(village)
-        case_no = village.intake(form(item, materials), actor="wangli")["case_no"]
-    finally:
-        village.store.close()
+        case_no = village.intake(form(item, materials), actor="wangli").case_no
     relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
     net.clock.advance(3600)  # the town's clock runs an hour ahead of the village's
-    town = open_desk(net.node_dir(TOWN), net.clock)
-    try:
+    with open_desk(net.node_dir(TOWN), net.clock) as town:
         town.act(case_no, "approve", {}, actor="shenpi")
-    finally:
-        town.store.close()
     net.clock.advance(-3600)
     relay(net.node_dir(TOWN), net.node_dir(VILLAGE), net.clock)
-    village = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as village:
         case = village.act(case_no, "deliver", {"delivery": "pickup"}, actor="wangli")
-        assert case["state"] == "delivered"
-        steps = [(e["event"], e["status"]) for e in village.events(case_no)]
+        assert case.state == "delivered"
+        steps = [(e.event, e.status) for e in village.events(case_no)]
         assert steps[-2:] == [("approve", "applied"), ("deliver", "applied")], steps
-    finally:
-        village.store.close()
 
 
 def resident_id(n: int) -> str:
@@ -231,11 +193,10 @@ def resident_id(n: int) -> str:
 
 
 def test_case_numbers_count_up_by_day_past_four_digits(net: Network) -> None:
-    desk = open_desk(net.node_dir(VILLAGE), net.clock)
-    try:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
         item, materials = proxy_item(desk)
-        first = desk.intake(form(item, materials, resident_id(1)), actor="wangli")["case_no"]
-        second = desk.intake(form(item, materials, resident_id(2)), actor="wangli")["case_no"]
+        first = desk.intake(form(item, materials, resident_id(1)), actor="wangli").case_no
+        second = desk.intake(form(item, materials, resident_id(2)), actor="wangli").case_no
         day = first.rsplit("-", 1)[0]
         assert (first, second) == (f"{day}-0001", f"{day}-0002")
         # A number past 9999 sorts before 9999 as text: the next one still counts on from it.
@@ -245,10 +206,62 @@ def test_case_numbers_count_up_by_day_past_four_digits(net: Network) -> None:
             conn.execute("UPDATE copied SET case_no = ?", (f"{day}-{serial}",))
             conn.execute("INSERT INTO cases SELECT * FROM copied")
         conn.commit()
-        third = desk.intake(form(item, materials, resident_id(3)), actor="wangli")["case_no"]
+        third = desk.intake(form(item, materials, resident_id(3)), actor="wangli").case_no
         assert third == f"{day}-10001"
         net.clock.advance(DAY)
-        fourth = desk.intake(form(item, materials, resident_id(4)), actor="wangli")["case_no"]
+        fourth = desk.intake(form(item, materials, resident_id(4)), actor="wangli").case_no
         assert fourth.endswith("-0001") and fourth.rsplit("-", 1)[0] != day
-    finally:
-        desk.store.close()
+
+
+def test_device_tokens_keep_only_their_digest_and_stop_when_disabled(net: Network) -> None:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        clerks = desk.clerks
+        token = clerks.add_device("kiosk", ["clerk", "clerk"])
+        principal = clerks.device(token)
+        assert (principal.actor, principal.roles) == ("device:kiosk", frozenset({"clerk"}))
+        with pytest.raises(InputError) as err:
+            clerks.add_device("kiosk", ["auditor"])
+        assert err.value.code is ErrorCode.ACCOUNT_EXISTS
+        with pytest.raises(InputError) as err:
+            clerks.add_device("printer", ["approver"])
+        assert err.value.code is ErrorCode.FIELD_INVALID
+        stored = desk.db.conn.execute("SELECT digest FROM device_tokens").fetchall()
+        assert len(stored) == 1 and token.encode() not in bytes(stored[0][0])
+        clerks.disable_device("kiosk")
+        assert [(d.name, d.roles, d.active) for d in clerks.devices()] == [("kiosk", ("clerk",), False)]
+        with pytest.raises(AuthorityError) as err2:
+            clerks.device(token)
+        assert err2.value.code is ErrorCode.TOKEN_INVALID
+        with pytest.raises(InputError) as err:
+            clerks.disable_device("nobody")
+        assert err.value.code is ErrorCode.ACCOUNT_UNKNOWN
+
+
+def test_a_new_password_ends_the_sessions_and_clears_the_backoff(net: Network) -> None:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        clerks = desk.clerks
+        clerks.add(desk.keys, "wangli", "王丽", ["clerk"], hash_password("correct horse battery"), actor="t")
+        token, _ = clerks.start_session("wangli")
+        for _ in range(4):
+            with pytest.raises(AuthorityError):
+                clerks.check_login("wangli", "wrong password")
+        clerks.set_password("wangli", hash_password("another long password"))
+        with pytest.raises(AuthorityError) as err:
+            clerks.session(token)
+        assert err.value.code is ErrorCode.SESSION_EXPIRED
+        clerks.check_login("wangli", "another long password")  # not throttled any more
+
+
+def test_the_sync_status_is_the_links_own(tmp_path: Path) -> None:
+    city = build_delegated_city(tmp_path)  # the village synced last, after its grants were made
+    with city.desk(VILLAGE) as desk:
+        synced = desk.sync_status()
+        assert synced.last_ok is not None and synced.last_attempt is not None
+        assert (synced.last_error, synced.waiting_up, synced.waiting_down) == (None, 0, 0)
+    take_in(city, VILLAGE)  # the intake and its forward wait to go up
+    with city.desk(VILLAGE) as desk:
+        assert desk.sync_status().waiting_up == 2
+    assert not city.sync(VILLAGE).ok  # no parent serves now: the attempt fails and is noted
+    with city.desk(VILLAGE) as desk:
+        failed = desk.sync_status()
+        assert failed.last_error and failed.waiting_up == 2 and failed.last_ok == synced.last_ok

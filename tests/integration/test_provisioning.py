@@ -35,7 +35,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from core.clock import SystemClock
 from core.errors import ErrorCode
 from node import config as node_config
-from node.desk import Delegation, Desk
+from node.desk import Desk
 from node.store import NodeStore
 from sync.record import keys, kinds
 from sync.record.envelope import Payload, seal
@@ -275,8 +275,8 @@ def delegate_to_village(city: City) -> None:
     def delegated() -> bool:
         desk = open_desk(city.home(TOWN))
         try:
-            delegation = Delegation(desk)
-            if VILLAGE not in {c["code"] for c in delegation.children()}:
+            delegation = desk.delegation
+            if VILLAGE not in {c.code for c in delegation.children()}:
                 return False
             made = []
             for parent in delegation.parents():

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import FixedClock, SystemClock
-from node.clerks import Clerks, hash_password
+from node.clerks import hash_password
 from tests.helpers import CITY, TOWN, VILLAGE, Network, delegate_demo_items, make_network, open_desk
 
 PASSWORD = "correct horse battery"
@@ -43,23 +43,16 @@ def build_city(root: Path) -> Network:
             [("wangli", "王丽", ["clerk"]), ("shenji", "审计", ["auditor"]), ("cunguan", "村管", ["admin"])],
         ),
     ):
-        desk = open_desk(net.node_dir(code), net.clock)
-        try:
-            clerks = Clerks(desk.db, desk.store.log, code, desk.clock)
+        with open_desk(net.node_dir(code), net.clock) as desk:
             digest = hash_password(PASSWORD)
             for user, name, roles in users:
-                clerks.add(desk.keys, user, name, roles, digest, actor="sys:test")
-        finally:
-            desk.store.close()
+                desk.clerks.add(desk.keys, user, name, roles, digest, actor="sys:test")
     return net
 
 
 def device_token(home: Path, name: str = "kiosk") -> str:
-    desk = open_desk(home, FixedClock())
-    try:
-        return Clerks(desk.db, desk.store.log, desk.code, desk.clock).add_device(name, ["clerk"])
-    finally:
-        desk.store.close()
+    with open_desk(home, FixedClock()) as desk:
+        return desk.clerks.add_device(name, ["clerk"])
 
 
 def free_port() -> int:

@@ -1,0 +1,146 @@
+"""The steps of a case at one node: deciding, asking for a supplement, supplying, delivering,
+withdrawing, rating.
+
+A step is refused up front when this node is not the one that may take it
+(:func:`core.cases.owner_of`) or the case's state does not allow it; otherwise it is one
+``case.event`` record, appended in one transaction that also replays the case
+(:mod:`sync.projection.cases`). A case read here is a :class:`Case`: the stored row with
+what depends on the reader (overdue today, taken in here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from core.cases import (
+    DECISIONS,
+    CaseEvent,
+    CaseState,
+    Delivery,
+    Event,
+    Rating,
+    State,
+    allowed_events,
+    is_overdue,
+    owner_of,
+)
+from core.catalog import Mode
+from core.clock import Clock, local_date
+from core.errors import AuthorityError, ErrorCode, InputError
+from core.intake import MAX_REASON, clean_text
+from node.store import NodeStore
+from sync.projection import case_queries
+from sync.projection.case_queries import CaseRow
+from sync.record import kinds
+from sync.record.db import transaction
+from sync.record.keys import NodeKeys
+
+_CASE_FIELDS = tuple(f.name for f in fields(CaseRow))
+
+
+@dataclass(frozen=True)
+class Case(CaseRow):
+    """A case as a node shows it: the stored row, and what is derived when it is read."""
+
+    overdue: bool  # its time limit runs and its deadline has passed
+    mine: bool  # taken in at this node
+
+    @classmethod
+    def shown(cls, row: CaseRow, node: str, today: str) -> Case:
+        """``row`` as ``node`` shows it on ``today`` (an ISO local date)."""
+        values = {name: getattr(row, name) for name in _CASE_FIELDS}
+        return cls(**values, overdue=is_overdue(row.state, row.deadline, today), mine=row.node == node)
+
+
+class Casework:
+    """The case steps of the node ``code``: records signed with ``node_keys``."""
+
+    def __init__(self, store: NodeStore, node_keys: NodeKeys, code: str, clock: Clock) -> None:
+        self.store = store
+        self.db = store.db
+        self.keys = node_keys
+        self.code = code
+        self.clock = clock
+
+    def shown(self, rows: list[CaseRow]) -> list[Case]:
+        today = local_date(self.clock.now()).isoformat()
+        return [Case.shown(row, self.code, today) for row in rows]
+
+    def case(self, case_no: str) -> Case:
+        """The case ``case_no``; ``E_CASE_UNKNOWN`` when this store holds none."""
+        row = case_queries.case(self.db, case_no)
+        if row is None:
+            raise InputError(ErrorCode.CASE_UNKNOWN, case_no)
+        return self.shown([row])[0]
+
+    def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
+        """Apply one step to a case held here, if this node may take it."""
+        case = self.case(case_no)
+        try:
+            kind = Event(event)
+        except ValueError as exc:
+            raise InputError(ErrorCode.CASE_TRANSITION, f"unknown step {event!r}") from exc
+        if kind is Event.FORWARD:
+            raise InputError(ErrorCode.CASE_TRANSITION, "a proxy case is forwarded when it is taken in")
+        owner = owner_of(kind, case.node, case.decider)
+        if owner != self.code:
+            code = ErrorCode.NOT_DECIDER if kind in DECISIONS else ErrorCode.NOT_AUTHORIZED
+            raise AuthorityError(code, f"{kind.value} on {case_no} belongs to {owner}")
+        step = self.build_event(kind, fields, after=case_queries.last_event_at(self.db, case_no))
+        state = state_of(case)
+        if kind not in allowed_events(state):
+            raise InputError(
+                ErrorCode.CASE_TRANSITION, f"{kind.value} is not possible in state {state.state.value}"
+            )
+        with transaction(self.db):
+            self.append_event(case_no, step, actor)
+        return self.case(case_no)
+
+    def steps(self, case: CaseRow) -> list[str]:
+        """The steps this node may take on ``case`` now (for the buttons on its page)."""
+        return [
+            event.value
+            for event in allowed_events(state_of(case))
+            if event is not Event.FORWARD and owner_of(event, case.node, case.decider) == self.code
+        ]
+
+    def build_event(self, kind: Event, fields: dict[str, Any], after: int = 0) -> CaseEvent:
+        """The step ``kind`` with the fields a clerk filled in, checked; timed after ``after``."""
+        # Steps replay in (at, record id) order everywhere: a step taken after seeing others
+        # must sort after them, even within the same second or on a clock that lags.
+        now = max(self.clock.now(), after + 1)
+        reason = clean_text("reason", fields.get("reason", ""), limit=MAX_REASON, required=False)
+        missing: tuple[str, ...] = ()
+        delivery = rating = None
+        if kind is Event.REQUEST_SUPPLEMENT:
+            raw = fields.get("missing") or ()
+            if isinstance(raw, str):
+                raw = raw.splitlines()
+            missing = tuple(clean_text("missing", m, limit=100) for m in raw if str(m).strip())
+        if kind is Event.DELIVER:
+            try:
+                delivery = Delivery(str(fields.get("delivery", "")))
+            except ValueError as exc:
+                raise InputError(ErrorCode.FIELD_INVALID, "delivery: pickup, mail or electronic") from exc
+        if kind is Event.RATE:
+            try:
+                rating = Rating(int(str(fields.get("rating", ""))))
+            except ValueError as exc:
+                raise InputError(ErrorCode.FIELD_INVALID, "rating: 1 to 5") from exc
+        return CaseEvent(kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating)
+
+    def append_event(
+        self, case_no: str, event: CaseEvent, actor: str, refs: dict[str, Any] | None = None
+    ) -> None:
+        """The ``case.event`` record of ``event`` (inside the caller's transaction)."""
+        body = {"case": case_no, **event.to_body()}
+        self.store.log.append_local(self.keys, self.code, kinds.CASE_EVENT, body, actor=actor, refs=refs)
+
+
+def state_of(case: CaseRow) -> CaseState:
+    """The state machine's view of a stored case (what :func:`allowed_events` needs)."""
+    if case.state is State.SUPPLEMENT:
+        origin = State.FORWARDED if case.mode is Mode.PROXY else State.ACCEPTED
+        return CaseState(case.state, case.mode, case.rating, supplement_from=origin, paused_since=0)
+    return CaseState(case.state, case.mode, case.rating)

@@ -1,0 +1,112 @@
+"""What a node holds from above — the catalog, its grants, central's heartbeat — and what they allow.
+
+The screens show it (the items a clerk may take in, the banners at the top of every page)
+and intake checks against it. Staleness never refuses a walk-in: an expired catalog or
+grant, or a stale heartbeat, is a banner on the screen and a flag on the case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.catalog import CatalogRelease
+from core.clock import Clock
+from core.errors import ErrorCode, InputError
+from node.store import NodeStore
+from sync.projection.calendars import HeldYears, held_years
+from sync.projection.catalog import catalog_release, newest_version
+from sync.projection.delegation import ItemAuthority, authority_for
+from sync.projection.grants import StoreGrants
+from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
+
+
+@dataclass
+class Banner:
+    level: str  # "warn" or "error"
+    code: str
+    detail: str = ""
+
+
+class Holdings:
+    """The catalog and grants the node ``code`` (of ``tier``) holds in ``store``."""
+
+    def __init__(self, store: NodeStore, code: str, tier: str, clock: Clock) -> None:
+        self.store = store
+        self.db = store.db
+        self.code = code
+        self.tier = tier
+        self.clock = clock
+        self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
+
+    def catalog(self) -> CatalogRelease | None:
+        """The newest catalog release held."""
+        version = newest_version(self.db)
+        if not version:
+            return None
+        if version not in self._catalogs:
+            release = catalog_release(self.db, version)
+            if release is None:
+                return None
+            self._catalogs[version] = release
+        return self._catalogs[version]
+
+    def calendar_years(self) -> HeldYears:
+        """Which years deadlines are counted for, built in or published by central."""
+        return held_years(self.db)
+
+    def authority(self, item_code: str, at: int | None = None) -> ItemAuthority:
+        """What this node may do with ``item_code`` at ``at`` (default: now)."""
+        catalog = self.catalog()
+        if catalog is None:
+            raise InputError(ErrorCode.ITEM_UNKNOWN, "no catalog release is held yet")
+        item = catalog.get(item_code)
+        if item is None:
+            raise InputError(ErrorCode.ITEM_UNKNOWN, item_code)
+        now = self.clock.now() if at is None else at
+        return authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
+
+    def items(self) -> list[ItemAuthority]:
+        """Every catalog item this node holds a grant for (allowed or stale), catalog order."""
+        catalog = self.catalog()
+        if catalog is None:
+            return []
+        granted: set[str] = set()
+        for grant in StoreGrants(self.db).held_by(self.code):
+            granted.update(grant.items)
+        now = self.clock.now()
+        out = []
+        for item in catalog.items:
+            if item.code in granted:
+                auth = authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
+                if auth.mode is not None:
+                    out.append(auth)
+        return out
+
+    def banners(self) -> list[Banner]:
+        """Warnings for the top of every page: no/expired catalog, no/expired grants, the heartbeat."""
+        now = self.clock.now()
+        out: list[Banner] = []
+        catalog = self.catalog()
+        if catalog is None:
+            out.append(Banner("error", ErrorCode.ITEM_UNKNOWN.value, "no catalog release is held yet"))
+        elif catalog.is_expired(now):
+            out.append(Banner("warn", ErrorCode.CATALOG_EXPIRED.value, f"version {catalog.version}"))
+        grants = StoreGrants(self.db).held_by(self.code)
+        if not grants:
+            out.append(Banner("error", ErrorCode.GRANT_ITEM.value, "no grant is held by this node"))
+        elif all(g.exp < now for g in grants):
+            out.append(Banner("warn", ErrorCode.GRANT_EXPIRED.value, ""))
+        latest = latest_heartbeat(self.db)
+        for flag in heartbeat_flags(latest, now):
+            level = "error" if flag is ErrorCode.CLOCK_BEHIND else "warn"
+            out.append(Banner(level, flag.value, f"heartbeat #{latest.seq}" if latest else ""))
+        return out
+
+    def staleness(self, now: int) -> list[str]:
+        """The flags a case taken in at ``now`` carries for what is stale here (besides its grant)."""
+        flags: list[str] = []
+        catalog = self.catalog()
+        if catalog is not None and catalog.is_expired(now):
+            flags.append(ErrorCode.CATALOG_EXPIRED.value)
+        flags.extend(flag.value for flag in heartbeat_flags(latest_heartbeat(self.db), now))
+        return flags

@@ -1,0 +1,176 @@
+"""Taking a case in at one node: the form, its checks, the one-time notice, the duplicate check.
+
+``check``
+    validates a form (applicant, ID document, phone, item, materials, field lengths) and
+    the node's authority for the item. Staleness (an expired catalog or grant, a grant
+    whose catalog release is not held, a stale heartbeat) never refuses a walk-in: the
+    case is flagged.
+``take_in``
+    the next case number of the day, the deadline in working days, the ``case.intake``
+    record, and for a proxy case its ``forward`` event in the same transaction — the
+    materials go up with the record, the clerk has nothing more to do.
+``similar_open``
+    the applicant's open cases for the same item, which the clerk confirms before a
+    second one is taken in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.cases import CaseEvent, Event
+from core.catalog import Item, Mode
+from core.clock import Clock, local_date
+from core.errors import AuthorityError, ErrorCode, InputError
+from core.grants import Verdict
+from core.intake import (
+    CALENDAR_ESTIMATED,
+    MAX_NOTES,
+    Applicant,
+    Intake,
+    Notice,
+    case_number,
+    check_applicant,
+    clean_text,
+    missing_materials,
+    one_time_notice,
+)
+from node.casework import Case, Casework
+from node.holdings import Holdings
+from sync.projection import case_queries
+from sync.projection.calendars import StoreCalendar
+from sync.projection.delegation import ItemAuthority
+from sync.record import kinds
+from sync.record.db import transaction
+
+
+@dataclass(frozen=True)
+class IntakeForm:
+    """What the clerk typed, unchecked."""
+
+    item: str
+    name: str
+    doc_type: str
+    doc_no: str
+    phone: str
+    materials: tuple[str, ...] = ()
+    notes: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> IntakeForm:
+        materials = data.get("materials") or ()
+        if isinstance(materials, str):
+            materials = (materials,)
+        if not isinstance(materials, (list, tuple)) or not all(isinstance(m, str) for m in materials):
+            raise InputError(ErrorCode.FIELD_INVALID, "materials must be a list of material codes")
+        values = {}
+        for name in ("item", "name", "doc_type", "doc_no", "phone", "notes"):
+            value = data.get(name, "")
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text")
+            values[name] = value
+        return cls(materials=tuple(materials), **values)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A form that passed every check: ready to take in (or to print a notice for)."""
+
+    item: Item
+    authority: ItemAuthority
+    applicant: Applicant
+    materials: tuple[str, ...]
+    notes: str
+    flags: tuple[str, ...]
+
+
+class Intakes:
+    """Intake at the node whose holdings, case steps and name are given."""
+
+    def __init__(self, holdings: Holdings, casework: Casework, node_name: str, clock: Clock) -> None:
+        self.holdings = holdings
+        self.casework = casework
+        self.db = casework.db
+        self.code = casework.code
+        self.node_name = node_name
+        self.clock = clock
+        self.calendars = StoreCalendar()
+
+    def check(self, form: IntakeForm) -> Checked:
+        """Every check of an intake form; raises the first fault with its code."""
+        now = self.clock.now()
+        today = local_date(now)
+        item_code = clean_text("item", form.item, limit=20)
+        applicant = check_applicant(form.name, form.doc_type, form.doc_no, form.phone, today)
+        notes = clean_text("notes", form.notes, limit=MAX_NOTES, required=False)
+        authority = self.holdings.authority(item_code, now)
+        if not authority.allowed:
+            code = authority.auth.code or ErrorCode.GRANT_ITEM
+            raise AuthorityError(code, authority.auth.detail)
+        received = tuple(m for m in authority.item.materials if m.code in set(form.materials))
+        missing_materials(authority.item, set(form.materials))  # unknown material codes
+        flags: list[str] = []
+        if authority.auth.verdict is Verdict.STALE:
+            flags.extend(code.value for code in authority.auth.flags)
+        flags.extend(self.holdings.staleness(now))
+        return Checked(
+            authority.item, authority, applicant, tuple(m.code for m in received), notes, tuple(flags)
+        )
+
+    def notice(self, form: IntakeForm) -> Notice:
+        """The one-time notice (一次性告知) for a form whose required materials are incomplete."""
+        checked = self.check(form)
+        return one_time_notice(
+            checked.item,
+            checked.applicant.name,
+            set(checked.materials),
+            self.node_name,
+            local_date(self.clock.now()),
+        )
+
+    def similar_open(self, doc_no: str, item: str) -> list[Case]:
+        """Open cases of the same applicant for the same item (to warn the clerk)."""
+        rows = case_queries.similar_open(self.db, doc_no.strip().upper(), item)
+        return self.casework.shown(rows)
+
+    def take_in(self, form: IntakeForm, actor: str) -> Case:
+        """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing."""
+        checked = self.check(form)
+        missing = missing_materials(checked.item, set(checked.materials))
+        if missing:
+            raise InputError(ErrorCode.MATERIALS_MISSING, "、".join(m.name for m in missing))
+        now = self.clock.now()
+        today = local_date(now)
+        auth = checked.authority
+        assert auth.mode is not None and auth.decider is not None and auth.grant is not None
+        deadline = self.calendars.get(self.db).add_working_days(today, checked.item.time_limit_days)
+        flags = list(checked.flags)
+        if deadline.unknown_years:
+            flags.append(CALENDAR_ESTIMATED)
+        with transaction(self.db):
+            number = case_number(self.code, today, case_queries.next_serial(self.db, self.code, today))
+            intake = Intake(
+                case=number,
+                item=checked.item.code,
+                item_name=checked.item.name,
+                cat=auth.grant.cat,
+                mode=auth.mode,
+                decider=auth.decider,
+                applicant=checked.applicant,
+                materials=checked.materials,
+                notes=checked.notes,
+                limit=checked.item.time_limit_days,
+                deadline=deadline.date,
+                flags=tuple(flags),
+                grant=auth.grant.id,
+            )
+            record = self.casework.store.log.append_local(
+                self.casework.keys, self.code, kinds.CASE_INTAKE, intake.to_body(), actor=actor
+            )
+            if auth.mode is Mode.PROXY:
+                forward = CaseEvent(Event.FORWARD, now)
+                self.casework.append_event(number, forward, actor, refs={"intake": record.id})
+        return self.casework.case(number)
