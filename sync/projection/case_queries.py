@@ -6,8 +6,8 @@ a case's last step, the open cases of one applicant). Rows are frozen: what is d
 the current time (overdue, whose case it is) is the reader's to compute, with
 :func:`core.cases.is_overdue`.
 
-Tables read: ``cases``, ``case_events``, and ``records`` (:mod:`sync.record.log`) for the
-time each step's record was signed.
+Tables read: ``cases`` and ``case_events``; the time each step's record was signed comes from
+the log (:func:`sync.record.log.signed_at`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from core.cases import OPEN_STATES, Delivery, Rating, State
 from core.catalog import Mode
 from sync.projection.cases import OVERDUE_SQL
+from sync.record.log import signed_at
 
 CASE_COLUMNS = (
     "case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials, notes,"
@@ -185,11 +186,15 @@ def counts(db: Database, node: str, *, since: int, today: date) -> CaseCounts:
 def events(db: Database, case_no: str) -> list[CaseEventRow]:
     """The steps of ``case_no`` in replay order (time, then record id)."""
     rows = db.conn.execute(
-        "SELECT e.event, e.at, e.reason, e.actor, e.origin, e.status, e.code, r.ts FROM case_events e"
-        " JOIN records r ON r.id = e.record_id WHERE e.case_no = ? ORDER BY e.at, e.record_id",
+        "SELECT event, at, reason, actor, origin, status, code, record_id FROM case_events"
+        " WHERE case_no = ? ORDER BY at, record_id",
         (case_no,),
     ).fetchall()
-    return [CaseEventRow(*r) for r in rows]
+    signed = signed_at(db, [bytes(r[7]) for r in rows])
+    return [
+        CaseEventRow(event, at, reason, actor, origin, status, code, signed[bytes(rid)])
+        for event, at, reason, actor, origin, status, code, rid in rows
+    ]
 
 
 def last_event_at(db: Database, case_no: str) -> int:

@@ -369,6 +369,15 @@ def envelopes_of(db: Database, origin: str | None) -> list[bytes]:
     return [bytes(envelope) for (envelope,) in rows]
 
 
+def signed_at(db: Database, ids: Sequence[bytes]) -> dict[bytes, int]:
+    """When each of the records ``ids`` held was signed (its header's ``ts``), by id."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.conn.execute(f"SELECT id, ts FROM records WHERE id IN ({marks})", tuple(ids))
+    return {bytes(rid): int(ts) for rid, ts in rows}
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A refused record as ``rejected`` keeps it (its bytes left out), counted by distinct bytes and code."""

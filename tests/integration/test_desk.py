@@ -185,6 +185,12 @@ def test_a_step_taken_after_seeing_another_sorts_after_it_on_a_lagging_clock(net
         assert case.state == "delivered"
         steps = [(e.event, e.status) for e in village.events(case_no)]
         assert steps[-2:] == [("approve", "applied"), ("deliver", "applied")], steps
+        signed = village.db.conn.execute(
+            "SELECT r.ts FROM case_events e JOIN records r ON r.id = e.record_id WHERE e.case_no = ?"
+            " ORDER BY e.at, e.record_id",
+            (case_no,),
+        ).fetchall()
+        assert [e.ts for e in village.events(case_no)] == [ts for (ts,) in signed]
 
 
 def resident_id(n: int) -> str:
