@@ -49,7 +49,9 @@ def _schema(path: Path) -> list[tuple[str, str, str]]:
         rows = conn.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
         ).fetchall()
-        migrations = conn.execute("SELECT migration_set, name FROM _sqlite_migrations ORDER BY 1, 2").fetchall()
+        migrations = conn.execute(
+            "SELECT migration_set, name FROM _sqlite_migrations ORDER BY 1, 2"
+        ).fetchall()
     finally:
         conn.close()
     return [(kind, name, re.sub(r"\s+", " ", sql or "").strip()) for kind, name, sql in rows] + [
@@ -86,7 +88,9 @@ def test_the_previous_city_syncs_a_new_case_to_its_decision(city: City) -> None:
     with city.serving(CITY, TOWN):
         with city.desk(VILLAGE) as desk:
             before = desk.store.log.head(VILLAGE)
-            case_no = str(desk.intake(proxy_form(desk, TOWN, "11010519491231002X"), actor="wangli")["case_no"])
+            case_no = str(
+                desk.intake(proxy_form(desk, TOWN, "11010519491231002X"), actor="wangli")["case_no"]
+            )
         assert before is not None
         for code in (VILLAGE, TOWN):
             result = city.sync(code)

@@ -82,7 +82,11 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
         for target in targets:
             module = resolve(target)
-            if module and module != name and not (path.name == "__init__.py" and module.startswith(name + ".")):
+            if (
+                module
+                and module != name
+                and not (path.name == "__init__.py" and module.startswith(name + "."))
+            ):
                 found.add(module)
                 break
     return found
@@ -141,7 +145,9 @@ def sql_strings(path: Path) -> Iterator[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = node.value
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            text = "".join(
+                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )
         if text and SQL.match(text):
             yield text
 
