@@ -9,15 +9,21 @@ The tree::
 
     TongbanError                 code, detail; text(lang) for people
     ├── InputError               bad input from a clerk, an operator or a file
-    ├── AuthorityError           grants, certificates, revocations, roles
+    ├── AuthorityError           grants, certificates, revocations, roles, logins
     ├── RecordError              a signed record refused at ingest (kept, with its code)
     ├── KeyFileError             key files: missing, wrong mode, wrong format, exists
-    ├── StoreError               the SQLite store: too new, corrupt, append-only
+    ├── StoreError               the SQLite store: busy, full, read-only, damaged, too new
     ├── EnrollmentError          node enrollment requests and bundles
-    └── ConfigError              configuration files and options
+    ├── ConfigError              configuration files and options
+    └── SyncError                a sync link or session (raised by :mod:`sync.link`)
 
-Foreign exceptions (sqlite3, cbor2, nacl, zmq) are translated into these at one boundary
-per component, always with ``raise … from exc``.
+Each code belongs to exactly one class (:data:`CLASS_OF`); :func:`error` builds the error
+of a code known only at run time (a peer's ERROR message, a verdict), and a test checks
+every ``SomeError(ErrorCode.X)`` in the code against the table.
+
+Foreign exceptions are translated into these at one boundary each, always with ``raise …
+from exc``: sqlite3 in :mod:`sync.record.db`, cbor2 in :mod:`sync.record.codec`, nacl in
+:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link`.
 """
 
 from __future__ import annotations
@@ -104,6 +110,12 @@ class ErrorCode(StrEnum):
     STORE_CORRUPT = "E_STORE_CORRUPT"
     STORE_APPEND_ONLY = "E_STORE_APPEND_ONLY"
     STORE_MISSING = "E_STORE_MISSING"
+    STORE_BUSY = "E_STORE_BUSY"
+    STORE_FULL = "E_STORE_FULL"
+    STORE_READONLY = "E_STORE_READONLY"
+    STORE_IO = "E_STORE_IO"
+    STORE_CONFLICT = "E_STORE_CONFLICT"
+    STORE_FAULT = "E_STORE_FAULT"
     # -- enrollment ----------------------------------------------------------------------
     ENROLL_REQUEST = "E_ENROLL_REQUEST"
     ENROLL_POP = "E_ENROLL_POP"
@@ -302,6 +314,30 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "Records can only be appended, never changed or deleted",
     ),
     ErrorCode.STORE_MISSING: ("找不到数据库文件", "The database file is missing"),
+    ErrorCode.STORE_BUSY: (
+        "数据库正忙（另一个程序正在写入），请稍候再试；刚才的操作没有保存",
+        "The store is busy (another program is writing to it): try again in a moment; nothing was saved",
+    ),
+    ErrorCode.STORE_FULL: (
+        "磁盘已满，无法保存；请联系信息技术人员清理磁盘，已保存的数据不受影响",
+        "The disk is full and nothing could be saved; ask IT to free disk space (what is stored is intact)",
+    ),
+    ErrorCode.STORE_READONLY: (
+        "数据库文件只能读取、不能写入，无法保存；请联系信息技术人员检查文件权限和磁盘",
+        "The store can be read but not written, so nothing was saved; ask IT to check the file and the disk",
+    ),
+    ErrorCode.STORE_IO: (
+        "读写数据库文件时出错（可能是磁盘故障），请联系信息技术人员",
+        "The store's file could not be read or written (a disk fault?); ask IT",
+    ),
+    ErrorCode.STORE_CONFLICT: (
+        "与已保存的数据冲突，没有保存；请刷新页面后再试",
+        "This conflicts with what is stored and was not saved; reload and try again",
+    ),
+    ErrorCode.STORE_FAULT: (
+        "数据库操作出错（软件故障），没有保存；请把错误代码告知技术支持",
+        "The store refused an operation of this software and nothing was saved; report the code to support",
+    ),
     ErrorCode.ENROLL_REQUEST: ("入网申请格式不正确", "The enrollment request is malformed"),
     ErrorCode.ENROLL_POP: (
         "入网申请的签名与申请中的密钥不符",
@@ -470,3 +506,70 @@ class ConfigError(TongbanError):
     """A configuration file or option is not valid; the detail names the key."""
 
     default_code = ErrorCode.CONFIG
+
+
+class SyncError(TongbanError):
+    """A link or session failed; the code says why (``E_SYNC_*``)."""
+
+    default_code = ErrorCode.SYNC_PROTOCOL
+
+
+def _codes(*names: str) -> tuple[ErrorCode, ...]:
+    """The codes whose value starts with one of ``names`` (``"E_ID_"``) or equals one."""
+    return tuple(
+        c
+        for c in ErrorCode
+        if any(c.value == n or (n.endswith("_") and c.value.startswith(n)) for n in names)
+    )
+
+
+GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
+    (
+        InputError,
+        _codes(
+            "E_ID_", "E_ADMIN_CODE", "E_TIER_MISMATCH", "E_PHONE_INVALID", "E_FIELD_", "E_CATALOG_INVALID",
+            "E_ITEM_UNKNOWN", "E_CALENDAR_INVALID", "E_CASE_", "E_MATERIALS_MISSING", "E_ACCOUNT_EXISTS",
+            "E_ACCOUNT_UNKNOWN", "E_PASSWORD_WEAK", "E_NOT_FOUND", "E_REQUEST_TOO_LARGE", "E_DRAFT_",
+            "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
+        ),
+    ),
+    (
+        AuthorityError,
+        _codes(
+            "E_GRANT_WIDENS", "E_GRANT_EXPIRED", "E_GRANT_NOT_YET_VALID", "E_GRANT_REVOKED",
+            "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
+            "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
+            "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
+            "E_ACCOUNT_DISABLED",
+        ),
+    ),
+    (
+        RecordError,
+        _codes(
+            "E_RECORD_", "E_CBOR_", "E_KEY_UNKNOWN", "E_SIGNATURE_INVALID", "E_NET_MISMATCH",
+            "E_VERSION_UNSUPPORTED", "E_KIND_UNKNOWN", "E_SCHEMA", "E_CHAIN_", "E_AUTHORITY",
+            "E_CATALOG_ROLLBACK", "E_CATALOG_VERSION_GAP", "E_CALENDAR_ROLLBACK", "E_CALENDAR_VERSION_GAP",
+            "E_KEY_ROLE", "E_KEY_RETIRED", "E_ROOT_PROOF", "E_SYNC_NOT_CHILD",
+        ),
+    ),
+    (KeyFileError, _codes("E_KEY_FILE_", "E_KEY_MISSING")),
+    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED")),
+    (EnrollmentError, _codes("E_ENROLL_", "E_ALREADY_ENROLLED", "E_NOT_ENROLLED")),
+    (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED")),
+    (
+        SyncError,
+        _codes(
+            "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE",
+        ),
+    ),
+)  # fmt: skip
+"""The codes of each class; every code is in exactly one group (a test checks)."""
+
+CLASS_OF: dict[ErrorCode, type[TongbanError]] = {code: cls for cls, codes in GROUPS for code in codes}
+"""The one class of each code: ``CLASS_OF[code](code, detail)`` is the error to raise."""
+
+
+def error(code: ErrorCode, detail: str = "") -> TongbanError:
+    """The error of ``code``, of its class (:data:`CLASS_OF`): for a code chosen at run time."""
+    return CLASS_OF[code](code, detail)

@@ -38,7 +38,7 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from core.catalog import CatalogRelease, Mode, item_available
-from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError, error
 
 ID_SIZE = 32  # SHA-256 record ids
 MAX_CHAIN = 4  # root → town → village needs 2; 4 leaves room, and bounds the walk
@@ -280,7 +280,7 @@ class Authorization:
 
     def raise_if_refused(self) -> None:
         if self.verdict is Verdict.REFUSED:
-            raise AuthorityError(self.code, detail=self.detail)
+            raise error(self.code or ErrorCode.NOT_AUTHORIZED, self.detail)
 
 
 class _Refused(Exception):

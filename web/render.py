@@ -47,10 +47,21 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.MATERIALS_MISSING: 422,
+    # The store, not the request: the request may be sent again as it is.
+    ErrorCode.STORE_BUSY: 503,
+    ErrorCode.STORE_READONLY: 503,
+    ErrorCode.STORE_IO: 503,
+    ErrorCode.STORE_FULL: 507,
+    ErrorCode.STORE_CONFLICT: 409,
+    ErrorCode.STORE_CORRUPT: 500,
+    ErrorCode.STORE_FAULT: 500,
+    ErrorCode.STORE_MISSING: 500,
+    ErrorCode.STORE_TOO_NEW: 500,
 }
 
 
 def status_for(exc: TongbanError) -> int:
+    """The HTTP status of a refusal: by its code, else 403 for authority and 400 for the rest."""
     if exc.code in STATUS:
         return STATUS[exc.code]
     return 403 if isinstance(exc, AuthorityError) else 400

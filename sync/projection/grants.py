@@ -21,7 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.admin import is_within
-from core.errors import ErrorCode, RecordError, TongbanError
+from core.errors import AuthorityError, ErrorCode
 from core.grants import Grant, Revocation, check_narrowing
 from sync.record import codec, kinds
 from sync.record.envelope import Record
@@ -56,21 +56,18 @@ class GrantProjector:
     contained = kinds  # every refusal comes before the one INSERT
 
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
-        try:
-            if record.kind == kinds.GRANT_REVOKE:
-                rev = Revocation.from_body(record.body, issuer=record.origin)
-                db.conn.execute(
-                    "INSERT INTO grant_revocations (record_id, target, issuer, effective, reason)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (record.id, rev.target, rev.issuer, rev.effective, rev.reason),
-                )
-                return
-            grant = Grant.from_body(record.body, id=record.id, issuer=record.origin, ts=record.payload.ts)
-            self._check(db, grant)
-        except RecordError:
-            raise
-        except TongbanError as exc:
-            raise RecordError(exc.code, exc.detail) from exc
+        # Refusals (AuthorityError: widening, audience, chain; InputError: a malformed
+        # grant) come before the one INSERT; ingest keeps the record with their code.
+        if record.kind == kinds.GRANT_REVOKE:
+            rev = Revocation.from_body(record.body, issuer=record.origin)
+            db.conn.execute(
+                "INSERT INTO grant_revocations (record_id, target, issuer, effective, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record.id, rev.target, rev.issuer, rev.effective, rev.reason),
+            )
+            return
+        grant = Grant.from_body(record.body, id=record.id, issuer=record.origin, ts=record.payload.ts)
+        self._check(db, grant)
         db.conn.execute(
             "INSERT INTO grants (id, issuer, aud, mode, nbf, exp, depth, parent, cat, ts, items, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -94,12 +91,12 @@ class GrantProjector:
     def _check(db: Database, grant: Grant) -> None:
         anchor = anchor_of(db)
         if grant.aud == grant.issuer or not is_within(grant.aud, grant.issuer):
-            raise RecordError(
+            raise AuthorityError(
                 ErrorCode.GRANT_AUDIENCE, f"{grant.aud} is not inside the area of {grant.issuer}"
             )
         if grant.parent is None:
             if anchor is None or grant.issuer != anchor.origin:
-                raise RecordError(ErrorCode.GRANT_CHAIN_BROKEN, f"a root grant issued by {grant.issuer}")
+                raise AuthorityError(ErrorCode.GRANT_CHAIN_BROKEN, f"a root grant issued by {grant.issuer}")
             return
         parent = StoreGrants(db).grant(grant.parent)
         if parent is not None:

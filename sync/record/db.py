@@ -1,4 +1,5 @@
-"""Opening a Tongban SQLite database: WAL, named migrations, and refusing the future.
+"""Opening a Tongban SQLite database: WAL, named migrations, refusing the future, and the
+one boundary where SQLite's errors become the store's.
 
 Each component's schema is one or more named migration sets (sqlite-utils
 ``Migrations``): ``log`` (the record log, :mod:`sync.record.log`), then ``node`` or ``central``.
@@ -7,14 +8,24 @@ A migration that shipped is never edited; a change is a new migration.
 A database that records a migration this code does not know was written by newer
 software. Opening it would risk writing rows the newer schema does not expect, so it is
 refused with ``E_STORE_TOO_NEW`` before anything is written.
+
+**The error boundary.** Every connection this module makes is a :class:`GuardedConnection`:
+a ``sqlite3`` error raised by any statement, fetch or commit on it comes out as a
+:class:`core.errors.StoreError` whose code says what an operator can do about it
+(:func:`store_error`): the store is busy (another writer held the lock past the busy
+timeout), the disk is full, the file is read-only, the file is damaged, the disk failed, a
+write conflicted with what is stored, or this software asked something the store refused.
+Nothing above this module catches ``sqlite3`` errors; a failed statement inside
+:func:`transaction` rolls the whole transaction back, so nothing stored changes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -33,25 +44,53 @@ def open_database(path: Path | str, sets: Sequence[Migrations], *, create: bool 
         create: when false, a missing file is ``E_STORE_MISSING`` instead of a new store.
 
     Raises:
-        StoreError: ``E_STORE_MISSING``, ``E_STORE_TOO_NEW`` or ``E_STORE_CORRUPT``.
+        StoreError: ``E_STORE_MISSING``, ``E_STORE_TOO_NEW``, or what :func:`store_error`
+            makes of SQLite's refusal (a damaged file is ``E_STORE_CORRUPT``).
     """
     memory = str(path) == ":memory:"
     if not memory and not create and not Path(path).exists():
         raise StoreError(ErrorCode.STORE_MISSING, str(path))
+    conn = connect(str(path))
     try:
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         db = Database(conn)
         if not memory:
             db.enable_wal()
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         refuse_newer(db, sets)
         for migration_set in sets:
             migration_set.apply(db)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(ErrorCode.STORE_CORRUPT, f"{path}: {exc}") from exc
+    except sqlite3.Error as exc:  # sqlite-utils' own statements, on the raw connection
+        conn.close()
+        raise store_error(exc, str(path)) from exc
+    except BaseException:
+        conn.close()
+        raise
     return db
+
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another writer's lock before the store is busy."""
+
+
+def connect(target: str, *, uri: bool = False) -> GuardedConnection:
+    """A :class:`GuardedConnection` to ``target`` (autocommit: :func:`transaction` begins)."""
+    try:
+        conn = sqlite3.connect(
+            target, check_same_thread=False, isolation_level=None, uri=uri, factory=GuardedConnection
+        )
+    except sqlite3.Error as exc:
+        raise store_error(exc, target) from exc
+    assert isinstance(conn, GuardedConnection)
+    return conn
+
+
+def open_readonly(path: Path) -> GuardedConnection:
+    """Open a store for reading only; a missing file is ``E_STORE_MISSING``."""
+    if not Path(path).is_file():
+        raise StoreError(ErrorCode.STORE_MISSING, str(path))
+    return connect(f"file:{path}?mode=ro", uri=True)
 
 
 def refuse_newer(db: Database, sets: Sequence[Migrations]) -> None:
@@ -73,7 +112,9 @@ def transaction(db: Database) -> Iterator[None]:
     """One write transaction, ``BEGIN IMMEDIATE`` so writers queue instead of deadlocking.
 
     Nested use becomes a savepoint, so a caller's transaction and an inner step (an
-    ingest inside a local action) commit or roll back together.
+    ingest inside a local action) commit or roll back together. After a disk-full or I/O
+    error SQLite may have rolled the transaction back itself; the rollback here then has
+    nothing left to undo, and the original error is what the caller sees.
     """
     conn = db.conn
     if conn.in_transaction:
@@ -82,23 +123,23 @@ def transaction(db: Database) -> Iterator[None]:
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield
+            conn.execute(f"RELEASE {name}")
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
             raise
-        else:
-            conn.execute(f"RELEASE {name}")
         finally:
             _depth[id(conn)] -= 1
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
         conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 _depth: dict[int, int] = {}
@@ -111,3 +152,119 @@ def execute_all(db: Database, statements: Sequence[str]) -> None:
     """
     for statement in statements:
         db.conn.execute(statement)
+
+
+# -- the boundary ---------------------------------------------------------------------------
+
+_BY_PRIMARY: dict[str, ErrorCode] = {
+    "SQLITE_BUSY": ErrorCode.STORE_BUSY,
+    "SQLITE_LOCKED": ErrorCode.STORE_BUSY,
+    "SQLITE_FULL": ErrorCode.STORE_FULL,
+    "SQLITE_READONLY": ErrorCode.STORE_READONLY,
+    "SQLITE_PERM": ErrorCode.STORE_READONLY,
+    "SQLITE_AUTH": ErrorCode.STORE_READONLY,
+    "SQLITE_CORRUPT": ErrorCode.STORE_CORRUPT,
+    "SQLITE_NOTADB": ErrorCode.STORE_CORRUPT,
+    "SQLITE_IOERR": ErrorCode.STORE_IO,
+    "SQLITE_CANTOPEN": ErrorCode.STORE_IO,
+    "SQLITE_NOMEM": ErrorCode.STORE_IO,
+    "SQLITE_PROTOCOL": ErrorCode.STORE_BUSY,
+    "SQLITE_CONSTRAINT": ErrorCode.STORE_CONFLICT,
+}
+
+
+def store_error(exc: sqlite3.Error, where: str = "") -> StoreError:
+    """The :class:`StoreError` for what SQLite said, telling apart what an operator can act
+    on. By SQLite's own result code (``SQLITE_IOERR_WRITE`` is an ``SQLITE_IOERR``), never
+    by the wording of its message, except for the append-only triggers' own code."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if text.startswith(ErrorCode.STORE_APPEND_ONLY.value):
+        code = ErrorCode.STORE_APPEND_ONLY
+    elif isinstance(exc, sqlite3.ProgrammingError) or not name:
+        code = ErrorCode.STORE_FAULT  # a closed connection, a bad parameter: this software's
+    else:
+        primary = name if name in _BY_PRIMARY else "_".join(name.split("_")[:2])
+        code = _BY_PRIMARY.get(primary, ErrorCode.STORE_FAULT)
+    detail = f"{where}: {text}" if where else text
+    return StoreError(code, detail[:300])
+
+
+class GuardedCursor(sqlite3.Cursor):
+    """A cursor whose statements and fetches raise :class:`StoreError` (:func:`store_error`)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
+        try:
+            super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        return self
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> GuardedCursor:
+        try:
+            super().executemany(sql, seq_of_parameters)
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        return self
+
+    def executescript(self, sql_script: str, /) -> GuardedCursor:
+        try:
+            super().executescript(sql_script)
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+        return self
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        try:
+            return super().fetchmany(size)
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+
+    def __iter__(self) -> GuardedCursor:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+
+
+class GuardedConnection(sqlite3.Connection):
+    """A connection whose every statement runs on a :class:`GuardedCursor`."""
+
+    def cursor(self, factory: Any = GuardedCursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
+        return GuardedCursor(self).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> GuardedCursor:
+        return GuardedCursor(self).executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> GuardedCursor:
+        return GuardedCursor(self).executescript(sql_script)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        except sqlite3.Error as exc:
+            raise store_error(exc) from exc

@@ -37,7 +37,7 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
-from core.errors import ErrorCode, RecordError
+from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError, error
 from sync.record import kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import (
@@ -49,7 +49,7 @@ from sync.record.envelope import (
     split,
     verify_signature,
 )
-from sync.record.outcome import Anchor, Head, Outcome, Status
+from sync.record.outcome import REFUSALS, Anchor, Head, Outcome, Status
 from sync.record.projector import Projectors
 from sync.record.trust import SigningKey, role_of
 from sync.record.verify import Pending, SignatureJob, Verifier
@@ -236,7 +236,7 @@ class Pass:
     def _check_authority(self, record: Record, kind: kinds.Kind, key: SigningKey, anchor: Anchor) -> None:
         payload = record.payload
         if key.last_good_seq is not None and payload.seq > key.last_good_seq:
-            raise RecordError(
+            raise AuthorityError(
                 ErrorCode.CERT_REVOKED, f"{payload.origin} #{payload.seq} > last good #{key.last_good_seq}"
             )
         if key.role is not None:
@@ -293,7 +293,7 @@ class Pass:
         else:
             full = count >= MAX_HELD_GAP
         if full:
-            raise RecordError(code, "too many records waiting; refused instead of held")
+            raise error(code, "too many records waiting; refused instead of held")
         # Keyed by the envelope's bytes, not the record id: an unverified copy with a bad
         # signature must not take the place of the genuine one.
         self.conn.execute(
@@ -349,7 +349,7 @@ class Pass:
                 try:
                     with transaction(self.log.db):
                         outcome = self.ingest(item, source)
-                except RecordError as exc:
+                except REFUSALS as exc:
                     self.reject(bytes(envelope), source, exc)
                     continue
                 if outcome.status is Status.APPENDED and item.payload is not None and item.rid is not None:
@@ -357,7 +357,7 @@ class Pass:
                     queue.append(Record(item.rid, item.payload, item.payload_bytes, item.sig, item.envelope))
         return released
 
-    def reject(self, envelope: bytes, source: str, exc: RecordError) -> None:
+    def reject(self, envelope: bytes, source: str, exc: TongbanError) -> None:
         data = bytes(envelope) if isinstance(envelope, bytes | bytearray | memoryview) else b""
         origin, seq, kind, rid = _best_effort_header(data)
         with transaction(self.log.db):

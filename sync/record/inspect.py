@@ -22,8 +22,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
-from core.errors import ErrorCode, RecordError
-from sync.record.db import open_database
+from core.errors import EnrollmentError, ErrorCode, RecordError, StoreError
+from sync.record.db import open_database, open_readonly
 from sync.record.envelope import Record
 from sync.record.log import DensePolicy, Projector, RecordLog, all_dense, decode_stored, dense_for
 from sync.record.outcome import Status
@@ -44,13 +44,6 @@ class VerifyReport:
         return not self.faults
 
 
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """Open a store for reading only; a missing file is ``E_STORE_MISSING``."""
-    if not path.is_file():
-        raise RecordError(ErrorCode.STORE_MISSING, str(path))
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
-
 def verify_store(
     path: Path, sets: Sequence[Migrations], clock: Clock, projectors: Sequence[Projector]
 ) -> VerifyReport:
@@ -60,15 +53,18 @@ def verify_store(
     projections it keeps (its store module knows both: ``node.store.verify`` …).
     """
     report = VerifyReport()
+    conn = open_readonly(path)
     try:
-        conn = open_readonly(path)
         rows = conn.execute(
             "SELECT arrival, id, origin, seq, kind, kid, ts, actor, envelope, source FROM records"
             " ORDER BY arrival"
         ).fetchall()
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as exc:
-        report.faults.append(f"{ErrorCode.STORE_CORRUPT.value}: the database cannot be read ({exc})")
+    except StoreError as exc:
+        conn.close()
+        if exc.code is not ErrorCode.STORE_CORRUPT:
+            raise  # busy, unreadable: not a finding about the log, the check could not run
+        report.faults.append(f"{exc.code.value}: the database cannot be read ({exc.detail})")
         return report
     report.anchor = meta.get("anchor_id")
     _check_bookkeeping(conn, rows, meta, report)
@@ -155,7 +151,7 @@ def _replay_one(replay: RecordLog, row: tuple[Any, ...], report: VerifyReport) -
     if arrival == 1 or replay.anchor() is None:
         try:
             replay.install_anchor(envelope, expected_id=report.anchor)
-        except RecordError as exc:
+        except (RecordError, EnrollmentError) as exc:
             report.faults.append(f"{where}: not the pinned trust anchor: {exc.render('en')}")
         return
     outcome = replay.ingest(envelope, "verify")

@@ -43,7 +43,7 @@ from sqlite_utils import Database
 
 from core.admin import is_within
 from core.clock import Clock
-from core.errors import ErrorCode, RecordError, TongbanError
+from core.errors import AuthorityError, EnrollmentError, ErrorCode, RecordError, TongbanError, error
 from sync.record import kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import (
@@ -61,7 +61,7 @@ from sync.record.envelope import (
     verify_signature,
 )
 from sync.record.ingest import Parsed, Pass, parse
-from sync.record.outcome import Anchor, Head, Outcome, Status
+from sync.record.outcome import REFUSALS, Anchor, Head, Outcome, Status
 from sync.record.projector import Projector, Projectors
 from sync.record.verify import CHUNK, SERIAL, Verifier
 
@@ -180,16 +180,18 @@ class RecordLog:
 
         Raises:
             RecordError: the genesis is malformed or its self-signature is bad.
-            EnrollmentError-like ``E_ENROLL_ANCHOR`` (as RecordError) when it is not the
-            expected anchor or a different anchor is already installed.
+            EnrollmentError: ``E_ENROLL_ANCHOR`` when it is not the expected anchor, not a
+            genesis record, or a different anchor is already installed.
         """
         record = open_genesis(envelope)
         if expected_id is not None and record.id != expected_id:
-            raise RecordError(ErrorCode.ENROLL_ANCHOR, "genesis id differs from the expected fingerprint")
+            raise EnrollmentError(ErrorCode.ENROLL_ANCHOR, "genesis id differs from the expected fingerprint")
         current = self.anchor()
         if current is not None:
             if current.genesis_id != record.id:
-                raise RecordError(ErrorCode.ENROLL_ANCHOR, "a different trust anchor is installed already")
+                raise EnrollmentError(
+                    ErrorCode.ENROLL_ANCHOR, "a different trust anchor is installed already"
+                )
             return record
         with transaction(self.db):
             self.db.conn.executemany(
@@ -249,7 +251,7 @@ class RecordLog:
                     released = checks.release_held(record)
                     outcome = Outcome(Status.APPENDED, item.rid, released=released)
                 return outcome
-        except RecordError as exc:
+        except REFUSALS as exc:
             checks.reject(item.envelope, source, exc)
             return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
@@ -293,7 +295,7 @@ class RecordLog:
             record = seal(payload, signer)
             outcome = Pass(self, self.clock.now()).ingest(parse(record.envelope), "local")
             if outcome.status is not Status.APPENDED:
-                raise RecordError(outcome.code or ErrorCode.SCHEMA, f"local record {outcome.status.value}")
+                raise error(outcome.code or ErrorCode.SCHEMA, f"local record {outcome.status.value}")
         return record
 
     def rebuild(self) -> None:
@@ -320,7 +322,7 @@ class RecordLog:
     def _first_prev(self, origin: str, kid: bytes) -> bytes:
         cert = trust.cert_of_key(self.db, origin, kid)
         if cert is None:
-            raise RecordError(ErrorCode.CERT_UNKNOWN, f"{origin} key {kid.hex()}")
+            raise AuthorityError(ErrorCode.CERT_UNKNOWN, f"{origin} key {kid.hex()}")
         return cert
 
 
@@ -342,11 +344,11 @@ def open_genesis(envelope: bytes) -> Record:
     payload_bytes, sig = split(envelope)
     payload = read_header(payload_bytes)
     if payload.kind != kinds.NET_GENESIS or payload.seq != 1 or payload.prev != ZERO_ID:
-        raise RecordError(ErrorCode.ENROLL_ANCHOR, "not a genesis record")
+        raise EnrollmentError(ErrorCode.ENROLL_ANCHOR, "not a genesis record")
     kinds.check_body(payload.kind, payload.body)
     body = payload.body
     if body["code"] != payload.origin or body["net"] != payload.net or key_id(body["sign_pk"]) != payload.kid:
-        raise RecordError(ErrorCode.ENROLL_ANCHOR, "genesis header and body disagree")
+        raise EnrollmentError(ErrorCode.ENROLL_ANCHOR, "genesis header and body disagree")
     verify_signature(body["sign_pk"], PREFIX_RECORD + payload_bytes, sig)
     return Record(record_id(payload_bytes), payload, payload_bytes, sig, envelope)
 

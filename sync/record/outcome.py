@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import ErrorCode
+from core.errors import AuthorityError, ErrorCode, InputError, RecordError, TongbanError
+
+REFUSALS: tuple[type[TongbanError], ...] = (RecordError, AuthorityError, InputError)
+"""What refuses a record: the record's own fault (its bytes, its authority, its content).
+Anything else — the store busy, full or damaged — is the receiver's, and rolls back."""
 
 
 class Status(StrEnum):

@@ -64,7 +64,7 @@ class ThreadVerifier:
     libsodium releases the GIL while it verifies, so with more than one core the
     signatures of a batch are checked in parallel with decoding and appending. Under
     eventlet's monkey-patching these threads would be green: use real threads there
-    (``sync.services`` uses eventlet's pool of real threads).
+    (``sync.link.services`` uses eventlet's pool of real threads).
     """
 
     def __init__(self, workers: int | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +219,11 @@ def test_garbage_is_rejected_and_counted(world: World) -> None:
 
 def test_records_cannot_be_updated_or_deleted(world: World) -> None:
     conn = world.central.db.conn
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(StoreError) as updated:
         conn.execute("UPDATE records SET seq = 9 WHERE seq = 1")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(StoreError) as deleted:
         conn.execute("DELETE FROM records")
+    assert updated.value.code is deleted.value.code is ErrorCode.STORE_APPEND_ONLY
     assert world.central.count() == 2
 
 
