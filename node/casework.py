@@ -85,8 +85,10 @@ class Casework:
             raise InputError(ErrorCode.CASE_TRANSITION, "a proxy case is forwarded when it is taken in")
         owner = owner_of(kind, case.node, case.decider)
         if owner != self.code:
-            code = ErrorCode.NOT_DECIDER if kind in DECISIONS else ErrorCode.NOT_AUTHORIZED
-            raise AuthorityError(code, f"{kind.value} on {case_no} belongs to {owner}")
+            detail = f"{kind.value} on {case_no} belongs to {owner}"
+            if kind in DECISIONS:
+                raise AuthorityError(ErrorCode.NOT_DECIDER, detail)
+            raise AuthorityError(ErrorCode.NOT_AUTHORIZED, detail)
         step = self.build_event(kind, fields, after=case_queries.last_event_at(self.db, case_no))
         state = state_of(case)
         if kind not in allowed_events(state):

@@ -22,7 +22,7 @@ from typing import Any
 from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import Clock, local_date
-from core.errors import AuthorityError, ErrorCode, InputError
+from core.errors import ErrorCode, InputError, error
 from core.grants import Verdict
 from core.intake import (
     CALENDAR_ESTIMATED,
@@ -108,8 +108,7 @@ class Intakes:
         notes = clean_text("notes", form.notes, limit=MAX_NOTES, required=False)
         authority = self.holdings.authority(item_code, now)
         if not authority.allowed:
-            code = authority.auth.code or ErrorCode.GRANT_ITEM
-            raise AuthorityError(code, authority.auth.detail)
+            raise error(authority.auth.code or ErrorCode.GRANT_ITEM, authority.auth.detail)
         received = tuple(m for m in authority.item.materials if m.code in set(form.materials))
         missing_materials(authority.item, set(form.materials))  # unknown material codes
         flags: list[str] = []

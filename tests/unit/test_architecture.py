@@ -38,6 +38,8 @@ READS: dict[str, set[str]] = {
     "sync.link.store": {"records"},
     # Migrations that project records already held when a table is added.
     "sync.schema": {"records", "meta"},
+    # The cases projection's readers, in a module of their own beside its writer.
+    "sync.projection.case_queries": {"cases", "case_events"},
 }
 """Modules that read tables they do not own (``*``: any), and why."""
 
