@@ -94,21 +94,19 @@ def test_the_previous_city_syncs_a_new_case_to_its_decision(city: City) -> None:
     with city.serving(CITY, TOWN):
         with city.desk(VILLAGE) as desk:
             before = desk.store.log.head(VILLAGE)
-            case_no = str(
-                desk.intake(proxy_form(desk, TOWN, "11010519491231002X"), actor="wangli")["case_no"]
-            )
+            case_no = desk.intake(proxy_form(desk, TOWN, "11010519491231002X"), actor="wangli").case_no
         assert before is not None
         for code in (VILLAGE, TOWN):
             result = city.sync(code)
             assert result.ok, (code, result.error)
         with city.desk(TOWN) as town:
-            assert town.case(case_no)["state"] == "forwarded"
+            assert town.case(case_no).state == "forwarded"
             town.act(case_no, "approve", {"reason": "材料齐全"}, actor="shenpi")
         for code in (TOWN, VILLAGE, VILLAGE_2):
             result = city.sync(code)
             assert result.ok, (code, result.error)
         with city.desk(VILLAGE) as desk:
-            assert desk.case(case_no)["state"] == "approved"
+            assert desk.case(case_no).state == "approved"
     city.verify_all()
     central_cases = city.count(CITY, "SELECT count(*) FROM cases WHERE case_no = ?", case_no)
     assert central_cases == 1
