@@ -94,9 +94,9 @@ def recheck_command(central_dir: Path, limit: int) -> None:
     """Re-check every intake against the delegation chain as of its intake time; list the flagged."""
     opened = authority.open_central(central_dir, CLOCK)
     try:
-        checked = recheck.recheck(opened.store.db, opened.code)
-        totals = recheck.counts(opened.store.db)
-        flagged = recheck.flagged(opened.store.db, limit)
+        checked = recheck.recheck(opened.store, opened.code)
+        totals = recheck.counts(opened.store)
+        flagged = recheck.flagged(opened.store, limit)
     finally:
         opened.close()
     summary = ", ".join(f"{verdict} {n}" for verdict, n in sorted(totals.items()))

@@ -36,6 +36,7 @@ to the log as projectors (:mod:`sync.projection`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlite_utils import Database
@@ -366,6 +367,37 @@ def envelopes_of(db: Database, origin: str | None) -> list[bytes]:
     """Every envelope of ``origin`` held, in seq order."""
     rows = db.conn.execute("SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (origin,))
     return [bytes(envelope) for (envelope,) in rows]
+
+
+def signed_with(db: Database, origin: str, kid: bytes) -> bool:
+    """Whether ``db`` holds a record of ``origin`` signed with the key ``kid``."""
+    row = db.conn.execute("SELECT 1 FROM records WHERE origin = ? AND kid = ? LIMIT 1", (origin, kid))
+    return row.fetchone() is not None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One row of ``rejected``: what was refused, why, from where, and how often."""
+
+    code: str
+    reason: str
+    source: str
+    origin: str | None  # None: the bytes did not decode far enough to say
+    seq: int | None
+    kind: str | None
+    times: int
+    last_at: int
+
+
+def rejections(db: Database, *, newest: int | None = None) -> list[Rejection]:
+    """The records ``db`` refused: all of them in the order they were first refused, or
+    the ``newest`` (by their last arrival) newest first."""
+    columns = "code, reason, source, origin, seq, kind, times, last_at"
+    if newest is None:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY n")
+    else:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY last_at DESC LIMIT ?", (newest,))
+    return [Rejection(*row) for row in rows]
 
 
 LOG_TABLES = (

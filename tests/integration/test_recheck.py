@@ -45,7 +45,7 @@ def _town_grant_of_proxy_item(city: City) -> tuple[str, bytes]:
 def _checks(city: City) -> dict[str, tuple[str, str | None]]:
     central = authority.open_central(city.net.central_dir, city.clock)
     try:
-        recheck.recheck(central.store.db, CITY)
+        recheck.recheck(central.store, CITY)
         rows = central.store.db.conn.execute("SELECT case_no, verdict, code FROM intake_checks").fetchall()
         return {case_no: (verdict, code) for case_no, verdict, code in rows}
     finally:
@@ -136,9 +136,9 @@ def test_expired_authority_is_flagged_stale(city: City) -> None:
     assert verdict == "stale" and code is not None and ErrorCode.GRANT_EXPIRED.value in code
     central = authority.open_central(city.net.central_dir, city.clock)
     try:
-        flagged = recheck.flagged(central.store.db)
+        flagged = recheck.flagged(central.store)
         assert [f.case_no for f in flagged] == [case_no]
-        assert recheck.counts(central.store.db)["pending"] == 0
+        assert recheck.counts(central.store)["pending"] == 0
     finally:
         central.close()
 
