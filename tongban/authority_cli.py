@@ -23,12 +23,9 @@ CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @refusals
 def keys_command(central_dir: Path) -> None:
     """List central's signing keys by role: current and retired, and the newest heartbeat."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         rows = all_keys(opened.store.db)
         latest = latest_heartbeat(opened.store.db)
-    finally:
-        opened.close()
     for key in rows:
         state = "current" if key.until_seq is None else f"retired after #{key.until_seq}"
         kinds_signed = ", ".join(sorted(ROLE_KINDS[key.role]))
@@ -47,11 +44,8 @@ def keys_command(central_dir: Path) -> None:
 @refusals
 def rotate_key_command(central_dir: Path, role: str) -> None:
     """Replace a role's key; the old key signs nothing after this (nodes learn it at sync)."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = authority.rotate_key(opened, role)
-    finally:
-        opened.close()
     click.echo(f"{role} key replaced by {fingerprint(record.body['sign_pk'])} (record #{record.seq})")
 
 
@@ -60,11 +54,8 @@ def rotate_key_command(central_dir: Path, role: str) -> None:
 @refusals
 def rotate_root_command(central_dir: Path) -> None:
     """Hand the root over to a new key, signed by the old root and proven by the new one."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = authority.rotate_root_key(opened)
-    finally:
-        opened.close()
     click.echo(f"root handed over to {fingerprint(record.body['sign_pk'])} (record #{record.seq})")
     click.echo("  nodes follow at their next sync; the old root signs nothing from now on")
 
@@ -77,11 +68,8 @@ def rotate_root_command(central_dir: Path) -> None:
 @refusals
 def heartbeat_command(central_dir: Path, valid_hours: int) -> None:
     """Sign a heartbeat now (``tongban central run`` signs one every 15 minutes)."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = heartbeat.publish(opened, validity=valid_hours * 3600)
-    finally:
-        opened.close()
     heads = ", ".join(f"{k} {v}" for k, v in sorted(record.body["heads"].items()))
     click.echo(f"heartbeat #{record.seq} valid to {format_time(record.body['exp'])}: {heads}")
 
@@ -92,13 +80,10 @@ def heartbeat_command(central_dir: Path, valid_hours: int) -> None:
 @refusals
 def recheck_command(central_dir: Path, limit: int) -> None:
     """Re-check every intake against the delegation chain as of its intake time; list the flagged."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         checked = recheck.recheck(opened.store, opened.code)
         totals = recheck.counts(opened.store)
         flagged = recheck.flagged(opened.store, limit)
-    finally:
-        opened.close()
     summary = ", ".join(f"{verdict} {n}" for verdict, n in sorted(totals.items()))
     click.echo(f"checked {checked} intake(s) now; all: {summary}")
     for f in flagged:

@@ -28,11 +28,8 @@ ROLE_CHOICES = click.Choice(CENTRAL_ROLES)
 
 @contextmanager
 def _opened(directory: Path) -> Iterator[tuple[Central, Accounts[Central]]]:
-    central = open_central(directory, CLOCK)
-    try:
+    with open_central(directory, CLOCK) as central:
         yield central, admins(central)
-    finally:
-        central.close()
 
 
 def _password(from_stdin: bool) -> str:

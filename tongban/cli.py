@@ -93,8 +93,7 @@ def node_show(directory: Path) -> None:
     """Show a node's identity, enrollment and log counts."""
     config = node_config.load(directory)
     node_keys = load_key_file(config.key_path)
-    store = NodeStore.open(config.database_path, CLOCK)
-    try:
+    with NodeStore.open(config.database_path, CLOCK) as store:
         log = store.log
         own = log.head(config.node.code)
         anchor = log.anchor()
@@ -110,8 +109,6 @@ def node_show(directory: Path) -> None:
         )
         if releases[0]:
             click.echo(f"  catalog:    v{releases[0]}, expires {format_time(releases[1])}")
-    finally:
-        store.close()
 
 
 # -- central ----------------------------------------------------------------------------
@@ -146,13 +143,10 @@ def central_init(directory: Path, code: str, name: str, net: str | None) -> None
 @refusals
 def central_enroll(central_dir: Path, request: Path, out: Path | None, valid_days: int) -> None:
     """Check an enrollment request, certify the node and write its bundle."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         cert, bundle = authority.enroll(opened, request.read_bytes(), valid_days=valid_days)
         target = out or opened.config.bundle_dir / f"{cert.body['node']}.bundle"
         target.write_bytes(bundle)
-    finally:
-        opened.close()
     click.echo(
         f"certified {cert.body['node']} {cert.body['name']} ({cert.body['tier']}) as record #{cert.seq}"
     )
@@ -169,11 +163,8 @@ def central_enroll(central_dir: Path, request: Path, out: Path | None, valid_day
 @refusals
 def central_revoke(central_dir: Path, code: str, reason: str, last_good_seq: int | None) -> None:
     """Revoke a node's certificate; its records after the cut-off are refused everywhere."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         records = authority.revoke_node(opened, code, reason=reason, last_good_seq=last_good_seq)
-    finally:
-        opened.close()
     for record in records:
         click.echo(
             f"revoked {code}: records after #{record.body['last_good_seq']} are refused"
@@ -191,11 +182,8 @@ def central_revoke(central_dir: Path, code: str, reason: str, last_good_seq: int
 def central_publish(central_dir: Path, catalog_file: Path, valid_days: int) -> None:
     """Publish the items of a YAML or CSV file as the next catalog release."""
     items = load_catalog_file(catalog_file)
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record, release = authority.publish_catalog(opened, items, valid_days=valid_days)
-    finally:
-        opened.close()
     click.echo(f"published catalog v{release.version} with {len(release.items)} items (record #{record.seq})")
 
 
@@ -205,11 +193,8 @@ def central_publish(central_dir: Path, catalog_file: Path, valid_days: int) -> N
 @refusals
 def central_publish_calendar(central_dir: Path, schedule_file: Path) -> None:
     """Publish a year's holidays and adjusted working days (调休) from a YAML file."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record, release = authority.publish_calendar(opened, schedule_file, actor="sys:calendar")
-    finally:
-        opened.close()
     s = release.schedule
     click.echo(
         f"published calendar v{release.version} for {s.year}: {len(s.holidays)} holidays,"
@@ -236,8 +221,7 @@ def central_grant(
     central_dir: Path, code: str, items: str | None, mode: str | None, valid_days: int, depth: int
 ) -> None:
     """Grant items to a town or the city hall (a root grant)."""
-    central_obj = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as central_obj:
         records = authority.grant_items(
             central_obj,
             code,
@@ -246,8 +230,6 @@ def central_grant(
             valid_days=valid_days,
             depth=depth,
         )
-    finally:
-        central_obj.close()
     for record, grant_mode, count in records:
         click.echo(f"granted {count} item(s) to {code} as {grant_mode.value}: {record.id.hex()[:16]}")
 

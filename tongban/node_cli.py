@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -24,10 +26,11 @@ CLOCK = SystemClock()
 ROLE_CHOICES = click.Choice(["clerk", "approver", "admin", "auditor"])
 
 
-def _open(directory: Path) -> tuple[NodeStore, NodeKeys, Clerks]:
+@contextmanager
+def _opened(directory: Path) -> Iterator[tuple[NodeKeys, Clerks]]:
     config = node_config.load(directory)
-    store = NodeStore.open(config.database_path, CLOCK)
-    return store, load_key_file(config.key_path), Clerks(store.db, store.log, config.node.code, CLOCK)
+    with NodeStore.open(config.database_path, CLOCK) as store:
+        yield load_key_file(config.key_path), Clerks(store.db, store.log, config.node.code, CLOCK)
 
 
 def _password(from_stdin: bool) -> str:
@@ -51,11 +54,8 @@ def clerk() -> None:
 def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create an account."""
     digest = hash_password(_password(password_stdin))
-    store, node_keys, clerks = _open(directory)
-    try:
+    with _opened(directory) as (node_keys, clerks):
         clerks.add(node_keys, user, name, list(roles), digest, actor="sys:cli")
-    finally:
-        store.close()
     click.echo(f"added {user} ({', '.join(roles)})")
 
 
@@ -65,11 +65,8 @@ def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], pas
 @refusals
 def clerk_disable(directory: Path, user: str) -> None:
     """Disable an account and end its sessions."""
-    store, node_keys, clerks = _open(directory)
-    try:
+    with _opened(directory) as (node_keys, clerks):
         clerks.set_active(node_keys, user, False, actor="sys:cli")
-    finally:
-        store.close()
     click.echo(f"disabled {user}")
 
 
@@ -81,11 +78,8 @@ def clerk_disable(directory: Path, user: str) -> None:
 def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     """Set a new password (ends the account's sessions, clears the login backoff)."""
     digest = hash_password(_password(password_stdin))
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         clerks.set_password(user, digest)
-    finally:
-        store.close()
     click.echo(f"password of {user} changed")
 
 
@@ -93,13 +87,10 @@ def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def clerk_list(directory: Path) -> None:
     """List the accounts."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         for c in clerks.all():
             state = "active" if c["active"] else "disabled"
             click.echo(f"{c['user']:<16} {c['name']:<10} {','.join(c['roles']):<28} {state}")  # type: ignore[arg-type]
-    finally:
-        store.close()
 
 
 @click.group("device")
@@ -114,11 +105,8 @@ def device() -> None:
 @refusals
 def device_add(directory: Path, name: str, roles: tuple[str, ...]) -> None:
     """Create a token; it is printed once and only its hash is kept."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         token = clerks.add_device(name, list(roles))
-    finally:
-        store.close()
     click.echo(token)
 
 
@@ -128,11 +116,8 @@ def device_add(directory: Path, name: str, roles: tuple[str, ...]) -> None:
 @refusals
 def device_disable(directory: Path, name: str) -> None:
     """Disable a device token."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         clerks.disable_device(name)
-    finally:
-        store.close()
     click.echo(f"disabled {name}")
 
 

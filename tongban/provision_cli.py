@@ -123,14 +123,11 @@ def directory_state(home: Path) -> dict[str, Any]:
 def _node_state(home: Path) -> dict[str, Any]:
     config = node_config.load(home)
     node_keys = load_key_file(config.key_path)
-    store = NodeStore.open(config.database_path, CLOCK)
-    try:
+    with NodeStore.open(config.database_path, CLOCK) as store:
         signed = store.db.conn.execute(
             "SELECT max(seq) FROM records WHERE origin = ? AND kid = ?", (config.node.code, node_keys.kid)
         ).fetchone()[0]
         head = store.log.head(config.node.code)
-    finally:
-        store.close()
     return {
         "role": "node",
         "code": config.node.code,
@@ -142,8 +139,7 @@ def _node_state(home: Path) -> dict[str, Any]:
 
 
 def _central_state(home: Path) -> dict[str, Any]:
-    central = authority.open_central(home, CLOCK)
-    try:
+    with authority.open_central(home, CLOCK) as central:
         anchor = central.store.log.anchor()
         assert anchor is not None  # central always holds its genesis
         rows = central.store.db.conn.execute(
@@ -151,8 +147,6 @@ def _central_state(home: Path) -> dict[str, Any]:
             " WHERE r.cert_id IS NULL ORDER BY c.code"
         ).fetchall()
         heads = {code: central.store.log.head(code) for code, _ in rows}
-    finally:
-        central.close()
     return {
         "role": "central",
         "code": central.code,
