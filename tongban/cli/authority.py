@@ -1,4 +1,9 @@
-"""``tongban central keys|rotate-key|rotate-root|heartbeat|recheck``: central's keys, heartbeat, re-check."""
+"""``tongban central keys|rotate-key|rotate-root|heartbeat|recheck``: central's keys, heartbeat, re-check.
+
+Keys are named and rotated by records (:mod:`central.keyring`); the heartbeat is
+:mod:`central.heartbeat`, the re-check of intakes :mod:`central.recheck`. ``tongban central
+run`` does the last two on a timer; these commands do them now.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sync.projection.heartbeat import latest_heartbeat
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
 from sync.record.trust import DELEGATED_ROLES, ROLE_KINDS, all_keys
-from tongban.refusals import refusals
+from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
 CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
