@@ -36,6 +36,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import yaml
@@ -49,15 +50,17 @@ from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.clock import CHINA, Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
 from core.grants import Grant
-from sync.projection.calendars import newest_version
-from sync.projection.catalog import current_catalog
+from sync.projection import calendars
+from sync.projection.catalog import current_catalog, newest_version
 from sync.projection.delegation import issue_grant, split_by_mode
 from sync.projection.delegation import renew_grants as delegation_renew
 from sync.projection.delegation import revoke_grant as revoke_delegated_grant
+from sync.projection.grants import StoreGrants
 from sync.record import keys, kinds
 from sync.record.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
 from sync.record.envelope import ZERO_ID, Payload, Record, seal
-from sync.record.trust import DELEGATED_ROLES
+from sync.record.log import envelopes_of
+from sync.record.trust import DELEGATED_ROLES, certificates, key_holder, unrevoked
 
 DAY = 86_400
 CERT_VALIDITY_DAYS = 365
@@ -67,7 +70,10 @@ GRANT_VALIDITY_DAYS = 90
 
 @dataclass(frozen=True)
 class Central:
-    """An opened central directory: config, keys, store."""
+    """An opened central directory: config, keys, store.
+
+    A context manager: ``with open_central(home, clock) as central`` closes its store.
+    """
 
     config: central_config.CentralConfig
     keys: CentralKeyring
@@ -83,8 +89,17 @@ class Central:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> Central:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
 
 def open_central(home: Path, clock: Clock) -> Central:
+    """Open central's directory ``home``: its config, its store and its keys."""
     config = central_config.load(home)
     store = CentralStore.open(config.database_path, clock)
     try:
@@ -139,14 +154,11 @@ def init(
         ),
         central_keys,
     )
-    store = CentralStore.open(config.database_path, clock, create=True)
-    try:
+    with CentralStore.open(config.database_path, clock, create=True) as store:
         store.log.install_anchor(genesis.envelope, source="local")
         central = Central(config, CentralKeyring(config.key_path, store.db), store)
         for role in DELEGATED_ROLES:
             name_role_key(central.keys, central.append, role, clock.now(), random)
-    finally:
-        store.close()
     return anchor_fingerprint(genesis.id)
 
 
@@ -211,22 +223,19 @@ def _check_request(central: Central, request: EnrollmentRequest) -> None:
         raise EnrollmentError(
             ErrorCode.ENROLL_PARENT, f"the parent of {request.code} is not {request.parent}"
         )
+    db = central.store.db
     if tier is Tier.VILLAGE:
-        parents = central.store.live_certs(request.parent, now)
-        if not any(row["tier"] == Tier.TOWN.value for row in parents):
+        parents = certificates(db, request.parent)
+        if not any(c.tier == Tier.TOWN.value and not c.revoked and c.exp > now for c in parents):
             raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"town {request.parent} is not enrolled")
-    if central.store.unrevoked_certs(request.code):
+    if unrevoked(db, request.code):
         # Expired but unrevoked counts too: its key still signs. Revoke it first.
         raise EnrollmentError(
             ErrorCode.ENROLL_CODE_TAKEN, f"{request.code} (revoke the old certificate first)"
         )
-    taken = central.store.db.conn.execute(
-        "SELECT code FROM certs WHERE sign_pk = ? OR curve_pk = ?", (request.sign_pk, request.curve_pk)
-    ).fetchone()
+    taken = key_holder(db, request.sign_pk, request.curve_pk)
     if taken is not None:
-        raise EnrollmentError(
-            ErrorCode.ENROLL_CODE_TAKEN, f"a key in this request is certified for {taken[0]}"
-        )
+        raise EnrollmentError(ErrorCode.ENROLL_CODE_TAKEN, f"a key in this request is certified for {taken}")
     if not request.name.strip() or len(request.name) > 100 or not request.name.isprintable():
         raise EnrollmentError(ErrorCode.ENROLL_REQUEST, "the name must be 1-100 printable characters")
 
@@ -248,13 +257,9 @@ def bundle_for(central: Central, code: str) -> bytes:
     anchor = log.anchor()
     if anchor is None:  # pragma: no cover - central always has its genesis
         raise EnrollmentError(ErrorCode.NOT_INITIALIZED, "central has no genesis record")
-    rows = central.store.db.conn.execute(
-        "SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (central.code,)
-    ).fetchall()
-    own = central.store.db.conn.execute(
-        "SELECT envelope FROM records WHERE origin = ? ORDER BY seq", (code,)
-    ).fetchall()
-    return make_bundle(code, rows[0][0], [row[0] for row in rows[1:] + own])
+    chain = envelopes_of(central.store.db, central.code)
+    own = envelopes_of(central.store.db, code)
+    return make_bundle(code, chain[0], chain[1:] + own)
 
 
 def revoke_node(
@@ -274,7 +279,7 @@ def revoke_node(
     if not reason.strip():
         raise InputError(ErrorCode.FIELD_INVALID, "a reason is required")
     now = central.store.log.clock.now()
-    live = central.store.unrevoked_certs(code)
+    live = unrevoked(central.store.db, code)
     if not live:
         raise InputError(ErrorCode.CERT_UNKNOWN, f"no live certificate for {code}")
     if last_good_seq is None:
@@ -287,14 +292,14 @@ def revoke_node(
             kinds.CERT_REVOKE,
             {
                 "node": code,
-                "cert": row["cert_id"],
+                "cert": cert.cert_id,
                 "last_good_seq": last_good_seq,
                 "effective": now,
                 "reason": reason.strip(),
             },
             actor=actor,
         )
-        for row in live
+        for cert in live
     ]
 
 
@@ -306,7 +311,7 @@ def publish_catalog(
     actor: str = "sys:catalog",
 ) -> tuple[Record, CatalogRelease]:
     """Publish ``items`` as the next catalog release."""
-    current = central.store.db.conn.execute("SELECT max(version) FROM catalog_releases").fetchone()[0] or 0
+    current = newest_version(central.store.db)
     now = central.store.log.clock.now()
     release = CatalogRelease(
         version=current + 1, issued_at=now, expires_at=now + valid_days * DAY, items=tuple(items)
@@ -319,10 +324,10 @@ def _catalog_and_tier(central: Central, aud: str) -> tuple[CatalogRelease, str]:
     catalog = current_catalog(central.store.db)
     if catalog is None:
         raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
-    certs = central.store.unrevoked_certs(aud)
+    certs = unrevoked(central.store.db, aud)
     if not certs:
         raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
-    return catalog, str(certs[0]["tier"])
+    return catalog, certs[0].tier
 
 
 def grant(
@@ -397,10 +402,7 @@ def revoke_grant(central: Central, grant_id: bytes, reason: str, *, actor: str) 
     Refused with ``E_GRANT_REVOKED`` when it is revoked already: a second revocation would
     change nothing but the log's length.
     """
-    held = central.store.db.conn.execute(
-        "SELECT 1 FROM grant_revocations WHERE target = ?", (grant_id,)
-    ).fetchone()
-    if held is not None:
+    if StoreGrants(central.store.db).is_revoked(grant_id):
         raise AuthorityError(ErrorCode.GRANT_REVOKED, grant_id.hex()[:16])
     return revoke_delegated_grant(central.store.log, central.keys, central.code, grant_id, reason, actor)
 
@@ -422,9 +424,8 @@ def publish_calendar(
     schedule = schedule_from_data(data)
     now = central.store.log.clock.now()
     end = int(dt.datetime(schedule.year + 1, 12, 31, 23, 59, 59, tzinfo=CHINA).timestamp())
-    release = CalendarRelease(
-        version=newest_version(central.store.db) + 1, schedule=schedule, issued=now, exp=max(end, now + DAY)
-    )
+    version = calendars.newest_version(central.store.db) + 1
+    release = CalendarRelease(version=version, schedule=schedule, issued=now, exp=max(end, now + DAY))
     record = central.append(kinds.CALENDAR_RELEASE, release.to_body(), actor=actor)
     return record, release
 

@@ -1,10 +1,8 @@
 """The figures of the city dashboard, read from central's store, and their CSV export.
 
-Central holds every record of the city, so every figure is a query over its projections:
-``cases`` and ``case_events`` (:mod:`sync.projection.cases`), ``certs`` and ``revocations``
-(:mod:`sync.record.trust`), ``node_status`` and ``link_receipts`` (:mod:`sync.projection.status`) and
-the sync link's ``link_peers``. The queries are set based — one per figure, never one per
-node — because a city holds some 240 nodes and hundreds of thousands of cases.
+Central holds every record of the city, so every figure is read from its projections: the
+nodes from the certificates (:func:`sync.record.trust.certificates`), the cases, reports
+and contacts from :mod:`central.report_store`, one set-based query a figure.
 
 Rules, each in one place:
 
@@ -33,47 +31,20 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from central import report_store
+from central.report_store import CaseCounts
 from core.calendar import WorkCalendar
-from core.cases import OPEN_STATES, Rating
-from core.clock import CHINA, local_date, local_time
+from core.cases import Rating
+from core.clock import local_date, local_time
 from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
-from sync.projection.cases import OVERDUE_SQL
+from sync.projection.catalog import item_names
+from sync.record.trust import certificates
 
 TIERS = ("city", "town", "village")
 OVERDUE_CAP = 200
 TOP_ITEMS = 10
 TABLES = ("nodes", "volumes", "items", "overdue")
-
-_HOURS = int(CHINA.utcoffset(None).total_seconds()) // 3600
-"""China's one fixed offset from UTC: SQL's ``date(ts, 'unixepoch', '+8 hours')`` is
-:func:`core.clock.local_date`."""
-_Q = "(SELECT id FROM quarantined)"
-
-
-def _voided(events: str) -> str:
-    """Cases whose applied ``events`` (an SQL list) were made by quarantined records."""
-    return (
-        f"(SELECT case_no FROM case_events WHERE event IN ({events}) AND status = 'applied'"
-        f" AND record_id IN {_Q})"
-    )
-
-
-_UNDECIDED = _voided("'approve', 'reject'")
-_UNRATED = _voided("'rate'")
-_LIVE = (
-    "WITH live AS (SELECT case_no, node, item, item_name, decider, received, deadline,"
-    f" CASE WHEN case_no IN {_UNDECIDED} THEN CASE mode WHEN 'proxy' THEN 'forwarded' ELSE 'accepted' END"
-    " ELSE state END AS state,"
-    f" CASE WHEN case_no IN {_UNDECIDED} THEN NULL ELSE decided_at END AS decided_at,"
-    f" CASE WHEN case_no IN {_UNRATED} THEN NULL ELSE rating END AS rating"
-    f" FROM cases NOT INDEXED WHERE intake_id NOT IN {_Q}) "
-)
-"""The cases as they stand without quarantined records: none taken in by one, and a
-decision or rating made by one is void (the case still runs: it was accepted, or
-forwarded if proxy, when it was decided). Each figure is one query over ``live``, which
-scans ``cases`` once: walking an index instead would cost a row lookup per case, several
-times slower over a city's hundred thousand cases."""
 
 
 @dataclass(frozen=True)
@@ -149,12 +120,12 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
     """Every figure of the dashboard at ``now``; ``calendar`` defaults to the store's."""
     today = local_date(now).isoformat()
     nodes = _nodes(db)
-    per_node = _case_counts(db, today)
-    totals = [sum(row[i] for row in per_node.values()) for i in range(5)]
+    per_node = report_store.case_counts(db, today)
+    totals = CaseCounts(*(sum(c[i] for c in per_node.values()) for i in range(len(CaseCounts._fields))))
     by_tier = dict.fromkeys(TIERS, 0)
     for code, counts in per_node.items():
-        by_tier[nodes[code].tier] += counts[0]
-    total, _, _, completed, on_time = totals
+        by_tier[nodes[code].tier] += counts.cases
+    total, completed, on_time = totals.cases, totals.completed, totals.on_time
     return Dashboard(
         now=now,
         nodes=_node_rows(db, nodes, per_node),
@@ -171,50 +142,26 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
 
 def _nodes(db: Database) -> dict[str, _Node]:
     """Each node by code, from its newest unrevoked certificate, else its newest one."""
-    rows = db.conn.execute(
-        "SELECT c.code, c.name, c.tier, c.parent, r.cert_id IS NOT NULL FROM certs c"
-        " LEFT JOIN revocations r ON r.cert_id = c.cert_id WHERE c.tier != 'central'"
-        " ORDER BY c.code, r.cert_id IS NULL, c.issued_seq"
-    ).fetchall()
-    return {
-        code: _Node(code, name, tier, parent, bool(revoked)) for code, name, tier, parent, revoked in rows
-    }
+    chosen: dict[str, _Node] = {}
+    for cert in certificates(db):  # by code, newest first
+        if cert.tier == "central":
+            continue
+        held = chosen.get(cert.code)
+        if held is None or (held.revoked and not cert.revoked):
+            chosen[cert.code] = _Node(cert.code, cert.name, cert.tier, cert.parent, cert.revoked)
+    return chosen
 
 
-def _case_counts(db: Database, today: str) -> dict[str, tuple[int, int, int, int, int]]:
-    """Per intake node: cases, open, overdue, completed, completed on time."""
-    rows = db.conn.execute(
-        f"{_LIVE} SELECT node, count(*), sum(state IN (?, ?, ?)), sum({OVERDUE_SQL}),"
-        f" count(decided_at), coalesce(sum(date(decided_at, 'unixepoch', '+{_HOURS} hours') <= deadline), 0)"
-        " FROM live GROUP BY node",
-        (*OPEN_STATES, today),
-    ).fetchall()
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def _node_rows(
-    db: Database, nodes: dict[str, _Node], per_node: dict[str, tuple[int, int, int, int, int]]
-) -> list[NodeRow]:
-    conn = db.conn
-    status = {
-        row[0]: row[1:]
-        for row in conn.execute(
-            f"SELECT origin, ts, catalog, rejected, backlog FROM node_status WHERE record_id NOT IN {_Q}"
-        )
-    }
-    contact: dict[str, list[int]] = {}
-    for code, at in conn.execute(
-        f"SELECT child, max(at) FROM link_receipts WHERE record_id NOT IN {_Q} GROUP BY child"
-        " UNION ALL SELECT peer, max(last_seen) FROM link_peers GROUP BY peer"
-    ):
-        contact.setdefault(code, []).append(at)
+def _node_rows(db: Database, nodes: dict[str, _Node], per_node: dict[str, CaseCounts]) -> list[NodeRow]:
+    status = report_store.status_reports(db)
+    contact = report_store.contacts(db)
     out: list[NodeRow] = []
     for node, depth in _tree_order(nodes):
         seen = contact.get(node.code, [])
         report = status.get(node.code)
         if report is not None:
-            seen = [*seen, report[0]]
-        counts = per_node.get(node.code, (0, 0, 0, 0, 0))
+            seen = [*seen, report.ts]
+        counts = per_node.get(node.code, CaseCounts(0, 0, 0, 0, 0))
         out.append(
             NodeRow(
                 code=node.code,
@@ -223,11 +170,11 @@ def _node_rows(
                 parent=node.parent,
                 depth=depth,
                 last_contact=max(seen) if seen else None,
-                open_cases=counts[1],
-                overdue_cases=counts[2],
-                catalog_version=report[1] if report else None,
-                rejected=report[2] if report else None,
-                backlog=report[3] if report else None,
+                open_cases=counts.open,
+                overdue_cases=counts.overdue,
+                catalog_version=report.catalog if report else None,
+                rejected=report.rejected if report else None,
+                backlog=report.backlog if report else None,
                 revoked=node.revoked,
             )
         )
@@ -251,13 +198,10 @@ def _tree_order(nodes: dict[str, _Node]) -> list[tuple[_Node, int]]:
 
 
 def _overdue(db: Database, nodes: dict[str, _Node], today: str, calendar: WorkCalendar) -> list[OverdueCase]:
-    rows = db.conn.execute(
-        f"{_LIVE} SELECT case_no, node, item, item_name, state, decider, received, deadline FROM live"
-        f" WHERE {OVERDUE_SQL} ORDER BY deadline, received, case_no LIMIT ?",
-        (today, OVERDUE_CAP),
-    ).fetchall()
+    rows = report_store.overdue_cases(db, today, OVERDUE_CAP)
     day = date.fromisoformat(today)
-    late = {d: calendar.working_days_between(date.fromisoformat(d), day) for d in {row[-1] for row in rows}}
+    deadlines = {row.deadline for row in rows}
+    late = {d: calendar.working_days_between(date.fromisoformat(d), day) for d in deadlines}
     return [
         OverdueCase(
             case_no,
@@ -276,26 +220,15 @@ def _overdue(db: Database, nodes: dict[str, _Node], today: str, calendar: WorkCa
 
 
 def _satisfaction(db: Database) -> dict[str, int]:
-    counts = dict(
-        db.conn.execute(
-            f"{_LIVE} SELECT rating, count(*) FROM live WHERE rating IS NOT NULL GROUP BY rating"
-        ).fetchall()
-    )
+    counts = report_store.ratings(db)
     return {str(int(r)): counts.get(int(r), 0) for r in Rating}
 
 
 def _top_items(db: Database, nodes: dict[str, _Node]) -> dict[str, list[ItemCount]]:
     """Per tier, the items with the most cases; named as in the newest catalog release."""
-    conn = db.conn
-    names = dict(
-        conn.execute(
-            "SELECT code, name FROM catalog_items WHERE version = (SELECT max(version) FROM catalog_releases)"
-        ).fetchall()
-    )
+    names = item_names(db)
     counts: dict[str, dict[str, int]] = {tier: {} for tier in TIERS}
-    for node, item, name, n in conn.execute(
-        f"{_LIVE} SELECT node, item, max(item_name), count(*) FROM live GROUP BY node, item"
-    ):
+    for node, item, name, n in report_store.item_counts(db):
         names.setdefault(item, name)  # an item the newest release dropped: its name at intake
         per_item = counts[nodes[node].tier]
         per_item[item] = per_item.get(item, 0) + n

@@ -1,169 +1,37 @@
 """The catalog draft: the next release, prepared on the operator web before it is signed.
 
-There is one draft at a time. An operator starts it by importing a catalog file (replacing
-the draft, or merging items into it by code) or from the current release, edits single
-items, and then publishes it as the next release (:func:`central.authority.publish_catalog`)
-or discards it. The draft is central's own working state, not a record: nothing leaves
-central until the publish, which is one signed ``catalog.release`` naming the operator as
-its actor.
+There is one draft at a time (:class:`central.draft_store.CatalogDraft`). An operator starts
+it by importing a catalog file (replacing the draft, or merging items into it by code) or
+from the current release, edits single items, and then publishes it as the next release
+(:func:`publish_draft`) or discards it. Nothing leaves central until the publish, which is
+one signed ``catalog.release`` naming the operator as its actor.
 
-Every change is checked in full before anything is written (the items are
-:class:`core.catalog.Item` objects, so a bad field is refused with ``E_CATALOG_INVALID``),
-so a refused import or edit leaves the draft exactly as it was. The publish confirms what
-the operator saw: the draft's digest and the current release's version at the time of the
-confirmation page; if either moved since, it is refused with ``E_DRAFT_STALE``.
+The publish confirms what the operator saw: the draft's digest and the current release's
+version at the time of the confirmation page (:func:`preview`); if either moved since, it
+is refused with ``E_DRAFT_STALE``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-
-from sqlite_utils import Database
-
-from central.authority import CATALOG_VALIDITY_DAYS, Central, publish_catalog
-from core.catalog import CatalogRelease, Item
-from core.clock import Clock
+from central.authority import CATALOG_VALIDITY_DAYS, DAY, Central, publish_catalog
+from central.draft_store import CatalogDraft, items_digest
+from core.catalog import CatalogRelease
 from core.errors import ErrorCode, InputError
 from sync.projection.catalog import current_catalog
 from sync.record.db import transaction
 from sync.record.envelope import Record
 
-DAY = 86_400
 
-
-@dataclass(frozen=True)
-class DraftInfo:
-    """Where the draft came from and who touched it last."""
-
-    base_version: int | None
-    source: str
-    created_at: int
-    created_by: str
-    changed_at: int
-    changed_by: str
-
-
-class CatalogDraft:
-    """The draft kept in central's store ``db``."""
-
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
-        self.clock = clock
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def info(self) -> DraftInfo | None:
-        row = self.db.conn.execute(
-            "SELECT base_version, source, created_at, created_by, changed_at, changed_by"
-            " FROM catalog_draft WHERE id = 1"
-        ).fetchone()
-        return DraftInfo(*row) if row else None
-
-    def items(self) -> tuple[Item, ...]:
-        rows = self.db.conn.execute("SELECT body FROM catalog_draft_items ORDER BY code").fetchall()
-        return tuple(Item.from_body(json.loads(r[0])) for r in rows)
-
-    def item(self, code: str) -> Item:
-        row = self.db.conn.execute("SELECT body FROM catalog_draft_items WHERE code = ?", (code,)).fetchone()
-        if row is None:
-            raise InputError(ErrorCode.ITEM_UNKNOWN, f"{code} is not in the draft")
-        return Item.from_body(json.loads(row[0]))
-
-    def digest(self) -> str:
-        """A fingerprint of the draft's items, for the publish confirmation."""
-        return items_digest(self.items())
-
-    def preview(self, valid_days: int = CATALOG_VALIDITY_DAYS) -> CatalogRelease:
-        """The release a publish now would make (for the differences; never signed)."""
-        self.require()
-        items = self.items()
-        if not items:
-            raise InputError(ErrorCode.CATALOG_INVALID, "the draft has no items")
-        current = current_catalog(self.db)
-        now = self.clock.now()
-        version = (current.version if current else 0) + 1
-        return CatalogRelease(version=version, issued_at=now, expires_at=now + valid_days * DAY, items=items)
-
-    # -- changing ---------------------------------------------------------------------------
-
-    def replace(self, items: Iterable[Item], source: str, actor: str) -> None:
-        """Make ``items`` the whole draft (an import that replaces)."""
-        items = tuple(items)
-        with transaction(self.db):
-            self.db.conn.execute("DELETE FROM catalog_draft_items")
-            self._touch(actor, source=source, restart=True)
-            self._write(items)
-
-    def merge(self, items: Iterable[Item], source: str, actor: str) -> None:
-        """Add ``items`` to the draft, replacing items with the same code."""
-        items = tuple(items)
-        with transaction(self.db):
-            self._touch(actor, source=source)
-            self._write(items)
-
-    def start_from_current(self, actor: str) -> None:
-        """A draft holding the current release's items, to edit a few of them."""
-        current = current_catalog(self.db)
-        if current is None:
-            raise InputError(ErrorCode.ITEM_UNKNOWN, "no catalog release has been published yet")
-        self.replace(current.items, f"v{current.version}", actor)
-
-    def put(self, item: Item, actor: str) -> None:
-        """Replace one item of the draft (it must be there: edits do not add items)."""
-        with transaction(self.db):
-            self.require()
-            self.item(item.code)
-            self._touch(actor)
-            self._write((item,))
-
-    def remove(self, code: str, actor: str) -> None:
-        with transaction(self.db):
-            self.require()
-            self.item(code)
-            self.db.conn.execute("DELETE FROM catalog_draft_items WHERE code = ?", (code,))
-            self._touch(actor)
-
-    def discard(self) -> None:
-        with transaction(self.db):
-            self.require()
-            self.db.conn.execute("DELETE FROM catalog_draft_items")
-            self.db.conn.execute("DELETE FROM catalog_draft")
-
-    def require(self) -> DraftInfo:
-        info = self.info()
-        if info is None:
-            raise InputError(ErrorCode.DRAFT_NONE)
-        return info
-
-    def _touch(self, actor: str, *, source: str | None = None, restart: bool = False) -> None:
-        now = self.clock.now()
-        info = self.info()
-        if info is None or restart:
-            current = current_catalog(self.db)
-            self.db.conn.execute(
-                "INSERT OR REPLACE INTO catalog_draft (id, base_version, source, created_at, created_by,"
-                " changed_at, changed_by) VALUES (1, ?, ?, ?, ?, ?, ?)",
-                (current.version if current else None, source or "", now, actor, now, actor),
-            )
-            return
-        self.db.conn.execute(
-            "UPDATE catalog_draft SET changed_at = ?, changed_by = ?, source = ? WHERE id = 1",
-            (now, actor, source if source is not None else info.source),
-        )
-
-    def _write(self, items: tuple[Item, ...]) -> None:
-        self.db.conn.executemany(
-            "INSERT OR REPLACE INTO catalog_draft_items (code, body) VALUES (?, ?)",
-            [(i.code, json.dumps(i.to_body(), ensure_ascii=False, sort_keys=True)) for i in items],
-        )
-
-
-def items_digest(items: Iterable[Item]) -> str:
-    text = json.dumps([i.to_body() for i in items], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def preview(draft: CatalogDraft, valid_days: int = CATALOG_VALIDITY_DAYS) -> CatalogRelease:
+    """The release a publish now would make (for the differences; never signed)."""
+    draft.require()
+    items = draft.items()
+    if not items:
+        raise InputError(ErrorCode.CATALOG_INVALID, "the draft has no items")
+    current = current_catalog(draft.db)
+    now = draft.clock.now()
+    version = (current.version if current else 0) + 1
+    return CatalogRelease(version=version, issued_at=now, expires_at=now + valid_days * DAY, items=items)
 
 
 def publish_draft(
@@ -187,6 +55,5 @@ def publish_draft(
         if not items:
             raise InputError(ErrorCode.CATALOG_INVALID, "the draft has no items")
         published = publish_catalog(central, items, valid_days=valid_days, actor=actor)
-        db.conn.execute("DELETE FROM catalog_draft_items")
-        db.conn.execute("DELETE FROM catalog_draft")
+        draft.clear()
     return published

@@ -21,8 +21,10 @@ from pathlib import Path
 
 from central.authority import Central, open_central
 from core.clock import Clock
+from sync.projection import calendars, catalog
+from sync.projection.grants import StoreGrants
 from sync.projection.heartbeat import Heartbeat, latest_heartbeat
-from sync.record import kinds
+from sync.record import kinds, trust
 from sync.record.envelope import Record
 
 EVERY = 15 * 60
@@ -31,22 +33,18 @@ VALIDITY = 72 * 3600
 
 def heads(central: Central) -> dict[str, int]:
     """The head of each central stream, as counted in central's own store."""
-    conn = central.store.db.conn
-
-    def one(sql: str, *params: object) -> int:
-        return int(conn.execute(sql, params).fetchone()[0] or 0)
-
-    out = {
-        "log": one("SELECT max(seq) FROM records WHERE origin = ?", central.code),
-        "catalog": one("SELECT max(version) FROM catalog_releases"),
-        "certs": one("SELECT count(*) FROM certs"),
-        "revocations": one("SELECT count(*) FROM revocations"),
-        "grants": one("SELECT count(*) FROM grants WHERE issuer = ?", central.code),
-        "grant_revocations": one("SELECT count(*) FROM grant_revocations WHERE issuer = ?", central.code),
+    db = central.store.db
+    own = central.store.log.head(central.code)
+    grants = StoreGrants(db)
+    return {
+        "log": own.seq if own else 0,
+        "catalog": catalog.newest_version(db),
+        "certs": trust.certificate_count(db),
+        "revocations": trust.revocation_count(db),
+        "grants": grants.count(central.code),
+        "grant_revocations": grants.revocation_count(central.code),
+        "calendar": calendars.newest_version(db),
     }
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'calendar_releases'").fetchone():
-        out["calendar"] = one("SELECT max(version) FROM calendar_releases")
-    return out
 
 
 def publish(central: Central, *, validity: int = VALIDITY) -> Record:
@@ -62,10 +60,7 @@ def due(latest: Heartbeat | None, now: int, every: int = EVERY) -> bool:
 
 def beat_if_due(home: Path, clock: Clock, every: int = EVERY) -> Record | None:
     """Open central at ``home`` and publish a heartbeat if the last one is ``every`` old."""
-    central = open_central(home, clock)
-    try:
+    with open_central(home, clock) as central:
         if not due(latest_heartbeat(central.store.db), clock.now(), every):
             return None
         return publish(central)
-    finally:
-        central.close()

@@ -4,7 +4,8 @@ A village decides alone whether it may take a case in, with what it holds: it ma
 been offline when a grant was revoked, its grant may have expired, its clock may be
 wrong. Central holds every grant and every revocation, so it runs the same algorithm
 (:func:`core.grants.authorize`, through :func:`sync.projection.delegation`'s store source) again
-for each case at the intake record's ``ts`` and keeps the verdict in ``intake_checks``:
+for each case at the intake record's ``ts`` and keeps the verdict in ``intake_checks``
+(:class:`central.store.CentralStore`):
 
 ``ok``
     the chain was valid at intake.
@@ -28,145 +29,69 @@ again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlite_utils import Database
-
+from central.store import CentralStore, IntakeCheck, Unchecked
 from core.admin import is_within, tier_for_code
-from core.catalog import Mode
+from core.catalog import CatalogRelease, Mode
 from core.errors import ErrorCode, TongbanError
 from core.grants import Verdict, authorize
 from sync.projection.catalog import catalog_release
 from sync.projection.grants import StoreGrants
-from sync.record.db import transaction
 
 BATCH = 500
 
 
-@dataclass(frozen=True)
-class Flagged:
-    case_no: str
-    node: str
-    item: str
-    received: int
-    verdict: str
-    code: str | None
-    detail: str
-
-
-def recheck(db: Database, root: str) -> int:
+def recheck(store: CentralStore, root: str) -> int:
     """Check every case not checked yet, and those a new revocation may touch; how many."""
-    conn = db.conn
-    held = int(conn.execute("SELECT count(*) FROM grant_revocations").fetchone()[0])
-    seen = conn.execute("SELECT value FROM central_state WHERE key = 'recheck_revocations'").fetchone()
-    if seen is None or int(seen[0]) != held:
-        since = _earliest_new_effective(db, int(seen[0]) if seen else 0)
-        with transaction(db):
-            conn.execute("DELETE FROM intake_checks WHERE received >= ?", (since,))
-            conn.execute(
-                "INSERT INTO central_state (key, value) VALUES ('recheck_revocations', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(held),),
-            )
-    _forget_outdated(db)
+    grants = StoreGrants(store.db)
+    held = grants.revocation_count()
+    seen = store.recheck_seen("revocations")
+    if seen is None or seen != held:
+        store.forget_checks_since(grants.earliest_effective_after(seen or 0), held)
+    store.forget_outdated_checks(grants.count())
     checked = 0
-    source = StoreGrants(db)
-    catalogs: dict[int, object] = {}
+    catalogs: dict[int, CatalogRelease | None] = {}
     while True:
-        rows = conn.execute(
-            "SELECT c.case_no, c.node, c.item, c.mode, c.grant_id, c.cat, c.received, c.intake_id,"
-            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id)"
-            " FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
-            " WHERE k.case_no IS NULL LIMIT ?",
-            (BATCH,),
-        ).fetchall()
-        if not rows:
+        batch = store.unchecked_intakes(BATCH)
+        if not batch:
             return checked
-        results: list[tuple[str, str, str, int, str, str | None, str]] = []
-        for case_no, node, item, mode, grant_id, cat, received, _intake_id, quarantined in rows:
-            verdict: str
-            code: str | None
-            if quarantined:
-                verdict, code, detail = "refused", ErrorCode.CERT_REVOKED.value, "signed after the cut-off"
-            elif grant_id is None:
-                verdict, code, detail = "refused", ErrorCode.GRANT_ITEM.value, "no grant named at intake"
-            else:
-                if cat not in catalogs:
-                    catalogs[cat] = catalog_release(db, cat)
-                verdict, code, detail = _judge(
-                    source, root, node, item, Mode(mode), bytes(grant_id), received, catalogs[cat]
-                )
-            results.append((case_no, node, item, received, verdict, code, detail))
-        with transaction(db):
-            conn.executemany(
-                "INSERT OR REPLACE INTO intake_checks (case_no, node, item, received, verdict, code, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                results,
-            )
+        results = []
+        for case in batch:
+            if case.cat not in catalogs:
+                catalogs[case.cat] = catalog_release(store.db, case.cat)
+            results.append(_check(case, grants, root, catalogs[case.cat]))
+        store.record_checks(results)
         checked += len(results)
 
 
-def _forget_outdated(db: Database) -> None:
-    """Drop the verdicts that records arrived since may change: an intake signed after a
-    certificate cut-off learnt since (``cert.revoke`` may also lower a cut-off), and a chain
-    that did not hold while one of its grants had not reached central yet."""
-    conn = db.conn
-    grants = int(conn.execute("SELECT count(*) FROM grants").fetchone()[0])
-    seen = conn.execute("SELECT value FROM central_state WHERE key = 'recheck_grants'").fetchone()
-    with transaction(db):
-        conn.execute(
-            "DELETE FROM intake_checks WHERE coalesce(code, '') != ? AND case_no IN"
-            " (SELECT c.case_no FROM quarantined q JOIN cases c ON c.intake_id = q.id)",
-            (ErrorCode.CERT_REVOKED.value,),
-        )
-        if seen is None or int(seen[0]) != grants:
-            conn.execute("DELETE FROM intake_checks WHERE code = ?", (ErrorCode.GRANT_CHAIN_BROKEN.value,))
-            conn.execute(
-                "INSERT INTO central_state (key, value) VALUES ('recheck_grants', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(grants),),
-            )
-
-
-def _earliest_new_effective(db: Database, seen: int) -> int:
-    """The earliest effective time among revocations beyond the first ``seen`` held.
-
-    Revocations are only ever added, so the rows past the first ``seen`` in insertion
-    order are the new ones.
-    """
-    row = db.conn.execute(
-        "SELECT min(effective) FROM"
-        " (SELECT effective FROM grant_revocations ORDER BY rowid LIMIT -1 OFFSET ?)",
-        (seen,),
-    ).fetchone()
-    return int(row[0]) if row[0] is not None else 0
+def _check(case: Unchecked, source: StoreGrants, root: str, catalog: CatalogRelease | None) -> IntakeCheck:
+    code: str | None
+    if case.quarantined:
+        verdict, code, detail = "refused", ErrorCode.CERT_REVOKED.value, "signed after the cut-off"
+    elif case.grant_id is None:
+        verdict, code, detail = "refused", ErrorCode.GRANT_ITEM.value, "no grant named at intake"
+    else:
+        verdict, code, detail = _judge(source, root, case, case.grant_id, catalog)
+    return IntakeCheck(case.case_no, case.node, case.item, case.received, verdict, code, detail)
 
 
 def _judge(
-    source: StoreGrants,
-    root: str,
-    node: str,
-    item: str,
-    mode: Mode,
-    grant_id: bytes,
-    at: int,
-    catalog: object,
+    source: StoreGrants, root: str, case: Unchecked, grant_id: bytes, catalog: CatalogRelease | None
 ) -> tuple[str, str | None, str]:
     try:
-        tier = tier_for_code(node).value
+        tier = tier_for_code(case.node).value
     except TongbanError as exc:
         return "refused", exc.code.value, exc.detail
     # A case's mode is proxy or direct; a same-power grant allows a direct intake.
     auth = authorize(
         grant_id,
-        node=node,
-        item=item,
-        mode=mode,
-        at=at,
+        node=case.node,
+        item=case.item,
+        mode=Mode(case.mode),
+        at=case.received,
         source=source,
         is_within=is_within,
         root=root,
-        catalog=catalog,  # type: ignore[arg-type]
+        catalog=catalog,
         tier=tier,
     )
     if auth.verdict is Verdict.OK:
@@ -177,25 +102,11 @@ def _judge(
     return "refused", code, auth.detail
 
 
-def flagged(db: Database, limit: int = 200) -> list[Flagged]:
+def flagged(store: CentralStore, limit: int = 200) -> list[IntakeCheck]:
     """Intakes central found taken under stale or broken authority, newest first."""
-    rows = db.conn.execute(
-        "SELECT case_no, node, item, received, verdict, code, detail FROM intake_checks"
-        " WHERE verdict != 'ok' ORDER BY received DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [Flagged(*row) for row in rows]
+    return store.flagged_intakes(limit)
 
 
-def counts(db: Database) -> dict[str, int]:
-    """How many checked intakes have each verdict."""
-    rows = db.conn.execute("SELECT verdict, count(*) FROM intake_checks GROUP BY verdict").fetchall()
-    return {verdict: n for verdict, n in rows} | {"pending": _pending(db)}
-
-
-def _pending(db: Database) -> int:
-    row = db.conn.execute(
-        "SELECT count(*) FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
-        " WHERE k.case_no IS NULL"
-    ).fetchone()
-    return int(row[0])
+def counts(store: CentralStore) -> dict[str, int]:
+    """How many checked intakes have each verdict, and how many wait (``pending``)."""
+    return store.check_counts()

@@ -1,7 +1,9 @@
 """What central's operator reads: nodes and certificates, root grants and their state,
 catalog releases with their authors, and rejected records.
 
-Read-only views over central's projections; every write goes through
+Read-only views over central's projections (the certificates of :mod:`sync.record.trust`,
+the grants of :mod:`sync.projection.grants`, the refused records of :mod:`sync.record.log`,
+the releases of :mod:`central.report_store`); every write goes through
 :mod:`central.authority`. A grant's *state* is what an operator acts on: ``valid``,
 ``expiring`` (ends within :data:`EXPIRING_DAYS`), ``expired``, ``revoked``, or ``pending``
 (not valid yet).
@@ -10,12 +12,15 @@ Read-only views over central's projections; every write goes through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlite_utils import Database
 
+from central import report_store
+from central.report_store import ReleaseRow
 from core.grants import Grant
 from sync.projection.grants import StoreGrants
+from sync.record.log import Rejection, rejections
+from sync.record.trust import certificates
 
 DAY = 86_400
 EXPIRING_DAYS = 14
@@ -42,12 +47,11 @@ def nodes(db: Database) -> list[NodeRow]:
 
     Central's own entry in ``certs`` (its genesis key, which never expires) is not a node.
     """
-    rows = db.conn.execute(
-        "SELECT c.code, c.name, c.tier, c.parent, c.exp, r.cert_id IS NOT NULL, coalesce(r.reason, '')"
-        " FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id WHERE c.tier != 'central'"
-        " ORDER BY c.code, c.issued_seq DESC"
-    ).fetchall()
-    return [NodeRow(c, n, t, p, e, bool(rv), reason) for c, n, t, p, e, rv, reason in rows]
+    return [
+        NodeRow(c.code, c.name, c.tier, c.parent, c.exp, c.revoked, c.reason)
+        for c in certificates(db)
+        if c.tier != "central"
+    ]
 
 
 def grantees(db: Database, now: int) -> list[NodeRow]:
@@ -75,30 +79,11 @@ def root_grants(db: Database, root: str) -> list[GrantRow]:
     return [GrantRow(g, revoked) for g, revoked in StoreGrants(db).issued_by(root)]
 
 
-@dataclass(frozen=True)
-class ReleaseRow:
-    version: int
-    issued_at: int
-    expires_at: int
-    items: int
-    actor: str
-
-
 def releases(db: Database) -> list[ReleaseRow]:
     """Every catalog release held, newest first, with the operator who published it."""
-    rows = db.conn.execute(
-        "SELECT c.version, c.issued_at, c.expires_at, c.item_count, coalesce(r.actor, '')"
-        " FROM catalog_releases c JOIN records r ON r.id = c.record_id ORDER BY c.version DESC"
-    ).fetchall()
-    return [ReleaseRow(*row) for row in rows]
+    return report_store.releases(db)
 
 
-def rejected(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+def rejected(db: Database, limit: int = 100) -> list[Rejection]:
     """The newest rejected records, with their codes and reasons."""
-    rows = db.conn.execute(
-        "SELECT code, reason, source, origin, seq, kind, times, last_at FROM rejected"
-        " ORDER BY last_at DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    keys = ("code", "reason", "source", "origin", "seq", "kind", "times", "last_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return rejections(db, newest=limit)

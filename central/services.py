@@ -34,12 +34,9 @@ class CentralDuties:
     def recheck_and_renew(self) -> None:
         """Re-check the intakes that arrived (and those a new revocation touches); renew
         the root grants that are due."""
-        central = open_central(Path(self.config[HOME_KEY]), self.clock)
-        try:
-            recheck(central.store.db, central.code)
+        with open_central(Path(self.config[HOME_KEY]), self.clock) as central:
+            recheck(central.store, central.code)
             renew_grants(central)
-        finally:
-            central.close()
 
     @timer(interval=1)
     def tick(self) -> None:

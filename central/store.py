@@ -1,25 +1,44 @@
-"""Central's SQLite store: the record log of the whole city plus central's projections.
+"""Central's SQLite store: the record log of the whole city, central's projections, and
+central's own tables.
 
-Only this module (and the log it wraps, the operators' accounts of :mod:`web.accounts` and
-the catalog draft of :mod:`central.drafts`) touches central's database. Schema changes are
-named migrations in the ``central`` set, applied after the ``log`` set; a database written
-by newer software is refused (``E_STORE_TOO_NEW``).
+Schema changes are named migrations in the ``central`` set, applied after the ``log`` set
+and before ``sync`` (:mod:`sync.schema`); a database written by newer software is refused
+(``E_STORE_TOO_NEW``). Central's own tables, and their owners:
+
+``enrollment_requests``
+    every enrollment request central has seen and what became of it (this module).
+``intake_checks`` / ``central_state``
+    the re-check's verdict on each intake, and how many grants and revocations it last
+    took into account (this module; the rules are :mod:`central.recheck`). Its queries
+    also read ``cases`` (:mod:`sync.projection.cases`) and the ``quarantined`` view
+    (:mod:`sync.record.trust`).
+``catalog_draft`` / ``catalog_draft_items``
+    the catalog draft (:mod:`central.draft_store`).
+``clerk_secrets`` / ``sessions``
+    the operators' password hashes, login backoff and sessions (:mod:`web.accounts`).
+
+The dashboard's and the registry's reads over several projections are
+:mod:`central.report_store`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from types import TracebackType
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
+from core.errors import ErrorCode
 from sync import projection
-from sync.record.db import execute_all, open_database
+from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog
 from sync.schema import log_migrations, sync_migrations
-from web.accounts import ACCOUNT_TABLES
+from web.account_store import ACCOUNT_TABLES
 
 central_migrations = Migrations("central")
 
@@ -55,7 +74,7 @@ def _catalog_draft(db: Database) -> None:
     execute_all(
         db,
         [
-            # The one catalog draft being prepared on the operator web (central.drafts):
+            # The one catalog draft being prepared on the operator web (central.draft_store):
             # not a record until it is published as a catalog release.
             """
             CREATE TABLE catalog_draft (
@@ -99,9 +118,43 @@ def _intake_checks(db: Database) -> None:
 
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
+RECHECK_MARKS = {"revocations": "recheck_revocations", "grants": "recheck_grants"}
+"""The ``central_state`` keys of the re-check: how many grant revocations, and grants, it
+last took into account."""
+
+
+@dataclass(frozen=True)
+class IntakeCheck:
+    """Central's verdict on one intake (a row of ``intake_checks``)."""
+
+    case_no: str
+    node: str
+    item: str
+    received: int
+    verdict: str  # ok, stale or refused
+    code: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """An intake not checked yet: what the re-check needs of its case."""
+
+    case_no: str
+    node: str
+    item: str
+    mode: str
+    grant_id: bytes | None
+    cat: int
+    received: int
+    quarantined: bool  # its intake record was signed after its node's cut-off
+
 
 class CentralStore:
-    """Central's database: the city's record log and central's projections."""
+    """Central's database: the city's record log, central's projections and its own tables.
+
+    A context manager: ``with CentralStore.open(path, clock) as store`` closes it.
+    """
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
@@ -111,34 +164,114 @@ class CentralStore:
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
 
-    def note_request(self, request_id: bytes, code: str, outcome: str, cert_id: bytes | None) -> None:
-        """Remember an enrollment request and what became of it."""
-        self.db.conn.execute(
-            "INSERT OR REPLACE INTO enrollment_requests (request_id, code, received_at, outcome, cert_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (request_id, code, self.log.clock.now(), outcome, cert_id),
-        )
-
-    def unrevoked_certs(self, code: str) -> list[dict[str, object]]:
-        """Certificates of ``code`` that are not revoked, expired or not: their keys still sign."""
-        rows = self.db.conn.execute(
-            "SELECT c.cert_id, c.tier, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-            " WHERE c.code = ? AND r.cert_id IS NULL",
-            (code,),
-        ).fetchall()
-        return [{"cert_id": r[0], "tier": r[1], "kid": r[2]} for r in rows]
-
-    def live_certs(self, code: str, now: int) -> list[dict[str, object]]:
-        """Certificates of ``code`` that are unrevoked and unexpired at ``now``."""
-        rows = self.db.conn.execute(
-            "SELECT c.cert_id, c.tier, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-            " WHERE c.code = ? AND r.cert_id IS NULL AND c.exp > ?",
-            (code, now),
-        ).fetchall()
-        return [{"cert_id": r[0], "tier": r[1], "kid": r[2]} for r in rows]
-
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> CentralStore:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- enrollment requests ----------------------------------------------------------------
+
+    def note_request(self, request_id: bytes, code: str, outcome: str, cert_id: bytes | None) -> None:
+        """Remember an enrollment request and what became of it."""
+        with transaction(self.db):
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO enrollment_requests (request_id, code, received_at, outcome,"
+                " cert_id) VALUES (?, ?, ?, ?, ?)",
+                (request_id, code, self.log.clock.now(), outcome, cert_id),
+            )
+
+    # -- the re-check of intakes (central.recheck) ------------------------------------------
+
+    def recheck_seen(self, what: str) -> int | None:
+        """How many grant ``revocations`` (or ``grants``) the re-check last took into
+        account; None before its first run."""
+        row = self.db.conn.execute(
+            "SELECT value FROM central_state WHERE key = ?", (RECHECK_MARKS[what],)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def forget_checks_since(self, since: int, revocations: int) -> None:
+        """Forget the verdicts on intakes received at or after ``since`` (the effective
+        time of a revocation that arrived), now that ``revocations`` are taken into account."""
+        with transaction(self.db):
+            self.db.conn.execute("DELETE FROM intake_checks WHERE received >= ?", (since,))
+            self._mark("revocations", revocations)
+
+    def forget_outdated_checks(self, grants: int) -> None:
+        """Forget the verdicts that records arrived since may change.
+
+        An intake signed after a certificate cut-off learnt since (``cert.revoke`` may also
+        lower a cut-off) is refused now whatever its verdict was; and when the number of
+        ``grants`` held moved, a chain that did not hold may hold now (a grant of it had
+        not reached central yet).
+        """
+        conn = self.db.conn
+        with transaction(self.db):
+            conn.execute(
+                "DELETE FROM intake_checks WHERE coalesce(code, '') != ? AND case_no IN"
+                " (SELECT c.case_no FROM quarantined q JOIN cases c ON c.intake_id = q.id)",
+                (ErrorCode.CERT_REVOKED.value,),
+            )
+            if self.recheck_seen("grants") != grants:
+                conn.execute(
+                    "DELETE FROM intake_checks WHERE code = ?", (ErrorCode.GRANT_CHAIN_BROKEN.value,)
+                )
+                self._mark("grants", grants)
+
+    def _mark(self, what: str, value: int) -> None:
+        self.db.conn.execute(
+            "INSERT INTO central_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (RECHECK_MARKS[what], str(value)),
+        )
+
+    def unchecked_intakes(self, limit: int) -> list[Unchecked]:
+        """Up to ``limit`` cases whose intake has no verdict yet."""
+        rows = self.db.conn.execute(
+            "SELECT c.case_no, c.node, c.item, c.mode, c.grant_id, c.cat, c.received,"
+            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id)"
+            " FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
+            " WHERE k.case_no IS NULL LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            Unchecked(case_no, node, item, mode, None if grant is None else bytes(grant), cat, at, bool(q))
+            for case_no, node, item, mode, grant, cat, at, q in rows
+        ]
+
+    def record_checks(self, checks: Sequence[IntakeCheck]) -> None:
+        """Keep these verdicts (replacing any earlier verdict on the same case)."""
+        with transaction(self.db):
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO intake_checks (case_no, node, item, received, verdict, code,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [astuple(check) for check in checks],
+            )
+
+    def flagged_intakes(self, limit: int) -> list[IntakeCheck]:
+        """The intakes with a verdict other than ``ok``, newest first."""
+        rows = self.db.conn.execute(
+            "SELECT case_no, node, item, received, verdict, code, detail FROM intake_checks"
+            " WHERE verdict != 'ok' ORDER BY received DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [IntakeCheck(*row) for row in rows]
+
+    def check_counts(self) -> dict[str, int]:
+        """How many intakes have each verdict, and how many are ``pending`` (no verdict yet)."""
+        conn = self.db.conn
+        counts = dict(conn.execute("SELECT verdict, count(*) FROM intake_checks GROUP BY verdict"))
+        pending = conn.execute(
+            "SELECT count(*) FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
+            " WHERE k.case_no IS NULL"
+        ).fetchone()
+        return {str(verdict): int(n) for verdict, n in counts.items()} | {"pending": int(pending[0])}
 
 
 def verify(path: Path, clock: Clock) -> VerifyReport:

@@ -73,11 +73,8 @@ class Network:
             clock=self.clock,
             random=seeded_random(code),
         )
-        central = authority.open_central(self.central_dir, self.clock)
-        try:
+        with authority.open_central(self.central_dir, self.clock) as central:
             _, bundle = authority.enroll(central, result.request_path.read_bytes())
-        finally:
-            central.close()
         identity.enroll(home, bundle, clock=self.clock, anchor_fingerprint=self.fingerprint)
         return home
 
@@ -96,8 +93,7 @@ def relay(src: Path, dst: Path, clock: FixedClock, *, up: bool = False) -> int:
     Down (default): what concerns the destination (``kinds.concerns``). Up: what ``src``'s
     subtree authored. Tests of everything above the sync layer use this instead of a link.
     """
-    src_store, dst_store = _open_any(src, clock), _open_any(dst, clock)
-    try:
+    with _open_any(src, clock) as src_store, _open_any(dst, clock) as dst_store:
         anchor = dst_store.log.anchor()
         assert anchor is not None
         dst_code = _code_of(dst)
@@ -114,9 +110,6 @@ def relay(src: Path, dst: Path, clock: FixedClock, *, up: bool = False) -> int:
                 assert outcome.status.value in ("appended", "duplicate"), outcome
                 moved += 1
         return moved
-    finally:
-        src_store.close()
-        dst_store.close()
 
 
 def _code_of(home: Path) -> str:
@@ -141,8 +134,7 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
     """Publish the demo catalog (if none), grant the town its items, and sub-grant its villages."""
     from tongban.demo import demo_file
 
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         catalog = current_catalog(central.store.db)
         if catalog is None:
             authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
@@ -152,8 +144,6 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
             catalog, "town", [i.code for i in catalog.items], Mode.SAME_POWER
         ).items():
             authority.grant(central, town, codes, mode, valid_days=valid_days)
-    finally:
-        central.close()
     relay(net.central_dir, net.node_dir(town), net.clock)
     for village in villages:
         relay(net.central_dir, net.node_dir(village), net.clock)

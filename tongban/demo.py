@@ -62,8 +62,7 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
     city = tree["city"]
     central_dir = home / "central"
     fingerprint = authority.init(central_dir, code=city["code"], name=city["name"], net=None, clock=clock)
-    central = authority.open_central(central_dir, clock)
-    try:
+    with authority.open_central(central_dir, clock) as central:
         items = items_from_data(demo_file("catalog.yaml")["items"])
         _, release = authority.publish_catalog(central, items)
         operators, digest = admins(central), hash_password(DEMO_PASSWORD)
@@ -85,8 +84,6 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
             if demo_node.tier == "town":
                 authority.grant_items(central, demo_node.code, None, None)
         central_records = central.store.log.count()
-    finally:
-        central.close()
     town, *villages = nodes
     prepare(home, central_dir, town.code, [v.code for v in villages], clock)
     echo(f"Demo network in {home}")

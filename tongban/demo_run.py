@@ -79,33 +79,25 @@ def prepare(home: Path, central_dir: Path, town: str, villages: list[str], clock
     """Clerk accounts on every demo node; the town's items passed down to its villages."""
     digest = hash_password(DEMO_PASSWORD)
     for code in [town, *villages]:
-        desk = _desk(home / code, clock)
-        try:
+        with _desk(home / code, clock) as desk:
             clerks = Clerks(desk.db, desk.store.log, code, clock)
             for user, name, roles in ACCOUNTS[desk.tier]:
                 clerks.add(desk.keys, user, name, roles, digest, actor="sys:demo")
-        finally:
-            desk.store.close()
-    central = CentralStore.open(central_dir / "central.db", clock)
-    town_desk = _desk(home / town, clock)
-    try:
+    with (
+        CentralStore.open(central_dir / "central.db", clock) as central,
+        _desk(home / town, clock) as town_desk,
+    ):
         carry(central.log, town_desk.store.log, town)
         delegation = town_desk.delegation
         for village in villages:
             for parent in delegation.parents():
                 with contextlib.suppress(AuthorityError):  # nothing of it is offered at village level
                     delegation.delegate(village, parent.id, list(parent.items), 30, actor="guanli")
-            village_desk = _desk(home / village, clock)
-            try:
+            with _desk(home / village, clock) as village_desk:
                 carry(central.log, village_desk.store.log, village)
                 carry(town_desk.store.log, village_desk.store.log, village)
                 carry(village_desk.store.log, town_desk.store.log, town, up_from=village)
-            finally:
-                village_desk.store.close()
         carry(town_desk.store.log, central.log, central_code(central), up_from=town)
-    finally:
-        town_desk.store.close()
-        central.close()
 
 
 def central_code(store: CentralStore) -> str:

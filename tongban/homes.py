@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from central import config as central_config
+from central.authority import open_central
 from central.keyring import CentralKeyring
 from central.store import CentralStore
 from core.clock import Clock, SystemClock
@@ -88,15 +89,9 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
         node_store = NodeStore.open(config.database_path, clock)
         return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
     if (home / central_config.CONFIG_FILE).is_file():
-        central = central_config.load(home)
-        central_store = CentralStore.open(central.database_path, clock)
-        try:
-            keyring = CentralKeyring(central.key_path, central_store.db)
-        except BaseException:
-            central_store.close()
-            raise
-        settings = LinkSettings(listen=central.sync.listen)
-        return OpenedHome(central_store.log, keyring, central.central.code, "", settings, central_store)
+        central = open_central(home, clock)
+        settings = LinkSettings(listen=central.config.sync.listen)
+        return OpenedHome(central.store.log, central.keys, central.code, "", settings, central.store)
     raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
 
 

@@ -27,8 +27,7 @@ def build(root: Path, plan: CityPlan) -> int:
     fingerprint = authority.init(
         root / "central", code=CITY_CODE, name=plan.central_name, net=None, clock=clock
     )
-    central = authority.open_central(root / "central", clock)
-    try:
+    with authority.open_central(root / "central", clock) as central:
         authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         for done, node in enumerate(plan.nodes, start=1):
             home = root / node.code
@@ -41,8 +40,6 @@ def build(root: Path, plan: CityPlan) -> int:
                 authority.grant_items(central, node.code, None, None, valid_days=TOWN_GRANT_DAYS)
             if done % 40 == 0 or done == len(plan.nodes):
                 progress(f"city: enrolled {done}/{len(plan.nodes)} nodes")
-    finally:
-        central.close()
     return clock.now()
 
 

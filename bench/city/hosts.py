@@ -250,8 +250,7 @@ class CentralHost(Host):
         """The next catalog release: the current items, one time limit shortened (the seeds'
         承诺时限 compression)."""
         self.clock.pin(at)
-        central = authority.open_central(self.dir, self.clock)
-        try:
+        with authority.open_central(self.dir, self.clock) as central:
             catalog = current_catalog(central.store.db)
             assert catalog is not None
             items = list(catalog.items)
@@ -259,22 +258,17 @@ class CentralHost(Host):
             items[at] = replace(items[at], time_limit_days=items[at].time_limit_days - 1)
             record, _ = authority.publish_catalog(central, items, actor="shixiang")
             return record.id
-        finally:
-            central.close()
 
     def do_revoke(self, at: int, town: str) -> bytes:
         """Revoke ``town``'s smallest root grant (a mis-scoped grant, found in an audit)."""
         self.clock.pin(at)
-        central = authority.open_central(self.dir, self.clock)
-        try:
+        with authority.open_central(self.dir, self.clock) as central:
             row = central.store.db.conn.execute(
                 "SELECT id FROM grants WHERE aud = ? AND issuer = ? ORDER BY length(items), id LIMIT 1",
                 (town, self.code),
             ).fetchone()
             record = authority.revoke_grant(central, bytes(row[0]), "审计发现授权范围有误", actor="shouquan")
             return record.id
-        finally:
-            central.close()
 
     def close(self) -> None:
         if self.conn is not None:

@@ -2,9 +2,9 @@
 draft (import, edit one item, discard, publish after a confirmation showing the diff).
 
 Every operator may read the catalog and compare releases; only ``catalog_admin`` sees and
-changes the draft and publishes. Rules and storage are :mod:`central.drafts` and
-:mod:`central.catalog_files`; a refusal re-renders the page with its code and changes
-nothing.
+changes the draft and publishes. Rules and storage are :mod:`central.drafts`,
+:mod:`central.draft_store` and :mod:`central.catalog_files`; a refusal re-renders the page
+with its code and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from central import registry
 from central.admins import CATALOG_ADMIN
 from central.authority import CATALOG_VALIDITY_DAYS
 from central.catalog_files import MAX_FILE, items_from_file
-from central.drafts import CatalogDraft, publish_draft
+from central.draft_store import CatalogDraft
+from central.drafts import preview, publish_draft
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases, items_from_data
@@ -178,14 +179,14 @@ def _number(text: str, what: str) -> int:
 
 def _confirm_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     draft = _draft(ctx)
-    preview = draft.preview()
+    release = preview(draft)
     current = current_catalog(ctx.central.store.db)
     return ctx.render(
         "publish.html",
         status=status,
-        preview=preview,
+        preview=release,
         current=current,
-        diff=diff_view(current, preview, ctx.t) if current else None,
+        diff=diff_view(current, release, ctx.t) if current else None,
         digest=draft.digest(),
         base=current.version if current else 0,
         valid_days=CATALOG_VALIDITY_DAYS,

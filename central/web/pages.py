@@ -44,10 +44,10 @@ class Pages(Sessions):
         return self._dashboard(ctx)
 
     def _dashboard(self, ctx: Ctx) -> Response:
-        db = ctx.central.store.db
-        board = snapshot(db, now=ctx.now)
-        recheck.recheck(db, ctx.central.code)  # what arrived since central's duties last ran
-        checks = {"counts": recheck.counts(db), "flagged": recheck.flagged(db, FLAGGED_SHOWN)}
+        store = ctx.central.store
+        board = snapshot(store.db, now=ctx.now)
+        recheck.recheck(store, ctx.central.code)  # what arrived since central's duties last ran
+        checks = {"counts": recheck.counts(store), "flagged": recheck.flagged(store, FLAGGED_SHOWN)}
         return ctx.render(
             "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks
         )

@@ -144,4 +144,4 @@ class Admin:
 
 
 def _rejected(ctx: Ctx) -> list[Rejection]:
-    return rejections(ctx.desk.db, limit=50)
+    return rejections(ctx.desk.db, newest=50)

@@ -380,27 +380,34 @@ def signed_at(db: Database, ids: Sequence[bytes]) -> dict[bytes, int]:
     return {bytes(rid): int(ts) for rid, ts in rows}
 
 
+def signed_with(db: Database, origin: str, kid: bytes) -> bool:
+    """Whether ``db`` holds a record of ``origin`` signed with the key ``kid``."""
+    row = db.conn.execute("SELECT 1 FROM records WHERE origin = ? AND kid = ? LIMIT 1", (origin, kid))
+    return row.fetchone() is not None
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """A refused record as ``rejected`` keeps it (its bytes left out), counted by distinct bytes and code."""
+    """One row of ``rejected``: what was refused, why, from where, and how often."""
 
     code: str
     reason: str
     source: str
-    origin: str | None  # None when the header could not be read
+    origin: str | None  # None: the bytes did not decode far enough to say
     seq: int | None
     kind: str | None
     times: int
     last_at: int
 
 
-def rejections(db: Database, limit: int = 50) -> list[Rejection]:
-    """The records refused most recently, newest first."""
-    rows = db.conn.execute(
-        "SELECT code, reason, source, origin, seq, kind, times, last_at FROM rejected"
-        " ORDER BY last_at DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
+def rejections(db: Database, *, newest: int | None = None) -> list[Rejection]:
+    """The records ``db`` refused: all of them in the order they were first refused, or
+    the ``newest`` (by their last arrival) newest first."""
+    columns = "code, reason, source, origin, seq, kind, times, last_at"
+    if newest is None:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY n")
+    else:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY last_at DESC LIMIT ?", (newest,))
     return [Rejection(*row) for row in rows]
 
 

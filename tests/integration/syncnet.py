@@ -95,8 +95,7 @@ def build_city(root: Path) -> City:
     net.add_node(TOWN, "town", CITY, name="许村镇便民服务中心")
     net.add_node(VILLAGE, "village", TOWN, name="新阳村便民服务中心")
     net.add_node(VILLAGE_2, "village", TOWN, name="李家村便民服务中心")
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         if current_catalog(central.store.db) is None:
             authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         catalog = current_catalog(central.store.db)
@@ -104,8 +103,6 @@ def build_city(root: Path) -> City:
         codes = [i.code for i in catalog.items]
         for mode, part in split_by_mode(catalog, "town", codes, Mode.SAME_POWER).items():
             authority.grant(central, TOWN, part, mode, valid_days=90)
-    finally:
-        central.close()
     return City(net, {})
 
 

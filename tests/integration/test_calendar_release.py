@@ -60,11 +60,8 @@ def write_schedule(tmp_path: Path, text: str = SCHEDULE_2027) -> Path:
 
 
 def publish(city: City, schedule: Path) -> Record:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         record, _ = authority.publish_calendar(central, schedule, actor="test")
-    finally:
-        central.close()
     assert record.kind == kinds.CALENDAR_RELEASE
     return record
 
@@ -140,8 +137,7 @@ def test_a_later_release_for_the_same_year_replaces_the_earlier(city: City, tmp_
     publish(city, write_schedule(tmp_path))
     corrected = SCHEDULE_2027.replace("2027-01-05, ", "")  # Tuesday 5 January is worked after all
     publish(city, write_schedule(tmp_path, corrected))
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         db = central.store.db
         assert [r.version for r in held_years(db).releases] == [2]
         assert db.conn.execute("SELECT count(*) FROM calendar_releases").fetchone()[0] == 2  # both kept
@@ -151,8 +147,6 @@ def test_a_later_release_for_the_same_year_replaces_the_earlier(city: City, tmp_
         assert calendar.is_working_day(dt.date(2027, 1, 5))
         assert not calendar.is_working_day(dt.date(2027, 1, 4))
         assert calendar.schedules[2026] is WorkCalendar.builtin().schedules[2026]
-    finally:
-        central.close()
 
 
 def _forge(city: City, signer: Signer, origin: str, seq: int, prev: bytes, body: dict[str, Any]) -> bytes:
@@ -183,9 +177,10 @@ def test_rollback_and_gap_are_refused_and_change_nothing(city: City, tmp_path: P
     first = publish(city, write_schedule(tmp_path))
     with city.serving(CITY):
         ok(city.sync(TOWN))
-    store = NodeStore.open(city.home(TOWN) / "node.db", city.clock)
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with (
+        NodeStore.open(city.home(TOWN) / "node.db", city.clock) as store,
+        authority.open_central(city.net.central_dir, city.clock) as central,
+    ):
         body = dict(first.body)
         for version, code in ((1, ErrorCode.CALENDAR_ROLLBACK), (3, ErrorCode.CALENDAR_VERSION_GAP)):
             # Central itself refuses to sign a release that is not the next version.
@@ -209,9 +204,6 @@ def test_rollback_and_gap_are_refused_and_change_nothing(city: City, tmp_path: P
             assert _town_state(store) == held
         codes = {c for (c,) in store.db.conn.execute("SELECT code FROM rejected").fetchall()}
         assert {ErrorCode.CALENDAR_ROLLBACK.value, ErrorCode.CALENDAR_VERSION_GAP.value} <= codes
-    finally:
-        central.close()
-        store.close()
 
 
 class _Impostor:
@@ -239,19 +231,15 @@ def test_a_calendar_signed_by_a_node_is_refused(city: City, tmp_path: Path) -> N
         "issued": city.clock.now(),
         "exp": city.clock.now() + 86_400,
     }
-    village = NodeStore.open(city.home(VILLAGE) / "node.db", city.clock)
-    try:
+    with NodeStore.open(city.home(VILLAGE) / "node.db", city.clock) as village:
         # The village's own software refuses to author one.
         with pytest.raises(RecordError) as exc:
             village.log.append_local(village_key, VILLAGE, kinds.CALENDAR_RELEASE, body, actor="x")
         assert exc.value.code is ErrorCode.AUTHORITY
         head = village.log.head(VILLAGE)
         assert head is not None
-    finally:
-        village.close()
     own_name = _forge(city, village_key, VILLAGE, head.seq + 1, head.id, body)
-    store = NodeStore.open(city.home(TOWN) / "node.db", city.clock)
-    try:
+    with NodeStore.open(city.home(TOWN) / "node.db", city.clock) as store:
         central_head = store.log.head(CITY)
         assert central_head is not None
         central_kid = store.db.conn.execute("SELECT kid FROM certs WHERE code = ?", (CITY,)).fetchone()[0]
@@ -270,8 +258,6 @@ def test_a_calendar_signed_by_a_node_is_refused(city: City, tmp_path: Path) -> N
         assert (outcome.status, outcome.code) == (Status.REJECTED, ErrorCode.SIGNATURE_INVALID)
         assert _town_state(store) == held
         assert held[1] is None
-    finally:
-        store.close()
 
 
 def test_cli_publishes_a_file_and_refuses_the_example(tmp_path: Path) -> None:
@@ -292,11 +278,8 @@ def test_cli_publishes_a_file_and_refuses_the_example(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_catalog_page_names_the_calendar_years_held(tmp_path: Path) -> None:
     net = webnode.build_city(tmp_path / "city")
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         authority.publish_calendar(central, write_schedule(tmp_path), actor="test")
-    finally:
-        central.close()
     relay(net.central_dir, net.node_dir(TOWN), net.clock)
     relay(net.central_dir, net.node_dir(VILLAGE), net.clock)
     with webnode.serve(net.node_dir(VILLAGE)) as web:

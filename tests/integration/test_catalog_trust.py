@@ -37,13 +37,10 @@ def _release(city: City, version: int) -> dict[str, Any]:
 
 
 def _catalog_key(city: City) -> NodeKeys:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         key = current_key(central.store.db, "catalog")
         assert key is not None
         return load_key_file(central.keys.path_for("catalog", key.kid))
-    finally:
-        central.close()
 
 
 def _refused_at_village(city: City, envelope: bytes) -> ErrorCode | None:
@@ -65,11 +62,8 @@ def _held_version(city: City) -> int:
 
 
 def test_a_rollback_and_a_gap_are_refused(city: City) -> None:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
     current = _held_version(city)
@@ -97,11 +91,8 @@ def test_a_forged_release_is_refused(city: City) -> None:
 
 
 def test_an_expired_release_warns_and_flags_but_intake_goes_on(city: City) -> None:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]), valid_days=1)
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
     city.clock.advance(2 * DAY)

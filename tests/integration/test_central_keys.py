@@ -42,11 +42,8 @@ def forge(city: City, key: NodeKeys, kind: str, body: dict[str, Any]) -> bytes:
 
 
 def key_file(city: City, role: str, kid: bytes) -> NodeKeys:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         return load_key_file(central.keys.path_for(role, kid))
-    finally:
-        central.close()
 
 
 def refused_at(city: City, code: str, envelope: bytes) -> ErrorCode | None:
@@ -75,8 +72,7 @@ def _release_body(city: City, version: int) -> dict[str, Any]:
 
 
 def test_init_names_a_key_for_every_role_and_each_signs_only_its_kinds(city: City) -> None:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         roles = {k.role for k in all_keys(central.store.db) if k.until_seq is None}
         assert roles == {"root", "certs", "catalog", "grants", "heartbeat"}
         rows = central.store.db.conn.execute(
@@ -91,8 +87,6 @@ def test_init_names_a_key_for_every_role_and_each_signs_only_its_kinds(city: Cit
         root = current_key(central.store.db, "root")
         certs = current_key(central.store.db, "certs")
         assert root is not None and certs is not None
-    finally:
-        central.close()
     root_keys = key_file(city, "root", root.kid)
     certs_keys = key_file(city, "certs", certs.kid)
     # The root may not sign a release once the catalog role has a key; nor may the certs key.
@@ -109,8 +103,7 @@ def test_rotations_reach_a_village_that_was_offline_throughout(city: City) -> No
         assert city.sync(TOWN).ok
         assert delegate(city, VILLAGE) > 0
         assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
-        central = _central(city)
-        try:
+        with _central(city) as central:
             old_catalog = current_key(central.store.db, "catalog")
             old_root = current_key(central.store.db, "root")
             authority.rotate_key(central, "catalog")
@@ -123,8 +116,6 @@ def test_rotations_reach_a_village_that_was_offline_throughout(city: City) -> No
             )
             heartbeat.publish(central)
             expected = _keys_of(central.store.db)
-        finally:
-            central.close()
         assert city.sync(TOWN).ok  # the village stays offline while the town catches up
         result = city.sync(VILLAGE)
         assert result.ok and not result.summary.rejected
@@ -152,13 +143,10 @@ def test_rotations_reach_a_village_that_was_offline_throughout(city: City) -> No
 
 
 def test_a_root_hand_over_without_the_new_roots_proof_is_refused(city: City) -> None:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         root = current_key(central.store.db, "root")
         assert root is not None
         net = central.config.central.net
-    finally:
-        central.close()
     root_keys = key_file(city, "root", root.kid)
     new, impostor = generate(), generate()
     bad_proof = impostor.sign(root_proof_message(net, root.kid, new.sign_public))
@@ -170,8 +158,7 @@ def test_a_root_hand_over_without_the_new_roots_proof_is_refused(city: City) -> 
 
 
 def test_a_key_is_never_named_twice(city: City) -> None:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         catalog = current_key(central.store.db, "catalog")
         assert catalog is not None
         with pytest.raises(RecordError) as caught:
@@ -180,13 +167,10 @@ def test_a_key_is_never_named_twice(city: City) -> None:
         with pytest.raises(RecordError) as caught:
             central.append(kinds.KEY_ROLE, {"role": "root", "sign_pk": generate().sign_public}, actor="x")
         assert caught.value.code is ErrorCode.KEY_ROLE
-    finally:
-        central.close()
 
 
 def test_a_missing_role_key_file_is_named(city: City) -> None:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         current = current_key(central.store.db, "grants")
         assert current is not None
         path = central.keys.path_for("grants", current.kid)
@@ -195,19 +179,14 @@ def test_a_missing_role_key_file_is_named(city: City) -> None:
             CentralKeyring(central.config.key_path, central.store.db).for_role("grants")
         assert getattr(caught.value, "code", None) is ErrorCode.KEY_FILE_MISSING
         assert path.name in str(caught.value)
-    finally:
-        central.close()
 
 
 def test_heartbeat_warns_of_staleness_and_a_clock_behind_but_intake_goes_on(city: City) -> None:
-    central = _central(city)
-    try:
+    with _central(city) as central:
         assert latest_heartbeat(central.store.db) is None
         assert heartbeat.due(None, city.clock.now())
         beat = heartbeat.publish(central, validity=3600)
         assert not heartbeat.due(latest_heartbeat(central.store.db), city.clock.now())
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok
         assert delegate(city, VILLAGE) > 0

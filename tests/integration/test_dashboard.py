@@ -104,11 +104,8 @@ def populate(city: City) -> Scenario:
     city.clock.advance(int(start.timestamp()) - city.clock.t)  # every step of the day on one day
     net.add_node(CITY_HALL, "city", CITY, name=HALL_NAME)
     net.add_node(VILLAGE_3, "village", TOWN, name=V3_NAME)
-    central = authority.open_central(net.central_dir, city.clock)
-    try:
+    with authority.open_central(net.central_dir, city.clock) as central:
         authority.grant_items(central, CITY_HALL, None, None)
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         ok(city.sync(TOWN))
         for village in (VILLAGE, VILLAGE_2, VILLAGE_3):
@@ -127,11 +124,8 @@ def populate(city: City) -> Scenario:
         # VILLAGE_3's key is lost: everything after its first case (intake, forward) is suspect.
         sql = "SELECT min(seq) FROM records WHERE origin = ? AND kind = ?"
         first = rows(city.home(CITY) / "central.db", sql, VILLAGE_3, kinds.CASE_INTAKE)[0][0]
-        central = authority.open_central(net.central_dir, city.clock)
-        try:
+        with authority.open_central(net.central_dir, city.clock) as central:
             authority.revoke_node(central, VILLAGE_3, reason="设备丢失", last_good_seq=first + 1)
-        finally:
-            central.close()
         city.clock.advance(60)  # decisions on the day
         act(city, CITY_HALL, hall[0], "approve")
         act(city, CITY_HALL, hall[0], "rate", rating="5")
@@ -164,11 +158,8 @@ def populate(city: City) -> Scenario:
         ok(city.sync(VILLAGE))
         for code in (TOWN, CITY_HALL, VILLAGE_2):
             ok(city.sync(code))
-    central = authority.open_central(net.central_dir, city.clock)
-    try:
+    with authority.open_central(net.central_dir, city.clock) as central:
         authority.revoke_node(central, VILLAGE_2, reason="密钥泄露", last_good_seq=last_good)
-    finally:
-        central.close()
     return Scenario(city, city.clock.t, backlog)
 
 

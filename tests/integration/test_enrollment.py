@@ -23,35 +23,26 @@ def net(tmp_path: Path) -> Network:
 
 
 def enroll_error(net: Network, request: bytes) -> ErrorCode:
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         with pytest.raises(EnrollmentError) as info:
             authority.enroll(central, request)
         count = central.store.log.count()
-    finally:
-        central.close()
     assert count == _central_count(net)
     return info.value.code
 
 
 def _central_count(net: Network) -> int:
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         return central.store.log.count()
-    finally:
-        central.close()
 
 
 def test_town_and_villages_enroll(net: Network) -> None:
     net.add_node(TOWN, "town", CITY)
     home = net.add_node(VILLAGE, "village", TOWN)
     net.add_node(VILLAGE_2, "village", TOWN)
-    store = NodeStore.open(home / "node.db", net.clock)
-    try:
+    with NodeStore.open(home / "node.db", net.clock) as store:
         head = store.log.head(VILLAGE)
         codes = {row[0] for row in store.db.conn.execute("SELECT code FROM certs")}
-    finally:
-        store.close()
     assert head is not None and head.seq == 1
     assert {CITY, TOWN, VILLAGE} <= codes
 
@@ -149,13 +140,10 @@ def test_duplicate_code_is_refused(net: Network) -> None:
 
 def test_code_is_free_again_after_revocation(net: Network) -> None:
     net.add_node(TOWN, "town", CITY)
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         (revocation,) = authority.revoke_node(central, TOWN, reason="machine replaced")
         assert revocation.body["last_good_seq"] == 0  # central holds none of its records yet
         cert, _ = authority.enroll(central, request_for(TOWN, "town", CITY))
-    finally:
-        central.close()
     assert cert.body["node"] == TOWN
 
 
@@ -169,11 +157,8 @@ def test_bundle_for_another_node_is_refused(net: Network) -> None:
     identity.init(home, tier="town", code="330481105", name="x", parent=CITY, clock=net.clock)
     bundle = (net.central_dir / "bundles").glob("*")  # none written by the API path
     assert list(bundle) == []
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         data = authority.bundle_for(central, TOWN)
-    finally:
-        central.close()
     with pytest.raises(EnrollmentError) as info:
         identity.enroll(home, data, clock=net.clock)
     assert info.value.code is ErrorCode.ENROLL_BUNDLE
@@ -182,11 +167,8 @@ def test_bundle_for_another_node_is_refused(net: Network) -> None:
 def test_wrong_anchor_fingerprint_is_refused(net: Network) -> None:
     home = net.root / "t"
     result = identity.init(home, tier="town", code=TOWN, name="x", parent=CITY, clock=net.clock)
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         _, bundle = authority.enroll(central, result.request_path.read_bytes())
-    finally:
-        central.close()
     with pytest.raises(EnrollmentError) as info:
         identity.enroll(home, bundle, clock=net.clock, anchor_fingerprint="ab" * 32)
     assert info.value.code is ErrorCode.ENROLL_ANCHOR

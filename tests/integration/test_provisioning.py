@@ -375,8 +375,7 @@ def forge_after_the_cut_off(city: City, key_file: Path) -> Any:
             lambda: city.state(CITY)["heads"][VILLAGE] == local, "central to hold the village's chain", 60
         )
         old = keys.load_key_file(key_file)
-        store = CentralStore.open(city.home(CITY) / "central.db", CLOCK)
-        try:
+        with CentralStore.open(city.home(CITY) / "central.db", CLOCK) as store:
             head = store.log.head(VILLAGE)
             anchor = store.log.anchor()
             cert = store.db.conn.execute("SELECT cert_id FROM certs WHERE kid = ?", (old.kid,)).fetchone()[0]
@@ -393,8 +392,6 @@ def forge_after_the_cut_off(city: City, key_file: Path) -> Any:
                 actor="sys:enroll",
             )
             return store.log.ingest(seal(payload, old).envelope, "test:thief")
-        finally:
-            store.close()
     finally:
         supervisor.startProcessGroup("tongban")
 

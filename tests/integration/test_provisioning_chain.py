@@ -41,8 +41,7 @@ def replace(city: City, *, last_good_seq: int | None = None) -> Path:
     """Revoke the village at central and enroll a new machine for it; its directory."""
     net = city.net
     new = net.root / "new-village"
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         authority.revoke_node(central, VILLAGE, reason="machine lost", last_good_seq=last_good_seq)
         result = identity.init(
             new,
@@ -54,8 +53,6 @@ def replace(city: City, *, last_good_seq: int | None = None) -> Path:
             random=seeded_random("x"),
         )
         _, bundle = authority.enroll(central, result.request_path.read_bytes())
-    finally:
-        central.close()
     identity.enroll(new, bundle, clock=net.clock, anchor_fingerprint=net.fingerprint)
     return new
 
@@ -66,12 +63,9 @@ def test_a_replacement_goes_on_after_the_records_central_holds(city: City) -> No
     up(city, net.node_dir(VILLAGE))
     held = city.count(VILLAGE, "SELECT max(seq) FROM records WHERE origin = ?", VILLAGE)
     new = replace(city)
-    store = NodeStore.open(new / "node.db", net.clock)
-    try:
+    with NodeStore.open(new / "node.db", net.clock) as store:
         assert store.log.head(VILLAGE).seq == held + 1  # type: ignore[union-attr]  # node.enrolled
         assert [r[0] for r in store.db.conn.execute("SELECT case_no FROM cases ORDER BY case_no")] == cases
-    finally:
-        store.close()
     up(city, new)
     for code in (CITY, TOWN):
         assert city.count(code, "SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == held + 1

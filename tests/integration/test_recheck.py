@@ -43,24 +43,18 @@ def _town_grant_of_proxy_item(city: City) -> tuple[str, bytes]:
 
 
 def _checks(city: City) -> dict[str, tuple[str, str | None]]:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
-        recheck.recheck(central.store.db, CITY)
+    with authority.open_central(city.net.central_dir, city.clock) as central:
+        recheck.recheck(central.store, CITY)
         rows = central.store.db.conn.execute("SELECT case_no, verdict, code FROM intake_checks").fetchall()
         return {case_no: (verdict, code) for case_no, verdict, code in rows}
-    finally:
-        central.close()
 
 
 def test_revocation_while_offline_takes_effect_at_first_sync_and_later_cases_are_flagged(city: City) -> None:
     item, town_grant = _town_grant_of_proxy_item(city)
     before = take_in(city, VILLAGE, "11010519491231002X")
 
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         revoke_grant(central.store.log, central.keys, CITY, town_grant, "授权调整", actor="shouquan")
-    finally:
-        central.close()
 
     # Offline, the village knows nothing of it: it takes cases in as before.
     after = [take_in(city, VILLAGE, doc) for doc in ("110105194912310046", "110105194912310062")]
@@ -110,8 +104,7 @@ def test_a_revocation_arriving_later_flags_cases_already_checked(city: City) -> 
 
     # The town revokes nothing; central revokes the town's grant effective from a moment
     # between the two intakes (a stolen tablet reported late, say).
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         received = dict(
             central.store.db.conn.execute(
                 "SELECT case_no, received FROM cases WHERE case_no IN (?, ?)", cases
@@ -120,8 +113,6 @@ def test_a_revocation_arriving_later_flags_cases_already_checked(city: City) -> 
         cut = received[cases[1]]
         city.clock.set(cut)  # the revocation takes effect at the second intake
         revoke_grant(central.store.log, central.keys, CITY, town_grant, "平板遗失", actor="shouquan")
-    finally:
-        central.close()
     checks = _checks(city)
     assert checks[cases[0]] == ("ok", None)
     assert checks[cases[1]] == ("refused", ErrorCode.GRANT_REVOKED.value)
@@ -134,13 +125,10 @@ def test_expired_authority_is_flagged_stale(city: City) -> None:
         assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
     verdict, code = _checks(city)[case_no]
     assert verdict == "stale" and code is not None and ErrorCode.GRANT_EXPIRED.value in code
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
-        flagged = recheck.flagged(central.store.db)
+    with authority.open_central(city.net.central_dir, city.clock) as central:
+        flagged = recheck.flagged(central.store)
         assert [f.case_no for f in flagged] == [case_no]
-        assert recheck.counts(central.store.db)["pending"] == 0
-    finally:
-        central.close()
+        assert recheck.counts(central.store)["pending"] == 0
 
 
 def test_the_dashboard_shows_what_the_recheck_flagged(city: City) -> None:
@@ -148,13 +136,10 @@ def test_the_dashboard_shows_what_the_recheck_flagged(city: City) -> None:
         city.clock.advance(40 * DAY)
         case_no = take_in(city, VILLAGE)
         assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         admins(central).add(
             central, "chakan", "车查看", ["viewer"], hash_password(PASSWORD), actor="sys:test"
         )
-    finally:
-        central.close()
     with serve(city.net.central_dir, probe="/login") as web:
         assert login(web, "chakan")[0] in (200, 303)
         status, _, html = web.request("GET", "/")
@@ -170,14 +155,11 @@ def test_a_certificate_revocation_arriving_later_flags_intakes_signed_after_the_
     assert _checks(city)[case_no] == ("ok", None)
 
     # The village's tablet is reported stolen: its key is revoked with a cut-off before the intake.
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         seq = central.store.db.conn.execute(
             "SELECT r.seq FROM cases c JOIN records r ON r.id = c.intake_id WHERE c.case_no = ?", (case_no,)
         ).fetchone()[0]
         authority.revoke_node(central, VILLAGE, reason="平板遗失", last_good_seq=seq - 1)
-    finally:
-        central.close()
     assert _checks(city)[case_no] == ("refused", ErrorCode.CERT_REVOKED.value)
 
 
@@ -188,12 +170,9 @@ def test_an_intake_that_reached_central_before_its_grant_is_judged_again_when_th
         assert delegate(city, VILLAGE) > 0  # new sub-grants, not yet sent up by the town
         assert city.sync(VILLAGE).ok
     case_no = take_in(city, VILLAGE)
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         grant_id = central.store.db.conn.execute("SELECT grant_id FROM cases WHERE case_no = ?", (case_no,))
         assert grant_id.fetchone() is None  # not at central yet
-    finally:
-        central.close()
     with city.serving(CITY):  # the town is down: the village falls back to central
         assert city.sync(VILLAGE).ok
         assert case_no in _checks(city)

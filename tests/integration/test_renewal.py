@@ -30,11 +30,8 @@ def city(tmp_path: Path) -> City:
 
 
 def _central_renews(city: City) -> int:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         return len(authority.renew_grants(central))
-    finally:
-        central.close()
 
 
 def _town_renews(city: City) -> int:
@@ -75,22 +72,16 @@ def test_grants_renew_down_the_tiers_without_anyone_touching_them(city: City) ->
 
 
 def test_revoked_grants_are_not_renewed_nor_their_sub_grants(city: City) -> None:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         town_grants = StoreGrants(central.store.db).held_by(TOWN)
         revoked = town_grants[0]
         revoke_grant(central.store.log, central.keys, CITY, revoked.id, "调整", actor="shouquan")
-    finally:
-        central.close()
     city.clock.advance(70 * DAY)
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         due = renewals_due(central.store.db, CITY, city.clock.now())
         assert due and revoked.id not in {r.grant.id for r in due}
         authority.renew_grants(central)
         assert not renewals_due(central.store.db, CITY, city.clock.now())  # renewed once, not again
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok
     opened = city.open(TOWN)
@@ -107,8 +98,7 @@ def test_revoked_grants_are_not_renewed_nor_their_sub_grants(city: City) -> None
 
 def test_revoking_the_current_grant_of_a_line_is_not_undone_by_renewing_its_predecessor(city: City) -> None:
     city.clock.advance(70 * DAY)  # a third of the town's 90 days left: renewed once
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         renewed = authority.renew_grants(central)
         assert renewed
         for record in renewed:  # the operator revokes the town's current grants
@@ -118,16 +108,11 @@ def test_revoking_the_current_grant_of_a_line_is_not_undone_by_renewing_its_pred
         # And the predecessors, still within their validity, were revoked with them.
         grants = StoreGrants(central.store.db)
         assert all(revoked for g, revoked in grants.issued_by(CITY) if g.aud == TOWN)
-    finally:
-        central.close()
 
 
 def test_nothing_is_renewed_for_a_node_whose_certificate_is_revoked(city: City) -> None:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         authority.revoke_node(central, VILLAGE, reason="机器遗失")
-    finally:
-        central.close()
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok
     city.clock.advance(25 * DAY)

@@ -244,11 +244,9 @@ def _prepare(root: Path) -> City:
     """A town holding its villages' certificates, and one village synced once through it."""
     city = build_city(root)
     city.net.add_node(VILLAGE_3, "village", TOWN)
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:  # a revocation at the root, so that every session has a revocation phase
+    # A revocation at the root, so that every session has a revocation phase.
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         authority.revoke_node(central, VILLAGE_3, reason="设备报废")
-    finally:
-        central.close()
     with city.serving(CITY):
         ok(city.sync(TOWN))
     with city.serving(TOWN):
@@ -413,11 +411,8 @@ def test_an_unknown_curve_key_is_refused_at_zap_and_counted(town: Endpoint) -> N
 
 
 def revoke(city: City, code: str) -> None:
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         authority.revoke_node(central, code, reason="设备被盗")
-    finally:
-        central.close()
     ok(city.sync(TOWN))  # the town learns of it from central
 
 
@@ -426,14 +421,11 @@ def test_the_revocations_phase_carries_the_roots_whole_chain(tmp_path: Path) -> 
     still reach the child before its up phase: after days offline, that phase can take
     minutes, and the child must take walk-ins under the newest catalog meanwhile."""
     city = _prepare(tmp_path)
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         catalog = current_catalog(central.store.db)
         assert catalog is not None
         release, _ = authority.publish_catalog(central, catalog.items)
         authority.grant(central, TOWN, [catalog.items[0].code], Mode.PROXY, valid_days=30)
-    finally:
-        central.close()
     with city.serving(CITY):
         ok(city.sync(TOWN))
     with city.serving(TOWN) as servers:
@@ -483,13 +475,10 @@ def test_a_release_reaching_the_town_mid_upload_goes_on_as_news(town: Endpoint) 
         assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
         assert open_session(child, hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE)})) is None
         assert child.receive(1.5) is None  # nothing new at the root: no news
-        central = authority.open_central(city.net.central_dir, city.clock)
-        try:
+        with authority.open_central(city.net.central_dir, city.clock) as central:
             catalog = current_catalog(central.store.db)
             assert catalog is not None
             release, _ = authority.publish_catalog(central, catalog.items)
-        finally:
-            central.close()
         ok(city.sync(TOWN))
         news = child.receive(3.0)  # the town's tick comes once a second
         assert news is not None and news.type is Type.BATCH, news

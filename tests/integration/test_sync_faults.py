@@ -69,15 +69,12 @@ def enrolled_city(root: Path) -> City:
 
 def publish(city: City, releases: int) -> None:
     """Central signs catalog releases and a grant to the town: records every node needs."""
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         catalog = current_catalog(central.store.db)
         assert catalog is not None
         for _ in range(releases):
             authority.publish_catalog(central, catalog.items)
         authority.grant(central, TOWN, [catalog.items[0].code], Mode.PROXY, valid_days=30)
-    finally:
-        central.close()
 
 
 def village_pending(city: City) -> int:

@@ -42,14 +42,11 @@ def test_three_tiers_carry_cases_decisions_catalogs_and_grants(city: City) -> No
         ok(city.sync(VILLAGE))
         assert city.count(VILLAGE, "SELECT state FROM cases WHERE case_no = ?", case_no) == "approved"
 
-        central = authority.open_central(city.net.central_dir, city.clock)
-        try:
+        with authority.open_central(city.net.central_dir, city.clock) as central:
             catalog = current_catalog(central.store.db)
             assert catalog is not None
             release, _ = authority.publish_catalog(central, catalog.items)
             grant = authority.grant(central, TOWN, [catalog.items[0].code], Mode.PROXY, valid_days=30)
-        finally:
-            central.close()
         ok(city.sync(TOWN))
         for village in (VILLAGE, VILLAGE_2):
             ok(city.sync(village))

@@ -70,8 +70,7 @@ def add_clerks(city: City, code: str, count: int, prefix: str) -> None:
 def template(tmp_path_factory: pytest.TempPathFactory) -> City:
     """A city whose town synced with central over loopback; the village has not synced yet."""
     city = build_city(tmp_path_factory.mktemp("city"))
-    central = authority.open_central(city.net.central_dir, city.clock)
-    try:
+    with authority.open_central(city.net.central_dir, city.clock) as central:
         catalog = current_catalog(central.store.db)
         assert catalog is not None
         modes = split_by_mode(catalog, "town", [i.code for i in catalog.items], Mode.SAME_POWER)
@@ -79,8 +78,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> City:
         authority.publish_catalog(central, catalog.items)  # a second release: big records
         for i in range(CENTRAL_GRANTS):
             authority.grant(central, TOWN, [items[i % len(items)]], mode, valid_days=30)
-    finally:
-        central.close()
     with city.serving(CITY):
         result = city.sync(TOWN)
         assert result.ok, result.error

@@ -35,15 +35,12 @@ def build_central(root: Path, catalog: Sequence[Item] | None = None) -> Network:
     net = make_network(root, FixedClock(t=SystemClock().now() - 3600, step=1))
     net.add_node(TOWN, "town", CITY, name="许村镇便民服务中心")
     net.add_node(VILLAGE, "village", TOWN, name="新阳村便民服务中心")
-    central = authority.open_central(net.central_dir, net.clock)
-    try:
+    with authority.open_central(net.central_dir, net.clock) as central:
         authority.publish_catalog(central, catalog or items_from_data(demo_file("catalog.yaml")["items"]))
         accounts = admins(central)
         digest = hash_password(PASSWORD)
         for user, name, roles in OPERATORS:
             accounts.add(central, user, name, roles, digest, actor="sys:test")
-    finally:
-        central.close()
     return net
 
 

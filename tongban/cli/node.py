@@ -1,4 +1,9 @@
-"""``tongban node clerk …``, ``tongban node device …`` and ``tongban node serve``.
+"""``tongban node init|enroll|show``, ``tongban node clerk …``, ``tongban node device …`` and
+``tongban node serve``: a service-center node's commands (its sync and run commands are
+:mod:`tongban.cli.sync`).
+
+A node is set up in two steps: ``init`` makes its keys and an enrollment request, which is
+carried to central; ``enroll`` installs the bundle central wrote.
 
 Accounts made here are the same ``clerk.set`` records the admin page makes (actor
 ``sys:cli``); the password is read from the terminal (twice) or, for scripts, from stdin
@@ -9,31 +14,94 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from core.clock import SystemClock
 from node import config as node_config
+from node import identity
 from node.clerks import Clerks, hash_password
 from node.store import NodeStore
-from sync.record.keys import NodeKeys, load_key_file
-from tongban.refusals import refusals
+from sync.projection.catalog import newest_expiry, newest_version
+from sync.record.inspect import format_time
+from sync.record.keys import NodeKeys, fingerprint, load_key_file
+from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
 ROLE_CHOICES = click.Choice(["clerk", "approver", "admin", "auditor"])
 
 
-def _open(directory: Path) -> tuple[NodeStore, NodeKeys, Clerks]:
+@contextmanager
+def _opened(directory: Path) -> Iterator[tuple[NodeKeys, Clerks]]:
     config = node_config.load(directory)
-    store = NodeStore.open(config.database_path, CLOCK)
-    return store, load_key_file(config.key_path), Clerks(store.db, store.log, config.node.code, CLOCK)
+    with NodeStore.open(config.database_path, CLOCK) as store:
+        yield load_key_file(config.key_path), Clerks(store.db, store.log, config.node.code, CLOCK)
 
 
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return str(click.prompt("Password / 密码", hide_input=True, confirmation_prompt=True))
+
+
+@click.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--tier", required=True, type=click.Choice(["city", "town", "village"]), help="The node's tier."
+)
+@click.option(
+    "--code", required=True, help="Administrative-division code: 9 digits (city hall, town) or 12 (village)."
+)
+@click.option("--name", required=True, help="The center's name, e.g. 斜桥镇便民服务中心.")
+@click.option("--parent-code", required=True, help="The code of the node above it (central's or the town's).")
+@refusals
+def node_init(directory: Path, tier: str, code: str, name: str, parent_code: str) -> None:
+    """Create a node directory with new keys and an enrollment request."""
+    result = identity.init(directory, tier=tier, code=code, name=name, parent=parent_code, clock=CLOCK)
+    click.echo(f"node {code} initialized in {directory}")
+    click.echo(f"  signing key fingerprint: {result.sign_fingerprint}")
+    click.echo(f"  enrollment request:      {result.request_path}")
+    click.echo("  next: carry the request to central and run 'tongban central enroll CENTRAL_DIR REQUEST'")
+
+
+@click.command("enroll")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--anchor", "anchor", help="Central's anchor fingerprint, as printed by 'central init'.")
+@refusals
+def node_enroll(directory: Path, bundle: Path, anchor: str | None) -> None:
+    """Install the bundle central wrote for this node."""
+    result = identity.enroll(directory, bundle.read_bytes(), clock=CLOCK, anchor_fingerprint=anchor)
+    click.echo(f"node {result.code} enrolled; {result.records} records in its log")
+    click.echo(f"  trust anchor: {result.anchor_fingerprint}")
+    if anchor is None:
+        click.echo("  compare this fingerprint with the one central's operator gave you")
+
+
+@click.command("show")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@refusals
+def node_show(directory: Path) -> None:
+    """Show a node's identity, enrollment and log counts."""
+    config = node_config.load(directory)
+    node_keys = load_key_file(config.key_path)
+    with NodeStore.open(config.database_path, CLOCK) as store:
+        log = store.log
+        own = log.head(config.node.code)
+        anchor = log.anchor()
+        catalog, expires = newest_version(store.db), newest_expiry(store.db)
+        click.echo(f"{config.node.code} {config.node.name} ({config.node.tier}, parent {config.node.parent})")
+        click.echo(f"  key:        {fingerprint(node_keys.sign_public)} (kid {node_keys.kid.hex()})")
+        click.echo(f"  enrolled:   {'yes' if own else 'no'}; network {anchor.net if anchor else '-'}")
+        click.echo(f"  own log:    {own.seq if own else 0} records")
+        click.echo(
+            f"  log:        {log.count()} records, {log.count('held')} held, {log.count('rejected')} rejected"
+        )
+        if catalog and expires is not None:
+            click.echo(f"  catalog:    v{catalog}, expires {format_time(expires)}")
 
 
 @click.group("clerk")
@@ -51,11 +119,8 @@ def clerk() -> None:
 def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create an account."""
     digest = hash_password(_password(password_stdin))
-    store, node_keys, clerks = _open(directory)
-    try:
+    with _opened(directory) as (node_keys, clerks):
         clerks.add(node_keys, user, name, list(roles), digest, actor="sys:cli")
-    finally:
-        store.close()
     click.echo(f"added {user} ({', '.join(roles)})")
 
 
@@ -65,11 +130,8 @@ def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], pas
 @refusals
 def clerk_disable(directory: Path, user: str) -> None:
     """Disable an account and end its sessions."""
-    store, node_keys, clerks = _open(directory)
-    try:
+    with _opened(directory) as (node_keys, clerks):
         clerks.set_active(node_keys, user, False, actor="sys:cli")
-    finally:
-        store.close()
     click.echo(f"disabled {user}")
 
 
@@ -81,11 +143,8 @@ def clerk_disable(directory: Path, user: str) -> None:
 def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     """Set a new password (ends the account's sessions, clears the login backoff)."""
     digest = hash_password(_password(password_stdin))
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         clerks.set_password(user, digest)
-    finally:
-        store.close()
     click.echo(f"password of {user} changed")
 
 
@@ -93,13 +152,10 @@ def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def clerk_list(directory: Path) -> None:
     """List the accounts."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         for c in clerks.all():
             state = "active" if c["active"] else "disabled"
             click.echo(f"{c['user']:<16} {c['name']:<10} {','.join(c['roles']):<28} {state}")  # type: ignore[arg-type]
-    finally:
-        store.close()
 
 
 @click.group("device")
@@ -114,11 +170,8 @@ def device() -> None:
 @refusals
 def device_add(directory: Path, name: str, roles: tuple[str, ...]) -> None:
     """Create a token; it is printed once and only its hash is kept."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         token = clerks.add_device(name, list(roles))
-    finally:
-        store.close()
     click.echo(token)
 
 
@@ -128,11 +181,8 @@ def device_add(directory: Path, name: str, roles: tuple[str, ...]) -> None:
 @refusals
 def device_disable(directory: Path, name: str) -> None:
     """Disable a device token."""
-    store, _, clerks = _open(directory)
-    try:
+    with _opened(directory) as (_, clerks):
         clerks.disable_device(name)
-    finally:
-        store.close()
     click.echo(f"disabled {name}")
 
 

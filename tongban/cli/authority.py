@@ -1,4 +1,9 @@
-"""``tongban central keys|rotate-key|rotate-root|heartbeat|recheck``: central's keys, heartbeat, re-check."""
+"""``tongban central keys|rotate-key|rotate-root|heartbeat|recheck``: central's keys, heartbeat, re-check.
+
+Keys are named and rotated by records (:mod:`central.keyring`); the heartbeat is
+:mod:`central.heartbeat`, the re-check of intakes :mod:`central.recheck`. ``tongban central
+run`` does the last two on a timer; these commands do them now.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sync.projection.heartbeat import latest_heartbeat
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
 from sync.record.trust import DELEGATED_ROLES, ROLE_KINDS, all_keys
-from tongban.refusals import refusals
+from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
 CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -23,12 +28,9 @@ CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @refusals
 def keys_command(central_dir: Path) -> None:
     """List central's signing keys by role: current and retired, and the newest heartbeat."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         rows = all_keys(opened.store.db)
         latest = latest_heartbeat(opened.store.db)
-    finally:
-        opened.close()
     for key in rows:
         state = "current" if key.until_seq is None else f"retired after #{key.until_seq}"
         kinds_signed = ", ".join(sorted(ROLE_KINDS[key.role]))
@@ -47,11 +49,8 @@ def keys_command(central_dir: Path) -> None:
 @refusals
 def rotate_key_command(central_dir: Path, role: str) -> None:
     """Replace a role's key; the old key signs nothing after this (nodes learn it at sync)."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = authority.rotate_key(opened, role)
-    finally:
-        opened.close()
     click.echo(f"{role} key replaced by {fingerprint(record.body['sign_pk'])} (record #{record.seq})")
 
 
@@ -60,11 +59,8 @@ def rotate_key_command(central_dir: Path, role: str) -> None:
 @refusals
 def rotate_root_command(central_dir: Path) -> None:
     """Hand the root over to a new key, signed by the old root and proven by the new one."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = authority.rotate_root_key(opened)
-    finally:
-        opened.close()
     click.echo(f"root handed over to {fingerprint(record.body['sign_pk'])} (record #{record.seq})")
     click.echo("  nodes follow at their next sync; the old root signs nothing from now on")
 
@@ -77,11 +73,8 @@ def rotate_root_command(central_dir: Path) -> None:
 @refusals
 def heartbeat_command(central_dir: Path, valid_hours: int) -> None:
     """Sign a heartbeat now (``tongban central run`` signs one every 15 minutes)."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
+    with authority.open_central(central_dir, CLOCK) as opened:
         record = heartbeat.publish(opened, validity=valid_hours * 3600)
-    finally:
-        opened.close()
     heads = ", ".join(f"{k} {v}" for k, v in sorted(record.body["heads"].items()))
     click.echo(f"heartbeat #{record.seq} valid to {format_time(record.body['exp'])}: {heads}")
 
@@ -92,13 +85,10 @@ def heartbeat_command(central_dir: Path, valid_hours: int) -> None:
 @refusals
 def recheck_command(central_dir: Path, limit: int) -> None:
     """Re-check every intake against the delegation chain as of its intake time; list the flagged."""
-    opened = authority.open_central(central_dir, CLOCK)
-    try:
-        checked = recheck.recheck(opened.store.db, opened.code)
-        totals = recheck.counts(opened.store.db)
-        flagged = recheck.flagged(opened.store.db, limit)
-    finally:
-        opened.close()
+    with authority.open_central(central_dir, CLOCK) as opened:
+        checked = recheck.recheck(opened.store, opened.code)
+        totals = recheck.counts(opened.store)
+        flagged = recheck.flagged(opened.store, limit)
     summary = ", ".join(f"{verdict} {n}" for verdict, n in sorted(totals.items()))
     click.echo(f"checked {checked} intake(s) now; all: {summary}")
     for f in flagged:

@@ -1,4 +1,5 @@
-"""``tongban node sync`` and ``tongban serve-sync``: the sync link from the command line.
+"""``tongban node sync``, ``tongban serve-sync`` and the ``run`` commands: the sync link and
+the services from the command line.
 
 Directories are opened by :func:`tongban.homes.open_home`; everything else is
 :mod:`sync.link.transport` and :mod:`sync.link.agent`.
@@ -20,6 +21,7 @@ from sync.link.agent import Agent
 from sync.link.endpoint import ParentServer
 from sync.link.session import Summary
 from sync.link.transport import LinkSettings, SyncResult, sync_once
+from tongban.cli.refusals import refuse
 from tongban.homes import OpenedHome, open_home, upstreams
 
 
@@ -45,28 +47,16 @@ def sync_command(directory: Path, once: bool, endpoint: str | None, timeout: flo
         else:
             _forever(directory, endpoint, timeout)
     except TongbanError as exc:
-        _refuse(exc)
-
-
-def _refuse(exc: TongbanError) -> None:
-    """As ``tongban.cli.refusals``: the code in both languages, exit status 3."""
-    detail = f" ({exc.detail})" if exc.detail else ""
-    click.echo(
-        f"{exc.code.value}: {error_text(exc.code, 'zh')} / {error_text(exc.code, 'en')}{detail}", err=True
-    )
-    sys.exit(3)
+        refuse(exc)
 
 
 def _once(directory: Path, endpoint: str | None, timeout: float) -> None:
-    opened = open_home(directory)
-    try:
+    with open_home(directory) as opened:
         if endpoint:
             opened.settings = LinkSettings(parent=endpoint)
         bar = _ProgressBar()
         result = sync_once(opened, upstreams(opened), timeout=timeout, progress=bar.update)
         bar.close()
-    finally:
-        opened.close()
     for where, outcome in result.attempts:
         if outcome != "ok":
             click.echo(f"  {where}: {outcome}: {error_text(ErrorCode(outcome), 'en')}", err=True)
@@ -132,11 +122,10 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
 def serve_command(directory: Path, listen: str | None) -> None:
     """Serve the sync endpoint of a town or of central for its children, until stopped."""
     try:
-        probe = open_home(directory)
+        with open_home(directory) as probe:
+            bind = listen or probe.settings.listen
     except TongbanError as exc:
-        _refuse(exc)
-    bind = listen or probe.settings.listen
-    probe.close()
+        refuse(exc)
     if not bind:
         raise click.UsageError("no endpoint: pass --listen or set [sync] listen")
     stop = threading.Event()
@@ -156,7 +145,7 @@ def _run(directory: Path, listen: str | None, only: str | None) -> None:
     try:
         plan_for(directory, listen, only)  # refuse here, before the process is replaced
     except TongbanError as exc:
-        _refuse(exc)
+        refuse(exc)
     args = [sys.executable, "-m", "tongban.run", str(directory)]
     if listen:
         args += ["--listen", listen]

@@ -29,7 +29,9 @@ from node.store import NodeStore
 from provisioning import inventory, orgtree
 from sync.record.enrollment import anchor_fingerprint
 from sync.record.keys import fingerprint, load_key_file
-from tongban.refusals import refusals
+from sync.record.log import signed_with
+from sync.record.trust import certificates
+from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
 DEFAULT_PLAYBOOK = Path("ansible/site.yml")
@@ -123,40 +125,32 @@ def directory_state(home: Path) -> dict[str, Any]:
 def _node_state(home: Path) -> dict[str, Any]:
     config = node_config.load(home)
     node_keys = load_key_file(config.key_path)
-    store = NodeStore.open(config.database_path, CLOCK)
-    try:
-        signed = store.db.conn.execute(
-            "SELECT max(seq) FROM records WHERE origin = ? AND kid = ?", (config.node.code, node_keys.kid)
-        ).fetchone()[0]
+    with NodeStore.open(config.database_path, CLOCK) as store:
+        enrolled = signed_with(store.db, config.node.code, node_keys.kid)
         head = store.log.head(config.node.code)
-    finally:
-        store.close()
     return {
         "role": "node",
         "code": config.node.code,
         "kid": node_keys.kid.hex(),
         "fingerprint": fingerprint(node_keys.sign_public),
-        "enrolled": signed is not None,
+        "enrolled": enrolled,
         "head": head.seq if head else 0,
     }
 
 
 def _central_state(home: Path) -> dict[str, Any]:
-    central = authority.open_central(home, CLOCK)
-    try:
+    with authority.open_central(home, CLOCK) as central:
         anchor = central.store.log.anchor()
         assert anchor is not None  # central always holds its genesis
-        rows = central.store.db.conn.execute(
-            "SELECT c.code, c.kid FROM certs c LEFT JOIN revocations r ON r.cert_id = c.cert_id"
-            " WHERE r.cert_id IS NULL ORDER BY c.code"
-        ).fetchall()
-        heads = {code: central.store.log.head(code) for code, _ in rows}
-    finally:
-        central.close()
+        live: dict[str, bytes] = {}
+        for cert in certificates(central.store.db):  # by code, newest first
+            if not cert.revoked:
+                live.setdefault(cert.code, cert.kid)
+        heads = {code: central.store.log.head(code) for code in live}
     return {
         "role": "central",
         "code": central.code,
         "anchor": anchor_fingerprint(anchor.genesis_id),
-        "live": {code: bytes(kid).hex() for code, kid in rows},
+        "live": {code: kid.hex() for code, kid in live.items()},
         "heads": {code: head.seq if head else 0 for code, head in heads.items()},
     }
