@@ -28,6 +28,9 @@ CO_OWNERS: dict[str, set[str]] = {
     # The node's and central's migrations create the account tables the web kit's store owns.
     "clerk_secrets": {"node.store", "central.store"},
     "sessions": {"node.store", "central.store"},
+    # Central's migration creates the catalog draft's tables; its draft store owns them.
+    "catalog_draft": {"central.draft_store"},
+    "catalog_draft_items": {"central.draft_store"},
 }
 """Modules that write a table they do not create, and why."""
 
@@ -38,6 +41,22 @@ READS: dict[str, set[str]] = {
     "sync.link.store": {"records"},
     # Migrations that project records already held when a table is added.
     "sync.schema": {"records", "meta"},
+    # The quarantined view joins the log's records with the revocations.
+    "sync.record.trust": {"records"},
+    # Central's dashboard and registry: one read model over several projections (set-based
+    # queries, one per figure, over a city's cases; its docstring lists the tables).
+    "central.report_store": {
+        "cases",
+        "case_events",
+        "quarantined",
+        "node_status",
+        "link_receipts",
+        "link_peers",
+        "catalog_releases",
+        "records",
+    },
+    # Central's re-check picks the intakes it has not judged yet, and the quarantined ones.
+    "central.store": {"cases", "quarantined"},
     # The cases projection's readers, in a module of their own beside its writer.
     "sync.projection.case_queries": {"cases", "case_events"},
 }
