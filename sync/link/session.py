@@ -1,4 +1,4 @@
-"""One sync session between a child and its parent, as two explicit state machines.
+"""One sync session between a child and its parent: the order both sides follow.
 
 A session runs in fixed phases, the same on every link of the tree::
 
@@ -29,36 +29,34 @@ A session runs in fixed phases, the same on every link of the tree::
 
 Every batch is committed by the receiver in one transaction before its ACK goes back, and
 at most ``credit`` batches are unacknowledged. Checkpoints advance only with commits, so a
-session killed anywhere resumes where it stopped. Both machines are pure: storage is
-behind :class:`ChildStore` / :class:`ParentStore`, sockets are the driver's
-(:mod:`sync.link.transport`, :mod:`sync.link.endpoint`).
+session killed anywhere resumes where it stopped.
 
-The table :data:`TRANSITIONS` is the whole protocol order; anything not in it is refused
-with ``E_SYNC_PROTOCOL``. ``docs/sync-protocol.md`` shows it (:func:`render_table`).
+The table :data:`TRANSITIONS` is the whole protocol order and drives both state machines,
+:class:`sync.link.child_session.ChildSession` and
+:class:`sync.link.parent_session.ParentSession`: each row names the method that runs, and
+:meth:`Machine.fire` is the only place a state moves. Anything not in the table is
+refused with ``E_SYNC_PROTOCOL``. ``docs/sync-protocol.md`` shows it (:func:`render_table`).
+Both machines are pure: storage is behind :class:`ChildStore` / :class:`ParentStore`,
+sockets are the driver's (:mod:`sync.link.transport`, :mod:`sync.link.endpoint`).
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from core.errors import ErrorCode
-from sync.link.flow import Batch, Committed, Receiver, Sender
+from sync.link.flow import Batch, Committed
 from sync.link.protocol import (
-    CREDIT,
-    SESSION_ID_SIZE,
     VERSIONS,
     Message,
     Phase,
     SyncError,
     Type,
-    choose_version,
     code_of,
-    read_heads,
     write_heads,
 )
 from sync.record.outcome import Heads
@@ -85,33 +83,51 @@ class State(StrEnum):
 OPEN, REV_DONE, UP_DONE, DOWN_DONE, NEWS = "open", "rev done", "up done", "down done", "news"
 
 C, P = Role.CHILD, Role.PARENT
-TRANSITIONS: dict[tuple[Role, State, str], tuple[State, str]] = {
-    (C, State.START, OPEN): (State.HELLO_SENT, "send HELLO"),
-    (C, State.HELLO_SENT, "WELCOME"): (State.REVOCATIONS, "wait for revocations"),
-    (C, State.REVOCATIONS, "BATCH rev"): (State.REVOCATIONS, "commit, ACK"),
-    (C, State.REVOCATIONS, "END rev"): (State.UP, "send up batches within credit"),
-    (C, State.UP, "ACK up"): (State.UP, "send the next batch"),
-    (C, State.UP, "BATCH news"): (State.UP, "commit, ACK"),
-    (C, State.UP, UP_DONE): (State.DOWN, "all acknowledged: send END up"),
-    (C, State.DOWN, "BATCH news"): (State.DOWN, "commit, ACK"),
-    (C, State.DOWN, "BATCH down"): (State.DOWN, "commit, ACK"),
-    (C, State.DOWN, "END down"): (State.RECEIPT, "wait for the receipt"),
-    (C, State.RECEIPT, "RECEIPT"): (State.DONE, "store the receipt, send BYE"),
-    (P, State.START, "HELLO"): (State.REVOCATIONS, "send WELCOME, revocation batches within credit"),
-    (P, State.REVOCATIONS, "ACK rev"): (State.REVOCATIONS, "send the next batch"),
-    (P, State.REVOCATIONS, REV_DONE): (State.UP, "all acknowledged: send END rev"),
-    (P, State.UP, "BATCH up"): (State.UP, "commit with the checkpoint, ACK"),
-    (P, State.UP, NEWS): (State.UP, "the root moved on: send its new records as news within credit"),
-    (P, State.UP, "ACK news"): (State.UP, "send the next news batch"),
-    (P, State.UP, "END up"): (State.DOWN, "stop the news, send down batches within credit"),
-    (P, State.DOWN, "ACK news"): (State.DOWN, "note the child's heads"),
-    (P, State.DOWN, "ACK down"): (State.DOWN, "advance the checkpoint, send the next batch"),
-    (P, State.DOWN, DOWN_DONE): (State.RECEIPT, "send END down and the signed receipt"),
-    (P, State.RECEIPT, "ACK news"): (State.RECEIPT, "note the child's heads"),
-    (P, State.RECEIPT, "BYE"): (State.DONE, "session complete"),
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of the table: the state that follows and the session's method that runs."""
+
+    next: State
+    action: str  # the name of the ChildSession or ParentSession method
+    doc: str  # what the side does, as docs/sync-protocol.md draws it
+
+
+TRANSITIONS: dict[tuple[Role, State, str], Step] = {
+    (C, State.START, OPEN): Step(State.HELLO_SENT, "send_hello", "send HELLO"),
+    (C, State.HELLO_SENT, "WELCOME"): Step(State.REVOCATIONS, "welcomed", "wait for revocations"),
+    (C, State.REVOCATIONS, "BATCH rev"): Step(State.REVOCATIONS, "commit_batch", "commit, ACK"),
+    (C, State.REVOCATIONS, "END rev"): Step(State.UP, "start_up", "send up batches within credit"),
+    (C, State.UP, "ACK up"): Step(State.UP, "up_acked", "send the next batch"),
+    (C, State.UP, "BATCH news"): Step(State.UP, "commit_news", "commit, ACK"),
+    (C, State.UP, UP_DONE): Step(State.DOWN, "end_up", "all acknowledged: send END up"),
+    (C, State.DOWN, "BATCH news"): Step(State.DOWN, "commit_news", "commit, ACK"),
+    (C, State.DOWN, "BATCH down"): Step(State.DOWN, "commit_batch", "commit, ACK"),
+    (C, State.DOWN, "END down"): Step(State.RECEIPT, "down_ended", "wait for the receipt"),
+    (C, State.RECEIPT, "RECEIPT"): Step(State.DONE, "store_receipt", "store the receipt, send BYE"),
+    (P, State.START, "HELLO"): Step(
+        State.REVOCATIONS, "welcome", "send WELCOME, revocation batches within credit"
+    ),
+    (P, State.REVOCATIONS, "ACK rev"): Step(State.REVOCATIONS, "rev_acked", "send the next batch"),
+    (P, State.REVOCATIONS, REV_DONE): Step(State.UP, "end_rev", "all acknowledged: send END rev"),
+    (P, State.UP, "BATCH up"): Step(State.UP, "commit_up", "commit with the checkpoint, ACK"),
+    (P, State.UP, NEWS): Step(
+        State.UP, "send_news", "the root moved on: send its new records as news within credit"
+    ),
+    (P, State.UP, "ACK news"): Step(State.UP, "news_acked", "send the next news batch"),
+    (P, State.UP, "END up"): Step(State.DOWN, "start_down", "stop the news, send down batches within credit"),
+    (P, State.DOWN, "ACK news"): Step(State.DOWN, "news_acked", "note the child's heads"),
+    (P, State.DOWN, "ACK down"): Step(
+        State.DOWN, "down_acked", "advance the checkpoint, send the next batch"
+    ),
+    (P, State.DOWN, DOWN_DONE): Step(State.RECEIPT, "end_down", "send END down and the signed receipt"),
+    (P, State.RECEIPT, "ACK news"): Step(State.RECEIPT, "news_acked", "note the child's heads"),
+    (P, State.RECEIPT, "BYE"): Step(State.DONE, "finish", "session complete"),
 }
-"""(role, state, event) → (next state, what the side does). ERROR or a timeout in any
-state → FAILED; the checkpoints stay where the last commit left them."""
+"""(role, state, event) → the next state and the method that runs (:meth:`Machine.fire`).
+ERROR or a timeout in any state → FAILED; the checkpoints stay where the last commit left
+them."""
 
 
 def event_of(message: Message) -> str:
@@ -124,8 +140,8 @@ def event_of(message: Message) -> str:
 def render_table() -> str:
     """The transition table as Markdown (docs/sync-protocol.md embeds it; a test compares)."""
     lines = ["| side | state | event | next state | action |", "|---|---|---|---|---|"]
-    for (role, state, event), (target, action) in TRANSITIONS.items():
-        lines.append(f"| {role.value} | {state.value} | {event} | {target.value} | {action} |")
+    for (role, state, event), step in TRANSITIONS.items():
+        lines.append(f"| {role.value} | {state.value} | {event} | {step.next.value} | {step.doc} |")
     lines.append("| either | any | ERROR, timeout, bad message | failed | stop; checkpoints stay |")
     return "\n".join(lines) + "\n"
 
@@ -179,7 +195,7 @@ class Summary:
         self.rejected.update(codes)
 
 
-def _ack(phase: Phase, n: int, upto: int, done: Committed, version: int) -> Message:
+def ack_message(phase: Phase, n: int, upto: int, done: Committed, version: int) -> Message:
     body = {
         "phase": phase.value,
         "n": n,
@@ -191,23 +207,52 @@ def _ack(phase: Phase, n: int, upto: int, done: Committed, version: int) -> Mess
     return Message(Type.ACK, body, version)
 
 
-class _Machine:
+class Machine:
+    """What both sides share: the table lookup, the version, the summary.
+
+    :meth:`fire` is the only place the state moves. Every row of :data:`TRANSITIONS` for a
+    side names one of its methods; a subclass missing one fails at import.
+    """
+
     role: Role
+    negotiating: State
+    """The state whose message fixes the session's version (it may differ from ours)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = sorted(
+            {step.action for (role, _, _), step in TRANSITIONS.items() if role is cls.role}
+            - {name for name in dir(cls) if callable(getattr(cls, name))}
+        )
+        if missing:
+            raise TypeError(f"{cls.__name__} lacks the table's actions {', '.join(missing)}")
 
     def __init__(self) -> None:
         self.state = State.START
         self.version = VERSIONS[0]
         self.summary = Summary()
 
-    def fire(self, event: str) -> str:
+    def on_message(self, message: Message) -> list[Message]:
+        """The replies to ``message`` (its row of the table); ``SyncError`` fails the session."""
+        if message.type is Type.ERROR:
+            self._failed_by_peer(message)
+        if self.state is not self.negotiating:
+            self._check_version(message)
+        return self.fire(event_of(message), message)
+
+    def fire(self, event: str, *args: Any) -> list[Message]:
+        """Look ``event`` up in the table, move to the state it names and run its action;
+        the messages to send. An event the table lacks fails the session."""
         step = TRANSITIONS.get((self.role, self.state, event))
         if step is None:
-            self.state = State.FAILED
-            raise SyncError(
+            refused = SyncError(
                 ErrorCode.SYNC_PROTOCOL, f"{event} is not expected by the {self.role} in {self.state}"
             )
-        self.state = step[0]
-        return step[1]
+            self.state = State.FAILED
+            raise refused
+        self.state = step.next
+        action: Callable[..., list[Message]] = getattr(self, step.action)
+        return action(*args)
 
     def _failed_by_peer(self, message: Message) -> None:
         self.state = State.FAILED
@@ -219,260 +264,15 @@ class _Machine:
                 ErrorCode.SYNC_PROTOCOL, f"version {message.version} in a v{self.version} session"
             )
 
-
-# -- the child -----------------------------------------------------------------------------
-
-
-class ChildSession(_Machine):
-    """The child's side: drives a session from HELLO to BYE."""
-
-    role = Role.CHILD
-
-    def __init__(self, store: ChildStore, credit: int = CREDIT, session_id: bytes | None = None) -> None:
-        super().__init__()
-        self.store = store
-        self.credit = credit
-        self.session_id = session_id or os.urandom(SESSION_ID_SIZE)
-        self.parent = ""
-        self.heads: Heads = {}
-        self.parent_heads: Heads = {}
-        self.up: Sender | None = None
-        self.inbound = Receiver(credit)
-        self.news_in = Receiver(credit)
-
-    def start(self) -> list[Message]:
-        self.fire(OPEN)
-        self.heads = self.store.hello_heads()
-        body = {
-            "versions": list(VERSIONS),
-            "node": self.store.code,
-            "cert": self.store.cert_id,
-            "session": self.session_id,
-            "heads": write_heads(self.heads),
-            "credit": self.credit,
-            "arrivals": self.store.arrivals(),
-        }
-        return [Message(Type.HELLO, body, VERSIONS[0])]
-
-    def on_message(self, message: Message) -> list[Message]:
-        if message.type is Type.ERROR:
-            self._failed_by_peer(message)
-        if self.state is not State.HELLO_SENT:
-            self._check_version(message)
-        self.fire(event_of(message))
-        body = message.body
-        if message.type is Type.WELCOME:
-            return self._welcome(message)
-        if message.type is Type.BATCH:
-            phase = Phase(body["phase"])
-            if phase is Phase.NEWS:
-                if self.version < 2:
-                    raise SyncError(ErrorCode.SYNC_PROTOCOL, f"news in a v{self.version} session")
-                self.news_in.check(body)
-            else:
-                self.inbound.check(body)
-            done = self.store.commit(phase, body["records"], self.parent)
-            self.summary.add(done.counts, done.codes, "down")
-            return [_ack(phase, body["n"], body["upto"], done, self.version)]
-        if message.type is Type.END and body["phase"] == Phase.REV:
-            self.inbound = Receiver(self.credit)
-            assert self.up is not None
-            return self._pump()
-        if message.type is Type.ACK:
-            assert self.up is not None
-            upto = self.up.on_ack(body)
-            self.parent_heads.update(read_heads(body["heads"]))
-            self.summary.add(body["counts"], body["codes"], "up")
-            self.store.note("up acked", upto=upto)
-            return self._pump()
-        if message.type is Type.END:  # down
-            self.store.note("down done")
-            return []
-        # RECEIPT
-        if body["record"] is not None:
-            done = self.store.commit(Phase.DOWN, [body["record"]], self.parent)
-            self.summary.receipt = done.counts.get("appended", 0) + done.counts.get("duplicate", 0) > 0
-        self.store.note("done", summary=self.summary)
-        return [Message(Type.BYE, {}, self.version)]
-
-    def _welcome(self, message: Message) -> list[Message]:
-        self.version = message.version
-        if self.version not in VERSIONS:
-            raise SyncError(ErrorCode.SYNC_VERSION, f"the parent chose v{self.version}")
-        body = message.body
-        self.parent = body["node"]
-        self.parent_heads = read_heads(body["heads"])
-        self.summary.forks.extend(_forks(self.heads, self.parent_heads))
-        self.store.note("welcome", pending=body["pending"])
-        source = self.store.up_batches(body["up_from"], self.parent_heads)
-        self.up = Sender(Phase.UP, source, body["credit"], self.version)
-        return []
-
-    def _pump(self) -> list[Message]:
-        assert self.up is not None
-        out = self.up.fill()
-        if self.up.finished:
-            self.fire(UP_DONE)
-            end = {"phase": Phase.UP.value, "upto": self.up.scanned}
-            out.append(Message(Type.END, end, self.version))
-        return out
-
     @property
     def done(self) -> bool:
         return self.state is State.DONE
 
 
-def _forks(mine: Heads, theirs: Heads) -> list[str]:
+def forks(mine: Heads, theirs: Heads) -> list[str]:
+    """The origins where ``theirs`` names another record at ``mine``'s head seq: forks."""
     return [
         f"{origin} #{seq}"
         for origin, (seq, rid) in theirs.items()
         if origin in mine and mine[origin][0] == seq and mine[origin][1] != rid
     ]
-
-
-# -- the parent ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Peer:
-    """An authenticated child: what its certificate says."""
-
-    code: str
-    cert_id: bytes
-    curve_pk: bytes
-
-
-class ParentSession(_Machine):
-    """The parent's side of one child's session."""
-
-    role = Role.PARENT
-
-    def __init__(self, store: ParentStore, peer: Peer, credit: int = CREDIT) -> None:
-        super().__init__()
-        self.store = store
-        self.peer = peer
-        self.credit = credit
-        self.child_heads: Heads = {}
-        self.hello_heads: Heads = {}
-        self.out: Sender | None = None
-        self.news_out: Sender | None = None
-        self.news_through = 0
-        self.inbound = Receiver(credit)
-        self.session_id = b""
-        self.child_credit = CREDIT
-
-    def on_message(self, message: Message) -> list[Message]:
-        if message.type is Type.ERROR:
-            self._failed_by_peer(message)
-        if self.state is not State.START:
-            self._check_version(message)
-        self.fire(event_of(message))
-        body = message.body
-        if message.type is Type.HELLO:
-            return self._hello(message)
-        if message.type is Type.ACK and body["phase"] == Phase.NEWS:
-            if self.news_out is None:
-                raise SyncError(ErrorCode.SYNC_PROTOCOL, "ACK news when no news was sent")
-            self.news_out.on_ack(body)
-            self.summary.add(body["counts"], body["codes"], "down")
-            self.child_heads.update(read_heads(body["heads"]))
-            return self.news_out.fill()
-        if message.type is Type.ACK:
-            assert self.out is not None
-            upto = self.out.on_ack(body)
-            self.summary.add(body["counts"], body["codes"], "down")
-            if body["phase"] == Phase.DOWN:
-                self.store.down_acked(self.peer.code, self.peer.cert_id, upto)
-            self.child_heads.update(read_heads(body["heads"]))
-            return self._pump()
-        if message.type is Type.BATCH:
-            self.inbound.check(body)
-            done = self.store.commit_up(self.peer.code, self.peer.cert_id, body["records"], body["upto"])
-            self.summary.add(done.counts, done.codes, "up")
-            return [_ack(Phase.UP, body["n"], body["upto"], done, self.version)]
-        if message.type is Type.END:  # up
-            if self.news_out is not None:
-                self.news_out.exhausted = True  # the down phase carries what news did not
-            # The heads as the hello told them, too: the revocations phase moves the root's.
-            source = self.store.down_batches(
-                self.peer.code, self.peer.cert_id, self.child_heads, self.hello_heads
-            )
-            self.out = Sender(Phase.DOWN, source, self.child_credit, self.version)
-            return self._pump()
-        # BYE
-        if self.news_out is not None and not self.news_out.finished:
-            raise SyncError(ErrorCode.SYNC_PROTOCOL, "BYE before every news batch was acknowledged")
-        self.store.seen(self.peer.code, self.peer.cert_id, self.child_heads)
-        return []
-
-    def _hello(self, message: Message) -> list[Message]:
-        body = message.body
-        self.version = choose_version(body["versions"])
-        if body["node"] != self.peer.code or body["cert"] != self.peer.cert_id:
-            raise SyncError(
-                ErrorCode.SYNC_PEER_UNKNOWN,
-                f"HELLO names {body['node']}, the transport key is {self.peer.code}'s",
-            )
-        self.session_id = body["session"]
-        self.child_credit = body["credit"]
-        self.child_heads = read_heads(body["heads"])
-        self.hello_heads = dict(self.child_heads)
-        heads = self.store.welcome_heads(self.peer.code)
-        self.summary.forks.extend(_forks(heads, self.child_heads))
-        welcome = {
-            "node": self.store.code,
-            "session": self.session_id,
-            "heads": write_heads(heads),
-            "credit": self.credit,
-            "up_from": self.store.up_checkpoint(self.peer.code, self.peer.cert_id, body["arrivals"]),
-            "pending": self.store.pending(self.peer.code, self.peer.cert_id),
-        }
-        self.out = Sender(
-            Phase.REV,
-            self.store.rev_batches(self.peer.code, self.child_heads),
-            self.child_credit,
-            self.version,
-        )
-        return [Message(Type.WELCOME, welcome, self.version), *self._pump()]
-
-    def news(self, root_seq: int) -> list[Message]:
-        """News for a child still uploading, now that this parent holds the root's chain
-        through ``root_seq``: the root's records the child lacks, unless the child has them,
-        was sent them already or has news in flight. The driver calls this on its tick; a v1
-        session never gets news."""
-        if self.version < 2 or self.state is not State.UP:
-            return []
-        if self.news_out is not None and not self.news_out.finished:
-            return []
-        root = self.store.root
-        if root_seq <= max(self.child_heads.get(root, (0, b""))[0], self.news_through):
-            return []
-        self.fire(NEWS)
-        self.news_through = root_seq
-        source = self.store.rev_batches(self.peer.code, self.child_heads)
-        if self.news_out is None:
-            self.news_out = Sender(Phase.NEWS, source, self.child_credit, self.version)
-        else:  # one numbering for the session's news
-            self.news_out.source, self.news_out.exhausted = source, False
-        return self.news_out.fill()
-
-    def _pump(self) -> list[Message]:
-        assert self.out is not None
-        out = self.out.fill()
-        if not self.out.finished:
-            return out
-        if self.state is State.REVOCATIONS:
-            self.fire(REV_DONE)
-            return [*out, Message(Type.END, {"phase": Phase.REV.value, "upto": 0}, self.version)]
-        self.fire(DOWN_DONE)
-        # Every batch is acknowledged: what the scan skipped as not concerning the child
-        # is behind the checkpoint too.
-        self.store.down_acked(self.peer.code, self.peer.cert_id, self.out.scanned)
-        receipt = self.store.receipt(self.peer.code, self.peer.cert_id)
-        self.summary.receipt = receipt is not None
-        end = Message(Type.END, {"phase": Phase.DOWN.value, "upto": self.out.scanned}, self.version)
-        return [*out, end, Message(Type.RECEIPT, {"record": receipt}, self.version)]
-
-    @property
-    def done(self) -> bool:
-        return self.state is State.DONE

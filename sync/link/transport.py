@@ -21,6 +21,7 @@ import zmq
 from zmq.utils import z85
 
 from core.errors import ErrorCode
+from sync.link.child_session import ChildSession
 from sync.link.protocol import (
     CREDIT,
     MAX_TRANSPORT,
@@ -31,7 +32,7 @@ from sync.link.protocol import (
     encode,
     error_message,
 )
-from sync.link.session import ChildSession, Summary
+from sync.link.session import Summary
 from sync.link.store import ChildLink, set_state
 from sync.record import trust
 from sync.record.log import RecordLog

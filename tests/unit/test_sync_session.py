@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from core.errors import ErrorCode
+from sync.link.child_session import ChildSession
 from sync.link.flow import BARRIER, Batch, Committed, scanned
+from sync.link.parent_session import ParentSession, Peer
 from sync.link.protocol import Message, Phase, SyncError, Type, decode, encode
-from sync.link.session import TRANSITIONS, ChildSession, ParentSession, Peer, State, render_table
+from sync.link.session import TRANSITIONS, Role, State, render_table
 from sync.record.outcome import Heads
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sync-protocol.md"
@@ -233,9 +235,15 @@ def test_rejections_reach_the_childs_summary() -> None:
 
 
 def test_every_row_of_the_table_is_reachable_or_local() -> None:
-    for (_role, _state, event), (target, action) in TRANSITIONS.items():
-        assert action and target is not State.FAILED
+    for (_role, _state, event), step in TRANSITIONS.items():
+        assert step.doc and step.next is not State.FAILED
         assert event.split()[0] in {t.value for t in Type} or event.islower()
+
+
+def test_every_row_of_the_table_names_a_method_of_its_side() -> None:
+    sides = {Role.CHILD: ChildSession, Role.PARENT: ParentSession}
+    for (role, _state, _event), step in TRANSITIONS.items():
+        assert callable(getattr(sides[role], step.action, None)), step
 
 
 def test_the_doc_shows_the_table() -> None:

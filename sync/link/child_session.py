@@ -1,0 +1,136 @@
+"""The child's side of a sync session: drives it from HELLO to BYE.
+
+The order it follows is :data:`sync.link.session.TRANSITIONS`; each of the child's rows
+names one of the methods under "the table's actions". Storage is behind
+:class:`sync.link.session.ChildStore`, the socket is the driver's
+(:func:`sync.link.transport.sync_once`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from core.errors import ErrorCode
+from sync.link.flow import Receiver, Sender
+from sync.link.protocol import (
+    CREDIT,
+    SESSION_ID_SIZE,
+    VERSIONS,
+    Message,
+    Phase,
+    SyncError,
+    Type,
+    read_heads,
+    write_heads,
+)
+from sync.link.session import OPEN, UP_DONE, ChildStore, Machine, Role, State, ack_message, forks
+from sync.record.outcome import Heads
+
+
+class ChildSession(Machine):
+    """The child's side: drives a session from HELLO to BYE."""
+
+    role = Role.CHILD
+    negotiating = State.HELLO_SENT
+
+    def __init__(self, store: ChildStore, credit: int = CREDIT, session_id: bytes | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.credit = credit
+        self.session_id = session_id or os.urandom(SESSION_ID_SIZE)
+        self.parent = ""
+        self.heads: Heads = {}
+        self.parent_heads: Heads = {}
+        self.up: Sender | None = None
+        self.inbound = Receiver(credit)
+        self.news_in = Receiver(credit)
+
+    def start(self) -> list[Message]:
+        """The session's first message."""
+        return self.fire(OPEN)
+
+    # -- the table's actions ----------------------------------------------------------------
+
+    def send_hello(self) -> list[Message]:
+        self.heads = self.store.hello_heads()
+        body = {
+            "versions": list(VERSIONS),
+            "node": self.store.code,
+            "cert": self.store.cert_id,
+            "session": self.session_id,
+            "heads": write_heads(self.heads),
+            "credit": self.credit,
+            "arrivals": self.store.arrivals(),
+        }
+        return [Message(Type.HELLO, body, VERSIONS[0])]
+
+    def welcomed(self, message: Message) -> list[Message]:
+        self.version = message.version
+        if self.version not in VERSIONS:
+            raise SyncError(ErrorCode.SYNC_VERSION, f"the parent chose v{self.version}")
+        body = message.body
+        self.parent = body["node"]
+        self.parent_heads = read_heads(body["heads"])
+        self.summary.forks.extend(forks(self.heads, self.parent_heads))
+        self.store.note("welcome", pending=body["pending"])
+        source = self.store.up_batches(body["up_from"], self.parent_heads)
+        self.up = Sender(Phase.UP, source, body["credit"], self.version)
+        return []
+
+    def commit_batch(self, message: Message) -> list[Message]:
+        """A revocations or down batch."""
+        self.inbound.check(message.body)
+        return self._commit(message)
+
+    def commit_news(self, message: Message) -> list[Message]:
+        if self.version < 2:
+            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"news in a v{self.version} session")
+        self.news_in.check(message.body)
+        return self._commit(message)
+
+    def start_up(self, message: Message) -> list[Message]:
+        self.inbound = Receiver(self.credit)  # the down phase numbers its batches afresh
+        return self._pump()
+
+    def up_acked(self, message: Message) -> list[Message]:
+        assert self.up is not None
+        body = message.body
+        upto = self.up.on_ack(body)
+        self.parent_heads.update(read_heads(body["heads"]))
+        self.summary.add(body["counts"], body["codes"], "up")
+        self.store.note("up acked", upto=upto)
+        return self._pump()
+
+    def end_up(self) -> list[Message]:
+        assert self.up is not None
+        end = {"phase": Phase.UP.value, "upto": self.up.scanned}
+        return [Message(Type.END, end, self.version)]
+
+    def down_ended(self, message: Message) -> list[Message]:
+        self.store.note("down done")
+        return []
+
+    def store_receipt(self, message: Message) -> list[Message]:
+        record = message.body["record"]
+        if record is not None:
+            done = self.store.commit(Phase.DOWN, [record], self.parent)
+            self.summary.receipt = done.counts.get("appended", 0) + done.counts.get("duplicate", 0) > 0
+        self.store.note("done", summary=self.summary)
+        return [Message(Type.BYE, {}, self.version)]
+
+    # -- shared by the actions -----------------------------------------------------------
+
+    def _commit(self, message: Message) -> list[Message]:
+        body = message.body
+        phase = Phase(body["phase"])
+        done = self.store.commit(phase, body["records"], self.parent)
+        self.summary.add(done.counts, done.codes, "down")
+        return [ack_message(phase, body["n"], body["upto"], done, self.version)]
+
+    def _pump(self) -> list[Message]:
+        """The up batches the credit allows; END up once every one is acknowledged."""
+        assert self.up is not None
+        out = self.up.fill()
+        if self.up.finished:
+            out.extend(self.fire(UP_DONE))
+        return out
