@@ -21,7 +21,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +43,7 @@ from sync.link.transport import (
     Home,
     socket_options,
 )
+from sync.link.zmq_boundary import bind, receive, receive_ready, send, send_to_peer, zmq_errors
 from sync.record import trust
 from sync.record.envelope import Signer
 from sync.record.log import RecordLog
@@ -286,7 +288,10 @@ class ParentServer:
     def start(self, timeout: float = 10.0) -> ParentServer:
         self._thread.start()
         if not self._ready.wait(timeout) or self._error is not None:
-            raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"the endpoint did not start: {self._error!r}")
+            error = self._error
+            if isinstance(error, SyncError):  # a bad [sync] listen is the operator's to fix
+                raise SyncError(error.code, f"the endpoint did not start: {error.detail}") from error
+            raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"the endpoint did not start: {error!r}") from error
         return self
 
     def stop(self) -> None:
@@ -304,39 +309,44 @@ class ParentServer:
         self.stop()
 
     def _run(self) -> None:
-        context = zmq.Context()
         home = None
-        sockets: list[Any] = []
         own = ThreadVerifier() if self.verifier is None else None
         try:
-            home = self.opener()
-            self.core = core = ParentCore(
-                home.log, home.code, home.keys, verifier=self.verifier or own or SERIAL, credit=self.credit
-            )
-            zap = context.socket(zmq.REP)
-            sockets.append(zap)
-            zap.linger = 0
-            zap.bind(ZAP_ENDPOINT)  # before the ROUTER binds: no handshake without it
-            router = context.socket(zmq.ROUTER)
-            sockets.append(router)
-            configure_router(router, home.keys.curve_secret)
-            router.bind(self.listen)
-            self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
-            self._ready.set()
-            serve_loop(core, router, zap, self._stop.is_set)
+            with zmq_errors(f"the endpoint {self.listen}"), _sockets() as (zap, router):
+                home = self.opener()
+                verifier = self.verifier or own or SERIAL
+                self.core = core = ParentCore(
+                    home.log, home.code, home.keys, verifier=verifier, credit=self.credit
+                )
+                bind(zap, ZAP_ENDPOINT)  # before the ROUTER binds: no handshake without it
+                configure_router(router, home.keys.curve_secret)
+                self.endpoint = bind(router, self.listen)
+                self._ready.set()
+                serve_loop(core, router, zap, self._stop.is_set)
         except BaseException as exc:  # reported by start(); the thread must not die silently
             self._error = exc
             self._ready.set()
-            if not isinstance(exc, zmq.ContextTerminated):
-                log.exception("sync endpoint stopped")
+            log.exception("sync endpoint stopped")
         finally:
-            for sock in sockets:
-                sock.close(0)
-            context.term()
             if own is not None:
                 own.close()
             if home is not None:
                 home.close()
+
+
+@contextmanager
+def _sockets() -> Iterator[tuple[Any, Any]]:
+    """A ZAP handler's REP and a ROUTER in a context of their own; closed on leaving.
+    Run inside :func:`zmq_errors`."""
+    with ExitStack() as closing:
+        context = zmq.Context()
+        closing.callback(context.term)
+        zap = context.socket(zmq.REP)
+        closing.callback(zap.close, 0)
+        zap.linger = 0
+        router = context.socket(zmq.ROUTER)
+        closing.callback(router.close, 0)
+        yield zap, router
 
 
 def configure_router(router: Any, curve_secret: bytes) -> None:
@@ -387,20 +397,25 @@ DRAIN = 256
 
 
 def serve_loop(core: ParentCore, router: Any, zap: Any, stopping: Callable[[], bool]) -> None:
-    poller = zmq.Poller()
-    poller.register(router, zmq.POLLIN)
-    poller.register(zap, zmq.POLLIN)
+    """Serve ``router`` and ``zap`` until ``stopping()``: ZAP at once, messages through an
+    :class:`Inbox`, the tick every second. A failing socket ends it with ``SyncError``; a
+    reply to a child that has gone is dropped (its session fails on the child's side)."""
+    with zmq_errors("the endpoint"):
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        poller.register(zap, zmq.POLLIN)
     inbox: Inbox[tuple[bytes, Any, Frames]] = Inbox()
     next_tick = time.monotonic() + 1.0
     while not stopping():
-        for sock, _ in poller.poll(0 if inbox else 200):
+        with zmq_errors("the endpoint"):
+            ready = poller.poll(0 if inbox else 200)
+        for sock, _ in ready:
             if sock is zap:
-                zap.send_multipart(core.zap(zap.recv_multipart()))
+                send(zap, core.zap(receive(zap, "the ZAP handler")), "the ZAP handler")
                 continue
             for _ in range(DRAIN):
-                try:
-                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
+                frames = receive_ready(router, "the endpoint")
+                if frames is None:
                     break
                 user_id = frames[-1].get("User-Id") if frames else None
                 rest = [f.bytes for f in frames[1:]]
@@ -408,15 +423,8 @@ def serve_loop(core: ParentCore, router: Any, zap: Any, stopping: Callable[[], b
         if inbox:
             routing_id, user_id, rest = inbox.take()
             for reply in core.handle(routing_id, user_id, rest):
-                send(router, reply)
+                send_to_peer(router, reply)
         if time.monotonic() >= next_tick:
             next_tick = time.monotonic() + 1.0
             for reply in core.tick():
-                send(router, reply)
-
-
-def send(router: Any, frames: Frames) -> None:
-    try:
-        router.send_multipart(frames)
-    except zmq.ZMQError as exc:  # the peer went away (router_mandatory): its session times out
-        log.info("could not reply to a peer: %s", exc)
+                send_to_peer(router, reply)

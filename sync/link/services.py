@@ -31,16 +31,18 @@ from typing import Any
 
 import eventlet
 import zmq
-from eventlet import tpool
 from eventlet.event import Event as GreenEvent
 from eventlet.green import zmq as green_zmq
 from eventlet.queue import Empty, LightQueue
+from eventlet.tpool import execute as in_real_thread
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension
 from nameko.timer import timer
 
 from sync.link.agent import Agent
 from sync.link.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
+from sync.link.protocol import SyncError
 from sync.link.transport import ZAP_ENDPOINT, Home, upstreams_for
+from sync.link.zmq_boundary import bind, receive, send, send_to_peer, zmq_errors
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +94,14 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
         self.listen = self.container.config.get("SYNC_LISTEN") or self.listen
         if not self.listen or not self.curve_secret:
             raise RuntimeError("SyncRouter: no endpoint to listen on (SYNC_LISTEN or [sync] listen)")
-        self.context = green_zmq.Context()
-        self.zap = self.context.socket(zmq.REP)
-        self.zap.linger = 0
-        self.zap.bind(ZAP_ENDPOINT)  # before the ROUTER: no handshake may happen without it
-        self.router = self.context.socket(zmq.ROUTER)
-        configure_router(self.router, self.curve_secret)
-        self.router.bind(self.listen)
-        self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
+        with zmq_errors(f"the endpoint {self.listen}"):
+            self.context = green_zmq.Context()
+            self.zap = self.context.socket(zmq.REP)
+            self.zap.linger = 0
+            bind(self.zap, ZAP_ENDPOINT)  # before the ROUTER: no handshake may happen without it
+            self.router = self.context.socket(zmq.ROUTER)
+            configure_router(self.router, self.curve_secret)
+            self.endpoint = bind(self.router, self.listen)
         for loop in (self._read_zap, self._read_router, self._tick, self._dispatch):
             self.container.spawn_managed_thread(loop)
 
@@ -108,18 +110,18 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
         # a wake-up when another greenthread sends on the socket a reader waits on.
         while True:
             try:
-                request = self.zap.recv_multipart()
+                request = receive(self.zap, "the ZAP handler")
                 event = Zap(request, GreenEvent())
                 self.events.put(event)
-                self.zap.send_multipart(event.reply.wait())
-            except zmq.ZMQError:  # closed by stop() or kill()
+                send(self.zap, event.reply.wait(), "the ZAP handler")
+            except SyncError:  # closed by stop() or kill()
                 return
 
     def _read_router(self) -> None:
         while True:
             try:
-                frames = self.router.recv_multipart(copy=False)
-            except zmq.ZMQError:
+                frames = receive(self.router, "the endpoint", copy=False)
+            except SyncError:  # closed by stop() or kill()
                 return
             user_id = frames[-1].get("User-Id") if frames else None
             self.events.put(Inbound(frames[0].bytes, user_id, [f.bytes for f in frames[1:]]))
@@ -161,14 +163,11 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
             inbox.put(event)
 
     def _send(self, event: Event, replies: Any) -> None:
-        try:
-            if isinstance(event, Zap):
-                event.reply.send(replies or [event.request[0], event.request[1], b"500", b"", b"", b""])
-            elif replies:
-                for frames in replies:
-                    self.router.send_multipart(frames)
-        except zmq.ZMQError as exc:
-            log.info("could not send to a peer: %s", exc)
+        if isinstance(event, Zap):
+            event.reply.send(replies or [event.request[0], event.request[1], b"500", b"", b"", b""])
+        elif replies:
+            for frames in replies:
+                send_to_peer(self.router, frames)
 
     def stop(self) -> None:
         super().stop()
@@ -179,11 +178,12 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
         self._close()
 
     def _close(self) -> None:
-        for sock in (self.router, self.zap):
-            if sock is not None:
-                sock.close(linger=0)
-        if self.context is not None:
-            self.context.term()
+        with zmq_errors(f"the endpoint {self.listen}"):
+            for sock in (self.router, self.zap):
+                if sock is not None:
+                    sock.close(linger=0)
+            if self.context is not None:
+                self.context.term()
         self.router = self.zap = self.context = None
 
 
@@ -240,10 +240,10 @@ class ParentLinkProvider(DependencyProvider):  # type: ignore[misc]
 
         def dispatch(event: Event) -> Any:
             if isinstance(event, Zap):
-                return tpool.execute(core.zap, event.request)
+                return in_real_thread(core.zap, event.request)
             if isinstance(event, Inbound):
-                return tpool.execute(core.handle, event.routing_id, event.user_id, event.frames)
-            return tpool.execute(core.tick)
+                return in_real_thread(core.handle, event.routing_id, event.user_id, event.frames)
+            return in_real_thread(core.tick)
 
         return dispatch
 
@@ -298,6 +298,6 @@ class SyncAgent:
 
     @timer(interval=1)  # type: ignore[untyped-decorator]
     def tick(self) -> None:
-        result = tpool.execute(self.agent.tick)
+        result = in_real_thread(self.agent.tick)
         if result is not None and not result.ok:
             log.warning("sync failed: %s", result.error)

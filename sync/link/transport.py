@@ -4,8 +4,9 @@ The child knows its parent's CURVE key from the parent's certificate in its own 
 from the network; the parent's side is :mod:`sync.link.endpoint`. ZMTP heartbeats find dead
 connections; libzmq reconnects with a growing interval. A session that loses its
 connection fails at once (the parent knows no session on a new one), or on its timeout if
-nothing arrives, and the next one resumes from the checkpoints. Foreign errors (zmq,
-sqlite3) become :class:`SyncError` here. :func:`sync_once` runs one session.
+nothing arrives, and the next one resumes from the checkpoints. :func:`sync_once` runs
+one session and reports how it ended; zmq's errors reach it as :class:`SyncError` from
+:mod:`sync.link.zmq_boundary`, and the store's become ``SyncError`` here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +36,7 @@ from sync.link.protocol import (
 )
 from sync.link.session import Summary
 from sync.link.store import ChildLink, set_state
+from sync.link.zmq_boundary import connect, receive, send, zmq_errors
 from sync.record import trust
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
@@ -241,30 +244,18 @@ def _session(
     progress: Progress | None,
     traffic: Traffic,
 ) -> Summary:
-    context = zmq.Context()
+    where = f"{upstream.code} at {upstream.endpoint}"
+    with zmq_errors(where), _dealer(home.keys, upstream, SESSION_EVENTS) as (sock, monitor):
 
-    def send(message: Message) -> None:
-        frames = encode(message)
-        traffic.sent += sum(len(frame) for frame in frames)
-        sock.send_multipart(frames)
+        def send_message(message: Message) -> None:
+            frames = encode(message)
+            traffic.sent += sum(len(frame) for frame in frames)
+            send(sock, frames, where)
 
-    sock = context.socket(zmq.DEALER)
-    monitor = sock.get_monitor_socket(
-        zmq.EVENT_HANDSHAKE_SUCCEEDED
-        | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-        | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-        | zmq.EVENT_DISCONNECTED
-    )
-    try:
-        child_socket(sock, home.keys, upstream, retry_ms=200, retry_max_ms=5_000)
-        try:
-            sock.connect(upstream.endpoint)
-        except zmq.ZMQError as exc:
-            raise SyncError(ErrorCode.CONFIG, f"{upstream.endpoint}: {exc}") from exc
         _await_handshake(monitor, upstream, connect_timeout)
         session = ChildSession(link, credit)
         for message in session.start():
-            send(message)
+            send_message(message)
         estimate = 0
         while not session.done:
             message = _receive(sock, monitor, timeout, upstream, traffic)
@@ -272,7 +263,7 @@ def _session(
                 replies = session.on_message(message)
             except SyncError as exc:
                 if message.type is not Type.ERROR:
-                    send(error_message(exc, session.version))
+                    send_message(error_message(exc, session.version))
                 raise
             if message.type is Type.WELCOME:
                 # The parent's heads are known now and the up scan has not begun: what the
@@ -280,15 +271,38 @@ def _session(
                 home.welcomed(session.parent_heads, link.backlog())
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
-                send(reply)
+                send_message(reply)
             if progress is not None and message.type in (Type.BATCH, Type.ACK):
                 progress(session.summary, estimate)
         return session.summary
-    finally:
-        sock.disable_monitor()
-        monitor.close(0)
-        sock.close(0)
-        context.term()
+
+
+SESSION_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_DISCONNECTED
+)
+"""What a session's monitor hears of its connection."""
+
+
+@contextmanager
+def _dealer(
+    keys: Any, upstream: Upstream, events: int, *, retry_ms: int = 200, retry_max_ms: int = 5_000
+) -> Iterator[tuple[Any, Any]]:
+    """A child's DEALER connected to ``upstream`` in a context of its own, and the monitor
+    of its connection's ``events``; closed on leaving. Run inside :func:`zmq_errors`."""
+    with ExitStack() as closing:
+        context = zmq.Context()
+        closing.callback(context.term)
+        sock = context.socket(zmq.DEALER)
+        closing.callback(sock.close, 0)
+        monitor = sock.get_monitor_socket(events)
+        closing.callback(monitor.close, 0)
+        closing.callback(sock.disable_monitor)
+        child_socket(sock, keys, upstream, retry_ms=retry_ms, retry_max_ms=retry_max_ms)
+        connect(sock, upstream.endpoint)
+        yield sock, monitor
 
 
 WATCH_RETRY_MS = 4_000
@@ -308,48 +322,48 @@ class LinkWatch:
 
     def __init__(self, keys: Any, upstream: Upstream, retry_ms: int = WATCH_RETRY_MS) -> None:
         self.upstream = upstream
-        self.context = zmq.Context()
-        self.sock = self.context.socket(zmq.DEALER)
-        self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        child_socket(self.sock, keys, upstream, retry_ms=retry_ms, retry_max_ms=retry_ms)
-        try:
-            self.sock.connect(upstream.endpoint)
-        except zmq.ZMQError:
-            self.close()
-            raise
+        self.where = f"{upstream.code} at {upstream.endpoint}"
+        self._open = ExitStack()
+        with zmq_errors(self.where):
+            dealer = _dealer(
+                keys, upstream, zmq.EVENT_HANDSHAKE_SUCCEEDED, retry_ms=retry_ms, retry_max_ms=retry_ms
+            )
+            self.sock, self.monitor = self._open.enter_context(dealer)
 
     def came_up(self) -> bool:
         """Whether a handshake with the parent succeeded since the last call (never blocks)."""
         from zmq.utils.monitor import recv_monitor_message
 
         up = False
-        while self.monitor.poll(0):
-            up = recv_monitor_message(self.monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED or up
+        with zmq_errors(self.where):
+            while self.monitor.poll(0):
+                up = recv_monitor_message(self.monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED or up
         return up
 
     def close(self) -> None:
-        self.sock.disable_monitor()
-        self.monitor.close(0)
-        self.sock.close(0)
-        self.context.term()
+        with zmq_errors(self.where):
+            self._open.close()
 
 
 def _await_handshake(monitor: Any, upstream: Upstream, seconds: float) -> None:
     from zmq.utils.monitor import recv_monitor_message
 
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if not monitor.poll(int(left * 1000) + 1):
-            break
-        event = recv_monitor_message(monitor)["event"]
-        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            return
-        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-            raise SyncError(
-                ErrorCode.SYNC_PEER_UNKNOWN, f"{upstream.code} at {upstream.endpoint} refused this node"
-            )
-        if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-            raise SyncError(ErrorCode.SYNC_PROTOCOL, f"{upstream.endpoint} does not speak CURVE as expected")
+    with zmq_errors(f"{upstream.code} at {upstream.endpoint}"):
+        while (left := deadline - time.monotonic()) > 0:
+            if not monitor.poll(int(left * 1000) + 1):
+                break
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                return
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                raise SyncError(
+                    ErrorCode.SYNC_PEER_UNKNOWN, f"{upstream.code} at {upstream.endpoint} refused this node"
+                )
+            if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                raise SyncError(
+                    ErrorCode.SYNC_PROTOCOL, f"{upstream.endpoint} does not speak CURVE as expected"
+                )
     raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"{upstream.code} at {upstream.endpoint}")
 
 
@@ -361,21 +375,18 @@ def _receive(sock: Any, monitor: Any, timeout: float, upstream: Upstream, traffi
     """
     from zmq.utils.monitor import recv_monitor_message
 
-    poller = zmq.Poller()
-    poller.register(sock, zmq.POLLIN)
-    poller.register(monitor, zmq.POLLIN)
+    where = f"{upstream.code} at {upstream.endpoint}"
     deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        ready = dict(poller.poll(int(left * 1000) + 1))
-        if sock in ready:  # what arrived before a disconnection is still good
-            try:
-                frames = sock.recv_multipart()
-            except zmq.ZMQError as exc:
-                raise SyncError(ErrorCode.SYNC_UNREACHABLE, str(exc)) from exc
-            traffic.received += sum(len(frame) for frame in frames)
-            return decode(frames)
-        if monitor in ready and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
-            raise SyncError(
-                ErrorCode.SYNC_UNREACHABLE, f"lost the connection to {upstream.code} at {upstream.endpoint}"
-            )
+    with zmq_errors(where):
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        while (left := deadline - time.monotonic()) > 0:
+            ready = dict(poller.poll(int(left * 1000) + 1))
+            if sock in ready:  # what arrived before a disconnection is still good
+                frames = receive(sock, where)
+                traffic.received += sum(len(frame) for frame in frames)
+                return decode(frames)
+            if monitor in ready and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
+                raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"lost the connection to {where}")
     raise SyncError(ErrorCode.SYNC_TIMEOUT, f"{upstream.code} said nothing for {timeout:.0f} s")
