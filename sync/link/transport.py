@@ -24,6 +24,7 @@ from zmq.utils import z85
 
 from core.errors import ErrorCode
 from sync.link.child_session import ChildSession
+from sync.link.child_store import ChildLink
 from sync.link.protocol import (
     CREDIT,
     MAX_TRANSPORT,
@@ -35,7 +36,7 @@ from sync.link.protocol import (
     error_message,
 )
 from sync.link.session import Summary
-from sync.link.store import ChildLink, set_state
+from sync.link.store import set_state
 from sync.link.zmq_boundary import connect, receive, send, zmq_errors
 from sync.record import trust
 from sync.record.log import RecordLog

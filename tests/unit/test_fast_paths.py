@@ -93,7 +93,7 @@ def test_the_parents_scope_cache_answers_as_a_dictionary_would(puts: list[tuple[
     """``ParentLink``'s compact cache of scopes, over a small window so that it slides: what
     it answers it was told (the newest), and what is below its window it says it does not
     know (the scan decodes it again)."""
-    from sync.link.store import Scopes
+    from sync.link.scopes import Scopes
 
     cache = Scopes(window=64)
     told: dict[int, str | None] = {}
