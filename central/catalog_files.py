@@ -2,7 +2,7 @@
 
 ``tongban central publish-catalog`` and the operator web's import read files here, so a
 file that one accepts the other accepts too. The rules for values (lenient spelling,
-strict content, unique codes) are :func:`core.catalog.items_from_data`'s; this module only
+strict content, unique codes) are :func:`core.catalog_data.items_from_data`'s; this module only
 turns a file's layout into that function's list of entries.
 
 **YAML**: a top-level ``items:`` list, as in ``central/demo/catalog.yaml``.
@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from core.catalog import TIERS, Item, items_from_data
+from core.catalog import TIERS, Item
+from core.catalog_data import items_from_data
 from core.errors import ErrorCode, InputError
 
 MAX_FILE = 2 * 1024 * 1024

@@ -3,8 +3,9 @@
 This module owns what an item *is* (code, names, department, audience, time limit,
 materials, whether the applicant must come in person, fee, legal basis, and the strongest
 mode each tier may handle it in), what a catalog release is, the exact body a
-``catalog.release`` record carries, how a YAML/CSV list becomes items, and how two
-releases differ. It does no I/O: loading files and signing releases happen elsewhere.
+``catalog.release`` record carries, the checks every item goes through, and how two
+releases differ. How a YAML/CSV list becomes items is :mod:`core.catalog_data`. It does
+no I/O: loading files and signing releases happen elsewhere.
 
 **Item codes** are ``<DEPT>-<NNNN>``: two to four capital letters naming the department
 (pinyin initials: ``GA`` 公安, ``RS`` 人力社保, ``YB`` 医保, ``MZ`` 民政, ``WJ`` 卫健,
@@ -48,7 +49,7 @@ types are refused with ``E_CATALOG_INVALID`` naming the item and field.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
 from types import MappingProxyType
@@ -102,18 +103,6 @@ class Mode(StrEnum):
 _MODE_RANK: dict[Mode, int] = {Mode.PROXY: 0, Mode.DIRECT: 1, Mode.SAME_POWER: 2}
 _MODE_ZH: dict[Mode, str] = {Mode.PROXY: "代收代办", Mode.DIRECT: "直接办", Mode.SAME_POWER: "同权"}
 
-# Spellings accepted in data files (YAML/CSV written by people), never in record bodies.
-_MODE_ALIASES: dict[str, Mode] = {
-    "proxy": Mode.PROXY,
-    "代收代办": Mode.PROXY,
-    "代办": Mode.PROXY,
-    "代理办": Mode.PROXY,
-    "direct": Mode.DIRECT,
-    "直接办": Mode.DIRECT,
-    "same_power": Mode.SAME_POWER,
-    "同权": Mode.SAME_POWER,
-}
-
 
 def mode_le(a: Mode, b: Mode) -> bool:
     """Whether ``a`` is no stronger than ``b`` (``a <= b`` in the mode order)."""
@@ -125,48 +114,52 @@ class Audience(StrEnum):
     ENTERPRISE = "enterprise"  # 法人办事 (companies, 个体工商户, organisations)
 
 
-def _fail(where: str, message: str) -> InputError:
+def invalid(where: str, message: str) -> InputError:
+    """``E_CATALOG_INVALID`` naming ``where`` (an item, a material, the release) and what."""
     return InputError(ErrorCode.CATALOG_INVALID, detail=f"{where}: {message}")
 
 
-def _text(where: str, name: str, value: object, *, empty: bool = False) -> str:
+def checked_text(where: str, name: str, value: object, *, empty: bool = False) -> str:
+    """``value`` if it is text of at most :data:`MAX_TEXT` characters (and not blank,
+    unless ``empty``)."""
     if not isinstance(value, str):
-        raise _fail(where, f"{name} must be text, not {type(value).__name__}")
+        raise invalid(where, f"{name} must be text, not {type(value).__name__}")
     if not empty and not value.strip():
-        raise _fail(where, f"{name} must not be empty")
+        raise invalid(where, f"{name} must not be empty")
     if len(value) > MAX_TEXT:
-        raise _fail(where, f"{name} is longer than {MAX_TEXT} characters")
+        raise invalid(where, f"{name} is longer than {MAX_TEXT} characters")
     return value
 
 
-def _int(where: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
+def checked_int(where: str, name: str, value: object, *, low: int, high: int | None = None) -> int:
+    """``value`` if it is an integer (never a bool) from ``low`` through ``high``."""
     # bool is an int subclass: True must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(where, f"{name} must be an integer, not {type(value).__name__}")
+        raise invalid(where, f"{name} must be an integer, not {type(value).__name__}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _fail(where, f"{name} must be {bound}, not {value}")
+        raise invalid(where, f"{name} must be {bound}, not {value}")
     return value
 
 
 def _bool(where: str, name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise _fail(where, f"{name} must be true or false, not {type(value).__name__}")
+        raise invalid(where, f"{name} must be true or false, not {type(value).__name__}")
     return value
 
 
-def _keys(
+def checked_keys(
     where: str, entry: object, required: frozenset[str], optional: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """``entry`` as a dict, refusing unknown and missing keys (a typo must not drop a field)."""
     if not isinstance(entry, Mapping):
-        raise _fail(where, f"expected a map, not {type(entry).__name__}")
+        raise invalid(where, f"expected a map, not {type(entry).__name__}")
     unknown = sorted(str(k) for k in entry if k not in required | optional)
     if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
+        raise invalid(where, f"unknown field(s) {', '.join(unknown)}")
     missing = sorted(required - set(entry))
     if missing:
-        raise _fail(where, f"missing field(s) {', '.join(missing)}")
+        raise invalid(where, f"missing field(s) {', '.join(missing)}")
     return dict(entry)
 
 
@@ -183,18 +176,18 @@ class Material:
     def __post_init__(self) -> None:
         where = f"material {self.code!r}"
         if not isinstance(self.code, str) or not MATERIAL_CODE.fullmatch(self.code):
-            raise _fail(where, "code must be 2–40 of a-z, 0-9, _ starting with a letter")
-        _text(where, "name", self.name)
+            raise invalid(where, "code must be 2–40 of a-z, 0-9, _ starting with a letter")
+        checked_text(where, "name", self.name)
         _bool(where, "required", self.required)
         _bool(where, "original", self.original)
-        _text(where, "note", self.note, empty=True)
+        checked_text(where, "note", self.note, empty=True)
 
     def to_body(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_body(cls, body: object, where: str = "material") -> Material:
-        return cls(**_keys(where, body, _MATERIAL_KEYS))
+        return cls(**checked_keys(where, body, _MATERIAL_KEYS))
 
 
 _MATERIAL_KEYS = frozenset({"code", "name", "required", "original", "note"})
@@ -223,24 +216,24 @@ class Item:
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not ITEM_CODE.fullmatch(self.code):
-            raise _fail(f"item {self.code!r}", "code must look like GA-0001 (2–4 capitals, '-', 4 digits)")
+            raise invalid(f"item {self.code!r}", "code must look like GA-0001 (2–4 capitals, '-', 4 digits)")
         where = f"item {self.code}"
-        _text(where, "name", self.name)
-        _text(where, "name_en", self.name_en)
-        _text(where, "department", self.department)
+        checked_text(where, "name", self.name)
+        checked_text(where, "name_en", self.name_en)
+        checked_text(where, "department", self.department)
         if not isinstance(self.audience, Audience):
-            raise _fail(where, "audience must be an Audience")
-        _int(where, "time_limit_days", self.time_limit_days, low=0, high=MAX_TIME_LIMIT_DAYS)
+            raise invalid(where, "audience must be an Audience")
+        checked_int(where, "time_limit_days", self.time_limit_days, low=0, high=MAX_TIME_LIMIT_DAYS)
         if not isinstance(self.materials, tuple) or not all(isinstance(m, Material) for m in self.materials):
-            raise _fail(where, "materials must be a tuple of Material")
+            raise invalid(where, "materials must be a tuple of Material")
         seen: set[str] = set()
         for m in self.materials:
             if m.code in seen:
-                raise _fail(where, f"material {m.code} listed twice")
+                raise invalid(where, f"material {m.code} listed twice")
             seen.add(m.code)
         _bool(where, "in_person", self.in_person)
-        _int(where, "fee", self.fee, low=0)
-        _text(where, "legal_basis", self.legal_basis, empty=True)
+        checked_int(where, "fee", self.fee, low=0)
+        checked_text(where, "legal_basis", self.legal_basis, empty=True)
         object.__setattr__(self, "modes", MappingProxyType(_check_modes(where, self.modes)))
 
     def to_body(self) -> dict[str, Any]:
@@ -263,13 +256,13 @@ class Item:
         """The item in ``body``, checked strictly (record bodies, not hand-written files)."""
         code = body.get("code") if isinstance(body, dict) else None
         where = f"item {code}" if isinstance(code, str) else "item"
-        b = _keys(where, body, _ITEM_KEYS)
+        b = checked_keys(where, body, ITEM_KEYS)
         materials = b["materials"]
         if not isinstance(materials, list):
-            raise _fail(where, "materials must be a list")
+            raise invalid(where, "materials must be a list")
         modes = b["modes"]
         if not isinstance(modes, dict):
-            raise _fail(where, "modes must be a map")
+            raise invalid(where, "modes must be a map")
         return cls(
             code=b["code"],
             name=b["name"],
@@ -287,7 +280,8 @@ class Item:
         )
 
 
-_ITEM_KEYS = frozenset(f.name for f in fields(Item))
+ITEM_KEYS = frozenset(f.name for f in fields(Item))
+"""The keys of an item's body: every field of :class:`Item`."""
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -295,35 +289,35 @@ _E = TypeVar("_E", bound=Enum)
 
 def _enum(where: str, name: str, kind: type[_E], value: object) -> _E:
     if not isinstance(value, str):
-        raise _fail(where, f"{name} must be text, not {type(value).__name__}")
+        raise invalid(where, f"{name} must be text, not {type(value).__name__}")
     try:
         return kind(value)
     except ValueError:
         allowed = ", ".join(str(e.value) for e in kind)
-        raise _fail(where, f"{name} must be one of {allowed}, not {value!r}") from None
+        raise invalid(where, f"{name} must be one of {allowed}, not {value!r}") from None
 
 
 def _check_modes(where: str, modes: object) -> dict[str, Mode]:
     if not isinstance(modes, Mapping):
-        raise _fail(where, "modes must be a mapping of tier to mode")
+        raise invalid(where, "modes must be a mapping of tier to mode")
     checked: dict[str, Mode] = {}
     for tier, mode in modes.items():
         if tier not in TIERS:
-            raise _fail(where, f"modes: unknown tier {tier!r} (city, town or village)")
+            raise invalid(where, f"modes: unknown tier {tier!r} (city, town or village)")
         if not isinstance(mode, Mode):
-            raise _fail(where, f"modes.{tier} must be a Mode")
+            raise invalid(where, f"modes.{tier} must be a Mode")
         checked[str(tier)] = mode
     if not checked:
-        raise _fail(where, "modes: the item is offered at no tier")
+        raise invalid(where, "modes: the item is offered at no tier")
     for tier in ("city", "village"):
         if checked.get(tier) is Mode.SAME_POWER:
-            raise _fail(where, f"modes.{tier}: same_power exists only at town")
+            raise invalid(where, f"modes.{tier}: same_power exists only at town")
     village, town = checked.get("village"), checked.get("town")
     if village is not None:
         if town is None:
-            raise _fail(where, "modes: offered at village but not at town, so it could never be granted")
+            raise invalid(where, "modes: offered at village but not at town, so it could never be granted")
         if village > town:
-            raise _fail(where, f"modes: village ({village.value}) is stronger than town ({town.value})")
+            raise invalid(where, f"modes: village ({village.value}) is stronger than town ({town.value})")
     # Tier order, so the body's map and equality do not depend on the input's order.
     return {t: checked[t] for t in TIERS if t in checked}
 
@@ -348,17 +342,17 @@ class CatalogRelease:
     _index: Mapping[str, Item] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        _int("catalog release", "version", self.version, low=1)
-        _int("catalog release", "issued_at", self.issued_at, low=0)
-        _int("catalog release", "expires_at", self.expires_at, low=0)
+        checked_int("catalog release", "version", self.version, low=1)
+        checked_int("catalog release", "issued_at", self.issued_at, low=0)
+        checked_int("catalog release", "expires_at", self.expires_at, low=0)
         if self.expires_at <= self.issued_at:
-            raise _fail("catalog release", "expires_at must be after issued_at")
+            raise invalid("catalog release", "expires_at must be after issued_at")
         if not isinstance(self.items, tuple) or not all(isinstance(i, Item) for i in self.items):
-            raise _fail("catalog release", "items must be a tuple of Item")
+            raise invalid("catalog release", "items must be a tuple of Item")
         index: dict[str, Item] = {}
         for item in self.items:
             if item.code in index:
-                raise _fail(f"item {item.code}", "code appears twice in the release")
+                raise invalid(f"item {item.code}", "code appears twice in the release")
             index[item.code] = item
         object.__setattr__(self, "items", tuple(sorted(self.items, key=lambda i: i.code)))
         object.__setattr__(self, "_index", MappingProxyType(index))
@@ -388,131 +382,18 @@ class CatalogRelease:
     @classmethod
     def from_body(cls, body: object) -> CatalogRelease:
         """The release in a ``catalog.release`` body; items must be sorted by code."""
-        b = _keys("catalog release", body, _RELEASE_KEYS)
+        b = checked_keys("catalog release", body, _RELEASE_KEYS)
         raw = b["items"]
         if not isinstance(raw, list):
-            raise _fail("catalog release", "items must be a list")
+            raise invalid("catalog release", "items must be a list")
         items = tuple(Item.from_body(i) for i in raw)
         codes = [i.code for i in items]
         if codes != sorted(set(codes)):
-            raise _fail("catalog release", "items must be sorted by code with no code twice")
+            raise invalid("catalog release", "items must be sorted by code with no code twice")
         return cls(version=b["version"], issued_at=b["issued_at"], expires_at=b["expires_at"], items=items)
 
 
 _RELEASE_KEYS = frozenset({"version", "issued_at", "expires_at", "items"})
-
-
-# -- data files: lenient about how YAML and CSV spell values, strict about what is there --
-
-_DATA_OPTIONAL = frozenset({"fee", "legal_basis"})
-_DATA_REQUIRED = _ITEM_KEYS - _DATA_OPTIONAL
-_MATERIAL_REQUIRED = frozenset({"code", "name", "required"})
-_MATERIAL_OPTIONAL = frozenset({"original", "note"})
-_TRUE = {"true", "yes", "y", "1", "是", "必须", "必要"}
-_FALSE = {"false", "no", "n", "0", "否", "可选"}
-
-
-def _data_int(where: str, name: str, value: object) -> int:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    return _int(where, name, value, low=0)
-
-
-def _data_bool(where: str, name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise _fail(where, f"{name} must be true or false, not {value!r}")
-
-
-def _data_text(where: str, name: str, value: object, *, empty: bool = False) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # YAML reads an unquoted 123 as an int
-    return _text(where, name, value, empty=empty).strip()
-
-
-def _optional(d: dict[str, Any], key: str, default: object) -> object:
-    # An empty CSV cell or an empty YAML value means "not given", for optional fields only.
-    value = d.get(key)
-    return default if value is None or value == "" else value
-
-
-def _data_material(where: str, entry: object) -> Material:
-    d = _keys(where, entry, _MATERIAL_REQUIRED, _MATERIAL_OPTIONAL)
-    return Material(
-        code=_data_text(where, "code", d["code"]),
-        name=_data_text(where, "name", d["name"]),
-        required=_data_bool(where, "required", d["required"]),
-        original=_data_bool(where, "original", _optional(d, "original", False)),
-        note=_data_text(where, "note", _optional(d, "note", ""), empty=True),
-    )
-
-
-def _data_modes(where: str, value: object) -> dict[str, Mode]:
-    if not isinstance(value, Mapping):
-        raise _fail(where, "modes must be a mapping of tier to mode")
-    modes: dict[str, Mode] = {}
-    for tier, raw in value.items():
-        if raw is None:
-            continue  # `village:` left empty in YAML means "not offered there"
-        key = str(raw).strip().lower()
-        if key not in _MODE_ALIASES:
-            raise _fail(where, f"modes.{tier}: unknown mode {raw!r} (proxy, direct or same_power)")
-        modes[str(tier).strip().lower()] = _MODE_ALIASES[key]
-    return modes
-
-
-def _data_item(index: int, entry: object) -> Item:
-    code = entry.get("code") if isinstance(entry, Mapping) else None
-    where = f"item {code}" if isinstance(code, str) and code else f"item #{index + 1}"
-    d = _keys(where, entry, _DATA_REQUIRED, _DATA_OPTIONAL)
-    raw_materials = d["materials"] if d["materials"] is not None else []
-    if not isinstance(raw_materials, Sequence) or isinstance(raw_materials, str):
-        raise _fail(where, "materials must be a list")
-    audience = _data_text(where, "audience", d["audience"]).lower()
-    if audience not in {a.value for a in Audience}:
-        raise _fail(where, f"audience must be personal or enterprise, not {d['audience']!r}")
-    return Item(
-        code=_data_text(where, "code", d["code"]),
-        name=_data_text(where, "name", d["name"]),
-        name_en=_data_text(where, "name_en", d["name_en"]),
-        department=_data_text(where, "department", d["department"]),
-        audience=Audience(audience),
-        time_limit_days=_data_int(where, "time_limit_days", d["time_limit_days"]),
-        materials=tuple(
-            _data_material(f"{where}: material #{i + 1}", m) for i, m in enumerate(raw_materials)
-        ),
-        in_person=_data_bool(where, "in_person", d["in_person"]),
-        modes=_data_modes(where, d["modes"]),
-        fee=_data_int(where, "fee", _optional(d, "fee", 0)),
-        legal_basis=_data_text(where, "legal_basis", _optional(d, "legal_basis", ""), empty=True),
-    )
-
-
-def items_from_data(entries: object) -> tuple[Item, ...]:
-    """Items from a list loaded from YAML or CSV, sorted by code.
-
-    Lenient about spelling: integers may be digit strings, booleans may be
-    yes/no/true/false/是/否, modes may be written 代收代办/直接办/同权, an empty tier means
-    "not offered". Strict about content: every required field must be present, unknown
-    fields are refused (a typo must not silently drop a field), codes must be unique.
-
-    Raises:
-        InputError: ``E_CATALOG_INVALID`` with a detail such as
-            ``item GA-0001: time_limit_days must be between 0 and 365, not -1``.
-    """
-    if not isinstance(entries, Sequence) or isinstance(entries, str):
-        raise _fail("catalog data", "expected a list of items")
-    items = [_data_item(i, e) for i, e in enumerate(entries)]
-    seen: set[str] = set()
-    for item in items:
-        if item.code in seen:
-            raise _fail(f"item {item.code}", "code appears twice")
-        seen.add(item.code)
-    return tuple(sorted(items, key=lambda i: i.code))
 
 
 # -- differences between releases -------------------------------------------------------

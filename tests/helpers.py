@@ -12,7 +12,8 @@ from pathlib import Path
 from central import authority
 from central.store import CentralStore
 from core.admin import is_within
-from core.catalog import Mode, items_from_data
+from core.catalog import Mode
+from core.catalog_data import items_from_data
 from core.clock import FixedClock
 from core.errors import AuthorityError
 from node import identity

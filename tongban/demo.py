@@ -18,7 +18,7 @@ import yaml
 
 from central import authority
 from central.admins import admins
-from core.catalog import items_from_data
+from core.catalog_data import items_from_data
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from node import identity

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.city.clock import SimClock
 from bench.city.plan import CITY_CODE, SETUP, CityPlan, epoch
 from central import authority
-from core.catalog import items_from_data
+from core.catalog_data import items_from_data
 from node import identity
 from tongban.demo import demo_file
 

@@ -25,7 +25,8 @@ from central.draft_store import CatalogDraft
 from central.drafts import preview, publish_draft
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
-from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases, items_from_data
+from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases
+from core.catalog_data import items_from_data
 from core.errors import ErrorCode, InputError, TongbanError
 from sync.projection.catalog import catalog_release, current_catalog
 from web.pages import page

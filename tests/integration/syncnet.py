@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from central import authority
-from core.catalog import Mode, items_from_data
+from core.catalog import Mode
+from core.catalog_data import items_from_data
 from core.clock import FixedClock, SystemClock
 from node.desk import Desk, IntakeForm
 from sync.link.endpoint import ParentServer

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from central import authority
-from core.catalog import CatalogRelease, items_from_data
+from core.catalog import CatalogRelease
+from core.catalog_data import items_from_data
 from core.errors import ErrorCode
 from sync.record import codec, kinds
 from sync.record.keys import NodeKeys, load_key_file

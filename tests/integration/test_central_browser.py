@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.catalog import items_from_data
+from core.catalog_data import items_from_data
 from tests.integration.webcentral import build_central
 from tests.integration.webnode import PASSWORD, Web, serve
 from tongban.demo import demo_file

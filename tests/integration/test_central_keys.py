@@ -15,7 +15,7 @@ import pytest
 
 from central import authority, heartbeat
 from central.keyring import CentralKeyring
-from core.catalog import items_from_data
+from core.catalog_data import items_from_data
 from core.errors import ErrorCode, RecordError
 from sync.projection.heartbeat import latest_heartbeat
 from sync.record import kinds

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from central import authority
 from central.admins import admins
-from core.catalog import Item, items_from_data
+from core.catalog import Item
+from core.catalog_data import items_from_data
 from core.clock import FixedClock, SystemClock
 from tests.helpers import CITY, TOWN, VILLAGE, Network, make_network
 from tests.integration.webnode import PASSWORD, Web

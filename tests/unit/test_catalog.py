@@ -18,9 +18,9 @@ from core.catalog import (
     Mode,
     diff_releases,
     item_available,
-    items_from_data,
     mode_le,
 )
+from core.catalog_data import items_from_data
 from core.errors import ErrorCode, InputError
 
 T0 = 1_764_000_000

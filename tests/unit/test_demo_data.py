@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from core.catalog import CatalogRelease, Item, Mode, items_from_data
+from core.catalog import CatalogRelease, Item, Mode
+from core.catalog_data import items_from_data
 
 DEMO = Path(__file__).resolve().parents[2] / "central" / "demo"
 SEED_VILLAGE_DIRECT, SEED_VILLAGE_PROXY = 23, 59  # seeds/001: 23项直接办、59项代理办
