@@ -31,7 +31,8 @@ from typing import Any
 
 from bench.city import check
 from bench.city.build import build, progress
-from bench.city.hosts import HostSpec, serve
+from bench.city.host import HostSpec
+from bench.city.hosts import serve
 from bench.city.plan import (
     CITY_CODE,
     RECONNECT,
