@@ -216,7 +216,8 @@ class Machine:
 
     role: Role
     negotiating: State
-    """The state whose message fixes the session's version (it may differ from ours)."""
+    """The state whose message sets the session's version (the parent's HELLO, the child's
+    WELCOME), so its frame 0 is not checked against the version this side started with."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
