@@ -8,7 +8,7 @@ holds every case of the month in the state the month left it in.
 ``central_ingest`` replays what central received while the city converged — the same
 records, in the order they arrived, in batches of at most :data:`BATCH_RECORDS` from one
 sender — into a copy of central's store as it was when the links came back, through the
-commit path its sync endpoint uses (:meth:`sync.link.parent_store.ParentLink.commit_batch`,
+commit path its sync endpoint uses (:meth:`sync.link.parent_link.ParentLink.commit_batch`,
 signatures on a :class:`sync.record.verify.ThreadVerifier`). The baseline is PyNaCl's
 ``VerifyKey.verify`` over the same signed bytes, one after the other, on one core.
 
@@ -37,7 +37,7 @@ from nacl.signing import VerifyKey
 from bench.city.clock import SimClock
 from central.store import MIGRATION_SETS as CENTRAL_SETS
 from node.store import MIGRATION_SETS as NODE_SETS
-from sync.link.parent_store import ParentLink
+from sync.link.parent_link import ParentLink
 from sync.link.protocol import BATCH_RECORDS
 from sync.projection import standard
 from sync.record import kinds

@@ -31,8 +31,8 @@ from zmq.utils import z85
 
 from core.admin import within
 from core.errors import ErrorCode, TongbanError
+from sync.link.parent_link import ParentLink
 from sync.link.parent_session import ParentSession, Peer
-from sync.link.parent_store import ParentLink
 from sync.link.protocol import CREDIT, VERSIONS, SyncError, Type, decode, encode, error_message
 from sync.link.session import State, Summary
 from sync.link.transport import (

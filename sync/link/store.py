@@ -1,13 +1,15 @@
-"""The sync link's tables in a node's or central's SQLite store, and what both sides share.
+"""Every SQL statement of the sync link: its tables, and its scans of the log.
 
 This module owns the link's tables (:data:`LINK_TABLES`: ``link_checkpoints``,
-``link_peers``, ``link_rejections``, ``link_state``) and the reads and writes both sides of
-a session make (:class:`LinkStore`), and the child's own view of its link
-(:func:`link_state`, :func:`set_state`, :func:`waiting_up`). The two sides are
-:class:`sync.link.child_store.ChildLink` and :class:`sync.link.parent_store.ParentLink`,
-implementing :class:`sync.link.session.ChildStore` and :class:`sync.link.session.ParentStore`;
-which records concern a child is :mod:`sync.link.scopes`. Each write is one transaction:
-a batch of records together with the checkpoint and the rejection counters it moves.
+``link_peers``, ``link_rejections``, ``link_state``) and runs the link's reads of the log
+it serves (``records``, by arrival and by chain: that is what it sends). :class:`LinkStore`
+has them for one store, the child's own view of its link is :func:`link_state`,
+:func:`set_state` and :func:`waiting_up`. The two sides of a session build on
+:class:`LinkStore`: :class:`sync.link.child_link.ChildLink` and
+:class:`sync.link.parent_link.ParentLink`, implementing :class:`sync.link.session.ChildStore`
+and :class:`sync.link.session.ParentStore`; which records concern a child is
+:mod:`sync.link.scopes`. Each write is one transaction: a batch of records together with
+the checkpoint and the rejection counters it moves.
 
 Where the checkpoints live, and why (``docs/sync-protocol.md``): both directions' at the
 parent, in ``link_checkpoints``, keyed by the child's certificate. The up checkpoint is
@@ -29,6 +31,7 @@ from sqlite_utils import Database
 
 from core.admin import within
 from sync.link.flow import Committed
+from sync.record import codec, trust
 from sync.record.db import transaction
 from sync.record.log import DensePolicy, RecordLog, dense_for
 from sync.record.outcome import Heads, Status
@@ -37,10 +40,12 @@ from sync.record.verify import SERIAL, Verifier
 SCAN_ROWS = 2000
 """Rows a scan of ``records`` reads at a time."""
 
+Row = tuple[Any, ...]
+
 
 class LinkStore:
-    """What both sides of a link read and write in one store: heads, arrivals, fork
-    probes, a batch ingested and the rejections it counts."""
+    """The link's reads and writes in one store, for both sides of a session: the log as a
+    link scans it, the checkpoints, what each child reported, the rejection counters."""
 
     def __init__(self, log: RecordLog, code: str, verifier: Verifier = SERIAL) -> None:
         self.log = log
@@ -51,6 +56,8 @@ class LinkStore:
         anchor = log.require_anchor()
         self.root = anchor.origin
         self.dense: DensePolicy = dense_for(code, self.root)
+
+    # -- the log, as a link reads it ---------------------------------------------------------
 
     def heads_of(self, origins: list[str]) -> Heads:
         heads: Heads = {}
@@ -64,7 +71,7 @@ class LinkStore:
 
     def origins_within(self, ancestor: str) -> list[str]:
         """Every certified code in ``ancestor``'s subtree, plus the root."""
-        codes = {row[0] for row in self.conn.execute("SELECT DISTINCT code FROM certs")}
+        codes = trust.certified_codes(self.db)
         return sorted({self.root} | {c for c in codes if within(c, ancestor)})
 
     def root_seq(self) -> int:
@@ -84,6 +91,48 @@ class LinkStore:
     def envelope_at(self, arrival: int) -> bytes:
         row = self.conn.execute("SELECT envelope FROM records WHERE arrival = ?", (arrival,)).fetchone()
         return bytes(row[0])
+
+    def envelopes_at(self, arrivals: list[int]) -> list[tuple[int, bytes]]:
+        """(arrival, envelope) of ``arrivals``, by arrival."""
+        marks = ",".join("?" * len(arrivals))
+        rows = self.conn.execute(
+            f"SELECT arrival, envelope FROM records WHERE arrival IN ({marks}) ORDER BY arrival", arrivals
+        ).fetchall()
+        return [(arrival, bytes(envelope)) for arrival, envelope in rows]
+
+    def arrived_after(self, arrival: int) -> list[Row]:
+        """(arrival, origin, seq, envelope) of the next :data:`SCAN_ROWS` arrivals."""
+        rows: list[Row] = self.conn.execute(
+            "SELECT arrival, origin, seq, envelope FROM records WHERE arrival > ? ORDER BY arrival LIMIT ?",
+            (arrival, SCAN_ROWS),
+        ).fetchall()
+        return rows
+
+    def columns_after(self, arrival: int) -> list[Row]:
+        """(arrival, origin, seq, kind) of the next :data:`SCAN_ROWS` arrivals: no envelopes,
+        for a scan that reads only what it sends."""
+        rows: list[Row] = self.conn.execute(
+            "SELECT arrival, origin, seq, kind FROM records WHERE arrival > ? ORDER BY arrival LIMIT ?",
+            (arrival, SCAN_ROWS),
+        ).fetchall()
+        return rows
+
+    def chain_after(self, origin: str, seq: int) -> list[tuple[int, bytes]]:
+        """(arrival, envelope) of ``origin``'s records after ``seq``, in chain order."""
+        rows = self.conn.execute(
+            "SELECT arrival, envelope FROM records WHERE origin = ? AND seq > ? ORDER BY seq",
+            (origin, seq),
+        ).fetchall()
+        return [(arrival, bytes(envelope)) for arrival, envelope in rows]
+
+    def chain_page(self, origin: str, seq: int) -> list[Row]:
+        """(seq, arrival, envelope) of the next :data:`SCAN_ROWS` of ``origin``'s records
+        after ``seq``, in chain order."""
+        rows: list[Row] = self.conn.execute(
+            "SELECT seq, arrival, envelope FROM records WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (origin, seq, SCAN_ROWS),
+        ).fetchall()
+        return rows
 
     def probes(self, theirs: Heads, mine: list[str]) -> list[tuple[int, bytes]]:
         """My records at the seqs where the peer's head names another id: fork evidence."""
@@ -115,6 +164,8 @@ class LinkStore:
         heads = self.heads_of([o for o in touched if self.dense(o)])
         return Committed(counts, codes, heads)
 
+    # -- the link's tables -------------------------------------------------------------------
+
     def count_rejections(self, peer: str, codes: dict[str, int]) -> None:
         now = self.log.clock.now()
         for code, times in codes.items():
@@ -124,6 +175,58 @@ class LinkStore:
                 " last_at = excluded.last_at",
                 (peer, code, times, now),
             )
+
+    def checkpoint(self, child: str, cert: bytes, direction: str) -> int:
+        """The ``"up"`` or ``"down"`` checkpoint of ``child``'s certificate (0: none yet)."""
+        row = self.conn.execute(
+            "SELECT arrival FROM link_checkpoints WHERE peer = ? AND cert = ? AND direction = ?",
+            (child, cert, direction),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, child: str, cert: bytes, direction: str, arrival: int, *, rewind: bool = False) -> None:
+        """Move a checkpoint forward to ``arrival`` (or set it there, ``rewind``), in the
+        caller's transaction."""
+        keep = "excluded.arrival" if rewind else "max(arrival, excluded.arrival)"
+        self.conn.execute(
+            "INSERT INTO link_checkpoints (peer, cert, direction, arrival, updated_at) VALUES (?, ?, ?, ?, ?)"
+            f" ON CONFLICT (peer, cert, direction) DO UPDATE SET arrival = {keep},"
+            " updated_at = excluded.updated_at",
+            (child, cert, direction, arrival, self.log.clock.now()),
+        )
+
+    def reported_heads(self, child: str, cert: bytes) -> dict[str, int] | None:
+        """The seq of each origin ``child`` held at the end of its last session, if one ended."""
+        row = self.conn.execute(
+            "SELECT heads FROM link_peers WHERE peer = ? AND cert = ?", (child, cert)
+        ).fetchone()
+        if row is None:
+            return None
+        heads: dict[str, int] = codec.decode(bytes(row[0]))
+        return heads
+
+    def note_reported(self, child: str, cert: bytes, heads: dict[str, int]) -> None:
+        """Keep the seqs ``child`` reported at the end of a session."""
+        with transaction(self.db):
+            self.conn.execute(
+                "INSERT INTO link_peers (peer, cert, heads, last_seen) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (peer, cert) DO UPDATE SET heads = excluded.heads,"
+                " last_seen = excluded.last_seen",
+                (child, cert, codec.encode(heads), self.log.clock.now()),
+            )
+
+    def receipt_seq(self, child: str) -> int | None:
+        """The seq of ``child``'s chain the newest receipt signed for it covers, if any."""
+        row = self.conn.execute("SELECT max(receipt_seq) FROM link_peers WHERE peer = ?", (child,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def note_receipt(self, child: str, cert: bytes, seq: int) -> None:
+        """Keep that a receipt for ``child`` covers ``seq``, in the caller's transaction."""
+        self.conn.execute(
+            "INSERT INTO link_peers (peer, cert, heads, last_seen, receipt_seq) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (peer, cert) DO UPDATE SET receipt_seq = excluded.receipt_seq",
+            (child, cert, codec.encode({}), self.log.clock.now(), seq),
+        )
 
 
 def set_state(db: Database, values: dict[str, Any]) -> None:

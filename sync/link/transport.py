@@ -23,8 +23,8 @@ import zmq
 from zmq.utils import z85
 
 from core.errors import ErrorCode
+from sync.link.child_link import ChildLink
 from sync.link.child_session import ChildSession
-from sync.link.child_store import ChildLink
 from sync.link.protocol import (
     CREDIT,
     MAX_TRANSPORT,

@@ -1,10 +1,11 @@
-"""The parent's side of its links, over its store: what it tells and sends each child,
-and what it keeps of the link.
+"""The parent's side of its links: what it tells and sends each child, and what it keeps.
 
-:class:`ParentLink` implements :class:`sync.link.session.ParentStore`. The checkpoints of
-both directions are kept here, in ``link_checkpoints`` (why: :mod:`sync.link.store`); what
-a child last reported and the receipts signed for it in ``link_peers``. The down scan sends
-what concerns the child (:class:`sync.link.scopes.Concerns`).
+:class:`ParentLink` implements :class:`sync.link.session.ParentStore` over the link's reads
+and writes (:class:`sync.link.store.LinkStore`, which runs every statement): the heads of
+its WELCOME, the revocations phase (the root's chain), the down phase (what concerns the
+child, :class:`sync.link.scopes.Concerns`), the checkpoints of both directions (why they
+are the parent's: :mod:`sync.link.store`), the receipts it signs and what each child last
+reported.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from core.errors import ErrorCode
 from sync.link.flow import Batch, Committed, batches, scanned
 from sync.link.protocol import BATCH_RECORDS
 from sync.link.scopes import Concerns
-from sync.link.store import SCAN_ROWS, LinkStore
-from sync.record import codec, kinds
+from sync.link.store import LinkStore
+from sync.record import kinds
 from sync.record.db import transaction
 from sync.record.envelope import Signer
 from sync.record.log import RecordLog, dense_for
@@ -39,41 +40,19 @@ class ParentLink(LinkStore):
     def welcome_heads(self, child: str) -> Heads:
         return self.heads_of(self.origins_within(child))
 
-    def _checkpoint(self, child: str, cert: bytes, direction: str) -> int:
-        row = self.conn.execute(
-            "SELECT arrival FROM link_checkpoints WHERE peer = ? AND cert = ? AND direction = ?",
-            (child, cert, direction),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def _advance(
-        self, child: str, cert: bytes, direction: str, arrival: int, *, rewind: bool = False
-    ) -> None:
-        keep = "excluded.arrival" if rewind else "max(arrival, excluded.arrival)"
-        self.conn.execute(
-            "INSERT INTO link_checkpoints (peer, cert, direction, arrival, updated_at) VALUES (?, ?, ?, ?, ?)"
-            f" ON CONFLICT (peer, cert, direction) DO UPDATE SET arrival = {keep},"
-            " updated_at = excluded.updated_at",
-            (child, cert, direction, arrival, self.log.clock.now()),
-        )
-
     def up_checkpoint(self, child: str, cert: bytes, arrivals: int) -> int:
-        stored = self._checkpoint(child, cert, "up")
+        stored = self.checkpoint(child, cert, "up")
         return stored if stored <= arrivals else 0
 
     def pending(self, child: str, cert: bytes) -> int:
-        return max(0, self.arrivals() - self._checkpoint(child, cert, "down"))
+        return max(0, self.arrivals() - self.checkpoint(child, cert, "down"))
 
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
         """The root's chain the child lacks, whole: every revocation, catalog release, key
         and root grant central signed reaches the child before anything else moves."""
         have = child_heads.get(self.root, (0, b""))[0]
         while True:
-            rows = self.conn.execute(
-                "SELECT seq, arrival, envelope FROM records WHERE origin = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (self.root, have, SCAN_ROWS),
-            ).fetchall()
+            rows = self.chain_page(self.root, have)
             if not rows:
                 return
             have = rows[-1][0]
@@ -87,7 +66,7 @@ class ParentLink(LinkStore):
         probes = self.probes(child_heads, self.origins_within(child))
         if probes:
             yield from batches(iter(probes))
-        last = self._checkpoint(child, cert, "down")
+        last = self.checkpoint(child, cert, "down")
         if last > self.arrivals() or self._regressed(child, cert, hello_heads):
             # Not to be trusted: a checkpoint from a longer log than this one (a store
             # restored from a copy), or a child that held less at its hello than it did
@@ -95,16 +74,13 @@ class ParentLink(LinkStore):
             # let the ACKs set it anew; kept, it would skip what arrives below it.
             last = 0
             with transaction(self.db):
-                self._advance(child, cert, "down", 0, rewind=True)
+                self.advance(child, cert, "down", 0, rewind=True)
         child_dense = functools.cache(dense_for(child, self.root))
         while True:
             # The scan reads no envelopes: a parent serves many children at once, and each
             # session's scan waits on its child's ACKs. Only what is sent is read, a batch
             # at a time.
-            rows = self.conn.execute(
-                "SELECT arrival, origin, seq, kind FROM records WHERE arrival > ? ORDER BY arrival LIMIT ?",
-                (last, SCAN_ROWS),
-            ).fetchall()
+            rows = self.columns_after(last)
             if not rows:
                 break
             last = rows[-1][0]
@@ -120,37 +96,28 @@ class ParentLink(LinkStore):
     def _envelopes(self, arrivals: list[int]) -> Iterator[tuple[int, bytes]]:
         """(arrival, envelope) of ``arrivals`` (ascending), read a batch's worth at a time."""
         for start in range(0, len(arrivals), BATCH_RECORDS):
-            part = arrivals[start : start + BATCH_RECORDS]
-            marks = ",".join("?" * len(part))
-            rows = self.conn.execute(
-                f"SELECT arrival, envelope FROM records WHERE arrival IN ({marks}) ORDER BY arrival", part
-            ).fetchall()
-            yield from ((arrival, bytes(envelope)) for arrival, envelope in rows)
+            yield from self.envelopes_at(arrivals[start : start + BATCH_RECORDS])
 
     def _regressed(self, child: str, cert: bytes, child_heads: Heads) -> bool:
         """Whether the child now holds less of the root than it once reported (a store
         restored from a copy): then the down checkpoint is not to be trusted."""
-        row = self.conn.execute(
-            "SELECT heads FROM link_peers WHERE peer = ? AND cert = ?", (child, cert)
-        ).fetchone()
-        if row is None:
+        before = self.reported_heads(child, cert)
+        if before is None:
             return False
-        before = codec.decode(bytes(row[0]))
-        root_before = before.get(self.root, 0)
-        return bool(child_heads.get(self.root, (0, b""))[0] < root_before)
+        return child_heads.get(self.root, (0, b""))[0] < before.get(self.root, 0)
 
     def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed:
         with transaction(self.db):
             # A child sends up what its subtree authored, and nothing else.
             done = self.commit_batch(records, child, admit=lambda origin: within(origin, child))
-            self._advance(child, cert, "up", upto)
+            self.advance(child, cert, "up", upto)
             if done.codes:
                 self.count_rejections(child, done.codes)
         return done
 
     def down_acked(self, child: str, cert: bytes, upto: int) -> None:
         with transaction(self.db):
-            self._advance(child, cert, "down", upto)
+            self.advance(child, cert, "down", upto)
 
     def receipt(self, child: str, cert: bytes) -> bytes | None:
         """Sign the child's head as this store now holds it, if it moved since the last receipt."""
@@ -159,8 +126,8 @@ class ParentLink(LinkStore):
         head = self.log.head(child)
         if head is None:
             return None
-        row = self.conn.execute("SELECT max(receipt_seq) FROM link_peers WHERE peer = ?", (child,)).fetchone()
-        if row[0] is not None and row[0] >= head.seq:
+        covered = self.receipt_seq(child)
+        if covered is not None and covered >= head.seq:
             return None
         with transaction(self.db):
             record = self.log.append_local(
@@ -170,23 +137,12 @@ class ParentLink(LinkStore):
                 {"child": child, "seq": head.seq, "id": head.id, "at": self.log.clock.now()},
                 actor="sys:sync",
             )
-            self.conn.execute(
-                "INSERT INTO link_peers (peer, cert, heads, last_seen, receipt_seq) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (peer, cert) DO UPDATE SET receipt_seq = excluded.receipt_seq",
-                (child, cert, codec.encode({}), self.log.clock.now(), head.seq),
-            )
+            self.note_receipt(child, cert, head.seq)
         return record.envelope
 
     def seen(self, child: str, cert: bytes, heads: Heads) -> None:
         """Remember what the child reported at the end of a session (see :meth:`_regressed`)."""
-        compact = {origin: seq for origin, (seq, _) in heads.items()}
-        with transaction(self.db):
-            self.conn.execute(
-                "INSERT INTO link_peers (peer, cert, heads, last_seen) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (peer, cert) DO UPDATE SET heads = excluded.heads,"
-                " last_seen = excluded.last_seen",
-                (child, cert, codec.encode(compact), self.log.clock.now()),
-            )
+        self.note_reported(child, cert, {origin: seq for origin, (seq, _) in heads.items()})
 
     def count_protocol_error(self, peer: str, code: ErrorCode) -> None:
         with transaction(self.db):

@@ -1,9 +1,10 @@
-"""The child's side of its link, over its store: what a session reads and writes there.
+"""The child's side of its link: what a session takes from its store and gives it.
 
-:class:`ChildLink` implements :class:`sync.link.session.ChildStore`: the heads its HELLO
-names, the up phase's batches, each down batch committed in one transaction with the
-rejection counters it moves, and the link's status for the operator (``link_state``,
-:mod:`sync.link.store`).
+:class:`ChildLink` implements :class:`sync.link.session.ChildStore` over the link's reads
+and writes (:class:`sync.link.store.LinkStore`, which runs every statement): the heads its
+HELLO names, the up phase's batches, each down batch committed in one transaction with the
+rejection counters it moves, and the link's status for the operator
+(:func:`sync.link.store.link_state`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from sync.link.flow import BARRIER, Batch, Committed, batches, scanned
 from sync.link.protocol import Phase
 from sync.link.session import Summary
-from sync.link.store import SCAN_ROWS, LinkStore, set_state, waiting_up
+from sync.link.store import LinkStore, set_state, waiting_up
 from sync.record import kinds
 from sync.record.db import transaction
 from sync.record.log import RecordLog
@@ -47,11 +48,7 @@ class ChildLink(LinkStore):
             up_from = 0  # a checkpoint from a longer log than this one: not ours
         last = up_from
         while True:
-            rows = self.conn.execute(
-                "SELECT arrival, origin, seq, envelope FROM records WHERE arrival > ?"
-                " ORDER BY arrival LIMIT ?",
-                (last, SCAN_ROWS),
-            ).fetchall()
+            rows = self.arrived_after(last)
             if not rows:
                 break
             last = rows[-1][0]
@@ -65,11 +62,7 @@ class ChildLink(LinkStore):
         yield BARRIER
         for origin in sorted(subtree):
             have = parent_heads.get(origin, (0, b""))[0]
-            rows = self.conn.execute(
-                "SELECT arrival, envelope FROM records WHERE origin = ? AND seq > ? ORDER BY seq",
-                (origin, have),
-            ).fetchall()
-            yield from batches((a, bytes(e)) for a, e in rows)
+            yield from batches(iter(self.chain_after(origin, have)))
 
     def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed:
         with transaction(self.db):
