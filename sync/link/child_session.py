@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, SyncError
 from sync.link.flow import Receiver, Sender
 from sync.link.protocol import (
     CREDIT,
@@ -18,7 +18,6 @@ from sync.link.protocol import (
     VERSIONS,
     Message,
     Phase,
-    SyncError,
     Type,
     read_heads,
     write_heads,

@@ -29,11 +29,12 @@ from typing import Any, Generic, TypeVar
 import zmq
 from zmq.utils import z85
 
+from core import errors
 from core.admin import within
-from core.errors import ErrorCode, TongbanError
+from core.errors import ErrorCode, SyncError, TongbanError
 from sync.link.parent_link import ParentLink
 from sync.link.parent_session import ParentSession, Peer
-from sync.link.protocol import CREDIT, VERSIONS, SyncError, Type, decode, encode, error_message
+from sync.link.protocol import CREDIT, VERSIONS, Type, decode, encode, error_message
 from sync.link.session import State, Summary
 from sync.link.transport import (
     SESSION_IDLE,
@@ -288,10 +289,10 @@ class ParentServer:
     def start(self, timeout: float = 10.0) -> ParentServer:
         self._thread.start()
         if not self._ready.wait(timeout) or self._error is not None:
-            error = self._error
-            if isinstance(error, SyncError):  # a bad [sync] listen is the operator's to fix
-                raise SyncError(error.code, f"the endpoint did not start: {error.detail}") from error
-            raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"the endpoint did not start: {error!r}") from error
+            failed = self._error
+            if isinstance(failed, TongbanError):  # a bad [sync] listen is the operator's to fix
+                raise errors.error(failed.code, f"the endpoint did not start: {failed.detail}") from failed
+            raise SyncError(ErrorCode.SYNC_UNREACHABLE, f"the endpoint did not start: {failed!r}") from failed
         return self
 
     def stop(self) -> None:

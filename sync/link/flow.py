@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ErrorCode
-from sync.link.protocol import BATCH_BYTES, BATCH_RECORDS, Message, Phase, SyncError, Type
+from core.errors import ErrorCode, SyncError
+from sync.link.protocol import BATCH_BYTES, BATCH_RECORDS, Message, Phase, Type
 from sync.record.outcome import Heads
 
 

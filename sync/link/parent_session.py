@@ -10,18 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, SyncError
 from sync.link.flow import Receiver, Sender
-from sync.link.protocol import (
-    CREDIT,
-    Message,
-    Phase,
-    SyncError,
-    Type,
-    choose_version,
-    read_heads,
-    write_heads,
-)
+from sync.link.protocol import CREDIT, Message, Phase, Type, choose_version, read_heads, write_heads
 from sync.link.session import (
     DOWN_DONE,
     NEWS,

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.errors import ErrorCode, RecordError, TongbanError
+from core.errors import ErrorCode, RecordError, SyncError, TongbanError
 from sync.record import codec
 from sync.record.outcome import Heads
 
@@ -62,12 +62,6 @@ CREDIT = 4
 """Batches a receiver lets a sender have in flight."""
 MAX_CREDIT = 64
 SESSION_ID_SIZE = 16
-
-
-class SyncError(TongbanError):
-    """A link or session failed; the code says why (``E_SYNC_*`` or a record code)."""
-
-    default_code = ErrorCode.SYNC_PROTOCOL
 
 
 class Type(StrEnum):

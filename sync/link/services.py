@@ -38,9 +38,9 @@ from eventlet.tpool import execute as in_real_thread
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension
 from nameko.timer import timer
 
+from core.errors import SyncError
 from sync.link.agent import Agent
 from sync.link.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
-from sync.link.protocol import SyncError
 from sync.link.transport import ZAP_ENDPOINT, Home, upstreams_for
 from sync.link.zmq_boundary import bind, receive, send, send_to_peer, zmq_errors
 

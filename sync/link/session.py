@@ -48,17 +48,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, SyncError, error
 from sync.link.flow import Batch, Committed
-from sync.link.protocol import (
-    VERSIONS,
-    Message,
-    Phase,
-    SyncError,
-    Type,
-    code_of,
-    write_heads,
-)
+from sync.link.protocol import VERSIONS, Message, Phase, Type, code_of, write_heads
 from sync.record.outcome import Heads
 
 
@@ -257,7 +249,7 @@ class Machine:
 
     def _failed_by_peer(self, message: Message) -> None:
         self.state = State.FAILED
-        raise SyncError(code_of(message.body["code"]), f"the peer said: {message.body['detail']}")
+        raise error(code_of(message.body["code"]), f"the peer said: {message.body['detail']}")
 
     def _check_version(self, message: Message) -> None:
         if message.version != self.version:

@@ -5,8 +5,8 @@ from the network; the parent's side is :mod:`sync.link.endpoint`. ZMTP heartbeat
 connections; libzmq reconnects with a growing interval. A session that loses its
 connection fails at once (the parent knows no session on a new one), or on its timeout if
 nothing arrives, and the next one resumes from the checkpoints. :func:`sync_once` runs
-one session and reports how it ended; zmq's errors reach it as :class:`SyncError` from
-:mod:`sync.link.zmq_boundary`, and the store's become ``SyncError`` here.
+one session and reports how it ended, the error of any failure with its code (zmq's are
+translated at :mod:`sync.link.zmq_boundary`).
 """
 
 from __future__ import annotations
@@ -22,19 +22,10 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils import z85
 
-from core.errors import ErrorCode
+from core.errors import ConfigError, EnrollmentError, ErrorCode, SyncError, TongbanError
 from sync.link.child_link import ChildLink
 from sync.link.child_session import ChildSession
-from sync.link.protocol import (
-    CREDIT,
-    MAX_TRANSPORT,
-    Message,
-    SyncError,
-    Type,
-    decode,
-    encode,
-    error_message,
-)
+from sync.link.protocol import CREDIT, MAX_TRANSPORT, Message, Type, decode, encode, error_message
 from sync.link.session import Summary
 from sync.link.store import set_state
 from sync.link.zmq_boundary import connect, receive, send, zmq_errors
@@ -141,7 +132,7 @@ class SyncResult:
     parent: str = ""
     endpoint: str = ""
     summary: Summary = field(default_factory=Summary)
-    error: SyncError | None = None
+    error: TongbanError | None = None
     attempts: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     traffic: Traffic = field(default_factory=Traffic)
@@ -184,7 +175,7 @@ def _genesis_endpoint(log: RecordLog) -> str | None:
 def own_certificate(log: RecordLog, code: str, kid: bytes) -> bytes:
     cert = trust.cert_of_key(log.db, code, kid)
     if cert is None:
-        raise SyncError(ErrorCode.NOT_ENROLLED, f"{code} holds no certificate for its key")
+        raise EnrollmentError(ErrorCode.NOT_ENROLLED, f"{code} holds no certificate for its key")
     return cert
 
 
@@ -209,14 +200,14 @@ def sync_once(
     now = home.log.clock.now()
     set_state(home.log.db, {"last_attempt": now})
     if not upstreams:
-        result.error = SyncError(ErrorCode.CONFIG, "no parent endpoint is configured")
+        result.error = ConfigError(ErrorCode.CONFIG, "no parent endpoint is configured")
     for upstream in upstreams:
         try:
             link = ChildLink(
                 home.log, home.code, own_certificate(home.log, home.code, home.keys.kid), verifier
             )
             summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
-        except SyncError as exc:
+        except TongbanError as exc:  # the link's, the peer's (its ERROR) or the store's
             result.attempts.append((upstream.endpoint, exc.code.value))
             result.error = exc
             if exc.code not in FALL_BACK:

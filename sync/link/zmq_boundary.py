@@ -1,15 +1,15 @@
-"""The one boundary between pyzmq and the sync link: zmq's errors become :class:`SyncError`.
+"""The one boundary between pyzmq and the sync link: zmq's errors become Tongban's.
 
 Every zmq call of the link that can fail runs inside :func:`zmq_errors` or through one of
 the functions below, and a ``zmq.ZMQError`` (``zmq.Again`` and ``zmq.ContextTerminated``
-are two) leaves as a :class:`sync.link.protocol.SyncError`, ``raise … from exc``:
+are two) leaves as the error of its code (:func:`core.errors.error`), ``raise … from exc``:
 
 * connecting or binding to what is not an endpoint, or to an address another process
-  holds (a typo in ``[sync] parent`` or ``listen``): ``E_CONFIG``, naming the endpoint
-  (:func:`connect`, :func:`bind`);
+  holds (a typo in ``[sync] parent`` or ``listen``): a ``ConfigError``, ``E_CONFIG``,
+  naming the endpoint (:func:`connect`, :func:`bind`);
 * any other failure of a socket, a poll or a context — the link or its peer went away,
-  or the socket was closed under a reader: ``E_SYNC_UNREACHABLE`` unless the caller
-  names another code;
+  or the socket was closed under a reader: a ``SyncError``, ``E_SYNC_UNREACHABLE``,
+  unless the caller names another code;
 * ``zmq.Again`` on a read that must not wait is no failure: :func:`receive_ready`
   returns None;
 * a reply from a parent's ROUTER to a child that has gone (``router_mandatory``) is
@@ -28,20 +28,19 @@ from typing import Any
 
 import zmq
 
-from core.errors import ErrorCode
-from sync.link.protocol import SyncError
+from core.errors import ErrorCode, error
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
 def zmq_errors(where: str, code: ErrorCode = ErrorCode.SYNC_UNREACHABLE) -> Iterator[None]:
-    """Run a block of zmq calls: a zmq error in it leaves as ``SyncError(code)``, the
+    """Run a block of zmq calls: a zmq error in it leaves as the error of ``code``, the
     detail naming ``where`` (the peer or endpoint) and what zmq said."""
     try:
         yield
     except zmq.ZMQError as exc:
-        raise SyncError(code, f"{where}: {exc}") from exc
+        raise error(code, f"{where}: {exc}") from exc
 
 
 def connect(sock: Any, endpoint: str) -> None:

@@ -1,8 +1,9 @@
 """zmq's errors at the link's one boundary (sync.link.zmq_boundary), on real sockets.
 
-A bad endpoint is the operator's to fix (``E_CONFIG``, naming it), a socket that fails is
-an unreachable link (``E_SYNC_UNREACHABLE``), nothing waiting is no error, and a reply to
-a child that has gone is dropped: every one a ``SyncError`` with zmq's error as its cause.
+A bad endpoint is the operator's to fix (a ``ConfigError``, ``E_CONFIG``, naming it), a
+socket that fails is an unreachable link (a ``SyncError``, ``E_SYNC_UNREACHABLE``), each
+with zmq's error as its cause; nothing waiting is no error, and a reply to a child that
+has gone is dropped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 import pytest
 import zmq
 
-from core.errors import ErrorCode
+from core.errors import ConfigError, ErrorCode, SyncError
 from sync.link.endpoint import ParentServer
-from sync.link.protocol import SyncError
 from sync.link.transport import Upstream, sync_once
 from sync.link.zmq_boundary import bind, connect, receive, receive_ready, send_to_peer
 from tests.helpers import TOWN, VILLAGE
@@ -34,7 +34,7 @@ def context() -> Iterator[Context]:
 
 @pytest.mark.parametrize("endpoint", ["nowhere", "tcp://127.0.0.1:port", "ipx://127.0.0.1:1"])
 def test_connecting_to_what_is_no_endpoint_is_a_config_error(context: Context, endpoint: str) -> None:
-    with pytest.raises(SyncError) as info:
+    with pytest.raises(ConfigError) as info:
         connect(context.socket(zmq.DEALER), endpoint)
     assert info.value.code is ErrorCode.CONFIG and endpoint in info.value.detail
     assert isinstance(info.value.__cause__, zmq.ZMQError)
@@ -44,7 +44,7 @@ def test_binding_an_address_in_use_is_a_config_error(context: Context) -> None:
     holder = context.socket(zmq.ROUTER)
     taken = bind(holder, "tcp://127.0.0.1:*")
     assert taken.startswith("tcp://127.0.0.1:") and not taken.endswith(":*")
-    with pytest.raises(SyncError) as info:
+    with pytest.raises(ConfigError) as info:
         bind(context.socket(zmq.ROUTER), taken)
     assert info.value.code is ErrorCode.CONFIG and taken in info.value.detail
 
@@ -88,14 +88,14 @@ def test_a_child_told_a_bad_endpoint_reports_a_config_error(city: City) -> None:
         result = sync_once(opened, [Upstream("tcp://127.0.0.1:port", TOWN, bytes(32))])
     finally:
         opened.close()
-    assert not result.ok and result.error is not None
+    assert not result.ok and isinstance(result.error, ConfigError)
     assert result.error.code is ErrorCode.CONFIG
     assert result.attempts == [("tcp://127.0.0.1:port", "E_CONFIG")]
 
 
 def test_a_parent_told_a_bad_listen_endpoint_does_not_start_and_says_why(city: City) -> None:
     server = ParentServer(lambda: city.open(TOWN), "tcp://127.0.0.1:port")
-    with pytest.raises(SyncError) as info:
+    with pytest.raises(ConfigError) as info:
         server.start()
     server.stop()
     assert info.value.code is ErrorCode.CONFIG and "tcp://127.0.0.1:port" in info.value.detail

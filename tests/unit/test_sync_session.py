@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, SyncError
 from sync.link.child_session import ChildSession
 from sync.link.flow import BARRIER, Batch, Committed, scanned
 from sync.link.parent_session import ParentSession, Peer
-from sync.link.protocol import Message, Phase, SyncError, Type, decode, encode
+from sync.link.protocol import Message, Phase, Type, decode, encode
 from sync.link.session import TRANSITIONS, Role, State, render_table
 from sync.record.outcome import Heads
 
