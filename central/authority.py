@@ -48,7 +48,7 @@ from core.admin import Tier, expected_parent, parse_tier, tier_for_code, validat
 from core.calendar import CalendarRelease, schedule_from_data
 from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.clock import CHINA, Clock
-from core.errors import AuthorityError, EnrollmentError, ErrorCode, InputError, TongbanError
+from core.errors import AuthorityError, ConfigError, EnrollmentError, ErrorCode, InputError, TongbanError
 from core.grants import Grant
 from sync.projection import calendars
 from sync.projection.catalog import current_catalog, newest_version
@@ -256,7 +256,7 @@ def bundle_for(central: Central, code: str) -> bytes:
     log = central.store.log
     anchor = log.anchor()
     if anchor is None:  # pragma: no cover - central always has its genesis
-        raise EnrollmentError(ErrorCode.NOT_INITIALIZED, "central has no genesis record")
+        raise ConfigError(ErrorCode.NOT_INITIALIZED, "central has no genesis record")
     chain = envelopes_of(central.store.db, central.code)
     own = envelopes_of(central.store.db, code)
     return make_bundle(code, chain[0], chain[1:] + own)
@@ -281,7 +281,7 @@ def revoke_node(
     now = central.store.log.clock.now()
     live = unrevoked(central.store.db, code)
     if not live:
-        raise InputError(ErrorCode.CERT_UNKNOWN, f"no live certificate for {code}")
+        raise AuthorityError(ErrorCode.CERT_UNKNOWN, f"no live certificate for {code}")
     if last_good_seq is None:
         head = central.store.log.head(code)
         last_good_seq = head.seq if head else 0
@@ -326,7 +326,7 @@ def _catalog_and_tier(central: Central, aud: str) -> tuple[CatalogRelease, str]:
         raise InputError(ErrorCode.ITEM_UNKNOWN, "publish a catalog release before granting")
     certs = unrevoked(central.store.db, aud)
     if not certs:
-        raise InputError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
+        raise AuthorityError(ErrorCode.CERT_UNKNOWN, f"{aud} is not enrolled")
     return catalog, certs[0].tier
 
 

@@ -33,7 +33,7 @@ import yaml
 
 from core.catalog import TIERS, Item
 from core.catalog_data import items_from_data
-from core.errors import ErrorCode, InputError
+from core.errors import ErrorCode, InputError, error
 
 MAX_FILE = 2 * 1024 * 1024
 ITEM_COLUMNS = ("code", "name", "name_en", "department", "audience", "time_limit_days", "in_person")
@@ -76,7 +76,7 @@ def items_from_file(name: str, data: bytes) -> tuple[Item, ...]:
     try:
         return items_from_data(entries)
     except InputError as exc:
-        raise InputError(exc.code, f"{name}: {exc.detail}") from exc
+        raise error(exc.code, f"{name}: {exc.detail}") from exc
 
 
 def _text(name: str, data: bytes) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from core.errors import ErrorCode, InputError, KeyFileError
+from core.errors import ErrorCode, InputError, KeyFileError, RecordError
 from sync.record import keys, kinds
 from sync.record.envelope import Record, Signer
 from sync.record.trust import DELEGATED_ROLES, current_key, role_of, root_proof_message
@@ -56,7 +56,7 @@ class CentralKeyring:
     def signer_for(self, kind: str) -> Signer:
         role = role_of(kind)
         if role is None:
-            raise KeyFileError(ErrorCode.KEY_ROLE, f"central signs no {kind} records")
+            raise RecordError(ErrorCode.KEY_ROLE, f"central signs no {kind} records")
         return self.for_role(role)
 
     def for_role(self, role: str) -> keys.NodeKeys:

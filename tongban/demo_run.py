@@ -27,7 +27,7 @@ from central import config as central_config
 from central.store import CentralStore
 from core.admin import is_within
 from core.clock import Clock
-from core.errors import AuthorityError, ErrorCode, InputError
+from core.errors import AuthorityError, ConfigError, EnrollmentError, ErrorCode
 from node.clerks import Clerks, hash_password
 from node.desk import Desk
 from sync.record import kinds
@@ -57,7 +57,7 @@ def carry(src: RecordLog, dst: RecordLog, dst_code: str, *, up_from: str | None 
     """Ingest into ``dst`` what sync would bring it from ``src``; the number of records."""
     anchor = dst.anchor()
     if anchor is None:
-        raise InputError(ErrorCode.NOT_ENROLLED, dst_code)
+        raise EnrollmentError(ErrorCode.NOT_ENROLLED, dst_code)
     moved = 0
     for _, envelope in src.envelopes():
         record = decode_stored(envelope)
@@ -212,7 +212,7 @@ def start(
                 waiting.pop(code)
         time.sleep(0.3)
     if waiting:
-        raise InputError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
+        raise ConfigError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
     city = central_config.load(home / "central").central
     operators = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["central"])
     echo("The demo network is running under supervisord:")

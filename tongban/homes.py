@@ -21,7 +21,7 @@ from central.authority import open_central
 from central.keyring import CentralKeyring
 from central.store import CentralStore
 from core.clock import Clock, SystemClock
-from core.errors import ErrorCode, InputError
+from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node import sync_hooks
 from node.store import NodeStore
@@ -92,7 +92,7 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
         central = open_central(home, clock)
         settings = LinkSettings(listen=central.config.sync.listen)
         return OpenedHome(central.store.log, central.keys, central.code, "", settings, central.store)
-    raise InputError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
+    raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
 
 
 def upstreams(opened: Any) -> list[Upstream]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from central import config as central_config
-from core.errors import ErrorCode, TongbanError
+from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from web.deps import HOME_KEY
 
@@ -49,7 +49,7 @@ def plan_for(home: Path, web_listen: str | None = None, only: str | None = None)
         plan.services = [entry for entry in plan.services if entry[0] == only]
     if not plan.services:
         what = f"{only} service" if only else "service"
-        raise TongbanError(ErrorCode.CONFIG, f"{home} has no {what} to run (see [sync] and [web])")
+        raise ConfigError(ErrorCode.CONFIG, f"{home} has no {what} to run (see [sync] and [web])")
     return plan
 
 
@@ -98,4 +98,4 @@ def _plan(home: Path, web_listen: str | None) -> Plan:
             plan.notes.append("no [sync] listen is configured")
         plan.services.append(("sync", CentralDuties, f"signed heartbeat every {EVERY // 60} min"))
         return plan
-    raise TongbanError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
+    raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")

@@ -17,7 +17,6 @@ the nameko entrypoint in :mod:`sync.link.services`.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from zmq.utils import z85
 
 from core import errors
 from core.admin import within
-from core.errors import ErrorCode, SyncError, TongbanError
+from core.errors import ErrorCode, StoreError, SyncError, TongbanError
 from sync.link.parent_link import ParentLink
 from sync.link.parent_session import ParentSession, Peer
 from sync.link.protocol import CREDIT, VERSIONS, Type, decode, encode, error_message
@@ -183,14 +182,13 @@ class ParentCore:
                 raise SyncError(ErrorCode.SYNC_PROTOCOL, f"{message.type.value} outside a session")
             live.last = time.monotonic()
             replies = live.session.on_message(message)
-        except SyncError as exc:
+        except StoreError as exc:  # this side's store: the child is told, and tries again later
+            self.sessions.pop(routing_id, None)
+            log.error("sync with %s: %s", peer.code, exc.render("en"))
+            return self._refuse(routing_id, peer.code, exc, live)
+        except TongbanError as exc:
             self.sessions.pop(routing_id, None)
             return self._refuse(routing_id, peer.code, exc, live)
-        except sqlite3.Error as exc:
-            self.sessions.pop(routing_id, None)
-            log.exception("sync store error with %s", peer.code)
-            error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
-            return self._refuse(routing_id, peer.code, error, live)
         except Exception:  # a fault of this side's: it fails the one session, not the endpoint
             self.sessions.pop(routing_id, None)
             log.exception("sync session with %s failed", peer.code)
@@ -210,7 +208,7 @@ class ParentCore:
         now = time.monotonic()
         try:
             root_seq = self.link.root_seq() if self.sessions else 0
-        except sqlite3.Error:  # no news this tick; the next one asks again
+        except StoreError:  # no news this tick; the next one asks again
             log.exception("could not read the root's head")
             root_seq = 0
         for routing_id, live in list(self.sessions.items()):
@@ -227,14 +225,11 @@ class ParentCore:
     def _news(self, routing_id: bytes, live: _Live, root_seq: int) -> list[Frames]:
         try:
             news = live.session.news(root_seq)
-        except SyncError as exc:
+        except TongbanError as exc:
             self.sessions.pop(routing_id, None)
+            if isinstance(exc, StoreError):
+                log.error("could not pass news to %s: %s", live.session.peer.code, exc.render("en"))
             return self._refuse(routing_id, live.session.peer.code, exc, live)
-        except sqlite3.Error as exc:
-            self.sessions.pop(routing_id, None)
-            log.exception("could not pass news to %s", live.session.peer.code)
-            error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
-            return self._refuse(routing_id, live.session.peer.code, error, live)
         return [[routing_id, *encode(message)] for message in news]
 
     def _forget(self, code: str) -> None:
@@ -254,7 +249,7 @@ class ParentCore:
         self.rejections[(who, code.value)] += 1
         try:
             self.link.count_protocol_error(who, code)
-        except sqlite3.Error:  # counting must never take the endpoint down
+        except StoreError:  # counting must never take the endpoint down
             log.exception("could not count a rejection")
 
 

@@ -12,7 +12,6 @@ translated at :mod:`sync.link.zmq_boundary`).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils import z85
 
-from core.errors import ConfigError, EnrollmentError, ErrorCode, SyncError, TongbanError
+from core.errors import ConfigError, EnrollmentError, ErrorCode, StoreError, SyncError, TongbanError
 from sync.link.child_link import ChildLink
 from sync.link.child_session import ChildSession
 from sync.link.protocol import CREDIT, MAX_TRANSPORT, Message, Type, decode, encode, error_message
@@ -198,7 +197,12 @@ def sync_once(
     result = SyncResult(ok=False)
     traffic = Traffic()
     now = home.log.clock.now()
-    set_state(home.log.db, {"last_attempt": now})
+    try:
+        set_state(home.log.db, {"last_attempt": now})
+    except StoreError as exc:  # a store that cannot be written cannot sync: say why, try nothing
+        result.error = exc
+        result.seconds = time.monotonic() - started
+        return result
     if not upstreams:
         result.error = ConfigError(ErrorCode.CONFIG, "no parent endpoint is configured")
     for upstream in upstreams:
@@ -213,16 +217,16 @@ def sync_once(
             if exc.code not in FALL_BACK:
                 break
             continue
-        except sqlite3.Error as exc:
-            result.error = SyncError(ErrorCode.STORE_CORRUPT, str(exc)[:200])
-            break
         result = SyncResult(True, upstream.code, upstream.endpoint, summary, None, result.attempts)
         result.attempts.append((upstream.endpoint, "ok"))
         break
     result.seconds = time.monotonic() - started
     result.traffic = traffic
     if not result.ok and result.error is not None:
-        set_state(home.log.db, {"last_error": result.error.render("en")})
+        try:
+            set_state(home.log.db, {"last_error": result.error.render("en")})
+        except StoreError:  # a store that cannot be written cannot note it either: the result says it
+            log.warning("could not note the failed sync: %s", result.error.render("en"))
     return result
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from core.errors import ErrorCode, StoreError
+from core.errors import ErrorCode, StoreError, error
 
 MIGRATIONS_TABLE = Migrations.migrations_table
 
@@ -187,7 +187,9 @@ def store_error(exc: sqlite3.Error, where: str = "") -> StoreError:
         primary = name if name in _BY_PRIMARY else "_".join(name.split("_")[:2])
         code = _BY_PRIMARY.get(primary, ErrorCode.STORE_FAULT)
     detail = f"{where}: {text}" if where else text
-    return StoreError(code, detail[:300])
+    made = error(code, detail[:300])
+    assert isinstance(made, StoreError)  # every code above is a store's
+    return made
 
 
 class GuardedCursor(sqlite3.Cursor):

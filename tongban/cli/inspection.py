@@ -16,7 +16,7 @@ import click
 from central import config as central_config
 from central.store import MIGRATION_SETS as CENTRAL_SETS
 from core.clock import SystemClock
-from core.errors import ErrorCode, InputError
+from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node.store import MIGRATION_SETS as NODE_SETS
 from sync.projection import standard
@@ -33,7 +33,7 @@ def _store_of(directory: Path) -> tuple[str, Path, Any]:
         return "node", node_config.load(directory).database_path, NODE_SETS
     if (directory / central_config.CONFIG_FILE).is_file():
         return "central", central_config.load(directory).database_path, CENTRAL_SETS
-    raise InputError(ErrorCode.NOT_INITIALIZED, f"{directory} has neither node.toml nor central.toml")
+    raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{directory} has neither node.toml nor central.toml")
 
 
 @click.command("verify")
