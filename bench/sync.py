@@ -53,7 +53,6 @@ CATCH_UP = 7000
 RUNS = 3
 CHILDREN = (VILLAGE, "330481104203", "330481104204", "330481104205")
 OFFLINE = "330481104206"
-TARGET_RATIO = 0.7
 TARGET_CATCH_UP_S = 2.0
 
 
@@ -90,7 +89,7 @@ def run(records: int = RECORDS, catch_up: int = CATCH_UP, runs: int = RUNS) -> d
     rate, verify, rate_ratio = _medians(ingest)
     wall, bare, wall_ratio = _medians(catching)
     _progress(
-        f"sync: ingest ratio {rate_ratio:.2f} (target >= {TARGET_RATIO}), catch-up {wall:.2f} s"
+        f"sync: ingest ratio {rate_ratio:.2f}, catch-up {wall:.2f} s"
         f" (target < {TARGET_CATCH_UP_S:.0f} s), wire {cbor_size:.0f} B vs JSON {json_size:.0f} B"
     )
     return {
@@ -99,7 +98,6 @@ def run(records: int = RECORDS, catch_up: int = CATCH_UP, runs: int = RUNS) -> d
         "catch_up_records": catch_up,
         "runs": runs,
         "targets_met": {
-            "ingest_ratio": rate_ratio >= TARGET_RATIO,
             "catch_up_seconds": wall < TARGET_CATCH_UP_S,
         },
         "figures": [
@@ -109,7 +107,7 @@ def run(records: int = RECORDS, catch_up: int = CATCH_UP, runs: int = RUNS) -> d
                 "baseline": verify,
                 "unit": "records/s",
                 "ratio": rate_ratio,
-                "target": f">= {TARGET_RATIO}",
+                "target": "",  # retired with central's: the same floors bound it
             },
             {
                 "name": f"catch-up of {catch_up} records, one sync_once vs bare verify",
