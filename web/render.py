@@ -47,6 +47,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.MATERIALS_MISSING: 422,
+    ErrorCode.CERT_UNKNOWN: 400,  # asked about a node that holds no certificate: the input's fault
     # The store, not the request: the request may be sent again as it is.
     ErrorCode.STORE_BUSY: 503,
     ErrorCode.STORE_READONLY: 503,

@@ -21,6 +21,7 @@ Nothing above this module catches ``sqlite3`` errors; a failed statement inside
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,8 @@ def open_database(path: Path | str, sets: Sequence[Migrations], *, create: bool 
     memory = str(path) == ":memory:"
     if not memory and not create and not Path(path).exists():
         raise StoreError(ErrorCode.STORE_MISSING, str(path))
+    if not memory and Path(path).exists() and not writable(Path(path)):
+        return _open_read_only(Path(path), sets)
     conn = connect(str(path))
     try:
         db = Database(conn)
@@ -67,6 +70,42 @@ def open_database(path: Path | str, sets: Sequence[Migrations], *, create: bool 
     except BaseException:
         conn.close()
         raise
+    return db
+
+
+def writable(path: Path) -> bool:
+    """Whether the store at ``path`` can be written: its file and its directory (for the
+    journal), on a file system mounted for writing."""
+    try:
+        read_only_fs = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    return not read_only_fs and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _open_read_only(path: Path, sets: Sequence[Migrations]) -> Database:
+    """A store that cannot be written, opened so that it can still be read: every write is
+    ``E_STORE_READONLY``. Refused when what it holds cannot be read whole (changes still in
+    its write-ahead log) or when it needs a migration."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            ErrorCode.STORE_READONLY, f"{path}: its newest changes are in {wal.name}, which cannot be read"
+        )
+    conn = connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    db = Database(conn)
+    try:
+        applied = {
+            (row[0], row[1]) for row in conn.execute(f"SELECT migration_set, name FROM {MIGRATIONS_TABLE}")
+        }
+    except StoreError:
+        conn.close()
+        raise
+    missing = [f"{s.name}/{m.name}" for s in sets for m in s._migrations if (s.name, m.name) not in applied]
+    if missing:
+        conn.close()
+        raise StoreError(ErrorCode.STORE_READONLY, f"{path} needs migrations it cannot take: {missing[0]} …")
+    refuse_newer(db, sets)
     return db
 
 

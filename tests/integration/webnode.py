@@ -98,11 +98,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 @contextmanager
-def serve(home: Path, probe: str = "/api/v1/openapi.json") -> Iterator[Web]:
+def serve(home: Path, probe: str = "/api/v1/openapi.json", log_file: Path | None = None) -> Iterator[Web]:
     """Start the web service of a node or central (``python -m tongban.run --only web``) on a
     free loopback port, wait until ``probe`` answers 200; stop it afterwards."""
     port = free_port()
-    log = open(home / "web.log", "wb")  # noqa: SIM115 — closed below
+    log_path = log_file or home / "web.log"
+    log = open(log_path, "wb")  # noqa: SIM115 — closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "tongban.run", str(home), "--only", "web", "--listen", f"127.0.0.1:{port}"],
         stdout=log,
@@ -119,7 +120,7 @@ def serve(home: Path, probe: str = "/api/v1/openapi.json") -> Iterator[Web]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("web service did not start: " + (home / "web.log").read_text())
+                raise AssertionError("web service did not start: " + log_path.read_text())
             time.sleep(0.1)
         yield web
     finally:
