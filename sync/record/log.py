@@ -44,7 +44,7 @@ from sqlite_utils import Database
 from core.admin import is_within
 from core.clock import Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, RecordError, TongbanError, error
-from sync.record import kinds, trust
+from sync.record import forks, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import (
     PREFIX_RECORD,
@@ -140,6 +140,10 @@ class RecordLog:
         ).fetchone()
         return Head(row[0], row[1]) if row else None
 
+    def frozen_from(self, origin: str) -> int | None:
+        """Where a fork freezes ``origin`` (:func:`sync.record.forks.frozen_from`), if it does."""
+        return forks.frozen_from(self.db, origin)
+
     def heads(self) -> dict[str, Head]:
         rows = self.db.conn.execute("SELECT origin, max(seq) FROM records GROUP BY origin").fetchall()
         return {origin: self.head(origin) or Head(0, ZERO_ID) for origin, _ in rows}
@@ -216,6 +220,7 @@ class RecordLog:
         *,
         verifier: Verifier = SERIAL,
         admit: Callable[[str], bool] | None = None,
+        signed: tuple[str, int] | None = None,
     ) -> list[Outcome]:
         """Check and store a batch in one transaction; one outcome per envelope, in order.
 
@@ -224,11 +229,14 @@ class RecordLog:
         at once, by ``verifier`` (which may use several cores). Nothing is committed when
         the store itself fails (``sqlite3`` errors propagate): the sender sends again.
         ``admit``, if given, says which origins ``source`` may bring; a record not held
-        yet of any other origin is refused (``E_SYNC_NOT_CHILD``).
+        yet of any other origin is refused (``E_SYNC_NOT_CHILD``). ``signed``, if given, is
+        this store's own origin and the highest seq it has signed (its watermark): a record
+        of it beyond that, from elsewhere, is refused (``E_CHAIN_FORK``: someone else holds
+        its key).
         """
         outcomes: list[Outcome] = []
         with transaction(self.db):
-            checks = Pass(self, self.clock.now(), admit)
+            checks = Pass(self, self.clock.now(), admit, signed)
             parsed: list[Parsed] = []
             for start in range(0, len(envelopes), CHUNK):
                 chunk = [parse(envelope) for envelope in envelopes[start : start + CHUNK]]
