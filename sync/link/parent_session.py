@@ -153,6 +153,9 @@ class ParentSession(Machine):
         # Every batch is acknowledged: what the scan skipped as not concerning the child
         # is behind the checkpoint too.
         self.store.down_acked(self.peer.code, self.peer.cert_id, self.out.scanned)
+        # The session's work is done: noted now, not at BYE (a child closing at once may
+        # lose it), so that a central rebuilt from the network knows who has synced.
+        self.store.seen(self.peer.code, self.peer.cert_id, self.child_heads)
         receipt = self.store.receipt(self.peer.code, self.peer.cert_id)
         self.summary.receipt = receipt is not None
         end = Message(Type.END, {"phase": Phase.DOWN.value, "upto": self.out.scanned}, self.version)

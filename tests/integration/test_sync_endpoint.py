@@ -49,6 +49,7 @@ from sync.projection.catalog import current_catalog
 from sync.record import codec, kinds
 from sync.record.envelope import PREFIX_RECORD
 from sync.record.inspect import verify_store
+from sync.record.keys import NodeKeys
 from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
 from tests.integration.syncnet import City, build_city
@@ -571,7 +572,14 @@ def _resigned(envelope: bytes, signer: Any, **changes: Any) -> bytes:
     return codec.encode([payload_bytes, signer.sign(PREFIX_RECORD + payload_bytes)])
 
 
-def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: Endpoint) -> None:
+def raw_keys(keys: Any) -> NodeKeys:
+    """A node's keys as a thief holds them: they sign whatever they are given."""
+    return NodeKeys(keys.sign_seed, keys.curve_secret)
+
+
+def bad_batch(town: Endpoint) -> tuple[list[bytes], int, dict[int, bytes], bytes]:
+    """The village's next four records with bad ones among them: (the batch, the village's
+    head before them, its records by seq, the forked #1)."""
     city = town.city
     village = city.open(VILLAGE)
     other = city.open(VILLAGE_2)
@@ -596,16 +604,23 @@ def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: E
         sibling = other.log.db.conn.execute(
             "SELECT envelope FROM records WHERE origin = ? AND seq = 1", (VILLAGE_2,)
         ).fetchone()[0]
-        forged = _resigned(mine[b + 3], other.keys, body={**decode_stored(mine[b + 3]).body, "name": "冒名"})
-        forked = _resigned(mine[1], village.keys, ts=decode_stored(mine[1]).payload.ts + 1)
+        forged = _resigned(
+            mine[b + 3], raw_keys(other.keys), body={**decode_stored(mine[b + 3]).body, "name": "冒名"}
+        )
+        forked = _resigned(mine[1], raw_keys(village.keys), ts=decode_stored(mine[1]).payload.ts + 1)
     finally:
         village.close()
         other.close()
     assert len(mine) == b + 4
     assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(b,)]
     assert not town.query("SELECT 1 FROM records WHERE origin = ?", VILLAGE_2)
-
     batch = [mine[b + 1], mine[b + 2], forged, mine[1], mine[b + 4], forked, bytes(sibling)]
+    return batch, b, mine, forked
+
+
+def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: Endpoint) -> None:
+    city = town.city
+    batch, b, mine, forked = bad_batch(town)
     child = town.child(VILLAGE)
     try:
         open_session(child, hello(city, VILLAGE))
@@ -640,7 +655,29 @@ def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: E
     assert ErrorCode.SYNC_NOT_CHILD.value in listing.output and "2 rejected" in listing.output
     verify_town(city)
 
-    # A normal session afterwards fills the gap; the held record is let in.
+    # The fork freezes the village at the town from #1 on: its normal session afterwards is
+    # served, and what it sends past the fork is refused with the code and kept.
+    result = city.sync(VILLAGE)
+    ok(result)
+    assert set(result.summary.rejected) == {ErrorCode.CHAIN_FORK.value}
+    assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(b + 2,)]
+    refused = town.query("SELECT seq FROM rejected WHERE origin = ? AND code = ?", VILLAGE, "E_CHAIN_FORK")
+    assert {seq for (seq,) in refused} >= {b + 3}
+    verify_town(city)
+
+
+def test_a_gap_left_by_a_refused_record_is_filled_by_the_next_session(town: Endpoint) -> None:
+    """The same bad batch without the fork: a normal session afterwards fills the gap, and
+    the held record is let in."""
+    city = town.city
+    batch, b, _, forked = bad_batch(town)
+    child = town.child(VILLAGE)
+    try:
+        open_session(child, hello(city, VILLAGE))
+        (ack,) = _send(child, up_batch([r for r in batch if r != forked]))
+    finally:
+        child.close()
+    assert ack.body["counts"] == {"appended": 2, "rejected": 2, "duplicate": 1, "held": 1}
     result = city.sync(VILLAGE)
     ok(result)
     assert not result.summary.rejected
