@@ -25,13 +25,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, field, fields
 from datetime import date
 from typing import Any
 
 from sqlite_utils import Database
 
-from central import report_store
+from central import registry, report_store
+from central.registry import ForkRow
 from central.report_store import CaseCounts
 from core.calendar import WorkCalendar
 from core.cases import Rating
@@ -105,6 +106,7 @@ class Dashboard:
     overdue: list[OverdueCase]  # oldest deadline first, at most OVERDUE_CAP
     satisfaction: dict[str, int]  # rating "1" … "5" → count
     top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
+    forks: list[ForkRow] = field(default_factory=list)  # open ones: the alarm at the top
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         overdue=_overdue(db, nodes, today, calendar or store_calendar(db)),
         satisfaction=_satisfaction(db),
         top_items=_top_items(db, nodes),
+        forks=[fork for fork in registry.forks(db) if fork.open],
     )
 
 

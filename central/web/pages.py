@@ -48,8 +48,14 @@ class Pages(Sessions):
         board = snapshot(store.db, now=ctx.now)
         recheck.recheck(store, ctx.central.code)  # what arrived since central's duties last ran
         checks = {"counts": recheck.counts(store), "flagged": recheck.flagged(store, FLAGGED_SHOWN)}
+        rebuilding = ctx.central.keys.rebuilding
         return ctx.render(
-            "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks
+            "dashboard.html",
+            board=board,
+            charts=_charts(ctx, board),
+            tables=TABLES,
+            checks=checks,
+            rebuilding=rebuilding is not None and rebuilding.exists(),
         )
 
     @http("GET", "/dashboard.csv")

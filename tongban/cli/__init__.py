@@ -4,11 +4,12 @@ This is the composition root: the only place that joins ``node``, ``central`` an
 ``sync``. The groups are defined here and every command is registered here, in one
 list; the commands live in the modules of this package, by concern:
 
-* :mod:`tongban.cli.node`: ``node init|enroll|show|clerk|device|serve``;
+* :mod:`tongban.cli.node`: ``node init|enroll|show|accept-loss|clerk|device|serve``;
 * :mod:`tongban.cli.central`: ``central init|enroll|revoke-node|publish-catalog|
   publish-calendar|grant|admin``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
 * :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``serve-sync``;
+* :mod:`tongban.cli.rebuild`: ``central rebuild|restore|backup``;
 * :mod:`tongban.cli.inspection`: ``verify``, ``log``;
 * :mod:`tongban.cli.demo`: ``demo init|start|stop``;
 * :mod:`tongban.cli.provision`: ``provision inventory|apply|state``.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import click
 
 from tongban import __version__
-from tongban.cli import authority, central, demo, inspection, node, provision, sync
+from tongban.cli import authority, central, demo, inspection, node, provision, rebuild, sync
 
 
 @click.group()
@@ -53,6 +54,7 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (node_group, node.node_init),
     (node_group, node.node_enroll),
     (node_group, node.node_show),
+    (node_group, node.node_accept_loss),
     (node_group, node.clerk),
     (node_group, node.device),
     (node_group, node.serve),
@@ -72,6 +74,9 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (central_group, authority.heartbeat_command),
     (central_group, authority.recheck_command),
     (central_group, sync.central_run),
+    (central_group, rebuild.central_rebuild),
+    (central_group, rebuild.central_restore),
+    (central_group, rebuild.central_backup),
     (main, sync.serve_command),
     (main, inspection.verify),
     (main, inspection.log),
