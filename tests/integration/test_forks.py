@@ -11,18 +11,23 @@ says its key may be stolen, and its waiting count says what the town lacks of it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from central import authority, heartbeat, registry, report_store
+from central.admins import admins
 from central.dashboard import snapshot
 from core.errors import ErrorCode
 from sync.record.forks import open_forks
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.forknet import ID_2, ID_3, backup, chain, ok, rows, steal, sync_at, take_in_at
 from tests.integration.syncnet import GOOD_ID, City, build_delegated_city, take_in
+from tests.integration.webcentral import login
+from tests.integration.webnode import PASSWORD, device_token, serve
 from tongban.cli import main
+from web.accounts import hash_password
 
 
 def town_db(city: City) -> Path:
@@ -37,11 +42,13 @@ def central_db(city: City) -> Path:
     return city.home(CITY) / "central.db"
 
 
-def forked_city(tmp_path: Path) -> tuple[City, Path, int]:
+def forked_city(tmp_path: Path, prepare: Callable[[City], None] | None = None) -> tuple[City, Path, int]:
     """The town holds the thief's records at the village's next seqs; the real village has
     signed its own there and synced. The city, the thief's directory and the village's
-    last seq before the theft."""
+    last seq before the theft (``prepare`` runs on the city before the theft)."""
     city = build_delegated_city(tmp_path / "city")
+    if prepare is not None:
+        prepare(city)
     thief = steal(city, VILLAGE, tmp_path / "thief")
     before = chain(village_db(city), VILLAGE)[-1][0]
     with city.serving(CITY, TOWN):
@@ -183,3 +190,37 @@ def test_a_fork_of_the_root_is_an_alarm_at_the_town_and_at_central(tmp_path: Pat
         (shown,) = registry.forks(central.store.db)
     assert (shown.origin, shown.seq, shown.open) == (CITY, first.seq, True)
     assert {shown.held_id, shown.other_id} == {first.id, second.id}
+
+
+def test_every_screen_says_so_the_villages_and_centrals(tmp_path: Path) -> None:
+    """The real services: the village's API status and page banner, central's dashboard and
+    audit page with the fork and the command that settles it."""
+
+    def accounts(city: City) -> None:
+        digest = hash_password(PASSWORD)
+        with city.desk(VILLAGE) as desk:
+            desk.clerks.add(desk.keys, "wangli", "王丽", ["clerk"], digest, actor="sys:test")
+        with authority.open_central(city.net.central_dir, city.clock) as central:
+            admins(central).add(central, "shenji", "沈审计", ["auditor"], digest, actor="sys:test")
+        with city.serving(CITY, TOWN):
+            ok(city.sync(TOWN))
+            ok(city.sync(VILLAGE))
+
+    city, _, before = forked_city(tmp_path, accounts)
+    with city.serving(CITY, TOWN):
+        ok(city.sync(TOWN))  # the evidence reaches central
+    token = device_token(city.home(VILLAGE))
+    with serve(city.home(VILLAGE)) as village:
+        status, body = village.api("GET", "/api/v1/status", token)
+        assert status == 200
+        shown = [(b["code"], b["key"]) for b in body["banners"]]
+        assert (ErrorCode.CHAIN_FORK.value, "fork.own") in shown, shown
+        assert login(village, "wangli")[0] == 303
+        _, _, page = village.request("GET", "/")
+        assert "签名密钥可能已被盗用" in page and ErrorCode.CHAIN_FORK.value in page
+    with serve(city.home(CITY), probe="/login") as web:
+        assert login(web, "shenji")[0] == 303
+        for path in ("/", "/audit"):
+            _, _, page = web.request("GET", path)
+            assert 'id="fork-alarm"' in page and "新阳村便民服务中心" in page, path
+            assert f"revoke-node DIR {VILLAGE} --last-good-seq {before}" in page, path

@@ -560,6 +560,52 @@ def test_a_live_session_of_a_node_revoked_meanwhile_is_told_and_dropped(town: En
     assert result.error.code is ErrorCode.SYNC_PEER_UNKNOWN  # ZAP refused it; the child cannot tell why
 
 
+def test_an_expired_certificate_is_refused_and_counted_as_expired(town: Endpoint) -> None:
+    """Break 8: it was reported as an unknown stranger. The parent counts it under the
+    node's code as E_CERT_EXPIRED; the child sees its own certificate expired and says so
+    itself (ZAP cannot tell a client why), without connecting."""
+    city = town.city
+    city.clock.advance(366 * 86_400)  # the village's certificate was valid for 365 days
+    counted = town.counters()
+    child = town.child(VILLAGE)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    finally:
+        child.close()
+    assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.CERT_EXPIRED.value): 1})
+    before = town.snapshot()
+    result = city.sync(VILLAGE)
+    assert not result.ok and result.error is not None
+    assert result.error.code is ErrorCode.CERT_EXPIRED
+    assert town.snapshot() == before
+
+
+def test_a_second_hello_with_the_key_of_a_live_session_is_refused_and_evicts_nothing(
+    town: Endpoint,
+) -> None:
+    """Break 8: a second HELLO used to evict the live session silently. Now it is refused
+    (E_SYNC_BUSY, counted) while the first one is live; once its connection is gone, a new
+    session of the node is served at once."""
+    city = town.city
+    first = town.child(VILLAGE)
+    second = town.child(VILLAGE)
+    try:
+        assert open_session(first, hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE)})) is None
+        counted, before = town.counters(), town.snapshot()
+        assert second.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        (refused,) = _send(second, hello(city, VILLAGE))
+        assert refused.type is Type.ERROR and refused.body["code"] == ErrorCode.SYNC_BUSY.value
+        assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.SYNC_BUSY.value): 1})
+        assert town.snapshot() == before
+        # The first session goes on: its up phase ends and the down phase comes.
+        replies = _send(first, Message(Type.END, {"phase": "up", "upto": 0}))
+        assert replies and all(r.type is not Type.ERROR for r in replies), replies
+    finally:
+        first.close()
+        second.close()
+    ok(city.sync(VILLAGE))  # the first connection is gone: nothing waits for it
+
+
 # -- bad records inside a batch -----------------------------------------------------------
 
 

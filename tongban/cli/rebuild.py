@@ -23,7 +23,7 @@ from central.authority import open_central
 from central.backup import backup
 from central.rebuild import Rebuild, begin, finish, progress, restore, root_head, signed_beyond
 from core.clock import SystemClock
-from core.errors import ErrorCode, StoreError
+from core.errors import ErrorCode, StoreError, TongbanError
 from sync.link.endpoint import ParentServer
 from sync.record.inspect import format_time
 from tongban.cli.refusals import refusals
@@ -89,12 +89,18 @@ def central_restore(
 def central_backup(directory: Path, dest: Path, keep: int, every: int | None) -> None:
     """Copy central's store into DEST while central runs (SQLite's backup API), keeping
     the newest --keep copies; with --every, again and again (a supervisor program)."""
+    if every is None:
+        click.echo(f"backed up central's store to {backup(directory, dest, keep=keep, clock=CLOCK)}")
+        return
     stop = _stopping()
-    while True:
-        made = backup(directory, dest, keep=keep, clock=CLOCK)
-        click.echo(f"backed up central's store to {made}")
-        if every is None or stop.wait(every):
-            return
+    while not stop.is_set():
+        try:
+            made = backup(directory, dest, keep=keep, clock=CLOCK)
+        except TongbanError as exc:  # the next copy may succeed (a store being put back)
+            click.echo(f"no copy this time: {exc.render('en')}", err=True)
+        else:
+            click.echo(f"backed up central's store to {made}")
+        stop.wait(every)
 
 
 def _stopping() -> threading.Event:
