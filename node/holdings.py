@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.admin import within
 from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
@@ -132,8 +133,11 @@ class Holdings:
             seqs = " ".join(f"#{f.seq}" for f in forked if f.origin == root)
             out.append(Banner("error", fork, f"{root} {seqs}", "fork.root"))
         others = sorted({f.origin for f in forked} - {self.code, root})
-        if others:
-            out.append(Banner("error", fork, " ".join(others), "fork.other"))
+        children = [o for o in others if within(o, self.code)]
+        if children:  # a town's village: the town holds it frozen, central decides
+            out.append(Banner("error", fork, " ".join(children), "fork.child"))
+        if len(children) < len(others):
+            out.append(Banner("error", fork, " ".join(o for o in others if o not in children), "fork.other"))
         behind = self.guard.behind() if self.guard is not None else None
         if behind is not None:
             out.append(Banner("error", ErrorCode.CHAIN_BEHIND.value, f"signed through #{behind}"))

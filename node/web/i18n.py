@@ -178,6 +178,11 @@ TEXT: dict[str, tuple[str, str]] = {
         "Central's chain of records has forked: this node takes nothing more from central past"
         " the fork. Contact the city platform at once.",
     ),
+    "banner.fork.child": (
+        "下级节点的签名记录链出现分叉（其密钥可能已被盗用）：已暂停接收该节点之后的记录，请联系市级平台处理。",
+        "A child node's chain of signed records has forked (its key may have been stolen): its"
+        " later records are held off. Contact the city platform to settle it.",
+    ),
     "banner.fork.other": (
         "其他节点的签名记录链出现分叉（其密钥可能已被盗用）：已暂停接收该节点之后的记录，等待市级平台处理。",
         "Another node's chain of signed records has forked (its key may have been stolen): its"

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sync.link import agreement
-from sync.link.flow import BARRIER, Batch, Committed, batches, scanned
+from sync.link.flow import BARRIER, Batch, Committed, apart, batches, scanned
 from sync.link.protocol import Phase
 from sync.link.session import Summary
 from sync.link.store import (
@@ -84,10 +84,10 @@ class ChildLink(LinkStore):
         subtree = {o for o in self.mine if o != self.root}
         root_from = self._root_behind(parent_heads)
         if root_from is not None:
-            yield from batches(iter(self.chain_after(self.root, root_from)))
+            yield from apart(iter(self.chain_after(self.root, root_from)))
         probes = self.probes(parent_heads, sorted(subtree | {self.root}))
         if probes:
-            yield from batches(iter(probes))
+            yield from apart(iter(probes))
         if up_from > self.arrivals():
             up_from = 0  # a checkpoint from a longer log than this one: not ours
         last = up_from
@@ -109,7 +109,7 @@ class ChildLink(LinkStore):
             if origin == self.code and agreement.disagrees(self.db, origin, parent_heads):
                 have = min(have, agreement.witnessed(self.db, origin, parent))
             yield from batches(iter(self.chain_after(origin, have)))
-        yield from batches(iter(self._evidence(parent, subtree | {self.root})))
+        yield from apart(iter(self._evidence(parent, subtree | {self.root})))
 
     def _root_behind(self, parent_heads: Heads) -> int | None:
         """The parent's root head seq when this store holds more of the root's chain and

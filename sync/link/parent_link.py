@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from core.admin import within
 from core.errors import ErrorCode, TongbanError
-from sync.link.flow import Batch, Committed, batches, scanned
+from sync.link.flow import Batch, Committed, apart, batches, scanned
 from sync.link.protocol import BATCH_RECORDS
 from sync.link.scopes import Concerns
 from sync.link.store import LinkStore
@@ -68,7 +68,7 @@ class ParentLink(LinkStore):
             head = self.record_at(self.root, self.root_seq())
             probes += [(head[0], head[2])] if head is not None else []
         if probes:
-            yield from batches(iter(probes))
+            yield from apart(iter(probes))
         while True:
             rows = self.chain_page(self.root, have)
             if not rows:
@@ -82,15 +82,15 @@ class ParentLink(LinkStore):
         """Fork probes; the chains of the child's subtree this store holds further than the
         child (:meth:`_chains_back`); then the arrivals after the checkpoint that concern
         ``child`` (``child_heads`` as they are now; ``hello_heads`` as the hello told them)."""
+        last = self.checkpoint(child, cert, "down")
         origins = self.origins_within(child)
         probes = self.probes(child_heads, origins)
         if probes:
-            yield from batches(iter(probes))
+            yield from apart(iter(probes))
         sent: dict[str, int] = {}
         for origin, through, back in self._chains_back(child_heads, origins):
             sent[origin] = through
-            yield from batches(iter(back))
-        last = self.checkpoint(child, cert, "down")
+            yield from apart(iter(back))
         if last > self.arrivals() or self._regressed(child, cert, hello_heads):
             # Not to be trusted: a checkpoint from a longer log than this one (a store
             # restored from a copy), or a child that held less at its hello than it did

@@ -113,6 +113,9 @@ class ParentSession(Machine):
         self.inbound.check(body)
         done = self.store.commit_up(self.peer.code, self.peer.cert_id, body["records"], body["upto"])
         self.summary.add(done.counts, done.codes, "up")
+        for origin, head in done.held.items():  # what the child sent, it holds
+            if head[0] > self.child_heads.get(origin, (0, b""))[0]:
+                self.child_heads[origin] = head
         return [ack_message(Phase.UP, body["n"], body["upto"], done, self.version)]
 
     def send_news(self, root_seq: int) -> list[Message]:

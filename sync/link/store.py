@@ -36,7 +36,7 @@ from sync.link.flow import Committed
 from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.log import DensePolicy, RecordLog, dense_for
-from sync.record.outcome import Heads, Status
+from sync.record.outcome import Heads, Outcome, Status
 from sync.record.verify import SERIAL, Verifier
 
 SCAN_ROWS = 2000
@@ -168,7 +168,23 @@ class LinkStore:
             for row in self.conn.execute("SELECT DISTINCT origin FROM records WHERE arrival > ?", (before,))
         ]
         heads = self.heads_of([o for o in touched if self.dense(o)])
-        return Committed(counts, codes, heads)
+        return Committed(counts, codes, heads, self._newest_held(outcomes))
+
+    def _newest_held(self, outcomes: list[Outcome]) -> Heads:
+        """The newest record of each origin among ``outcomes`` that this store holds."""
+        ids = [
+            o.record_id for o in outcomes if o.status in (Status.APPENDED, Status.DUPLICATE) and o.record_id
+        ]
+        held: Heads = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT origin, seq, id FROM records WHERE id IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+            for origin, seq, rid in rows:
+                if seq > held.get(origin, (0, b""))[0]:
+                    held[origin] = (seq, bytes(rid))
+        return held
 
     # -- the link's tables -------------------------------------------------------------------
 

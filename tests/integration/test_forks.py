@@ -102,6 +102,8 @@ def test_a_forked_village_is_frozen_at_its_town_and_the_fork_reaches_central(tmp
             code == ErrorCode.CHAIN_FORK.value and seq >= fork_seq for code, seq in refused
         )
 
+        with city.desk(TOWN) as desk:  # the town's screens: a child's chain has forked
+            assert (ErrorCode.CHAIN_FORK.value, "fork.child") in [(b.code, b.key) for b in desk.banners()]
         ok(city.sync(TOWN))  # the evidence goes up
         at_central = rows(central_db(city), "SELECT origin, seq, source FROM forks")
         assert at_central == [(VILLAGE, fork_seq, TOWN)]

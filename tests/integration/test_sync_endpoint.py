@@ -52,7 +52,7 @@ from sync.record.inspect import verify_store
 from sync.record.keys import NodeKeys
 from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
-from tests.integration.syncnet import City, build_city
+from tests.integration.syncnet import City, build_city, delegate
 from tests.unit.test_sync_frames import SYNC_CODES, Mutant, mutants
 from tongban.cli import main
 
@@ -231,6 +231,14 @@ def up_batch(records: list[bytes], n: int = 1, upto: int = 0) -> Message:
 
 def ok(result: Any) -> None:
     assert result.ok, result.error
+
+
+def read_store(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def verify_town(city: City) -> None:
@@ -604,6 +612,47 @@ def test_a_second_hello_with_the_key_of_a_live_session_is_refused_and_evicts_not
         first.close()
         second.close()
     ok(city.sync(VILLAGE))  # the first connection is gone: nothing waits for it
+
+
+def test_records_sent_apart_from_the_scan_move_no_checkpoint(town: Endpoint) -> None:
+    """What the down phase sends apart from its arrival scan — the child's own chain the
+    parent holds further — must not move the down checkpoint: a session that ends after
+    acknowledging only those would otherwise skip, for good, what the scan had not sent."""
+    city = town.city
+    village = city.open(VILLAGE)
+    try:
+        clerk = {"user": "lm", "name": "李梅", "roles": ["clerk"], "active": True}
+        newest = village.log.append_local(village.keys, VILLAGE, kinds.CLERK_SET, clerk, actor="sys:admin")
+        before = village.log.get(village.log.db.conn.execute(
+            "SELECT id FROM records WHERE origin = ? AND seq = ?", (VILLAGE, newest.seq - 1)
+        ).fetchone()[0])  # fmt: skip
+    finally:
+        village.close()
+    assert before is not None
+    assert delegate(city, VILLAGE) > 0  # the town's grants for the village: not sent yet
+    sql = f"SELECT id FROM records WHERE kind = 'grant.issue' AND origin = '{TOWN}'"
+    grants = {bytes(r[0]) for r in town.query(sql)}
+    short = hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE), VILLAGE: [before.seq, before.id]})
+    child = town.child(VILLAGE)
+    try:  # the village's newest record reaches the town after the grants were signed
+        open_session(child, short)
+        (ack,) = _send(child, up_batch([newest.envelope]))
+        assert ack.body["counts"] == {"appended": 1}
+    finally:
+        child.close()
+    child = town.child(VILLAGE)
+    try:  # a session that acknowledges only what comes back of its own chain, and ends
+        open_session(child, short)
+        replies = _send(child, Message(Type.END, {"phase": "up", "upto": 0}))
+        first = next(m for m in replies if m.type is Type.BATCH)
+        assert [decode_stored(r).id for r in first.body["records"]] == [newest.id]
+        assert child.send(encode(Message(Type.ACK, {**rev_ack(first).body, "phase": "down"})))
+        child.replies(0.5)
+    finally:
+        child.close()
+    ok(city.sync(VILLAGE))
+    held = {bytes(r[0]) for r in read_store(city.home(VILLAGE) / "node.db", "SELECT id FROM records")}
+    assert grants <= held
 
 
 # -- bad records inside a batch -----------------------------------------------------------
