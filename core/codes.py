@@ -121,6 +121,9 @@ class ErrorCode(StrEnum):
     PASSWORD_WEAK = "E_PASSWORD_WEAK"
     NOT_FOUND = "E_NOT_FOUND"
     REQUEST_TOO_LARGE = "E_REQUEST_TOO_LARGE"
+    REQUEST_JSON = "E_REQUEST_JSON"
+    REQUEST_TYPE = "E_REQUEST_TYPE"
+    INTERNAL = "E_INTERNAL"
     # -- central's operator web: the catalog draft ----------------------------------------
     DRAFT_NONE = "E_DRAFT_NONE"
     DRAFT_STALE = "E_DRAFT_STALE"
@@ -386,6 +389,18 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.NOT_FOUND: ("页面不存在", "No such page"),
     ErrorCode.REQUEST_TOO_LARGE: ("提交的内容过大", "The request is too large"),
+    ErrorCode.REQUEST_JSON: (
+        "提交的数据不是有效的 JSON 对象，请检查后重新提交",
+        "The body is not a valid JSON object: UTF-8, each key once, not nested too deeply",
+    ),
+    ErrorCode.REQUEST_TYPE: (
+        "提交的数据格式不受支持，请以 application/json 提交",
+        "The request's Content-Type is not supported: send application/json",
+    ),
+    ErrorCode.INTERNAL: (
+        "系统内部错误，已记录；请把错误编号告知技术支持",
+        "An internal error occurred and was logged; give the error reference to support",
+    ),
     ErrorCode.DRAFT_NONE: (
         "没有事项清单草稿，请先导入文件或从当前版本新建草稿",
         "There is no catalog draft: import a file or start one from the current release",
