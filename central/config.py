@@ -12,6 +12,7 @@ from pathlib import Path
 from core.admin import Tier, validate_node_code
 from core.config import parse_toml, render_toml, sections
 from core.errors import ConfigError, ErrorCode, TongbanError
+from core.intake import refuse_invisible
 
 CONFIG_FILE = "central.toml"
 
@@ -23,6 +24,9 @@ class CentralSection:
     code: str
     name: str
     net: str
+
+    def __post_init__(self) -> None:
+        refuse_invisible("center name", self.name)  # shown on every screen: nothing invisible in it
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,18 @@ def load(home: Path) -> CentralConfig:
     path = home / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
-    parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = CentralConfig(
-        central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"], web=parsed["web"]
-    )
     try:
+        parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
+        config = CentralConfig(
+            central=parsed["central"],
+            store=parsed["store"],
+            home=home,
+            sync=parsed["sync"],
+            web=parsed["web"],
+        )
         validate_node_code(config.central.code, Tier.CENTRAL)
+    except ConfigError:
+        raise
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
     return config

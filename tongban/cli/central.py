@@ -25,6 +25,7 @@ from central.authority import Central, open_central
 from central.catalog_files import load_catalog_file
 from core.catalog import Mode
 from core.clock import SystemClock
+from core.intake import refuse_invisible
 from core.roles import CENTRAL_ROLES
 from tongban.cli.refusals import refusals
 from web.accounts import Accounts, hash_password
@@ -42,6 +43,7 @@ ROLE_CHOICES = click.Choice(CENTRAL_ROLES)
 @refusals
 def central_init(directory: Path, code: str, name: str, net: str | None) -> None:
     """Create central's keys and the network's genesis record."""
+    refuse_invisible("center name", name)  # before anything is written
     anchor = authority.init(directory, code=code, name=name, net=net, clock=CLOCK)
     click.echo(f"central {code} {name} initialized in {directory}")
     click.echo(f"  trust anchor fingerprint: {anchor}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from core.clock import SystemClock
+from core.intake import refuse_invisible
 from node import config as node_config
 from node import identity
 from node.clerks import Clerks, hash_password
@@ -60,6 +61,7 @@ def _password(from_stdin: bool) -> str:
 @refusals
 def node_init(directory: Path, tier: str, code: str, name: str, parent_code: str) -> None:
     """Create a node directory with new keys and an enrollment request."""
+    refuse_invisible("center name", name)  # before anything is written
     result = identity.init(directory, tier=tier, code=code, name=name, parent=parent_code, clock=CLOCK)
     click.echo(f"node {code} initialized in {directory}")
     click.echo(f"  signing key fingerprint: {result.sign_fingerprint}")
