@@ -14,8 +14,8 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     (:mod:`sync.record.trust`).
 ``catalog_draft`` / ``catalog_draft_items``
     the catalog draft (:mod:`central.draft_store`).
-``clerk_secrets`` / ``sessions``
-    the operators' password hashes, login backoff and sessions (:mod:`web.accounts`).
+``clerk_secrets`` / ``sessions`` / ``login_failures``
+    the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
 
 The dashboard's and the registry's reads over several projections are
 :mod:`central.report_store`.
@@ -32,13 +32,13 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
-from core.errors import ErrorCode
+from core.errors import ErrorCode, StoreError
 from sync import projection
 from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog
 from sync.schema import log_migrations, sync_migrations
-from web.account_store import ACCOUNT_TABLES
+from web.account_store import ACCOUNT_TABLES, LOGIN_FAILURE_TABLES
 
 central_migrations = Migrations("central")
 
@@ -114,6 +114,12 @@ def _intake_checks(db: Database) -> None:
             "CREATE TABLE central_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ],
     )
+
+
+@central_migrations(name="0005_login_failures")
+def _login_failures(db: Database) -> None:
+    # The operators' login backoff per (user, source address) (web.account_store).
+    execute_all(db, LOGIN_FAILURE_TABLES)
 
 
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)

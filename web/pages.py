@@ -79,13 +79,13 @@ class Sessions:
         user = form.get("user", "").strip().lower()
         try:
             ctx.accounts.check_login(
-                user, form.get("password", ""), lambda s, p: self.slow(verify_password, s, p)
+                user, form.get("password", ""), ctx.source, lambda s, p: self.slow(verify_password, s, p)
             )
+            token, _ = ctx.accounts.start_session(user)  # a write: a read-only store refuses it here
         except TongbanError as exc:
             return ctx.render(
                 "login.html", status=status_for(exc), next=nxt, login_csrf=_login_csrf(ctx), error=exc
             )
-        token, _ = ctx.accounts.start_session(user)
         ctx.cookies.append((SESSION_COOKIE, token, {}))
         return ctx.redirect(nxt)
 

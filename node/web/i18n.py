@@ -130,6 +130,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "disabled": ("已停用", "disabled"),
     "enable": ("启用", "Enable"),
     "disable": ("停用", "Disable"),
+    "login.backed_off": (
+        "登录受限（{n} 个地址多次输错密码）",
+        "Logins held back ({n} address(es) with wrong passwords)",
+    ),
+    "login.unlock": ("解除登录限制", "Lift the login limit"),
     "add": ("添加", "Add"),
     "devices": ("自助设备令牌", "Device tokens"),
     "device.name": ("设备名称", "Device name"),

@@ -216,6 +216,17 @@ def admin_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     click.echo(f"password of {user} changed")
 
 
+@admin.command("unlock")
+@click.argument("directory", type=DIRECTORY)
+@click.argument("user")
+@refusals
+def admin_unlock(directory: Path, user: str) -> None:
+    """Lift the login backoff of an operator account, from every address (the password stays)."""
+    with _opened(directory) as (_, accounts):
+        sources = accounts.unlock(user)
+    click.echo(f"unlocked {user} ({sources} address(es) had failed logins)")
+
+
 @admin.command("list")
 @click.argument("directory", type=DIRECTORY)
 @refusals

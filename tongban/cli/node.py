@@ -150,6 +150,17 @@ def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     click.echo(f"password of {user} changed")
 
 
+@clerk.command("unlock")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("user")
+@refusals
+def clerk_unlock(directory: Path, user: str) -> None:
+    """Lift the login backoff of an account, from every address (the password stays)."""
+    with _opened(directory) as (_, clerks):
+        sources = clerks.unlock(user)
+    click.echo(f"unlocked {user} ({sources} address(es) had failed logins)")
+
+
 @clerk.command("list")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def clerk_list(directory: Path) -> None:
