@@ -50,6 +50,9 @@ class WebSection:
     """[web]: the operator web service (catalog, delegation, dashboard, audit)."""
 
     listen: str = "127.0.0.1:8400"
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    hsts: bool = False  # behind TLS: Strict-Transport-Security on every response
+    forwarded_for: bool = False  # behind a proxy: the client's address from X-Forwarded-For
 
 
 @dataclass(frozen=True)

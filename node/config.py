@@ -43,6 +43,9 @@ class WebSection:
     """[web]: the clerk web service (pages and /api/v1)."""
 
     listen: str = "127.0.0.1:8400"
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    hsts: bool = False  # behind TLS: Strict-Transport-Security on every response
+    forwarded_for: bool = False  # behind a proxy: the client's address from X-Forwarded-For
 
 
 @dataclass(frozen=True)
