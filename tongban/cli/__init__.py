@@ -21,10 +21,15 @@ stable error code, printed as ``E_CODE: 中文 / English (detail)`` (:mod:`tongb
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from tongban import __version__
 from tongban.cli import authority, central, demo, inspection, node, provision, sync
+
+# eventlet's notice is for developers, not for an operator reading a refusal (as tongban.run)
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 
 @click.group()
