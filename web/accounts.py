@@ -218,9 +218,7 @@ class Accounts(Generic[S]):
         if backoff is not None and backoff.locked_until > now:
             time.sleep(hash_seconds())  # answer when a hash would have: the name stays unknown
             wait = backoff.locked_until - now
-            raise AuthorityError(
-                ErrorCode.LOGIN_THROTTLED, f"try again in {wait} s", zh=f"请 {wait} 秒后再试"
-            )
+            raise AuthorityError(ErrorCode.LOGIN_THROTTLED, f"try again in {wait} s", zh=f"{wait} 秒后可再试")
         stored = account_store.secret(self.db, user)
         account = self.get(user)
         right = _timed(verify, stored.hash if stored is not None else _dummy_hash(), password)

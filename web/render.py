@@ -31,7 +31,15 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from core.clock import local_time
-from core.errors import AuthorityError, ErrorCode, InputError, InternalError, TongbanError
+from core.errors import (
+    AuthorityError,
+    ErrorCode,
+    InputError,
+    InternalError,
+    StoreError,
+    TongbanError,
+    error_text,
+)
 from web.accounts import Accounts, Principal
 from web.i18n import LANGS, Texts
 
@@ -227,6 +235,7 @@ class BaseCtx:
             path=self.request.path,
             csrf=self.principal.csrf if self.principal else "",
             error_text=self.error_text,
+            text_in=for_reader,
             **frame,
             **values,
         )
@@ -248,7 +257,7 @@ class BaseCtx:
         refusal = as_refusal(exc, request)
         lang, _ = language(request)
         html = cls.env.get_template("unavailable.html").render(
-            t=lambda key: cls.texts.t(key, lang), lang=lang, exc=refusal, text=refusal.text(lang)
+            t=lambda key: cls.texts.t(key, lang), lang=lang, exc=refusal, text_in=for_reader
         )
         response = Response(html, status=status_for(refusal), mimetype="text/html")
         return secure_headers(response, options or WebOptions())
@@ -264,7 +273,7 @@ class BaseCtx:
         return secure_headers(response, options or WebOptions())
 
     def error_text(self, exc: TongbanError) -> str:
-        return exc.text(self.lang)
+        return for_reader(exc, self.lang)
 
     def redirect(self, location: str) -> Response:
         return self.respond(Response("", status=303, headers={"Location": location}))
@@ -282,12 +291,21 @@ class BaseCtx:
         return self.json(error_body(refusal), status_for(refusal))
 
 
+def for_reader(exc: TongbanError, lang: str) -> str:
+    """The text of ``exc`` for a clerk or an operator reading ``lang``: on a Chinese screen
+    a store's refusal without SQLite's own English words (they stay in the English text
+    and the detail, for IT)."""
+    if lang == "zh" and isinstance(exc, StoreError) and not exc.detail_zh:
+        return error_text(exc.code, "zh")
+    return exc.text(lang)
+
+
 def error_body(exc: TongbanError) -> dict[str, Any]:
     """``{"error": {"code", "message", "message_en", "detail"}}``: both texts, for people."""
     return {
         "error": {
             "code": exc.code.value,
-            "message": exc.text("zh"),
+            "message": for_reader(exc, "zh"),
             "message_en": exc.text("en"),
             "detail": exc.detail,
         }

@@ -102,14 +102,16 @@ def test_a_throttled_answer_says_when_to_try_again_in_the_readers_language(desk:
     with pytest.raises(AuthorityError) as err:
         desk.clerks.check_login("wangli", PASSWORD, THERE)
     assert err.value.code is ErrorCode.LOGIN_THROTTLED
-    assert "请 5 秒后再试" in err.value.text("zh") and "try again in 5 s" in err.value.text("en")
+    assert "5 秒后可再试" in err.value.text("zh") and "try again in 5 s" in err.value.text("en")
 
 
 def test_names_that_do_not_exist_are_counted_and_throttled_alike(desk: Desk) -> None:
     known = [_code(desk, "wangli", "wrong password", THERE) for _ in range(4)]
     unknown = [_code(desk, "nobody", "wrong password", THERE) for _ in range(4)]
     assert known == unknown == [ErrorCode.LOGIN_FAILED] * 3 + [ErrorCode.LOGIN_THROTTLED]
-    assert account_store.failures(desk.db, "nobody", THERE) == account_store.failures(desk.db, "wangli", THERE)
+    assert account_store.failures(desk.db, "nobody", THERE) == account_store.failures(
+        desk.db, "wangli", THERE
+    )
 
 
 def test_a_disabled_account_never_confirms_its_password(desk: Desk) -> None:
