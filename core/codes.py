@@ -134,6 +134,7 @@ class ErrorCode(StrEnum):
     SYNC_CREDIT = "E_SYNC_CREDIT"
     SYNC_TIMEOUT = "E_SYNC_TIMEOUT"
     SYNC_UNREACHABLE = "E_SYNC_UNREACHABLE"
+    SYNC_FLOOD = "E_SYNC_FLOOD"
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"
@@ -411,6 +412,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.SYNC_UNREACHABLE: (
         "无法连接上级节点，本节点继续离线工作",
         "The parent cannot be reached; this node keeps working offline",
+    ),
+    ErrorCode.SYNC_FLOOD: (
+        "本次同步送来的记录被拒收过多，上级已中止同步；请信息技术人员检查该节点的软件和密钥是否被盗用",
+        "Too many of the records this session sent were refused, so the parent ended it; IT should"
+        " check the node's software, and whether its key was stolen",
     ),
 }
 

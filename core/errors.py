@@ -167,7 +167,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_FLOOD",
         ),
     ),
 )  # fmt: skip

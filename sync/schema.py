@@ -29,6 +29,7 @@ from sync.projection.status import STATUS_TABLES
 from sync.record import trust
 from sync.record.db import execute_all
 from sync.record.log import LOG_TABLES, anchor_of, decode_stored, envelopes_of
+from sync.record.refused import REJECTED_BY_SOURCE
 
 log_migrations = Migrations("log")
 sync_migrations = Migrations("sync")
@@ -67,5 +68,6 @@ def _central_keys(db: Database) -> None:
 _ddl(log_migrations, "0005_calendar_releases", CALENDAR_TABLES)
 _ddl(log_migrations, "0006_node_status", STATUS_TABLES)
 _ddl(log_migrations, "0007_quarantine_from_revocations", trust.QUARANTINE_FROM_REVOCATIONS)
+_ddl(log_migrations, "0008_rejected_by_source", REJECTED_BY_SOURCE)
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

@@ -23,7 +23,7 @@ CO_OWNERS: dict[str, set[str]] = {
     # The log's write path: ingest appends records and keeps what it holds back or refuses.
     "records": {"sync.record.ingest"},
     "held": {"sync.record.ingest"},
-    "rejected": {"sync.record.ingest"},
+    "rejected": {"sync.record.refused"},
     "forks": {"sync.record.ingest"},
     # The node's and central's migrations create the account tables the web kit's store owns.
     "clerk_secrets": {"node.store", "central.store"},
@@ -52,6 +52,7 @@ READS: dict[str, set[str]] = {
         "node_status",
         "link_receipts",
         "link_peers",
+        "link_rejections",
         "catalog_releases",
         "records",
     },
