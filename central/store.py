@@ -146,8 +146,9 @@ class Unchecked:
     mode: str
     grant_id: bytes | None
     cat: int
-    received: int
+    received: int  # when its intake record was signed (the record's ts)
     quarantined: bool  # its intake record was signed after its node's cut-off
+    intake_id: bytes
 
 
 class CentralStore:
@@ -235,15 +236,18 @@ class CentralStore:
         """Up to ``limit`` cases whose intake has no verdict yet."""
         rows = self.db.conn.execute(
             "SELECT c.case_no, c.node, c.item, c.mode, c.grant_id, c.cat, c.received,"
-            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id)"
+            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id), c.intake_id"
             " FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
             " WHERE k.case_no IS NULL LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            Unchecked(case_no, node, item, mode, None if grant is None else bytes(grant), cat, at, bool(q))
-            for case_no, node, item, mode, grant, cat, at, q in rows
-        ]
+            Unchecked(
+                case_no, node, item, mode, None if grant is None else bytes(grant), cat, at, bool(q),
+                bytes(intake_id),
+            )
+            for case_no, node, item, mode, grant, cat, at, q, intake_id in rows
+        ]  # fmt: skip
 
     def record_checks(self, checks: Sequence[IntakeCheck]) -> None:
         """Keep these verdicts (replacing any earlier verdict on the same case)."""

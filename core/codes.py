@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     ROOT_PROOF = "E_ROOT_PROOF"
     HEARTBEAT_STALE = "E_HEARTBEAT_STALE"
     CLOCK_BEHIND = "E_CLOCK_BEHIND"
+    BACKDATED = "E_BACKDATED"
     # -- records at ingest ---------------------------------------------------------------
     RECORD_TOO_LARGE = "E_RECORD_TOO_LARGE"
     RECORD_MALFORMED = "E_RECORD_MALFORMED"
@@ -227,6 +228,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CLOCK_BEHIND: (
         "本机时钟落后于中心心跳时间，请校准时钟",
         "This machine's clock is behind central's heartbeat; set the clock",
+    ),
+    ErrorCode.BACKDATED: (
+        "记录的签署时间早于同一节点的前一条记录，或早于上级最近一次回执超过允许的离线天数：可能被倒签",
+        "The record is dated before its node's previous record, or before the parent's newest receipt"
+        " for the node by more than the days a node may stay offline: it may be backdated",
     ),
     ErrorCode.RECORD_TOO_LARGE: ("记录超过大小上限", "The record is larger than allowed"),
     ErrorCode.RECORD_MALFORMED: ("记录格式损坏", "The record is malformed"),

@@ -17,12 +17,14 @@ so that one enrolled key sending garbage cannot fill a parent's disk:
 
 The rows of one source are found through the ``rejected_source`` index (migration
 ``log/0008_rejected_by_source``), once per ingest pass: a :class:`Refusals` keeps the
-source's figures up to date as it writes, inside the pass's transaction.
+source's figures up to date as it writes, inside the pass's transaction; :func:`rejections`
+reads them back for the operator.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from sqlite_utils import Database
 
@@ -105,6 +107,31 @@ def best_effort_header(data: bytes) -> tuple[str | None, int | None, str | None,
         return payload.origin, payload.seq, payload.kind, record_id(payload_bytes)
     except RecordError:
         return None, None, None, None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One row of ``rejected``: what was refused, why, from where, and how often."""
+
+    code: str
+    reason: str
+    source: str
+    origin: str | None  # None: the bytes did not decode far enough to say
+    seq: int | None
+    kind: str | None
+    times: int
+    last_at: int
+
+
+def rejections(db: Database, *, newest: int | None = None) -> list[Rejection]:
+    """The records ``db`` refused: all of them in the order they were first refused, or
+    the ``newest`` (by their last arrival) newest first."""
+    columns = "code, reason, source, origin, seq, kind, times, last_at"
+    if newest is None:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY n")
+    else:
+        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY last_at DESC LIMIT ?", (newest,))
+    return [Rejection(*row) for row in rows]
 
 
 REJECTED_BY_SOURCE = ("CREATE INDEX rejected_source ON rejected (source)",)

@@ -58,6 +58,8 @@ READS: dict[str, set[str]] = {
     },
     # Central's re-check picks the intakes it has not judged yet, and the quarantined ones.
     "central.store": {"cases", "quarantined"},
+    # A receipt's witness is void when its record is quarantined.
+    "sync.projection.status": {"quarantined"},
     # The cases projection's readers, in a module of their own beside its writer.
     "sync.projection.case_queries": {"cases", "case_events"},
 }
