@@ -20,7 +20,7 @@ from sqlite_utils.migrations import Migrations
 
 from sync.link.store import LINK_TABLES
 from sync.projection.calendars import CALENDAR_TABLES
-from sync.projection.cases import CASE_TABLES
+from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
 from sync.projection.grants import GRANT_TABLES
@@ -77,6 +77,13 @@ def _receipt_history(db: Database) -> None:
     # The receipts a store held before the table existed.
     for envelope in envelopes_of_kind(db, kinds.LINK_RECEIPT):
         note_receipt(db, decode_stored(envelope))
+
+
+@log_migrations(name="0010_quarantined_cases")
+def _quarantined_cases(db: Database) -> None:
+    execute_all(db, CASE_QUARANTINE)
+    # Revocations a store took in before the cases projection left their records out.
+    CaseProjector().quarantine(db)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)
