@@ -105,6 +105,11 @@ class ErrorCode(StrEnum):
     ENROLL_CODE_TAKEN = "E_ENROLL_CODE_TAKEN"
     ENROLL_BUNDLE = "E_ENROLL_BUNDLE"
     ENROLL_ANCHOR = "E_ENROLL_ANCHOR"
+    ENROLL_TOKEN_MISSING = "E_ENROLL_TOKEN_MISSING"
+    ENROLL_TOKEN = "E_ENROLL_TOKEN"
+    ENROLL_TOKEN_USED = "E_ENROLL_TOKEN_USED"
+    ENROLL_TOKEN_EXPIRED = "E_ENROLL_TOKEN_EXPIRED"
+    ENROLL_TOKEN_CODE = "E_ENROLL_TOKEN_CODE"
     ALREADY_ENROLLED = "E_ALREADY_ENROLLED"
     NOT_ENROLLED = "E_NOT_ENROLLED"
     NOT_INITIALIZED = "E_NOT_INITIALIZED"
@@ -340,6 +345,27 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.ENROLL_ANCHOR: (
         "信任锚指纹不符，请与市中心核对",
         "The trust-anchor fingerprint does not match: check it with the city center",
+    ),
+    ErrorCode.ENROLL_TOKEN_MISSING: (
+        "入网申请中没有入网令牌：请向市中心索取该节点代码的令牌，再用它重新生成申请",
+        "The enrollment request carries no token: get a token for the node's code from central"
+        " and remake the request with it",
+    ),
+    ErrorCode.ENROLL_TOKEN: (
+        "入网令牌不正确，不是市中心签发的令牌",
+        "The enrollment token is not one central issued",
+    ),
+    ErrorCode.ENROLL_TOKEN_USED: (
+        "入网令牌已经用过，每个令牌只能入网一次；请向市中心重新索取",
+        "The enrollment token was used already (each enrolls once): ask central for a new one",
+    ),
+    ErrorCode.ENROLL_TOKEN_EXPIRED: (
+        "入网令牌已过期，请向市中心重新索取",
+        "The enrollment token has expired: ask central for a new one",
+    ),
+    ErrorCode.ENROLL_TOKEN_CODE: (
+        "入网令牌是为其他节点代码签发的",
+        "The enrollment token was issued for another node's code",
     ),
     ErrorCode.ALREADY_ENROLLED: ("本节点已入网", "This node is enrolled already"),
     ErrorCode.NOT_ENROLLED: ("本节点尚未入网", "This node is not enrolled yet"),
