@@ -25,7 +25,7 @@ from collections.abc import Callable
 from central.store import CentralStore
 from core.admin import Tier, tier_for_code
 from core.clock import local_time
-from core.errors import EnrollmentError, ErrorCode, TongbanError
+from core.errors import EnrollmentError, ErrorCode, InputError, TongbanError
 from sync.record.enrollment import EnrollmentRequest, new_token, token_digest
 
 VALID_HOURS = 72
@@ -41,6 +41,7 @@ def issue(
     Raises:
         EnrollmentError: ``E_ENROLL_TIER`` (not a node's code) or ``E_ENROLL_PARENT`` (not in
             this city); nothing is kept then.
+        InputError: ``E_FIELD_INVALID``: ``valid_hours`` out of 1 … :data:`MAX_VALID_HOURS`.
     """
     try:
         tier = tier_for_code(code)
@@ -51,7 +52,7 @@ def issue(
     if code[:6] != city:
         raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"{code} is not in {city}")
     if not 1 <= valid_hours <= MAX_VALID_HOURS:
-        raise EnrollmentError(ErrorCode.ENROLL_TOKEN, f"valid hours must be 1 to {MAX_VALID_HOURS}")
+        raise InputError(ErrorCode.FIELD_INVALID, f"valid hours must be 1 to {MAX_VALID_HOURS}")
     token = new_token(random)
     now = store.log.clock.now()
     expires = now + valid_hours * 3600

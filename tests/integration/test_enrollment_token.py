@@ -132,10 +132,17 @@ def test_a_token_for_another_code_is_refused(net: Network) -> None:
 
 
 def test_a_token_is_issued_only_for_a_code_central_may_certify(net: Network) -> None:
+    before = _stored(net)
     with authority.open_central(net.central_dir, net.clock) as central:
-        for code in ("330482104", CITY, "33048110"):
-            with pytest.raises(EnrollmentError):
+        for code, refused in (
+            ("330482104", ErrorCode.ENROLL_PARENT),  # another city's town
+            (CITY, ErrorCode.ENROLL_TIER),  # central itself
+            ("33048110", ErrorCode.ENROLL_TIER),  # no node's code
+        ):
+            with pytest.raises(EnrollmentError) as info:
                 authority.issue_enroll_token(central, code)
+            assert info.value.code is refused
+    assert _stored(net) == before
 
 
 def test_the_commands_issue_a_token_remake_the_request_and_enroll(net: Network, tmp_path: Path) -> None:
