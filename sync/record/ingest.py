@@ -367,10 +367,10 @@ class Pass:
                     queue.append(Record(item.rid, item.payload, item.payload_bytes, item.sig, item.envelope))
         return released
 
-    def reject(self, envelope: bytes, source: str, exc: TongbanError) -> None:
+    def reject(self, envelope: bytes, source: str, exc: TongbanError) -> bool:
         """Keep the refusal of ``envelope`` in ``rejected``, within ``source``'s bound
-        (:mod:`sync.record.refused`)."""
-        self.refusals.keep(envelope, source, exc)
+        (:mod:`sync.record.refused`); whether the same bytes were refused so before."""
+        return self.refusals.keep(envelope, source, exc)
 
     # -- cached lookups -----------------------------------------------------------------
 

@@ -253,13 +253,13 @@ class RecordLog:
                     outcome = Outcome(Status.APPENDED, item.rid, released=released)
                 return outcome
         except REFUSALS as exc:
-            checks.reject(item.envelope, source, exc)
-            return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail)
+            again = checks.reject(item.envelope, source, exc)
+            return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail, again=again)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             # A shape no check anticipated: still the sender's fault, never a crash.
             error = RecordError(ErrorCode.RECORD_MALFORMED, f"{type(exc).__name__}: {exc}"[:200])
-            checks.reject(item.envelope, source, error)
-            return Outcome(Status.REJECTED, code=error.code, reason=error.detail)
+            again = checks.reject(item.envelope, source, error)
+            return Outcome(Status.REJECTED, code=error.code, reason=error.detail, again=again)
 
     def append_local(
         self,

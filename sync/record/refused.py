@@ -51,7 +51,8 @@ class Refusals:
         self._used: dict[str, list[int]] = {}  # source → [rows, bytes] kept
 
     def keep(self, envelope: bytes, source: str, exc: TongbanError) -> bool:
-        """Count ``envelope``'s refusal; whether a row holds it (False: past the bound)."""
+        """Count ``envelope``'s refusal, keeping it if the source's bound allows; whether
+        the same bytes were refused for the same reason before (their row counts one more)."""
         data = bytes(envelope) if isinstance(envelope, bytes | bytearray | memoryview) else b""
         digest = hashlib.sha256(data).digest()
         conn = self.db.conn
@@ -66,7 +67,7 @@ class Refusals:
             kept = data[:KEPT_ENVELOPE] if origin is not None else data[:KEPT_PREFIX]
             used = self._used_by(source)
             if used[0] >= MAX_REJECTED_ROWS or used[1] + len(kept) > MAX_REJECTED_BYTES:
-                return False
+                return False  # counted by the link only
             conn.execute(
                 "INSERT INTO rejected (digest, code, reason, origin, seq, kind, record_id, size, envelope,"
                 " source, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -87,7 +88,7 @@ class Refusals:
             )
             used[0] += 1
             used[1] += len(kept)
-        return True
+        return False
 
     def _used_by(self, source: str) -> list[int]:
         if source not in self._used:

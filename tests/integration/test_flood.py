@@ -231,6 +231,25 @@ def _dashboard_shows_the_alarm(central: Central, refused: int, top: str) -> None
     assert cell and int(cell[2]) == refused and top in cell[1]  # the town's row in the node table
 
 
+def test_a_child_sending_again_what_was_refused_is_not_ended(central: Central) -> None:
+    """A town holds records central refuses for good (a revoked village's, signed past its
+    cut-off; a kind central does not know yet): it sends them again at every session, as
+    the heads say central lacks them. That is no flood: nothing new is kept of them."""
+    city = central.city
+    child = central.child(TOWN)
+    assert child.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+    refused = forged(city, 200, 1024)
+    try:
+        assert flood(child, city, [refused]) is None  # one batch, 200 refused: not yet a flood
+        kept = central.kept(TOWN)
+        assert flood(child, city, [refused, refused]) is None  # the same again, twice
+        assert central.kept(TOWN) == kept
+    finally:
+        child.close()
+    codes = dict(central.query("SELECT code, times FROM link_rejections WHERE peer = ?", TOWN))
+    assert ErrorCode.SYNC_FLOOD.value not in codes and codes[ErrorCode.SIGNATURE_INVALID.value] == 600
+
+
 def test_records_waiting_on_a_gap_are_bounded_per_source(tmp_path: Path) -> None:
     """A key may sign its own records with a gap before them: they wait for the gap to
     fill, each up to the record size cap, but no more than a source's bound of them."""
