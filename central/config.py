@@ -49,12 +49,20 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class RecheckSection:
+    """[recheck]: central's re-check of intakes (:mod:`central.recheck`)."""
+
+    max_offline_days: int = 30  # a record signed longer before its first receipt is flagged
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
     home: Path
     sync: SyncSection = SyncSection()
     web: WebSection = WebSection()
+    recheck: RecheckSection = RecheckSection()
 
     @property
     def database_path(self) -> Path:
@@ -74,6 +82,7 @@ LAYOUT: dict[str, type] = {
     "store": StoreSection,
     "sync": SyncSection,
     "web": WebSection,
+    "recheck": RecheckSection,
 }
 
 
@@ -84,12 +93,19 @@ def load(home: Path) -> CentralConfig:
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
     config = CentralConfig(
-        central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"], web=parsed["web"]
+        central=parsed["central"],
+        store=parsed["store"],
+        home=home,
+        sync=parsed["sync"],
+        web=parsed["web"],
+        recheck=parsed["recheck"],
     )
     try:
         validate_node_code(config.central.code, Tier.CENTRAL)
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    if config.recheck.max_offline_days < 1:
+        raise ConfigError(detail=f"{path}: recheck.max_offline_days must be 1 or more")
     return config
 
 
