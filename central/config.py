@@ -56,12 +56,20 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class RecheckSection:
+    """[recheck]: central's re-check of intakes (:mod:`central.recheck`)."""
+
+    max_offline_days: int = 30  # a record signed longer before its first receipt is flagged
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
     home: Path
     sync: SyncSection = SyncSection()
     web: WebSection = WebSection()
+    recheck: RecheckSection = RecheckSection()
 
     @property
     def database_path(self) -> Path:
@@ -81,6 +89,7 @@ LAYOUT: dict[str, type] = {
     "store": StoreSection,
     "sync": SyncSection,
     "web": WebSection,
+    "recheck": RecheckSection,
 }
 
 
@@ -97,12 +106,15 @@ def load(home: Path) -> CentralConfig:
             home=home,
             sync=parsed["sync"],
             web=parsed["web"],
+            recheck=parsed["recheck"],
         )
         validate_node_code(config.central.code, Tier.CENTRAL)
     except ConfigError:
         raise
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    if config.recheck.max_offline_days < 1:
+        raise ConfigError(detail=f"{path}: recheck.max_offline_days must be 1 or more")
     return config
 
 

@@ -166,7 +166,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED",
         ),
     ),
     (
@@ -186,7 +186,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_FLOOD",
         ),
     ),
     (InternalError, _codes("E_INTERNAL")),

@@ -2,7 +2,7 @@
 
 Tables (:data:`ACCOUNT_TABLES`: a node's migration ``node/0002_clerk_secrets`` and
 central's ``central/0002_accounts`` create them; :data:`LOGIN_FAILURE_TABLES`: the
-node's ``node/0003_login_failures`` and central's ``central/0005_login_failures``):
+node's ``node/0003_login_failures`` and central's ``central/0006_login_failures``):
 
 ``clerk_secrets``
     one row per account that has a password: its argon2id hash. (Its columns ``failed``

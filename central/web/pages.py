@@ -49,7 +49,8 @@ class Pages(Sessions):
     def _dashboard(self, ctx: Ctx) -> Response:
         store = ctx.central.store
         board = snapshot(store.db, now=ctx.now)
-        recheck.recheck(store, ctx.central.code)  # what arrived since central's duties last ran
+        # What arrived since central's duties last ran.
+        recheck.recheck(store, ctx.central.code, max_offline_days=ctx.central.config.recheck.max_offline_days)
         checks = {"counts": recheck.counts(store), "flagged": recheck.flagged(store, FLAGGED_SHOWN)}
         return ctx.render(
             "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks

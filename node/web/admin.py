@@ -12,7 +12,7 @@ from core.errors import ErrorCode, InputError, TongbanError
 from node.store import verify
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
-from sync.record.log import Rejection, rejections
+from sync.record.refused import Rejection, rejections
 from web.accounts import hash_password
 from web.pages import page
 

@@ -185,7 +185,7 @@ def test_an_operator_is_unlocked_the_same_way_at_central(root: Path, clock: Fixe
 def test_the_backoff_table_is_a_migration_of_its_own_in_each_store(root: Path) -> None:
     for db, migration in (
         (root / VILLAGE / "node.db", ("node", "0003_login_failures")),
-        (root / "central" / "central.db", ("central", "0005_login_failures")),
+        (root / "central" / "central.db", ("central", "0006_login_failures")),
     ):
         conn = sqlite3.connect(db)
         try:
