@@ -22,7 +22,7 @@ from core.grants import Grant
 from sync.projection.grants import StoreGrants
 from sync.record.forks import forks as all_forks
 from sync.record.forks import open_forks
-from sync.record.log import Rejection, rejections
+from sync.record.refused import Rejection, rejections
 from sync.record.trust import certificates
 
 DAY = 86_400

@@ -45,7 +45,7 @@ class CentralDuties:
         the root grants that are due (not while central is rebuilt: it signs nothing)."""
         home = Path(self.config[HOME_KEY])
         with open_central(home, self.clock) as central:
-            recheck(central.store, central.code)
+            recheck(central.store, central.code, max_offline_days=central.config.recheck.max_offline_days)
             if not rebuilding(home):
                 renew_grants(central)
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a headless browser for the clerk-screen tests, and
+# Debian packages the tests need: a headless browser and a CJK font for the clerk-screen tests
+# (without one every Chinese character is a box in a screenshot or a PDF), and
 # iproute2 + nftables for the sync tests that shape a link inside network namespaces.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 
-packages=(chromium iproute2 nftables)
+packages=(chromium fonts-noto-cjk iproute2 nftables)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -181,8 +181,11 @@ def supervisor_conf(home: Path, nodes: list[tuple[str, int]], central_port: int)
             'environment=MALLOC_ARENA_MAX="2"',
             "stopsignal=INT",
             "stopwaitsecs=10",
-            "autorestart=true",
-            "startsecs=2",
+            # a refused start (exit 3: a damaged store) ends FATAL or EXITED, never a loop
+            "autorestart=unexpected",
+            "exitcodes=0,3",
+            "startsecs=5",
+            "startretries=3",
             f"stdout_logfile={home_of[store]}/{name.split('-')[0]}.log",
             "redirect_stderr=true",
             "",

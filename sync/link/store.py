@@ -168,7 +168,8 @@ class LinkStore:
             for row in self.conn.execute("SELECT DISTINCT origin FROM records WHERE arrival > ?", (before,))
         ]
         heads = self.heads_of([o for o in touched if self.dense(o)])
-        return Committed(counts, codes, heads, self._newest_held(outcomes))
+        again = sum(1 for outcome in outcomes if outcome.again)
+        return Committed(counts, codes, heads, again, self._newest_held(outcomes))
 
     def _newest_held(self, outcomes: list[Outcome]) -> Heads:
         """The newest record of each origin among ``outcomes`` that this store holds."""

@@ -32,6 +32,8 @@ def test_operator_flow(tmp_path: Path) -> None:
         "central", "publish-catalog", central, Path(__file__).parents[2] / "central" / "demo" / "catalog.yaml"
     )
     run("node", "init", town, "--tier", "town", "--code", TOWN, "--name", "斜桥镇", "--parent-code", CITY)
+    token = run("central", "enroll-token", central, TOWN).stdout.splitlines()[0]
+    run("node", "request", town, "--token", token)
     run("central", "enroll", central, town / "enroll-request.cbor")
     run("node", "enroll", town, central / "bundles" / f"{TOWN}.bundle", "--anchor", fingerprint)
     run(
@@ -46,6 +48,8 @@ def test_operator_flow(tmp_path: Path) -> None:
         "某村",
         "--parent-code",
         TOWN,
+        "--token",
+        run("central", "enroll-token", central, VILLAGE, "--valid-hours", "2").stdout.splitlines()[0],
     )
     run("central", "enroll", central, village / "enroll-request.cbor", "--out", tmp_path / "v.bundle")
     run("node", "enroll", village, tmp_path / "v.bundle")
