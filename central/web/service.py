@@ -12,13 +12,14 @@ from werkzeug.wrappers import Request, Response
 
 from central.web.catalog import CatalogPages
 from central.web.delegation import DelegationPages
+from central.web.health import HealthPages
 from central.web.pages import Pages
 from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web", "central.css": "central.web"}
 
 
-class CentralWeb(Pages, CatalogPages, DelegationPages):
+class CentralWeb(Pages, CatalogPages, DelegationPages, HealthPages):
     name = "central_web"
 
     @http("GET", "/static/<name>")

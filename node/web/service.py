@@ -13,13 +13,14 @@ from werkzeug.wrappers import Request, Response
 
 from node.web.admin import Admin
 from node.web.api import Api
+from node.web.health import HealthPages
 from node.web.pages import Pages
 from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web"}
 
 
-class NodeWeb(Pages, Admin, Api):
+class NodeWeb(Pages, Admin, Api, HealthPages):
     name = "node_web"
 
     @http("GET", "/static/<name>")
