@@ -35,6 +35,11 @@ from core.errors import TongbanError  # noqa: E402
 from tongban.cli.refusals import for_terminal  # noqa: E402
 from tongban.processes import PARTS, first_check, plan_for  # noqa: E402
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+INFO_LOGS = ("nameko.web.server", "sync.link.services", "tongban.run")
+"""Loggers whose INFO lines go to the program's log: eventlet's WSGI server's line per
+request (the access log), the sync agent's line per good session, the start lines."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tongban.run")
@@ -42,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", help="HOST:PORT of the web service (default: [web] listen)")
     parser.add_argument("--only", choices=PARTS, help="run only the web or only the sync services")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    for name in INFO_LOGS:
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         plan = plan_for(args.home, args.listen, args.only)
         first_check(args.home.resolve())
@@ -59,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.start()
+    started = logging.getLogger("tongban.run")
     for line in plan.lines:
-        print(line, flush=True)
+        started.info("%s", line)
     runner.wait()
     return 0
 

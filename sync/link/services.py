@@ -326,5 +326,19 @@ class SyncAgent:
     @timer(interval=1)  # type: ignore[untyped-decorator]
     def tick(self) -> None:
         result = in_real_thread(self.agent.tick)
-        if result is not None and not result.ok:
+        if result is None:
+            return
+        if not result.ok:
             log.warning("sync failed: %s", result.error)
+            return
+        moved = result.summary
+        rejected = sum(moved.rejected.values())
+        log.info(  # one line per good session: the log shows the link lives
+            "synced with %s (%s): up %d, down %d, rejected %d, %.1f s",
+            result.parent,
+            result.endpoint,
+            moved.up,
+            moved.down,
+            rejected,
+            result.seconds,
+        )

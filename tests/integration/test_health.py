@@ -7,6 +7,7 @@ Prometheus client's own parser, as a scraper would read it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ def test_a_village_reports_its_health_and_metrics_without_a_login(tmp_path: Path
         status, headers, text = web.request("GET", "/metrics")
         assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
         metrics = families(text)
+        log = (net.node_dir(VILLAGE) / "web.log").read_text()
+    # every line of the program's log has its time; each request has its line (the access log)
+    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO .*"GET /healthz HTTP/1.1" 200', log, re.M), log
+    assert re.search(r"^\d{4}-\d\d-\d\d .* INFO tongban.run: .*新阳村", log, re.M), log
     assert metrics["tongban_healthy"] == [({}, 1.0)]
     ((labels, _),) = metrics["tongban_info"]
     assert labels["code"] == VILLAGE and labels["tier"] == "village" and labels["protocol"] == "2"
