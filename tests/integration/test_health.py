@@ -41,7 +41,8 @@ def test_a_village_reports_its_health_and_metrics_without_a_login(tmp_path: Path
         metrics = families(text)
         log = (net.node_dir(VILLAGE) / "web.log").read_text()
     # every line of the program's log has its time; each request has its line (the access log)
-    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO .*"GET /healthz HTTP/1.1" 200', log, re.M), log
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ "
+    assert re.search(stamp + r'INFO .*"GET /healthz HTTP/1.1" 200', log, re.M), log
     assert re.search(r"^\d{4}-\d\d-\d\d .* INFO tongban.run: .*新阳村", log, re.M), log
     assert metrics["tongban_healthy"] == [({}, 1.0)]
     ((labels, _),) = metrics["tongban_info"]
