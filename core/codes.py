@@ -150,6 +150,7 @@ class ErrorCode(StrEnum):
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"
+    PROVISION_BUSY = "E_PROVISION_BUSY"
 
 
 # (Chinese, English). Written for the person who must act: what is wrong, what to do.
@@ -391,6 +392,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.DIR_NOT_EMPTY: ("目录已存在且不为空", "The directory exists and is not empty"),
     ErrorCode.CONFIG: ("配置不正确", "The configuration is not valid"),
+    ErrorCode.PROVISION_BUSY: (
+        "另一次部署正在对这份组织架构运行，请等它结束后再试",
+        "Another provisioning run of this org tree is in progress; try again when it has finished",
+    ),
     ErrorCode.VERIFY_FAILED: ("日志校验发现问题", "Log verification found faults"),
     ErrorCode.MATERIALS_MISSING: (
         "必需材料不齐，请打印一次性告知单交申请人",

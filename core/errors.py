@@ -181,7 +181,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
     (KeyFileError, _codes("E_KEY_FILE_", "E_KEY_MISSING")),
     (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED", "E_CENTRAL_REBUILDING")),
     (EnrollmentError, _codes("E_ENROLL_", "E_ALREADY_ENROLLED", "E_NOT_ENROLLED")),
-    (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED")),
+    (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED", "E_PROVISION_BUSY")),
     (
         SyncError,
         _codes(

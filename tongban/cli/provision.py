@@ -10,10 +10,15 @@ each code. ``state`` only reads, so the playbooks can run it in check mode too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +101,37 @@ def apply_command(
     ansible-playbook as it is (--check, --limit, -e …). The exit status is ansible-playbook's.
     """
     target = inventory_file or default_inventory(org_tree)
-    target.write_text(inventory.render(load_tree(org_tree)), encoding="utf-8")
     if not playbook.is_file():
         raise ConfigError(ErrorCode.CONFIG, f"no playbook at {playbook} (run from the checkout or pass it)")
     beside = Path(sys.executable).parent / "ansible-playbook"
     program = str(beside) if beside.exists() else shutil.which("ansible-playbook")
     if program is None:
         raise ConfigError(ErrorCode.CONFIG, "ansible-playbook is not installed (pip install ansible-core)")
-    sys.exit(subprocess.run([program, "-i", str(target), str(playbook), *ansible_args]).returncode)
+    with run_lock(org_tree):
+        target.write_text(inventory.render(load_tree(org_tree)), encoding="utf-8")
+        code = subprocess.run([program, "-i", str(target), str(playbook), *ansible_args]).returncode
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def run_lock(org_tree: Path) -> Iterator[None]:
+    """Hold ``ORG_TREE.lock`` (``flock``) for the whole run: two runs on one city at once
+    would create virtualenvs, keys and enrollments over each other. The second is refused
+    with ``E_PROVISION_BUSY``, naming the run that holds the lock; the lock goes with the
+    process, so a run that was killed leaves nothing to clean up."""
+    path = org_tree.with_name(org_tree.name + ".lock")
+    with open(path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ConfigError(ErrorCode.PROVISION_BUSY, f"{path} is held by {holder}") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n")
+        lock.flush()
+        yield
 
 
 @provision.command("state")
