@@ -226,7 +226,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
 def test_check_mode_on_a_new_city_predicts_changes_and_creates_nothing(city: City) -> None:
     assert set(city.check) == set(HOST.values())
     assert all(changed > 0 for _, changed, _, _ in city.check.values())
-    assert city.after_check == ["haining.inventory.yml", "haining.yaml", "src", "wheels"]
+    assert city.after_check == ["haining.inventory.yml", "haining.yaml", "haining.yaml.lock", "src", "wheels"]
 
 
 def test_the_city_runs_under_supervisor_enrolled_and_syncing(city: City) -> None:
