@@ -147,6 +147,30 @@ def add_device_token(db: Database, name: str, token_digest: bytes, roles: list[s
     return True
 
 
+def device_token_rows(db: Database) -> list[tuple[bytes, str, str, int, int, int | None]]:
+    """Every device token as stored (digest, name, roles, created, active, last_used), to
+    carry them to the same node's new store when its keys are rotated."""
+    rows = db.conn.execute(
+        "SELECT digest, name, roles, created, active, last_used FROM device_tokens ORDER BY name"
+    ).fetchall()
+    return [(bytes(d), n, r, c, a, lu) for d, n, r, c, a, lu in rows]
+
+
+def put_device_token_rows(db: Database, rows: list[tuple[bytes, str, str, int, int, int | None]]) -> int:
+    """Keep device tokens read by :func:`device_token_rows`; a name already held is left as
+    it is. How many were added."""
+    added = 0
+    with transaction(db):
+        for row in rows:
+            cur = db.conn.execute(
+                "INSERT INTO device_tokens (digest, name, roles, created, active, last_used)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                row,
+            )
+            added += cur.rowcount
+    return added
+
+
 def disable_device_token(db: Database, name: str) -> bool:
     """Disable the device ``name``'s token; False when there is no such device."""
     with transaction(db):

@@ -100,6 +100,12 @@ def add_secret(db: Database, user: str, password_hash: bytes, now: int) -> None:
         )
 
 
+def secrets_with_dates(db: Database) -> list[tuple[str, bytes, int]]:
+    """Every account's password hash and when it was set, by user."""
+    rows = db.conn.execute("SELECT user, hash, changed FROM clerk_secrets ORDER BY user").fetchall()
+    return [(user, bytes(hashed), changed) for user, hashed, changed in rows]
+
+
 def replace_secret(db: Database, user: str, password_hash: bytes, now: int) -> None:
     """A new password for ``user``: the backoff is cleared and every session of ``user`` ends."""
     with transaction(db):

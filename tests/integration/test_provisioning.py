@@ -10,6 +10,7 @@ supervisord is shut down at the end, even when a test fails.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import sys
 import sysconfig
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import xmlrpc.client
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ from sync.record.envelope import Payload, seal
 from sync.record.log import decode_stored
 from sync.record.outcome import Status
 from tests.helpers import wait_for
-from tests.integration.webnode import GOOD_ID, ID_2, free_port
+from tests.integration.webnode import GOOD_ID, ID_2, PASSWORD, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -397,9 +399,35 @@ def forge_after_the_cut_off(city: City, key_file: Path) -> Any:
         supervisor.startProcessGroup("tongban")
 
 
+def clerk_login(city: City, user: str, password: str) -> int:
+    """The village's login page as a clerk's browser sends it; the status (303: logged in)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
+    url = f"http://127.0.0.1:{city.ports['vw']}/login"
+    with opener.open(url, timeout=30) as page:
+        found = re.search(r'name="login_csrf" value="([^"]+)"', page.read().decode())
+    assert found
+    data = urllib.parse.urlencode({"user": user, "password": password, "login_csrf": found[1], "next": "/"})
+    try:
+        with opener.open(urllib.request.Request(url, data=data.encode(), method="POST"), timeout=30) as done:
+            return int(done.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def test_rotating_the_village_keys_keeps_it_syncing_and_refuses_the_old_key(city: City) -> None:
     if not city.cases:
         test_a_case_taken_in_at_the_village_reaches_central(city)
+    home = str(city.home(VILLAGE))
+    clerk = ["wangli", "--name", "王丽", "--role", "clerk", "--password-stdin"]
+    city.tongban(VILLAGE, "node", "clerk", "add", home, *clerk, stdin=f"{PASSWORD}\n")
+    kiosk = city.tongban(VILLAGE, "node", "device", "add", home, "kiosk-window").strip().splitlines()[-1]
+    assert clerk_login(city, "wangli", PASSWORD) == 303
     old = city.state(VILLAGE)
     recap = city.play("-e", f"tongban_target={HOST[VILLAGE]}", playbook="rotate-keys.yml")
     assert recap[HOST[VILLAGE]][1] > 0 and HOST[TOWN] not in recap
@@ -407,6 +435,9 @@ def test_rotating_the_village_keys_keeps_it_syncing_and_refuses_the_old_key(city
     assert new["enrolled"] and new["kid"] != old["kid"]
     assert city.state(CITY)["live"][VILLAGE] == new["kid"]
     assert city.programs(VILLAGE) == {"web": "RUNNING", "sync": "RUNNING"}
+    # Clerks and kiosks go on logging in: their secrets were carried to the new directory.
+    assert clerk_login(city, "wangli", PASSWORD) == 303
+    assert api(city, "GET", "/api/v1/items", kiosk)[0] == 200
     # The old key was kept aside, untouched; the new one continues the chain after the cut-off.
     retired = city.prefix(VILLAGE) / "retired" / f"{VILLAGE}-{old['kid']}"
     assert keys.load_key_file(retired / "keys" / "node.key").kid.hex() == old["kid"]

@@ -6,6 +6,9 @@ IT staff run to set up or re-check a whole city; ``state`` prints, as JSON, what
 playbooks ask a directory before they act: whether a node is initialized and enrolled
 under its current key, and at central the anchor fingerprint and the live certificate of
 each code. ``state`` only reads, so the playbooks can run it in check mode too.
+``carry-secrets`` gives a node's new directory, after a key rotation, the clerks'
+passwords and device tokens of the one moved aside. ``apply`` holds ``ORG_TREE.lock``
+while it runs, so a second run of the same city at once is refused (``E_PROVISION_BUSY``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from central import config as central_config
 from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
 from node import config as node_config
+from node import store as node_store
 from node.store import NodeStore
 from provisioning import inventory, orgtree
 from sync.record.enrollment import anchor_fingerprint
@@ -37,6 +41,7 @@ from sync.record.keys import fingerprint, load_key_file
 from sync.record.log import signed_with
 from sync.record.trust import certificates
 from tongban.cli.refusals import refusals
+from web import account_store
 
 CLOCK = SystemClock()
 DEFAULT_PLAYBOOK = Path("ansible/site.yml")
@@ -140,6 +145,32 @@ def run_lock(org_tree: Path) -> Iterator[None]:
 def state_command(directory: Path) -> None:
     """Print what DIRECTORY holds, as JSON: a node's enrollment or central's certificates."""
     click.echo(json.dumps(directory_state(directory), sort_keys=True))
+
+
+@provision.command("carry-secrets")
+@click.argument("retired", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@refusals
+def carry_secrets_command(retired: Path, directory: Path) -> None:
+    """Carry the clerks' passwords and the device tokens of RETIRED, a node directory a key
+    rotation moved aside, into DIRECTORY, the same node's new one (rotate-keys.yml).
+
+    They are the node's own local secrets, not keys, and never leave the machine: the
+    clerks and kiosks go on logging in as before. Sessions are not carried (clerks log in
+    again). Prints, as JSON, how many accounts and devices were carried.
+    """
+    old, new = node_config.load(retired), node_config.load(directory)
+    if old.node.code != new.node.code:
+        raise ConfigError(ErrorCode.CONFIG, f"{retired} is {old.node.code}, {directory} is {new.node.code}")
+    with (
+        NodeStore.open(old.database_path, CLOCK) as source,
+        NodeStore.open(new.database_path, CLOCK) as target,
+    ):
+        passwords = account_store.secrets_with_dates(source.db)
+        for user, hashed, changed in passwords:
+            account_store.replace_secret(target.db, user, hashed, changed)
+        devices = node_store.put_device_token_rows(target.db, node_store.device_token_rows(source.db))
+    click.echo(json.dumps({"accounts": len(passwords), "devices": devices}))
 
 
 def directory_state(home: Path) -> dict[str, Any]:
