@@ -12,7 +12,8 @@ list; the commands live in the modules of this package, by concern:
 * :mod:`tongban.cli.rebuild`: ``central rebuild|restore|backup``;
 * :mod:`tongban.cli.inspection`: ``verify``, ``log``;
 * :mod:`tongban.cli.demo`: ``demo init|start|stop``;
-* :mod:`tongban.cli.provision`: ``provision inventory|apply|state``.
+* :mod:`tongban.cli.provision`: ``provision inventory|apply|state|carry-secrets``;
+* :mod:`tongban.cli.city`: ``city status``.
 
 Every command is documented in docs/cli.md (a test checks that).
 
@@ -27,7 +28,7 @@ import warnings
 import click
 
 from tongban import __version__
-from tongban.cli import authority, central, demo, inspection, node, provision, rebuild, sync
+from tongban.cli import authority, central, city, demo, inspection, node, provision, rebuild, sync
 
 # eventlet's notice is for developers, not for an operator reading a refusal (as tongban.run)
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -92,6 +93,7 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (demo_group, demo.demo_start),
     (demo_group, demo.demo_stop),
     (main, provision.provision),
+    (main, city.city),
 )
 """Every command, with the group it belongs to."""
 
