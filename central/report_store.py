@@ -7,7 +7,8 @@ owners:
 
 * ``cases``, ``case_events`` — :mod:`sync.projection.cases`;
 * ``quarantined`` (a view) — :mod:`sync.record.trust`;
-* ``node_status``, ``link_receipts`` — :mod:`sync.projection.status`;
+* ``node_status``, ``link_receipts`` — :mod:`sync.projection.status` (with the
+  reports' own records, for the children a parent says it saw: ``reported_seen``);
 * ``link_peers``, ``link_rejections`` — :mod:`sync.link.store`;
 * ``catalog_releases`` — :mod:`sync.projection.catalog`, with ``records`` —
   :mod:`sync.record.log` (who published each release).
@@ -28,6 +29,7 @@ from sqlite_utils import Database
 from core.cases import OPEN_STATES
 from core.clock import CHINA
 from sync.projection.cases import OVERDUE_SQL
+from sync.projection.status import reported_seen
 from sync.record.log import decode_stored
 
 _HOURS = int(CHINA.utcoffset(None).total_seconds()) // 3600
@@ -110,12 +112,15 @@ def status_reports(db: Database) -> dict[str, StatusReport]:
 
 def contacts(db: Database) -> dict[str, list[int]]:
     """When central last heard of each node: its newest receipt, its last session with
-    central (either may be missing)."""
+    central, its last session with its parent as the parent's newest report says (any
+    may be missing)."""
     out: dict[str, list[int]] = {}
     for code, at in db.conn.execute(
         f"SELECT child, max(at) FROM link_receipts WHERE record_id NOT IN {_Q} GROUP BY child"
         " UNION ALL SELECT peer, max(last_seen) FROM link_peers GROUP BY peer"
     ):
+        out.setdefault(code, []).append(at)
+    for code, at in reported_seen(db).items():
         out.setdefault(code, []).append(at)
     return out
 

@@ -1,7 +1,8 @@
 """What a node does around its sync sessions: the work the link leaves to its home.
 
 * When the parent has welcomed a session, the node appends its ``node.status`` report
-  (:func:`sync.projection.status.report_status`), so that it goes up in the same session.
+  (:func:`sync.projection.status.report_status`), so that it goes up in the same session;
+  a town's names when each of its villages last ended a session with it.
   A report is advisory: one that cannot be made is logged and the session goes on.
 * After a good session a town renews the sub-grants it gave its villages that are due
   (their parents, its own grants, arrive renewed in sessions); the renewals go up at the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from core.errors import StoreError, TongbanError
+from sync.link.store import peers_seen
 from sync.projection.delegation import renew_grants
 from sync.projection.status import report_status
 from sync.record.envelope import Keyring, Signer
@@ -27,7 +29,8 @@ def welcomed(
 ) -> None:
     """Report this node's status, if a report is due (see :func:`report_status`)."""
     try:
-        report_status(store_log, signer, code, parent_heads, backlog)
+        seen = {child: at for child, (at, _) in peers_seen(store_log.db).items()}
+        report_status(store_log, signer, code, parent_heads, backlog, seen)
     except StoreError:
         raise
     except TongbanError as exc:  # a report is advisory: the session goes on

@@ -2,8 +2,10 @@
 
 Central's dashboard needs, for every node, what only the node knows: the catalog and
 calendar it holds, how many records its store holds back or refused, how many wait to go
-up, and how many forks it holds evidence of (``forks``, named only when there are: a
-parent of older software knows no such field). A node says so in a small signed
+up, how many forks it holds evidence of (``forks``), and, for a parent, when each child
+last ended a session with it (``seen``: a village behind a town is otherwise heard of only
+when its chain moves) — the last two named only when there are (a parent of older
+software knows no such field). A node says so in a small signed
 ``node.status`` record that it appends when its parent has welcomed a sync session and
 before it sends anything up (:func:`report_status`, which the node's link hook calls,
 :mod:`node.sync_hooks`), if its last report is an hour old or any figure but ``at``
@@ -34,6 +36,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from core.admin import within
 from sync.projection.calendars import newest_version as calendar_version
 from sync.projection.catalog import newest_version as catalog_version
 from sync.record import kinds
@@ -48,6 +51,11 @@ REPORT_EVERY = 3600
 
 FIGURES = ("catalog", "calendar", "held", "rejected", "backlog")
 """The fields of a report that make it news; ``at`` alone does not."""
+
+SEEN_STEP = 300
+"""A parent reports again when a child's last session is this much newer than the report
+before said (``seen``): the dashboard's last contact of a village behind a town is right
+to within this, while the town signs at most one report per step, not one per session."""
 
 
 class StatusProjector:
@@ -138,10 +146,11 @@ RECEIPT_HISTORY = (
 """Migration ``log/0009_receipt_history`` (it also keeps the receipts a store held before)."""
 
 
-def current_status(log: RecordLog, backlog: int) -> dict[str, int]:
+def current_status(log: RecordLog, backlog: int, seen: dict[str, int] | None = None) -> dict[str, Any]:
     """The body of a ``node.status`` report about this store, now; ``backlog``: the
-    records of its subtree that wait to go up, as its link counts them."""
-    body = {
+    records of its subtree that wait to go up, as its link counts them; ``seen``: when each
+    child last ended a session with this store (named only when there are)."""
+    body: dict[str, Any] = {
         "catalog": catalog_version(log.db),
         "calendar": calendar_version(log.db),
         "held": log.count("held"),
@@ -152,6 +161,8 @@ def current_status(log: RecordLog, backlog: int) -> dict[str, int]:
     forks = len(open_forks(log.db))
     if forks:
         body["forks"] = forks
+    if seen:
+        body["seen"] = dict(sorted(seen.items()))
     return body
 
 
@@ -162,13 +173,55 @@ def reported_forks(db: Database, record_id: bytes) -> int:
     return int(record.body.get("forks", 0)) if record is not None else 0
 
 
+def _seen_in(body: dict[str, Any]) -> dict[str, int]:
+    """The ``seen`` map of a report's body, leaving out what is not a code and a time."""
+    seen = body.get("seen", {})
+    if not isinstance(seen, dict):
+        return {}
+    return {
+        c: t for c, t in seen.items() if isinstance(c, str) and isinstance(t, int) and not isinstance(t, bool)
+    }
+
+
+def _seen_moved(db: Database, record_id: bytes, seen: dict[str, int]) -> bool:
+    """Whether a child's last session is :data:`SEEN_STEP` newer than the report
+    ``record_id`` said (or it named no such child)."""
+    record = stored_record(db, record_id)
+    before = _seen_in(record.body) if record is not None else {}
+    return any(at - before.get(child, at - SEEN_STEP) >= SEEN_STEP for child, at in seen.items())
+
+
+def reported_seen(db: Database) -> dict[str, int]:
+    """When each node last ended a session with its parent, as the parents' newest
+    reports say (``seen``; a parent speaks only for its own subtree); a child named by
+    several parents: the newest."""
+    found: dict[str, int] = {}
+    rows = db.conn.execute(
+        "SELECT record_id FROM node_status WHERE record_id NOT IN (SELECT id FROM quarantined)"
+    )
+    for (record_id,) in rows.fetchall():
+        record = stored_record(db, bytes(record_id))
+        if record is None:
+            continue
+        for child, at in _seen_in(record.body).items():
+            if child != record.origin and within(child, record.origin):  # its own subtree only
+                found[child] = max(at, found.get(child, at))
+    return found
+
+
 def report_status(
-    log: RecordLog, signer: Signer | Keyring, code: str, parent_heads: Heads, backlog: int
+    log: RecordLog,
+    signer: Signer | Keyring,
+    code: str,
+    parent_heads: Heads,
+    backlog: int,
+    seen: dict[str, int] | None = None,
 ) -> Record | None:
     """Append a ``node.status`` of ``code`` if its last one is stale or says otherwise.
 
-    ``parent_heads`` are the heads the parent welcomed the session with; ``backlog`` what
-    waits to go up (see :func:`current_status`). A node whose
+    ``parent_heads`` are the heads the parent welcomed the session with; ``backlog`` and
+    ``seen`` what :func:`current_status` reports (a child's newer session makes a report due
+    only :data:`SEEN_STEP` after the last one said). A node whose
     parent holds more of its chain than it does (a store restored from an older copy) or
     another record at its head (a fork) authors nothing: a record signed now would take a
     sequence number its chain has used already. It reports once its chain is whole again.
@@ -180,7 +233,7 @@ def report_status(
             seq, rid = parent_heads[code]
             if log.id_at(code, seq) != rid:
                 return None
-        body = current_status(log, backlog)
+        body = current_status(log, backlog, seen)
         last: Any = log.db.conn.execute(
             f"SELECT at, record_id, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
         ).fetchone()
@@ -189,6 +242,7 @@ def report_status(
             and body["at"] - last[0] < REPORT_EVERY
             and tuple(last[2:]) == tuple(body[name] for name in FIGURES)
             and reported_forks(log.db, bytes(last[1])) == body.get("forks", 0)
+            and not _seen_moved(log.db, bytes(last[1]), body.get("seen", {}))
         ):
             return None
         return log.append_local(signer, code, kinds.NODE_STATUS, body, actor="sys:sync")

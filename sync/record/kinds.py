@@ -224,10 +224,12 @@ KINDS: dict[str, Kind] = {
                 "backlog": _f(int),
                 "at": _f(int),
                 "forks": _f(int, required=False),
+                "seen": _f(dict, required=False),
             },
             "a node's report for central's dashboard: catalog and calendar held, records held,"
-            " refused and waiting to go up, and the open forks it holds evidence of (only when"
-            " there are: older parents know no such field) (sent before a sync session, up only)",
+            " refused and waiting to go up, the open forks it holds evidence of and when each"
+            " child last ended a session with it (each only when there are: older parents know"
+            " no such field) (sent before a sync session, up only)",
         ),
     )
 }

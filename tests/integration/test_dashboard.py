@@ -229,7 +229,14 @@ def test_every_figure_equals_a_count_of_the_signed_records(scenario: Scenario) -
     assert [n.code for n in board.nodes] == codes  # the org tree, depth first
     for row in board.nodes:
         status = led.status.get(row.code)
-        contact = [led.receipts.get(row.code), peers.get(row.code), status.payload.ts if status else None]
+        parent_status = led.status.get(led.parents[row.code])
+        seen = parent_status.body.get("seen", {}).get(row.code) if parent_status else None  # its town saw it
+        contact = [
+            led.receipts.get(row.code),
+            peers.get(row.code),
+            status.payload.ts if status else None,
+            seen,
+        ]
         mine = [c for c in open_ if c.node == row.code]
         assert row == NodeRow(
             code=row.code,
