@@ -19,12 +19,14 @@ from central import dashboard, registry
 from sync.link.protocol import VERSIONS
 from sync.record import kinds
 from sync.record.log import decode_stored, envelopes_of_kind
+from web.health import CERT_WARN_DAYS
 
 DAY = 86_400
 STALE_SECONDS = 3600
 """A node central has not heard of for this long is stale (it syncs every minute)."""
-EXPIRING_DAYS = 30
-"""A certificate closer than this to its expiry needs renewing (docs/operations.md)."""
+EXPIRING_DAYS = CERT_WARN_DAYS
+"""A certificate closer than this to its expiry needs renewing (docs/operations.md), as
+on the dashboard and at the node's /healthz."""
 BACKLOG_ALARM = 1000
 """Records waiting to go up at a node's last report that need a look."""
 

@@ -15,6 +15,8 @@ Rules, each in one place:
 * records in the ``quarantined`` view (signed after a revocation's cut-off) count for
   nothing: a case taken in by one is left out, and a decision or rating made by one is
   not counted as completed or rated;
+* a node's certificate needs renewing when its live certificate expires within
+  :data:`web.health.CERT_WARN_DAYS` days (or has expired): the banner above the dashboard;
 * a node is in alarm when central's endpoint refused :data:`REFUSED_ALARM` or more of what
   it sent under codes seen in the last :data:`ALARM_DAYS` days, or ended a session of it as
   a flood (``E_SYNC_FLOOD``) in that time: a broken node, or a stolen key.
@@ -44,6 +46,7 @@ from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
 from sync.projection.catalog import item_names
 from sync.record.trust import certificates
+from web.health import CERT_WARN_DAYS
 
 DAY = 86_400
 TIERS = ("city", "town", "village")
@@ -75,6 +78,7 @@ class NodeRow:
     refused: int = 0  # what central's endpoint refused from it (link_rejections), all told
     refused_codes: str = ""  # the most frequent codes of those, "E_X×n E_Y×m"
     alarm: bool = False  # see the module docstring
+    cert_expires: int | None = None  # epoch s, its live certificate's; None when revoked
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Dashboard:
     top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
     forks: list[ForkRow] = field(default_factory=list)  # open ones: the alarm at the top
     alarms: list[RefusalAlarm] = field(default_factory=list)  # the most refused first
+    expiring: list[NodeRow] = field(default_factory=list)  # certificates to renew, soonest first
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class _Node:
     tier: str
     parent: str | None
     revoked: bool
+    exp: int | None  # its newest unrevoked certificate's expiry
 
 
 def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) -> Dashboard:
@@ -152,9 +158,11 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         by_tier[nodes[code].tier] += counts.cases
     total, completed, on_time = totals.cases, totals.completed, totals.on_time
     refusals = _refusals(db, nodes, now)
+    rows = _node_rows(db, nodes, per_node, refusals)
+    due = now + CERT_WARN_DAYS * DAY
     return Dashboard(
         now=now,
-        nodes=_node_rows(db, nodes, per_node, refusals),
+        nodes=rows,
         volumes=[TierVolume(t, n, n / total if total else 0.0) for t, n in by_tier.items()],
         total_cases=total,
         completed=completed,
@@ -165,6 +173,10 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         top_items=_top_items(db, nodes),
         forks=[fork for fork in registry.forks(db) if fork.open],
         alarms=sorted((a for a, alarm in refusals.values() if alarm), key=lambda a: (-a.refused, a.code)),
+        expiring=sorted(
+            (r for r in rows if r.cert_expires is not None and r.cert_expires < due),
+            key=lambda r: (r.cert_expires, r.code),
+        ),
     )
 
 
@@ -176,7 +188,8 @@ def _nodes(db: Database) -> dict[str, _Node]:
             continue
         held = chosen.get(cert.code)
         if held is None or (held.revoked and not cert.revoked):
-            chosen[cert.code] = _Node(cert.code, cert.name, cert.tier, cert.parent, cert.revoked)
+            exp = None if cert.revoked else cert.exp
+            chosen[cert.code] = _Node(cert.code, cert.name, cert.tier, cert.parent, cert.revoked, exp)
     return chosen
 
 
@@ -233,6 +246,7 @@ def _node_rows(
                 refused=refused.refused if refused else 0,
                 refused_codes=" ".join(f"{code}×{n}" for code, n in refused.top_codes) if refused else "",
                 alarm=alarm,
+                cert_expires=node.exp,
             )
         )
     return out
@@ -336,7 +350,7 @@ def _time(ts: int | None) -> str | None:
 
 
 Table = tuple[Sequence[str], Iterable[Sequence[Any]]]
-_TIMES = frozenset({"last_contact", "received"})  # epoch seconds, written as local times
+_TIMES = frozenset({"last_contact", "received", "cert_expires"})  # epoch seconds, written as local times
 
 
 def _rows_of(items: Sequence[Any], cls: type) -> Table:

@@ -180,6 +180,16 @@ TEXT: dict[str, tuple[str, str]] = {
         "The node's software may be broken, or its key stolen. Check the node; if the key was stolen,"
         " revoke its certificate with a cut-off and enroll it again (docs/operations.md).",
     ),
+    "dashboard.cert_expires": ("证书到期", "Certificate expires"),
+    "dashboard.expiring": (
+        "以下节点的证书即将到期或已到期",
+        "The certificates of these nodes expire soon or have expired",
+    ),
+    "dashboard.expiring.note": (
+        "到期后其上级和中心将拒绝同步。请按运维手册“续期证书”为该节点轮换密钥。",
+        "Once expired, its parent and central refuse to sync with it. Renew it by rotating the"
+        " node's keys (docs/operations.md, Renew a certificate).",
+    ),
     "dashboard.overdue_list": ("超期办件", "Overdue cases"),
     "dashboard.case": ("办件编号", "Case"),
     "dashboard.deadline": ("办结期限", "Due by"),

@@ -225,6 +225,8 @@ def test_every_figure_equals_a_count_of_the_signed_records(scenario: Scenario) -
         ]
 
     peers = dict(rows(central_db, "SELECT peer, max(last_seen) FROM link_peers GROUP BY peer"))
+    live = "cert_id NOT IN (SELECT cert_id FROM revocations)"
+    expiry = dict(rows(central_db, f"SELECT code, max(exp) FROM certs WHERE {live} GROUP BY code"))
     codes = sorted(led.tiers)
     assert [n.code for n in board.nodes] == codes  # the org tree, depth first
     for row in board.nodes:
@@ -251,6 +253,7 @@ def test_every_figure_equals_a_count_of_the_signed_records(scenario: Scenario) -
             rejected=status.body["rejected"] if status else None,
             backlog=status.body["backlog"] if status else None,
             revoked=row.code in led.revoked,
+            cert_expires=None if row.code in led.revoked else expiry[row.code],
         )
     assert [n.revoked for n in board.nodes] == [c in (VILLAGE_2, VILLAGE_3) for c in codes]
     scenario.city.verify_all()
