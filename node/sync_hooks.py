@@ -2,7 +2,8 @@
 
 * When the parent has welcomed a session, the node appends its ``node.status`` report
   (:func:`sync.projection.status.report_status`), so that it goes up in the same session;
-  a town's names when each of its villages last ended a session with it.
+  a town's names when each of its villages last ended a session with it, in a session
+  whose parent takes that (:data:`sync.link.protocol.STATUS_SEEN_FROM`).
   A report is advisory: one that cannot be made is logged and the session goes on.
 * After a good session a town renews the sub-grants it gave its villages that are due
   (their parents, its own grants, arrive renewed in sessions); the renewals go up at the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from core.errors import StoreError, TongbanError
+from sync.link.protocol import STATUS_SEEN_FROM
 from sync.link.store import peers_seen
 from sync.projection.delegation import renew_grants
 from sync.projection.status import report_status
@@ -25,11 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def welcomed(
-    store_log: RecordLog, signer: Signer | Keyring, code: str, parent_heads: Heads, backlog: int
+    store_log: RecordLog,
+    signer: Signer | Keyring,
+    code: str,
+    parent_heads: Heads,
+    backlog: int,
+    version: int,
 ) -> None:
-    """Report this node's status, if a report is due (see :func:`report_status`)."""
+    """Report this node's status, if a report is due (see :func:`report_status`), in a
+    session of protocol ``version``."""
     try:
-        seen = {child: at for child, (at, _) in peers_seen(store_log.db).items()}
+        seen = (
+            {child: at for child, (at, _) in peers_seen(store_log.db).items()}
+            if version >= STATUS_SEEN_FROM
+            else None
+        )
         report_status(store_log, signer, code, parent_heads, backlog, seen)
     except StoreError:
         raise

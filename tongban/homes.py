@@ -50,9 +50,9 @@ class OpenedHome:
     def is_node(self) -> bool:
         return isinstance(self.store, NodeStore)
 
-    def welcomed(self, parent_heads: Heads, backlog: int) -> None:
+    def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
         if self.is_node:
-            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog)
+            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version)
 
     def synced(self, result: SyncResult) -> None:
         if self.is_node:

@@ -97,10 +97,11 @@ class Home(Protocol):
     parent: str  # the parent's code; "" for central
     settings: LinkSettings
 
-    def welcomed(self, parent_heads: Heads, backlog: int) -> None:
-        """The parent welcomed a session with ``parent_heads``; nothing has gone up yet and
-        ``backlog`` records of this node's subtree wait to. Whatever this appends goes up in
-        the same session. Must not raise for anything but the store itself."""
+    def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
+        """The parent welcomed a session of protocol ``version`` with ``parent_heads``;
+        nothing has gone up yet and ``backlog`` records of this node's subtree wait to.
+        Whatever this appends goes up in the same session. Must not raise for anything but
+        the store itself."""
 
     def synced(self, result: SyncResult) -> None:
         """A session ended well (the agent calls this after it)."""
@@ -295,7 +296,7 @@ def _session(
             if message.type is Type.WELCOME:
                 # The parent's heads are known now and the up scan has not begun: what the
                 # home appends now (a node's status report) goes up in this session.
-                home.welcomed(session.parent_heads, link.backlog())
+                home.welcomed(session.parent_heads, link.backlog(), session.version)
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
                 send_message(reply)

@@ -46,7 +46,7 @@ def test_a_village_reports_its_health_and_metrics_without_a_login(tmp_path: Path
     assert re.search(r"^\d{4}-\d\d-\d\d .* INFO tongban.run: .*新阳村", log, re.M), log
     assert metrics["tongban_healthy"] == [({}, 1.0)]
     ((labels, _),) = metrics["tongban_info"]
-    assert labels["code"] == VILLAGE and labels["tier"] == "village" and labels["protocol"] == "2"
+    assert labels["code"] == VILLAGE and labels["tier"] == "village" and labels["protocol"] == "3"
     assert metrics["tongban_records"][0][1] > 0 and metrics["tongban_store_bytes"][0][1] > 0
     assert metrics["tongban_certificate_expiry_timestamp_seconds"][0][1] == health["certificate_expires"]
     assert {labels["tile"] for labels, _ in metrics["tongban_cases"]} == {"today", "open", "overdue", "queue"}

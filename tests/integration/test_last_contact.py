@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from central import authority, dashboard
+from sync.link.protocol import STATUS_SEEN_FROM
 from sync.projection.status import SEEN_STEP
 from sync.record import kinds
+from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.forknet import ok
 from tests.integration.test_city_status import synced_city
@@ -41,3 +43,20 @@ def test_a_village_syncing_every_ten_seconds_is_never_minutes_stale(tmp_path: Pa
     # ...while the town signed one report per step, not one per session.
     reports = city.count(CITY, sql, TOWN, kinds.NODE_STATUS) - reports_before
     assert 0 < reports <= (now - start) // SEEN_STEP + 2, (reports, now - start)  # +1: a backlog drained
+
+
+def test_a_town_names_its_villages_only_to_a_parent_that_takes_it(tmp_path: Path) -> None:
+    """A parent of older software (protocol 2) would refuse ``seen`` and so stop the town's
+    chain at it: the town's report then leaves it out."""
+    city = synced_city(tmp_path)
+    for version, named in ((2, False), (STATUS_SEEN_FROM, True)):
+        city.clock.advance(2 * 3600)  # a report is due
+        with city.open(TOWN) as town:
+            town.welcomed({}, 0, version)
+            head = town.log.head(TOWN)
+            assert head is not None
+            record = stored_record(town.log.db, head.id)
+        assert record is not None and record.kind == kinds.NODE_STATUS
+        assert ("seen" in record.body) is named, version
+        if named:
+            assert set(record.body["seen"]) == {VILLAGE}
