@@ -3,8 +3,9 @@
 One :class:`NodeStatus` per node central certified, in org-tree order, from what the
 dashboard reads (:func:`central.dashboard.snapshot`: last contact, backlog, rejected and
 catalog version at its last status report, revocation), the open forks of its chain
-(:func:`central.registry.forks`), its live certificate's expiry, and the software it
-enrolled with (its ``node.enrolled`` record). Each row's :attr:`NodeStatus.attention`
+(:func:`central.registry.forks`), its live certificate's expiry, and the software and
+protocol its newest report names (a node of older software: the software it enrolled with,
+from its ``node.enrolled`` record, and no protocol). Each row's :attr:`NodeStatus.attention`
 lists what an operator must look at; the command exits non-zero when any row has one.
 """
 
@@ -16,7 +17,6 @@ from typing import Any
 from sqlite_utils import Database
 
 from central import dashboard, registry
-from sync.link.protocol import VERSIONS
 from sync.record import kinds
 from sync.record.log import decode_stored, envelopes_of_kind
 from web.health import CERT_WARN_DAYS
@@ -37,8 +37,8 @@ class NodeStatus:
     name: str
     tier: str
     parent: str | None
-    version: str | None  # the software it enrolled with
-    protocol: int  # the sync protocol its parent and central speak with it
+    version: str | None  # the software it runs (its newest report), else the one it enrolled with
+    protocol: int | None  # the newest sync protocol it speaks (its newest report); None: not said
     last_contact: int | None
     backlog: int | None
     rejected: int | None
@@ -72,8 +72,8 @@ def city_status(db: Database, now: int, *, stale_after: int = STALE_SECONDS) -> 
             name=row.name,
             tier=row.tier,
             parent=row.parent,
-            version=software.get(row.code),
-            protocol=VERSIONS[0],
+            version=row.software or software.get(row.code),
+            protocol=row.protocol,
             last_contact=row.last_contact,
             backlog=row.backlog,
             rejected=row.rejected,

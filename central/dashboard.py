@@ -45,6 +45,7 @@ from core.clock import local_date, local_time
 from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
 from sync.projection.catalog import item_names
+from sync.projection.status import reported_software
 from sync.record.trust import certificates
 from web.health import CERT_WARN_DAYS
 
@@ -79,6 +80,8 @@ class NodeRow:
     refused_codes: str = ""  # the most frequent codes of those, "E_X×n E_Y×m"
     alarm: bool = False  # see the module docstring
     cert_expires: int | None = None  # epoch s, its live certificate's; None when revoked
+    software: str | None = None  # the version it runs, as its newest report says
+    protocol: int | None = None  # the newest sync protocol it speaks (same report)
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ def _node_rows(
 ) -> list[NodeRow]:
     status = report_store.status_reports(db)
     contact = report_store.contacts(db)
+    software = reported_software(db)
     out: list[NodeRow] = []
     for node, depth in _tree_order(nodes):
         seen = contact.get(node.code, [])
@@ -247,6 +251,8 @@ def _node_rows(
                 refused_codes=" ".join(f"{code}×{n}" for code, n in refused.top_codes) if refused else "",
                 alarm=alarm,
                 cert_expires=node.exp,
+                software=software[node.code][0] if node.code in software else None,
+                protocol=software[node.code][1] if node.code in software else None,
             )
         )
     return out

@@ -2,8 +2,9 @@
 
 * When the parent has welcomed a session, the node appends its ``node.status`` report
   (:func:`sync.projection.status.report_status`), so that it goes up in the same session;
-  a town's names when each of its villages last ended a session with it, in a session
-  whose parent takes that (:data:`sync.link.protocol.STATUS_SEEN_FROM`).
+  in a session whose parent takes them (:data:`sync.link.protocol.STATUS_SEEN_FROM`) it
+  names the software it runs and the newest protocol it speaks, and a town when each of
+  its villages last ended a session with it.
   A report is advisory: one that cannot be made is logged and the session goes on.
 * After a good session a town renews the sub-grants it gave its villages that are due
   (their parents, its own grants, arrive renewed in sessions); the renewals go up at the
@@ -15,13 +16,14 @@ from __future__ import annotations
 import logging
 
 from core.errors import StoreError, TongbanError
-from sync.link.protocol import STATUS_SEEN_FROM
+from sync.link.protocol import STATUS_SEEN_FROM, VERSIONS
 from sync.link.store import peers_seen
 from sync.projection.delegation import renew_grants
 from sync.projection.status import report_status
 from sync.record.envelope import Keyring, Signer
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
+from web.health import SOFTWARE_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,12 @@ def welcomed(
     """Report this node's status, if a report is due (see :func:`report_status`), in a
     session of protocol ``version``."""
     try:
-        seen = (
-            {child: at for child, (at, _) in peers_seen(store_log.db).items()}
-            if version >= STATUS_SEEN_FROM
-            else None
-        )
-        report_status(store_log, signer, code, parent_heads, backlog, seen)
+        if version >= STATUS_SEEN_FROM:
+            seen = {child: at for child, (at, _) in peers_seen(store_log.db).items()}
+            software: tuple[str, int] | None = (SOFTWARE_VERSION, VERSIONS[0])
+        else:
+            seen, software = None, None
+        report_status(store_log, signer, code, parent_heads, backlog, seen, software)
     except StoreError:
         raise
     except TongbanError as exc:  # a report is advisory: the session goes on

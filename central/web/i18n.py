@@ -181,6 +181,7 @@ TEXT: dict[str, tuple[str, str]] = {
         " revoke its certificate with a cut-off and enroll it again (docs/operations.md).",
     ),
     "dashboard.cert_expires": ("证书到期", "Certificate expires"),
+    "dashboard.software": ("软件版本 · 同步协议", "Software · sync protocol"),
     "dashboard.expiring": (
         "以下节点的证书即将到期或已到期",
         "The certificates of these nodes expire soon or have expired",

@@ -50,13 +50,14 @@ PROTOCOL = b"tongban-sync"
 VERSIONS: tuple[int, ...] = (3, 2, 1)
 """Versions this software speaks, best first. Version 2 adds the news phase: a parent
 passes the root's records that reach it during a session to a child still uploading.
-Version 3 changes no frame: its parent takes a ``node.status`` that names ``seen``
-(:data:`STATUS_SEEN_FROM`)."""
+Version 3 changes no frame: its parent takes a ``node.status`` that names ``seen``,
+``software`` and ``protocol`` (:data:`STATUS_SEEN_FROM`)."""
 
 STATUS_SEEN_FROM = 3
-"""The first version whose parent takes a ``node.status`` naming ``seen``; a parent of
+"""The first version whose parent takes a ``node.status`` naming ``seen``, ``software``
+and ``protocol``; a parent of
 older software refuses such a record, and a refused record would stop the child's chain
-at it, so a child names ``seen`` only in a session of this version or later."""
+at it, so a child names them only in a session of this version or later."""
 
 MAX_MESSAGE = 4 * 1024 * 1024
 """Cap on one message's body; a bigger one is refused (``E_SYNC_TOO_LARGE``)."""

@@ -2,10 +2,11 @@
 
 Central's dashboard needs, for every node, what only the node knows: the catalog and
 calendar it holds, how many records its store holds back or refused, how many wait to go
-up, how many forks it holds evidence of (``forks``), and, for a parent, when each child
-last ended a session with it (``seen``: a village behind a town is otherwise heard of only
-when its chain moves) — the last two named only when there are (a parent of older
-software knows no such field). A node says so in a small signed
+up, how many forks it holds evidence of (``forks``), for a parent when each child last
+ended a session with it (``seen``: a village behind a town is otherwise heard of only when
+its chain moves), and the software version it runs and the newest sync protocol it speaks
+(``software``, ``protocol``) — the last four named only when there are, or to a parent
+that takes them (a parent of older software knows no such field). A node says so in a small signed
 ``node.status`` record that it appends when its parent has welcomed a sync session and
 before it sends anything up (:func:`report_status`, which the node's link hook calls,
 :mod:`node.sync_hooks`), if its last report is an hour old or any figure but ``at``
@@ -51,6 +52,9 @@ REPORT_EVERY = 3600
 
 FIGURES = ("catalog", "calendar", "held", "rejected", "backlog")
 """The fields of a report that make it news; ``at`` alone does not."""
+
+Software = tuple[str, int]
+"""The software version a node runs and the newest sync protocol it speaks."""
 
 SEEN_STEP = 300
 """A parent reports again when a child's last session is this much newer than the report
@@ -146,10 +150,13 @@ RECEIPT_HISTORY = (
 """Migration ``log/0009_receipt_history`` (it also keeps the receipts a store held before)."""
 
 
-def current_status(log: RecordLog, backlog: int, seen: dict[str, int] | None = None) -> dict[str, Any]:
+def current_status(
+    log: RecordLog, backlog: int, seen: dict[str, int] | None = None, software: Software | None = None
+) -> dict[str, Any]:
     """The body of a ``node.status`` report about this store, now; ``backlog``: the
     records of its subtree that wait to go up, as its link counts them; ``seen``: when each
-    child last ended a session with this store (named only when there are)."""
+    child last ended a session with this store (named only when there are); ``software``:
+    the version it runs and the newest sync protocol it speaks (named when given)."""
     body: dict[str, Any] = {
         "catalog": catalog_version(log.db),
         "calendar": calendar_version(log.db),
@@ -163,14 +170,9 @@ def current_status(log: RecordLog, backlog: int, seen: dict[str, int] | None = N
         body["forks"] = forks
     if seen:
         body["seen"] = dict(sorted(seen.items()))
+    if software is not None:
+        body["software"], body["protocol"] = software
     return body
-
-
-def reported_forks(db: Database, record_id: bytes) -> int:
-    """How many open forks the report ``record_id`` names (0: none, or a report from before
-    the field). Read from the record itself: ``node_status`` keeps the figures of before."""
-    record = stored_record(db, record_id)
-    return int(record.body.get("forks", 0)) if record is not None else 0
 
 
 def _seen_in(body: dict[str, Any]) -> dict[str, int]:
@@ -183,12 +185,40 @@ def _seen_in(body: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _seen_moved(db: Database, record_id: bytes, seen: dict[str, int]) -> bool:
-    """Whether a child's last session is :data:`SEEN_STEP` newer than the report
-    ``record_id`` said (or it named no such child)."""
+def _news_since(db: Database, record_id: bytes, body: dict[str, Any]) -> bool:
+    """Whether ``body`` says more than the report ``record_id`` beyond its figures: other
+    forks or software, or a child's last session :data:`SEEN_STEP` newer than it said (or
+    a child it did not name)."""
     record = stored_record(db, record_id)
-    before = _seen_in(record.body) if record is not None else {}
-    return any(at - before.get(child, at - SEEN_STEP) >= SEEN_STEP for child, at in seen.items())
+    before = record.body if record is not None else {}
+    if any(before.get(name) != body.get(name) for name in ("software", "protocol")):
+        return True
+    if int(before.get("forks", 0)) != body.get("forks", 0):
+        return True
+    seen = _seen_in(before)
+    return any(
+        at - seen.get(child, at - SEEN_STEP) >= SEEN_STEP for child, at in body.get("seen", {}).items()
+    )
+
+
+def _reports(db: Database) -> list[Record]:
+    """The newest report of each origin, quarantined ones left out."""
+    rows = db.conn.execute(
+        "SELECT record_id FROM node_status WHERE record_id NOT IN (SELECT id FROM quarantined)"
+    ).fetchall()
+    found = (stored_record(db, bytes(record_id)) for (record_id,) in rows)
+    return [record for record in found if record is not None]
+
+
+def reported_software(db: Database) -> dict[str, Software]:
+    """The software version and newest protocol each node said in its newest report, if it
+    named them (reports of older software, or sent to an older parent, do not)."""
+    found: dict[str, Software] = {}
+    for record in _reports(db):
+        software, protocol = record.body.get("software"), record.body.get("protocol")
+        if isinstance(software, str) and isinstance(protocol, int) and not isinstance(protocol, bool):
+            found[record.origin] = (software, protocol)
+    return found
 
 
 def reported_seen(db: Database) -> dict[str, int]:
@@ -196,13 +226,7 @@ def reported_seen(db: Database) -> dict[str, int]:
     reports say (``seen``; a parent speaks only for its own subtree); a child named by
     several parents: the newest."""
     found: dict[str, int] = {}
-    rows = db.conn.execute(
-        "SELECT record_id FROM node_status WHERE record_id NOT IN (SELECT id FROM quarantined)"
-    )
-    for (record_id,) in rows.fetchall():
-        record = stored_record(db, bytes(record_id))
-        if record is None:
-            continue
+    for record in _reports(db):
         for child, at in _seen_in(record.body).items():
             if child != record.origin and within(child, record.origin):  # its own subtree only
                 found[child] = max(at, found.get(child, at))
@@ -216,11 +240,12 @@ def report_status(
     parent_heads: Heads,
     backlog: int,
     seen: dict[str, int] | None = None,
+    software: Software | None = None,
 ) -> Record | None:
     """Append a ``node.status`` of ``code`` if its last one is stale or says otherwise.
 
-    ``parent_heads`` are the heads the parent welcomed the session with; ``backlog`` and
-    ``seen`` what :func:`current_status` reports (a child's newer session makes a report due
+    ``parent_heads`` are the heads the parent welcomed the session with; ``backlog``,
+    ``seen`` and ``software`` what :func:`current_status` reports (a child's newer session makes a report due
     only :data:`SEEN_STEP` after the last one said). A node whose
     parent holds more of its chain than it does (a store restored from an older copy) or
     another record at its head (a fork) authors nothing: a record signed now would take a
@@ -233,7 +258,7 @@ def report_status(
             seq, rid = parent_heads[code]
             if log.id_at(code, seq) != rid:
                 return None
-        body = current_status(log, backlog, seen)
+        body = current_status(log, backlog, seen, software)
         last: Any = log.db.conn.execute(
             f"SELECT at, record_id, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
         ).fetchone()
@@ -241,8 +266,7 @@ def report_status(
             last is not None
             and body["at"] - last[0] < REPORT_EVERY
             and tuple(last[2:]) == tuple(body[name] for name in FIGURES)
-            and reported_forks(log.db, bytes(last[1])) == body.get("forks", 0)
-            and not _seen_moved(log.db, bytes(last[1]), body.get("seen", {}))
+            and not _news_since(log.db, bytes(last[1]), body)
         ):
             return None
         return log.append_local(signer, code, kinds.NODE_STATUS, body, actor="sys:sync")

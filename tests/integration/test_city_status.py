@@ -13,10 +13,12 @@ from pathlib import Path
 
 from central import authority
 from central.city_status import DAY, city_status
+from sync.link.protocol import VERSIONS
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.forknet import ok
 from tests.integration.syncnet import VILLAGE_2, City, build_delegated_city
 from tests.integration.test_forks import forked_city
+from web.health import SOFTWARE_VERSION
 
 TONGBAN = str(Path(sys.executable).parent / "tongban")
 
@@ -53,7 +55,7 @@ def test_a_synced_city_needs_no_attention_and_a_silent_one_is_stale(tmp_path: Pa
     assert set(rows) >= {TOWN, VILLAGE, VILLAGE_2}
     village = rows[VILLAGE]
     assert (village.tier, village.parent, village.forks, village.revoked) == ("village", TOWN, 0, False)
-    assert village.version and village.protocol >= 2 and village.catalog
+    assert (village.version, village.protocol) == (SOFTWARE_VERSION, VERSIONS[0]) and village.catalog
     assert village.last_contact is not None and village.cert_expires is not None
     assert village.attention == [] and rows[TOWN].attention == []
     # Two hours on with no session: every node is stale.

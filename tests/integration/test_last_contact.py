@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from central import authority, dashboard
-from sync.link.protocol import STATUS_SEEN_FROM
+from sync.link.protocol import STATUS_SEEN_FROM, VERSIONS
 from sync.projection.status import SEEN_STEP
 from sync.record import kinds
 from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.forknet import ok
 from tests.integration.test_city_status import synced_city
+from web.health import SOFTWARE_VERSION
 
 INTERVAL = 10  # the village's and the town's sync interval, seconds
 MINUTES = 13
@@ -57,6 +58,7 @@ def test_a_town_names_its_villages_only_to_a_parent_that_takes_it(tmp_path: Path
             assert head is not None
             record = stored_record(town.log.db, head.id)
         assert record is not None and record.kind == kinds.NODE_STATUS
-        assert ("seen" in record.body) is named, version
+        assert ("seen" in record.body, "software" in record.body) == (named, named), version
         if named:
             assert set(record.body["seen"]) == {VILLAGE}
+            assert (record.body["software"], record.body["protocol"]) == (SOFTWARE_VERSION, VERSIONS[0])

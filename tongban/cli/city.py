@@ -87,7 +87,7 @@ def _cells(row: NodeStatus, now: int) -> tuple[str, ...]:
         ("  " if row.tier == "village" else "") + row.code,
         row.tier,
         row.version or "-",
-        str(row.protocol),
+        number(row.protocol),
         contact,
         number(row.backlog),
         number(row.rejected),
