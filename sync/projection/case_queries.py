@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, Delivery, Rating, State
+from core.cases import OPEN_STATES, TERMINAL, Delivery, Rating, State
 from core.catalog import Mode
 from sync.projection.cases import OVERDUE_SQL
 from sync.record.log import signed_at
@@ -149,6 +149,18 @@ def recent(db: Database, node: str, limit: int = 30) -> list[CaseRow]:
         f"{_SELECT} WHERE node = ? ORDER BY received DESC LIMIT ?", (node, limit)
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
+
+
+def unfinished(db: Database, node: str) -> list[str]:
+    """The case numbers taken in at ``node`` that are neither delivered nor withdrawn:
+    the node still has a step to take on each (a decommissioned node could not)."""
+    done = tuple(state.value for state in TERMINAL)
+    rows = db.conn.execute(
+        f"SELECT case_no FROM cases WHERE node = ? AND state NOT IN ({', '.join('?' * len(done))})"
+        f" AND {_LIVE} ORDER BY received",
+        (node, *done),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def queue(db: Database, decider: str) -> list[CaseRow]:

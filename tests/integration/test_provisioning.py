@@ -482,3 +482,58 @@ def test_replacing_a_lost_village_machine(city: City) -> None:
     wait_for(lambda: at_central(city, case_no), f"case {case_no} to reach central", 90, 1)
     assert city.query(CITY, "SELECT count(*) FROM forks") == [(0,)]
     assert city.query(TOWN, "SELECT count(*) FROM forks") == [(0,)]
+
+
+def play_failing(city: City, *args: str, playbook: str) -> str:
+    """A run that must fail; its output."""
+    out = subprocess.run(
+        [
+            TONGBAN,
+            "provision",
+            "apply",
+            "--playbook",
+            str(REPO / "ansible" / playbook),
+            str(city.tree),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        cwd=city.root,
+    )
+    assert out.returncode != 0, out.stdout[-3000:]
+    return out.stdout + out.stderr
+
+
+def test_decommissioning_the_village(city: City) -> None:
+    if not city.cases:
+        test_a_case_taken_in_at_the_village_reaches_central(city)
+    target = ("-e", f"tongban_target={HOST[VILLAGE]}")
+    # Its cases are still open: the run refuses, naming them, and changes nothing.
+    out = play_failing(city, *target, playbook="decommission.yml")
+    assert f"case(s) taken in at {VILLAGE} are neither delivered nor withdrawn" in out, out[-3000:]
+    assert city.cases[0] in out and city.programs(VILLAGE) == {"web": "RUNNING", "sync": "RUNNING"}
+    old = city.state(VILLAGE)
+    recap = city.play(*target, "-e", "tongban_node_decommission_unfinished=true", playbook="decommission.yml")
+    assert recap[HOST[VILLAGE]][1] > 0 and HOST[TOWN] not in recap
+    # Central holds its whole chain and revoked its key after it.
+    assert VILLAGE not in city.state(CITY)["live"]
+    last_good = cut_off(city, old["kid"])
+    assert last_good is not None and last_good >= old["head"]
+    # The host is clean but for the retired directory (its store and key, to be shredded).
+    prefix = city.prefix(VILLAGE)
+    assert sorted(p.name for p in prefix.iterdir()) == ["retired"]
+    assert (prefix / "retired" / f"{VILLAGE}-{old['kid']}" / "keys" / "node.key").exists()
+    # The city goes on: the town runs, and city status shows the village revoked.
+    assert city.programs(TOWN) == {"web": "RUNNING", "sync": "RUNNING"}
+    tongban = str(city.prefix(CITY) / "venv" / "bin" / "tongban")
+    listed = subprocess.run(
+        [tongban, "city", "status", str(city.home(CITY)), "--json"], capture_output=True, text=True
+    )
+    status = json.loads(listed.stdout)
+    (row,) = [n for n in status["nodes"] if n["code"] == VILLAGE]
+    assert row["revoked"] and row["cert_expires"] is None
+    # A second run finds nothing to do.
+    recap = city.play(*target, "-e", "tongban_node_decommission_unfinished=true", playbook="decommission.yml")
+    assert recap[HOST[VILLAGE]][1] == 0

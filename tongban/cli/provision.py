@@ -36,6 +36,7 @@ from node import config as node_config
 from node import store as node_store
 from node.store import NodeStore
 from provisioning import inventory, orgtree
+from sync.projection import case_queries
 from sync.record.enrollment import anchor_fingerprint
 from sync.record.keys import fingerprint, load_key_file
 from sync.record.log import signed_with
@@ -187,6 +188,7 @@ def _node_state(home: Path) -> dict[str, Any]:
     with NodeStore.open(config.database_path, CLOCK) as store:
         enrolled = signed_with(store.db, config.node.code, node_keys.kid)
         head = store.log.head(config.node.code)
+        unfinished = case_queries.unfinished(store.db, config.node.code)
     return {
         "role": "node",
         "code": config.node.code,
@@ -194,6 +196,7 @@ def _node_state(home: Path) -> dict[str, Any]:
         "fingerprint": fingerprint(node_keys.sign_public),
         "enrolled": enrolled,
         "head": head.seq if head else 0,
+        "unfinished": unfinished,
     }
 
 
