@@ -506,6 +506,18 @@ def play_failing(city: City, *args: str, playbook: str) -> str:
     return out.stdout + out.stderr
 
 
+def test_city_status_from_the_controller_with_the_org_tree(city: City) -> None:
+    """``tongban city status ORG_TREE`` runs the command at central through Ansible."""
+    args = ["city", "status", str(city.tree), "--playbook", str(REPO / "ansible" / "city-status.yml")]
+    listed = subprocess.run([TONGBAN, *args, "--json"], capture_output=True, text=True, timeout=300)
+    assert listed.returncode in (0, 1), listed.stdout + listed.stderr
+    rows = {row["code"]: row for row in json.loads(listed.stdout)["nodes"]}
+    assert {TOWN, VILLAGE} <= set(rows) and rows[VILLAGE]["last_contact"] is not None
+    assert rows[VILLAGE]["protocol"] is not None and not rows[VILLAGE]["revoked"]
+    shown = subprocess.run([TONGBAN, *args], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == listed.returncode and shown.stdout.split()[:3] == ["code", "tier", "version"]
+
+
 def test_decommissioning_the_village(city: City) -> None:
     if not city.cases:
         test_a_case_taken_in_at_the_village_reaches_central(city)

@@ -1,6 +1,8 @@
 """``tongban city status``: every node of the city in one table, read at central.
 
-The rows are :func:`central.city_status.city_status`'s. The command exits 1 when any node
+The rows are :func:`central.city_status.city_status`'s, read in central's directory, or,
+given the city's org-tree file on the controller, by ``ansible/city-status.yml`` running
+the same command at central. The command exits 1 when any node
 needs attention (a fork, a stale or silent node, a certificate near or past its expiry,
 a large backlog, refused records, a catalog behind the newest), so a cron job or a
 monitoring check can run it; ``--json`` prints the rows for scripts.
@@ -9,7 +11,10 @@ monitoring check can run it; ``--json`` prints the rows for scripts.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,9 +23,13 @@ import click
 from central.authority import open_central
 from central.city_status import STALE_SECONDS, NodeStatus, city_status
 from core.clock import SystemClock
+from core.errors import ConfigError, ErrorCode
+from provisioning import inventory
+from tongban.cli.provision import load_tree
 from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
+STATUS_PLAYBOOK = Path("ansible/city-status.yml")
 COLUMNS = (
     "code",
     "tier",
@@ -41,8 +50,15 @@ def city() -> None:
 
 
 @city.command("status")
-@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path), default=".")
+@click.argument("directory", type=click.Path(exists=True, path_type=Path), default=".")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option(
+    "--playbook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=STATUS_PLAYBOOK,
+    show_default=True,
+    help="With an org-tree file: the playbook that runs the command at central.",
+)
 @click.option(
     "--stale-minutes",
     type=click.IntRange(min=1),
@@ -51,11 +67,18 @@ def city() -> None:
     help="A node central has not heard of for longer needs attention.",
 )
 @refusals
-def status_command(directory: Path, as_json: bool, stale_minutes: int) -> None:
-    """Every node of the city central (DIRECTORY, default .) knows; exit 1 if any needs attention."""
-    with open_central(directory, CLOCK) as central:
-        now = CLOCK.now()
-        rows = city_status(central.store.db, now, stale_after=stale_minutes * 60)
+def status_command(directory: Path, as_json: bool, playbook: Path, stale_minutes: int) -> None:
+    """Every node of the city central (DIRECTORY, default .) knows; exit 1 if any needs attention.
+
+    DIRECTORY may be the city's org-tree file instead, on the controller: the command then
+    runs at central through Ansible (the playbook ``ansible/city-status.yml``).
+    """
+    if directory.is_file():
+        now, rows = from_controller(directory, playbook, stale_minutes)
+    else:
+        with open_central(directory, CLOCK) as central:
+            now = CLOCK.now()
+            rows = city_status(central.store.db, now, stale_after=stale_minutes * 60)
     if as_json:
         click.echo(
             json.dumps({"now": now, "nodes": [r.as_json() for r in rows]}, ensure_ascii=False, indent=1)
@@ -63,6 +86,37 @@ def status_command(directory: Path, as_json: bool, stale_minutes: int) -> None:
     else:
         click.echo(table(rows, now))
     sys.exit(1 if any(r.attention for r in rows) else 0)
+
+
+def from_controller(tree: Path, playbook: Path, stale_minutes: int) -> tuple[int, list[NodeStatus]]:
+    """Run the command at central for the org tree ``tree``; its time and rows."""
+    if not playbook.is_file():
+        raise ConfigError(ErrorCode.CONFIG, f"no playbook at {playbook} (run from the checkout or pass it)")
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    program = str(beside) if beside.exists() else shutil.which("ansible-playbook")
+    if program is None:
+        raise ConfigError(ErrorCode.CONFIG, "ansible-playbook is not installed (pip install ansible-core)")
+    with tempfile.TemporaryDirectory(prefix="tongban-status-") as work:
+        inventory_file, out = Path(work) / "inventory.yml", Path(work) / "status.json"
+        inventory_file.write_text(inventory.render(load_tree(tree)), encoding="utf-8")
+        ran = subprocess.run(
+            [
+                program,
+                *("-i", str(inventory_file), str(playbook)),
+                *(
+                    "-e",
+                    f"tongban_city_status_out={out}",
+                    "-e",
+                    f"tongban_city_stale_minutes={stale_minutes}",
+                ),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if ran.returncode != 0 or not out.is_file():
+            raise ConfigError(ErrorCode.CONFIG, f"{playbook} failed at central:\n{ran.stdout[-3000:]}")
+        data = json.loads(out.read_text(encoding="utf-8"))
+    return int(data["now"]), [NodeStatus(**row) for row in data["nodes"]]
 
 
 def table(rows: list[NodeStatus], now: int) -> str:
