@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     NOT_DECIDER = "E_NOT_DECIDER"
     CASE_DUPLICATE = "E_CASE_DUPLICATE"
     CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
+    CASE_RATED = "E_CASE_RATED"
+    CASE_NAME_MISMATCH = "E_CASE_NAME_MISMATCH"
     # -- authority: grants and certificates ----------------------------------------------
     GRANT_INVALID = "E_GRANT_INVALID"
     GRANT_WIDENS = "E_GRANT_WIDENS"
@@ -161,8 +163,8 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "The document number's check digit is wrong: please re-check the number",
     ),
     ErrorCode.ID_BIRTHDATE: (
-        "证件号码中的出生日期不存在",
-        "The birth date in the document number is not a real date",
+        "证件号码中的出生日期不正确",
+        "The birth date in the document number is not possible",
     ),
     ErrorCode.ID_REGION: (
         "证件号码中的地区代码不正确",
@@ -391,12 +393,20 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "This node is not the deciding node of the case",
     ),
     ErrorCode.CASE_DUPLICATE: (
-        "该申请人已有同一事项的在办件;确认后可再受理",
+        "该申请人已有同一事项的在办件，确认后可再受理",
         "The applicant already has an open case for this item; confirm to take in another",
     ),
     ErrorCode.CATALOG_EXPIRED: (
         "事项清单已过期，请联网同步最新版本；受理照常进行",
         "The catalog release has expired; sync to get the newest one — intake goes on",
+    ),
+    ErrorCode.CASE_RATED: (
+        "该办件已评价，每件只能评价一次",
+        "This case has been rated already; a case is rated once",
+    ),
+    ErrorCode.CASE_NAME_MISMATCH: (
+        "该证件号码以前登记的是另一个姓名，请核对证件；确认无误后可继续受理",
+        "This ID number was registered under another name before: check the document, then confirm",
     ),
     ErrorCode.LOGIN_FAILED: ("用户名或密码错误", "Wrong user name or password"),
     ErrorCode.LOGIN_THROTTLED: (

@@ -62,14 +62,19 @@ class TongbanError(Exception):
         detail: what exactly was wrong (a field name, a value, a count), for the log
             and the operator; shown after the standard text.
         zh: the same detail in Chinese, for a clerk's screen (default: ``detail``).
+        field: the form field at fault (``"name"``, ``"doc_no"`` …), if one is: a page marks
+            it and puts the cursor in it.
     """
 
     default_code: ErrorCode = ErrorCode.FIELD_INVALID
 
-    def __init__(self, code: ErrorCode | None = None, detail: str = "", *, zh: str = "") -> None:
+    def __init__(
+        self, code: ErrorCode | None = None, detail: str = "", *, zh: str = "", field: str = ""
+    ) -> None:
         self.code = code if code is not None else self.default_code
         self.detail = detail
         self.detail_zh = zh
+        self.field = field
         super().__init__(self.render("en"))
 
     def detail_in(self, lang: str = "zh") -> str:
@@ -83,6 +88,8 @@ class TongbanError(Exception):
     def text(self, lang: str = "zh") -> str:
         """The standard text plus detail, without the code."""
         detail = self.detail_in(lang)
+        if lang == "zh":
+            return error_text(self.code, lang) + (f"（{detail}）" if detail else "")
         return error_text(self.code, lang) + (f" ({detail})" if detail else "")
 
 

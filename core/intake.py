@@ -52,10 +52,28 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 NAME_LABELS = {
     "name": ("姓名", "the name"),
+    "agent_name": ("代办人姓名", "the agent's name"),
     "display name": ("显示名", "the display name"),
     "center name": ("中心名称", "the center's name"),
 }
 """The names a person types, with how a message calls each: (Chinese, English)."""
+
+FIELD_LABELS: dict[str, str] = {
+    "item": "事项",
+    "name": "姓名",
+    "doc_type": "证件类型",
+    "doc_no": "证件号码",
+    "phone": "联系电话",
+    "notes": "备注",
+    "reason": "理由",
+    "missing": "需补正的材料",
+    "q": "搜索内容",
+    "agent_name": "代办人姓名",
+    "agent_doc_no": "代办人证件号码",
+    "agent_phone": "代办人联系电话",
+}
+"""How a Chinese message names a form field (a clerk reads it; the English detail names the
+field by its key)."""
 
 CALENDAR_ESTIMATED = "calendar_estimated"
 """Flag: the deadline falls in a year with no published holiday schedule."""
@@ -78,17 +96,28 @@ def case_node(number: str) -> str:
 
 def clean_text(name: str, value: object, *, limit: int, required: bool = True) -> str:
     """``value`` stripped; refused when required and empty, too long, or with control characters."""
+    label = FIELD_LABELS.get(name, "")
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text")
+        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text", field=name)
     text = value.strip()
     if required and not text:
-        raise InputError(ErrorCode.FIELD_REQUIRED, name)
+        raise InputError(ErrorCode.FIELD_REQUIRED, name, zh=f"请填写{label}" if label else "", field=name)
     if len(text) > limit:
-        raise InputError(ErrorCode.FIELD_TOO_LONG, f"{name}: {len(text)} characters, at most {limit}")
+        raise InputError(
+            ErrorCode.FIELD_TOO_LONG,
+            f"{name}: {len(text)} characters, at most {limit}",
+            zh=f"{label}最多{limit}个字，现有{len(text)}个字" if label else "",
+            field=name,
+        )
     if _CONTROL.search(text):
-        raise InputError(ErrorCode.FIELD_INVALID, f"{name} contains control characters")
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{name} contains control characters",
+            zh=f"{label}中含有控制字符" if label else "",
+            field=name,
+        )
     return text
 
 
@@ -107,6 +136,7 @@ def refuse_invisible(field: str, value: object) -> None:
             ErrorCode.FIELD_INVALID,
             f"{en} contains an invisible control character, U+{ord(found):04X}",
             zh=f"{zh}中含有不可见的控制字符 U+{ord(found):04X}",
+            field=field,
         )
 
 
@@ -117,12 +147,29 @@ def clean_name(field: str, value: object, *, limit: int = MAX_NAME) -> str:
     return clean_text(field, value, limit=limit)
 
 
-def validate_phone(value: object) -> str:
+def clean_person_name(field: str, value: object) -> str:
+    """A person's name (an applicant's, an agent's): :func:`clean_name`, and no digits —
+    a name with a digit in it is a slip of the keyboard or an ID number in the wrong box.
+    〇 (U+3007, a numeral letter, not a digit) is a character of Chinese names and stays."""
+    text = clean_name(field, value)
+    digit = next((c for c in text if unicodedata.category(c) in ("Nd", "No")), None)
+    if digit is not None:
+        zh, en = NAME_LABELS[field]
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{en} contains the digit {digit!r}",
+            zh=f"{zh}中不能有数字（“{digit}”）",
+            field=field,
+        )
+    return text
+
+
+def validate_phone(value: object, field: str = "phone") -> str:
     """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces removed."""
-    text = clean_text("phone", value, limit=MAX_PHONE).replace(" ", "")
+    text = clean_text(field, value, limit=MAX_PHONE).replace(" ", "")
     if _MOBILE.fullmatch(text) or _LANDLINE.fullmatch(text):
         return text
-    raise InputError(ErrorCode.PHONE_INVALID, text)
+    raise InputError(ErrorCode.PHONE_INVALID, text, zh="请填写11位手机号码，或带区号的固定电话", field=field)
 
 
 @dataclass(frozen=True)
@@ -143,13 +190,13 @@ class Applicant:
 
 def check_applicant(name: object, doc_type: object, doc_no: object, phone: object, today: date) -> Applicant:
     """The applicant from form fields, each checked; the first fault raises with its code."""
-    applicant_name = clean_name("name", name)
+    applicant_name = clean_person_name("name", name)
     number = clean_text("doc_no", doc_no, limit=MAX_DOC_NO)
     kind = clean_text("doc_type", doc_type, limit=40)
     try:
         parsed_type = DocType(kind)
     except ValueError as exc:
-        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind) from exc
+        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind, zh="请选择证件类型", field="doc_type") from exc
     document = validate_document(parsed_type, number, today)
     return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone))
 
@@ -158,7 +205,12 @@ def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[
     """The required materials of ``item`` not in ``received``, in catalog order."""
     unknown = sorted(received - {m.code for m in item.materials})
     if unknown:
-        raise InputError(ErrorCode.FIELD_INVALID, f"materials not in {item.code}: {', '.join(unknown)}")
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"materials not in {item.code}: {', '.join(unknown)}",
+            zh=f"所选材料不属于该事项：{'、'.join(unknown)}",
+            field="materials",
+        )
     return tuple(m for m in item.materials if m.required and m.code not in received)
 
 

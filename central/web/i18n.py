@@ -23,8 +23,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "role.auditor": ("审计员", "auditor"),
     "role.viewer": ("查看者", "viewer"),
     "tier.city": ("市民中心", "city hall"),
-    "tier.town": ("镇(街道)", "town"),
-    "tier.village": ("村(社区)", "village"),
+    "tier.town": ("镇（街道）", "town"),
+    "tier.village": ("村（社区）", "village"),
     "mode": ("办理方式", "Mode"),
     "mode.direct": ("直接办", "direct"),
     "mode.proxy": ("代收代办", "proxy"),
@@ -38,7 +38,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "limit": ("承诺时限", "Time limit"),
     "limit.days": ("{n}个工作日", "{n} working days"),
     "limit.now": ("即办", "on the spot"),
-    "limit.hint": ("工作日,0 为即办", "working days; 0 = on the spot"),
+    "limit.hint": ("工作日，0 为即办", "working days; 0 = on the spot"),
     "materials": ("材料数", "Materials"),
     "valid_until": ("有效期至", "Valid until"),
     "issued_at": ("发布时间", "Issued"),
@@ -48,7 +48,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "edit": ("编辑", "Edit"),
     "remove": ("移除", "Remove"),
     "save": ("保存", "Save"),
-    "reason": ("理由(必填)", "Reason (required)"),
+    "reason": ("理由（必填）", "Reason (required)"),
     "revoke": ("撤销", "Revoke"),
     # -- catalog
     "catalog.version": ("清单版本", "Catalog version"),
@@ -75,7 +75,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "field.materials": ("申请材料", "Materials"),
     "field.in_person": ("须本人到场", "In person"),
     "field.modes": ("各层级办理方式", "Mode per tier"),
-    "field.fee": ("收费(分)", "Fee (fen)"),
+    "field.fee": ("收费（分）", "Fee (fen)"),
     "field.legal_basis": ("设定依据", "Legal basis"),
     "material.code": ("材料编码", "Code"),
     "material.name": ("材料名称", "Name"),
@@ -83,7 +83,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "material.original": ("验原件", "Original"),
     "material.note": ("说明", "Note"),
     "material.hint": (
-        "清空某行的编码和名称即删除该材料;空行会被忽略。",
+        "清空某行的编码和名称即删除该材料；空行会被忽略。",
         "Clear a row's code and name to remove that material; blank rows are ignored.",
     ),
     "draft.none": ("当前没有草稿。", "There is no draft."),
@@ -97,19 +97,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "draft.replace": ("替换整个草稿", "Replace the whole draft"),
     "draft.merge": ("按事项编码合并进草稿", "Merge into the draft by item code"),
     "draft.formats": (
-        "格式与命令 tongban central publish-catalog 相同:YAML 顶层为 items 列表;CSV 每行一项材料。",
+        "格式与命令 tongban central publish-catalog 相同：YAML 顶层为 items 列表；CSV 每行一项材料。",
         "The same formats as 'tongban central publish-catalog': YAML with a top-level items list;"
         " CSV with one row per material.",
     ),
     "draft.start": ("从当前版本新建草稿", "Start from the current release"),
     "draft.start_hint": (
-        "以第{v}版的全部事项作为草稿,再逐项修改。",
+        "以第{v}版的全部事项作为草稿，再逐项修改。",
         "Copy every item of version {v} into a draft, then edit items one by one.",
     ),
     "draft.discard": ("放弃草稿", "Discard the draft"),
     "draft.publish": ("核对差异并发布", "Review the differences and publish"),
     "publish": ("发布确认", "Confirm the release"),
-    "publish.as": ("将作为第{v}版发布,共{n}项事项。", "To be published as version {v} with {n} items."),
+    "publish.as": ("将作为第{v}版发布，共{n}项事项。", "To be published as version {v} with {n} items."),
     "publish.against": ("以下为与当前第{v}版的差异。", "Below: the differences from version {v}."),
     "publish.first": ("这是第一个版本。", "This is the first release."),
     "publish.valid_days": ("有效天数", "Valid days"),
@@ -146,7 +146,7 @@ TEXT: dict[str, tuple[str, str]] = {
     # -- audit
     "audit.verify": ("校验市级平台日志", "Verify central's log"),
     "audit.ok": (
-        "校验通过:{n}条记录,签名、链和投影均一致。",
+        "校验通过：{n}条记录，签名、链和投影均一致。",
         "Verified: {n} records; signatures, chains and projections agree.",
     ),
     "audit.faults": ("校验发现问题", "Verification found faults"),
@@ -186,7 +186,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "dashboard.days_over": ("超期工作日", "Working days over"),
     "dashboard.recheck": ("授权复核", "Authority re-check"),
     "dashboard.recheck.note": (
-        "中心按受理时的授权链逐件复核:过期授权下受理的为“待核”,吊销生效后受理或授权链不成立的为“不符”。",
+        "中心按受理时的授权链逐件复核：过期授权下受理的为“待核”，吊销生效后受理或授权链不成立的为“不符”。",
         "Central re-checks every intake against the grant chain at its intake time: taken under"
         " expired authority is “stale”; after a revocation's cut-off or under a broken chain, “refused”.",
     ),
