@@ -95,11 +95,15 @@ class Casework:
             if kind in DECISIONS:
                 raise AuthorityError(ErrorCode.NOT_DECIDER, detail)
             raise AuthorityError(ErrorCode.NOT_AUTHORIZED, detail)
+        if kind is Event.RATE and case.rating is not None:
+            raise InputError(ErrorCode.CASE_RATED, case_no)
         step = self.build_event(kind, fields, after=case_queries.last_event_at(self.db, case_no))
         state = state_of(case)
         if kind not in allowed_events(state):
             raise InputError(
-                ErrorCode.CASE_TRANSITION, f"{kind.value} is not possible in state {state.state.value}"
+                ErrorCode.CASE_TRANSITION,
+                f"{kind.value} is not possible in state {state.state.value}",
+                zh=f"办件当前为“{state.state.zh}”，不能“{kind.zh}”",
             )
         with transaction(self.db):
             self.append_event(case_no, step, actor)
@@ -123,21 +127,39 @@ class Casework:
         reason = clean_text("reason", fields.get("reason", ""), limit=MAX_REASON, required=False)
         missing: tuple[str, ...] = ()
         delivery = rating = None
+        if kind is Event.REJECT and not reason:
+            raise InputError(
+                ErrorCode.FIELD_REQUIRED, "reason: a rejection says why", zh="不予须写明理由", field="reason"
+            )
         if kind is Event.REQUEST_SUPPLEMENT:
             raw = fields.get("missing") or ()
             if isinstance(raw, str):
                 raw = raw.splitlines()
             missing = tuple(clean_text("missing", m, limit=100) for m in raw if str(m).strip())
+            if not (missing or reason):
+                raise InputError(
+                    ErrorCode.FIELD_REQUIRED,
+                    "missing: list the materials to supply, or give a reason",
+                    zh="请列明需补正的材料（或写明理由），一次告知全部",
+                    field="missing",
+                )
         if kind is Event.DELIVER:
             try:
                 delivery = Delivery(str(fields.get("delivery", "")))
             except ValueError as exc:
-                raise InputError(ErrorCode.FIELD_INVALID, "delivery: pickup, mail or electronic") from exc
+                raise InputError(
+                    ErrorCode.FIELD_INVALID,
+                    "delivery: pickup, mail or electronic",
+                    zh="请选择送达方式",
+                    field="delivery",
+                ) from exc
         if kind is Event.RATE:
             try:
                 rating = Rating(int(str(fields.get("rating", ""))))
             except ValueError as exc:
-                raise InputError(ErrorCode.FIELD_INVALID, "rating: 1 to 5") from exc
+                raise InputError(
+                    ErrorCode.FIELD_INVALID, "rating: 1 to 5", zh="请选择评价等级", field="rating"
+                ) from exc
         return CaseEvent(kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating)
 
     def append_event(

@@ -101,6 +101,12 @@ class Desk:
     def catalog(self) -> CatalogRelease | None:
         return self.holdings.catalog()
 
+    def release(self, version: int) -> CatalogRelease | None:
+        return self.holdings.release(version)
+
+    def node_names(self) -> dict[str, str]:
+        return self.holdings.node_names()
+
     def calendar_years(self) -> HeldYears:
         return self.holdings.calendar_years()
 
@@ -124,6 +130,9 @@ class Desk:
     def similar_open(self, doc_no: str, item: str) -> list[Case]:
         return self.intakes.similar_open(doc_no, item)
 
+    def other_names(self, doc_no: str, name: str) -> list[str]:
+        return self.intakes.other_names(doc_no, name)
+
     def intake(self, form: IntakeForm, actor: str) -> Case:
         return self.intakes.take_in(form, actor)
 
@@ -146,12 +155,18 @@ class Desk:
         text = clean_text("q", query, limit=40)
         return self.casework.shown(case_queries.search(self.db, text, limit))
 
-    def recent(self, limit: int = 30) -> list[Case]:
-        return self.casework.shown(case_queries.recent(self.db, self.code, limit))
+    def recent(self, limit: int = 30, *, deciding: bool = False) -> list[Case]:
+        """The cases taken in here (and, ``deciding``, those this node decides), newest first."""
+        return self.casework.shown(case_queries.recent(self.db, self.code, limit, deciding=deciding))
 
-    def queue(self) -> list[Case]:
-        """Cases this node decides that wait for a decision: the approver's queue, oldest first."""
-        return self.casework.shown(case_queries.queue(self.db, self.code))
+    def queue(self, node: str = "", item: str = "") -> list[Case]:
+        """Cases this node decides that wait for a decision (taken in at ``node``, for
+        ``item``, when given): the approver's queue, by deadline, oldest first."""
+        return self.casework.shown(case_queries.queue(self.db, self.code, node=node, item=item))
+
+    def queue_sources(self) -> tuple[list[str], list[str]]:
+        """The nodes and items the queue's cases come from (its filters)."""
+        return case_queries.queue_sources(self.db, self.code)
 
     def counts(self) -> CaseCounts:
         now = self.clock.now()

@@ -18,6 +18,7 @@ from sync.projection.catalog import catalog_release, newest_version
 from sync.projection.delegation import ItemAuthority, authority_for
 from sync.projection.grants import StoreGrants
 from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
+from sync.record import trust
 
 
 @dataclass
@@ -37,18 +38,34 @@ class Holdings:
         self.tier = tier
         self.clock = clock
         self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
+        self._names: tuple[int, dict[str, str]] | None = None  # (certificates held, names)
 
     def catalog(self) -> CatalogRelease | None:
         """The newest catalog release held."""
         version = newest_version(self.db)
         if not version:
             return None
+        return self.release(version)
+
+    def release(self, version: int) -> CatalogRelease | None:
+        """The catalog release ``version``, if held (a case shows the release it was taken in under)."""
         if version not in self._catalogs:
             release = catalog_release(self.db, version)
             if release is None:
                 return None
             self._catalogs[version] = release
         return self._catalogs[version]
+
+    def node_names(self) -> dict[str, str]:
+        """The name of every node this store holds a certificate for, by code (the newest
+        certificate's): screens show 斜桥镇便民服务中心, not 330481107."""
+        count = trust.certificate_count(self.db)
+        if self._names is None or self._names[0] != count:
+            names: dict[str, str] = {}
+            for cert in trust.certificates(self.db):  # newest first within a code
+                names.setdefault(cert.code, cert.name)
+            self._names = (count, names)
+        return self._names[1]
 
     def calendar_years(self) -> HeldYears:
         """Which years deadlines are counted for, built in or published by central."""

@@ -135,6 +135,11 @@ class Intakes:
         rows = case_queries.similar_open(self.db, doc_no.strip().upper(), item)
         return self.casework.shown(rows)
 
+    def other_names(self, doc_no: str, name: str) -> list[str]:
+        """The names other than ``name`` that cases held here carry for ID number ``doc_no``:
+        one number under several names is a typo in the number, or a borrowed card."""
+        return [n for n in case_queries.names_of(self.db, doc_no) if n != name]
+
     def take_in(self, form: IntakeForm, actor: str) -> Case:
         """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing."""
         checked = self.check(form)

@@ -48,12 +48,14 @@ def _escape(cp: int) -> str:
 
 @cache
 def _patterns() -> dict[str, str]:
-    invisible = _ranges(frozenset({"Cc", "Cf", "Zl", "Zp"}))  # core.intake.refuse_invisible
+    # core.intake.clean_person_name: nothing invisible (refuse_invisible), no digit
+    not_in_name = _ranges(frozenset({"Cc", "Cf", "Zl", "Zp", "Nd", "No"}))
     control = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f"  # core.intake.clean_text
     space = "\\s"  # what the server strips from both ends before it checks
+    blank = _ranges(frozenset({"Zs"}))
     return {
-        # a name: something besides spaces, nothing invisible anywhere
-        "name": f"^[{_ranges(frozenset({'Zs'}))}]*[^{invisible}{_ranges(frozenset({'Zs'}))}][^{invisible}]*$",
+        # a name: something besides spaces, nothing invisible and no digit anywhere
+        "name": f"^[{blank}]*[^{not_in_name}{blank}][^{not_in_name}]*$",
         # free text: no control character but line breaks and tabs
         "text": f"^[^{control}]*$",
         # required text: that, and something besides spaces
@@ -87,6 +89,7 @@ def _error() -> dict[str, Any]:
                     "detail": {"type": "string", "description": "for the log and the operator"},
                     "notice": {"$ref": "#/components/schemas/Notice"},
                     "cases": {"type": "array", "items": {"type": "string"}},
+                    "names": {"type": "array", "items": {"type": "string"}},
                 },
             }
         },
@@ -104,7 +107,7 @@ def _intake() -> dict[str, Any]:
                 MAX_NAME,
                 "name",
                 minLength=1,
-                description="the applicant's name, as typed (no control or bidi characters)",
+                description="the applicant's name, as typed (no control or bidi characters, no digit)",
             ),
             "doc_type": {"type": "string", "enum": [d.value for d in DocType]},
             "doc_no": _text(
@@ -121,6 +124,10 @@ def _intake() -> dict[str, Any]:
             },
             "notes": _text(MAX_NOTES, "text"),
             "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
+            "confirm_name": {
+                "type": "boolean",
+                "description": "take in although the ID number was held under another name (checked)",
+            },
         },
     }
 

@@ -1,4 +1,4 @@
-"""The clerk's pages: home, catalog, intake, receipt, notice, cases, queue.
+"""The clerk's pages: home, catalog, intake and the one-time notice (cases: :mod:`node.web.case_pages`).
 
 Each handler parses the request, calls the desk, renders a template; the rules live in
 :mod:`node.desk`. :func:`web.pages.page` wraps every handler (body size cap, login, role,
@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import segno
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from core.documents import DocType
 from core.errors import ErrorCode, InputError, TongbanError
-from node.desk import Case, IntakeForm
+from node.desk import IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from web.pages import Sessions, page
@@ -64,6 +63,7 @@ class Pages(Sessions):
         values = {**dict.fromkeys(("item", "name", "doc_type", "doc_no", "phone", "notes"), ""), **values}
         values.setdefault("materials", [])
         extra.setdefault("duplicates", [])
+        extra.setdefault("other_names", [])
         items = ctx.desk.items()
         chosen = next((a for a in items if a.item.code == values.get("item")), None)
         return ctx.render(
@@ -92,66 +92,17 @@ class Pages(Sessions):
                 return ctx.render("notice.html", notice=notice)
             checked = desk.check_intake(intake)
             duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
-            if duplicates and form.get("confirm_duplicate") != "yes":
-                return self._intake_page(ctx, values, 409, duplicates=duplicates)
+            other_names = desk.other_names(checked.applicant.doc_no, checked.applicant.name)
+            if (duplicates and form.get("confirm_duplicate") != "yes") or (
+                other_names and form.get("confirm_name") != "yes"
+            ):
+                return self._intake_page(ctx, values, 409, duplicates=duplicates, other_names=other_names)
             case = desk.intake(intake, ctx.principal.actor if ctx.principal else "?")
         except InputError as exc:
             if exc.code is ErrorCode.MATERIALS_MISSING:
                 notice = ctx.desk.notice(IntakeForm.from_mapping(values))
-                return ctx.render("notice.html", status=422, notice=notice, error=exc)
+                return ctx.render("notice.html", status=422, notice=notice, error=exc, error_at="notice")
             return self._intake_page(ctx, values, status_for(exc), error=exc)
         except TongbanError as exc:
             return self._intake_page(ctx, values, status_for(exc), error=exc)
         return ctx.redirect(f"/cases/{case.case_no}/receipt")
-
-    # -- cases ----------------------------------------------------------------------------
-
-    @http("GET", "/cases")
-    @page()
-    def cases(self, ctx: Ctx) -> Response:
-        q = ctx.request.args.get("q", "").strip()
-        found = ctx.desk.search(q) if q else ctx.desk.recent(50)
-        return ctx.render("cases.html", q=q, cases=found)
-
-    @http("GET", "/cases/<case_no>")
-    @page()
-    def case(self, ctx: Ctx, case_no: str) -> Response:
-        desk = ctx.desk
-        case = desk.case(case_no)
-        steps = desk.steps(case) if ctx.principal and _may_act(ctx, case) else []
-        return ctx.render("case.html", case=case, events=desk.events(case_no), steps=steps)
-
-    @http("POST", "/cases/<case_no>/step")
-    @page("clerk", "approver")
-    def step(self, ctx: Ctx, case_no: str) -> Response:
-        form = ctx.request.form
-        event = form.get("event", "")
-        case = ctx.desk.case(case_no)
-        if event in ("approve", "reject", "request_supplement"):
-            assert ctx.principal is not None
-            ctx.principal.require("approver")
-        del case
-        fields = {k: form.get(k, "") for k in ("reason", "missing", "delivery", "rating")}
-        ctx.desk.act(case_no, event, fields, ctx.principal.actor if ctx.principal else "?")
-        return ctx.redirect(f"/cases/{case_no}")
-
-    @http("GET", "/cases/<case_no>/receipt")
-    @page()
-    def receipt(self, ctx: Ctx, case_no: str) -> Response:
-        case = ctx.desk.case(case_no)
-        qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
-        item = None
-        catalog = ctx.desk.catalog()
-        if catalog is not None:
-            item = catalog.get(case.item)
-        return ctx.render("receipt.html", case=case, qr=qr, item=item)
-
-    @http("GET", "/queue")
-    @page("approver")
-    def queue(self, ctx: Ctx) -> Response:
-        return ctx.render("queue.html", cases=ctx.desk.queue())
-
-
-def _may_act(ctx: Ctx, case: Case) -> bool:
-    p = ctx.principal
-    return p is not None and (p.has("clerk") or p.has("approver"))

@@ -13,13 +13,14 @@ from werkzeug.wrappers import Request, Response
 
 from node.web.admin import Admin
 from node.web.api import Api
+from node.web.case_pages import CasePages
 from node.web.pages import Pages
 from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web"}
 
 
-class NodeWeb(Pages, Admin, Api):
+class NodeWeb(Pages, CasePages, Admin, Api):
     name = "node_web"
 
     @http("GET", "/static/<name>")

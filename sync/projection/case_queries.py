@@ -143,21 +143,38 @@ def search(db: Database, text: str, limit: int = 50) -> list[CaseRow]:
     return [CaseRow.from_row(r) for r in rows]
 
 
-def recent(db: Database, node: str, limit: int = 30) -> list[CaseRow]:
-    """The cases taken in at ``node``, newest first."""
+def recent(db: Database, node: str, limit: int = 30, *, deciding: bool = False) -> list[CaseRow]:
+    """The cases taken in at ``node`` (and, ``deciding``, those it decides), newest first."""
+    if deciding:
+        rows = db.conn.execute(
+            f"{_SELECT} WHERE node = ? OR decider = ? ORDER BY received DESC LIMIT ?", (node, node, limit)
+        ).fetchall()
+    else:
+        rows = db.conn.execute(
+            f"{_SELECT} WHERE node = ? ORDER BY received DESC LIMIT ?", (node, limit)
+        ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def queue(db: Database, decider: str, *, node: str = "", item: str = "") -> list[CaseRow]:
+    """Cases ``decider`` decides that wait for a decision (taken in at ``node``, for
+    ``item``, when given), by deadline, then oldest first."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE node = ? ORDER BY received DESC LIMIT ?", (node, limit)
+        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE}"
+        " AND (? = '' OR node = ?) AND (? = '' OR item = ?) ORDER BY deadline, received",
+        (decider, node, node, item, item),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 
 
-def queue(db: Database, decider: str) -> list[CaseRow]:
-    """Cases ``decider`` decides that wait for a decision, by deadline, then oldest first."""
+def queue_sources(db: Database, decider: str) -> tuple[list[str], list[str]]:
+    """The nodes and the items of the cases waiting for ``decider``'s decision (the queue's
+    filters), each sorted."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE} ORDER BY deadline, received",
+        f"SELECT DISTINCT node, item FROM cases WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE}",
         (decider,),
     ).fetchall()
-    return [CaseRow.from_row(r) for r in rows]
+    return sorted({r[0] for r in rows}), sorted({r[1] for r in rows})
 
 
 def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
@@ -167,6 +184,14 @@ def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
         (doc_no, item, *OPEN_STATES),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
+
+
+def names_of(db: Database, doc_no: str) -> list[str]:
+    """The applicant names the cases held carry for ID number ``doc_no``, by first use."""
+    rows = db.conn.execute(
+        "SELECT name FROM cases WHERE doc_no = ? GROUP BY name ORDER BY min(received)", (doc_no,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def counts(db: Database, node: str, *, since: int, today: date) -> CaseCounts:

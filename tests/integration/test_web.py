@@ -18,7 +18,18 @@ import pytest
 from core.clock import SystemClock
 from node.web.service import NodeWeb
 from tests.helpers import TOWN, VILLAGE, relay
-from tests.integration.webnode import GOOD_ID, ID_2, PASSWORD, Web, build_city, device_token, serve
+from tests.integration.webnode import (
+    GOOD_ID,
+    ID_2,
+    PASSWORD,
+    Web,
+    build_city,
+    csrf_of,
+    device_token,
+    form,
+    login,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,30 +66,6 @@ def snapshot(home: Path) -> tuple[int, ...]:
         )
     finally:
         conn.close()
-
-
-def form(data: dict[str, str | list[str]]) -> bytes:
-    return urllib.parse.urlencode(data, doseq=True).encode()
-
-
-def login(web: Web, user: str, password: str = PASSWORD) -> tuple[int, str]:
-    web.jar.clear()
-    _, _, html = web.request("GET", "/login")
-    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', html)
-    assert login_csrf
-    status, _headers, body = web.request(
-        "POST",
-        "/login",
-        data=form({"user": user, "password": password, "login_csrf": login_csrf[1], "next": "/"}),
-    )
-    return status, body
-
-
-def csrf_of(web: Web, path: str = "/") -> str:
-    _, _, html = web.request("GET", path)
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html[:500]
-    return found[1]
 
 
 def intake_form(web: Web, item: str, materials: list[str], **fields: str) -> dict[str, str | list[str]]:
@@ -366,7 +353,7 @@ def test_town_approver_decides_what_the_village_forwarded(city: Path, village: W
         )
         assert status == 303
         _, _, html = town.request("GET", "/cases/" + case_no)
-        assert "办结(准予)" in html
+        assert "办结（准予）" in html
         assert login(town, "guanli")[0] == 303  # an admin, not an approver
         csrf = csrf_of(town, "/admin/clerks")
         status, _, html = town.request(
