@@ -8,10 +8,12 @@ grant, or a stale heartbeat, is a banner on the screen and a flag on the case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
+from core.grants import Grant
 from node.store import NodeStore
 from sync.projection.calendars import HeldYears, held_years
 from sync.projection.catalog import catalog_release, newest_version
@@ -28,6 +30,34 @@ class Banner:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class HeldItems:
+    """The items a node may take in, as computed under ``key``, true until ``until``."""
+
+    key: tuple[Any, ...]
+    until: int
+    items: tuple[ItemAuthority, ...]
+
+
+MAX_KEPT = 3600
+"""Seconds the items are kept at most, whatever the grants say."""
+
+
+def _next_change(source: StoreGrants, held: list[Grant], now: int) -> int:
+    """The first moment after ``now`` at which a grant held, or one up its chain, starts,
+    ends or has a revocation take effect: the answer may change then, not before."""
+    moments = [now + MAX_KEPT]
+    seen: set[bytes] = set()
+    for leaf in held:
+        grant: Grant | None = leaf
+        while grant is not None and grant.id not in seen:
+            seen.add(grant.id)
+            moments.extend((grant.nbf, grant.exp + 1))
+            moments.extend(r.effective for r in source.revocations_of(grant.id))
+            grant = source.grant(grant.parent) if grant.parent is not None else None
+    return min(m for m in moments if m > now)
+
+
 class Holdings:
     """The catalog and grants the node ``code`` (of ``tier``) holds in ``store``."""
 
@@ -39,6 +69,7 @@ class Holdings:
         self.clock = clock
         self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
         self._names: tuple[int, dict[str, str]] | None = None  # (certificates held, names)
+        self._items: HeldItems | None = None
 
     def catalog(self) -> CatalogRelease | None:
         """The newest catalog release held."""
@@ -83,20 +114,31 @@ class Holdings:
         return authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
 
     def items(self) -> list[ItemAuthority]:
-        """Every catalog item this node holds a grant for (allowed or stale), catalog order."""
+        """Every catalog item this node holds a grant for (allowed or stale), catalog order.
+
+        Checking the grant chain of every item takes a few hundred milliseconds, and every
+        page that lists the items asks; so the answer is kept, under what it depends on —
+        the catalog version, the grants and grant revocations held, the key directory —
+        until the first moment a grant of the chains starts, ends or is revoked.
+        """
         catalog = self.catalog()
         if catalog is None:
             return []
-        granted: set[str] = set()
-        for grant in StoreGrants(self.db).held_by(self.code):
-            granted.update(grant.items)
         now = self.clock.now()
+        source = StoreGrants(self.db)
+        key = (catalog.version, source.count(), source.revocation_count(), trust.directory_mark(self.db))
+        cached = self._items
+        if cached is not None and cached.key == key and now < cached.until:
+            return list(cached.items)
+        held = source.held_by(self.code)
+        granted = {code for grant in held for code in grant.items}
         out = []
         for item in catalog.items:
             if item.code in granted:
                 auth = authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
                 if auth.mode is not None:
                     out.append(auth)
+        self._items = HeldItems(key, _next_change(source, held, now), tuple(out))
         return out
 
     def banners(self) -> list[Banner]:
