@@ -99,15 +99,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "received": ("受理时间", "Received"),
     "deadline": ("办结期限", "Due by"),
     "deadline.estimated": (
-        "（该年度节假日安排未发布，按周一至周五估算）",
-        "(holidays of that year not yet published; Mon–Fri assumed)",
+        "（该年度放假安排尚未发布，按法定节假日估算，未计调休）",
+        "(that year's holidays are not published yet: estimated from the statutory holidays, without"
+        " the worked weekends)",
     ),
     "calendar.held": ("工作日历", "Working-day calendar"),
     "calendar.builtin": ("内置", "built in"),
     "calendar.release": ("市中心发布第{v}版", "central release v{v}"),
     "calendar.other": (
-        "（其余年份按周一至周五计算，相关期限标注为估算）",
-        "(other years count Monday to Friday; their deadlines are marked as estimates)",
+        "（其余年份按法定节假日估算，未计调休，相关期限标注为估算）",
+        "(other years are estimated from the statutory holidays, without the worked weekends; their"
+        " deadlines are marked as estimates)",
     ),
     "clerk": ("受理人", "Clerk"),
     "state": ("状态", "State"),
