@@ -38,6 +38,9 @@ class ErrorCode(StrEnum):
     CATALOG_EXPIRED = "E_CATALOG_EXPIRED"
     CASE_RATED = "E_CASE_RATED"
     CASE_NAME_MISMATCH = "E_CASE_NAME_MISMATCH"
+    READER_NONE = "E_READER_NONE"
+    READER_EMPTY = "E_READER_EMPTY"
+    READER_FAILED = "E_READER_FAILED"
     # -- authority: grants and certificates ----------------------------------------------
     GRANT_INVALID = "E_GRANT_INVALID"
     GRANT_WIDENS = "E_GRANT_WIDENS"
@@ -408,6 +411,9 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "该证件号码以前登记的是另一个姓名，请核对证件；确认无误后可继续受理",
         "This ID number was registered under another name before: check the document, then confirm",
     ),
+    ErrorCode.READER_NONE: ("本机未配置身份证读卡器", "No ID card reader is configured on this machine"),
+    ErrorCode.READER_EMPTY: ("读卡器上没有证件", "There is no card on the reader"),
+    ErrorCode.READER_FAILED: ("读卡失败", "The card could not be read"),
     ErrorCode.LOGIN_FAILED: ("用户名或密码错误", "Wrong user name or password"),
     ErrorCode.LOGIN_THROTTLED: (
         "登录失败次数过多，请稍后再试",

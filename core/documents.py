@@ -49,6 +49,18 @@ Formats, and where each rule comes from
     1981-08-03, female). Reading the sex from the 17th digit (odd = male, as in GB 11643)
     agrees with both examples but was not read in the notice itself.
 
+* **Unified social credit code (统一社会信用代码)** of an enterprise or organisation applicant
+  — GB 32100-2015: 18 characters of ``0-9`` and the capitals without I, O, Z, S, V (31
+  symbols, valued 0–30 in that order): the registration authority (1 机构编制, 2 外交, 3 司法行政,
+  4 文化, 5 民政, 6 旅游, 7 宗教, 8 工会, 9 工商/市场监管, A 中央军委改革和编制办公室, N 农业,
+  Y 其他), the kind of body, the 6-digit address code of where it registered (GB/T 2260),
+  the 9-character body identifier (GB 11714) and a check character: the value that makes
+  the weighted sum (weights 3^i mod 31) a multiple of 31. Checked against published codes:
+  the standard's example 91350100M000100Y43, 91440300708461136T (Tencent, Shenzhen),
+  914403001922038216 (Huawei), 91330100799655058B (Alibaba China, Hangzhou),
+  91110000802100433B (Baidu, Beijing). The body identifier's own GB 11714 check digit is
+  not checked: codes issued to bodies that never had an organisation code need not keep it.
+
   Descriptions also circulate of a 2017 card numbered "9…" and a 2023 card numbered
   "Y…"; no source found supports either. The NIA notice says the 2023 card replaced the
   15-character number of the 2017 card with the 18-digit "9…" number. No "Y…" format
@@ -95,6 +107,12 @@ class DocType(StrEnum):
     RESIDENT_ID_15 = "resident_id_15"
     HMT_PERMIT = "hmt_residence_permit"
     FOREIGN_PR = "foreign_permanent_residence"
+    USCC = "uscc"  # an enterprise's or organisation's 统一社会信用代码, not a person's document
+
+    @property
+    def personal(self) -> bool:
+        """Whether the document is a person's (an enterprise applies under its credit code)."""
+        return self is not DocType.USCC
 
     @property
     def zh(self) -> str:
@@ -119,7 +137,13 @@ _DOC_LABELS: dict[DocType, tuple[str, str]] = {
         "Residence permit for Hong Kong, Macao and Taiwan residents",
     ),
     DocType.FOREIGN_PR: ("外国人永久居留身份证", "Foreigner's permanent residence ID card"),
+    DocType.USCC: ("统一社会信用代码", "Unified social credit code"),
 }
+
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_USCC = re.compile(f"[{_USCC_CHARS}]{{18}}")
+_USCC_AUTHORITIES = frozenset("123456789ANY")
 
 
 @dataclass(frozen=True)
@@ -177,7 +201,48 @@ def validate_document(doc_type: DocType | str, number: str, today: dt.date) -> D
         return _resident_id_15(clean, today)
     if kind is DocType.HMT_PERMIT:
         return _hmt_permit(clean, today)
+    if kind is DocType.USCC:
+        return _uscc(clean)
     return _foreign_pr(clean, today)
+
+
+def uscc_check_char(body17: str) -> str:
+    """The GB 32100-2015 check character for the first 17 characters of a credit code."""
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
+    return _USCC_CHARS[-total % 31]
+
+
+def _uscc(number: str) -> Document:
+    kind = DocType.USCC
+    if len(number) != 18:
+        raise _format_error(
+            kind, number, f"has {len(number)} characters, needs 18", f"录入了{len(number)}位，应为18位"
+        )
+    if not _USCC.fullmatch(number):
+        raise _format_error(
+            kind,
+            number,
+            "uses a character outside 0-9 and A-Z without I, O, Z, S, V",
+            "含有不用于信用代码的字符（I、O、Z、S、V等）",
+        )
+    if number[0] not in _USCC_AUTHORITIES:
+        raise _format_error(
+            kind,
+            number,
+            f"{number[0]!r} is no registration authority",
+            f"第1位“{number[0]}”不是登记管理部门代码",
+        )
+    want = uscc_check_char(number[:17])
+    if number[17] != want:
+        raise InputError(
+            ErrorCode.ID_CHECKSUM,
+            detail=f"{kind.value} {number!r}: check character is {number[17]!r}, the code gives {want!r}",
+            zh=f"按前17位计算，最后一位应为“{want}”，录入的是“{number[17]}”",
+            field="doc_no",
+        )
+    if number[2:4] not in PROVINCE_CODES:
+        raise _region_error(kind, number, number[2:4])
+    return Document(kind, number, None, None, number[2:8])
 
 
 def _format_error(kind: DocType, number: str, rule: str, zh: str) -> InputError:

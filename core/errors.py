@@ -162,7 +162,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_ID_", "E_ADMIN_CODE", "E_TIER_MISMATCH", "E_PHONE_INVALID", "E_FIELD_", "E_CATALOG_INVALID",
             "E_ITEM_UNKNOWN", "E_CALENDAR_INVALID", "E_CASE_", "E_MATERIALS_MISSING", "E_ACCOUNT_EXISTS",
             "E_ACCOUNT_UNKNOWN", "E_PASSWORD_WEAK", "E_NOT_FOUND", "E_REQUEST_TOO_LARGE", "E_DRAFT_",
-            "E_REQUEST_JSON", "E_REQUEST_TYPE",
+            "E_REQUEST_JSON", "E_REQUEST_TYPE", "E_READER_",
             "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
         ),
     ),

@@ -19,7 +19,19 @@ Body of a ``case.intake`` record (canonical CBOR, text keys)::
      "materials": [tstr, ...],       # codes of the materials received, catalog order
      "notes": tstr, "limit": uint,   # time limit in working days (0: done on the spot)
      "deadline": tstr,               # YYYY-MM-DD
-     "flags": [tstr, ...]}           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
+     "flags": [tstr, ...],           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
+     ? "agent": {"name": tstr, "doc_type": tstr, "doc_no": tstr, "phone": tstr},
+     ? "extra": {code: tstr, ...}}   # the item's extra fields, as checked
+
+The keys marked ``?`` are present exactly when not empty, so an intake without an agent or
+extra fields has the body it always had.
+
+**The applicant** is a person (an ID document) or, for an enterprise or organisation, the
+body itself under its unified social credit code (``doc_type`` ``uscc``; its name may
+have digits). **An agent** (代办人, or an enterprise's 经办人) is the person at the window on
+the applicant's behalf: a person with an ID document, and the authorization
+(:data:`AGENT_AUTHORIZATION`, 授权委托书) becomes a required material of the case. An
+enterprise always applies through one.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ MAX_NOTES = 500
 MAX_REASON = 500
 MAX_DOC_NO = 30
 MAX_PHONE = 20
+MAX_ENTERPRISE_NAME = 100  # 浙江省海宁市某某有限公司第一分公司 and longer
 CASE_NUMBER = re.compile(r"(?P<node>[0-9]{6,12})-(?P<day>[0-9]{8})-(?P<serial>[0-9]{4,6})")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _LANDLINE = re.compile(r"0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7}")
@@ -71,9 +84,20 @@ FIELD_LABELS: dict[str, str] = {
     "agent_name": "代办人姓名",
     "agent_doc_no": "代办人证件号码",
     "agent_phone": "代办人联系电话",
+    "agent_doc_type": "代办人证件类型",
 }
 """How a Chinese message names a form field (a clerk reads it; the English detail names the
 field by its key)."""
+
+AGENT_AUTHORIZATION = Material(
+    "agent_authorization",
+    "授权委托书",
+    required=True,
+    original=True,
+    note="代办人或经办人办理时提供，写明委托事项并由申请人签字或盖章",
+    name_en="Letter of authorization",
+)
+"""The material an agent brings for the applicant, required whenever one applies."""
 
 CALENDAR_ESTIMATED = "calendar_estimated"
 """Flag: the deadline falls in a year with no published holiday schedule."""
@@ -188,22 +212,54 @@ class Applicant:
         }
 
 
-def check_applicant(name: object, doc_type: object, doc_no: object, phone: object, today: date) -> Applicant:
-    """The applicant from form fields, each checked; the first fault raises with its code."""
-    applicant_name = clean_person_name("name", name)
-    number = clean_text("doc_no", doc_no, limit=MAX_DOC_NO)
-    kind = clean_text("doc_type", doc_type, limit=40)
+def check_applicant(
+    name: object, doc_type: object, doc_no: object, phone: object, today: date, *, prefix: str = ""
+) -> Applicant:
+    """The applicant (or, with ``prefix`` ``"agent_"``, the agent) from form fields, each
+    checked; the first fault raises with its code and names its field."""
+    kind = clean_text(prefix + "doc_type", doc_type, limit=40)
     try:
         parsed_type = DocType(kind)
     except ValueError as exc:
-        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind, zh="请选择证件类型", field="doc_type") from exc
-    document = validate_document(parsed_type, number, today)
-    return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone))
+        raise InputError(
+            ErrorCode.ID_TYPE_UNKNOWN, kind, zh="请选择证件类型", field=prefix + "doc_type"
+        ) from exc
+    if prefix and not parsed_type.personal:
+        raise InputError(
+            ErrorCode.ID_TYPE_UNKNOWN,
+            "an agent is a person: an ID document, not a credit code",
+            zh="代办人须是个人，请选择其身份证件",
+            field=prefix + "doc_type",
+        )
+    if parsed_type.personal:
+        applicant_name = clean_person_name(prefix + "name", name)
+    else:
+        applicant_name = clean_name(prefix + "name", name, limit=MAX_ENTERPRISE_NAME)
+    number = clean_text(prefix + "doc_no", doc_no, limit=MAX_DOC_NO)
+    try:
+        document = validate_document(parsed_type, number, today)
+    except InputError as exc:
+        if prefix and exc.field:
+            exc.field = prefix + exc.field
+        raise
+    return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone, prefix + "phone"))
 
 
-def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[Material, ...]:
-    """The required materials of ``item`` not in ``received``, in catalog order."""
-    unknown = sorted(received - {m.code for m in item.materials})
+def materials_for(item: Item, agent: bool) -> tuple[Material, ...]:
+    """What ``item`` asks for, with the authorization when an agent applies (unless the
+    item lists it itself)."""
+    if agent and AGENT_AUTHORIZATION.code not in {m.code for m in item.materials}:
+        return (*item.materials, AGENT_AUTHORIZATION)
+    return item.materials
+
+
+def missing_materials(
+    item: Item, received: set[str] | frozenset[str], *, agent: bool = False
+) -> tuple[Material, ...]:
+    """The required materials of ``item`` (:func:`materials_for`) not in ``received``, in
+    catalog order."""
+    wanted = materials_for(item, agent)
+    unknown = sorted(received - {m.code for m in wanted})
     if unknown:
         raise InputError(
             ErrorCode.FIELD_INVALID,
@@ -211,7 +267,7 @@ def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[
             zh=f"所选材料不属于该事项：{'、'.join(unknown)}",
             field="materials",
         )
-    return tuple(m for m in item.materials if m.required and m.code not in received)
+    return tuple(m for m in wanted if m.required and m.code not in received)
 
 
 @dataclass(frozen=True)
@@ -227,10 +283,10 @@ class Notice:
 
 
 def one_time_notice(
-    item: Item, applicant_name: str, received: set[str], node_name: str, today: date
+    item: Item, applicant_name: str, received: set[str], node_name: str, today: date, *, agent: bool = False
 ) -> Notice:
-    missing = missing_materials(item, received)
-    got = tuple(m for m in item.materials if m.code in received)
+    missing = missing_materials(item, received, agent=agent)
+    got = tuple(m for m in materials_for(item, agent) if m.code in received)
     return Notice(item, applicant_name, missing, got, node_name, today)
 
 
@@ -251,6 +307,8 @@ class Intake:
     deadline: date
     flags: tuple[str, ...] = ()
     grant: bytes | None = None
+    agent: Applicant | None = None
+    extra: tuple[tuple[str, str], ...] = ()
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -269,6 +327,10 @@ class Intake:
         }
         if self.grant is not None:
             body["grant"] = self.grant
+        if self.agent is not None:
+            body["agent"] = self.agent.to_body()
+        if self.extra:
+            body["extra"] = dict(self.extra)
         return body
 
     @classmethod
@@ -277,18 +339,18 @@ class Intake:
         if not isinstance(body, dict):
             raise InputError(ErrorCode.FIELD_INVALID, "case.intake: expected a map")
         unknown = sorted(str(k) for k in set(body) - _INTAKE_KEYS)
-        missing = sorted(_INTAKE_KEYS - {"grant"} - set(body))
+        missing = sorted(_INTAKE_KEYS - _OPTIONAL_KEYS - set(body))
         if unknown or missing:
             raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: unknown {unknown}, missing {missing}")
-        applicant = body["applicant"]
-        if not isinstance(applicant, dict) or set(applicant) != {"name", "doc_type", "doc_no", "phone"}:
-            raise InputError(
-                ErrorCode.FIELD_INVALID, "case.intake: applicant must have name, doc_type, doc_no, phone"
-            )
-        if not all(isinstance(v, str) for v in applicant.values()):
-            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: applicant fields are text")
+        applicant = _person(body["applicant"], "applicant")
+        agent = _person(body["agent"], "agent") if "agent" in body else None
+        extra = body.get("extra", {})
+        if not isinstance(extra, dict) or ("extra" in body and not extra):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: extra is a non-empty map when present")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: extra maps field codes to text")
         try:
-            doc_type = DocType(applicant["doc_type"])
+            doc_type = applicant.doc_type
             mode = Mode(body["mode"])
             deadline = date.fromisoformat(body["deadline"])
         except (ValueError, TypeError) as exc:
@@ -315,14 +377,30 @@ class Intake:
             cat=body["cat"],
             mode=mode,
             decider=body["decider"],
-            applicant=Applicant(applicant["name"], doc_type, applicant["doc_no"], applicant["phone"]),
+            applicant=Applicant(applicant.name, doc_type, applicant.doc_no, applicant.phone),
             materials=tuple(body["materials"]),
             notes=body["notes"],
             limit=body["limit"],
             deadline=deadline,
             flags=tuple(body["flags"]),
             grant=grant,
+            agent=agent,
+            extra=tuple(extra.items()),
         )
+
+
+def _person(value: object, what: str) -> Applicant:
+    if not isinstance(value, dict) or set(value) != {"name", "doc_type", "doc_no", "phone"}:
+        raise InputError(
+            ErrorCode.FIELD_INVALID, f"case.intake: {what} must have name, doc_type, doc_no, phone"
+        )
+    if not all(isinstance(v, str) for v in value.values()):
+        raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {what} fields are text")
+    try:
+        kind = DocType(value["doc_type"])
+    except ValueError as exc:
+        raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {what}: {exc}") from exc
+    return Applicant(value["name"], kind, value["doc_no"], value["phone"])
 
 
 _INTAKE_KEYS = frozenset(
@@ -340,5 +418,8 @@ _INTAKE_KEYS = frozenset(
         "limit",
         "deadline",
         "flags",
+        "agent",
+        "extra",
     }
 )
+_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra"})

@@ -14,6 +14,9 @@ The node's own tables:
 ``device_tokens``
     the SHA-256 of each kiosk's or script's token, its roles; read and written by the
     device-token functions below, for :mod:`node.clerks`.
+``papers`` / ``sms_outbox`` / ``clerk_looks``
+    the window's numbered papers, the messages for residents, what each clerk has seen
+    (:mod:`node.window_store`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from core.errors import ErrorCode, StoreError
+from node.window_store import WINDOW_TABLES
 from sync import projection
 from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
@@ -80,6 +84,12 @@ def _secrets(db: Database) -> None:
 def _login_failures(db: Database) -> None:
     # The login backoff per (user, source address) (web.account_store).
     execute_all(db, LOGIN_FAILURE_TABLES)
+
+
+@node_migrations(name="0004_window")
+def _window(db: Database) -> None:
+    # The window's papers, the SMS outbox and what each clerk has seen (node.window_store).
+    execute_all(db, WINDOW_TABLES)
 
 
 MIGRATION_SETS = (log_migrations, node_migrations, sync_migrations)

@@ -25,8 +25,9 @@ from central.draft_store import CatalogDraft
 from central.drafts import preview, publish_draft
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
-from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases
+from core.catalog import TIERS, CatalogRelease, Item, Mode
 from core.catalog_data import items_from_data
+from core.catalog_diff import diff_releases
 from core.errors import ErrorCode, InputError, TongbanError
 from sync.projection.catalog import catalog_release, current_catalog
 from web.pages import page
@@ -291,7 +292,7 @@ class DiffView:
 
 
 def diff_view(old: CatalogRelease, new: CatalogRelease, t: Callable[[str], str]) -> DiffView:
-    """:func:`core.catalog.diff_releases` with names and the changed values, to read."""
+    """:func:`core.catalog_diff.diff_releases` with names and the changed values, to read."""
     diff = diff_releases(old, new)
     changed = []
     for change in diff.changed:
