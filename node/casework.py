@@ -31,6 +31,7 @@ from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
 from node.store import NodeStore
+from sync.link.store import link_state
 from sync.projection import case_queries
 from sync.projection.case_queries import CaseRow
 from sync.record import kinds
@@ -46,13 +47,14 @@ class Case(CaseRow):
 
     overdue: bool  # its time limit runs and its deadline has passed
     mine: bool  # taken in at this node
+    waiting_up: bool = False  # a proxy case taken in here whose records the parent does not hold yet
 
     @classmethod
-    def shown(cls, row: CaseRow, node: str, today: str) -> Case:
+    def shown(cls, row: CaseRow, node: str, today: str, *, waiting_up: bool = False) -> Case:
         """``row`` as ``node`` shows it on ``today`` (an ISO local date)."""
         values = {name: getattr(row, name) for name in _CASE_FIELDS}
         overdue = is_overdue(row.state, row.deadline, today) and not row.quarantined
-        return cls(**values, overdue=overdue, mine=row.node == node)
+        return cls(**values, overdue=overdue, mine=row.node == node, waiting_up=waiting_up)
 
 
 class Casework:
@@ -66,8 +68,16 @@ class Casework:
         self.clock = clock
 
     def shown(self, rows: list[CaseRow]) -> list[Case]:
+        """The cases as shown here. A proxy case taken in here that is forwarded in its own
+        record but still waits to go up (offline, the parent has not acknowledged its
+        intake) is shown as waiting, not as 已转报: the decider cannot see it yet."""
         today = local_date(self.clock.now()).isoformat()
-        return [Case.shown(row, self.code, today) for row in rows]
+        forwarded = [r.case_no for r in rows if r.node == self.code and r.state is State.FORWARDED]
+        acked = link_state(self.db).up_acked if forwarded else 0
+        arrived = case_queries.intake_arrivals(self.db, forwarded)
+        return [
+            Case.shown(row, self.code, today, waiting_up=arrived.get(row.case_no, 0) > acked) for row in rows
+        ]
 
     def case(self, case_no: str) -> Case:
         """The case ``case_no``; ``E_CASE_UNKNOWN`` when this store holds none."""

@@ -19,6 +19,7 @@ projections; nothing needs the network. ``Desk.open`` is a context manager::
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -26,25 +27,33 @@ from typing import Any
 
 from core.catalog import CatalogRelease
 from core.clock import Clock, local_date
-from core.intake import Notice, clean_text
+from core.errors import ErrorCode, InputError, StoreError
+from core.intake import Intake, Notice, clean_text
 from node import config as node_config
+from node.card_reader import IdCard, reader_for
 from node.casework import Case, Casework
 from node.clerks import Clerks
 from node.config import NodeConfig
 from node.delegation import Delegation
 from node.holdings import Banner, Holdings
 from node.intake import Checked, IntakeForm, Intakes
+from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
 from node.store import NodeStore
+from node.window_store import Message, Paper, issue_paper, last_look, messages_of, note_look, paper
 from sync.link.store import link_state, waiting_up
 from sync.projection import case_queries
 from sync.projection.calendars import HeldYears
-from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow
+from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow, News
+from sync.projection.clerks import names as clerk_names
 from sync.projection.delegation import ItemAuthority
+from sync.record.arrival import newest_arrival
 from sync.record.keys import NodeKeys, load_key_file
 
 __all__ = ["Banner", "Case", "Checked", "Desk", "IntakeForm", "SyncStatus"]
 
 DAY = 86_400
+SOON_DAYS = 2
+"""Working days ahead that a clerk's list of cases about to fall due looks."""
 
 
 @dataclass
@@ -121,8 +130,8 @@ class Desk:
 
     # -- intake and case steps --------------------------------------------------------------
 
-    def check_intake(self, form: IntakeForm) -> Checked:
-        return self.intakes.check(form)
+    def check_intake(self, form: IntakeForm, *, extra_fields: bool = True) -> Checked:
+        return self.intakes.check(form, extra_fields=extra_fields)
 
     def notice(self, form: IntakeForm) -> Notice:
         return self.intakes.notice(form)
@@ -133,8 +142,42 @@ class Desk:
     def other_names(self, doc_no: str, name: str) -> list[str]:
         return self.intakes.other_names(doc_no, name)
 
-    def intake(self, form: IntakeForm, actor: str) -> Case:
-        return self.intakes.take_in(form, actor)
+    def intake(self, form: IntakeForm, actor: str, *, decide: bool = False) -> Case:
+        return self.intakes.take_in(form, actor, decide=decide)
+
+    def intake_of(self, case_no: str) -> Intake | None:
+        """The case's intake as signed (its agent and extra fields)."""
+        return case_queries.intake_of(self.db, case_no)
+
+    def clerk_names(self) -> dict[str, str]:
+        """This node's clerks' display names by user name (a paper names 王丽, not wangli)."""
+        return clerk_names(self.db, self.code)
+
+    def messages_of(self, case_no: str) -> list[Message]:
+        """The SMS messages for the case's applicant, sent or waiting."""
+        return messages_of(self.db, case_no)
+
+    def usage(self) -> dict[str, int]:
+        """Cases taken in here in the last 90 days, per item."""
+        return case_queries.item_usage(self.db, self.code, self.clock.now() - 90 * DAY)
+
+    def read_card(self) -> IdCard:
+        """The ID card on this window's reader (``[reader]``)."""
+        return reader_for(self.config.reader.kind, self.config.home, self.config.reader.card_file).read()
+
+    def issue_paper(self, kind: str, form: IntakeForm, actor: str, body: dict[str, Any]) -> Paper:
+        """Number and keep a paper given without a case (一次性告知书, 不予受理通知书)."""
+        now = self.clock.now()
+        return issue_paper(
+            self.db, self.code, kind, local_date(now).year, now, actor,
+            form.item.strip(), form.name.strip(), form.doc_no.strip().upper(), body,
+        )  # fmt: skip
+
+    def paper(self, number: str) -> Paper:
+        found = paper(self.db, number)
+        if found is None:
+            raise InputError(ErrorCode.NOT_FOUND, number)
+        return found
 
     def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
         return self.casework.act(case_no, event, fields, actor)
@@ -171,6 +214,40 @@ class Desk:
     def counts(self) -> CaseCounts:
         now = self.clock.now()
         return case_queries.counts(self.db, self.code, since=now - DAY, today=local_date(now))
+
+    # -- what came back, what falls due, what the resident is told ---------------------------
+
+    def news(self, user: str) -> list[News]:
+        """What other nodes decided or asked for on the cases taken in here since ``user``
+        last looked at her home page (all of it, the first time); marks it seen."""
+        seen = last_look(self.db, user)
+        found = case_queries.news(self.db, self.code, NEWS_EVENTS)
+        with contextlib.suppress(StoreError):  # a read-only store still shows the page
+            note_look(self.db, user, newest_arrival(self.db), self.clock.now())
+        return [n for n in found if seen is None or n.arrival > seen]
+
+    def due(self, user: str, deciding: bool) -> tuple[list[Case], list[Case]]:
+        """The running cases ``user`` took in (``deciding``: that this node decides) that
+        are due today or late, and those due within the next two working days."""
+        today = local_date(self.clock.now())
+        soon = self.intakes.calendars.get(self.db).add_working_days(today, SOON_DAYS).date
+        rows = self.casework.shown(
+            case_queries.due(self.db, self.code, "" if deciding else user, soon.isoformat())
+        )
+        if not deciding:
+            rows = [c for c in rows if c.mine]
+        now_due = [c for c in rows if c.deadline <= today.isoformat()]
+        return now_due, [c for c in rows if c.deadline > today.isoformat()]
+
+    def tell_residents(self) -> int:
+        """Queue the SMS messages of news not told yet and hand the waiting ones to the
+        gateway (``[sms]``); how many went."""
+        now = self.clock.now()
+        queue_news(self.db, self.code, self.config.node.name, now)
+        gateway = gateway_for(self.config.sms.gateway, self.config.home, self.config.sms.log_file, self.clock)
+        if self.config.sms.gateway == "none":
+            return 0
+        return deliver(self.db, gateway, now)
 
     # -- sync status ------------------------------------------------------------------------
 

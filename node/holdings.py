@@ -14,6 +14,7 @@ from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from core.grants import Grant
+from node.finder import Keys, catalog_keys
 from node.store import NodeStore
 from sync.projection.calendars import HeldYears, held_years
 from sync.projection.catalog import catalog_release, newest_version
@@ -70,6 +71,7 @@ class Holdings:
         self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
         self._names: tuple[int, dict[str, str]] | None = None  # (certificates held, names)
         self._items: HeldItems | None = None
+        self._keys: tuple[int, dict[str, Keys]] | None = None
 
     def catalog(self) -> CatalogRelease | None:
         """The newest catalog release held."""
@@ -77,6 +79,16 @@ class Holdings:
         if not version:
             return None
         return self.release(version)
+
+    def finder_keys(self) -> dict[str, Keys]:
+        """What each item of the newest release is found by (:mod:`node.finder`): computed
+        once per release."""
+        catalog = self.catalog()
+        if catalog is None:
+            return {}
+        if self._keys is None or self._keys[0] != catalog.version:
+            self._keys = (catalog.version, catalog_keys(catalog))
+        return self._keys[1]
 
     def release(self, version: int) -> CatalogRelease | None:
         """The catalog release ``version``, if held (a case shows the release it was taken in under)."""

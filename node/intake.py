@@ -121,8 +121,10 @@ class Intakes:
         self.clock = clock
         self.calendars = StoreCalendar()
 
-    def check(self, form: IntakeForm) -> Checked:
-        """Every check of an intake form; raises the first fault with its code."""
+    def check(self, form: IntakeForm, *, extra_fields: bool = True) -> Checked:
+        """Every check of an intake form; raises the first fault with its code.
+        ``extra_fields=False``: the item's extra fields are not asked for (a paper given
+        without a case, the one-time notice or the refusal, does not need them)."""
         now = self.clock.now()
         today = local_date(now)
         item_code = clean_text("item", form.item, limit=20)
@@ -139,7 +141,7 @@ class Intakes:
         authority = self.holdings.authority(item_code, now)
         if not authority.allowed:
             raise error(authority.auth.code or ErrorCode.GRANT_ITEM, authority.auth.detail)
-        extra = check_extra(authority.item, dict(form.extra), today)
+        extra = check_extra(authority.item, dict(form.extra), today) if extra_fields else ()
         wanted = materials_for(authority.item, agent is not None)
         received = tuple(m for m in wanted if m.code in set(form.materials))
         missing_materials(authority.item, set(form.materials), agent=agent is not None)  # unknown codes
@@ -160,7 +162,7 @@ class Intakes:
 
     def notice(self, form: IntakeForm) -> Notice:
         """The one-time notice (一次性告知) for a form whose required materials are incomplete."""
-        checked = self.check(form)
+        checked = self.check(form, extra_fields=False)
         return one_time_notice(
             checked.item,
             checked.applicant.name,
@@ -180,8 +182,12 @@ class Intakes:
         one number under several names is a typo in the number, or a borrowed card."""
         return [n for n in case_queries.names_of(self.db, doc_no) if n != name]
 
-    def take_in(self, form: IntakeForm, actor: str) -> Case:
-        """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing."""
+    def take_in(self, form: IntakeForm, actor: str, *, decide: bool = False) -> Case:
+        """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing.
+
+        ``decide``: a 即办 item (no time limit) decided here is approved on the spot, in the
+        intake's transaction — one action at the window (``E_CASE_TRANSITION`` for any other).
+        """
         checked = self.check(form)
         missing = missing_materials(checked.item, set(checked.materials), agent=checked.agent is not None)
         if missing:
@@ -190,6 +196,14 @@ class Intakes:
         today = local_date(now)
         auth = checked.authority
         assert auth.mode is not None and auth.decider is not None and auth.grant is not None
+        if decide and not (
+            checked.item.time_limit_days == 0 and auth.mode is Mode.DIRECT and auth.decider == self.code
+        ):
+            raise InputError(
+                ErrorCode.CASE_TRANSITION,
+                f"{checked.item.code} is not an item decided here on the spot",
+                zh="只有本中心直接办理的即办事项才能受理并当场办结",
+            )
         deadline = self.calendars.get(self.db).add_working_days(today, checked.item.time_limit_days)
         flags = list(checked.flags)
         if deadline.unknown_years:
@@ -219,4 +233,7 @@ class Intakes:
             if auth.mode is Mode.PROXY:
                 forward = CaseEvent(Event.FORWARD, now)
                 self.casework.append_event(number, forward, actor, refs={"intake": record.id})
+            if decide:
+                approve = CaseEvent(Event.APPROVE, now, reason="即办：受理时当场办结")
+                self.casework.append_event(number, approve, actor, refs={"intake": record.id})
         return self.casework.case(number)

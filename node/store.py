@@ -7,8 +7,9 @@ before ``sync`` (:mod:`sync.schema`); a database written by newer software is re
 The node's own tables:
 
 ``node_state``
-    small local facts that are not records. Written by no current code: what the sync
-    link knows of itself is in its ``link_state`` table (:func:`sync.link.store.link_state`).
+    small local facts that are not records (:func:`get_state`, :func:`set_state`): where
+    the SMS outbox began. What the sync link knows of itself is in its ``link_state``
+    table (:func:`sync.link.store.link_state`).
 ``clerk_secrets`` / ``sessions`` / ``login_failures``
     the clerks' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``device_tokens``
@@ -129,6 +130,24 @@ class NodeStore:
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify the node store at ``path`` from its signed bytes (:func:`verify_store`)."""
     return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+
+
+# -- small local facts -------------------------------------------------------------------------
+
+
+def get_state(db: Database, key: str) -> str | None:
+    """A small local fact (``node_state``), if set."""
+    row = db.conn.execute("SELECT value FROM node_state WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_state(db: Database, key: str, value: str) -> None:
+    with transaction(db):
+        db.conn.execute(
+            "INSERT INTO node_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
 
 # -- device tokens ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ signed or travels).
     one per case event, waiting for the gateway or sent (:mod:`node.sms`).
 ``clerk_looks``
     per clerk, the arrival index of the newest record she had seen on her home page: what
-    came back since is listed as new (:mod:`node.news`).
+    came back since is listed as new (:meth:`node.desk.Desk.news`).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ SHARED: dict[str, tuple[str, str]] = {
     "back": ("返回", "Back"),
     "submit": ("提交", "Submit"),
     "none": ("无", "none"),
+    "colon": ("：", ": "),
 }
 
 

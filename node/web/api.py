@@ -107,6 +107,10 @@ def _item(a: Any) -> dict[str, Any]:
             {"code": m.code, "name": m.name, "required": m.required, "original": m.original}
             for m in item.materials
         ],
+        "fields": [
+            {"code": f.code, "label": f.label, "kind": f.kind, "required": f.required, "max": f.max}
+            for f in item.fields
+        ],
     }
 
 

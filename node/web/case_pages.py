@@ -13,13 +13,24 @@ import segno
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from core.cases import DECISIONS
-from core.errors import TongbanError
+from core.cases import DECISIONS, Event
+from core.catalog import Item
+from core.errors import ErrorCode, InputError, TongbanError
+from core.intake import materials_for
+from node.desk import Case
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
+from sync.projection.case_queries import CaseEventRow
 from web.pages import page
 
 STEP_FIELDS = ("reason", "missing", "delivery", "rating")
+PAPER_OF = {
+    Event.REQUEST_SUPPLEMENT.value: "supplement",
+    Event.APPROVE.value: "approved",
+    Event.REJECT.value: "rejected",
+    Event.DELIVER.value: "delivered",
+}
+"""The paper each step prints (its template's kind)."""
 DECISION_STEPS = frozenset(e.value for e in DECISIONS)
 
 
@@ -57,11 +68,37 @@ class CasePages:
     @http("GET", "/cases/<case_no>/receipt")
     @page()
     def receipt(self, ctx: Ctx, case_no: str) -> Response:
-        case = ctx.desk.case(case_no)
+        desk = ctx.desk
+        case = desk.case(case_no)
         qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
-        release = ctx.desk.release(case.cat) or ctx.desk.catalog()
-        item = release.get(case.item) if release is not None else None
-        return ctx.render("receipt.html", case=case, qr=qr, item=item)
+        item = _item_of(ctx, case)
+        intake = desk.intake_of(case_no)
+        agent = intake is not None and intake.agent is not None
+        return ctx.render(
+            "receipt.html",
+            case=case,
+            qr=qr,
+            item=item,
+            intake=intake,
+            materials=materials_for(item, agent) if item is not None else (),
+            clerk_name=desk.clerk_names().get(case.actor or "", case.actor),
+        )
+
+    @http("GET", "/cases/<case_no>/papers/<kind>")
+    @page()
+    def case_paper(self, ctx: Ctx, case_no: str, kind: str) -> Response:
+        """The 补正告知书 of the case's latest supplement request, or its decision or completion
+        notice: numbered by the case (``…-BZ1`` for the first supplement, ``…-JD``, ``…-BJ``)."""
+        desk = ctx.desk
+        case = desk.case(case_no)
+        found = paper_step(desk.events(case_no), kind)
+        if found is None:
+            raise InputError(
+                ErrorCode.NOT_FOUND, f"{case_no}: no {kind} to print", zh="该办件还没有可打印的此类文书"
+            )
+        step, suffix = found
+        shown = PAPER_OF.get(step.event, "supplement")
+        return ctx.render("case_paper.html", case=case, step=step, number=f"{case_no}-{suffix}", kind=shown)
 
     @http("GET", "/queue")
     @page("approver")
@@ -79,20 +116,46 @@ class CasePages:
         )
 
 
+def paper_step(events: list[CaseEventRow], kind: str) -> tuple[CaseEventRow, str] | None:
+    """The step a case paper of ``kind`` prints and its number's suffix: the latest
+    supplement request (``BZ`` and its count), the decision (``JD``), the delivery (``BJ``)."""
+    applied = [e for e in events if e.status == "applied"]
+    if kind == "supplement":
+        asked = [e for e in applied if e.event == Event.REQUEST_SUPPLEMENT.value]
+        return (asked[-1], f"BZ{len(asked)}") if asked else None
+    if kind == "decision":
+        decided = [e for e in applied if e.event in (Event.APPROVE.value, Event.REJECT.value)]
+        return (decided[-1], "JD") if decided else None
+    if kind == "completion":
+        done = [e for e in applied if e.event == Event.DELIVER.value]
+        return (done[-1], "BJ") if done else None
+    return None
+
+
+def _item_of(ctx: Ctx, case: Case) -> Item | None:
+    release = ctx.desk.release(case.cat) or ctx.desk.catalog()
+    return release.get(case.item) if release is not None else None
+
+
 def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Response:
     desk = ctx.desk
     case = desk.case(case_no)
     steps = desk.steps(case) if _may_act(ctx) else []
-    release = desk.release(case.cat) or desk.catalog()
-    item = release.get(case.item) if release is not None else None
+    item = _item_of(ctx, case)
+    events = desk.events(case_no)
     extra.setdefault("typed", {})
+    intake = desk.intake_of(case_no)
     return ctx.render(
         "case.html",
         status=status,
         case=case,
         item=item,
-        events=desk.events(case_no),
+        intake=intake,
+        materials=materials_for(item, intake is not None and intake.agent is not None) if item else (),
+        events=events,
         steps=steps,
+        papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
+        messages=desk.messages_of(case_no),
         **extra,
     )
 

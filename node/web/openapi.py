@@ -123,6 +123,17 @@ def _intake() -> dict[str, Any]:
                 "description": "codes of the materials received, among the item's",
             },
             "notes": _text(MAX_NOTES, "text"),
+            "agent_name": _text(
+                MAX_NAME, "name", description="an agent (代办人/经办人) applies: the agent's name"
+            ),
+            "agent_doc_type": {"type": "string", "enum": [d.value for d in DocType if d.personal]},
+            "agent_doc_no": _text(MAX_DOC_NO, "required", description="the agent's document number"),
+            "agent_phone": _text(MAX_PHONE, "phone", description="the agent's phone"),
+            "extra": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the item's extra fields (GET /api/v1/items: fields), by code",
+            },
             "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
             "confirm_name": {
                 "type": "boolean",
@@ -229,7 +240,9 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/status": {"get": _op("node, catalog, banners, sync status, counts", "200")},
             "/api/v1/items": {
-                "get": _op("items this node may take in, with mode, decider and materials", "200")
+                "get": _op(
+                    "items this node may take in, with mode, decider, materials and extra fields", "200"
+                )
             },
             "/api/v1/cases": {
                 "post": _op("take a case in (201), or 422 with the one-time notice", "201", body="Intake"),

@@ -13,6 +13,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from core.catalog import Item
+from core.errors import ErrorCode, error_text
 from node.clerks import Clerks
 from node.desk import Desk
 from node.web.i18n import TEXTS
@@ -67,8 +68,21 @@ class Ctx(BaseCtx):
     def page_values(self) -> dict[str, Any]:
         values = self.frame_values()
         values["names"] = {}
+        values["sync_error"] = ""
         if self.principal is not None:  # only a clerk logged in sees the sync bar and banners
-            values.update(
-                banners=self.desk.banners(), sync=self.desk.sync_status(), names=self.desk.node_names()
-            )
+            sync = self.desk.sync_status()
+            names = self.desk.node_names()
+            values.update(banners=self.desk.banners(), sync=sync, names=names)
+            values["sync_error"] = self.sync_error(sync.last_error, names) if sync.last_error else ""
         return values
+
+    def sync_error(self, stored: str, names: dict[str, str]) -> str:
+        """The last sync error for the reader: its code's text in the reader's language and
+        the parent it was trying to reach by name (the stored text is the log's English)."""
+        code = stored.split(":", 1)[0].strip()
+        parent = self.desk.config.node.parent
+        try:
+            text = error_text(ErrorCode(code), self.lang)
+        except ValueError:
+            return stored if self.lang == "en" else self.t("sync.failed")
+        return f"{code} {text}" + self.t("sync.parent", parent=names.get(parent, parent))

@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, Delivery, Rating, State
+from core.cases import OPEN_STATES, RUNNING_STATES, Delivery, Rating, State
 from core.catalog import Mode
+from core.intake import Intake
 from sync.projection.cases import OVERDUE_SQL
-from sync.record.log import signed_at
+from sync.record.arrival import arrivals
+from sync.record.log import signed_at, stored_record
 
 CASE_COLUMNS = (
     "case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials, notes,"
@@ -184,6 +186,76 @@ def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
         (doc_no, item, *OPEN_STATES),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class News:
+    """A step another node took on a case taken in here (a decision, a supplement asked for)."""
+
+    case_no: str
+    event: str
+    at: int
+    origin: str
+    reason: str
+    record_id: bytes
+    arrival: int  # when it reached this store
+
+
+def news(
+    db: Database, node: str, events: tuple[str, ...], limit: int = 50, *, own: bool = False
+) -> list[News]:
+    """The newest applied ``events`` that other nodes (and, ``own``, ``node`` itself) took on
+    cases taken in at ``node``, newest arrival first."""
+    marks = ",".join("?" * len(events))
+    rows = db.conn.execute(
+        "SELECT e.case_no, e.event, e.at, e.origin, e.reason, e.record_id FROM case_events e"
+        " JOIN cases c ON c.case_no = e.case_no"
+        f" WHERE c.node = ? AND (? OR e.origin != ?) AND e.status = 'applied' AND e.event IN ({marks})"
+        f" AND c.{_LIVE} ORDER BY e.at DESC LIMIT ?",
+        (node, own, node, *events, limit),
+    ).fetchall()
+    arrived = arrivals(db, [bytes(r[5]) for r in rows])
+    found = [News(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), arrived.get(bytes(r[5]), 0)) for r in rows]
+    return sorted(found, key=lambda n: -n.arrival)
+
+
+def due(db: Database, node: str, actor: str, until: str) -> list[CaseRow]:
+    """The running cases ``actor`` took in at ``node`` (or that ``node`` decides, when
+    ``actor`` is empty) whose deadline is on or before ``until``, soonest first."""
+    rows = db.conn.execute(
+        f"{_SELECT} WHERE (node = ? AND (? = '' OR actor = ?) OR (? = '' AND decider = ?))"
+        f" AND state IN {RUNNING_STATES!r} AND deadline <= ? AND {_LIVE} ORDER BY deadline, received",
+        (node, actor, actor, actor, node, until),
+    ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def intake_arrivals(db: Database, case_nos: list[str]) -> dict[str, int]:
+    """When each case's intake record reached this store (its arrival index), by case."""
+    if not case_nos:
+        return {}
+    marks = ",".join("?" * len(case_nos))
+    rows = db.conn.execute(
+        f"SELECT case_no, intake_id FROM cases WHERE case_no IN ({marks})", tuple(case_nos)
+    ).fetchall()
+    arrived = arrivals(db, [bytes(r[1]) for r in rows])
+    return {str(r[0]): arrived.get(bytes(r[1]), 0) for r in rows}
+
+
+def item_usage(db: Database, node: str, since: int) -> dict[str, int]:
+    """Cases taken in at ``node`` since ``since``, per item (the picker's most used)."""
+    rows = db.conn.execute(
+        "SELECT item, count(*) FROM cases WHERE node = ? AND received >= ? GROUP BY item", (node, since)
+    ).fetchall()
+    return {str(item): int(n) for item, n in rows}
+
+
+def intake_of(db: Database, case_no: str) -> Intake | None:
+    """The intake of ``case_no`` as its signed record says (the agent and the extra fields
+    are read from it, not kept in columns)."""
+    row = db.conn.execute("SELECT intake_id FROM cases WHERE case_no = ?", (case_no,)).fetchone()
+    record = stored_record(db, bytes(row[0])) if row is not None else None
+    return Intake.from_body(record.body) if record is not None else None
 
 
 def names_of(db: Database, doc_no: str) -> list[str]:

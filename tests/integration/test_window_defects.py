@@ -219,3 +219,21 @@ def test_the_approver_sees_the_materials_and_filters_the_queue(city: Path, villa
         assert case_no not in html
         _, _, html = town.request("GET", "/queue?item=ZZ-9999")
         assert case_no not in html
+
+
+def test_a_proxy_case_waits_to_go_up_until_the_parent_holds_it(city: Path, village: Web, token: str) -> None:
+    # defect 7: 已转报 while the case still waited at the village, offline, for days
+    from sync.link.store import set_state
+    from sync.record.arrival import newest_arrival
+    from tests.helpers import open_desk
+
+    case_no = take_in(village, token, "郑十一", "330481198601010013")
+    _, case = village.api("GET", f"/api/v1/cases/{case_no}", token)
+    assert case["case"]["state"] == "forwarded" and case["case"]["waiting_up"] is True
+    assert login(village, "wangli")[0] == 303
+    _, _, html = village.request("GET", f"/cases/{case_no}")
+    assert "已受理，待上报" in html and "许村镇便民服务中心还看不到它" in html
+    with open_desk(city / VILLAGE, SystemClock()) as desk:  # type: ignore[arg-type]
+        set_state(desk.db, {"up_acked": newest_arrival(desk.db)})  # the town acknowledged it
+    _, _, html = village.request("GET", f"/cases/{case_no}")
+    assert "已转报" in html and 'id="waiting-up-note"' not in html

@@ -38,6 +38,8 @@ READS: dict[str, set[str]] = {
     # Verification replays every record and compares every projection table with a rebuild.
     "sync.record.inspect": {"*"},
     # The link scans the log by arrival: that is what it sends.
+    # The window's news and SMS outbox count "new since" in the log's arrival index.
+    "sync.record.arrival": {"records"},
     "sync.link.store": {"records"},
     # Migrations that project records already held when a table is added.
     "sync.schema": {"records", "meta"},
