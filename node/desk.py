@@ -20,13 +20,15 @@ projections; nothing needs the network. ``Desk.open`` is a context manager::
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from core.cases import State
 from core.catalog import CatalogRelease
-from core.clock import Clock, local_date
+from core.clock import CHINA, Clock, local_date
 from core.errors import ErrorCode, InputError, StoreError
 from core.intake import Intake, Notice, clean_text
 from node import config as node_config
@@ -193,10 +195,16 @@ class Desk:
     def events(self, case_no: str) -> list[CaseEventRow]:
         return case_queries.events(self.db, case_no)
 
-    def search(self, query: str, limit: int = 50) -> list[Case]:
-        """Cases by case number, ID number, or (part of) the applicant's name."""
-        text = clean_text("q", query, limit=40)
-        return self.casework.shown(case_queries.search(self.db, text, limit))
+    def search(
+        self, query: str, limit: int = 50, *, state: str = "", since: str = "", until: str = ""
+    ) -> list[Case]:
+        """Cases by case number, (part of) the ID number, the phone or the applicant's name,
+        in ``state`` and taken in from ``since`` to ``until`` (local dates, inclusive), when given."""
+        text = clean_text("q", query, limit=40, required=False)
+        if state and state not in {s.value for s in State}:
+            raise InputError(ErrorCode.FIELD_INVALID, f"state {state!r}", zh="办件状态无效", field="state")
+        where = case_queries.CaseFilter(state, day_start(since, "since"), day_start(until, "until", 1))
+        return self.casework.shown(case_queries.search(self.db, text, limit, where))
 
     def recent(self, limit: int = 30, *, deciding: bool = False) -> list[Case]:
         """The cases taken in here (and, ``deciding``, those this node decides), newest first."""
@@ -261,3 +269,19 @@ class Desk:
             waiting_up=waiting_up(self.db, self.code),
             waiting_down=link.down_pending,
         )
+
+
+def day_start(day: str, field: str, after: int = 0) -> int | None:
+    """The start of the local ``day`` (ISO), or of the ``after``-th day after it; None for ""."""
+    if not day.strip():
+        return None
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(day.strip()), dt.time(), CHINA)
+    except ValueError:
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{field}: {day!r} is not a date",
+            zh="日期格式应为 2026-01-31",
+            field=field,
+        ) from None
+    return int((start + dt.timedelta(days=after)).timestamp())

@@ -167,10 +167,11 @@ class Api:
     @http("GET", "/api/v1/cases")
     @api()
     def api_search(self, ctx: Ctx) -> Response:
-        q = ctx.request.args.get("q", "")
-        if not q.strip():
+        args = {k: ctx.request.args.get(k, "") for k in ("q", "state", "since", "until")}
+        if not args["q"].strip():
             raise InputError(ErrorCode.FIELD_REQUIRED, "q")
-        return ctx.json({"cases": [asdict(c) for c in ctx.desk.search(q)]})
+        found = ctx.desk.search(args["q"], state=args["state"], since=args["since"], until=args["until"])
+        return ctx.json({"cases": [asdict(c) for c in found]})
 
     @http("GET", "/api/v1/cases/<case_no>")
     @api()

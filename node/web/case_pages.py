@@ -13,7 +13,7 @@ import segno
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from core.cases import DECISIONS, Event
+from core.cases import DECISIONS, Event, State
 from core.catalog import Item
 from core.errors import ErrorCode, InputError, TongbanError
 from core.intake import materials_for
@@ -32,6 +32,7 @@ PAPER_OF = {
 }
 """The paper each step prints (its template's kind)."""
 DECISION_STEPS = frozenset(e.value for e in DECISIONS)
+STATES = [s.value for s in State]
 
 
 class CasePages:
@@ -40,9 +41,20 @@ class CasePages:
     @http("GET", "/cases")
     @page()
     def cases(self, ctx: Ctx) -> Response:
-        q = ctx.request.args.get("q", "").strip()
-        found = ctx.desk.search(q) if q else ctx.desk.recent(50, deciding=True)
-        return ctx.render("cases.html", q=q, cases=found)
+        args = ctx.request.args
+        query = {k: args.get(k, "").strip() for k in ("q", "state", "since", "until")}
+        try:
+            if any(query.values()):
+                found = ctx.desk.search(
+                    query["q"], state=query["state"], since=query["since"], until=query["until"]
+                )
+            else:
+                found = ctx.desk.recent(50, deciding=True)
+        except InputError as exc:
+            return ctx.render(
+                "cases.html", status=status_for(exc), query=query, cases=[], states=STATES, error=exc
+            )
+        return ctx.render("cases.html", query=query, cases=found, states=STATES)
 
     @http("GET", "/cases/<case_no>")
     @page()

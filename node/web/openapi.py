@@ -17,7 +17,7 @@ import unicodedata
 from functools import cache
 from typing import Any
 
-from core.cases import DELIVERY_LABELS
+from core.cases import DELIVERY_LABELS, State
 from core.documents import DocType
 from core.errors import ErrorCode
 from core.intake import MAX_DOC_NO, MAX_NAME, MAX_NOTES, MAX_PHONE, MAX_REASON
@@ -218,14 +218,26 @@ def _case_no() -> dict[str, Any]:
     }
 
 
-def _query() -> dict[str, Any]:
-    return {
-        "name": "q",
-        "in": "query",
-        "required": True,
-        "description": "a case number, an ID number or part of a name",
-        "schema": _text(MAX_QUERY, "required", minLength=1),
-    }
+def _query() -> list[dict[str, Any]]:
+    """The search's parameters: its text, and what narrows it."""
+    date = {"type": "string", "format": "date"}
+    return [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "a case number, or part of an ID number, a phone or a name",
+            "schema": _text(MAX_QUERY, "required", minLength=1),
+        },
+        {
+            "name": "state",
+            "in": "query",
+            "description": "only cases in this state",
+            "schema": {"type": "string", "enum": [s.value for s in State]},
+        },
+        {"name": "since", "in": "query", "description": "taken in on or after (local date)", "schema": date},
+        {"name": "until", "in": "query", "description": "taken in on or before (local date)", "schema": date},
+    ]
 
 
 @cache
@@ -246,7 +258,11 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/cases": {
                 "post": _op("take a case in (201), or 422 with the one-time notice", "201", body="Intake"),
-                "get": _op("search by case number, ID number or part of a name", "200", params=[_query()]),
+                "get": _op(
+                    "search by case number, part of an ID number, phone or name, state, date",
+                    "200",
+                    params=_query(),
+                ),
             },
             "/api/v1/notices": {"post": _op("the one-time notice for a form", "200", body="Intake")},
             "/api/v1/cases/{case_no}": {"get": _op("a case and its history", "200", params=[_case_no()])},

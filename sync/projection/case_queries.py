@@ -134,13 +134,28 @@ def case(db: Database, case_no: str) -> CaseRow | None:
     return CaseRow.from_row(row) if row is not None else None
 
 
-def search(db: Database, text: str, limit: int = 50) -> list[CaseRow]:
-    """Cases whose number or ID number is ``text``, or whose number or name contains it; newest first."""
+@dataclass(frozen=True)
+class CaseFilter:
+    """What a case search narrows to besides its text: a state, and a range of intake
+    times (``since`` inclusive, ``until`` exclusive, Unix seconds)."""
+
+    state: str = ""
+    since: int | None = None
+    until: int | None = None
+
+
+def search(db: Database, text: str, limit: int = 50, where: CaseFilter = CaseFilter()) -> list[CaseRow]:
+    """Cases whose number is ``text``, or whose number, ID number, phone or name contains
+    it (part of an ID number, the last digits of a phone), within ``where``; newest first.
+    An empty ``text`` lists every case within ``where``."""
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    state, since, until = where.state, where.since, where.until
     rows = db.conn.execute(
-        f"{_SELECT} WHERE case_no = ? OR doc_no = ? OR case_no LIKE ? ESCAPE '\\'"
-        " OR name LIKE ? ESCAPE '\\' ORDER BY received DESC LIMIT ?",
-        (text, text.upper(), like, like, limit),
+        f"{_SELECT} WHERE (? = '' OR case_no = ? OR case_no LIKE ? ESCAPE '\\' OR doc_no LIKE ? ESCAPE '\\'"
+        " OR phone LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
+        " AND (? = '' OR state = ?) AND (? IS NULL OR received >= ?) AND (? IS NULL OR received < ?)"
+        " ORDER BY received DESC LIMIT ?",
+        (text, text, like, like.upper(), like, like, state, state, since, since, until, until, limit),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 

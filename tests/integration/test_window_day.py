@@ -235,3 +235,38 @@ def test_what_falls_due_is_listed_per_clerk(city: Path, village: Web, token: str
         now_due, _ = desk.due(actor, deciding=False)
         late = next(c for c in now_due if c.case_no == case_no)
         assert late.overdue
+
+
+def test_cases_are_found_by_phone_part_of_the_id_date_and_state(village: Web, token: str) -> None:
+    item = next(
+        i
+        for i in village.api("GET", "/api/v1/items", token)[1]["items"]
+        if i["mode"] == "proxy" and not i["fields"]
+    )
+    body = {"item": item["code"], "name": "蒋十四", "doc_type": "resident_id", "doc_no": "330481196501010359"}
+    status, answer = village.api(
+        "POST", "/api/v1/cases", token, {**body, "phone": "13612345678", "materials": required_of(item)}
+    )
+    assert status == 201, answer
+    case_no = answer["case"]["case_no"]
+    today = local_date(SystemClock().now()).isoformat()
+    assert login(village, "wangli")[0] == 303
+    for query in (
+        "q=5678",
+        "q=13612345678",
+        "q=19650101",
+        f"q=0359&state=forwarded&since={today}&until={today}",
+    ):
+        _, _, html = village.request("GET", "/cases?" + query)
+        assert case_no in html, query
+    for query in ("q=5678&state=approved", "q=0359&since=2000-01-01&until=2000-01-02"):
+        _, _, html = village.request("GET", "/cases?" + query)
+        assert case_no not in html, query
+    _, _, html = village.request("GET", f"/cases?state=forwarded&since={today}")
+    assert case_no in html  # no text: every case in that state taken in since then
+    status, _, html = village.request("GET", "/cases?since=2026-13-01")
+    assert (
+        status == 400 and "日期格式应为" in html and re.search(r'name="since"[^>]*aria-invalid="true"', html)
+    )
+    _, found = village.api("GET", "/api/v1/cases?q=5678&state=forwarded", token)
+    assert [c["case_no"] for c in found["cases"]] == [case_no]
