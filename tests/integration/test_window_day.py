@@ -91,9 +91,15 @@ def test_an_agent_and_the_extra_fields_are_taken_in_and_printed(village: Web, to
     materials = [*required_of(item), "agent_authorization"]
     agent = {"agent": "yes", "agent_name": "李代办", "agent_doc_type": "resident_id"}
     status, _, html = post(
-        village, LOW_INCOME, materials=materials, **agent, agent_doc_no=AGENT_ID, agent_phone="13900139000"
+        village,
+        LOW_INCOME,
+        materials=materials,
+        **agent,
+        agent_doc_no=AGENT_ID,
+        agent_phone="13900139000",
+        extra_household_size="三口",
     )
-    assert status == 400 and "共同生活家庭成员人数" in html  # a required extra field is missing
+    assert status == 400 and "共同生活家庭成员人数应为整数" in html  # an extra field checked by its kind
     assert re.search(r'name="extra_household_size"[^>]*aria-invalid="true"', html)
     assert 'value="李代办"' in html  # what was typed is kept
     status, headers, _ = post(
