@@ -138,6 +138,7 @@ class ErrorCode(StrEnum):
     # -- central's operator web: the catalog draft ----------------------------------------
     DRAFT_NONE = "E_DRAFT_NONE"
     DRAFT_STALE = "E_DRAFT_STALE"
+    DRAFT_REPLACE = "E_DRAFT_REPLACE"
     # -- sync links and sessions ---------------------------------------------------------
     SYNC_PROTOCOL = "E_SYNC_PROTOCOL"
     SYNC_VERSION = "E_SYNC_VERSION"
@@ -457,6 +458,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.DRAFT_STALE: (
         "确认后草稿或当前版本已有变化，请重新核对差异后再发布",
         "The draft or the current release changed after you confirmed; check the differences again",
+    ),
+    ErrorCode.DRAFT_REPLACE: (
+        "替换整个草稿会删除文件中没有的事项，请核对要删除的事项并确认",
+        "Replacing the whole draft deletes the items the file does not have: check them and confirm",
     ),
     ErrorCode.SYNC_PROTOCOL: ("同步消息格式错误", "A sync message is malformed"),
     ErrorCode.SYNC_VERSION: (

@@ -77,6 +77,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "field.modes": ("各层级办理方式", "Mode per tier"),
     "field.fee": ("收费（分）", "Fee (fen)"),
     "field.legal_basis": ("设定依据", "Legal basis"),
+    "field.guide": ("办事指南", "Guide"),
+    "field.fields": ("事项信息项", "Extra fields"),
     "material.code": ("材料编码", "Code"),
     "material.name": ("材料名称", "Name"),
     "material.required": ("必需", "Required"),
@@ -95,6 +97,47 @@ TEXT: dict[str, tuple[str, str]] = {
     "draft.import": ("导入文件", "Import a file"),
     "draft.file": ("YAML 或 CSV 文件", "YAML or CSV file"),
     "draft.replace": ("替换整个草稿", "Replace the whole draft"),
+    "draft.replace.hint": (
+        "文件中没有的事项将从草稿中删除，导入前会列出并请您确认",
+        "items the file does not have are deleted from the draft; they are listed for you to confirm first",
+    ),
+    "draft.replace.title": ("确认替换整个草稿", "Confirm replacing the whole draft"),
+    "draft.replace.body": (
+        "文件“{file}”有{n}个事项。替换后，下列{deleted}个事项将从草稿中删除，发布后各镇村将不能再受理：",
+        'The file "{file}" has {n} items. Replacing the draft deletes these {deleted} items; once'
+        " published, no town or village can take them in:",
+    ),
+    "draft.replace.more": ("……另有{n}个", "… and {n} more"),
+    "draft.replace.confirm": ("确认替换并删除{n}个事项", "Replace, deleting {n} items"),
+    "draft.discard.confirm": (
+        "确认放弃草稿（草稿中的{n}个事项和所有修改将丢失）",
+        "Discard the draft: its {n} items and every change are lost",
+    ),
+    "cancel": ("取消", "Cancel"),
+    "done.merged": ("已把{n}个事项合并进草稿。", "{n} items merged into the draft."),
+    "done.replaced": ("草稿已替换为文件中的{n}个事项。", "The draft is now the file's {n} items."),
+    "done.discarded": ("草稿已放弃。", "The draft is discarded."),
+    "done.revoked": (
+        "授权已撤销，撤销记录将随同步下发到各节点。",
+        "The grant is revoked; the revocation reaches the nodes with the next sync.",
+    ),
+    "done.node_revoked": (
+        "{what}的节点证书已吊销，吊销记录将随同步下发。",
+        "The certificate of {what} is revoked; the revocation reaches the nodes with the next sync.",
+    ),
+    "revoke.confirm": (
+        "确认撤销：{aud}的{n}个事项将不能再受理",
+        "Confirm: {aud} can no longer take in these {n} items",
+    ),
+    "node.revoke.confirm": (
+        "确认吊销{node}的证书：此后它签署的记录一律不予接受",
+        "Confirm: no record {node} signs from now on is accepted",
+    ),
+    "ungranted": (
+        "当前版本中有{n}个事项尚未授权给任何镇（街道），各村（社区）也就看不到：",
+        "{n} items of the current release are granted to no town, so no village sees them:",
+    ),
+    "ungranted.grant": ("去授权", "Grant them"),
     "draft.merge": ("按事项编码合并进草稿", "Merge into the draft by item code"),
     "draft.formats": (
         "格式与命令 tongban central publish-catalog 相同：YAML 顶层为 items 列表；CSV 每行一项材料。",
