@@ -24,6 +24,8 @@ SHARED: dict[str, tuple[str, str]] = {
     "submit": ("提交", "Submit"),
     "none": ("无", "none"),
     "colon": ("：", ": "),
+    "lp": ("（", " ("),  # brackets around an aside: full-width in a Chinese sentence
+    "rp": ("）", ")"),
 }
 
 

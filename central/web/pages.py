@@ -66,27 +66,19 @@ class Pages(Sessions):
         return ctx.respond(response)
 
 
-def _charts(ctx: Ctx, board: Dashboard) -> dict[str, str]:
-    """The dashboard's SVG charts, labelled in the reader's language (escaped by charts)."""
+def _charts(ctx: Ctx, board: Dashboard) -> dict[str, tuple[str, str]]:
+    """The dashboard's SVG charts by name, each with its title (shown over it), labelled in
+    the reader's language (escaped by charts)."""
     empty = ctx.t("dashboard.empty")
-    top = {
-        tier: charts.bar_chart(
-            [(f"{i.code} {i.name}", i.cases) for i in items],
-            title=ctx.t("dashboard.top", tier=ctx.t(f"tier.{tier}")),
-            empty=empty,
-        )
-        for tier, items in board.top_items.items()
-    }
-    return {
-        "volumes": charts.share_chart(
-            [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes],
-            title=ctx.t("dashboard.volumes"),
-            empty=empty,
-        ),
-        "satisfaction": charts.bar_chart(
-            [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()],
-            title=ctx.t("dashboard.satisfaction"),
-            empty=empty,
-        ),
-        **{f"top.{tier}": svg for tier, svg in top.items()},
-    }
+    titled: dict[str, tuple[str, str]] = {}
+    for tier, items in board.top_items.items():
+        title = ctx.t("dashboard.top", tier=ctx.t(f"tier.{tier}"))
+        bars = [(f"{i.code} {i.name}", i.cases) for i in items]
+        titled[f"top.{tier}"] = (title, charts.bar_chart(bars, title=title, empty=empty))
+    title = ctx.t("dashboard.volumes")
+    volumes = [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes]
+    titled["volumes"] = (title, charts.share_chart(volumes, title=title, empty=empty))
+    title = ctx.t("dashboard.satisfaction")
+    ratings = [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()]
+    titled["satisfaction"] = (title, charts.bar_chart(ratings, title=title, empty=empty))
+    return titled
