@@ -151,9 +151,10 @@ class Desk:
         """The case's intake as signed (its agent and extra fields)."""
         return case_queries.intake_of(self.db, case_no)
 
-    def clerk_names(self) -> dict[str, str]:
-        """This node's clerks' display names by user name (a paper names 王丽, not wangli)."""
-        return clerk_names(self.db, self.code)
+    def clerk_names(self, node: str = "") -> dict[str, str]:
+        """The display names of the clerks of ``node`` (default: this one) by user name, as
+        far as this store holds them (a paper names 王丽, not wangli)."""
+        return clerk_names(self.db, node or self.code)
 
     def messages_of(self, case_no: str) -> list[Message]:
         """The SMS messages for the case's applicant, sent or waiting."""

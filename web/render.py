@@ -232,6 +232,7 @@ class BaseCtx:
         html = self.env.get_template(template).render(
             invalid=_marker(values["error"]),
             t=self.t,
+            has_text=self.texts.__contains__,
             lang=self.lang,
             me=self.principal,
             path=self.request.path,

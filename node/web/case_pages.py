@@ -167,6 +167,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         events=events,
         steps=steps,
         papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
+        people={node: desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}},
         messages=desk.messages_of(case_no),
         **extra,
     )

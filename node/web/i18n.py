@@ -116,6 +116,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "The person applying for it (with its letter of authorization)",
     ),
     "agent.name": ("代办人姓名", "Agent's name"),
+    "agent": ("代办人", "Agent"),
     "extra.legend": ("事项信息", "What the item asks"),
     "accept.now": ("受理并当场办结（准予）", "Accept and approve on the spot"),
     "refuse": ("不予受理", "Refuse to accept"),
@@ -133,7 +134,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "receipt": ("受理通知书", "Notice of acceptance"),
     "receipt.title": ("受理通知书", "Notice of acceptance"),
     "receipt.body": (
-        "您的申请材料已收到，经审查符合受理条件，现予受理。请凭本回执查询办理进度或领取结果。",
+        "您的申请材料已收到，经审查符合受理条件，现予受理。请凭本通知书查询办理进度或领取结果。",
         "Your application has been received and accepted. Keep this receipt to check progress"
         " or collect the result.",
     ),
@@ -196,6 +197,7 @@ TEXT: dict[str, tuple[str, str]] = {
         " everything that is needed.",
     ),
     "paper.number": ("编号", "No."),
+    "flag.calendar_estimated": ("期限按估算的假日计算", "deadline from estimated holidays"),
     "paper.phone": ("联系电话", "Phone"),
     "paper.signature": ("经办人签字：", "Clerk's signature:"),
     "paper.applicant_signature": ("申请人签收：", "Received by the applicant:"),
