@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from datetime import date
 from typing import Any
@@ -298,20 +298,30 @@ def _top_items(db: Database, nodes: dict[str, _Node]) -> dict[str, list[ItemCoun
 # -- CSV ------------------------------------------------------------------------------------
 
 
-def to_csv(dashboard: Dashboard, table: str) -> str:
+def to_csv(
+    dashboard: Dashboard,
+    table: str,
+    headers: Mapping[str, str] | None = None,
+    label: Callable[[str, Any], Any] | None = None,
+) -> str:
     """One table of ``dashboard`` as CSV (RFC 4180, CRLF), a header row first.
 
     ``table`` is one of :data:`TABLES`; anything else is ``E_FIELD_INVALID``. Times are
     local (China) times; a text cell that a spreadsheet would take for a formula is
     prefixed with ``'``. Spreadsheet programs want the text encoded as ``utf-8-sig``.
+    ``headers`` names the columns for the reader (default: the field names) and
+    ``label(column, value)`` shows a value in the reader's words (a tier, a state).
     """
     if table not in TABLES:
         raise InputError(ErrorCode.FIELD_INVALID, f"table must be one of {', '.join(TABLES)}, not {table!r}")
     header, rows = _TABLES[table](dashboard)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerow([(headers or {}).get(name, name) for name in header])
+    show = label or (lambda _column, value: value)
+    writer.writerows(
+        [_cell(show(name, value)) for name, value in zip(header, row, strict=True)] for row in rows
+    )
     return out.getvalue()
 
 

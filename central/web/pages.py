@@ -18,6 +18,7 @@ from central import charts, recheck
 from central.dashboard import TABLES, Dashboard, snapshot, to_csv
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
+from core.cases import STATE_LABELS, State
 from web.pages import Sessions, page
 
 FLAGGED_SHOWN = 100
@@ -60,10 +61,35 @@ class Pages(Sessions):
     @page()
     def dashboard_csv(self, ctx: Ctx) -> Response:
         table = ctx.request.args.get("table", "")
-        text = to_csv(snapshot(ctx.central.store.db, now=ctx.now), table)
+        headers = {c: ctx.t("csv." + c) for c in CSV_COLUMNS}
+        text = to_csv(snapshot(ctx.central.store.db, now=ctx.now), table, headers, csv_label(ctx))
         response = Response(text.encode("utf-8-sig"), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="dashboard-{table}.csv"'
         return ctx.respond(response)
+
+
+CSV_COLUMNS = (
+    "code", "name", "tier", "parent", "depth", "last_contact", "open_cases", "overdue_cases",
+    "catalog_version", "rejected", "backlog", "revoked", "refused", "refused_codes", "alarm", "cases",
+    "share", "case_no", "node", "node_name", "item", "item_name", "state", "decider", "received",
+    "deadline", "days_over", "rank",
+)  # fmt: skip
+"""Every column of the dashboard's CSV tables: each has its header in both languages."""
+STATES = frozenset(s.value for s in State)
+
+
+def csv_label(ctx: Ctx) -> Callable[[str, Any], Any]:
+    """A CSV value in the reader's words: a tier and a case's state by their names."""
+
+    def label(column: str, value: Any) -> Any:
+        if column == "tier" and isinstance(value, str):
+            return ctx.t("tier." + value)
+        if column == "state" and value in STATES:
+            label_zh, label_en = STATE_LABELS[State(value)]
+            return label_en if ctx.lang == "en" else label_zh
+        return value
+
+    return label
 
 
 def _charts(ctx: Ctx, board: Dashboard) -> dict[str, tuple[str, str]]:

@@ -410,7 +410,16 @@ def test_dashboard_csv_and_audit(web: Web, home: Path) -> None:
     assert status == 200 and 'id="tiles"' in html and "/dashboard.csv?table=overdue" in html
     status, headers, text = web.request("GET", "/dashboard.csv?table=nodes")
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
-    assert text.lstrip("\ufeff").startswith("code,name,tier") and TOWN in text
+    # defect 11: the headers and the values in the screen's language
+    assert (
+        text.lstrip("\ufeff").startswith("编码,名称,层级,上级节点") and TOWN in text and "镇（街道）" in text
+    )
+    status, _, text = web.request("GET", "/dashboard.csv?table=nodes&lang=en")
+    assert (
+        status == 200
+        and text.lstrip("\ufeff").startswith("Code,Name,Tier,Parent")
+        and "镇（街道）" not in text
+    )
     status, _, body = web.request("GET", "/dashboard.csv?table=cases")
     assert status == 400 and "E_FIELD_INVALID" in body
     login(web, "shenji")

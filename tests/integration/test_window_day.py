@@ -276,3 +276,26 @@ def test_cases_are_found_by_phone_part_of_the_id_date_and_state(village: Web, to
     )
     _, found = village.api("GET", "/api/v1/cases?q=5678&state=forwarded", token)
     assert [c["case_no"] for c in found["cases"]] == [case_no]
+
+
+def test_english_mode_names_the_item_its_materials_states_and_steps(village: Web, token: str) -> None:
+    # defect 11: English mode left item names, materials, states and actions in Chinese or raw
+    item = item_of(village, token, LOW_INCOME)
+    body = {"item": LOW_INCOME, "name": "韩十五", "doc_type": "resident_id", "doc_no": "330481196501010367"}
+    status, answer = village.api(
+        "POST", "/api/v1/cases", token, {**body, "phone": "13612345679", "materials": required_of(item)}
+    )
+    assert status == 201, answer
+    case_no = answer["case"]["case_no"]
+    assert login(village, "wangli")[0] == 303
+    _, _, html = village.request("GET", f"/cases/{case_no}?lang=en")
+    assert str(item["name_en"]) in html and "最低生活保障申请" not in html
+    assert "Household register" in html and "居民户口簿" not in html  # a material with its English name
+    assert "taken in, waiting to go up" in html and "已受理" not in html
+    _, _, html = village.request("GET", f"/intake?item={LOW_INCOME}&lang=en")
+    assert "Guide" in html and "Read ID card" in html and "办事指南" not in html
+    _, _, html = village.request("GET", "/catalog?lang=en")
+    assert (
+        "Authorization to check the household&#39;s finances" in html
+        or "Authorization to check the household's finances" in html
+    )
