@@ -141,6 +141,7 @@ def environment(package: str) -> jinja2.Environment:
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -232,6 +233,8 @@ class BaseCtx:
         html = self.env.get_template(template).render(
             invalid=_marker(values["error"]),
             t=self.t,
+            _=self.t,  # the i18n extension's gettext, in the reader's language (screen texts: web.i18n)
+            gettext=self.t,
             has_text=self.texts.__contains__,
             lang=self.lang,
             me=self.principal,
@@ -259,8 +262,12 @@ class BaseCtx:
         request's context on (the store cannot be opened): needs nothing but the request."""
         refusal = as_refusal(exc, request)
         lang, _ = language(request)
+
+        def text(key: str, **values: object) -> str:
+            return cls.texts.t(key, lang, **values)
+
         html = cls.env.get_template("unavailable.html").render(
-            t=lambda key: cls.texts.t(key, lang), lang=lang, exc=refusal, text_in=for_reader
+            t=text, _=text, gettext=text, lang=lang, exc=refusal, text_in=for_reader
         )
         response = Response(html, status=status_for(refusal), mimetype="text/html")
         return secure_headers(response, options or WebOptions())

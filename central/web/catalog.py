@@ -382,7 +382,7 @@ def diff_view(old: CatalogRelease, new: CatalogRelease, t: Callable[[str], str])
 def show(value: Any, t: Callable[[str], str]) -> str:
     """An item field's value as one line of text, in the reader's language (``t``)."""
     if isinstance(value, bool):
-        return t("yes" if value else "no")
+        return t("yes") if value else t("no")
     if isinstance(value, tuple):  # materials, or the item's extra fields
         return "；".join(
             f"{m.code} {m.name if isinstance(m, Material) else m.label}"
