@@ -108,12 +108,14 @@ def _delegation_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     extra.setdefault("failed", "")
     db = ctx.central.store.db
     granted = ctx.request.args.get("granted", "")
+    nodes = registry.nodes(db)
     return ctx.render(
         "delegation.html",
         status=status,
         grantees=registry.grantees(db, ctx.now),
         grants=registry.root_grants(db, ctx.central.code),
-        nodes=registry.nodes(db),
+        nodes=nodes,
+        node_names={n.code: n.name for n in nodes},  # names, not codes: 许村镇便民服务中心, not 330481104
         catalog=current_catalog(db),
         modes=list(Mode),
         valid_days=GRANT_VALIDITY_DAYS,

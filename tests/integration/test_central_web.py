@@ -335,6 +335,7 @@ def test_grant_to_a_town_and_revoke_it(web: Web, home: Path) -> None:
     _, _, html = web.request("GET", "/delegation")
     row = html[html.index(f'data-grant="{grant_id}"') :]
     assert "即将到期" in row[: row.index("</tr>")]  # 10 days: within the 14-day warning
+    assert "许村镇便民服务中心" in row[: row.index("</tr>")]  # the town by name, not only its code
     before = snapshot(home)
     status, body = post(
         web,
