@@ -106,6 +106,7 @@ class ErrorCode(StrEnum):
     ENROLL_ANCHOR = "E_ENROLL_ANCHOR"
     ALREADY_ENROLLED = "E_ALREADY_ENROLLED"
     NOT_ENROLLED = "E_NOT_ENROLLED"
+    ENROLL_ITEMS = "E_ENROLL_ITEMS"
     NOT_INITIALIZED = "E_NOT_INITIALIZED"
     DIR_NOT_EMPTY = "E_DIR_NOT_EMPTY"
     # -- clerks, sessions and the web service -------------------------------------------
@@ -134,6 +135,14 @@ class ErrorCode(StrEnum):
     SYNC_CREDIT = "E_SYNC_CREDIT"
     SYNC_TIMEOUT = "E_SYNC_TIMEOUT"
     SYNC_UNREACHABLE = "E_SYNC_UNREACHABLE"
+    # -- departments: their decisions and the broker link to them ------------------------
+    DEPARTMENT_ITEM = "E_DEPARTMENT_ITEM"
+    DEPARTMENT_USER = "E_DEPARTMENT_USER"
+    RECORD_REPLAYED = "E_RECORD_REPLAYED"
+    BROKER_UNREACHABLE = "E_BROKER_UNREACHABLE"
+    BROKER_UNROUTABLE = "E_BROKER_UNROUTABLE"
+    BROKER_REFUSED = "E_BROKER_REFUSED"
+    BROKER_TIMEOUT = "E_BROKER_TIMEOUT"
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"
@@ -336,6 +345,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.ALREADY_ENROLLED: ("本节点已入网", "This node is enrolled already"),
     ErrorCode.NOT_ENROLLED: ("本节点尚未入网", "This node is not enrolled yet"),
+    ErrorCode.ENROLL_ITEMS: (
+        "事项不属于该部门，或已由其他部门办理",
+        "An item is not this department's in the catalog, or another department decides it",
+    ),
     ErrorCode.NOT_INITIALIZED: (
         "目录不是已初始化的节点或中心",
         "The directory is not an initialized node or central",
@@ -412,6 +425,31 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "无法连接上级节点，本节点继续离线工作",
         "The parent cannot be reached; this node keeps working offline",
     ),
+    ErrorCode.DEPARTMENT_ITEM: (
+        "该部门不办理此事项，不能作出决定",
+        "This department does not decide the case's item",
+    ),
+    ErrorCode.DEPARTMENT_USER: (
+        "消息的发送账户与签名部门不符",
+        "The message was sent by another department's broker account than the one that signed it",
+    ),
+    ErrorCode.RECORD_REPLAYED: (
+        "该记录已收到过，不再重复受理",
+        "This record is held already; a replay changes nothing",
+    ),
+    ErrorCode.BROKER_UNREACHABLE: (
+        "无法连接消息服务，稍后自动重试",
+        "The message broker cannot be reached; it is tried again shortly",
+    ),
+    ErrorCode.BROKER_UNROUTABLE: (
+        "消息服务中没有该部门的队列，请检查部门配置",
+        "The broker has no queue for this department: check its set-up",
+    ),
+    ErrorCode.BROKER_REFUSED: (
+        "消息服务拒绝了此操作（账户权限或参数不符）",
+        "The broker refused this (account permissions or arguments)",
+    ),
+    ErrorCode.BROKER_TIMEOUT: ("调用中心服务超时", "The call to central timed out"),
 }
 
 

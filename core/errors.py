@@ -15,7 +15,8 @@ The tree::
     ├── StoreError               the SQLite store: busy, full, read-only, damaged, too new
     ├── EnrollmentError          node enrollment requests and bundles
     ├── ConfigError              configuration files and options
-    └── SyncError                a sync link or session (raised by :mod:`sync.link`)
+    └── SyncError                a sync link or session (raised by :mod:`sync.link`), or the
+                                 broker link to departments (``E_BROKER_*``)
 
 Each code belongs to exactly one class (:data:`CLASS_OF`); :func:`error` builds the error
 of a code known only at run time (a peer's ERROR message, a verdict), and a test checks
@@ -23,7 +24,8 @@ every ``SomeError(ErrorCode.X)`` in the code against the table.
 
 Foreign exceptions are translated into these at one boundary each, always with ``raise …
 from exc``: sqlite3 in :mod:`sync.record.db`, cbor2 in :mod:`sync.record.codec`, nacl in
-:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`.
+:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`,
+AMQP (kombu, py-amqp, nameko's publisher and RPC errors) in :mod:`central.department.broker`.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED",
+            "E_ACCOUNT_DISABLED", "E_DEPARTMENT_",
         ),
     ),
     (
@@ -167,7 +169,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_BROKER_",
         ),
     ),
 )  # fmt: skip

@@ -150,6 +150,8 @@ def parse(data: Any) -> OrgTree:
             raise _fail(where, f"'tier' must be city, town or village, not {entry['tier']!r}") from exc
         if tier is Tier.CENTRAL:
             raise _fail(where, "central is the 'city' entry, not a node")
+        if tier is Tier.DEPARTMENT:
+            raise _fail(where, "a department is listed under 'departments', not as a node")
         nodes.append(_center(entry, defaults, tier, where))
     tree = OrgTree(central, tuple(nodes), dict(extra))
     _check_tree(tree)

@@ -23,6 +23,7 @@ from sync.projection.calendars import CALENDAR_TABLES
 from sync.projection.cases import CASE_TABLES
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
+from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
 from sync.projection.status import STATUS_TABLES
@@ -67,5 +68,7 @@ def _central_keys(db: Database) -> None:
 _ddl(log_migrations, "0005_calendar_releases", CALENDAR_TABLES)
 _ddl(log_migrations, "0006_node_status", STATUS_TABLES)
 _ddl(log_migrations, "0007_quarantine_from_revocations", trust.QUARANTINE_FROM_REVOCATIONS)
+# No store written before it holds a department.cert (the kind came with it): nothing to project.
+_ddl(log_migrations, "0008_departments", DEPARTMENT_TABLES)
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

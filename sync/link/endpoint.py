@@ -3,11 +3,12 @@
 The parent admits only children with a live certificate: its ZAP handler (RFC 27, on
 ``inproc://zeromq.zap.01`` in the parent's own context) looks the client's CURVE key up
 in the certificates the parent holds — unrevoked, unexpired, for a node inside the
-parent's subtree — and never allows any key. ZAP runs only at the handshake, so every
-message is checked again by the ``User-Id`` ZAP gave its connection, and a session whose
-certificate is revoked meanwhile is told ``E_SYNC_PEER_REVOKED`` and dropped within a
-tick (libzmq has no way to close one peer's connection of a ROUTER; the child closes it,
-and anything more from that key is refused).
+parent's subtree (never a department's: a department links over its broker) — and never
+allows any key. ZAP runs only at the handshake, so every message is checked again by the
+``User-Id`` ZAP gave its connection, and a session whose certificate is revoked meanwhile
+is told ``E_SYNC_PEER_REVOKED`` and dropped within a tick (libzmq has no way to close one
+peer's connection of a ROUTER; the child closes it, and anything more from that key is
+refused).
 
 :class:`ParentCore` is the parent's logic without a socket loop, driven by
 :class:`ParentServer` (a thread with plain pyzmq, for tests, benchmarks and scripts) or by
@@ -79,8 +80,8 @@ class PeerDirectory:
         live: dict[bytes, Peer] = {}
         revoked: dict[bytes, str] = {}
         for cert in trust.certificates(self.log.db):
-            if cert.code == self.code or not within(cert.code, self.code):
-                continue
+            if cert.code == self.code or not within(cert.code, self.code) or cert.tier == "department":
+                continue  # a department links to central over its broker, never over ZeroMQ
             if cert.revoked:
                 revoked[cert.curve_pk] = cert.code
             elif cert.live(now):

@@ -7,6 +7,7 @@ list; the commands live in the modules of this package, by concern:
 * :mod:`tongban.cli.node`: ``node init|enroll|show|clerk|device|serve``;
 * :mod:`tongban.cli.central`: ``central init|enroll|revoke-node|publish-catalog|
   publish-calendar|grant|admin``;
+* :mod:`tongban.cli.department`: ``department init|enroll|show``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
 * :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``serve-sync``;
 * :mod:`tongban.cli.inspection`: ``verify``, ``log``;
@@ -24,7 +25,7 @@ from __future__ import annotations
 import click
 
 from tongban import __version__
-from tongban.cli import authority, central, demo, inspection, node, provision, sync
+from tongban.cli import authority, central, demo, department, inspection, node, provision, sync
 
 
 @click.group()
@@ -41,6 +42,11 @@ def node_group() -> None:
 @click.group("central")
 def central_group() -> None:
     """Run the city authority: trust anchor, certificates, catalog."""
+
+
+@click.group("department")
+def department_group() -> None:
+    """Set up and inspect a department's back office (公安, 人社, 医保 …)."""
 
 
 @click.group("demo")
@@ -66,12 +72,17 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (central_group, central.central_publish_calendar),
     (central_group, central.central_grant),
     (central_group, central.admin),
+    (central_group, department.central_enroll_department),
     (central_group, authority.keys_command),
     (central_group, authority.rotate_key_command),
     (central_group, authority.rotate_root_command),
     (central_group, authority.heartbeat_command),
     (central_group, authority.recheck_command),
     (central_group, sync.central_run),
+    (main, department_group),
+    (department_group, department.department_init),
+    (department_group, department.department_enroll),
+    (department_group, department.department_show),
     (main, sync.serve_command),
     (main, inspection.verify),
     (main, inspection.log),
