@@ -161,6 +161,11 @@ def _replay_one(replay: RecordLog, row: tuple[Any, ...], report: VerifyReport) -
 
 
 def _table_rows(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
+    # A store written before a projection's table existed (its migration runs when the
+    # store is next opened) holds none of its rows: the rebuild must then hold none either.
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    if exists.fetchone() is None:
+        return []
     return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
 
 
