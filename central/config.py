@@ -49,12 +49,25 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class AmqpSection:
+    """[amqp]: the broker central publishes departments' events on (docs/departments.md).
+
+    Without a ``uri`` nothing needs a broker: departments' cases wait at central.
+    """
+
+    uri: str = ""  # amqp://USER:PASSWORD@HOST:PORT/
+    ca_file: str = ""  # a CA certificate: the connection is TLS and the broker's certificate is checked
+    delivery_limit: int = 5  # deliveries of one event before the broker dead-letters it
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
     home: Path
     sync: SyncSection = SyncSection()
     web: WebSection = WebSection()
+    amqp: AmqpSection = AmqpSection()
 
     @property
     def database_path(self) -> Path:
@@ -74,6 +87,7 @@ LAYOUT: dict[str, type] = {
     "store": StoreSection,
     "sync": SyncSection,
     "web": WebSection,
+    "amqp": AmqpSection,
 }
 
 
@@ -84,12 +98,19 @@ def load(home: Path) -> CentralConfig:
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
     parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
     config = CentralConfig(
-        central=parsed["central"], store=parsed["store"], home=home, sync=parsed["sync"], web=parsed["web"]
+        central=parsed["central"],
+        store=parsed["store"],
+        home=home,
+        sync=parsed["sync"],
+        web=parsed["web"],
+        amqp=parsed["amqp"],
     )
     try:
         validate_node_code(config.central.code, Tier.CENTRAL)
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    if config.amqp.delivery_limit < 1:
+        raise ConfigError(detail=f"{path}: amqp.delivery_limit must be at least 1")
     return config
 
 

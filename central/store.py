@@ -16,6 +16,9 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     the catalog draft (:mod:`central.draft_store`).
 ``clerk_secrets`` / ``sessions``
     the operators' password hashes, login backoff and sessions (:mod:`web.accounts`).
+``outbox`` / ``department_contacts``
+    the events central owes each department and when each last called
+    (:mod:`central.department_store`, whose projector the log runs).
 
 The dashboard's and the registry's reads over several projections are
 :mod:`central.report_store`.
@@ -31,6 +34,7 @@ from types import TracebackType
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from central.department_store import OUTBOX_TABLES, OutboxProjector
 from core.clock import Clock
 from core.errors import ErrorCode
 from sync import projection
@@ -116,6 +120,12 @@ def _intake_checks(db: Database) -> None:
     )
 
 
+@central_migrations(name="0005_department_outbox")
+def _department_outbox(db: Database) -> None:
+    # The outbox of events to departments and when each last called (central.department_store).
+    execute_all(db, OUTBOX_TABLES)
+
+
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
 RECHECK_MARKS = {"revocations": "recheck_revocations", "grants": "recheck_grants"}
@@ -158,7 +168,8 @@ class CentralStore:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.log = RecordLog(db, clock, projection.standard())
+        # The outbox is written in the transaction that stores each record departments see.
+        self.log = RecordLog(db, clock, (*projection.standard(), OutboxProjector()))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:

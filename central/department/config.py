@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+from central.department.contract import broker_user
 from core.config import parse_toml, render_toml, sections
 from core.departments import check_department_code
 from core.errors import ConfigError, ErrorCode, TongbanError
@@ -51,7 +51,7 @@ class AmqpSection:
     @property
     def user(self) -> str:
         """The broker user the URI logs in as: what the broker validates ``user_id`` against."""
-        return unquote(urlsplit(self.uri).username or "")
+        return broker_user(self.uri)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, Delivery, Rating, State
+from core.cases import OPEN_STATES, CaseState, Delivery, Rating, State
 from core.catalog import Mode
 from sync.projection.cases import OVERDUE_SQL
 from sync.record.log import signed_at
@@ -98,6 +98,14 @@ def _supplement(stored: str | None) -> Supplement | None:
     return Supplement(tuple(value["missing"]), str(value["reason"]))
 
 
+def state_of(case: CaseRow) -> CaseState:
+    """The state machine's view of a stored case (what :func:`core.cases.allowed_events` needs)."""
+    if case.state is State.SUPPLEMENT:
+        origin = State.FORWARDED if case.mode is Mode.PROXY else State.ACCEPTED
+        return CaseState(case.state, case.mode, case.rating, supplement_from=origin, paused_since=0)
+    return CaseState(case.state, case.mode, case.rating)
+
+
 @dataclass(frozen=True)
 class CaseEventRow:
     """One step of a case, as replayed: ``status`` applied, refused (with ``code``) or pending."""
@@ -150,6 +158,17 @@ def queue(db: Database, decider: str) -> list[CaseRow]:
     """Cases ``decider`` decides that wait for a decision, by deadline, then oldest first."""
     rows = db.conn.execute(
         f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} ORDER BY deadline, received", (decider,)
+    ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def decided_by(db: Database, decider: str, limit: int = 30) -> list[CaseRow]:
+    """Cases ``decider`` decides that wait for no decision (decided, waiting for a
+    supplement, withdrawn), the latest step first."""
+    rows = db.conn.execute(
+        f"{_SELECT} WHERE decider = ? AND NOT {_AWAITING_DECISION}"
+        " ORDER BY coalesce(decided_at, closed_at, received) DESC LIMIT ?",
+        (decider, limit),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 

@@ -11,10 +11,11 @@ from central import authority
 from central.department import identity as department_identity
 from central.department.store import DepartmentStore
 from central.department.store import verify as verify_department
+from central.department_store import pending
 from central.departments import enroll_department
 from central.store import CentralStore
 from core.cases import CaseEvent, Event
-from core.catalog import Item
+from core.catalog import CatalogRelease, Item
 from core.clock import FixedClock
 from core.errors import EnrollmentError, ErrorCode, InputError
 from node import identity
@@ -40,6 +41,8 @@ from tests.integration.test_desk import form
 GA = "330481GA"
 POLICE = "海宁市公安局"
 HOUSEHOLD = ("GA-0001", "GA-0007")
+BIRTH = ("birth_cert", "hukou_book", "parent_id_card")
+DEATH = ("death_cert", "hukou_book", "applicant_id_card")
 
 
 @pytest.fixture
@@ -208,3 +211,41 @@ def _household_item(central: authority.Central) -> Item:
     catalog = current_catalog(central.store.db)
     assert catalog is not None
     return catalog.get("GA-0001")
+
+
+def outbox_rows(net: Network) -> list[tuple[str, str, str | None]]:
+    with CentralStore.open(net.central_dir / "central.db", net.clock) as central:
+        return [(p.department, p.kind, p.case) for p in pending(central.db, 10_000)]
+
+
+def test_central_writes_an_outbox_row_with_each_record_the_department_must_see(net: Network) -> None:
+    before = outbox_rows(net)
+    assert before and all(d == GA for d, _, _ in before)  # central's chain since the certificate
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        mine = desk.intake(form("GA-0001", BIRTH), actor="wangli")
+        towns = desk.intake(form("GA-0002", DEATH), actor="wangli")
+    assert towns.decider == TOWN
+    relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
+    relay(net.node_dir(TOWN), net.central_dir, net.clock, up=True)
+    added = outbox_rows(net)[len(before) :]
+    assert [(d, k, c) for d, k, c in added if c is not None] == [
+        (GA, kinds.CASE_INTAKE, mine.case_no),
+        (GA, kinds.CASE_EVENT, mine.case_no),
+    ]
+    with authority.open_central(net.central_dir, net.clock) as central:
+        authority.publish_catalog(central, list(_catalog(central).items))
+    assert outbox_rows(net)[-1][:2] == (GA, kinds.CATALOG_RELEASE)
+
+
+def test_a_revoked_department_gets_no_more_rows(net: Network) -> None:
+    with authority.open_central(net.central_dir, net.clock) as central:
+        authority.revoke_node(central, GA, reason="部门系统停用")
+        count = len(outbox_rows(net))
+        authority.publish_catalog(central, list(_catalog(central).items))
+    assert len(outbox_rows(net)) == count
+
+
+def _catalog(central: authority.Central) -> CatalogRelease:
+    catalog = current_catalog(central.store.db)
+    assert catalog is not None
+    return catalog
