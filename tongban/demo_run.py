@@ -112,16 +112,21 @@ SYNC_INTERVAL = 10
 
 def set_sync_section(config_file: Path, values: dict[str, Any]) -> None:
     """Replace (or add) the ``[sync]`` table of a ``node.toml`` or ``central.toml``."""
+    set_section(config_file, "sync", values)
+
+
+def set_section(config_file: Path, section: str, values: dict[str, Any]) -> None:
+    """Replace (or add) the table ``[section]`` of a configuration file."""
     kept: list[str] = []
     skipping = False
     for line in config_file.read_text(encoding="utf-8").splitlines():
         if line.strip().startswith("["):
-            skipping = line.strip() == "[sync]"
+            skipping = line.strip() == f"[{section}]"
         if not skipping:
             kept.append(line)
     while kept and not kept[-1].strip():
         kept.pop()
-    table = ["", "[sync]", *(f"{key} = {_toml(value)}" for key, value in values.items())]
+    table = ["", f"[{section}]", *(f"{key} = {_toml(value)}" for key, value in values.items())]
     config_file.write_text("\n".join(kept + table) + "\n", encoding="utf-8")
 
 
@@ -130,7 +135,7 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return '"' + str(value) + '"'  # endpoints: no quotes or backslashes in them
+    return '"' + str(value) + '"'  # endpoints and URIs: no quotes or backslashes in them
 
 
 def link_demo(home: Path, town: str, villages: list[str], sync_port: int) -> dict[str, str]:

@@ -15,6 +15,9 @@ Schema changes are named migrations in the ``department`` set, after the ``log``
     one row per event received from central, by record id: its outbox number, what ingest
     made of it and how many times it was delivered (a redelivery is counted, never applied
     again). Written in the transaction that ingests the record (:meth:`DepartmentStore.receive`).
+``sent``
+    central's reply to each of the department's own records handed over by RPC, by seq:
+    appended (or held already), held, or refused with its code.
 """
 
 from __future__ import annotations
@@ -60,6 +63,15 @@ def _inbox(db: Database) -> None:
                 deliveries INTEGER NOT NULL
             )
             """,
+            """
+            CREATE TABLE sent (
+                seq INTEGER PRIMARY KEY,
+                status TEXT NOT NULL,
+                code TEXT,
+                detail TEXT NOT NULL,
+                at INTEGER NOT NULL
+            )
+            """,
         ],
     )
 
@@ -74,6 +86,15 @@ class InboxCounts:
     records: int
     deliveries: int
     last_seq: int
+
+
+@dataclass(frozen=True)
+class SentCounts:
+    """The department's own records and how far central holds them."""
+
+    own: int  # the head of the department's chain
+    delivered: int  # the highest seq central appended (or held already)
+    refused: tuple[tuple[int, str], ...]  # (seq, code) central refused, oldest first
 
 
 class DepartmentStore:
@@ -122,6 +143,28 @@ class DepartmentStore:
             "SELECT count(*), coalesce(sum(deliveries), 0), coalesce(max(seq), 0) FROM inbox"
         ).fetchone()
         return InboxCounts(int(row[0]), int(row[1]), int(row[2]))
+
+    def note_reply(self, seq: int, status: str, code: str, detail: str) -> None:
+        """Central's reply to the department's record ``seq``."""
+        with transaction(self.db):
+            self.db.conn.execute(
+                "INSERT INTO sent (seq, status, code, detail, at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (seq) DO UPDATE SET status = excluded.status, code = excluded.code,"
+                " detail = excluded.detail, at = excluded.at",
+                (seq, status, code or None, detail, self.log.clock.now()),
+            )
+
+    def sent_counts(self, code: str) -> SentCounts:
+        head = self.log.head(code)
+        delivered = self.db.conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM sent WHERE status = 'appended'"
+        ).fetchone()[0]
+        refused = self.db.conn.execute(
+            "SELECT seq, code FROM sent WHERE status = 'refused' ORDER BY seq"
+        ).fetchall()
+        return SentCounts(
+            head.seq if head else 0, int(delivered), tuple((int(s), str(c)) for s, c in refused)
+        )
 
     def redelivered(self) -> int:
         """How many records arrived more than once."""

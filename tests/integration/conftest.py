@@ -1,6 +1,7 @@
 """Fixtures of the integration tests: Debian's chromium under Playwright (``browser``, a
-fresh ``page`` per test) for the browser tests. chromium is installed by ``make test``
-(scripts/system-deps.sh)."""
+fresh ``page`` per test) for the browser tests, and Debian's RabbitMQ (``rabbit``, one per
+session; ``broker``, emptied for each test) for the department tests. Both are installed by
+``make test`` (scripts/system-deps.sh)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from kombu import Connection
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from central.department.contract import SERVICE, dead_queue_name, queue_name
+from tongban import rabbitmq
+from tongban.rabbitmq import Broker, BrokerSetup
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -39,3 +45,35 @@ def page(browser: Browser) -> Iterator[Page]:
         yield pg
     finally:
         context.close()
+
+
+# -- a private RabbitMQ, one per test session ------------------------------------------------
+
+DEPARTMENTS = ("330481GA", "330481RS", "330481YB")
+"""The departments the session's broker has users for (each test enrolls the ones it needs)."""
+
+
+@pytest.fixture(scope="session")
+def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """Debian's rabbitmq-server on random loopback ports in a temporary directory, with its
+    own epmd, stopped by PID at the end of the session (scripts/system-deps.sh installs it)."""
+    if not rabbitmq.installed():
+        pytest.skip("rabbitmq-server is not installed: scripts/system-deps.sh installs it")
+    broker = Broker(BrokerSetup(tmp_path_factory.mktemp("rabbitmq"), DEPARTMENTS))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def broker(rabbit: Broker) -> Broker:
+    """The session's broker with no department queue and no RPC queue left from a test before."""
+    with Connection(rabbit.setup.uri(rabbitmq.CENTRAL_USER)) as connection:
+        channel = connection.channel()
+        for code in DEPARTMENTS:
+            for name in (queue_name(code), dead_queue_name(code)):
+                channel.queue_delete(name)
+        channel.queue_delete(f"rpc-{SERVICE}")
+    return rabbit

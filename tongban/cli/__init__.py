@@ -7,9 +7,10 @@ list; the commands live in the modules of this package, by concern:
 * :mod:`tongban.cli.node`: ``node init|enroll|show|clerk|device|serve``;
 * :mod:`tongban.cli.central`: ``central init|enroll|revoke-node|publish-catalog|
   publish-calendar|grant|admin``;
-* :mod:`tongban.cli.department`: ``department init|enroll|show``, ``central enroll-department``;
+* :mod:`tongban.cli.department`: ``department init|enroll|show|clerk``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
-* :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``serve-sync``;
+* :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``department run``,
+  ``serve-sync``;
 * :mod:`tongban.cli.inspection`: ``verify``, ``log``;
 * :mod:`tongban.cli.demo`: ``demo init|start|stop``;
 * :mod:`tongban.cli.provision`: ``provision inventory|apply|state``.
@@ -83,6 +84,8 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (department_group, department.department_init),
     (department_group, department.department_enroll),
     (department_group, department.department_show),
+    (department_group, department.clerk),
+    (department_group, sync.department_run),
     (main, sync.serve_command),
     (main, inspection.verify),
     (main, inspection.log),

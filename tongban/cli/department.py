@@ -1,6 +1,5 @@
-"""``tongban department init|enroll|show`` and ``tongban central enroll-department``: a
-department back office's set-up (its desk accounts are ``tongban department clerk …``, its
-``run`` :mod:`tongban.cli.sync`).
+"""``tongban department init|enroll|show|clerk`` and ``tongban central enroll-department``: a
+department back office's set-up and its desk accounts (its ``run`` is :mod:`tongban.cli.sync`).
 
 A department is set up as a node is: ``init`` makes its keys and an enrollment request on
 its own host; central certifies it for the items it decides (``central enroll-department``);
@@ -9,6 +8,7 @@ its own host; central certifies it for the items it decides (``central enroll-de
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -16,12 +16,15 @@ import click
 from central import authority
 from central.department import config as department_config
 from central.department import identity
+from central.department.desk import DepartmentDesk
 from central.department.store import DepartmentStore
 from central.departments import enroll_department
 from core.clock import SystemClock
+from core.roles import DEPARTMENT_ROLES
 from sync.projection.departments import departments
 from sync.record.keys import fingerprint, load_key_file
 from tongban.cli.refusals import refusals
+from web.accounts import hash_password
 
 CLOCK = SystemClock()
 DIRECTORY = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -108,3 +111,45 @@ def central_enroll_department(
         f"certified {cert.body['code']} {cert.body['name']} for {len(codes)} item(s) as record #{cert.seq}"
     )
     click.echo(f"  bundle: {target}")
+
+
+@click.group("clerk")
+def clerk() -> None:
+    """Accounts of the department desk (roles: approver, admin, auditor)."""
+
+
+@clerk.command("add")
+@click.argument("directory", type=DIRECTORY)
+@click.argument("user")
+@click.option("--name", required=True, help="Display name, e.g. 胡政.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(DEPARTMENT_ROLES),
+    required=True,
+    help="Repeat for several.",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@refusals
+def clerk_add(directory: Path, user: str, name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    """Create a desk account (a clerk.set record of the department, sent on to central)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = str(click.prompt("Password / 密码", hide_input=True, confirmation_prompt=True))
+    digest = hash_password(password)
+    with DepartmentDesk.open(directory, CLOCK) as desk:
+        desk.accounts.add(desk.keys, user, name, list(roles), digest, actor="sys:cli")
+    click.echo(f"added {user} ({', '.join(roles)})")
+
+
+@clerk.command("list")
+@click.argument("directory", type=DIRECTORY)
+@refusals
+def clerk_list(directory: Path) -> None:
+    """List the desk accounts."""
+    with DepartmentDesk.open(directory, CLOCK) as desk:
+        for a in desk.accounts.all():
+            state = "active" if a["active"] else "disabled"
+            click.echo(f"{a['user']:<16} {a['name']:<10} {','.join(a['roles']):<30} {state}")  # type: ignore[arg-type]
