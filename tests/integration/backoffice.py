@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import amqp.exceptions
+from kombu import Connection
+
+from central.department.contract import SERVICE, queue_name
 from central.department.desk import DepartmentDesk
 from central.department.store import DepartmentStore
 from central.department.store import verify as verify_department
@@ -35,7 +39,6 @@ GA = "330481GA"
 POLICE = "海宁市公安局"
 HOUSEHOLD = ("GA-0001", "GA-0007")
 PASSWORD = "tongban-test-2026"
-BIRTH = ("birth_cert", "hukou_book", "parent_id_card")
 DOC_NO = "11010519491231002X"
 
 
@@ -44,6 +47,7 @@ class Backoffice:
     city: City
     broker: Broker
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    materials: dict[str, tuple[str, ...]] = field(default_factory=dict)  # required, by item
 
     @property
     def department_dir(self) -> Path:
@@ -60,6 +64,19 @@ class Backoffice:
     def start(self, name: str, web: str = "") -> None:
         log = (self.city.net.root / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(self.command(name, web), stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, name: str, seconds: float = 60) -> None:
+        """Until the link ``name`` consumes its queue (central's RPC queue, the department's)."""
+        queue = f"rpc-{SERVICE}" if name == "central" else queue_name(GA)
+
+        def consumed() -> bool:
+            with Connection(self.broker.setup.uri(rabbitmq.CENTRAL_USER)) as connection:
+                try:
+                    return int(connection.channel().queue_declare(queue, passive=True).consumer_count) > 0
+                except amqp.exceptions.NotFound:
+                    return False
+
+        wait_for(consumed, f"the {name} link to consume {queue}", seconds)
 
     def kill9(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -86,9 +103,11 @@ class Backoffice:
     # -- the case's way -----------------------------------------------------------------------
 
     def take_in(self, village: str = VILLAGE, item: str = "GA-0001", doc_no: str = DOC_NO) -> str:
-        materials = BIRTH if item == "GA-0001" else ()
-        form = IntakeForm(item, "王秀英", "resident_id", doc_no, "13800138000", materials)
         with self.city.desk(village) as desk:
+            if item not in self.materials:
+                auth = next(a for a in desk.items() if a.item.code == item)
+                self.materials[item] = tuple(m.code for m in auth.item.materials if m.required)
+            form = IntakeForm(item, "王秀英", "resident_id", doc_no, "13800138000", self.materials[item])
             case = desk.intake(form, actor="wangli")
         assert case.decider == GA, case.decider
         return case.case_no
@@ -157,6 +176,8 @@ def running(office: Backoffice, *names: str) -> Iterator[Backoffice]:
     try:
         for name in names:
             office.start(name)
+        for name in names:
+            office.wait_ready(name)
         yield office
     finally:
         office.close()
