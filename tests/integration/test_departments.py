@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from central import authority
+from central import authority, dashboard
 from central.department import identity as department_identity
 from central.department.store import DepartmentStore
 from central.department.store import verify as verify_department
-from central.department_store import pending
+from central.department_store import note_contact, pending
 from central.departments import enroll_department
 from central.store import CentralStore
 from core.cases import CaseEvent, Event
@@ -43,6 +43,8 @@ POLICE = "海宁市公安局"
 HOUSEHOLD = ("GA-0001", "GA-0007")
 BIRTH = ("birth_cert", "hukou_book", "parent_id_card")
 DEATH = ("death_cert", "hukou_book", "applicant_id_card")
+MOVE = ("hukou_book", "id_card", "property_cert")
+DAY = 86_400
 
 
 @pytest.fixture
@@ -249,3 +251,26 @@ def _catalog(central: authority.Central) -> CatalogRelease:
     catalog = current_catalog(central.store.db)
     assert catalog is not None
     return catalog
+
+
+def test_central_s_dashboard_shows_each_department_s_waiting_cases_and_last_contact(net: Network) -> None:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        first = desk.intake(form("GA-0007", MOVE), actor="wangli")  # 0 working days: late tomorrow
+    relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
+    relay(net.node_dir(TOWN), net.central_dir, net.clock, up=True)
+    with CentralStore.open(net.central_dir / "central.db", net.clock) as central:
+        row = dashboard.snapshot(central.db, now=net.clock.now()).departments[0]
+        assert (row.code, row.waiting, row.oldest, row.overdue, row.last_contact) == (
+            GA,
+            1,
+            first.received,
+            0,
+            None,
+        )
+        assert row.unpublished > 0 and row.items == len(HOUSEHOLD) and not row.revoked
+        assert all(n.tier != "department" for n in dashboard.snapshot(central.db, now=net.clock.now()).nodes)
+        note_contact(central.db, GA, net.clock.now(), 1)
+        later = dashboard.snapshot(central.db, now=net.clock.now() + 3 * DAY)
+        row = later.departments[0]
+        assert (row.overdue, row.last_contact is not None) == (1, True)
+        assert dashboard.to_csv(later, "departments").splitlines()[0].startswith("code,name,department,items")
