@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a headless browser for the clerk-screen tests, and
-# iproute2 + nftables for the sync tests that shape a link inside network namespaces.
+# Debian packages the tests need: a headless browser for the clerk-screen tests, iproute2 +
+# nftables for the sync tests that shape a link inside network namespaces, and RabbitMQ for
+# the department tests (each test session starts its own broker on loopback, by PID).
 # Installs only what is missing; needs root (or sudo) the first time.
+#
+# rabbitmq-server must not run as a service here: the install is kept from starting it
+# (policy-rc.d) and, where systemd runs, its unit and Erlang's epmd socket are disabled, so
+# nothing listens on 5672 or 4369; the demo and the tests start private brokers of their own.
 set -euo pipefail
 
-packages=(chromium iproute2 nftables)
+packages=(chromium iproute2 nftables rabbitmq-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,5 +20,21 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+    # invoke-rc.d asks this before starting a service: 101 means "not now".
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+fi
+cleanup() { [ -n "$own_policy" ] && $SUDO rm -f "$policy"; true; }
+trap cleanup EXIT
+
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now rabbitmq-server.service epmd.socket epmd.service 2>/dev/null || true
+fi

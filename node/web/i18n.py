@@ -84,6 +84,19 @@ TEXT: dict[str, tuple[str, str]] = {
         " or collect the result.",
     ),
     "receipt.print": ("打印", "Print"),
+    "result": ("办理结果告知书", "Notice of decision"),
+    "result.decider": ("决定机关", "Decided by"),
+    "result.decision": ("办理结果", "Decision"),
+    "result.at": ("决定时间", "Decided on"),
+    "result.approve": (
+        "经审查，您的申请符合规定，准予办理。请按约定方式领取办理结果。",
+        "Your application meets the requirements and is approved. Collect the result as agreed.",
+    ),
+    "result.reject": (
+        "经审查，您的申请不予办理，理由如下。如有异议，可依法申请行政复议或提起行政诉讼。",
+        "Your application is not approved, for the reason below. You may seek administrative"
+        " review or bring a lawsuit as the law provides.",
+    ),
     "case_no": ("办件编号", "Case number"),
     "received": ("受理时间", "Received"),
     "deadline": ("办结期限", "Due by"),

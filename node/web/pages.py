@@ -1,4 +1,4 @@
-"""The clerk's pages: home, catalog, intake, receipt, notice, cases, queue.
+"""The clerk's pages: home, catalog, intake, receipt, notice, cases, a case's result, queue.
 
 Each handler parses the request, calls the desk, renders a template; the rules live in
 :mod:`node.desk`. :func:`web.pages.page` wraps every handler (body size cap, login, role,
@@ -20,9 +20,11 @@ from core.errors import ErrorCode, InputError, TongbanError
 from node.desk import Case, IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
+from sync.record.trust import certificates
 from web.pages import Sessions, page
 
 DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType]
+DECIDED = ("approve", "reject")
 
 
 class Pages(Sessions):
@@ -142,6 +144,19 @@ class Pages(Sessions):
         if catalog is not None:
             item = catalog.get(case.item)
         return ctx.render("receipt.html", case=case, qr=qr, item=item)
+
+    @http("GET", "/cases/<case_no>/result")
+    @page()
+    def result(self, ctx: Ctx, case_no: str) -> Response:
+        """The decision as the window prints it for the applicant (approved or rejected)."""
+        case = ctx.desk.case(case_no)
+        decisions = [e for e in ctx.desk.events(case_no) if e.status == "applied" and e.event in DECIDED]
+        if not decisions:
+            raise InputError(ErrorCode.CASE_TRANSITION, f"{case_no} is not decided yet")
+        names = {c.code: c.name for c in reversed(certificates(ctx.desk.db, case.decider))}
+        return ctx.render(
+            "result.html", case=case, decision=decisions[-1], decider=names.get(case.decider, "")
+        )
 
     @http("GET", "/queue")
     @page("approver")

@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 from tests.helpers import VILLAGE, wait_for
 from tests.integration.backoffice import PASSWORD, Backoffice, build_backoffice
 from tests.integration.test_run import answers
-from tests.integration.webnode import free_port
+from tests.integration.webnode import free_port, serve
+from web.accounts import hash_password
 from tongban.rabbitmq import Broker
 
 pytestmark = pytest.mark.slow
@@ -87,3 +88,17 @@ def test_a_village_case_is_decided_on_the_department_desk_and_reaches_the_villag
     assert office.village_case(case_no).state == "approved"
     assert office.village_case(rejected, VILLAGE).state == "rejected"
     office.verify_all()
+
+    # the window prints the result, naming the department that decided
+    with office.city.desk(VILLAGE) as desk:
+        desk.clerks.add(desk.keys, "wangli", "王丽", ["clerk"], hash_password(PASSWORD), actor="sys:test")
+    with serve(office.city.net.node_dir(VILLAGE)) as village:
+        page.goto(village.url + f"/cases/{case_no}?lang=zh")  # the desk left the cookie at en
+        page.fill("input[name=user]", "wangli")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login button[type=submit]")
+        expect(page.locator("#state")).to_have_text("办结(准予)")
+        page.click("#result-link")
+        expect(page.locator("#decision")).to_contain_text("材料齐全，准予登记")
+        expect(page.locator("#decider")).to_contain_text("海宁市公安局户政管理")
+        page.screenshot(path=str(SHOTS / "village-result.png"), full_page=True)
