@@ -32,7 +32,7 @@ from nameko.timer import timer
 from central import config as central_config
 from central import decisions
 from central.authority import Central
-from central.department.broker import EventPublisher, declare
+from central.department.broker import Backoff, EventPublisher, declare
 from central.department.contract import REFUSED, SERVICE, RecordEvent, Reply, broker_user, decode_record
 from central.department.entrypoints import BrokerUser, attributed_rpc
 from central.department_store import linked_departments, mark_published, pending
@@ -56,6 +56,7 @@ class Outbox:
         self.delivery_limit = delivery_limit
         self.publisher = EventPublisher(uri, ssl, broker_user(uri))
         self.declared: set[str] = set()
+        self.backoff = Backoff()
 
     def publish_pending(self, central: Central, limit: int = BATCH) -> int:
         """One round (see the module docstring); the number of events the broker confirmed."""
@@ -110,10 +111,17 @@ class CentralDepartments:
     @timer(interval=PUBLISH_EVERY, eager=True)
     def publish(self) -> None:
         worker: WorkerCentral = self.central
+        outbox = self.outbox
+        if not outbox.backoff.ready():
+            return
         try:
-            self.outbox.publish_pending(worker.central)
+            outbox.publish_pending(worker.central)
         except TongbanError as exc:
-            log.warning("department events wait: %s", exc.render("en"))
+            if outbox.backoff.failed():
+                log.warning("department events wait: %s", exc.render("en"))
+            return
+        if outbox.backoff.succeeded():
+            log.warning("the broker takes department events again")
 
     @attributed_rpc
     def submit(self, record: str) -> dict[str, Any]:

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import amqp.exceptions
 import kombu.exceptions
-from kombu.common import maybe_declare
+from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
-from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from central.department.contract import (
@@ -71,6 +72,33 @@ def broker_errors(what: str) -> Iterator[None]:
         raise SyncError(ErrorCode.BROKER_REFUSED, f"{what}: {exc}") from exc
 
 
+class Backoff:
+    """When to try the broker again after failures: at once while it answers, then after
+    0.5 s, doubling to ``longest``; and whether a failure is the first of its streak (the
+    one worth a line in the log)."""
+
+    def __init__(self, longest: float = 5.0) -> None:
+        self.longest = longest
+        self._pause = 0.0
+        self._resume_at = 0.0
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self._resume_at
+
+    def failed(self) -> bool:
+        """Note a failure; True if it is the first since the last success."""
+        first = self._pause == 0.0
+        self._pause = min(self.longest, max(0.5, self._pause * 2))
+        self._resume_at = time.monotonic() + self._pause
+        return first
+
+    def succeeded(self) -> bool:
+        """Note a success; True if it ends a streak of failures."""
+        recovered = self._pause > 0.0
+        self._pause = self._resume_at = 0.0
+        return recovered
+
+
 def events_exchange() -> Exchange:
     return Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
 
@@ -108,12 +136,17 @@ def topology(department: str, delivery_limit: int) -> list[Exchange | Queue]:
 
 
 def declare(uri: str, ssl: Any, departments: Iterable[str], delivery_limit: int) -> None:
-    """Declare the topology of ``departments`` (idempotent: the same arguments again)."""
-    with broker_errors("declaring the departments' queues"), get_connection(uri, ssl) as connection:
+    """Declare the topology of ``departments`` (idempotent: the same arguments again).
+
+    On a connection of its own, not one from kombu's pool: a pooled connection that failed
+    once (the broker not up yet) comes back closed and would fail every later round.
+    """
+    with broker_errors("declaring the departments' queues"), Connection(uri, ssl=ssl) as connection:
         channel = connection.channel()
         for department in departments:
             for entity in topology(department, delivery_limit):
-                maybe_declare(entity, channel, retry=False)
+                entity.maybe_bind(channel)
+                entity.declare()
 
 
 class EventPublisher:

@@ -21,6 +21,8 @@ import contextlib
 from types import TracebackType
 from typing import Any
 
+import amqp.exceptions
+import kombu.exceptions
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
@@ -34,6 +36,15 @@ DEPARTMENT_KEY = "TONGBAN_DEPARTMENT"
 """nameko config: the code of the department whose queue a :class:`RecordEvents` consumes."""
 BROKER_USER = "tongban_broker_user"
 """The context-data key :class:`AttributedRpc` sets and :class:`BrokerUser` reads."""
+
+
+LOST = (
+    OSError,
+    amqp.exceptions.ConnectionError,
+    amqp.exceptions.RecoverableChannelError,
+    kombu.exceptions.OperationalError,
+)
+"""What a reply or an ack raises when the broker's connection went away under it."""
 
 
 class Poison(Exception):
@@ -52,11 +63,15 @@ class RecordEvents(EventHandler):  # type: ignore[misc]
         Consumer.setup(self)  # EventHandler.setup would name a queue of its own
 
     def handle_message_processed(self, message: Any, result: Any = None, exc_info: Any = None) -> None:
-        if exc_info is not None and isinstance(exc_info[1], Poison):
-            if message.channel.connection:
-                message.reject(requeue=False)  # to the dead-letter queue, once
-            return
-        super().handle_message_processed(message, result, exc_info)
+        # An ack (reject, requeue) on a connection the broker just dropped raises from the
+        # socket; the broker has reclaimed the message and delivers it again, which the
+        # store absorbs. An error escaping here would kill the whole container.
+        with contextlib.suppress(*LOST):
+            if exc_info is not None and isinstance(exc_info[1], Poison):
+                if message.channel.connection:
+                    message.reject(requeue=False)  # to the dead-letter queue, once
+                return
+            super().handle_message_processed(message, result, exc_info)
 
 
 record_events = RecordEvents.decorator
@@ -64,6 +79,14 @@ record_events = RecordEvents.decorator
 
 class AttributedRpc(Rpc):  # type: ignore[misc]
     """An RPC entrypoint that knows which broker user called (see the module docstring)."""
+
+    def handle_result(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any) -> Any:
+        # The reply and the ack go out on connections the broker may just have dropped: the
+        # request then comes again (its effect is idempotent: a record is stored once).
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except LOST:
+            return result, exc_info
 
     def unpack_message_headers(self, message: Any) -> dict[str, Any]:
         data: dict[str, Any] = dict(super().unpack_message_headers(message))

@@ -29,6 +29,7 @@ from nameko.timer import timer
 from sqlite_utils import Database
 
 from central.department import config as department_config
+from central.department.broker import Backoff
 from central.department.contract import APPENDED, HELD, REFUSED, RecordEvent, Reply, encode_record
 from central.department.desk import DepartmentDesk
 from central.department.entrypoints import CentralClient, Poison, record_events
@@ -88,33 +89,67 @@ def take(desk: DepartmentDesk, body: object) -> None:
 
 
 class Sender:
-    """Hands central the department's own records, in order (one per process)."""
+    """Hands central the department's own records, in order (one per process).
+
+    It keeps one RPC client while calls succeed; after a failure it drops it and waits
+    before the next try (:class:`central.department.broker.Backoff`).
+    """
 
     def __init__(self, uri: str, ssl: Any, code: str, user: str) -> None:
         self.uri, self.ssl, self.code, self.user = uri, ssl, code, user
         self.held: int | None = None  # how far central holds the chain; None: ask it
         self.contacted = 0.0
+        self._client: CentralClient | None = None
+        self._calls: Any = None
+        self.backoff = Backoff()
 
     def round(self, desk: DepartmentDesk) -> int:
         """One round; how many records central took."""
+        now = time.monotonic()
+        if not self.backoff.ready():
+            return 0
         head = desk.store.log.head(self.code)
         own = head.seq if head else 0
-        due = time.monotonic() - self.contacted > CONTACT_EVERY
+        due = now - self.contacted > CONTACT_EVERY
         if not due and self.held is not None and self.held >= own:
             return 0
-        with CentralClient(self.uri, self.code, self.user, ssl=self.ssl) as central:
-            if due or self.held is None:
-                answer = central.contact(self.code)
-                self.contacted = time.monotonic()
-                if answer.get("code"):
-                    raise error(ErrorCode(answer["code"]), "central refused the contact")
-                self.held = int(answer["head"])
-            taken = 0
-            for seq in range(self.held + 1, own + 1):
-                if not self._hand_over(central, desk, seq):
-                    break
-                taken += 1
-            return taken
+        try:
+            taken = self._send(desk, own, due)
+        except TongbanError as exc:
+            self.close()
+            self.held = None
+            if self.backoff.failed():
+                log.warning("decisions wait for central: %s", exc.render("en"))
+            return 0
+        if self.backoff.succeeded():
+            log.warning("central answers again")
+        return taken
+
+    def _send(self, desk: DepartmentDesk, own: int, due: bool) -> int:
+        central = self._central()
+        if due or self.held is None:
+            answer = central.contact(self.code)
+            self.contacted = time.monotonic()
+            if answer.get("code"):
+                raise error(ErrorCode(answer["code"]), "central refused the contact")
+            self.held = int(answer["head"])
+        taken = 0
+        for seq in range(self.held + 1, own + 1):
+            if not self._hand_over(central, desk, seq):
+                break
+            taken += 1
+        return taken
+
+    def _central(self) -> Any:
+        if self._calls is None:
+            self._client = CentralClient(self.uri, self.code, self.user, ssl=self.ssl)
+            self._calls = self._client.__enter__()
+        return self._calls
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+        self._client = self._calls = None
 
     def _hand_over(self, central: Any, desk: DepartmentDesk, seq: int) -> bool:
         rid = desk.store.log.id_at(self.code, seq)
@@ -144,6 +179,9 @@ class SenderProvider(DependencyProvider):  # type: ignore[misc]
     def get_dependency(self, worker_ctx: Any) -> Sender:
         return self.sender
 
+    def stop(self) -> None:
+        self.sender.close()
+
 
 class DepartmentLink:
     """The department's side of the link (see the module docstring)."""
@@ -160,8 +198,4 @@ class DepartmentLink:
     @timer(interval=SEND_EVERY, eager=True)
     def send(self) -> None:
         worker: WorkerDesk = self.desk
-        try:
-            self.sender.round(worker.desk)
-        except TongbanError as exc:
-            self.sender.held = None
-            log.warning("decisions wait for central: %s", exc.render("en"))
+        self.sender.round(worker.desk)

@@ -31,7 +31,7 @@ from sync.projection import case_queries
 from tests.helpers import CITY, TOWN, VILLAGE, add_department, wait_for
 from tests.integration.syncnet import City, build_city, delegate
 from tongban import rabbitmq
-from tongban.demo_run import set_section
+from tongban.demo_files import set_section
 from tongban.rabbitmq import Broker
 from web.accounts import hash_password
 

@@ -14,8 +14,8 @@ from tests.helpers import VILLAGE, wait_for
 from tests.integration.backoffice import PASSWORD, Backoffice, build_backoffice
 from tests.integration.test_run import answers
 from tests.integration.webnode import free_port, serve
-from web.accounts import hash_password
 from tongban.rabbitmq import Broker
+from web.accounts import hash_password
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screens"
