@@ -1,10 +1,12 @@
-"""A private RabbitMQ for the demo and the tests: Debian's broker in a directory of its own.
+"""A RabbitMQ of Tongban's own: Debian's broker in a directory of its own, for the demo, the
+tests and central's host (``tongban provision broker``, which the Ansible role runs).
 
 Debian's ``rabbitmq-server`` is installed by ``scripts/system-deps.sh`` and never started by
 the install. This starts it without systemd and without the ``/usr/sbin`` wrappers (which
 run ``su rabbitmq`` and so read another Erlang cookie): ``/usr/lib/rabbitmq/bin`` with
 ``HOME`` set to the directory, its own epmd on its own port, every listener on 127.0.0.1
-(AMQP, the distribution port, epmd), no plugins, no ``/etc/rabbitmq`` file read.
+(AMQP, the distribution port, epmd) unless the AMQP listeners are given, TLS where
+certificate files are given, no plugins, no ``/etc/rabbitmq`` file read.
 
 The broker's users, permissions and the events exchange come from a definitions file
 loaded at boot (:meth:`BrokerSetup.definitions`): central's user may do everything; each
@@ -33,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from central.department.contract import EVENTS_EXCHANGE, SERVICE, queue_name
+from core.departments import check_department_code
 from core.errors import ConfigError, ErrorCode
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -52,9 +55,26 @@ def free_port() -> int:
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
-    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt ‖ SHA-256(salt ‖ password))."""
-    salt = salt if salt is not None else os.urandom(4)
+    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt ‖ SHA-256(salt ‖ password)).
+
+    The salt defaults to one derived from the password, so that writing the same users
+    again writes the same file (a provisioning run that changes nothing)."""
+    salt = (
+        salt
+        if salt is not None
+        else hashlib.sha256(b"tongban/rabbitmq-salt\x00" + password.encode()).digest()[:4]
+    )
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """The broker's TLS listener: its port and certificate files (PEM paths on its host)."""
+
+    port: int
+    certfile: str
+    keyfile: str
+    cafile: str
 
 
 @dataclass
@@ -67,6 +87,8 @@ class BrokerSetup:
     epmd_port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     passwords: dict[str, str] = field(default_factory=dict)
+    listen: tuple[str, ...] = ("127.0.0.1",)  # the addresses AMQP (and TLS) listen on
+    tls: Tls | None = None
 
     def __post_init__(self) -> None:
         for user in (CENTRAL_USER, *self.departments):
@@ -130,31 +152,48 @@ class BrokerSetup:
             ],
         }
 
-    def write(self) -> None:
-        """The broker's directory: config, definitions, no plugins (mode 0700: it holds hashes)."""
+    def config_text(self) -> str:
+        """``rabbitmq.conf``: the listeners, the definitions to load at boot, TLS if given."""
+        lines = [f"listeners.tcp.{n} = {address}:{self.port}" for n, address in enumerate(self.listen, 1)]
+        if self.tls is not None:
+            tls = self.tls
+            lines += [f"listeners.ssl.{n} = {address}:{tls.port}" for n, address in enumerate(self.listen, 1)]
+            lines += [
+                f"ssl_options.cacertfile = {tls.cafile}",
+                f"ssl_options.certfile = {tls.certfile}",
+                f"ssl_options.keyfile = {tls.keyfile}",
+                "ssl_options.verify = verify_none",
+                "ssl_options.fail_if_no_peer_cert = false",
+            ]
+        lines += [
+            "loopback_users = none",
+            "definitions.import_backend = local_filesystem",
+            f"definitions.local.path = {self.base / 'definitions.json'}",
+            "log.console = false",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def write(self) -> bool:
+        """The broker's directory: config, definitions, no plugins (mode 0700: it holds
+        hashes); whether any file changed."""
         for sub in ("mnesia", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o700)
-        (self.base / "enabled_plugins").write_text("[].\n", encoding="utf-8")
-        (self.base / "definitions.json").write_text(
-            json.dumps(self.definitions(), indent=1), encoding="utf-8"
-        )
-        (self.base / "rabbitmq.conf").write_text(
-            "\n".join(
-                [
-                    f"listeners.tcp.default = 127.0.0.1:{self.port}",
-                    "loopback_users = none",
-                    "definitions.import_backend = local_filesystem",
-                    f"definitions.local.path = {self.base / 'definitions.json'}",
-                    "log.console = false",
-                    "",
-                ]
-            ),
-            encoding="utf-8",
-        )
-        (self.base / "rabbitmq-env.conf").write_text(
-            "# every setting is in the environment\n", encoding="utf-8"
-        )
+        files = {
+            "enabled_plugins": "[].\n",
+            "definitions.json": json.dumps(self.definitions(), indent=1, sort_keys=True) + "\n",
+            "rabbitmq.conf": self.config_text(),
+            "rabbitmq-env.conf": "# every setting is in the environment\n",
+        }
+        changed = False
+        for name, text in files.items():
+            path = self.base / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+                path.chmod(0o600)
+                changed = True
+        return changed
 
     def env(self) -> dict[str, str]:
         b = str(self.base)
@@ -163,8 +202,8 @@ class BrokerSetup:
             "ERL_EPMD_PORT": str(self.epmd_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
+            # The AMQP listeners are rabbitmq.conf's; the distribution port is given, since
+            # its default (the AMQP port + 20000) is no port at all above 45535.
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": f"{b}/mnesia",
             "RABBITMQ_LOG_BASE": f"{b}/log",
@@ -265,3 +304,66 @@ class Broker:
             self._epmd.terminate()
             self._epmd.wait(timeout=30)
             self._epmd = None
+
+
+SPEC_KEYS = frozenset({"dir", "port", "epmd_port", "dist_port", "listen", "departments", "passwords", "tls"})
+
+
+def setup_from_spec(spec: Any) -> BrokerSetup:
+    """The broker described by a provisioning spec (``tongban provision broker``)::
+
+    {"dir": path, "port": 5672, "epmd_port": 4370, "dist_port": 25672,
+     "listen": ["127.0.0.1", ...], "departments": ["330481GA", ...],
+     "passwords": {"tongban-central": "…", "330481GA": "…"},
+     "tls": null | {"port": 5671, "certfile": path, "keyfile": path, "cafile": path}}
+    """
+    if not isinstance(spec, dict) or set(spec) != SPEC_KEYS:
+        raise ConfigError(ErrorCode.CONFIG, f"broker spec: the keys are {', '.join(sorted(SPEC_KEYS))}")
+    departments = [str(code) for code in spec["departments"]]
+    for code in departments:
+        check_department_code(code)
+    passwords = {str(user): str(pw) for user, pw in dict(spec["passwords"]).items()}
+    missing = sorted({CENTRAL_USER, *departments} - set(passwords))
+    if missing:
+        raise ConfigError(ErrorCode.CONFIG, f"broker spec: no password for {', '.join(missing)}")
+    tls = spec["tls"]
+    return BrokerSetup(
+        Path(str(spec["dir"])),
+        departments,
+        port=int(spec["port"]),
+        epmd_port=int(spec["epmd_port"]),
+        dist_port=int(spec["dist_port"]),
+        passwords=passwords,
+        listen=tuple(str(a) for a in spec["listen"]) or ("127.0.0.1",),
+        tls=Tls(int(tls["port"]), tls["certfile"], tls["keyfile"], tls["cafile"]) if tls else None,
+    )
+
+
+def supervisor_programs(setup: BrokerSetup) -> str:
+    """The supervisord programs of ``setup``'s epmd and broker (supervisord runs them as
+    the account it runs as itself)."""
+    env = ",".join(f'{key}="{value}"' for key, value in setup.env().items())
+    log = setup.base / "log"
+    blocks = []
+    for name, command, priority in (
+        ("epmd", " ".join(setup.epmd_command()), 10),
+        ("rabbitmq", " ".join(setup.server_command()), 20),
+    ):
+        blocks.append(
+            "\n".join(
+                [
+                    f"[program:{name}]",
+                    f"command={command}",
+                    f"environment={env}",
+                    f"priority={priority}",
+                    "autorestart=true",
+                    "startsecs=5",
+                    "stopsignal=TERM",
+                    "stopwaitsecs=60",
+                    f"stdout_logfile={log}/{name}.out",
+                    "redirect_stderr=true",
+                ]
+            )
+        )
+    head = "; written by 'tongban provision broker': central's RabbitMQ and its epmd"
+    return "\n\n".join([head, *blocks, "[group:tongban-broker]\nprograms=epmd,rabbitmq"]) + "\n"

@@ -5,8 +5,11 @@ session; ``broker``, emptied for each test) for the department tests. Both are i
 
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kombu import Connection
@@ -14,7 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from central.department.contract import SERVICE, dead_queue_name, queue_name
 from tongban import rabbitmq
-from tongban.rabbitmq import Broker, BrokerSetup
+from tongban.rabbitmq import Broker, BrokerSetup, Tls
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -59,12 +62,44 @@ def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     own epmd, stopped by PID at the end of the session (scripts/system-deps.sh installs it)."""
     if not rabbitmq.installed():
         pytest.skip("rabbitmq-server is not installed: scripts/system-deps.sh installs it")
-    broker = Broker(BrokerSetup(tmp_path_factory.mktemp("rabbitmq"), DEPARTMENTS))
+    base = tmp_path_factory.mktemp("rabbitmq")
+    tls = Tls(rabbitmq.free_port(), *make_certificates(base / "tls"))
+    broker = Broker(BrokerSetup(base, DEPARTMENTS, tls=tls))
     broker.start()
     try:
         yield broker
     finally:
         broker.close()
+
+
+def make_certificates(folder: Path) -> tuple[str, str, str]:
+    """A CA and a certificate for 127.0.0.1 signed by it (openssl): cert, key, CA."""
+    folder.mkdir(parents=True)
+    ca, ca_key, cert, key = (str(folder / n) for n in ("ca.pem", "ca.key", "cert.pem", "key.pem"))
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=tongban-test-ca", "-keyout", ca_key, "-out", ca])  # fmt: skip
+    csr = str(folder / "cert.csr")
+    run(
+        [
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+        ]
+    )
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n", encoding="utf-8")
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
+         "-extfile", str(ext), "-out", cert])  # fmt: skip
+    return cert, key, ca
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from central.department_store import outbox_counts
 from central.store import CentralStore
 from tests.helpers import CITY, wait_for
 from tests.integration.backoffice import GA, Backoffice, build_backoffice, running
+from tongban.demo_files import set_section
 from tongban.rabbitmq import Broker
 
 
@@ -46,4 +47,18 @@ def test_a_village_case_reaches_the_department_and_its_decision_the_village(offi
         assert counts.records == counts.deliveries == total - waiting
         sent = store.sent_counts(GA)
         assert sent.delivered == sent.own and not sent.refused
+    office.verify_all()
+
+
+def test_a_department_links_to_central_s_broker_over_tls(office: Backoffice) -> None:
+    setup = office.broker.setup
+    assert setup.tls is not None
+    uri = setup.uri(GA).replace("amqp://", "amqps://").replace(f":{setup.port}/", f":{setup.tls.port}/")
+    set_section(office.department_dir / "department.toml", "amqp", {"uri": uri, "ca_file": setup.tls.cafile})
+    case_no = office.take_in()
+    office.sync_up()
+    with running(office, "central", "department"):
+        office.wait_at_department(case_no)
+        office.decide(case_no, "reject", reason="迁入地址不在本市")
+        office.wait_decided_at_central(case_no, "rejected")
     office.verify_all()
