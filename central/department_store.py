@@ -19,7 +19,8 @@ everything as every store does), and every record of a case it decides (the inta
 forward, a supplement supplied, a withdrawal, a rating) that it did not sign itself. Only
 departments with an unrevoked certificate get rows. A case's own records come after its
 intake in its node's chain, which central holds whole, so the case's decider is known when
-each of them is stored.
+each of them is stored. When a department is certified again (its machine replaced), the
+records of its open cases are queued for it again: the new machine's store holds none.
 """
 
 from __future__ import annotations
@@ -52,10 +53,17 @@ class OutboxProjector:
     def __init__(self) -> None:
         self._root: str | None = None
 
+    def _resend_open_cases(self, db: Database, department: str) -> None:
+        """A department certified again (a machine replaced) holds none of its cases yet:
+        the records of its open cases go to it again, before anything newer."""
+        _resend(db, department, case_queries.open_case_records(db, department))
+
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
         if self._root is None:
             anchor = anchor_of(db)
             self._root = anchor.origin if anchor is not None else record.origin
+        if record.kind == kinds.DEPARTMENT_CERT:
+            self._resend_open_cases(db, str(record.body["code"]))
         if record.origin == self._root:
             targets = linked_departments(db)
             case = None
@@ -71,6 +79,20 @@ class OutboxProjector:
             "INSERT OR IGNORE INTO outbox (department, record_id, kind, case_no) VALUES (?, ?, ?, ?)",
             [(department, record.id, record.kind, case) for department in targets],
         )
+
+
+def _resend(db: Database, department: str, rows: list[tuple[str, bytes, bool]]) -> None:
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO outbox (department, record_id, kind, case_no) VALUES (?, ?, ?, ?)",
+        [
+            (department, rid, kinds.CASE_INTAKE if intake else kinds.CASE_EVENT, case)
+            for case, rid, intake in rows
+        ],
+    )
+    db.conn.executemany(
+        "UPDATE outbox SET published_at = NULL WHERE department = ? AND record_id = ?",
+        [(department, rid) for _, rid, _ in rows],
+    )
 
 
 def _decider(db: Database, record: Record, case: str) -> str | None:

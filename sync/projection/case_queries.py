@@ -173,6 +173,21 @@ def decided_by(db: Database, decider: str, limit: int = 30) -> list[CaseRow]:
     return [CaseRow.from_row(r) for r in rows]
 
 
+def open_case_records(db: Database, decider: str) -> list[tuple[str, bytes, bool]]:
+    """The records of ``decider``'s open cases that others signed: (case number, record id,
+    whether it is the intake), each case's intake first, then its steps in replay order."""
+    rows = db.conn.execute(
+        "SELECT c.case_no, c.intake_id, 1, 0, x'' FROM cases c"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?)"
+        " UNION ALL SELECT e.case_no, e.record_id, 0, e.at, e.record_id FROM case_events e"
+        " JOIN cases c ON c.case_no = e.case_no"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?) AND e.origin != c.decider"
+        " ORDER BY 1, 3 DESC, 4, 5",
+        (decider, *OPEN_STATES, decider, *OPEN_STATES),
+    ).fetchall()
+    return [(str(case_no), bytes(rid), bool(intake)) for case_no, rid, intake, _, _ in rows]
+
+
 def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
     """Open cases of the applicant with ID number ``doc_no`` for ``item``, newest first."""
     rows = db.conn.execute(

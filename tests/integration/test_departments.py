@@ -11,7 +11,7 @@ from central import authority, dashboard
 from central.department import identity as department_identity
 from central.department.store import DepartmentStore
 from central.department.store import verify as verify_department
-from central.department_store import note_contact, pending
+from central.department_store import mark_published, note_contact, pending
 from central.departments import enroll_department
 from central.store import CentralStore
 from core.cases import CaseEvent, Event
@@ -274,3 +274,22 @@ def test_central_s_dashboard_shows_each_department_s_waiting_cases_and_last_cont
         row = later.departments[0]
         assert (row.overdue, row.last_contact is not None) == (1, True)
         assert dashboard.to_csv(later, "departments").splitlines()[0].startswith("code,name,department,items")
+
+
+def test_a_department_certified_again_gets_the_records_of_its_open_cases_again(net: Network) -> None:
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        case = desk.intake(form("GA-0001", BIRTH), actor="wangli")
+    relay(net.node_dir(VILLAGE), net.node_dir(TOWN), net.clock, up=True)
+    relay(net.node_dir(TOWN), net.central_dir, net.clock, up=True)
+    with CentralStore.open(net.central_dir / "central.db", net.clock) as central:
+        mark_published(central.db, [p.seq for p in pending(central.db, 10_000)], net.clock.now())
+    assert outbox_rows(net) == []
+    again = department_identity.init(
+        net.root / "again", code=GA, name="户政", parent=CITY, clock=net.clock, random=seeded_random("again")
+    )
+    with authority.open_central(net.central_dir, net.clock) as central:
+        authority.revoke_node(central, GA, reason="主机更换")
+        enroll_department(central, again.request_path.read_bytes(), department=POLICE, items=list(HOUSEHOLD))
+    waiting = outbox_rows(net)
+    assert waiting[:2] == [(GA, kinds.CASE_INTAKE, case.case_no), (GA, kinds.CASE_EVENT, case.case_no)]
+    assert waiting[-1][:2] == (GA, kinds.DEPARTMENT_CERT)
