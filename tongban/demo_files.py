@@ -86,6 +86,8 @@ def supervisor_conf(home: Path, programs: list[Program]) -> str:
             *([f"environment={environment}"] if environment else []),
             f"stopsignal={program.stopsignal}",
             "stopwaitsecs=30",
+            "stopasgroup=true",
+            "killasgroup=true",
             "autorestart=true",
             "startsecs=2",
             f"priority={program.priority}",

@@ -360,6 +360,10 @@ def supervisor_programs(setup: BrokerSetup) -> str:
                     "startsecs=5",
                     "stopsignal=TERM",
                     "stopwaitsecs=60",
+                    # the server script and the Erlang VM it starts, both: a VM left behind
+                    # keeps the ports, and the next start fails
+                    "stopasgroup=true",
+                    "killasgroup=true",
                     f"stdout_logfile={log}/{name}.out",
                     "redirect_stderr=true",
                 ]
