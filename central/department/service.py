@@ -121,6 +121,11 @@ class Sender:
             if self.backoff.failed():
                 log.warning("decisions wait for central: %s", exc.render("en"))
             return 0
+        if self.held is not None and self.held < own:
+            # Central refused or held the next record: asking again at once would change
+            # nothing, so the next try waits too (the refusal is in the ``sent`` table).
+            self.backoff.failed()
+            return taken
         if self.backoff.succeeded():
             log.warning("central answers again")
         return taken

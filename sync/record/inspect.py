@@ -54,6 +54,9 @@ def verify_store(
     """
     report = VerifyReport()
     conn = open_readonly(path)
+    # One read transaction: every table is read as of one moment, so a store that its
+    # services write to meanwhile is judged on a consistent snapshot (WAL keeps it).
+    conn.execute("BEGIN")
     try:
         rows = conn.execute(
             "SELECT arrival, id, origin, seq, kind, kid, ts, actor, envelope, source FROM records"

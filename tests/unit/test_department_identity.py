@@ -4,6 +4,7 @@ certificate's body, their roles, and the routing of a proxy case to the departme
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +23,13 @@ from core.admin import (
 )
 from core.catalog import Audience, Item, Material, Mode
 from core.departments import DepartmentCert, check_department_code
-from core.errors import ErrorCode, InputError, RecordError
+from core.errors import ConfigError, ErrorCode, InputError, RecordError
 from core.grants import Grant, decider_for
 from core.intake import case_node
 from core.roles import DEPARTMENT_ROLES, ROLES, roles_for
+from node import config as node_config
 from sync.record import kinds
+from sync.record.log import dense_for
 
 CENTRAL = "330481"
 TOWN = "330481101"
@@ -204,3 +207,29 @@ def test_a_grantee_that_decides_keeps_the_case_from_the_department() -> None:
     village = grant("village", VILLAGE, Mode.PROXY, town)
     assert decider_for([village, town], VILLAGE, Mode.PROXY, CENTRAL, GA) == TOWN
     assert decider_for([village, town], VILLAGE, Mode.DIRECT, CENTRAL, GA) == VILLAGE
+
+
+def test_a_department_holds_central_and_itself_whole_and_every_node_holds_it_in_part() -> None:
+    at_department = dense_for(GA, CENTRAL)
+    assert at_department(CENTRAL) and at_department(GA)
+    assert not at_department(VILLAGE) and not at_department(TOWN)
+    assert not dense_for(VILLAGE, CENTRAL)(GA) and not dense_for(TOWN, CENTRAL)(GA)
+
+
+def test_a_department_s_decision_goes_down_to_the_case_s_subtree_and_its_own_records_nowhere() -> None:
+    decision = {"case": f"{VILLAGE}-20261201-0001"}
+    assert kinds.concerns(kinds.CASE_EVENT, GA, decision, VILLAGE, CENTRAL)
+    assert kinds.concerns(kinds.CASE_EVENT, GA, decision, TOWN, CENTRAL)
+    assert not kinds.concerns(kinds.CASE_EVENT, GA, decision, "330481105", CENTRAL)
+    assert not kinds.concerns(kinds.CLERK_SET, GA, {"user": "huzheng"}, TOWN, CENTRAL)
+    assert not kinds.concerns(kinds.NODE_ENROLLED, GA, {}, VILLAGE, CENTRAL)
+
+
+def test_a_node_toml_of_the_tier_department_is_refused(tmp_path: Path) -> None:
+    (tmp_path / node_config.CONFIG_FILE).write_text(
+        '[node]\ncode = "330481GA"\ntier = "department"\nname = "户政"\nparent = "330481"\n'
+        '[store]\ndatabase = "node.db"\nkeys = "keys/node.key"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError):
+        node_config.load(tmp_path)
