@@ -62,13 +62,11 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[City, dict[
     root = tmp_path_factory.mktemp("provisioned")
     ports = {n: free_port() for n in ("cw", "cs", "tw", "ts", "vw", "dw", "amqp", "epmd", "dist")}
     built = City(root, write_tree(root, build_wheel(root), ports), ports)
-    tree = yaml.safe_load(built.tree.read_text(encoding="utf-8"))
-    tree["nodes"] = [n for n in tree["nodes"] if n["tier"] != "village"]
-    built.tree.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    add_department(built, ports)
     try:
-        built.play()
+        # Central first (with its broker), then the catalog the department's items are in.
+        built.play("--limit", f"tongban-{CITY}")
         built.tongban(CITY, "central", "publish-catalog", str(built.home(CITY)), str(CATALOG))
-        add_department(built, ports)
         built.converge = built.play()
         yield built, ports
     finally:
