@@ -6,10 +6,13 @@ checkable by every node offline:
 ``init``
     creates central's keys and its genesis record (``net.genesis``), the network's trust
     anchor; its fingerprint is what node operators compare at enrollment.
+``issue_enroll_token``
+    issues the one-time token a node's enrollment request must carry (:mod:`central.enroll_tokens`).
 ``enroll``
     checks an enrollment request (proof of possession; tier and code shape; parent is
     central for the city hall and towns, an enrolled town for a village; no live
-    certificate holds the code) and appends a ``node.cert``; writes the bundle.
+    certificate holds the code; then a valid unused token for the code) and appends a
+    ``node.cert``, using the token up in the same transaction; writes the bundle.
 ``revoke_node``
     appends a ``cert.revoke`` with the last sequence number still trusted.
 ``publish_catalog``
@@ -42,6 +45,7 @@ from typing import Any
 import yaml
 
 from central import config as central_config
+from central import enroll_tokens
 from central.keyring import CentralKeyring, name_role_key, rotate_root
 from central.store import CentralStore
 from core.admin import Tier, expected_parent, parse_tier, tier_for_code, validate_node_code
@@ -57,6 +61,7 @@ from sync.projection.delegation import renew_grants as delegation_renew
 from sync.projection.delegation import revoke_grant as revoke_delegated_grant
 from sync.projection.grants import StoreGrants
 from sync.record import keys, kinds
+from sync.record.db import transaction
 from sync.record.enrollment import EnrollmentRequest, anchor_fingerprint, make_bundle, read_request
 from sync.record.envelope import ZERO_ID, Payload, Record, seal
 from sync.record.log import envelopes_of
@@ -173,6 +178,18 @@ def rotate_root_key(central: Central, random: Callable[[int], bytes] = os.urando
     return rotate_root(central.keys, central.append, central.config.central.net, now, random)
 
 
+def issue_enroll_token(
+    central: Central,
+    code: str,
+    *,
+    valid_hours: int = enroll_tokens.VALID_HOURS,
+    random: Callable[[int], bytes] = os.urandom,
+) -> tuple[str, int]:
+    """A one-time token for enrolling ``code``, shown once (central keeps only its digest),
+    and when it expires (:func:`central.enroll_tokens.issue`)."""
+    return enroll_tokens.issue(central.store, central.code, code, valid_hours=valid_hours, random=random)
+
+
 def enroll(
     central: Central, request_data: bytes, *, valid_days: int = CERT_VALIDITY_DAYS
 ) -> tuple[Record, bytes]:
@@ -180,16 +197,28 @@ def enroll(
 
     Raises:
         EnrollmentError: ``E_ENROLL_REQUEST``, ``E_ENROLL_POP``, ``E_ENROLL_TIER``,
-            ``E_ENROLL_PARENT`` or ``E_ENROLL_CODE_TAKEN``. Nothing is appended then.
+            ``E_ENROLL_PARENT``, ``E_ENROLL_CODE_TAKEN``, then ``E_ENROLL_TOKEN`` or an
+            ``E_ENROLL_TOKEN_*`` (:mod:`central.enroll_tokens`). Nothing is appended and no
+            token used then; the refused request is noted (``enrollment_requests``).
     """
     request = read_request(request_data)
     try:
         _check_request(central, request)
+        token = enroll_tokens.check(central.store, request)
     except EnrollmentError as exc:
         central.store.note_request(request.id, request.code, exc.code.value, None)
         raise
+    with transaction(central.store.db):
+        cert = _certify(central, request, valid_days)
+        if not central.store.use_enrollment_token(token, central.store.log.clock.now(), cert.id):
+            raise EnrollmentError(ErrorCode.ENROLL_TOKEN_USED, "used by another request meanwhile")
+        central.store.note_request(request.id, request.code, "certified", cert.id)
+    return cert, bundle_for(central, request.code)
+
+
+def _certify(central: Central, request: EnrollmentRequest, valid_days: int) -> Record:
     now = central.store.log.clock.now()
-    cert = central.append(
+    return central.append(
         kinds.NODE_CERT,
         {
             "node": request.code,
@@ -204,8 +233,6 @@ def enroll(
         },
         actor="sys:enroll",
     )
-    central.store.note_request(request.id, request.code, "certified", cert.id)
-    return cert, bundle_for(central, request.code)
 
 
 def _check_request(central: Central, request: EnrollmentRequest) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from core.admin import Tier, validate_node_code
 from core.config import parse_toml, render_toml, sections
 from core.errors import ConfigError, ErrorCode, TongbanError
+from core.intake import refuse_invisible
 
 CONFIG_FILE = "central.toml"
 
@@ -23,6 +24,9 @@ class CentralSection:
     code: str
     name: str
     net: str
+
+    def __post_init__(self) -> None:
+        refuse_invisible("center name", self.name)  # shown on every screen: nothing invisible in it
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,16 @@ class WebSection:
     """[web]: the operator web service (catalog, delegation, dashboard, audit)."""
 
     listen: str = "127.0.0.1:8400"
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    hsts: bool = False  # behind TLS: Strict-Transport-Security on every response
+    forwarded_for: bool = False  # behind a proxy: the client's address from X-Forwarded-For
+
+
+@dataclass(frozen=True)
+class RecheckSection:
+    """[recheck]: central's re-check of intakes (:mod:`central.recheck`)."""
+
+    max_offline_days: int = 30  # a record signed longer before its first receipt is flagged
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,7 @@ class CentralConfig:
     home: Path
     sync: SyncSection = SyncSection()
     web: WebSection = WebSection()
+    recheck: RecheckSection = RecheckSection()
     amqp: AmqpSection = AmqpSection()
 
     @property
@@ -87,6 +102,7 @@ LAYOUT: dict[str, type] = {
     "store": StoreSection,
     "sync": SyncSection,
     "web": WebSection,
+    "recheck": RecheckSection,
     "amqp": AmqpSection,
 }
 
@@ -96,19 +112,24 @@ def load(home: Path) -> CentralConfig:
     path = home / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
-    parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = CentralConfig(
-        central=parsed["central"],
-        store=parsed["store"],
-        home=home,
-        sync=parsed["sync"],
-        web=parsed["web"],
-        amqp=parsed["amqp"],
-    )
     try:
+        parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
+        config = CentralConfig(
+            central=parsed["central"],
+            store=parsed["store"],
+            home=home,
+            sync=parsed["sync"],
+            web=parsed["web"],
+            recheck=parsed["recheck"],
+            amqp=parsed["amqp"],
+        )
         validate_node_code(config.central.code, Tier.CENTRAL)
+    except ConfigError:
+        raise
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
+    if config.recheck.max_offline_days < 1:
+        raise ConfigError(detail=f"{path}: recheck.max_offline_days must be 1 or more")
     if config.amqp.delivery_limit < 1:
         raise ConfigError(detail=f"{path}: amqp.delivery_limit must be at least 1")
     return config

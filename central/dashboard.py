@@ -18,7 +18,10 @@ Rules, each in one place:
   moved the deadline);
 * records in the ``quarantined`` view (signed after a revocation's cut-off) count for
   nothing: a case taken in by one is left out, and a decision or rating made by one is
-  not counted as completed or rated.
+  not counted as completed or rated;
+* a node is in alarm when central's endpoint refused :data:`REFUSED_ALARM` or more of what
+  it sent under codes seen in the last :data:`ALARM_DAYS` days, or ended a session of it as
+  a flood (``E_SYNC_FLOOD``) in that time: a broken node, or a stolen key.
 
 The overdue list names cases, items and nodes, never applicants: the dashboard is for
 operators, and the personal data stays on the case pages of the nodes.
@@ -29,7 +32,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -47,10 +50,15 @@ from sync.projection.catalog import item_names
 from sync.projection.departments import Department, departments
 from sync.record.trust import certificates
 
+DAY = 86_400
 TIERS = ("city", "town", "village")
 OVERDUE_CAP = 200
 TOP_ITEMS = 10
 TABLES = ("nodes", "departments", "volumes", "items", "overdue")
+REFUSED_ALARM = 100
+"""Refusals from one node (under codes seen within :data:`ALARM_DAYS`) that raise its alarm."""
+ALARM_DAYS = 7
+TOP_CODES = 3
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,20 @@ class NodeRow:
     rejected: int | None  # records its store refused (node.status)
     backlog: int | None  # records waiting to go up at its last report (node.status)
     revoked: bool  # no certificate of it is left unrevoked
+    refused: int = 0  # what central's endpoint refused from it (link_rejections), all told
+    refused_codes: str = ""  # the most frequent codes of those, "E_X×n E_Y×m"
+    alarm: bool = False  # see the module docstring
+
+
+@dataclass(frozen=True)
+class RefusalAlarm:
+    """A node whose refusals at central are high: the banner above the dashboard."""
+
+    code: str
+    name: str
+    refused: int
+    top_codes: tuple[tuple[str, int], ...]  # (code, times), the most frequent first
+    last_at: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +150,7 @@ class Dashboard:
     overdue: list[OverdueCase]  # oldest deadline first, at most OVERDUE_CAP
     satisfaction: dict[str, int]  # rating "1" … "5" → count
     top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
+    alarms: list[RefusalAlarm] = field(default_factory=list)  # the most refused first
 
 
 @dataclass(frozen=True)
@@ -149,9 +172,10 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
     for code, counts in per_node.items():
         by_tier[nodes[code].tier] += counts.cases
     total, completed, on_time = totals.cases, totals.completed, totals.on_time
+    refusals = _refusals(db, nodes, now)
     return Dashboard(
         now=now,
-        nodes=_node_rows(db, nodes, per_node),
+        nodes=_node_rows(db, nodes, per_node, refusals),
         departments=_departments(db, today),
         volumes=[TierVolume(t, n, n / total if total else 0.0) for t, n in by_tier.items()],
         total_cases=total,
@@ -161,6 +185,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         overdue=_overdue(db, nodes, today, calendar or store_calendar(db)),
         satisfaction=_satisfaction(db),
         top_items=_top_items(db, nodes),
+        alarms=sorted((a for a, alarm in refusals.values() if alarm), key=lambda a: (-a.refused, a.code)),
     )
 
 
@@ -176,7 +201,32 @@ def _nodes(db: Database) -> dict[str, _Node]:
     return chosen
 
 
-def _node_rows(db: Database, nodes: dict[str, _Node], per_node: dict[str, CaseCounts]) -> list[NodeRow]:
+def _refusals(db: Database, nodes: dict[str, _Node], now: int) -> dict[str, tuple[RefusalAlarm, bool]]:
+    """Per node central refused anything from: its figures, and whether it is in alarm."""
+    since = now - ALARM_DAYS * DAY
+    out: dict[str, tuple[RefusalAlarm, bool]] = {}
+    for peer, refused in report_store.refused_by_peer(db).items():
+        if peer not in nodes:
+            continue  # the bucket of unknown keys: no node to name
+        recent = [r for r in refused if r.last_at >= since]
+        flood = any(r.code == ErrorCode.SYNC_FLOOD.value for r in recent)
+        figures = RefusalAlarm(
+            peer,
+            nodes[peer].name,
+            sum(r.times for r in refused),
+            tuple((r.code, r.times) for r in refused[:TOP_CODES]),
+            max(r.last_at for r in refused),
+        )
+        out[peer] = (figures, flood or sum(r.times for r in recent) >= REFUSED_ALARM)
+    return out
+
+
+def _node_rows(
+    db: Database,
+    nodes: dict[str, _Node],
+    per_node: dict[str, CaseCounts],
+    refusals: dict[str, tuple[RefusalAlarm, bool]],
+) -> list[NodeRow]:
     status = report_store.status_reports(db)
     contact = report_store.contacts(db)
     out: list[NodeRow] = []
@@ -186,6 +236,7 @@ def _node_rows(db: Database, nodes: dict[str, _Node], per_node: dict[str, CaseCo
         if report is not None:
             seen = [*seen, report.ts]
         counts = per_node.get(node.code, CaseCounts(0, 0, 0, 0, 0))
+        refused, alarm = refusals.get(node.code, (None, False))
         out.append(
             NodeRow(
                 code=node.code,
@@ -200,6 +251,9 @@ def _node_rows(db: Database, nodes: dict[str, _Node], per_node: dict[str, CaseCo
                 rejected=report.rejected if report else None,
                 backlog=report.backlog if report else None,
                 revoked=node.revoked,
+                refused=refused.refused if refused else 0,
+                refused_codes=" ".join(f"{code}×{n}" for code, n in refused.top_codes) if refused else "",
+                alarm=alarm,
             )
         )
     return out

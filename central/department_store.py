@@ -1,6 +1,6 @@
 """Central's side of the department link in its store: the transactional outbox and contacts.
 
-Tables (central's migration ``0005_department_outbox`` creates them):
+Tables (central's migration ``0007_department_outbox`` creates them):
 
 ``outbox``
     one row per (department, record) central must publish to it, numbered in the order
@@ -198,4 +198,4 @@ OUTBOX_TABLES = (
     )
     """,
 )
-"""Central's migration ``0005_department_outbox``."""
+"""Central's migration ``0007_department_outbox``."""

@@ -15,7 +15,22 @@ for each case at the intake record's ``ts`` and keeps the verdict in ``intake_ch
 ``refused``
     taken after a revocation's cut-off (``E_GRANT_REVOKED``: the node could not have
     known while offline) or under a chain that does not hold; or signed by a node after
-    its certificate's cut-off (``E_CERT_REVOKED``).
+    its certificate's cut-off (``E_CERT_REVOKED``); or dated when no honest node signs
+    (``E_BACKDATED``, below).
+
+**Backdating.** An intake's time is its author's clock, and grants are judged at that
+time, so a stolen key (or a node that sets its clock back) could take a case in "before" a
+revocation. Two witnesses bound the time, and an intake outside either is ``refused``:
+
+* the record before it in its node's chain: a later record is not older (by more than
+  :data:`CLOCK_SKEW`, a clock corrected backwards);
+* the parent's receipts (``link.receipt``): the intake existed when the first receipt that
+  covers its seq was signed, and a node that held it was offline no longer than
+  ``max_offline_days`` (``central.toml [recheck]``, default 30), so it was signed no
+  earlier than that before the receipt. Until a covering receipt reaches central, the
+  newest receipt held for the node stands in (the intake was signed after it). A node
+  honestly offline for longer than ``max_offline_days`` has its intakes of that time
+  flagged too: someone should look.
 
 The check is not a projection (it would slow ingest, and its answer changes when a
 revocation arrives later): :func:`recheck` runs after ingest — central's timed duties
@@ -29,6 +44,7 @@ again.
 
 from __future__ import annotations
 
+from central.config import RecheckSection
 from central.store import CentralStore, IntakeCheck, Unchecked
 from core.admin import is_within, tier_for_code
 from core.catalog import CatalogRelease, Mode
@@ -36,12 +52,21 @@ from core.errors import ErrorCode, TongbanError
 from core.grants import Verdict, authorize
 from sync.projection.catalog import catalog_release
 from sync.projection.grants import StoreGrants
+from sync.projection.status import first_witness
+from sync.record.log import ChainPlace, chain_places
 
 BATCH = 500
+DAY = 86_400
+CLOCK_SKEW = 300
+"""Seconds an intake may be dated before the record before it (a clock set right)."""
+MAX_OFFLINE_DAYS = RecheckSection().max_offline_days
 
 
-def recheck(store: CentralStore, root: str) -> int:
-    """Check every case not checked yet, and those a new revocation may touch; how many."""
+def recheck(store: CentralStore, root: str, *, max_offline_days: int = MAX_OFFLINE_DAYS) -> int:
+    """Check every case not checked yet, and those a new revocation may touch; how many.
+
+    ``max_offline_days``: how long before its first receipt an intake may have been signed
+    (``central.toml [recheck]``)."""
     grants = StoreGrants(store.db)
     held = grants.revocation_count()
     seen = store.recheck_seen("revocations")
@@ -55,18 +80,44 @@ def recheck(store: CentralStore, root: str) -> int:
         if not batch:
             return checked
         results = []
+        places = chain_places(store.db, [case.intake_id for case in batch])
         for case in batch:
             if case.cat not in catalogs:
                 catalogs[case.cat] = catalog_release(store.db, case.cat)
-            results.append(_check(case, grants, root, catalogs[case.cat]))
+            dated = _backdated(store, case, places.get(case.intake_id), max_offline_days * DAY)
+            results.append(_check(case, grants, root, catalogs[case.cat], dated))
         store.record_checks(results)
         checked += len(results)
 
 
-def _check(case: Unchecked, source: StoreGrants, root: str, catalog: CatalogRelease | None) -> IntakeCheck:
+def _backdated(store: CentralStore, case: Unchecked, place: ChainPlace | None, max_offline: int) -> str:
+    """Why ``case``'s intake is dated when no honest node signs it ("": it is not)."""
+    if place is None:
+        return ""
+    signed = case.received
+    if place.before_ts is not None and signed < place.before_ts - CLOCK_SKEW:
+        return f"signed {_span(place.before_ts - signed)} before the record before it in {case.node}'s chain"
+    witnessed = first_witness(store.db, case.node, place.seq)
+    if witnessed is not None and signed < witnessed - max_offline:
+        return (
+            f"signed {_span(witnessed - signed)} before the first receipt for it;"
+            f" a node is offline {max_offline // DAY} days at most"
+        )
+    return ""
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds / DAY:.1f} days" if seconds >= DAY else f"{seconds // 60} min"
+
+
+def _check(
+    case: Unchecked, source: StoreGrants, root: str, catalog: CatalogRelease | None, backdated: str = ""
+) -> IntakeCheck:
     code: str | None
     if case.quarantined:
         verdict, code, detail = "refused", ErrorCode.CERT_REVOKED.value, "signed after the cut-off"
+    elif backdated:
+        verdict, code, detail = "refused", ErrorCode.BACKDATED.value, backdated
     elif case.grant_id is None:
         verdict, code, detail = "refused", ErrorCode.GRANT_ITEM.value, "no grant named at intake"
     else:

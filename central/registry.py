@@ -19,7 +19,7 @@ from central import report_store
 from central.report_store import ReleaseRow
 from core.grants import Grant
 from sync.projection.grants import StoreGrants
-from sync.record.log import Rejection, rejections
+from sync.record.refused import Rejection, rejections
 from sync.record.trust import certificates
 
 DAY = 86_400

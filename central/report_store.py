@@ -8,7 +8,7 @@ owners:
 * ``cases``, ``case_events`` — :mod:`sync.projection.cases`;
 * ``quarantined`` (a view) — :mod:`sync.record.trust`;
 * ``node_status``, ``link_receipts`` — :mod:`sync.projection.status`;
-* ``link_peers`` — :mod:`sync.link.store`;
+* ``link_peers``, ``link_rejections`` — :mod:`sync.link.store`;
 * ``catalog_releases`` — :mod:`sync.projection.catalog`, with ``records`` —
   :mod:`sync.record.log` (who published each release).
 
@@ -108,6 +108,26 @@ def contacts(db: Database) -> dict[str, list[int]]:
         " UNION ALL SELECT peer, max(last_seen) FROM link_peers GROUP BY peer"
     ):
         out.setdefault(code, []).append(at)
+    return out
+
+
+class Refused(NamedTuple):
+    """What central refused from one peer under one code, as its link counted it."""
+
+    code: str
+    times: int
+    last_at: int
+
+
+def refused_by_peer(db: Database) -> dict[str, list[Refused]]:
+    """Per peer (a node's code, or the one bucket of unknown keys), every code central's
+    endpoint refused from it and how often, the most frequent first."""
+    out: dict[str, list[Refused]] = {}
+    rows = db.conn.execute(
+        "SELECT peer, code, times, last_at FROM link_rejections ORDER BY peer, times DESC, code"
+    )
+    for peer, code, times, last_at in rows:
+        out.setdefault(peer, []).append(Refused(code, int(times), int(last_at)))
     return out
 
 

@@ -35,7 +35,7 @@ class CentralDuties:
         """Re-check the intakes that arrived (and those a new revocation touches); renew
         the root grants that are due."""
         with open_central(Path(self.config[HOME_KEY]), self.clock) as central:
-            recheck(central.store, central.code)
+            recheck(central.store, central.code, max_offline_days=central.config.recheck.max_offline_days)
             renew_grants(central)
 
     @timer(interval=1)

@@ -7,6 +7,10 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
 
 ``enrollment_requests``
     every enrollment request central has seen and what became of it (this module).
+``enrollment_tokens``
+    the one-time tokens central issued, one per node code: the SHA-256 of each (never the
+    token), its code, when it expires, and when it was used and for which certificate
+    (this module; the rules are :func:`central.authority.enroll`).
 ``intake_checks`` / ``central_state``
     the re-check's verdict on each intake, and how many grants and revocations it last
     took into account (this module; the rules are :mod:`central.recheck`). Its queries
@@ -14,8 +18,8 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     (:mod:`sync.record.trust`).
 ``catalog_draft`` / ``catalog_draft_items``
     the catalog draft (:mod:`central.draft_store`).
-``clerk_secrets`` / ``sessions``
-    the operators' password hashes, login backoff and sessions (:mod:`web.accounts`).
+``clerk_secrets`` / ``sessions`` / ``login_failures``
+    the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``outbox`` / ``department_contacts``
     the events central owes each department and when each last called
     (:mod:`central.department_store`, whose projector the log runs).
@@ -36,13 +40,13 @@ from sqlite_utils.migrations import Migrations
 
 from central.department_store import OUTBOX_TABLES, OutboxProjector
 from core.clock import Clock
-from core.errors import ErrorCode
+from core.errors import ErrorCode, StoreError
 from sync import projection
 from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog
 from sync.schema import log_migrations, sync_migrations
-from web.account_store import ACCOUNT_TABLES
+from web.account_store import ACCOUNT_TABLES, LOGIN_FAILURE_TABLES
 
 central_migrations = Migrations("central")
 
@@ -120,7 +124,33 @@ def _intake_checks(db: Database) -> None:
     )
 
 
-@central_migrations(name="0005_department_outbox")
+@central_migrations(name="0005_enrollment_tokens")
+def _enrollment_tokens(db: Database) -> None:
+    execute_all(
+        db,
+        [
+            # One-time enrollment tokens: only their digests (central.authority.enroll).
+            """
+            CREATE TABLE enrollment_tokens (
+                digest BLOB PRIMARY KEY,
+                code TEXT NOT NULL,
+                issued_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                used_at INTEGER,
+                cert_id BLOB
+            )
+            """,
+        ],
+    )
+
+
+@central_migrations(name="0006_login_failures")
+def _login_failures(db: Database) -> None:
+    # The operators' login backoff per (user, source address) (web.account_store).
+    execute_all(db, LOGIN_FAILURE_TABLES)
+
+
+@central_migrations(name="0007_department_outbox")
 def _department_outbox(db: Database) -> None:
     # The outbox of events to departments and when each last called (central.department_store).
     execute_all(db, OUTBOX_TABLES)
@@ -147,6 +177,16 @@ class IntakeCheck:
 
 
 @dataclass(frozen=True)
+class EnrollmentToken:
+    """What central keeps of an enrollment token it issued (a row of ``enrollment_tokens``)."""
+
+    code: str
+    issued_at: int
+    expires_at: int
+    used_at: int | None
+
+
+@dataclass(frozen=True)
 class Unchecked:
     """An intake not checked yet: what the re-check needs of its case."""
 
@@ -156,8 +196,9 @@ class Unchecked:
     mode: str
     grant_id: bytes | None
     cat: int
-    received: int
+    received: int  # when its intake record was signed (the record's ts)
     quarantined: bool  # its intake record was signed after its node's cut-off
+    intake_id: bytes
 
 
 class CentralStore:
@@ -174,6 +215,13 @@ class CentralStore:
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+
+    def check(self) -> None:
+        """The first check before a service starts on the store: SQLite's ``quick_check``
+        of every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
+        found = [str(row[0]) for row in self.db.conn.execute("PRAGMA quick_check(5)").fetchall()]
+        if found != ["ok"]:
+            raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
 
     def close(self) -> None:
         self.db.close()
@@ -196,6 +244,32 @@ class CentralStore:
                 " cert_id) VALUES (?, ?, ?, ?, ?)",
                 (request_id, code, self.log.clock.now(), outcome, cert_id),
             )
+
+    # -- enrollment tokens ------------------------------------------------------------------
+
+    def add_enrollment_token(self, digest: bytes, code: str, issued_at: int, expires_at: int) -> None:
+        """Keep a token just issued for ``code``: its digest only."""
+        with transaction(self.db):
+            self.db.conn.execute(
+                "INSERT INTO enrollment_tokens (digest, code, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                (digest, code, issued_at, expires_at),
+            )
+
+    def enrollment_token(self, digest: bytes) -> EnrollmentToken | None:
+        """The token whose digest is ``digest``, if central issued it."""
+        row = self.db.conn.execute(
+            "SELECT code, issued_at, expires_at, used_at FROM enrollment_tokens WHERE digest = ?", (digest,)
+        ).fetchone()
+        return EnrollmentToken(*row) if row else None
+
+    def use_enrollment_token(self, digest: bytes, now: int, cert_id: bytes) -> bool:
+        """Mark the token used for ``cert_id``, in the caller's transaction (the one that
+        appends the certificate); False when it was used meanwhile."""
+        used = self.db.conn.execute(
+            "UPDATE enrollment_tokens SET used_at = ?, cert_id = ? WHERE digest = ? AND used_at IS NULL",
+            (now, cert_id, digest),
+        )
+        return used.rowcount == 1
 
     # -- the re-check of intakes (central.recheck) ------------------------------------------
 
@@ -246,15 +320,18 @@ class CentralStore:
         """Up to ``limit`` cases whose intake has no verdict yet."""
         rows = self.db.conn.execute(
             "SELECT c.case_no, c.node, c.item, c.mode, c.grant_id, c.cat, c.received,"
-            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id)"
+            " EXISTS (SELECT 1 FROM quarantined q WHERE q.id = c.intake_id), c.intake_id"
             " FROM cases c LEFT JOIN intake_checks k ON k.case_no = c.case_no"
             " WHERE k.case_no IS NULL LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            Unchecked(case_no, node, item, mode, None if grant is None else bytes(grant), cat, at, bool(q))
-            for case_no, node, item, mode, grant, cat, at, q in rows
-        ]
+            Unchecked(
+                case_no, node, item, mode, None if grant is None else bytes(grant), cat, at, bool(q),
+                bytes(intake_id),
+            )
+            for case_no, node, item, mode, grant, cat, at, q, intake_id in rows
+        ]  # fmt: skip
 
     def record_checks(self, checks: Sequence[IntakeCheck]) -> None:
         """Keep these verdicts (replacing any earlier verdict on the same case)."""

@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     ROOT_PROOF = "E_ROOT_PROOF"
     HEARTBEAT_STALE = "E_HEARTBEAT_STALE"
     CLOCK_BEHIND = "E_CLOCK_BEHIND"
+    BACKDATED = "E_BACKDATED"
     # -- records at ingest ---------------------------------------------------------------
     RECORD_TOO_LARGE = "E_RECORD_TOO_LARGE"
     RECORD_MALFORMED = "E_RECORD_MALFORMED"
@@ -104,6 +105,11 @@ class ErrorCode(StrEnum):
     ENROLL_CODE_TAKEN = "E_ENROLL_CODE_TAKEN"
     ENROLL_BUNDLE = "E_ENROLL_BUNDLE"
     ENROLL_ANCHOR = "E_ENROLL_ANCHOR"
+    ENROLL_TOKEN_MISSING = "E_ENROLL_TOKEN_MISSING"
+    ENROLL_TOKEN = "E_ENROLL_TOKEN"
+    ENROLL_TOKEN_USED = "E_ENROLL_TOKEN_USED"
+    ENROLL_TOKEN_EXPIRED = "E_ENROLL_TOKEN_EXPIRED"
+    ENROLL_TOKEN_CODE = "E_ENROLL_TOKEN_CODE"
     ALREADY_ENROLLED = "E_ALREADY_ENROLLED"
     NOT_ENROLLED = "E_NOT_ENROLLED"
     ENROLL_ITEMS = "E_ENROLL_ITEMS"
@@ -122,6 +128,9 @@ class ErrorCode(StrEnum):
     PASSWORD_WEAK = "E_PASSWORD_WEAK"
     NOT_FOUND = "E_NOT_FOUND"
     REQUEST_TOO_LARGE = "E_REQUEST_TOO_LARGE"
+    REQUEST_JSON = "E_REQUEST_JSON"
+    REQUEST_TYPE = "E_REQUEST_TYPE"
+    INTERNAL = "E_INTERNAL"
     # -- central's operator web: the catalog draft ----------------------------------------
     DRAFT_NONE = "E_DRAFT_NONE"
     DRAFT_STALE = "E_DRAFT_STALE"
@@ -135,6 +144,7 @@ class ErrorCode(StrEnum):
     SYNC_CREDIT = "E_SYNC_CREDIT"
     SYNC_TIMEOUT = "E_SYNC_TIMEOUT"
     SYNC_UNREACHABLE = "E_SYNC_UNREACHABLE"
+    SYNC_FLOOD = "E_SYNC_FLOOD"
     # -- departments: their decisions and the broker link to them ------------------------
     DEPARTMENT_ITEM = "E_DEPARTMENT_ITEM"
     DEPARTMENT_USER = "E_DEPARTMENT_USER"
@@ -235,6 +245,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CLOCK_BEHIND: (
         "本机时钟落后于中心心跳时间，请校准时钟",
         "This machine's clock is behind central's heartbeat; set the clock",
+    ),
+    ErrorCode.BACKDATED: (
+        "记录的签署时间早于同一节点的前一条记录，或早于上级最近一次回执超过允许的离线天数：可能被倒签",
+        "The record is dated before its node's previous record, or before the parent's newest receipt"
+        " for the node by more than the days a node may stay offline: it may be backdated",
     ),
     ErrorCode.RECORD_TOO_LARGE: ("记录超过大小上限", "The record is larger than allowed"),
     ErrorCode.RECORD_MALFORMED: ("记录格式损坏", "The record is malformed"),
@@ -343,6 +358,27 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "信任锚指纹不符，请与市中心核对",
         "The trust-anchor fingerprint does not match: check it with the city center",
     ),
+    ErrorCode.ENROLL_TOKEN_MISSING: (
+        "入网申请中没有入网令牌：请向市中心索取该节点代码的令牌，再用它重新生成申请",
+        "The enrollment request carries no token: get a token for the node's code from central"
+        " and remake the request with it",
+    ),
+    ErrorCode.ENROLL_TOKEN: (
+        "入网令牌不正确，不是市中心签发的令牌",
+        "The enrollment token is not one central issued",
+    ),
+    ErrorCode.ENROLL_TOKEN_USED: (
+        "入网令牌已经用过，每个令牌只能入网一次；请向市中心重新索取",
+        "The enrollment token was used already (each enrolls once): ask central for a new one",
+    ),
+    ErrorCode.ENROLL_TOKEN_EXPIRED: (
+        "入网令牌已过期，请向市中心重新索取",
+        "The enrollment token has expired: ask central for a new one",
+    ),
+    ErrorCode.ENROLL_TOKEN_CODE: (
+        "入网令牌是为其他节点代码签发的",
+        "The enrollment token was issued for another node's code",
+    ),
     ErrorCode.ALREADY_ENROLLED: ("本节点已入网", "This node is enrolled already"),
     ErrorCode.NOT_ENROLLED: ("本节点尚未入网", "This node is not enrolled yet"),
     ErrorCode.ENROLL_ITEMS: (
@@ -399,6 +435,18 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.NOT_FOUND: ("页面不存在", "No such page"),
     ErrorCode.REQUEST_TOO_LARGE: ("提交的内容过大", "The request is too large"),
+    ErrorCode.REQUEST_JSON: (
+        "提交的数据不是有效的 JSON 对象，请检查后重新提交",
+        "The body is not a valid JSON object: UTF-8, each key once, not nested too deeply",
+    ),
+    ErrorCode.REQUEST_TYPE: (
+        "提交的数据格式不受支持，请以 application/json 提交",
+        "The request's Content-Type is not supported: send application/json",
+    ),
+    ErrorCode.INTERNAL: (
+        "系统内部错误，已记录；请把错误编号告知技术支持",
+        "An internal error occurred and was logged; give the error reference to support",
+    ),
     ErrorCode.DRAFT_NONE: (
         "没有事项清单草稿，请先导入文件或从当前版本新建草稿",
         "There is no catalog draft: import a file or start one from the current release",
@@ -424,6 +472,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.SYNC_UNREACHABLE: (
         "无法连接上级节点，本节点继续离线工作",
         "The parent cannot be reached; this node keeps working offline",
+    ),
+    ErrorCode.SYNC_FLOOD: (
+        "本次同步送来的记录被拒收过多，上级已中止同步；请信息技术人员检查该节点的软件和密钥是否被盗用",
+        "Too many of the records this session sent were refused, so the parent ended it; IT should"
+        " check the node's software, and whether its key was stolen",
     ),
     ErrorCode.DEPARTMENT_ITEM: (
         "该部门不办理此事项，不能作出决定",

@@ -15,8 +15,13 @@ The tree::
     ├── StoreError               the SQLite store: busy, full, read-only, damaged, too new
     ├── EnrollmentError          node enrollment requests and bundles
     ├── ConfigError              configuration files and options
-    └── SyncError                a sync link or session (raised by :mod:`sync.link`), or the
-                                 broker link to departments (``E_BROKER_*``)
+    ├── SyncError                a sync link or session (raised by :mod:`sync.link`), or the
+    │                            broker link to departments (``E_BROKER_*``)
+    └── InternalError            a fault of this software itself, logged with a reference
+
+A detail is written for the log and the operator; where a clerk reads it on a Chinese
+screen, the error also carries it in Chinese (``zh``), and :meth:`TongbanError.text` picks
+the reader's language.
 
 Each code belongs to exactly one class (:data:`CLASS_OF`); :func:`error` builds the error
 of a code known only at run time (a peer's ERROR message, a verdict), and a test checks
@@ -40,6 +45,7 @@ __all__ = [
     "EnrollmentError",
     "ErrorCode",
     "InputError",
+    "InternalError",
     "KeyFileError",
     "RecordError",
     "StoreError",
@@ -57,24 +63,29 @@ class TongbanError(Exception):
         code: the stable code.
         detail: what exactly was wrong (a field name, a value, a count), for the log
             and the operator; shown after the standard text.
+        zh: the same detail in Chinese, for a clerk's screen (default: ``detail``).
     """
 
     default_code: ErrorCode = ErrorCode.FIELD_INVALID
 
-    def __init__(self, code: ErrorCode | None = None, detail: str = "") -> None:
+    def __init__(self, code: ErrorCode | None = None, detail: str = "", *, zh: str = "") -> None:
         self.code = code if code is not None else self.default_code
         self.detail = detail
+        self.detail_zh = zh
         super().__init__(self.render("en"))
+
+    def detail_in(self, lang: str = "zh") -> str:
+        """The detail in ``lang``: the Chinese one on a Chinese screen when there is one."""
+        return self.detail_zh if lang == "zh" and self.detail_zh else self.detail
 
     def render(self, lang: str = "zh") -> str:
         """``E_CODE: text[: detail]`` in the requested language."""
-        text = error_text(self.code, lang)
-        return f"{self.code.value}: {text}" + (f" ({self.detail})" if self.detail else "")
+        return f"{self.code.value}: {self.text(lang)}"
 
     def text(self, lang: str = "zh") -> str:
         """The standard text plus detail, without the code."""
-        text = error_text(self.code, lang)
-        return text + (f" ({self.detail})" if self.detail else "")
+        detail = self.detail_in(lang)
+        return error_text(self.code, lang) + (f" ({detail})" if detail else "")
 
 
 class InputError(TongbanError):
@@ -123,6 +134,13 @@ class SyncError(TongbanError):
     default_code = ErrorCode.SYNC_PROTOCOL
 
 
+class InternalError(TongbanError):
+    """Something this software did not expect: the person sees the code and a reference,
+    the log has the traceback under the same reference."""
+
+    default_code = ErrorCode.INTERNAL
+
+
 def _codes(*names: str) -> tuple[ErrorCode, ...]:
     """The codes whose value starts with one of ``names`` (``"E_ID_"``) or equals one."""
     return tuple(
@@ -139,6 +157,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_ID_", "E_ADMIN_CODE", "E_TIER_MISMATCH", "E_PHONE_INVALID", "E_FIELD_", "E_CATALOG_INVALID",
             "E_ITEM_UNKNOWN", "E_CALENDAR_INVALID", "E_CASE_", "E_MATERIALS_MISSING", "E_ACCOUNT_EXISTS",
             "E_ACCOUNT_UNKNOWN", "E_PASSWORD_WEAK", "E_NOT_FOUND", "E_REQUEST_TOO_LARGE", "E_DRAFT_",
+            "E_REQUEST_JSON", "E_REQUEST_TYPE",
             "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
         ),
     ),
@@ -149,7 +168,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED", "E_DEPARTMENT_",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_",
         ),
     ),
     (
@@ -169,9 +188,10 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_BROKER_",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_FLOOD", "E_BROKER_",
         ),
     ),
+    (InternalError, _codes("E_INTERNAL")),
 )  # fmt: skip
 """The codes of each class; every code is in exactly one group (a test checks)."""
 
@@ -179,6 +199,6 @@ CLASS_OF: dict[ErrorCode, type[TongbanError]] = {code: cls for cls, codes in GRO
 """The one class of each code: ``CLASS_OF[code](code, detail)`` is the error to raise."""
 
 
-def error(code: ErrorCode, detail: str = "") -> TongbanError:
+def error(code: ErrorCode, detail: str = "", *, zh: str = "") -> TongbanError:
     """The error of ``code``, of its class (:data:`CLASS_OF`): for a code chosen at run time."""
-    return CLASS_OF[code](code, detail)
+    return CLASS_OF[code](code, detail, zh=zh)

@@ -25,6 +25,7 @@ Body of a ``case.intake`` record (canonical CBOR, text keys)::
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,6 +43,19 @@ CASE_NUMBER = re.compile(r"(?P<node>[0-9]{6,12})-(?P<day>[0-9]{8})-(?P<serial>[0
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _LANDLINE = re.compile(r"0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Characters that show nothing, or move text around, in a name someone typed: control
+# characters (CR, LF, TAB …), format characters (U+202E and the other bidi controls,
+# zero-width ones), line and paragraph separators, and halves of a surrogate pair (which
+# cannot be stored). Private-use and not-yet-assigned code points stay allowed: rare
+# characters in names (生僻字) live there, as do CJK compatibility ideographs, untouched.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+NAME_LABELS = {
+    "name": ("姓名", "the name"),
+    "display name": ("显示名", "the display name"),
+    "center name": ("中心名称", "the center's name"),
+}
+"""The names a person types, with how a message calls each: (Chinese, English)."""
 
 CALENDAR_ESTIMATED = "calendar_estimated"
 """Flag: the deadline falls in a year with no published holiday schedule."""
@@ -78,6 +92,31 @@ def clean_text(name: str, value: object, *, limit: int, required: bool = True) -
     return text
 
 
+def invisible_character(text: str) -> str | None:
+    """The first character of ``text`` that a reader cannot see (see ``_INVISIBLE``), if any."""
+    return next((c for c in text if unicodedata.category(c) in _INVISIBLE), None)
+
+
+def refuse_invisible(field: str, value: object) -> None:
+    """Refuse (``E_FIELD_INVALID``) a name a person typed (``field``, one of
+    :data:`NAME_LABELS`) with any invisible or bidi control character anywhere in it."""
+    found = invisible_character(value) if isinstance(value, str) else None
+    if found is not None:
+        zh, en = NAME_LABELS[field]
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{en} contains an invisible control character, U+{ord(found):04X}",
+            zh=f"{zh}中含有不可见的控制字符 U+{ord(found):04X}",
+        )
+
+
+def clean_name(field: str, value: object, *, limit: int = MAX_NAME) -> str:
+    """A name a person typed: :func:`refuse_invisible`, then :func:`clean_text`'s checks.
+    Never normalized: what was typed is what is kept."""
+    refuse_invisible(field, value)
+    return clean_text(field, value, limit=limit)
+
+
 def validate_phone(value: object) -> str:
     """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces removed."""
     text = clean_text("phone", value, limit=MAX_PHONE).replace(" ", "")
@@ -104,7 +143,7 @@ class Applicant:
 
 def check_applicant(name: object, doc_type: object, doc_no: object, phone: object, today: date) -> Applicant:
     """The applicant from form fields, each checked; the first fault raises with its code."""
-    clean_name = clean_text("name", name, limit=MAX_NAME)
+    applicant_name = clean_name("name", name)
     number = clean_text("doc_no", doc_no, limit=MAX_DOC_NO)
     kind = clean_text("doc_type", doc_type, limit=40)
     try:
@@ -112,7 +151,7 @@ def check_applicant(name: object, doc_type: object, doc_no: object, phone: objec
     except ValueError as exc:
         raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind) from exc
     document = validate_document(parsed_type, number, today)
-    return Applicant(clean_name, parsed_type, document.number, validate_phone(phone))
+    return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone))
 
 
 def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[Material, ...]:

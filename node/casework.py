@@ -1,8 +1,9 @@
 """The steps of a case at one node: deciding, asking for a supplement, supplying, delivering,
 withdrawing, rating.
 
-A step is refused up front when this node is not the one that may take it
-(:func:`core.cases.owner_of`) or the case's state does not allow it; otherwise it is one
+A step is refused up front when the case is void (its intake was signed with a key after
+its revocation's cut-off: ``E_CERT_REVOKED``), when this node is not the one that may take
+it (:func:`core.cases.owner_of`) or when the case's state does not allow it; otherwise it is one
 ``case.event`` record, appended in one transaction that also replays the case
 (:mod:`sync.projection.cases`). A case read here is a :class:`Case`: the stored row with
 what depends on the reader (overdue today, taken in here).
@@ -50,7 +51,8 @@ class Case(CaseRow):
     def shown(cls, row: CaseRow, node: str, today: str) -> Case:
         """``row`` as ``node`` shows it on ``today`` (an ISO local date)."""
         values = {name: getattr(row, name) for name in _CASE_FIELDS}
-        return cls(**values, overdue=is_overdue(row.state, row.deadline, today), mine=row.node == node)
+        overdue = is_overdue(row.state, row.deadline, today) and not row.quarantined
+        return cls(**values, overdue=overdue, mine=row.node == node)
 
 
 class Casework:
@@ -77,6 +79,10 @@ class Casework:
     def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
         """Apply one step to a case held here, if this node may take it."""
         case = self.case(case_no)
+        if case.quarantined:
+            raise AuthorityError(
+                ErrorCode.CERT_REVOKED, f"{case_no} was taken in with a key after its revocation's cut-off"
+            )
         try:
             kind = Event(event)
         except ValueError as exc:
@@ -101,6 +107,8 @@ class Casework:
 
     def steps(self, case: CaseRow) -> list[str]:
         """The steps this node may take on ``case`` now (for the buttons on its page)."""
+        if case.quarantined:
+            return []
         return [
             event.value
             for event in allowed_events(state_of(case))

@@ -12,6 +12,7 @@ from pathlib import Path
 from core.admin import Tier, expected_parent, parse_tier, validate_node_code
 from core.config import parse_toml, render_toml, sections
 from core.errors import ConfigError, ErrorCode, InputError, TongbanError
+from core.intake import refuse_invisible
 
 CONFIG_FILE = "node.toml"
 
@@ -24,6 +25,9 @@ class NodeSection:
     tier: str
     name: str
     parent: str
+
+    def __post_init__(self) -> None:
+        refuse_invisible("center name", self.name)  # shown on every screen: nothing invisible in it
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class WebSection:
     """[web]: the clerk web service (pages and /api/v1)."""
 
     listen: str = "127.0.0.1:8400"
+    secure_cookies: bool = False  # behind TLS: cookies only over HTTPS
+    hsts: bool = False  # behind TLS: Strict-Transport-Security on every response
+    forwarded_for: bool = False  # behind a proxy: the client's address from X-Forwarded-For
 
 
 @dataclass(frozen=True)
@@ -86,17 +93,19 @@ def load(home: Path) -> NodeConfig:
     path = home / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has no {CONFIG_FILE}")
-    parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
-    config = NodeConfig(
-        node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"], sync=parsed["sync"]
-    )
     try:
+        parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
+        config = NodeConfig(
+            node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"], sync=parsed["sync"]
+        )
         tier = parse_tier(config.node.tier)
         if tier in (Tier.CENTRAL, Tier.DEPARTMENT):
             raise InputError(ErrorCode.TIER_MISMATCH, f"a node is not of the tier {tier.value}")
         validate_node_code(config.node.code, tier)
         if expected_parent(config.node.code, tier) != config.node.parent:
             raise InputError(ErrorCode.TIER_MISMATCH, f"parent {config.node.parent}")
+    except ConfigError:
+        raise
     except TongbanError as exc:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
     return config

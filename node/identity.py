@@ -1,7 +1,11 @@
 """A node's identity: creating its directory and keys, and installing its enrollment.
 
 ``init`` makes the directory, generates both key pairs on this machine (they never leave
-it), writes ``node.toml`` and an enrollment request signed with the new signing key.
+it), writes ``node.toml`` and an enrollment request signed with the new signing key. The
+request carries the one-time token central issued for the node's code (``tongban central
+enroll-token``): given to ``init``, or later to ``request``, which signs the request again
+with the token (a token is issued when the node is about to be enrolled, often after its
+keys were made; a request without one is refused at central).
 ``enroll`` installs the bundle central returned: the trust anchor (checked against the
 fingerprint the operator was given, when given), the certificates on the node's chain and
 the current catalog — and then the node's own first record, ``node.enrolled``.
@@ -28,7 +32,7 @@ from node import config as node_config
 from node.store import NodeStore
 from sync.record import keys, kinds, trust
 from sync.record.enrollment import anchor_fingerprint as fingerprint_of
-from sync.record.enrollment import make_request, parse_fingerprint, read_bundle
+from sync.record.enrollment import make_request, normalize_token, parse_fingerprint, read_bundle
 from sync.record.outcome import Status
 
 REQUEST_FILE = "enroll-request.cbor"
@@ -68,8 +72,10 @@ def init(
     parent: str,
     clock: Clock,
     random: Callable[[int], bytes] = os.urandom,
+    token: str | None = None,
 ) -> InitResult:
-    """Create a node directory with fresh keys and a signed enrollment request."""
+    """Create a node directory with fresh keys and a signed enrollment request (carrying
+    ``token``; without one it must be made again with :func:`request` before enrollment)."""
     tier_value = parse_tier(tier)
     validate_node_code(code, tier_value)
     if tier_value.value == "central":
@@ -81,6 +87,8 @@ def init(
         raise InputError(ErrorCode.TIER_MISMATCH, f"the parent of {code} ({tier}) is {want}, not {parent}")
     if not name.strip():
         raise InputError(ErrorCode.FIELD_INVALID, "name is empty")
+    if token is not None:
+        normalize_token(token)  # before anything is made
     prepare_directory(home)
     section = node_config.NodeSection(code=code, tier=tier_value.value, name=name.strip(), parent=parent)
     (home / node_config.CONFIG_FILE).write_text(node_config.render(section), encoding="utf-8")
@@ -89,19 +97,47 @@ def init(
     keys.write_key_file(config.key_path, node_keys, clock.now())
     with NodeStore.open(config.database_path, clock, create=True):
         pass  # creates the store and runs its migrations
-    request = make_request(
+    request_path = _write_request(home, config, node_keys, clock, token)
+    return InitResult(home, request_path, node_keys.kid, keys.fingerprint(node_keys.sign_public))
+
+
+def request(home: Path, *, token: str, clock: Clock) -> Path:
+    """Sign the node's enrollment request again, with ``token``; where it was written.
+
+    Raises:
+        EnrollmentError: ``E_ENROLL_TOKEN`` (not a token), ``E_ALREADY_ENROLLED``.
+    """
+    config = node_config.load(home)
+    node_keys = keys.load_key_file(config.key_path)
+    normalize_token(token)  # a typo is told here, not at central
+    with NodeStore.open(config.database_path, clock) as store:
+        if store.log.head(config.node.code) is not None:
+            raise EnrollmentError(ErrorCode.ALREADY_ENROLLED, config.node.code)
+    return _write_request(home, config, node_keys, clock, token)
+
+
+def _write_request(
+    home: Path, config: node_config.NodeConfig, node_keys: keys.NodeKeys, clock: Clock, token: str | None
+) -> Path:
+    section = config.node
+    data = make_request(
         node_keys,
-        code=code,
-        tier=tier_value.value,
+        code=section.code,
+        tier=section.tier,
         name=section.name,
-        parent=parent,
+        parent=section.parent,
         sign_pk=node_keys.sign_public,
         curve_pk=node_keys.curve_public,
         ts=clock.now(),
+        token=token,
     )
-    request_path = home / REQUEST_FILE
-    request_path.write_bytes(request)
-    return InitResult(home, request_path, node_keys.kid, keys.fingerprint(node_keys.sign_public))
+    # Readable by the node's account only: until central uses it up, its token enrolls the code.
+    path = home / REQUEST_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(path, 0o600)
+    return path
 
 
 def enroll(

@@ -9,8 +9,8 @@ The node's own tables:
 ``node_state``
     small local facts that are not records. Written by no current code: what the sync
     link knows of itself is in its ``link_state`` table (:func:`sync.link.store.link_state`).
-``clerk_secrets`` / ``sessions``
-    the clerks' password hashes, login backoff and sessions (:mod:`web.account_store`).
+``clerk_secrets`` / ``sessions`` / ``login_failures``
+    the clerks' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``device_tokens``
     the SHA-256 of each kiosk's or script's token, its roles; read and written by the
     device-token functions below, for :mod:`node.clerks`.
@@ -27,11 +27,13 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
+from core.errors import ErrorCode, StoreError
 from sync import projection
 from sync.record.db import execute_all, open_database, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.schema import log_migrations, sync_migrations
+from web.account_store import LOGIN_FAILURE_TABLES
 
 node_migrations = Migrations("node")
 
@@ -74,6 +76,12 @@ def _secrets(db: Database) -> None:
     )
 
 
+@node_migrations(name="0003_login_failures")
+def _login_failures(db: Database) -> None:
+    # The login backoff per (user, source address) (web.account_store).
+    execute_all(db, LOGIN_FAILURE_TABLES)
+
+
 MIGRATION_SETS = (log_migrations, node_migrations, sync_migrations)
 
 
@@ -88,6 +96,13 @@ class NodeStore:
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> NodeStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+
+    def check(self) -> None:
+        """The first check before a service starts on the store: SQLite's ``quick_check``
+        of every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
+        found = [str(row[0]) for row in self.db.conn.execute("PRAGMA quick_check(5)").fetchall()]
+        if found != ["ok"]:
+            raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
 
     def close(self) -> None:
         self.db.close()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: a headless browser for the clerk-screen tests, iproute2 +
+# Debian packages the tests need: a headless browser and a CJK font for the clerk-screen tests
+# (without one every Chinese character is a box in a screenshot or a PDF), iproute2 +
 # nftables for the sync tests that shape a link inside network namespaces, and RabbitMQ for
 # the department tests (each test session starts its own broker on loopback, by PID).
 # Installs only what is missing; needs root (or sudo) the first time.
@@ -9,7 +10,7 @@
 # nothing listens on 5672 or 4369; the demo and the tests start private brokers of their own.
 set -euo pipefail
 
-packages=(chromium iproute2 nftables rabbitmq-server)
+packages=(chromium fonts-noto-cjk iproute2 nftables rabbitmq-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,16 +20,17 @@ from sqlite_utils.migrations import Migrations
 
 from sync.link.store import LINK_TABLES
 from sync.projection.calendars import CALENDAR_TABLES
-from sync.projection.cases import CASE_TABLES
+from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
 from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
-from sync.projection.status import STATUS_TABLES
-from sync.record import trust
+from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
+from sync.record import kinds, trust
 from sync.record.db import execute_all
-from sync.record.log import LOG_TABLES, anchor_of, decode_stored, envelopes_of
+from sync.record.log import LOG_TABLES, anchor_of, decode_stored, envelopes_of, envelopes_of_kind
+from sync.record.refused import REJECTED_BY_SOURCE
 
 log_migrations = Migrations("log")
 sync_migrations = Migrations("sync")
@@ -68,7 +69,26 @@ def _central_keys(db: Database) -> None:
 _ddl(log_migrations, "0005_calendar_releases", CALENDAR_TABLES)
 _ddl(log_migrations, "0006_node_status", STATUS_TABLES)
 _ddl(log_migrations, "0007_quarantine_from_revocations", trust.QUARANTINE_FROM_REVOCATIONS)
+_ddl(log_migrations, "0008_rejected_by_source", REJECTED_BY_SOURCE)
+
+
+@log_migrations(name="0009_receipt_history")
+def _receipt_history(db: Database) -> None:
+    execute_all(db, RECEIPT_HISTORY)
+    # The receipts a store held before the table existed.
+    for envelope in envelopes_of_kind(db, kinds.LINK_RECEIPT):
+        note_receipt(db, decode_stored(envelope))
+
+
+@log_migrations(name="0010_quarantined_cases")
+def _quarantined_cases(db: Database) -> None:
+    execute_all(db, CASE_QUARANTINE)
+    # Revocations a store took in before the cases projection left their records out.
+    CaseProjector().quarantine(db)
+
+
 # No store written before it holds a department.cert (the kind came with it): nothing to project.
-_ddl(log_migrations, "0008_departments", DEPARTMENT_TABLES)
+_ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
+
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

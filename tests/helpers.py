@@ -64,8 +64,11 @@ class Network:
         return self.root / code
 
     def add_node(self, code: str, tier: str, parent: str, name: str | None = None) -> Path:
-        """Init, enroll at central and install the bundle; returns the node's directory."""
+        """Init with a token central issued, enroll at central and install the bundle;
+        returns the node's directory."""
         home = self.node_dir(code)
+        with authority.open_central(self.central_dir, self.clock) as central:
+            token, _ = authority.issue_enroll_token(central, code, random=seeded_random(f"token/{code}"))
         result = identity.init(
             home,
             tier=tier,
@@ -74,6 +77,7 @@ class Network:
             parent=parent,
             clock=self.clock,
             random=seeded_random(code),
+            token=token,
         )
         with authority.open_central(self.central_dir, self.clock) as central:
             _, bundle = authority.enroll(central, result.request_path.read_bytes())

@@ -130,6 +130,7 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         nodes = pick_nodes(tree)
         for demo_node in nodes:
             node_dir = home / demo_node.code
+            token, _ = authority.issue_enroll_token(central, demo_node.code)
             result = identity.init(
                 node_dir,
                 tier=demo_node.tier,
@@ -137,6 +138,7 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
                 name=demo_node.name,
                 parent=demo_node.parent,
                 clock=clock,
+                token=token,
             )
             _, bundle = authority.enroll(central, result.request_path.read_bytes())
             identity.enroll(node_dir, bundle, clock=clock, anchor_fingerprint=fingerprint)

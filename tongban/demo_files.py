@@ -88,8 +88,11 @@ def supervisor_conf(home: Path, programs: list[Program]) -> str:
             "stopwaitsecs=30",
             "stopasgroup=true",
             "killasgroup=true",
-            "autorestart=true",
-            "startsecs=2",
+            # a refused start (exit 3: a damaged store) ends FATAL or EXITED, never a loop
+            "autorestart=unexpected",
+            "exitcodes=0,3",
+            "startsecs=5",
+            "startretries=3",
             f"priority={program.priority}",
             f"stdout_logfile={program.log}",
             "redirect_stderr=true",

@@ -13,8 +13,10 @@ Each service belongs to a part — ``web``, ``sync`` (the ZeroMQ links and centr
 duties) or ``broker`` (the department link) — so that supervisor can run the broker link
 in a process of its own: a broker that is down or restarting never touches the rest.
 
-:mod:`tongban.run` runs the plan; ``tongban node run`` and ``tongban central run`` check it
-before they hand over to that module.
+:mod:`tongban.run` runs the plan, after the store's first check (:func:`first_check`: it
+opens, takes its migrations and passes SQLite's ``quick_check``); a store that fails it
+starts no service. ``tongban node run`` and ``tongban central run`` check the plan before
+they hand over to that module.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from typing import Any
 
 from central import config as central_config
 from central.department import config as department_config
+from central.store import CentralStore
+from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
 from node import config as node_config
+from node.store import NodeStore
 from web.deps import HOME_KEY
 
 
@@ -60,6 +65,21 @@ def plan_for(home: Path, web_listen: str | None = None, only: str | None = None)
         what = f"{only} service" if only else "service"
         raise ConfigError(ErrorCode.CONFIG, f"{home} has no {what} to run (see [sync], [web] and [amqp])")
     return plan
+
+
+def first_check(home: Path) -> None:
+    """Refuse to start on a store that does not open, cannot take its migrations or fails
+    SQLite's ``quick_check`` (``E_STORE_CORRUPT``, ``E_STORE_MISSING`` …): a service on
+    a damaged store would fail every request, or worse, write on top of the damage."""
+    clock = SystemClock()
+    if (home / node_config.CONFIG_FILE).is_file():
+        with NodeStore.open(node_config.load(home).database_path, clock) as node_store:
+            node_store.check()
+    elif (home / central_config.CONFIG_FILE).is_file():
+        with CentralStore.open(central_config.load(home).database_path, clock) as central_store:
+            central_store.check()
+    else:
+        raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
 
 
 def _plan(home: Path, web_listen: str | None) -> Plan:

@@ -1,8 +1,13 @@
 """Run a node's or central's services in this process: ``python -m tongban.run DIR``.
 
 ``tongban node run`` / ``tongban central run`` and supervisor start this module; what runs
-is :func:`tongban.processes.plan_for`. eventlet must patch the standard library before
-anything else is imported, so this is its own entry module.
+is :func:`tongban.processes.plan_for`, once the store passed its first check
+(:func:`tongban.processes.first_check`). A refusal — a damaged store, a bad configuration —
+starts nothing: it is printed as ``E_CODE: 中文 / English (detail)`` on stderr and the
+process exits with status 3, which supervisor is told not to retry without end
+(docs/operations.md). A service's unexpected errors are logged on stderr with their
+reference (``E_INTERNAL``). eventlet must patch the standard library before anything else
+is imported, so this is its own entry module.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -26,7 +32,8 @@ from pathlib import Path  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from core.errors import TongbanError  # noqa: E402
-from tongban.processes import PARTS, plan_for  # noqa: E402
+from tongban.cli.refusals import for_terminal  # noqa: E402
+from tongban.processes import PARTS, first_check, plan_for  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", help="HOST:PORT of the web service (default: [web] listen)")
     parser.add_argument("--only", choices=PARTS, help="run only the web or only the sync services")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         plan = plan_for(args.home, args.listen, args.only)
+        first_check(args.home.resolve())
     except TongbanError as exc:
-        print(exc.render("en"), file=sys.stderr)
+        print(for_terminal(exc), file=sys.stderr)
         return 3
     runner = ServiceRunner(plan.config)
     for _, service, _ in plan.services:

@@ -1,14 +1,20 @@
 """The secret side of accounts, in a store's own tables: password hashes, login backoff, sessions.
 
-Tables (:data:`ACCOUNT_TABLES`; a node's migration ``node/0002_clerk_secrets`` and
-central's ``central/0002_accounts`` create them):
+Tables (:data:`ACCOUNT_TABLES`: a node's migration ``node/0002_clerk_secrets`` and
+central's ``central/0002_accounts`` create them; :data:`LOGIN_FAILURE_TABLES`: the
+node's ``node/0003_login_failures`` and central's ``central/0006_login_failures``):
 
 ``clerk_secrets``
-    one row per account that has a password: its argon2id hash, the failed logins since
-    the last good one and until when the account is throttled.
+    one row per account that has a password: its argon2id hash. (Its columns ``failed``
+    and ``locked_until`` are no longer written: the backoff is per source, below.)
 ``sessions``
     the SHA-256 of each session token, its user and CSRF token, when it started and when
     it was last seen.
+``login_failures``
+    the failed logins of one user name from one source address since the last good one,
+    until when that pair is throttled, and when it last failed; for names that exist and
+    names that do not alike. Bounded: rows idle for :data:`FAILURES_KEPT_SECONDS` are
+    swept, and at most :data:`FAILURES_KEPT_ROWS` are kept (the oldest go first).
 
 The accounts themselves (names, roles, active) are records (:mod:`sync.projection.clerks`).
 The policy — how long sessions last, how the backoff grows — is :mod:`web.accounts`'s;
@@ -41,12 +47,35 @@ ACCOUNT_TABLES = (
 )
 
 
+LOGIN_FAILURE_TABLES = (
+    """
+    CREATE TABLE login_failures (
+        user TEXT NOT NULL, source TEXT NOT NULL, failed INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL, last INTEGER NOT NULL,
+        PRIMARY KEY (user, source)
+    )
+    """,
+    "CREATE INDEX login_failures_last ON login_failures (last)",
+)
+
+FAILURES_KEPT_SECONDS = 86_400
+"""A (user, source) pair with no failure for a day starts again from nothing."""
+FAILURES_KEPT_ROWS = 10_000
+"""At most this many pairs are kept; a flood of names or addresses evicts the oldest."""
+
+
 @dataclass(frozen=True)
 class Secret:
-    """An account's password hash and login backoff."""
+    """An account's password hash."""
 
     hash: bytes
-    failed: int  # failed logins since the last good one
+
+
+@dataclass(frozen=True)
+class Failures:
+    """The failed logins of one (user, source) pair since its last good one."""
+
+    failed: int
     locked_until: int  # epoch s; 0 when not throttled
 
 
@@ -59,10 +88,8 @@ class Session:
 
 
 def secret(db: Database, user: str) -> Secret | None:
-    row = db.conn.execute(
-        "SELECT hash, failed, locked_until FROM clerk_secrets WHERE user = ?", (user,)
-    ).fetchone()
-    return Secret(bytes(row[0]), int(row[1]), int(row[2])) if row is not None else None
+    row = db.conn.execute("SELECT hash FROM clerk_secrets WHERE user = ?", (user,)).fetchone()
+    return Secret(bytes(row[0])) if row is not None else None
 
 
 def add_secret(db: Database, user: str, password_hash: bytes, now: int) -> None:
@@ -83,24 +110,67 @@ def replace_secret(db: Database, user: str, password_hash: bytes, now: int) -> N
             (user, password_hash, now),
         )
         db.conn.execute("DELETE FROM sessions WHERE user = ?", (user,))
+        db.conn.execute("DELETE FROM login_failures WHERE user = ?", (user,))
 
 
-def record_failure(db: Database, user: str, failed: int, locked_until: int) -> None:
-    """A failed login of ``user``: the count so far and until when it is throttled."""
+# -- the login backoff, per (user, source) ---------------------------------------------------
+
+
+def failures(db: Database, user: str, source: str) -> Failures | None:
+    """The failed logins of ``user`` from ``source`` since the last good one, if any."""
+    row = db.conn.execute(
+        "SELECT failed, locked_until FROM login_failures WHERE user = ? AND source = ?", (user, source)
+    ).fetchone()
+    return Failures(int(row[0]), int(row[1])) if row is not None else None
+
+
+def record_failure(db: Database, user: str, source: str, failed: int, locked_until: int, now: int) -> None:
+    """A failed login of ``user`` from ``source``: the count so far and until when the pair
+    is throttled. Sweeps pairs idle for a day, and the oldest past the row cap."""
     with transaction(db):
         db.conn.execute(
-            "UPDATE clerk_secrets SET failed = ?, locked_until = ? WHERE user = ?",
-            (failed, locked_until, user),
+            "INSERT INTO login_failures (user, source, failed, locked_until, last) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (user, source) DO UPDATE SET failed = excluded.failed,"
+            " locked_until = excluded.locked_until, last = excluded.last",
+            (user, source, failed, locked_until, now),
         )
+        db.conn.execute(
+            "DELETE FROM login_failures WHERE last < ? AND locked_until < ?",
+            (now - FAILURES_KEPT_SECONDS, now),
+        )
+        db.conn.execute(
+            "DELETE FROM login_failures WHERE rowid IN"
+            " (SELECT rowid FROM login_failures ORDER BY last DESC LIMIT -1 OFFSET ?)",
+            (FAILURES_KEPT_ROWS,),
+        )
+
+
+def clear_failures(db: Database, user: str, source: str | None = None) -> int:
+    """Forget the failed logins of ``user`` from ``source`` (every source when None);
+    how many pairs were forgotten."""
+    with transaction(db):
+        if source is None:
+            cur = db.conn.execute("DELETE FROM login_failures WHERE user = ?", (user,))
+        else:
+            cur = db.conn.execute("DELETE FROM login_failures WHERE user = ? AND source = ?", (user, source))
+        return int(cur.rowcount)
+
+
+def backed_off(db: Database, at_least: int) -> dict[str, int]:
+    """The user names with ``at_least`` failed logins in a row from some source: how many
+    sources each."""
+    rows = db.conn.execute(
+        "SELECT user, count(*) FROM login_failures WHERE failed >= ? GROUP BY user", (at_least,)
+    ).fetchall()
+    return {str(user): int(n) for user, n in rows}
 
 
 def start_session(
     db: Database, token_digest: bytes, user: str, csrf: str, now: int, *, idle_before: int
 ) -> None:
-    """A session for ``user`` after a good login: the backoff is cleared, sessions last seen
-    before ``idle_before`` (anyone's) are dropped."""
+    """A session for ``user`` after a good login; sessions last seen before ``idle_before``
+    (anyone's) are dropped."""
     with transaction(db):
-        db.conn.execute("UPDATE clerk_secrets SET failed = 0, locked_until = 0 WHERE user = ?", (user,))
         db.conn.execute("DELETE FROM sessions WHERE seen < ?", (idle_before,))
         db.conn.execute(
             "INSERT INTO sessions (digest, user, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",

@@ -10,18 +10,29 @@ network.
 central's operator roles) and by how the owner writes a record: a node signs with its
 key, central with the key of the record's role. It never signs anything by hand.
 
-Login: a wrong password counts against the account; from the third failure on, the
-account is throttled for 5 s, doubling up to 15 min (``E_LOGIN_THROTTLED``). An unknown
-user costs the same hash work as a known one. Sessions expire after 8 idle hours and at
-the latest 12 hours after login (a working day); each carries its own CSRF token.
+Login: a failure counts against the pair (user name, source address), never against the
+account as such, so failures from one address never slow down another: from the third
+failure in a row the pair is throttled for 5 s, doubling up to 15 min
+(``E_LOGIN_THROTTLED``); a good login from that address, a new password or an admin's
+unlock (:meth:`Accounts.unlock`) clears it. Nothing tells a name that exists from one that
+does not: both answer ``E_LOGIN_FAILED`` after the same hash work and count alike, a
+throttled pair answers ``E_LOGIN_THROTTLED`` whether the name exists or not, after waiting
+as long as a hash takes (without hashing: a throttled requester costs no CPU), and a
+disabled account answers exactly as a wrong password does. Sessions expire after 8 idle
+hours and at the latest 12 hours after login (a working day); each carries its own CSRF
+token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
 import secrets
+import statistics
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -31,7 +42,8 @@ import nacl.pwhash
 from sqlite_utils import Database
 
 from core.clock import Clock
-from core.errors import AuthorityError, ErrorCode, InputError
+from core.errors import AuthorityError, ErrorCode, InputError, StoreError
+from core.intake import clean_name
 from sync.projection import clerks
 from sync.record import kinds
 from sync.record.db import transaction
@@ -49,7 +61,10 @@ THROTTLE_MAX = 15 * 60
 OPSLIMIT = 2
 MEMLIMIT = 64 * 1024 * 1024
 USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")
+MAX_DISPLAY_NAME = 50
+MAX_KEY = 64  # of a user name or a source address kept with failed logins
 _DUMMY_HASH: bytes | None = None
+_HASH_SECONDS: deque[float] = deque(maxlen=15)  # how long the last verifications took
 
 
 def hash_password(password: str, *, opslimit: int = OPSLIMIT, memlimit: int = MEMLIMIT) -> bytes:
@@ -138,13 +153,12 @@ class Accounts(Generic[S]):
             raise InputError(
                 ErrorCode.FIELD_INVALID, "user name: 2–32 of a-z 0-9 _ . - starting with a letter"
             )
-        if not name.strip() or len(name) > 50:
-            raise InputError(ErrorCode.FIELD_INVALID, "display name: 1–50 characters")
+        display = clean_name("display name", name, limit=MAX_DISPLAY_NAME)
         self._check_roles(roles)
         with transaction(self.db):
             if self.get(user) is not None:
                 raise InputError(ErrorCode.ACCOUNT_EXISTS, user)
-            self._record(signer, user, name.strip(), sorted(set(roles)), True, actor)
+            self._record(signer, user, display, sorted(set(roles)), True, actor)
             account_store.add_secret(self.db, user, password_hash, self.clock.now())
 
     def set_active(self, signer: S, user: str, active: bool, actor: str) -> None:
@@ -185,28 +199,45 @@ class Accounts(Generic[S]):
     # -- login and sessions ---------------------------------------------------------------
 
     def check_login(
-        self, user: str, password: str, verify: Callable[[bytes, str], bool] | None = None
+        self,
+        user: str,
+        password: str,
+        source: str,
+        verify: Callable[[bytes, str], bool] | None = None,
     ) -> None:
-        """Raise unless ``user`` may log in with ``password`` now; counts failures.
+        """Raise unless ``user`` may log in with ``password`` from ``source`` (the client's
+        address) now; counts the failures of the pair (module docstring).
 
         ``verify`` checks a password against a stored hash (default :func:`verify_password`);
         the web service passes one that runs off the event loop.
         """
         verify = verify or verify_password
+        user, source = user[:MAX_KEY], source[:MAX_KEY]  # what anyone sends is kept bounded
         now = self.clock.now()
+        backoff = account_store.failures(self.db, user, source)
+        if backoff is not None and backoff.locked_until > now:
+            time.sleep(hash_seconds())  # answer when a hash would have: the name stays unknown
+            wait = backoff.locked_until - now
+            raise AuthorityError(ErrorCode.LOGIN_THROTTLED, f"try again in {wait} s", zh=f"{wait} 秒后可再试")
         stored = account_store.secret(self.db, user)
         account = self.get(user)
-        if stored is None or account is None:
-            verify(_dummy_hash(), password)  # the same work as for a real account
+        right = _timed(verify, stored.hash if stored is not None else _dummy_hash(), password)
+        if not (right and stored is not None and account is not None and account["active"]):
+            failed = (backoff.failed if backoff is not None else 0) + 1
+            account_store.record_failure(self.db, user, source, failed, throttled_until(failed, now), now)
             raise AuthorityError(ErrorCode.LOGIN_FAILED)
-        if stored.locked_until > now:
-            raise AuthorityError(ErrorCode.LOGIN_THROTTLED, f"{stored.locked_until - now} s")
-        if not verify(stored.hash, password):
-            failed = stored.failed + 1
-            account_store.record_failure(self.db, user, failed, throttled_until(failed, now))
-            raise AuthorityError(ErrorCode.LOGIN_FAILED)
-        if not account["active"]:
-            raise AuthorityError(ErrorCode.ACCOUNT_DISABLED, user)
+        if backoff is not None:
+            account_store.clear_failures(self.db, user, source)
+
+    def unlock(self, user: str) -> int:
+        """An admin's unlock: forget every failed login of ``user`` (from every source);
+        how many sources were throttled or counting."""
+        self._existing(user)
+        return account_store.clear_failures(self.db, user)
+
+    def backed_off(self) -> dict[str, int]:
+        """The accounts throttled from some source: how many sources each."""
+        return account_store.backed_off(self.db, THROTTLE_AFTER)
 
     def start_session(self, user: str) -> tuple[str, str]:
         """A new session for ``user`` (after :meth:`check_login`): (token, csrf)."""
@@ -228,7 +259,8 @@ class Accounts(Generic[S]):
             self.end_session(token)
             raise AuthorityError(ErrorCode.SESSION_EXPIRED)
         if now - found.seen > 60:  # keep writes off the hot path: note activity once a minute
-            account_store.touch_session(self.db, digest(token), now)
+            with contextlib.suppress(StoreError):  # a store that cannot be written can still be read
+                account_store.touch_session(self.db, digest(token), now)
         roles = frozenset(str(r) for r in account["roles"])
         return Principal(found.user, str(account["name"]), roles, found.csrf)
 
@@ -241,6 +273,21 @@ def throttled_until(failed: int, now: int) -> int:
     if failed < THROTTLE_AFTER:
         return 0
     return now + min(THROTTLE_MAX, THROTTLE_FIRST * int(2 ** (failed - THROTTLE_AFTER)))
+
+
+def hash_seconds() -> float:
+    """How long a password verification takes here: the median of the last few."""
+    if not _HASH_SECONDS:
+        _timed(verify_password, _dummy_hash(), "")
+    return statistics.median(_HASH_SECONDS)
+
+
+def _timed(verify: Callable[[bytes, str], bool], stored: bytes, password: str) -> bool:
+    started = time.monotonic()
+    try:
+        return verify(stored, password)
+    finally:
+        _HASH_SECONDS.append(time.monotonic() - started)
 
 
 def _dummy_hash() -> bytes:

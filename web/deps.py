@@ -6,6 +6,10 @@ the hub (nothing inside one does green I/O), so workers of one process cannot wa
 other's locks; the sync process waits through SQLite's busy timeout. Password hashing is
 slow on purpose (argon2id, 64 MiB), so it runs in eventlet's thread pool, at most two at
 a time, and the hub keeps serving.
+
+A handle that cannot be opened (the store went missing or unreadable while the service
+ran) does not fail the worker: the worker gets :class:`Unavailable` in its place, the page
+says what went wrong with its code, and the next request tries again.
 """
 
 from __future__ import annotations
@@ -70,6 +74,20 @@ class Pool(Generic[H]):
         self._free.clear()
 
 
+class Unavailable:
+    """In place of a handle that could not be opened: what went wrong."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+
+
+def handle_or_raise(handle: H | Unavailable) -> H:
+    """``handle``, or raise what kept it from being opened."""
+    if isinstance(handle, Unavailable):
+        raise handle.failure
+    return handle
+
+
 class PoolProvider(DependencyProvider):  # type: ignore[misc]
     """Injects ``worker(handle, pool)`` into each worker; the directory is ``HOME_KEY``."""
 
@@ -96,7 +114,10 @@ class PoolProvider(DependencyProvider):  # type: ignore[misc]
 
     def get_dependency(self, worker_ctx: Any) -> Any:
         assert self.pool is not None
-        handle = self.pool.take()
+        try:
+            handle = self.pool.take()
+        except Exception as exc:  # shown by the page with its code: see the module docstring
+            return self.worker(Unavailable(exc), self.pool)
         self._taken[id(worker_ctx)] = handle
         return self.worker(handle, self.pool)
 

@@ -1,9 +1,12 @@
 """Page handlers of a web service: the :func:`page` wrapper, login and logout, static files.
 
 A service class mixes in :class:`Sessions` and defines ``context(request)`` (its
-:class:`web.render.BaseCtx`) and ``slow(fn, *args)`` (CPU-heavy work off the event loop).
+:class:`web.render.BaseCtx`), ``unavailable(request, exc)`` (the page when there is no
+store to build a context on) and ``slow(fn, *args)`` (CPU-heavy work off the event loop).
 :func:`page` wraps every handler: body size cap, login, role, CSRF on every POST, and
-errors shown as a page with their code and text in the reader's language.
+errors shown as a page with their code and text in the reader's language — whatever a
+handler raises: what is not a refusal is ``E_INTERNAL`` (:func:`web.render.internal`),
+never the server's own traceback page.
 """
 
 from __future__ import annotations
@@ -33,8 +36,12 @@ def page(*roles: str, public: bool = False, max_body: int = MAX_BODY) -> Callabl
     def decorate(fn: Handler) -> Handler:
         @functools.wraps(fn)
         def handler(self: Any, request: Request, **kwargs: Any) -> Response:
-            ctx: BaseCtx = self.context(request)
             try:
+                ctx: BaseCtx = self.context(request)
+            except Exception as exc:  # no handle to the store: the kit's page says why
+                return self.unavailable(request, exc)  # type: ignore[no-any-return]
+            try:
+                ctx.identify()
                 ctx.check_size(max_body)
                 if not public:
                     if ctx.principal is None:
@@ -44,8 +51,8 @@ def page(*roles: str, public: bool = False, max_body: int = MAX_BODY) -> Callabl
                     if request.method == "POST" and not csrf_ok(ctx.principal.csrf, request.form.get("csrf")):
                         raise AuthorityError(ErrorCode.CSRF)
                 return fn(self, ctx, **kwargs)
-            except TongbanError as exc:
-                return ctx.render("error.html", status=status_for(exc), exc=exc)
+            except Exception as exc:  # a refusal with its code, anything else E_INTERNAL
+                return ctx.render_error(exc)
 
         return handler
 
@@ -56,6 +63,9 @@ class Sessions:
     """``/login`` and ``/logout``, the same for every service of the kit."""
 
     def context(self, request: Request) -> BaseCtx:
+        raise NotImplementedError
+
+    def unavailable(self, request: Request, exc: Exception) -> Response:
         raise NotImplementedError
 
     def slow(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -79,13 +89,13 @@ class Sessions:
         user = form.get("user", "").strip().lower()
         try:
             ctx.accounts.check_login(
-                user, form.get("password", ""), lambda s, p: self.slow(verify_password, s, p)
+                user, form.get("password", ""), ctx.source, lambda s, p: self.slow(verify_password, s, p)
             )
+            token, _ = ctx.accounts.start_session(user)  # a write: a read-only store refuses it here
         except TongbanError as exc:
             return ctx.render(
                 "login.html", status=status_for(exc), next=nxt, login_csrf=_login_csrf(ctx), error=exc
             )
-        token, _ = ctx.accounts.start_session(user)
         ctx.cookies.append((SESSION_COOKIE, token, {}))
         return ctx.redirect(nxt)
 

@@ -31,8 +31,15 @@ def build(root: Path, plan: CityPlan) -> int:
         authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         for done, node in enumerate(plan.nodes, start=1):
             home = root / node.code
+            token, _ = authority.issue_enroll_token(central, node.code)
             made = identity.init(
-                home, tier=node.tier, code=node.code, name=node.name, parent=node.parent, clock=clock
+                home,
+                tier=node.tier,
+                code=node.code,
+                name=node.name,
+                parent=node.parent,
+                clock=clock,
+                token=token,
             )
             _, bundle = authority.enroll(central, made.request_path.read_bytes())
             identity.enroll(home, bundle, clock=clock, anchor_fingerprint=fingerprint)

@@ -12,12 +12,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from central import config as central_config
 from central.authority import Central, open_central
-from web.deps import Pool, PoolProvider
+from core.clock import Clock
+from web.deps import Pool, PoolProvider, Unavailable, handle_or_raise
+from web.render import WebOptions
 
 
 class CentralPool(Pool[Central]):
     """Opened centrals for one directory, handed out one per worker."""
+
+    def __init__(self, home: Path, clock: Clock) -> None:
+        super().__init__(home, clock)
+        self.options = WebOptions.of(central_config.load(home).web)
 
     def open_one(self) -> Central:
         return open_central(self.home, self.clock)
@@ -40,6 +47,14 @@ class CentralProvider(PoolProvider):
 
 
 class WorkerCentral:
-    def __init__(self, central: Central, pool: CentralPool) -> None:
-        self.central = central
+    """A worker's opened central (or why there is none: :class:`web.deps.Unavailable`) and
+    the pool."""
+
+    def __init__(self, central: Central | Unavailable, pool: CentralPool) -> None:
+        self._central = central
         self.pool = pool
+
+    @property
+    def central(self) -> Central:
+        """The opened central; raises what kept it from being opened."""
+        return handle_or_raise(self._central)

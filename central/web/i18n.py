@@ -177,6 +177,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "dashboard.never": ("从未", "never"),
     "dashboard.backlog": ("待上传", "Waiting to go up"),
     "dashboard.rejected": ("拒收记录", "Rejected records"),
+    "dashboard.refused": ("中心拒收", "Refused by central"),
+    "dashboard.alarm": ("以下节点送来的记录被中心大量拒收", "Central refuses much of what these nodes send"),
+    "dashboard.alarm.node": ("中心已拒收{n}次", "refused {n} times"),
+    "dashboard.alarm.last": ("最近一次", "last"),
+    "dashboard.alarm.note": (
+        "可能是节点软件故障，也可能是节点密钥被盗用。请核实该节点；如密钥被盗，按运维手册吊销其证书并重新入网。",
+        "The node's software may be broken, or its key stolen. Check the node; if the key was stolen,"
+        " revoke its certificate with a cut-off and enroll it again (docs/operations.md).",
+    ),
     "dashboard.overdue_list": ("超期办件", "Overdue cases"),
     "dashboard.case": ("办件编号", "Case"),
     "dashboard.deadline": ("办结期限", "Due by"),

@@ -30,6 +30,9 @@ class Pages(Sessions):
     def context(self, request: Request) -> Ctx:
         return Ctx.build(request, self.web.central)
 
+    def unavailable(self, request: Request, exc: Exception) -> Response:
+        return Ctx.unavailable(request, exc, self.web.pool.options)
+
     def slow(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self.web.pool.slow(fn, *args)
 
@@ -46,7 +49,8 @@ class Pages(Sessions):
     def _dashboard(self, ctx: Ctx) -> Response:
         store = ctx.central.store
         board = snapshot(store.db, now=ctx.now)
-        recheck.recheck(store, ctx.central.code)  # what arrived since central's duties last ran
+        # What arrived since central's duties last ran.
+        recheck.recheck(store, ctx.central.code, max_offline_days=ctx.central.config.recheck.max_offline_days)
         checks = {"counts": recheck.counts(store), "flagged": recheck.flagged(store, FLAGGED_SHOWN)}
         return ctx.render(
             "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks

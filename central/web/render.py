@@ -10,7 +10,7 @@ from central.admins import admins
 from central.authority import Central
 from central.web.i18n import TEXTS
 from web.accounts import Accounts
-from web.render import BaseCtx, environment
+from web.render import BaseCtx, WebOptions, environment
 
 
 class Ctx(BaseCtx):
@@ -20,14 +20,13 @@ class Ctx(BaseCtx):
     texts = TEXTS
 
     def __init__(self, request: Request, central: Central) -> None:
-        super().__init__(request)
+        super().__init__(request, WebOptions.of(central.config.web))
         self.central = central
 
     @classmethod
     def build(cls, request: Request, central: Central) -> Ctx:
-        ctx = cls(request, central)
-        ctx.identify()
-        return ctx
+        """The context of ``request``; the principal is found by :meth:`identify`."""
+        return cls(request, central)
 
     @property
     def accounts(self) -> Accounts[Central]:
@@ -43,5 +42,5 @@ class Ctx(BaseCtx):
     def now(self) -> int:
         return self.central.store.log.clock.now()
 
-    def page_values(self) -> dict[str, Any]:
+    def frame_values(self) -> dict[str, Any]:
         return {"central": self.central.config.central, "now": self.now}

@@ -12,7 +12,7 @@ from core.errors import ErrorCode, InputError, TongbanError
 from node.store import verify
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
-from sync.record.log import Rejection, rejections
+from sync.record.refused import Rejection, rejections
 from web.accounts import hash_password
 from web.pages import page
 
@@ -26,8 +26,14 @@ class Admin:
         return self._clerks_page(ctx)
 
     def _clerks_page(self, ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+        clerks = ctx.clerks
         return ctx.render(
-            "admin.html", status=status, clerks=ctx.clerks.all(), devices=ctx.clerks.devices(), **extra
+            "admin.html",
+            status=status,
+            clerks=clerks.all(),
+            devices=clerks.devices(),
+            backed_off=clerks.backed_off(),
+            **extra,
         )
 
     @http("POST", "/admin/clerks")
@@ -58,6 +64,13 @@ class Admin:
         if user == ctx.principal.actor and not active:
             raise InputError(ErrorCode.FIELD_INVALID, "an admin cannot disable their own account")
         ctx.clerks.set_active(ctx.desk.keys, user, active, actor=ctx.principal.actor)
+        return ctx.redirect("/admin/clerks")
+
+    @http("POST", "/admin/clerks/<user>/unlock")
+    @page("admin")
+    def unlock(self, ctx: Ctx, user: str) -> Response:
+        """Lift an account's login backoff from every address (``tongban node clerk unlock``)."""
+        ctx.clerks.unlock(user)
         return ctx.redirect("/admin/clerks")
 
     @http("POST", "/admin/devices")

@@ -2,11 +2,14 @@
 
 The same desk, the same checks and the same error codes as the pages. Devices present a
 token (``Authorization: Bearer tbd_…``, made with ``tongban node device add``); there are
-no cookies, so there is nothing to forge across sites. Errors are
+no cookies, so there is nothing to forge across sites. A body is one JSON object, read
+strictly (:mod:`web.json_body`), with no field the document does not name. Errors are
 ``{"error": {"code", "message", "message_en", "detail"}}`` with an HTTP status from the
 code (400 bad input, 401 no or bad token, 403 role, 404 unknown case, 409 duplicate,
-413 too large, 422 materials missing — the body then lists them). The document is served
-at ``/api/v1/openapi.json``.
+413 too large, 415 not JSON, 422 materials missing — the body then lists them, 5xx the
+store or ``E_INTERNAL``); never the server's own error page. The document, which states
+every constraint the server enforces on a request's shape, is served at
+``/api/v1/openapi.json`` (:mod:`node.web.openapi`).
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from werkzeug.wrappers import Request, Response
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from node.desk import Case, IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
-from node.web.openapi import document
+from node.web.openapi import document, fields
 from node.web.render import Ctx
+from web.json_body import parse_object
 
 
 def api(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(fn)
         def handler(self: Any, request: Request, **kwargs: Any) -> Response:
-            ctx = Ctx.build(request, self.web.desk)
+            try:
+                ctx = Ctx.build(request, self.web.desk)
+            except Exception as exc:  # no handle to the store: the body says why, with its code
+                return Ctx.unavailable_json(request, exc, self.web.pool.options)
             try:
                 ctx.check_size()
                 header = request.headers.get("Authorization", "")
@@ -41,7 +48,7 @@ def api(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Respon
                 if roles:
                     ctx.principal.require(*roles)
                 return fn(self, ctx, **kwargs)
-            except TongbanError as exc:
+            except Exception as exc:  # a refusal with its code, anything else E_INTERNAL
                 return ctx.json_error(exc)
 
         return handler
@@ -49,13 +56,16 @@ def api(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Respon
     return decorate
 
 
-def _body(ctx: Ctx) -> dict[str, Any]:
-    try:
-        data = json.loads(ctx.request.get_data(as_text=True) or "{}")
-    except ValueError as exc:
-        raise InputError(ErrorCode.FIELD_INVALID, "the body is not JSON") from exc
-    if not isinstance(data, dict):
-        raise InputError(ErrorCode.FIELD_INVALID, "the body must be a JSON object")
+def _body(ctx: Ctx, schema: str) -> dict[str, Any]:
+    """The request's JSON object, with only the fields of ``schema`` (the document's)."""
+    data = parse_object(ctx.request.get_data(), ctx.request.headers.get("Content-Type"))
+    unknown = sorted(set(data) - fields(schema))
+    if unknown:
+        raise InputError(
+            ErrorCode.FIELD_INVALID, f"unknown field {unknown[0]!r}", zh=f"没有名为 {unknown[0]} 的字段"
+        )
+    if not isinstance(data.get("confirm_duplicate", False), bool):
+        raise InputError(ErrorCode.FIELD_INVALID, "confirm_duplicate: true or false")
     return data
 
 
@@ -117,10 +127,10 @@ class Api:
     @http("POST", "/api/v1/cases")
     @api("clerk")
     def api_intake(self, ctx: Ctx) -> Response:
-        data = _body(ctx)
+        data = _body(ctx, "Intake")
         form = IntakeForm.from_mapping(data)
         desk = ctx.desk
-        if not data.get("confirm_duplicate"):
+        if not data.get("confirm_duplicate", False):
             checked = desk.check_intake(form)
             duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
             if duplicates:
@@ -138,7 +148,7 @@ class Api:
     @http("POST", "/api/v1/notices")
     @api("clerk")
     def api_notice(self, ctx: Ctx) -> Response:
-        notice = ctx.desk.notice(IntakeForm.from_mapping(_body(ctx)))
+        notice = ctx.desk.notice(IntakeForm.from_mapping(_body(ctx, "Intake")))
         return ctx.json(_notice(notice))
 
     @http("GET", "/api/v1/cases")
@@ -158,7 +168,7 @@ class Api:
     @http("POST", "/api/v1/cases/<case_no>/events")
     @api("clerk")
     def api_event(self, ctx: Ctx, case_no: str) -> Response:
-        data = _body(ctx)
+        data = _body(ctx, "Event")
         event = data.get("event")
         if not isinstance(event, str):
             raise InputError(ErrorCode.FIELD_REQUIRED, "event")

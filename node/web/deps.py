@@ -16,7 +16,8 @@ from node import config as node_config
 from node.desk import Desk
 from node.store import NodeStore
 from sync.record import keys
-from web.deps import HOME_KEY, Pool, PoolProvider
+from web.deps import HOME_KEY, Pool, PoolProvider, Unavailable, handle_or_raise
+from web.render import WebOptions
 
 __all__ = ["HOME_KEY", "DeskProvider", "WorkerDesk"]
 
@@ -28,6 +29,7 @@ class DeskPool(Pool[Desk]):
         super().__init__(home, clock)
         self.config = node_config.load(home)
         self.keys = keys.load_key_file(self.config.key_path)
+        self.options = WebOptions.of(self.config.web)
 
     def open_one(self) -> Desk:
         store = NodeStore.open(self.config.database_path, self.clock)
@@ -51,6 +53,13 @@ class DeskProvider(PoolProvider):
 
 
 class WorkerDesk:
-    def __init__(self, desk: Desk, pool: DeskPool) -> None:
-        self.desk = desk
+    """A worker's desk (or why there is none: :class:`web.deps.Unavailable`) and the pool."""
+
+    def __init__(self, desk: Desk | Unavailable, pool: DeskPool) -> None:
+        self._desk = desk
         self.pool = pool
+
+    @property
+    def desk(self) -> Desk:
+        """The desk; raises what kept the store from being opened."""
+        return handle_or_raise(self._desk)

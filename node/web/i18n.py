@@ -116,6 +116,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "flags": ("标记", "Flags"),
     "events": ("办理过程", "History"),
     "event.refused": ("未生效", "not applied"),
+    "event.quarantined": ("已隔离(证书吊销后签署)", "quarantined (signed after a revocation)"),
+    "case.void": ("作废", "void"),
+    "case.quarantined": (
+        "此件作废:受理记录是用已被吊销的节点密钥在吊销截止点之后签署的(可能是密钥被盗后伪造),"
+        "不计入任何待办、统计和在办清单,也不能再办理。记录留作证据,请报告市中心核查。",
+        "This case is void: its intake was signed with the node's key after the key's revocation"
+        " cut-off (a stolen key, perhaps). It is in no queue, count or list of open cases, and no"
+        " step can be taken on it. The records are kept as evidence; report it to the city center.",
+    ),
     "steps": ("办理", "Actions"),
     "reason": ("理由/说明", "Reason / note"),
     "missing_list": ("需补正的材料(每行一项)", "Materials to supply (one per line)"),
@@ -143,6 +152,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "disabled": ("已停用", "disabled"),
     "enable": ("启用", "Enable"),
     "disable": ("停用", "Disable"),
+    "login.backed_off": (
+        "登录受限（{n} 个地址多次输错密码）",
+        "Logins held back ({n} address(es) with wrong passwords)",
+    ),
+    "login.unlock": ("解除登录限制", "Lift the login limit"),
     "add": ("添加", "Add"),
     "devices": ("自助设备令牌", "Device tokens"),
     "device.name": ("设备名称", "Device name"),

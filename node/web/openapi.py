@@ -1,45 +1,151 @@
-"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``, tested against the routes)."""
+"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``).
+
+It states every constraint the server enforces on the shape of a request — required
+fields, lengths, patterns, enums, no field it does not name, the search query — so that
+a request the document allows is refused only for what no schema can say: a check
+character, a birth date, an item this node is not granted, a case it does not hold, a
+step the case's state does not allow; each such refusal has its stable code in the error
+body the document describes. The patterns are built from the same rules the checks use
+(:mod:`core.intake`, :mod:`core.catalog`); ``tests/integration/test_api_contract.py``
+holds the document to the routes and runs schemathesis against a live node.
+"""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+from functools import cache
 from typing import Any
 
+from core.cases import DELIVERY_LABELS
 from core.documents import DocType
 from core.errors import ErrorCode
+from core.intake import MAX_DOC_NO, MAX_NAME, MAX_NOTES, MAX_PHONE, MAX_REASON
 
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "message_en", "detail"],
-            "properties": {
-                "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
-                "message": {"type": "string", "description": "for the clerk, in Chinese"},
-                "message_en": {"type": "string"},
-                "detail": {"type": "string"},
-                "notice": {"$ref": "#/components/schemas/Notice"},
-                "cases": {"type": "array", "items": {"type": "string"}},
+MAX_ITEM = 20
+MAX_QUERY = 40
+EVENTS = ("supply", "deliver", "withdraw", "rate")
+
+
+@cache
+def _ranges(categories: frozenset[str]) -> str:
+    """A regex character-class body for every code point in ``categories`` (surrogates,
+    which JSON text cannot carry whole, left out)."""
+    spans: list[tuple[int, int]] = []
+    for cp in range(sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF or unicodedata.category(chr(cp)) not in categories:
+            continue
+        if spans and spans[-1][1] == cp - 1:
+            spans[-1] = (spans[-1][0], cp)
+        else:
+            spans.append((cp, cp))
+    return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in spans)
+
+
+def _escape(cp: int) -> str:
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
+
+
+@cache
+def _patterns() -> dict[str, str]:
+    invisible = _ranges(frozenset({"Cc", "Cf", "Zl", "Zp"}))  # core.intake.refuse_invisible
+    control = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f"  # core.intake.clean_text
+    space = "\\s"  # what the server strips from both ends before it checks
+    return {
+        # a name: something besides spaces, nothing invisible anywhere
+        "name": f"^[{_ranges(frozenset({'Zs'}))}]*[^{invisible}{_ranges(frozenset({'Zs'}))}][^{invisible}]*$",
+        # free text: no control character but line breaks and tabs
+        "text": f"^[^{control}]*$",
+        # required text: that, and something besides spaces
+        "required": f"^[^{control}]*[^{control}{space}][^{control}]*$",
+        # the forms the server checks once it removed the spaces (core.intake.validate_phone)
+        "phone": "^(1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7})$",
+        "item": "^[A-Z]{2,4}-[0-9]{4}$",  # core.catalog.ITEM_CODE
+        "material": "^[a-z][a-z0-9_]{1,39}$",  # core.catalog.MATERIAL_CODE
+        "case_no": "^[0-9]{6,12}-[0-9]{8}-[0-9]{4,6}$",  # core.intake.CASE_NUMBER
+    }
+
+
+def _text(max_length: int, pattern: str, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "pattern": _patterns()[pattern], **more}
+
+
+def _error() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "message_en", "detail"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                    "message": {"type": "string", "description": "for the clerk, in Chinese"},
+                    "message_en": {"type": "string"},
+                    "detail": {"type": "string", "description": "for the log and the operator"},
+                    "notice": {"$ref": "#/components/schemas/Notice"},
+                    "cases": {"type": "array", "items": {"type": "string"}},
+                },
+            }
+        },
+    }
+
+
+def _intake() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["item", "name", "doc_type", "doc_no", "phone"],
+        "additionalProperties": False,
+        "properties": {
+            "item": _text(MAX_ITEM, "item", example="GA-0001", description="an item GET /api/v1/items lists"),
+            "name": _text(
+                MAX_NAME,
+                "name",
+                minLength=1,
+                description="the applicant's name, as typed (no control or bidi characters)",
+            ),
+            "doc_type": {"type": "string", "enum": [d.value for d in DocType]},
+            "doc_no": _text(
+                MAX_DOC_NO,
+                "required",
+                minLength=1,
+                description="checked against doc_type: format, check character, birth date (E_ID_*)",
+            ),
+            "phone": _text(MAX_PHONE, "phone", description="a mainland mobile or a landline with area code"),
+            "materials": {
+                "type": "array",
+                "items": {"type": "string", "pattern": _patterns()["material"]},
+                "description": "codes of the materials received, among the item's",
             },
-        }
-    },
-}
+            "notes": _text(MAX_NOTES, "text"),
+            "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
+        },
+    }
 
-_INTAKE = {
-    "type": "object",
-    "required": ["item", "name", "doc_type", "doc_no", "phone"],
-    "properties": {
-        "item": {"type": "string", "example": "GA-0001"},
-        "name": {"type": "string", "maxLength": 50},
-        "doc_type": {"type": "string", "enum": [d.value for d in DocType]},
-        "doc_no": {"type": "string", "maxLength": 30},
-        "phone": {"type": "string", "maxLength": 20},
-        "materials": {"type": "array", "items": {"type": "string"}, "description": "codes received"},
-        "notes": {"type": "string", "maxLength": 500},
-        "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
-    },
-}
+
+def _event() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event"],
+        "additionalProperties": False,
+        "properties": {
+            "event": {"type": "string", "enum": list(EVENTS)},
+            "reason": _text(MAX_REASON, "text"),
+            "delivery": {"type": "string", "enum": [d.value for d in DELIVERY_LABELS]},
+            "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        },
+        "allOf": [
+            {"if": _is("deliver"), "then": {"required": ["delivery"]}},
+            {"if": _is("rate"), "then": {"required": ["rating"]}},
+        ],
+    }
+
+
+def _is(event: str) -> dict[str, Any]:
+    return {"required": ["event"], "properties": {"event": {"const": event}}}
+
 
 _NOTICE = {
     "type": "object",
@@ -53,6 +159,12 @@ _NOTICE = {
         "node": {"type": "string"},
     },
 }
+
+
+def fields(schema: str) -> frozenset[str]:
+    """The fields a request body of ``schema`` may have; the server refuses any other
+    (``E_FIELD_INVALID``)."""
+    return frozenset(document()["components"]["schemas"][schema]["properties"])
 
 
 def _op(
@@ -79,9 +191,26 @@ def _op(
     return op
 
 
-_CASE_NO = {"name": "case_no", "in": "path", "required": True, "schema": {"type": "string"}}
+def _case_no() -> dict[str, Any]:
+    return {
+        "name": "case_no",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": _patterns()["case_no"]},
+    }
 
 
+def _query() -> dict[str, Any]:
+    return {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "description": "a case number, an ID number or part of a name",
+        "schema": _text(MAX_QUERY, "required", minLength=1),
+    }
+
+
+@cache
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -97,20 +226,16 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/cases": {
                 "post": _op("take a case in (201), or 422 with the one-time notice", "201", body="Intake"),
-                "get": _op(
-                    "search by case number, ID number or part of a name",
-                    "200",
-                    params=[{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}],
-                ),
+                "get": _op("search by case number, ID number or part of a name", "200", params=[_query()]),
             },
             "/api/v1/notices": {"post": _op("the one-time notice for a form", "200", body="Intake")},
-            "/api/v1/cases/{case_no}": {"get": _op("a case and its history", "200", params=[_CASE_NO])},
+            "/api/v1/cases/{case_no}": {"get": _op("a case and its history", "200", params=[_case_no()])},
             "/api/v1/cases/{case_no}/events": {
                 "post": _op(
                     "deliver, supply, withdraw or rate (decisions are an approver's)",
                     "200",
                     body="Event",
-                    params=[_CASE_NO],
+                    params=[_case_no()],
                 ),
             },
         },
@@ -118,20 +243,6 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "device": {"type": "http", "scheme": "bearer", "description": "device token"}
             },
-            "schemas": {
-                "Error": _ERROR,
-                "Intake": _INTAKE,
-                "Notice": _NOTICE,
-                "Event": {
-                    "type": "object",
-                    "required": ["event"],
-                    "properties": {
-                        "event": {"type": "string", "enum": ["supply", "deliver", "withdraw", "rate"]},
-                        "reason": {"type": "string"},
-                        "delivery": {"type": "string", "enum": ["pickup", "mail", "electronic"]},
-                        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                    },
-                },
-            },
+            "schemas": {"Error": _error(), "Intake": _intake(), "Notice": _NOTICE, "Event": _event()},
         },
     }

@@ -33,6 +33,9 @@ class Pages(Sessions):
     def context(self, request: Request) -> Ctx:
         return Ctx.build(request, self.web.desk)
 
+    def unavailable(self, request: Request, exc: Exception) -> Response:
+        return Ctx.unavailable(request, exc, self.web.pool.options)
+
     def slow(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self.web.pool.slow(fn, *args)
 

@@ -2,7 +2,8 @@
 
 The kit (:mod:`web.render`) reads the language and the session, renders with autoescaping
 and sets the security headers; this module adds what a node's pages show on every
-screen: the node, the sync status and the banners (stale catalog, expired grants).
+screen: the node (from its configuration, so an error page needs no store), and for a
+clerk logged in the sync status and the banners (stale catalog, expired grants).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Request
 from node.clerks import Clerks
 from node.desk import Desk
 from node.web.i18n import TEXTS
-from web.render import BaseCtx, environment, status_for
+from web.render import BaseCtx, WebOptions, environment, status_for
 
 __all__ = ["Ctx", "status_for"]
 
@@ -26,14 +27,13 @@ class Ctx(BaseCtx):
     texts = TEXTS
 
     def __init__(self, request: Request, desk: Desk) -> None:
-        super().__init__(request)
+        super().__init__(request, WebOptions.of(desk.config.web))
         self.desk = desk
 
     @classmethod
     def build(cls, request: Request, desk: Desk) -> Ctx:
-        ctx = cls(request, desk)
-        ctx.identify()
-        return ctx
+        """The context of ``request``; the principal is found by :meth:`identify`."""
+        return cls(request, desk)
 
     @property
     def clerks(self) -> Clerks:
@@ -43,11 +43,12 @@ class Ctx(BaseCtx):
     def accounts(self) -> Clerks:
         return self.clerks
 
-    def page_values(self) -> dict[str, Any]:
+    def frame_values(self) -> dict[str, Any]:
         desk = self.desk
-        return {
-            "node": desk.config.node,
-            "banners": desk.banners(),
-            "sync": desk.sync_status(),
-            "now": desk.clock.now(),
-        }
+        return {"node": desk.config.node, "banners": [], "sync": None, "now": desk.clock.now()}
+
+    def page_values(self) -> dict[str, Any]:
+        values = self.frame_values()
+        if self.principal is not None:  # only a clerk logged in sees the sync bar and banners
+            values.update(banners=self.desk.banners(), sync=self.desk.sync_status())
+        return values

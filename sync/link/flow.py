@@ -26,6 +26,7 @@ class Committed:
     counts: dict[str, int]
     codes: dict[str, int]
     heads: Heads
+    again: int = 0  # of the refused, those refused before (the same bytes, the same code)
 
 
 @dataclass(frozen=True)

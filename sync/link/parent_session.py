@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import ErrorCode, SyncError
-from sync.link.flow import Receiver, Sender
+from sync.link.flow import Committed, Receiver, Sender
 from sync.link.protocol import CREDIT, Message, Phase, Type, choose_version, read_heads, write_heads
 from sync.link.session import (
     DOWN_DONE,
@@ -24,7 +24,10 @@ from sync.link.session import (
     ack_message,
     forks,
 )
-from sync.record.outcome import Heads
+from sync.record.outcome import Heads, Status
+
+FLOOD_REFUSALS = 256
+"""Records a child's session may have refused in all; one more ends it (``E_SYNC_FLOOD``)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ParentSession(Machine):
         self.inbound = Receiver(credit)
         self.session_id = b""
         self.child_credit = CREDIT
+        self.refused = 0
+        self.taken = 0
 
     def news(self, root_seq: int) -> list[Message]:
         """News for a child still uploading, now that this parent holds the root's chain
@@ -113,7 +118,22 @@ class ParentSession(Machine):
         self.inbound.check(body)
         done = self.store.commit_up(self.peer.code, self.peer.cert_id, body["records"], body["upto"])
         self.summary.add(done.counts, done.codes, "up")
+        self._flood_check(body["n"], done)
         return [ack_message(Phase.UP, body["n"], body["upto"], done, self.version)]
+
+    def _flood_check(self, batch: int, done: Committed) -> None:
+        """End a session that sends mostly what is refused: more than :data:`FLOOD_REFUSALS`
+        in all, or, past its first batch, more refused than taken (appended, held, known).
+        What was refused before (a child sending again what it holds and the parent does
+        not take) counts for neither: it is not new garbage, and it is kept no more."""
+        rejected = done.counts.get(Status.REJECTED.value, 0)
+        self.refused += rejected - done.again
+        self.taken += sum(done.counts.values()) - rejected
+        if self.refused > FLOOD_REFUSALS or (batch > 1 and self.refused > self.taken):
+            raise SyncError(
+                ErrorCode.SYNC_FLOOD,
+                f"{self.refused} records refused in this session, {self.taken} taken",
+            )
 
     def send_news(self, root_seq: int) -> list[Message]:
         self.news_through = root_seq

@@ -162,7 +162,8 @@ class LinkStore:
             for row in self.conn.execute("SELECT DISTINCT origin FROM records WHERE arrival > ?", (before,))
         ]
         heads = self.heads_of([o for o in touched if self.dense(o)])
-        return Committed(counts, codes, heads)
+        again = sum(1 for outcome in outcomes if outcome.again)
+        return Committed(counts, codes, heads, again)
 
     # -- the link's tables -------------------------------------------------------------------
 

@@ -27,9 +27,12 @@ from sync.record.log import signed_at
 CASE_COLUMNS = (
     "case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials, notes,"
     " limit_days, deadline, flags, received, actor, state, rating, comment, delivery, decided_at, closed_at,"
-    " missing, paused_days, events, intake_deadline"
+    " missing, paused_days, events, intake_deadline, quarantined"
 )
 _SELECT = f"SELECT {CASE_COLUMNS} FROM cases"
+_LIVE = "quarantined = 0"
+"""Cases whose intake is not quarantined: only those are in a queue, a count or a list of
+open cases (:mod:`sync.projection.cases`)."""
 
 # Waiting for a decision: a proxy case forwarded to its decider, a direct case taken in.
 _AWAITING_DECISION = "((mode = 'proxy' AND state = 'forwarded') OR (mode = 'direct' AND state = 'accepted'))"
@@ -75,19 +78,20 @@ class CaseRow:
     paused_days: int
     events: int  # steps applied
     intake_deadline: str
+    quarantined: bool  # its intake was signed after its key's revocation cut-off: void
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> CaseRow:
         """A row of :data:`CASE_COLUMNS`, its stored JSON and enum values parsed."""
         (case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials,
          notes, limit_days, deadline, flags, received, actor, state, rating, comment, delivery,
-         decided_at, closed_at, missing, paused_days, events, intake_deadline) = row  # fmt: skip
+         decided_at, closed_at, missing, paused_days, events, intake_deadline, quarantined) = row  # fmt: skip
         return cls(
             case_no, node, item, item_name, cat, Mode(mode), decider, name, doc_type, doc_no, phone,
             tuple(json.loads(materials)), notes, limit_days, deadline, tuple(json.loads(flags)),
             received, actor, State(state), Rating(rating) if rating else None, comment,
             Delivery(delivery) if delivery else None, decided_at, closed_at, _supplement(missing),
-            paused_days, events, intake_deadline,
+            paused_days, events, intake_deadline, bool(quarantined),
         )  # fmt: skip
 
 
@@ -108,7 +112,8 @@ def state_of(case: CaseRow) -> CaseState:
 
 @dataclass(frozen=True)
 class CaseEventRow:
-    """One step of a case, as replayed: ``status`` applied, refused (with ``code``) or pending."""
+    """One step of a case, as replayed: ``status`` applied, refused (with ``code``), pending
+    (its intake has not arrived) or quarantined (signed after its key's cut-off)."""
 
     event: str
     at: int
@@ -157,7 +162,8 @@ def recent(db: Database, node: str, limit: int = 30) -> list[CaseRow]:
 def queue(db: Database, decider: str) -> list[CaseRow]:
     """Cases ``decider`` decides that wait for a decision, by deadline, then oldest first."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} ORDER BY deadline, received", (decider,)
+        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE} ORDER BY deadline, received",
+        (decider,),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 
@@ -191,28 +197,30 @@ def open_case_records(db: Database, decider: str) -> list[tuple[str, bytes, bool
 def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
     """Open cases of the applicant with ID number ``doc_no`` for ``item``, newest first."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE doc_no = ? AND item = ? AND state IN (?, ?, ?) ORDER BY received DESC",
+        f"{_SELECT} WHERE doc_no = ? AND item = ? AND state IN (?, ?, ?) AND {_LIVE} ORDER BY received DESC",
         (doc_no, item, *OPEN_STATES),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 
 
 def counts(db: Database, node: str, *, since: int, today: date) -> CaseCounts:
-    """``node``'s cases taken in since ``since``, open, overdue on ``today``, and waiting for it."""
+    """``node``'s cases taken in since ``since``, open, overdue on ``today``, and waiting for
+    it (quarantined cases count for nothing)."""
     conn = db.conn
     return CaseCounts(
         today=conn.execute(
-            "SELECT count(*) FROM cases WHERE node = ? AND received >= ?", (node, since)
+            f"SELECT count(*) FROM cases WHERE node = ? AND received >= ? AND {_LIVE}", (node, since)
         ).fetchone()[0],
         open=conn.execute(
-            "SELECT count(*) FROM cases WHERE node = ? AND state IN (?, ?, ?)", (node, *OPEN_STATES)
+            f"SELECT count(*) FROM cases WHERE node = ? AND state IN (?, ?, ?) AND {_LIVE}",
+            (node, *OPEN_STATES),
         ).fetchone()[0],
         overdue=conn.execute(
-            f"SELECT count(*) FROM cases WHERE (node = ? OR decider = ?) AND {OVERDUE_SQL}",
+            f"SELECT count(*) FROM cases WHERE (node = ? OR decider = ?) AND {OVERDUE_SQL} AND {_LIVE}",
             (node, node, today.isoformat()),
         ).fetchone()[0],
         queue=conn.execute(
-            f"SELECT count(*) FROM cases WHERE decider = ? AND {_AWAITING_DECISION}", (node,)
+            f"SELECT count(*) FROM cases WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE}", (node,)
         ).fetchone()[0],
     )
 

@@ -12,6 +12,15 @@ Tables:
     code, and shown on the case: a conflict is never resolved silently. An event whose
     intake has not arrived yet waits as ``pending``.
 
+**Quarantined records** (signed with a key after its revocation's cut-off, arrived before
+the revocation: the ``quarantined`` view of :mod:`sync.record.trust`) act on nothing. When
+a ``cert.revoke`` arrives, or lowers a cut-off, the cases it touches are projected again:
+a case whose intake is quarantined is kept but marked (``cases.quarantined``; readers leave
+it out of every queue, count and list of open cases, and a node takes no step on it), and
+a quarantined event is kept as ``quarantined`` (code ``E_CERT_REVOKED``) and not applied.
+A record past a cut-off that arrives after the revocation is refused at ingest, so the
+projection stays a function of the log in arrival order: a rebuild gives the same rows.
+
 Nothing here depends on the current time: overdue flags are computed when read.
 """
 
@@ -30,7 +39,7 @@ from core.clock import local_date
 from core.errors import ErrorCode, RecordError, TongbanError
 from core.intake import Intake, case_node
 from sync.projection.calendars import StoreCalendar
-from sync.record import codec, kinds
+from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import Record
 
@@ -47,7 +56,7 @@ already, its insert and their replay run in a savepoint of their own."""
 class CaseProjector:
     """Cases and their events (see the module docstring)."""
 
-    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
+    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT, kinds.CERT_REVOKE})
     tables: tuple[str, ...] = ("cases", "case_events")
     contained = CONTAINED_CASE_KINDS
 
@@ -59,8 +68,31 @@ class CaseProjector:
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
         if record.kind == kinds.CASE_INTAKE:
             self._intake(db, record, checked if isinstance(checked, Intake) else None)
-        else:
+        elif record.kind == kinds.CASE_EVENT:
             self._event(db, record, checked if isinstance(checked, CaseEvent) else None)
+        else:  # the key directory has taken the revocation in already: it runs first
+            self.quarantine(db, record.body["node"])
+
+    def quarantine(self, db: Database, node: str | None = None) -> None:
+        """Leave out of the cases the records of ``node`` (of every node: None) that are
+        quarantined now: mark their intakes' cases, set their events aside, replay."""
+        held = trust.quarantined_of(db, node)
+        intakes = [rid for rid, kind in held if kind == kinds.CASE_INTAKE]
+        events = [rid for rid, kind in held if kind == kinds.CASE_EVENT]
+        conn = db.conn
+        for rid in intakes:
+            conn.execute("UPDATE cases SET quarantined = 1 WHERE intake_id = ? AND quarantined = 0", (rid,))
+        touched: set[str] = set()
+        for rid in events:
+            row = conn.execute(
+                "UPDATE case_events SET status = 'quarantined', code = ? WHERE record_id = ?"
+                " AND status != 'quarantined' RETURNING case_no",
+                (ErrorCode.CERT_REVOKED.value, rid),
+            ).fetchone()
+            if row is not None:
+                touched.add(str(row[0]))
+        for case_no in sorted(touched):
+            self.replay(db, case_no)
 
     def _intake(self, db: Database, record: Record, intake: Intake | None) -> None:
         if intake is None:
@@ -213,6 +245,8 @@ class CaseProjector:
         last = {"decided_at": None, "closed_at": None, "delivery": None, "comment": None, "missing": None}
         applied = 0
         for rid, origin, body, stored_status, stored_code in events:
+            if stored_status == "quarantined":
+                continue  # kept as evidence, applied to nothing
             event = self._parsed.get(bytes(rid))
             if event is None:
                 event = CaseEvent.from_body(codec.decode(bytes(body)))
@@ -316,3 +350,6 @@ CASE_TABLES = (
     "CREATE INDEX case_events_case ON case_events (case_no, at)",
 )
 """Migration ``log/0004_grants_and_cases``, its middle part (after the grants' tables)."""
+
+CASE_QUARANTINE = ("ALTER TABLE cases ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0",)
+"""Migration ``log/0010_quarantined_cases`` (it also projects the revocations a store held)."""

@@ -141,4 +141,4 @@ DEPARTMENT_TABLES = (
     """,
     "CREATE INDEX department_items_item ON department_items (item)",
 )
-"""Migration ``log/0008_departments``."""
+"""Migration ``log/0011_departments``."""

@@ -16,8 +16,13 @@ Tables (kept by every store; a relay town holds its villages' rows too):
 ``link_receipts``
     the newest ``link.receipt`` each witness (a parent, or central) signed for each child:
     when the child was last seen by someone who signs for it.
+``receipt_history``
+    every ``link.receipt`` held: which seq of the child's chain a witness saw, and when. A
+    record of the child existed when the first receipt covering its seq was signed, which
+    bounds how long before that its author can have signed it (:func:`first_witness`;
+    central's re-check, :mod:`central.recheck`).
 
-Both may hold rows of quarantined records (signed after a revocation's cut-off, arrived
+All may hold rows of quarantined records (signed after a revocation's cut-off, arrived
 before it); readers leave those out through the ``quarantined`` view.
 """
 
@@ -43,10 +48,10 @@ FIGURES = ("catalog", "calendar", "held", "rejected", "backlog")
 
 
 class StatusProjector:
-    """``node_status`` and ``link_receipts`` (see the module docstring)."""
+    """``node_status``, ``link_receipts`` and ``receipt_history`` (see the module docstring)."""
 
     kinds = frozenset({kinds.NODE_STATUS, kinds.LINK_RECEIPT})
-    tables: tuple[str, ...] = ("node_status", "link_receipts")
+    tables: tuple[str, ...] = ("node_status", "link_receipts", "receipt_history")
     contained = kinds  # one upsert, never a refusal
 
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
@@ -75,6 +80,29 @@ class StatusProjector:
             " record_id = excluded.record_id WHERE excluded.seq > link_receipts.seq",
             (body["child"], record.origin, record.seq, body["at"], record.id),
         )
+        note_receipt(db, record)
+
+
+def note_receipt(db: Database, record: Record) -> None:
+    """Keep the ``link.receipt`` ``record`` in ``receipt_history``."""
+    body = record.body
+    db.conn.execute(
+        "INSERT OR IGNORE INTO receipt_history (record_id, child, witness, seq, at) VALUES (?, ?, ?, ?, ?)",
+        (record.id, body["child"], record.origin, body["seq"], body["at"]),
+    )
+
+
+def first_witness(db: Database, child: str, seq: int) -> int | None:
+    """When ``child``'s record ``seq`` was first witnessed: the time of the earliest receipt
+    that covers it; failing one, of the newest receipt held for ``child`` (it was signed
+    after that). None: no receipt of ``child`` is held."""
+    live = "record_id NOT IN (SELECT id FROM quarantined)"
+    row = db.conn.execute(
+        f"SELECT coalesce((SELECT min(at) FROM receipt_history WHERE child = ? AND seq >= ? AND {live}),"
+        f" (SELECT max(at) FROM receipt_history WHERE child = ? AND seq < ? AND {live}))",
+        (child, seq, child, seq),
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
 
 
 STATUS_TABLES = (
@@ -94,6 +122,17 @@ STATUS_TABLES = (
     """,
 )
 """Migration ``log/0006_node_status``."""
+
+RECEIPT_HISTORY = (
+    """
+    CREATE TABLE receipt_history (
+        record_id BLOB PRIMARY KEY, child TEXT NOT NULL, witness TEXT NOT NULL,
+        seq INTEGER NOT NULL, at INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX receipt_history_child ON receipt_history (child, seq)",
+)
+"""Migration ``log/0009_receipt_history`` (it also keeps the receipts a store held before)."""
 
 
 def current_status(log: RecordLog, backlog: int) -> dict[str, int]:

@@ -51,6 +51,7 @@ from sync.record.envelope import (
 )
 from sync.record.outcome import REFUSALS, Anchor, Head, Outcome, Status
 from sync.record.projector import Projectors
+from sync.record.refused import Refusals
 from sync.record.trust import SigningKey, role_of
 from sync.record.verify import Pending, SignatureJob, Verifier
 
@@ -59,7 +60,11 @@ MAX_HELD_GAP = 100_000
 MAX_HELD_UNVERIFIED = 10_000
 MAX_HELD_UNVERIFIED_BYTES = 64 * 1024 * 1024
 """Caps on records waiting for a certificate: their signatures cannot be checked yet, so
-anyone could send them; beyond the caps they are refused (and kept in ``rejected``)."""
+anyone could send them; beyond the caps they are refused (and kept in ``rejected``, within
+the source's bound: :mod:`sync.record.refused`)."""
+MAX_HELD_SOURCE_BYTES = 64 * 1024 * 1024
+"""Cap on the bytes held from one source, whatever they wait for: a key that signs records
+with gaps in its own chain cannot fill the disk with them either."""
 
 
 class LogView(Protocol):
@@ -116,6 +121,7 @@ class Pass:
         self._known: set[bytes] = set()
         self._held: int | None = None
         self._pending: dict[int, tuple[Pending, int]] = {}
+        self.refusals = Refusals(log.db, now)
 
     # -- batch preparation --------------------------------------------------------------
 
@@ -285,13 +291,17 @@ class Pass:
             self._keys.clear()
 
     def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
-        count, size = self.conn.execute(
-            "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held WHERE code = ?", (code.value,)
+        count, size, from_source = self.conn.execute(
+            "SELECT coalesce(sum(code = ?), 0),"
+            " coalesce(sum(CASE WHEN code = ? THEN length(envelope) END), 0),"
+            " coalesce(sum(CASE WHEN source = ? THEN length(envelope) END), 0) FROM held",
+            (code.value, code.value, source),
         ).fetchone()
         if code is ErrorCode.KEY_UNKNOWN:
             full = count >= MAX_HELD_UNVERIFIED or size + len(envelope) > MAX_HELD_UNVERIFIED_BYTES
         else:
             full = count >= MAX_HELD_GAP
+        full = full or from_source + len(envelope) > MAX_HELD_SOURCE_BYTES
         if full:
             raise error(code, "too many records waiting; refused instead of held")
         # Keyed by the envelope's bytes, not the record id: an unverified copy with a bad
@@ -353,29 +363,10 @@ class Pass:
                     queue.append(Record(item.rid, item.payload, item.payload_bytes, item.sig, item.envelope))
         return released
 
-    def reject(self, envelope: bytes, source: str, exc: TongbanError) -> None:
-        data = bytes(envelope) if isinstance(envelope, bytes | bytearray | memoryview) else b""
-        origin, seq, kind, rid = _best_effort_header(data)
-        with transaction(self.log.db):
-            self.conn.execute(
-                "INSERT INTO rejected (digest, code, reason, origin, seq, kind, record_id, size, envelope,"
-                " source, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (digest, code) DO UPDATE SET times = times + 1, last_at = excluded.last_at",
-                (
-                    hashlib.sha256(data).digest(),
-                    exc.code.value,
-                    exc.text("en"),
-                    origin,
-                    seq,
-                    kind,
-                    rid,
-                    len(data),
-                    data[: 2 * 64 * 1024],
-                    source,
-                    self.now,
-                    self.now,
-                ),
-            )
+    def reject(self, envelope: bytes, source: str, exc: TongbanError) -> bool:
+        """Keep the refusal of ``envelope`` in ``rejected``, within ``source``'s bound
+        (:mod:`sync.record.refused`); whether the same bytes were refused so before."""
+        return self.refusals.keep(envelope, source, exc)
 
     # -- cached lookups -----------------------------------------------------------------
 
@@ -430,13 +421,3 @@ class Pass:
 
     def is_cert_of(self, cert_id: bytes, origin: str) -> bool:
         return trust.is_cert_of(self.log.db, cert_id, origin)
-
-
-def _best_effort_header(data: bytes) -> tuple[str | None, int | None, str | None, bytes | None]:
-    """Whatever can be read of a refused envelope, for the operator's table."""
-    try:
-        payload_bytes, _ = split(data, max_size=max(len(data), 1))
-        payload = read_header(payload_bytes)
-        return payload.origin, payload.seq, payload.kind, record_id(payload_bytes)
-    except RecordError:
-        return None, None, None, None

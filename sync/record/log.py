@@ -21,7 +21,8 @@ code (docs/record-format.md):
    e.g. a catalog rollback, and then nothing is written).
 
 A refused record is never dropped silently: it is kept in ``rejected`` with its code,
-reason and bytes (counted, once per distinct bytes and code). Held records are retried
+reason and bytes (counted, once per distinct bytes and code), within a bound per source
+(:mod:`sync.record.refused`). Held records are retried
 when what they wait for arrives. Update and delete on ``records`` are refused by triggers.
 
 :meth:`RecordLog.ingest_many` runs a whole batch in one transaction (a savepoint per
@@ -252,13 +253,13 @@ class RecordLog:
                     outcome = Outcome(Status.APPENDED, item.rid, released=released)
                 return outcome
         except REFUSALS as exc:
-            checks.reject(item.envelope, source, exc)
-            return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail)
+            again = checks.reject(item.envelope, source, exc)
+            return Outcome(Status.REJECTED, code=exc.code, reason=exc.detail, again=again)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             # A shape no check anticipated: still the sender's fault, never a crash.
             error = RecordError(ErrorCode.RECORD_MALFORMED, f"{type(exc).__name__}: {exc}"[:200])
-            checks.reject(item.envelope, source, error)
-            return Outcome(Status.REJECTED, code=error.code, reason=error.detail)
+            again = checks.reject(item.envelope, source, error)
+            return Outcome(Status.REJECTED, code=error.code, reason=error.detail, again=again)
 
     def append_local(
         self,
@@ -380,35 +381,39 @@ def signed_at(db: Database, ids: Sequence[bytes]) -> dict[bytes, int]:
     return {bytes(rid): int(ts) for rid, ts in rows}
 
 
+@dataclass(frozen=True)
+class ChainPlace:
+    """Where a record stands in its origin's chain: its seq, and when the record before it
+    was signed (None: it is the first, or its predecessor is not held)."""
+
+    seq: int
+    before_ts: int | None
+
+
+def chain_places(db: Database, ids: Sequence[bytes]) -> dict[bytes, ChainPlace]:
+    """The place in its chain of each of the records ``ids`` held, by id."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.conn.execute(
+        "SELECT r.id, r.seq, p.ts FROM records r"
+        " LEFT JOIN records p ON p.origin = r.origin AND p.seq = r.seq - 1"
+        f" WHERE r.id IN ({marks})",
+        tuple(ids),
+    )
+    return {bytes(rid): ChainPlace(int(seq), before) for rid, seq, before in rows}
+
+
+def envelopes_of_kind(db: Database, kind: str) -> list[bytes]:
+    """Every envelope of ``kind`` held, in arrival order."""
+    rows = db.conn.execute("SELECT envelope FROM records WHERE kind = ? ORDER BY arrival", (kind,))
+    return [bytes(envelope) for (envelope,) in rows]
+
+
 def signed_with(db: Database, origin: str, kid: bytes) -> bool:
     """Whether ``db`` holds a record of ``origin`` signed with the key ``kid``."""
     row = db.conn.execute("SELECT 1 FROM records WHERE origin = ? AND kid = ? LIMIT 1", (origin, kid))
     return row.fetchone() is not None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One row of ``rejected``: what was refused, why, from where, and how often."""
-
-    code: str
-    reason: str
-    source: str
-    origin: str | None  # None: the bytes did not decode far enough to say
-    seq: int | None
-    kind: str | None
-    times: int
-    last_at: int
-
-
-def rejections(db: Database, *, newest: int | None = None) -> list[Rejection]:
-    """The records ``db`` refused: all of them in the order they were first refused, or
-    the ``newest`` (by their last arrival) newest first."""
-    columns = "code, reason, source, origin, seq, kind, times, last_at"
-    if newest is None:
-        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY n")
-    else:
-        rows = db.conn.execute(f"SELECT {columns} FROM rejected ORDER BY last_at DESC LIMIT ?", (newest,))
-    return [Rejection(*row) for row in rows]
 
 
 LOG_TABLES = (

@@ -34,6 +34,7 @@ class Outcome:
     code: ErrorCode | None = None
     reason: str = ""
     released: int = 0  # held records that this one allowed in
+    again: bool = False  # refused before, the same bytes for the same reason: nothing new kept
 
 
 @dataclass(frozen=True)

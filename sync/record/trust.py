@@ -404,6 +404,14 @@ def quarantined_count(db: Database) -> int:
     return int(db.conn.execute("SELECT count(*) FROM quarantined").fetchone()[0])
 
 
+def quarantined_of(db: Database, node: str | None = None) -> list[tuple[bytes, str]]:
+    """(record id, kind) of every record in the ``quarantined`` view (of ``node``'s only, if
+    given), in arrival order."""
+    where, params = ("WHERE origin = ?", (node,)) if node is not None else ("", ())
+    rows = db.conn.execute(f"SELECT id, kind FROM quarantined {where} ORDER BY arrival", params)
+    return [(bytes(rid), str(kind)) for rid, kind in rows]
+
+
 # -- the tables, as the shipped migrations create them (sync.schema runs them) --------------
 
 TRUST_TABLES = (

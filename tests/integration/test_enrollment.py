@@ -102,6 +102,7 @@ def request_for(
     sign_pk: bytes | None = None,
     curve_pk: bytes | None = None,
     name: str = "x",
+    token: str | None = None,
 ) -> bytes:
     """A request for ``code``, by default well formed and signed by its own new key."""
     k = signer or fixed_keys(f"req-{code}-{parent}")
@@ -114,6 +115,7 @@ def request_for(
         sign_pk=sign_pk or k.sign_public,
         curve_pk=curve_pk or k.curve_public,
         ts=1,
+        token=token,
     )
 
 
@@ -143,7 +145,8 @@ def test_code_is_free_again_after_revocation(net: Network) -> None:
     with authority.open_central(net.central_dir, net.clock) as central:
         (revocation,) = authority.revoke_node(central, TOWN, reason="machine replaced")
         assert revocation.body["last_good_seq"] == 0  # central holds none of its records yet
-        cert, _ = authority.enroll(central, request_for(TOWN, "town", CITY))
+        token, _ = authority.issue_enroll_token(central, TOWN)
+        cert, _ = authority.enroll(central, request_for(TOWN, "town", CITY, token=token))
     assert cert.body["node"] == TOWN
 
 
@@ -166,7 +169,9 @@ def test_bundle_for_another_node_is_refused(net: Network) -> None:
 
 def test_wrong_anchor_fingerprint_is_refused(net: Network) -> None:
     home = net.root / "t"
-    result = identity.init(home, tier="town", code=TOWN, name="x", parent=CITY, clock=net.clock)
+    with authority.open_central(net.central_dir, net.clock) as central:
+        token, _ = authority.issue_enroll_token(central, TOWN)
+    result = identity.init(home, tier="town", code=TOWN, name="x", parent=CITY, clock=net.clock, token=token)
     with authority.open_central(net.central_dir, net.clock) as central:
         _, bundle = authority.enroll(central, result.request_path.read_bytes())
     with pytest.raises(EnrollmentError) as info:

@@ -43,6 +43,7 @@ def replace(city: City, *, last_good_seq: int | None = None) -> Path:
     new = net.root / "new-village"
     with authority.open_central(net.central_dir, net.clock) as central:
         authority.revoke_node(central, VILLAGE, reason="machine lost", last_good_seq=last_good_seq)
+        token, _ = authority.issue_enroll_token(central, VILLAGE)
         result = identity.init(
             new,
             tier="village",
@@ -51,6 +52,7 @@ def replace(city: City, *, last_good_seq: int | None = None) -> Path:
             parent=TOWN,
             clock=net.clock,
             random=seeded_random("x"),
+            token=token,
         )
         _, bundle = authority.enroll(central, result.request_path.read_bytes())
     identity.enroll(new, bundle, clock=net.clock, anchor_fingerprint=net.fingerprint)

@@ -23,7 +23,7 @@ CO_OWNERS: dict[str, set[str]] = {
     # The log's write path: ingest appends records and keeps what it holds back or refuses.
     "records": {"sync.record.ingest"},
     "held": {"sync.record.ingest"},
-    "rejected": {"sync.record.ingest"},
+    "rejected": {"sync.record.refused"},
     "forks": {"sync.record.ingest"},
     # The node's and central's migrations create the account tables the web kit's store owns.
     "clerk_secrets": {"node.store", "central.store"},
@@ -52,11 +52,14 @@ READS: dict[str, set[str]] = {
         "node_status",
         "link_receipts",
         "link_peers",
+        "link_rejections",
         "catalog_releases",
         "records",
     },
     # Central's re-check picks the intakes it has not judged yet, and the quarantined ones.
     "central.store": {"cases", "quarantined"},
+    # A receipt's witness is void when its record is quarantined.
+    "sync.projection.status": {"quarantined"},
     # The cases projection's readers, in a module of their own beside its writer.
     "sync.projection.case_queries": {"cases", "case_events"},
 }

@@ -47,6 +47,7 @@ def stored(**changes: Any) -> tuple[Any, ...]:
         "paused_days": 0,
         "events": 1,
         "intake_deadline": "2026-12-02",
+        "quarantined": 0,
     }
     row.update(changes)
     assert list(row) == COLUMNS

@@ -4,8 +4,8 @@ This is the composition root: the only place that joins ``node``, ``central`` an
 ``sync``. The groups are defined here and every command is registered here, in one
 list; the commands live in the modules of this package, by concern:
 
-* :mod:`tongban.cli.node`: ``node init|enroll|show|clerk|device|serve``;
-* :mod:`tongban.cli.central`: ``central init|enroll|revoke-node|publish-catalog|
+* :mod:`tongban.cli.node`: ``node init|request|enroll|show|clerk|device|serve``;
+* :mod:`tongban.cli.central`: ``central init|enroll-token|enroll|revoke-node|publish-catalog|
   publish-calendar|grant|admin``;
 * :mod:`tongban.cli.department`: ``department init|enroll|show|clerk``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
@@ -23,10 +23,15 @@ stable error code, printed as ``E_CODE: 中文 / English (detail)`` (:mod:`tongb
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from tongban import __version__
 from tongban.cli import authority, central, demo, department, inspection, node, provision, sync
+
+# eventlet's notice is for developers, not for an operator reading a refusal (as tongban.run)
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 
 @click.group()
@@ -58,6 +63,7 @@ def demo_group() -> None:
 COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (main, node_group),
     (node_group, node.node_init),
+    (node_group, node.node_request),
     (node_group, node.node_enroll),
     (node_group, node.node_show),
     (node_group, node.clerk),
@@ -67,6 +73,7 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (node_group, sync.node_run),
     (main, central_group),
     (central_group, central.central_init),
+    (central_group, central.central_enroll_token),
     (central_group, central.central_enroll),
     (central_group, central.central_revoke),
     (central_group, central.central_publish),

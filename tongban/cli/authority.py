@@ -86,7 +86,8 @@ def heartbeat_command(central_dir: Path, valid_hours: int) -> None:
 def recheck_command(central_dir: Path, limit: int) -> None:
     """Re-check every intake against the delegation chain as of its intake time; list the flagged."""
     with authority.open_central(central_dir, CLOCK) as opened:
-        checked = recheck.recheck(opened.store, opened.code)
+        offline = opened.config.recheck.max_offline_days
+        checked = recheck.recheck(opened.store, opened.code, max_offline_days=offline)
         totals = recheck.counts(opened.store)
         flagged = recheck.flagged(opened.store, limit)
     summary = ", ".join(f"{verdict} {n}" for verdict, n in sorted(totals.items()))

@@ -1,4 +1,4 @@
-"""``tongban central init|enroll|revoke-node|publish-catalog|publish-calendar|grant`` and
+"""``tongban central init|enroll-token|enroll|revoke-node|publish-catalog|publish-calendar|grant`` and
 ``tongban central admin …``: the city authority's acts and its operator accounts (its keys,
 heartbeat and re-check are :mod:`tongban.cli.authority`, its ``run`` :mod:`tongban.cli.sync`).
 
@@ -19,13 +19,15 @@ from pathlib import Path
 
 import click
 
-from central import authority
+from central import authority, enroll_tokens
 from central.admins import admins
 from central.authority import Central, open_central
 from central.catalog_files import load_catalog_file
 from core.catalog import Mode
 from core.clock import SystemClock
+from core.intake import refuse_invisible
 from core.roles import CENTRAL_ROLES
+from sync.record.inspect import format_time
 from tongban.cli.refusals import refusals
 from web.accounts import Accounts, hash_password
 
@@ -42,10 +44,31 @@ ROLE_CHOICES = click.Choice(CENTRAL_ROLES)
 @refusals
 def central_init(directory: Path, code: str, name: str, net: str | None) -> None:
     """Create central's keys and the network's genesis record."""
+    refuse_invisible("center name", name)  # before anything is written
     anchor = authority.init(directory, code=code, name=name, net=net, clock=CLOCK)
     click.echo(f"central {code} {name} initialized in {directory}")
     click.echo(f"  trust anchor fingerprint: {anchor}")
     click.echo("  give this fingerprint to node operators out of band; they check it at enrollment")
+
+
+@click.command("enroll-token")
+@click.argument("central_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("code")
+@click.option(
+    "--valid-hours",
+    default=enroll_tokens.VALID_HOURS,
+    show_default=True,
+    type=click.IntRange(1, enroll_tokens.MAX_VALID_HOURS),
+)
+@refusals
+def central_enroll_token(central_dir: Path, code: str, valid_hours: int) -> None:
+    """Issue the one-time token a node's enrollment request for CODE must carry."""
+    with authority.open_central(central_dir, CLOCK) as opened:
+        token, expires = authority.issue_enroll_token(opened, code, valid_hours=valid_hours)
+    click.echo(token)  # the first line alone: scripts read it from there
+    click.echo(f"  enrolls {code} once, until {format_time(expires)}")
+    click.echo("  shown only now: central keeps its digest, not the token")
+    click.echo(f"  on the node: tongban node request NODE_DIR --token {token[:4]}…")
 
 
 @click.command("enroll")
@@ -212,6 +235,17 @@ def admin_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     with _opened(directory) as (_, accounts):
         accounts.set_password(user, digest)
     click.echo(f"password of {user} changed")
+
+
+@admin.command("unlock")
+@click.argument("directory", type=DIRECTORY)
+@click.argument("user")
+@refusals
+def admin_unlock(directory: Path, user: str) -> None:
+    """Lift the login backoff of an operator account, from every address (the password stays)."""
+    with _opened(directory) as (_, accounts):
+        sources = accounts.unlock(user)
+    click.echo(f"unlocked {user} ({sources} address(es) had failed logins)")
 
 
 @admin.command("list")

@@ -24,7 +24,7 @@ from node.store import MIGRATION_SETS as NODE_SETS
 from sync.projection import standard
 from sync.record.db import open_database
 from sync.record.inspect import format_time, list_records, verify_store
-from sync.record.log import rejections
+from sync.record.refused import rejections
 from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()

@@ -1,9 +1,11 @@
-"""``tongban node init|enroll|show``, ``tongban node clerk …``, ``tongban node device …`` and
-``tongban node serve``: a service-center node's commands (its sync and run commands are
+"""``tongban node init|request|enroll|show``, ``tongban node clerk …``, ``tongban node device …``
+and ``tongban node serve``: a service-center node's commands (its sync and run commands are
 :mod:`tongban.cli.sync`).
 
-A node is set up in two steps: ``init`` makes its keys and an enrollment request, which is
-carried to central; ``enroll`` installs the bundle central wrote.
+A node is set up in two steps: ``init`` makes its keys and an enrollment request carrying
+the one-time token central issued for its code (``--token``, or later ``request --token``),
+which is carried to central; ``enroll`` installs the bundle central wrote. A token given as
+``-`` is read from the first line of stdin, so that it stays out of the process list.
 
 Accounts made here are the same ``clerk.set`` records the admin page makes (actor
 ``sys:cli``); the password is read from the terminal (twice) or, for scripts, from stdin
@@ -21,6 +23,7 @@ from pathlib import Path
 import click
 
 from core.clock import SystemClock
+from core.intake import refuse_invisible
 from node import config as node_config
 from node import identity
 from node.clerks import Clerks, hash_password
@@ -57,14 +60,37 @@ def _password(from_stdin: bool) -> str:
 )
 @click.option("--name", required=True, help="The center's name, e.g. 斜桥镇便民服务中心.")
 @click.option("--parent-code", required=True, help="The code of the node above it (central's or the town's).")
+@click.option("--token", help="The enrollment token central issued for the code ('-': read it from stdin).")
 @refusals
-def node_init(directory: Path, tier: str, code: str, name: str, parent_code: str) -> None:
+def node_init(directory: Path, tier: str, code: str, name: str, parent_code: str, token: str | None) -> None:
     """Create a node directory with new keys and an enrollment request."""
-    result = identity.init(directory, tier=tier, code=code, name=name, parent=parent_code, clock=CLOCK)
+    refuse_invisible("center name", name)  # before anything is written
+    result = identity.init(
+        directory, tier=tier, code=code, name=name, parent=parent_code, clock=CLOCK, token=_token(token)
+    )
     click.echo(f"node {code} initialized in {directory}")
     click.echo(f"  signing key fingerprint: {result.sign_fingerprint}")
     click.echo(f"  enrollment request:      {result.request_path}")
-    click.echo("  next: carry the request to central and run 'tongban central enroll CENTRAL_DIR REQUEST'")
+    if token is None:
+        click.echo("  next: get a token from central ('tongban central enroll-token CENTRAL_DIR CODE'),")
+        click.echo(f"        then run 'tongban node request {directory} --token TOKEN'")
+    click.echo("  then: carry the request to central and run 'tongban central enroll CENTRAL_DIR REQUEST'")
+
+
+@click.command("request")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--token", required=True, help="The token central issued for the code ('-': from stdin).")
+@refusals
+def node_request(directory: Path, token: str) -> None:
+    """Make the node's enrollment request again, carrying central's one-time token."""
+    path = identity.request(directory, token=_token(token) or "", clock=CLOCK)
+    click.echo(f"enrollment request with the token: {path}")
+    click.echo("  next: carry it to central and run 'tongban central enroll CENTRAL_DIR REQUEST'")
+
+
+def _token(given: str | None) -> str | None:
+    """The token as given, or read from stdin's first line for ``-``."""
+    return sys.stdin.readline().strip() if given == "-" else given
 
 
 @click.command("enroll")
@@ -146,6 +172,17 @@ def clerk_passwd(directory: Path, user: str, password_stdin: bool) -> None:
     with _opened(directory) as (_, clerks):
         clerks.set_password(user, digest)
     click.echo(f"password of {user} changed")
+
+
+@clerk.command("unlock")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("user")
+@refusals
+def clerk_unlock(directory: Path, user: str) -> None:
+    """Lift the login backoff of an account, from every address (the password stays)."""
+    with _opened(directory) as (_, clerks):
+        sources = clerks.unlock(user)
+    click.echo(f"unlocked {user} ({sources} address(es) had failed logins)")
 
 
 @clerk.command("list")

@@ -14,12 +14,15 @@ from core.errors import TongbanError, error_text
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def refuse(exc: TongbanError) -> NoReturn:
-    """Print ``exc`` for people, ``E_CODE: 中文 / English (detail)`` on stderr, and exit 3."""
+def for_terminal(exc: TongbanError) -> str:
+    """``exc`` for people at a terminal: ``E_CODE: 中文 / English (detail)``."""
     detail = f" ({exc.detail})" if exc.detail else ""
-    click.echo(
-        f"{exc.code.value}: {error_text(exc.code, 'zh')} / {error_text(exc.code, 'en')}{detail}", err=True
-    )
+    return f"{exc.code.value}: {error_text(exc.code, 'zh')} / {error_text(exc.code, 'en')}{detail}"
+
+
+def refuse(exc: TongbanError) -> NoReturn:
+    """Print ``exc`` for people (:func:`for_terminal`) on stderr, and exit 3."""
+    click.echo(for_terminal(exc), err=True)
     sys.exit(3)
 
 
