@@ -38,8 +38,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central import report_store
+from central import registry, report_store
 from central.department_store import contacts, outbox_counts
+from central.registry import ForkRow
 from central.report_store import CaseCounts
 from core.calendar import WorkCalendar
 from core.cases import Rating
@@ -150,6 +151,7 @@ class Dashboard:
     overdue: list[OverdueCase]  # oldest deadline first, at most OVERDUE_CAP
     satisfaction: dict[str, int]  # rating "1" … "5" → count
     top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
+    forks: list[ForkRow] = field(default_factory=list)  # open ones: the alarm at the top
     alarms: list[RefusalAlarm] = field(default_factory=list)  # the most refused first
 
 
@@ -185,6 +187,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         overdue=_overdue(db, nodes, today, calendar or store_calendar(db)),
         satisfaction=_satisfaction(db),
         top_items=_top_items(db, nodes),
+        forks=[fork for fork in registry.forks(db) if fork.open],
         alarms=sorted((a for a, alarm in refusals.values() if alarm), key=lambda a: (-a.refused, a.code)),
     )
 

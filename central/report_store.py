@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from core.cases import OPEN_STATES
 from core.clock import CHINA
 from sync.projection.cases import OVERDUE_SQL
+from sync.record.log import decode_stored
 
 _HOURS = int(CHINA.utcoffset(None).total_seconds()) // 3600
 """China's one fixed offset from UTC: SQL's ``date(ts, 'unixepoch', '+8 hours')`` is
@@ -89,14 +90,22 @@ class StatusReport:
     catalog: int
     rejected: int
     backlog: int
+    forks: int = 0  # the open forks it holds evidence of
 
 
 def status_reports(db: Database) -> dict[str, StatusReport]:
-    """Each node's newest status report, by code (a quarantined one is not)."""
+    """Each node's newest status report, by code (a quarantined one is not). The forks it
+    names are read from the report itself (a field ``node_status`` has no column for)."""
     rows = db.conn.execute(
-        f"SELECT origin, ts, catalog, rejected, backlog FROM node_status WHERE record_id NOT IN {_Q}"
+        "SELECT s.origin, s.ts, s.catalog, s.rejected, s.backlog, r.envelope FROM node_status s"
+        f" JOIN records r ON r.id = s.record_id WHERE s.record_id NOT IN {_Q}"
     )
-    return {origin: StatusReport(*rest) for origin, *rest in rows}
+    return {
+        origin: StatusReport(
+            ts, catalog, rejected, backlog, int(decode_stored(bytes(envelope)).body.get("forks", 0))
+        )
+        for origin, ts, catalog, rejected, backlog, envelope in rows
+    }
 
 
 def contacts(db: Database) -> dict[str, list[int]]:

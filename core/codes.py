@@ -76,6 +76,7 @@ class ErrorCode(StrEnum):
     CHAIN_GAP = "E_CHAIN_GAP"
     CHAIN_PREV = "E_CHAIN_PREV"
     CHAIN_FORK = "E_CHAIN_FORK"
+    CHAIN_BEHIND = "E_CHAIN_BEHIND"
     AUTHORITY = "E_AUTHORITY"
     CATALOG_ROLLBACK = "E_CATALOG_ROLLBACK"
     CATALOG_VERSION_GAP = "E_CATALOG_VERSION_GAP"
@@ -97,6 +98,7 @@ class ErrorCode(StrEnum):
     STORE_IO = "E_STORE_IO"
     STORE_CONFLICT = "E_STORE_CONFLICT"
     STORE_FAULT = "E_STORE_FAULT"
+    CENTRAL_REBUILDING = "E_CENTRAL_REBUILDING"
     # -- enrollment ----------------------------------------------------------------------
     ENROLL_REQUEST = "E_ENROLL_REQUEST"
     ENROLL_POP = "E_ENROLL_POP"
@@ -144,6 +146,7 @@ class ErrorCode(StrEnum):
     SYNC_CREDIT = "E_SYNC_CREDIT"
     SYNC_TIMEOUT = "E_SYNC_TIMEOUT"
     SYNC_UNREACHABLE = "E_SYNC_UNREACHABLE"
+    SYNC_BUSY = "E_SYNC_BUSY"
     SYNC_FLOOD = "E_SYNC_FLOOD"
     # -- departments: their decisions and the broker link to them ------------------------
     DEPARTMENT_ITEM = "E_DEPARTMENT_ITEM"
@@ -284,6 +287,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
         "同一节点出现两条同序号的不同记录（分叉）",
         "The node signed two different records with the same number (fork)",
     ),
+    ErrorCode.CHAIN_BEHIND: (
+        "本节点数据库比已签发的记录旧（可能从旧备份恢复）：请先联网同步，取回本节点已签发的记录",
+        "This node's store is older than the records it has signed (restored from an older copy?):"
+        " sync first to get this node's own records back",
+    ),
     ErrorCode.AUTHORITY: ("签发方无权签发此类记录", "The signer may not issue records of this kind"),
     ErrorCode.CATALOG_ROLLBACK: (
         "事项清单版本回退，已拒绝",
@@ -341,6 +349,11 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.STORE_FAULT: (
         "数据库操作出错（软件故障），没有保存；请把错误代码告知技术支持",
         "The store refused an operation of this software and nothing was saved; report the code to support",
+    ),
+    ErrorCode.CENTRAL_REBUILDING: (
+        "市级平台正在从网络重建数据库，重建完成前不签发任何记录；请等待 tongban central rebuild 完成",
+        "Central is rebuilding its store from the network and signs nothing until it has finished:"
+        " wait for tongban central rebuild to finish",
     ),
     ErrorCode.ENROLL_REQUEST: ("入网申请格式不正确", "The enrollment request is malformed"),
     ErrorCode.ENROLL_POP: (
@@ -472,6 +485,10 @@ _TEXT: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.SYNC_UNREACHABLE: (
         "无法连接上级节点，本节点继续离线工作",
         "The parent cannot be reached; this node keeps working offline",
+    ),
+    ErrorCode.SYNC_BUSY: (
+        "该节点已有一个同步会话正在进行",
+        "This node already has a sync session in progress",
     ),
     ErrorCode.SYNC_FLOOD: (
         "本次同步送来的记录被拒收过多，上级已中止同步；请信息技术人员检查该节点的软件和密钥是否被盗用",

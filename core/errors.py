@@ -181,14 +181,14 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         ),
     ),
     (KeyFileError, _codes("E_KEY_FILE_", "E_KEY_MISSING")),
-    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED")),
+    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED", "E_CENTRAL_REBUILDING")),
     (EnrollmentError, _codes("E_ENROLL_", "E_ALREADY_ENROLLED", "E_NOT_ENROLLED")),
     (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED")),
     (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_FLOOD", "E_BROKER_",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_BUSY", "E_SYNC_FLOOD", "E_BROKER_",
         ),
     ),
     (InternalError, _codes("E_INTERNAL")),

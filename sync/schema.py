@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from sync.link.store import LINK_TABLES
+from sync.link.store import EVIDENCE_TABLES, LINK_TABLES
 from sync.projection.calendars import CALENDAR_TABLES
 from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
@@ -92,3 +92,4 @@ _ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)
+_ddl(sync_migrations, "0002_link_evidence", EVIDENCE_TABLES)

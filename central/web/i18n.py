@@ -201,6 +201,37 @@ TEXT: dict[str, tuple[str, str]] = {
     "dashboard.recheck.refused": ("不符", "Refused"),
     "dashboard.recheck.pending": ("未复核", "Not checked yet"),
     "dashboard.recheck.code": ("原因", "Reason"),
+    # -- forks and the rebuild (dashboard and audit)
+    "forks.title": ("记录链分叉", "Forks"),
+    "forks.alarm": (
+        "警报：以下签名记录链出现分叉（同一序号有两条不同的记录），该链自分叉处起的记录已在各节点冻结。"
+        "请按运维手册“处理分叉”处理。",
+        "Alarm: these chains of signed records have forked (two records with one seq); every node"
+        " holds each frozen from the fork on. See docs/operations.md, “Resolving a fork”.",
+    ),
+    "forks.node": ("节点", "Node"),
+    "forks.seq": ("分叉序号", "Seq"),
+    "forks.held": ("所存记录", "Record held"),
+    "forks.other": ("另一记录（证据）", "Other record (evidence)"),
+    "forks.source": ("报告方", "Reported by"),
+    "forks.when": ("发现时间", "Found"),
+    "forks.state": ("状态", "State"),
+    "forks.open": ("未处理（已冻结）", "open (frozen)"),
+    "forks.settled": ("已由吊销处理", "settled by a revocation"),
+    "forks.resolve": ("处理", "To resolve"),
+    "forks.reenroll": (
+        "然后为该节点重新入网（更换机器或重新生成密钥）",
+        "then re-enroll the node (a replaced machine, or new keys)",
+    ),
+    "forks.root": (
+        "市级平台自身的记录链分叉：同一序号签发了两次（如从旧备份恢复而未重建）。",
+        "Central's own chain has forked: it signed one seq twice (a copy put back without a rebuild?).",
+    ),
+    "rebuilding": (
+        "市级平台正在从网络重建数据库（tongban central rebuild）：重建完成前不签发任何记录。",
+        "Central is rebuilding its store from the network (tongban central rebuild): it signs"
+        " nothing until that has finished.",
+    ),
 }
 
 # The words of the case lifecycle are core's (core.cases): the dashboard's case states and ratings.

@@ -195,6 +195,31 @@ TEXT: dict[str, tuple[str, str]] = {
         "本机时钟比中心心跳时间慢了5分钟以上,请校准时钟。",
         "This machine's clock is more than 5 minutes behind central's heartbeat: set the clock.",
     ),
+    "banner.fork.own": (
+        "本节点的签名记录链出现分叉：签名密钥可能已被盗用，请立即联系市级平台。本节点暂停签发新记录。",
+        "This node's chain of signed records has forked: its signing key may have been stolen."
+        " Contact the city platform at once. This node signs no new records meanwhile.",
+    ),
+    "banner.fork.root": (
+        "市级平台的记录链出现分叉：本节点不再接收市级平台之后的记录，请立即联系市级平台。",
+        "Central's chain of records has forked: this node takes nothing more from central past"
+        " the fork. Contact the city platform at once.",
+    ),
+    "banner.fork.child": (
+        "下级节点的签名记录链出现分叉（其密钥可能已被盗用）：已暂停接收该节点之后的记录，请联系市级平台处理。",
+        "A child node's chain of signed records has forked (its key may have been stolen): its"
+        " later records are held off. Contact the city platform to settle it.",
+    ),
+    "banner.fork.other": (
+        "其他节点的签名记录链出现分叉（其密钥可能已被盗用）：已暂停接收该节点之后的记录，等待市级平台处理。",
+        "Another node's chain of signed records has forked (its key may have been stolen): its"
+        " later records are held off until the city platform decides.",
+    ),
+    "banner.E_CHAIN_BEHIND": (
+        "本节点数据库比已签发的记录旧（可能从旧备份恢复）：请先联网同步，取回本节点已签发的记录；同步前不能受理或办理。",
+        "This node's store is older than the records it has signed (restored from an older copy?):"
+        " sync first to get its own records back. Until then it cannot take in or act on cases.",
+    ),
 }
 
 # The words of the case lifecycle are core's, one table each (core.cases).

@@ -235,9 +235,11 @@ KINDS: dict[str, Kind] = {
                 "rejected": _f(int),
                 "backlog": _f(int),
                 "at": _f(int),
+                "forks": _f(int, required=False),
             },
             "a node's report for central's dashboard: catalog and calendar held, records held,"
-            " refused and waiting to go up (sent before a sync session, up only)",
+            " refused and waiting to go up, and the open forks it holds evidence of (only when"
+            " there are: older parents know no such field) (sent before a sync session, up only)",
         ),
     )
 }

@@ -39,6 +39,9 @@ READS: dict[str, set[str]] = {
     "sync.record.inspect": {"*"},
     # The link scans the log by arrival: that is what it sends.
     "sync.link.store": {"records"},
+    # The readers of the log's fork evidence (which forks are open, where an origin is
+    # frozen), beside the log: they read the held record of each fork and what was refused.
+    "sync.record.forks": {"forks", "records", "rejected"},
     # Migrations that project records already held when a table is added.
     "sync.schema": {"records", "meta"},
     # The quarantined view joins the log's records with the revocations.
