@@ -35,7 +35,8 @@ AMQP (kombu, py-amqp, nameko's publisher and RPC errors) in :mod:`central.depart
 
 from __future__ import annotations
 
-from core.codes import ErrorCode, error_text
+from core.code_texts import error_text
+from core.codes import ErrorCode
 
 __all__ = [
     "CLASS_OF",
