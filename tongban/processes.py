@@ -28,6 +28,7 @@ from typing import Any
 
 from central import config as central_config
 from central.department import config as department_config
+from central.department.store import DepartmentStore
 from central.store import CentralStore
 from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
@@ -78,8 +79,13 @@ def first_check(home: Path) -> None:
     elif (home / central_config.CONFIG_FILE).is_file():
         with CentralStore.open(central_config.load(home).database_path, clock) as central_store:
             central_store.check()
+    elif (home / department_config.CONFIG_FILE).is_file():
+        with DepartmentStore.open(department_config.load(home).database_path, clock) as department_store:
+            department_store.check()
     else:
-        raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{home} has neither node.toml nor central.toml")
+        raise ConfigError(
+            ErrorCode.NOT_INITIALIZED, f"{home} has no node.toml, central.toml or department.toml"
+        )
 
 
 def _plan(home: Path, web_listen: str | None) -> Plan:

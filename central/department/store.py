@@ -31,7 +31,7 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from sync import projection
-from sync.record.db import execute_all, open_database, transaction
+from sync.record.db import execute_all, open_database, quick_check, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.record.outcome import Outcome
@@ -108,6 +108,10 @@ class DepartmentStore:
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> DepartmentStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+
+    def check(self) -> None:
+        """The first check before a service starts on the store (:func:`quick_check`)."""
+        quick_check(self.db)
 
     def close(self) -> None:
         self.db.close()
