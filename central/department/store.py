@@ -36,14 +36,14 @@ from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.record.outcome import Outcome
 from sync.schema import log_migrations
-from web.account_store import ACCOUNT_TABLES
+from web.account_store import ACCOUNT_TABLES, LOGIN_FAILURE_TABLES
 
 department_migrations = Migrations("department")
 
 
 @department_migrations(name="0001_accounts")
 def _accounts(db: Database) -> None:
-    execute_all(db, ACCOUNT_TABLES)
+    execute_all(db, [*ACCOUNT_TABLES, *LOGIN_FAILURE_TABLES])
 
 
 @department_migrations(name="0002_inbox")
