@@ -46,7 +46,7 @@ import yaml
 
 from central import config as central_config
 from central import enroll_tokens
-from central.keyring import CentralKeyring, name_role_key, rotate_root
+from central.keyring import REBUILDING, CentralKeyring, name_role_key, rotate_root
 from central.store import CentralStore
 from core.admin import Tier, expected_parent, parse_tier, tier_for_code, validate_node_code
 from core.calendar import CalendarRelease, schedule_from_data
@@ -108,11 +108,25 @@ def open_central(home: Path, clock: Clock) -> Central:
     config = central_config.load(home)
     store = CentralStore.open(config.database_path, clock)
     try:
-        keyring = CentralKeyring(config.key_path, store.db)
+        keyring = keyring_of(config, store)
     except BaseException:
         store.close()
         raise
     return Central(config, keyring, store)
+
+
+def keyring_of(config: central_config.CentralConfig, store: CentralStore) -> CentralKeyring:
+    """Central's keys over ``store``, refusing to sign while it is rebuilt or behind its
+    watermark (:class:`central.keyring.CentralKeyring`)."""
+    code = config.central.code
+
+    def head() -> int:
+        own = store.log.head(code)
+        return own.seq if own else 0
+
+    return CentralKeyring(
+        config.key_path, store.db, code=code, head=head, rebuilding=config.home / REBUILDING
+    )
 
 
 def init(
@@ -161,7 +175,7 @@ def init(
     )
     with CentralStore.open(config.database_path, clock, create=True) as store:
         store.log.install_anchor(genesis.envelope, source="local")
-        central = Central(config, CentralKeyring(config.key_path, store.db), store)
+        central = Central(config, keyring_of(config, store), store)
         for role in DELEGATED_ROLES:
             name_role_key(central.keys, central.append, role, clock.now(), random)
     return anchor_fingerprint(genesis.id)
@@ -244,6 +258,10 @@ def _check_request(central: Central, request: EnrollmentRequest) -> None:
         raise EnrollmentError(ErrorCode.ENROLL_TIER, exc.render("en")) from exc
     if tier is Tier.CENTRAL:
         raise EnrollmentError(ErrorCode.ENROLL_TIER, "central is not enrolled")
+    if tier is Tier.DEPARTMENT:
+        raise EnrollmentError(
+            ErrorCode.ENROLL_TIER, "a department is enrolled with its items (enroll-department)"
+        )
     if request.code[:6] != central.code:
         raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"{request.code} is not in {central.code}")
     if request.parent != expected_parent(request.code, tier):

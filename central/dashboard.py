@@ -1,12 +1,16 @@
 """The figures of the city dashboard, read from central's store, and their CSV export.
 
 Central holds every record of the city, so every figure is read from its projections: the
-nodes from the certificates (:func:`sync.record.trust.certificates`), the cases, reports
-and contacts from :mod:`central.report_store`, one set-based query a figure.
+nodes from the certificates (:func:`sync.record.trust.certificates`), the departments from
+theirs (:mod:`sync.projection.departments`) with their calls and outbox
+(:mod:`central.department_store`), the cases, reports and contacts from
+:mod:`central.report_store`, one set-based query a figure.
 
 Rules, each in one place:
 
 * a case belongs to the tier of the node that took it in (the node of its case number);
+* a department's waiting cases are the proxy cases forwarded to it and not decided yet;
+  their time limit runs, so they run late like any other;
 * open and overdue are :data:`core.cases.OPEN_STATES` and
   :data:`~sync.projection.cases.OVERDUE_SQL`, the node's own rules, at ``now``;
 * a case is completed (办结) when it was approved or rejected, and on time when that
@@ -34,7 +38,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central import report_store
+from central import registry, report_store
+from central.department_store import contacts, outbox_counts
+from central.registry import ForkRow
 from central.report_store import CaseCounts
 from core.calendar import WorkCalendar
 from core.cases import Rating
@@ -42,13 +48,14 @@ from core.clock import local_date, local_time
 from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
 from sync.projection.catalog import item_names
+from sync.projection.departments import Department, departments
 from sync.record.trust import certificates
 
 DAY = 86_400
 TIERS = ("city", "town", "village")
 OVERDUE_CAP = 200
 TOP_ITEMS = 10
-TABLES = ("nodes", "volumes", "items", "overdue")
+TABLES = ("nodes", "departments", "volumes", "items", "overdue")
 REFUSED_ALARM = 100
 """Refusals from one node (under codes seen within :data:`ALARM_DAYS`) that raise its alarm."""
 ALARM_DAYS = 7
@@ -88,6 +95,22 @@ class RefusalAlarm:
 
 
 @dataclass(frozen=True)
+class DepartmentRow:
+    """One department (revoked ones too, marked) and the cases it has to decide."""
+
+    code: str
+    name: str
+    department: str  # the catalog's department it decides for
+    items: int  # how many items its certificate lists
+    waiting: int  # proxy cases forwarded to it, not decided yet
+    oldest: int | None  # epoch s: the earliest intake among them
+    overdue: int  # of those, past their time limit
+    last_contact: int | None  # epoch s: its last call to central
+    unpublished: int  # events in central's outbox the broker has not confirmed
+    revoked: bool
+
+
+@dataclass(frozen=True)
 class TierVolume:
     tier: str
     cases: int
@@ -119,6 +142,7 @@ class ItemCount:
 class Dashboard:
     now: int
     nodes: list[NodeRow]
+    departments: list[DepartmentRow]
     volumes: list[TierVolume]
     total_cases: int
     completed: int
@@ -127,6 +151,7 @@ class Dashboard:
     overdue: list[OverdueCase]  # oldest deadline first, at most OVERDUE_CAP
     satisfaction: dict[str, int]  # rating "1" … "5" → count
     top_items: dict[str, list[ItemCount]]  # tier → at most TOP_ITEMS items
+    forks: list[ForkRow] = field(default_factory=list)  # open ones: the alarm at the top
     alarms: list[RefusalAlarm] = field(default_factory=list)  # the most refused first
 
 
@@ -153,6 +178,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
     return Dashboard(
         now=now,
         nodes=_node_rows(db, nodes, per_node, refusals),
+        departments=_departments(db, today),
         volumes=[TierVolume(t, n, n / total if total else 0.0) for t, n in by_tier.items()],
         total_cases=total,
         completed=completed,
@@ -161,6 +187,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
         overdue=_overdue(db, nodes, today, calendar or store_calendar(db)),
         satisfaction=_satisfaction(db),
         top_items=_top_items(db, nodes),
+        forks=[fork for fork in registry.forks(db) if fork.open],
         alarms=sorted((a for a, alarm in refusals.values() if alarm), key=lambda a: (-a.refused, a.code)),
     )
 
@@ -169,7 +196,7 @@ def _nodes(db: Database) -> dict[str, _Node]:
     """Each node by code, from its newest unrevoked certificate, else its newest one."""
     chosen: dict[str, _Node] = {}
     for cert in certificates(db):  # by code, newest first
-        if cert.tier == "central":
+        if cert.tier in ("central", "department"):
             continue
         held = chosen.get(cert.code)
         if held is None or (held.revoked and not cert.revoked):
@@ -233,6 +260,37 @@ def _node_rows(
             )
         )
     return out
+
+
+def _departments(db: Database, today: str) -> list[DepartmentRow]:
+    """Each department by code, from its newest unrevoked certificate, else its newest one."""
+    chosen: dict[str, Department] = {}
+    for department in departments(db):  # by code, newest first
+        held = chosen.get(department.code)
+        if held is None or (held.revoked and not department.revoked):
+            chosen[department.code] = department
+    waiting = report_store.waiting_by_decider(db, today)
+    heard = contacts(db)
+    unpublished = outbox_counts(db)
+    rows = []
+    for code, d in sorted(chosen.items()):
+        late = waiting.get(code)
+        box = unpublished.get(code)
+        rows.append(
+            DepartmentRow(
+                code=code,
+                name=d.name,
+                department=d.department,
+                items=len(d.items),
+                waiting=late.cases if late else 0,
+                oldest=late.oldest if late else None,
+                overdue=late.overdue if late else 0,
+                last_contact=heard.get(code),
+                unpublished=box.waiting if box else 0,
+                revoked=d.revoked,
+            )
+        )
+    return rows
 
 
 def _tree_order(nodes: dict[str, _Node]) -> list[tuple[_Node, int]]:
@@ -343,7 +401,7 @@ def _time(ts: int | None) -> str | None:
 
 
 Table = tuple[Sequence[str], Iterable[Sequence[Any]]]
-_TIMES = frozenset({"last_contact", "received"})  # epoch seconds, written as local times
+_TIMES = frozenset({"last_contact", "received", "oldest"})  # epoch seconds, written as local times
 
 
 def _rows_of(items: Sequence[Any], cls: type) -> Table:
@@ -367,6 +425,7 @@ def _items_table(d: Dashboard) -> Table:
 
 _TABLES: dict[str, Callable[[Dashboard], Table]] = {
     "nodes": lambda d: _rows_of(d.nodes, NodeRow),
+    "departments": lambda d: _rows_of(d.departments, DepartmentRow),
     "volumes": lambda d: _rows_of(d.volumes, TierVolume),
     "items": _items_table,
     "overdue": lambda d: _rows_of(d.overdue, OverdueCase),

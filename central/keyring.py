@@ -20,22 +20,54 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from core.errors import ErrorCode, InputError, KeyFileError, RecordError
+from core.errors import ErrorCode, InputError, KeyFileError, RecordError, StoreError
 from sync.record import keys, kinds
 from sync.record.envelope import Record, Signer
 from sync.record.trust import DELEGATED_ROLES, current_key, role_of, root_proof_message
+from sync.record.watermark import SigningGuard, Watermark, beside, watermarked
 
 Random = Callable[[int], bytes]
 
 
-class CentralKeyring:
-    """Central's keys: CURVE from ``central.key``; signing keys chosen by record kind."""
+REBUILDING = "rebuilding"
+"""The file in central's directory that says its store is being rebuilt from the network
+(:mod:`central.rebuild`): while it is there, central signs nothing."""
+RESTORE_HINT = (
+    "central's store is older than what it signed: run tongban central rebuild DIR"
+    " (a copy to put back goes through tongban central restore BACKUP DIR)"
+)
 
-    def __init__(self, key_path: Path, db: Database) -> None:
+
+class CentralKeyring:
+    """Central's keys: CURVE from ``central.key``; signing keys chosen by record kind.
+
+    Every signature of a record goes through two checks first: central is not being rebuilt
+    (``E_CENTRAL_REBUILDING`` while ``rebuilding`` exists), and the record's seq is above
+    the watermark of central's chain (``E_CHAIN_BEHIND``: a store put back to an older copy
+    must not sign a seq twice, :mod:`sync.record.watermark`). ``head`` gives central's own
+    head in its store; without it (and ``code``) no watermark is kept.
+    """
+
+    def __init__(
+        self,
+        key_path: Path,
+        db: Database,
+        *,
+        code: str = "",
+        head: Callable[[], int] | None = None,
+        rebuilding: Path | None = None,
+    ) -> None:
         self.transport = keys.load_key_file(key_path)
         self.directory = key_path.parent
         self._db = db
         self._loaded: dict[bytes, keys.NodeKeys] = {self.transport.kid: self.transport}
+        self.rebuilding = rebuilding
+        self.guard = (
+            SigningGuard(Watermark(beside(key_path), code), db, head, remedy=RESTORE_HINT)
+            if code and head is not None
+            else None
+        )
+        self._guarded: dict[bytes, keys.NodeKeys] = {}
 
     def __repr__(self) -> str:
         return f"CentralKeyring({self.directory.name})"
@@ -57,7 +89,14 @@ class CentralKeyring:
         role = role_of(kind)
         if role is None:
             raise RecordError(ErrorCode.KEY_ROLE, f"central signs no {kind} records")
-        return self.for_role(role)
+        if self.rebuilding is not None and self.rebuilding.exists():
+            raise StoreError(ErrorCode.CENTRAL_REBUILDING, f"see {self.rebuilding}")
+        key = self.for_role(role)
+        if self.guard is None:
+            return key
+        if key.kid not in self._guarded:
+            self._guarded[key.kid] = watermarked(key, self.guard)
+        return self._guarded[key.kid]
 
     def for_role(self, role: str) -> keys.NodeKeys:
         current = current_key(self._db, role)

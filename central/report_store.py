@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from core.cases import OPEN_STATES
 from core.clock import CHINA
 from sync.projection.cases import OVERDUE_SQL
+from sync.record.log import decode_stored
 
 _HOURS = int(CHINA.utcoffset(None).total_seconds()) // 3600
 """China's one fixed offset from UTC: SQL's ``date(ts, 'unixepoch', '+8 hours')`` is
@@ -89,14 +90,22 @@ class StatusReport:
     catalog: int
     rejected: int
     backlog: int
+    forks: int = 0  # the open forks it holds evidence of
 
 
 def status_reports(db: Database) -> dict[str, StatusReport]:
-    """Each node's newest status report, by code (a quarantined one is not)."""
+    """Each node's newest status report, by code (a quarantined one is not). The forks it
+    names are read from the report itself (a field ``node_status`` has no column for)."""
     rows = db.conn.execute(
-        f"SELECT origin, ts, catalog, rejected, backlog FROM node_status WHERE record_id NOT IN {_Q}"
+        "SELECT s.origin, s.ts, s.catalog, s.rejected, s.backlog, r.envelope FROM node_status s"
+        f" JOIN records r ON r.id = s.record_id WHERE s.record_id NOT IN {_Q}"
     )
-    return {origin: StatusReport(*rest) for origin, *rest in rows}
+    return {
+        origin: StatusReport(
+            ts, catalog, rejected, backlog, int(decode_stored(bytes(envelope)).body.get("forks", 0))
+        )
+        for origin, ts, catalog, rejected, backlog, envelope in rows
+    }
 
 
 def contacts(db: Database) -> dict[str, list[int]]:
@@ -158,6 +167,24 @@ def ratings(db: Database) -> dict[int, int]:
         f"{_LIVE} SELECT rating, count(*) FROM live WHERE rating IS NOT NULL GROUP BY rating"
     )
     return {int(rating): int(n) for rating, n in rows}
+
+
+class Waiting(NamedTuple):
+    """The cases one decider has to decide: how many, the oldest intake, how many run late."""
+
+    cases: int
+    oldest: int  # epoch s: the earliest intake among them
+    overdue: int
+
+
+def waiting_by_decider(db: Database, today: str) -> dict[str, Waiting]:
+    """Per decider, the proxy cases forwarded to it and not yet decided, at ``today``."""
+    rows = db.conn.execute(
+        f"{_LIVE} SELECT decider, count(*), min(received), sum({OVERDUE_SQL}) FROM live"
+        " WHERE state = 'forwarded' GROUP BY decider",
+        (today,),
+    )
+    return {str(decider): Waiting(int(n), int(oldest), int(late)) for decider, n, oldest, late in rows}
 
 
 class ItemCount(NamedTuple):

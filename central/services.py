@@ -3,7 +3,8 @@
 Config: ``CENTRAL_HOME`` (central's directory). Duties: sign a heartbeat when the last one
 is :data:`central.heartbeat.EVERY` seconds old (:mod:`central.heartbeat`), and re-check
 new intakes against their delegation chain (:mod:`central.recheck`), and renew root
-grants before they expire (:func:`central.authority.renew_grants`).
+grants before they expire (:func:`central.authority.renew_grants`). While central is rebuilt
+from the network (:mod:`central.rebuild`) it signs nothing: no heartbeat, no renewal.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from nameko.timer import timer
 
 from central.authority import open_central, renew_grants
 from central.heartbeat import beat_if_due
+from central.rebuild import marker
 from central.recheck import recheck
 from core.clock import Clock, SystemClock
 
 HOME_KEY = "CENTRAL_HOME"
+
+
+def rebuilding(home: Path) -> bool:
+    """Whether central at ``home`` is being rebuilt from the network (:mod:`central.rebuild`)."""
+    return marker(home).exists()
 
 
 class CentralDuties:
@@ -28,15 +35,19 @@ class CentralDuties:
 
     @timer(interval=30, eager=True)
     def heartbeat(self) -> None:
-        beat_if_due(Path(self.config[HOME_KEY]), self.clock)
+        home = Path(self.config[HOME_KEY])
+        if not rebuilding(home):  # central signs nothing while it is rebuilt
+            beat_if_due(home, self.clock)
 
     @timer(interval=30)
     def recheck_and_renew(self) -> None:
         """Re-check the intakes that arrived (and those a new revocation touches); renew
-        the root grants that are due."""
-        with open_central(Path(self.config[HOME_KEY]), self.clock) as central:
+        the root grants that are due (not while central is rebuilt: it signs nothing)."""
+        home = Path(self.config[HOME_KEY])
+        with open_central(home, self.clock) as central:
             recheck(central.store, central.code, max_offline_days=central.config.recheck.max_offline_days)
-            renew_grants(central)
+            if not rebuilding(home):
+                renew_grants(central)
 
     @timer(interval=1)
     def tick(self) -> None:

@@ -15,7 +15,8 @@ The tree::
     ├── StoreError               the SQLite store: busy, full, read-only, damaged, too new
     ├── EnrollmentError          node enrollment requests and bundles
     ├── ConfigError              configuration files and options
-    ├── SyncError                a sync link or session (raised by :mod:`sync.link`)
+    ├── SyncError                a sync link or session (raised by :mod:`sync.link`), or the
+    │                            broker link to departments (``E_BROKER_*``)
     └── InternalError            a fault of this software itself, logged with a reference
 
 A detail is written for the log and the operator; where a clerk reads it on a Chinese
@@ -28,12 +29,14 @@ every ``SomeError(ErrorCode.X)`` in the code against the table.
 
 Foreign exceptions are translated into these at one boundary each, always with ``raise …
 from exc``: sqlite3 in :mod:`sync.record.db`, cbor2 in :mod:`sync.record.codec`, nacl in
-:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`.
+:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`,
+AMQP (kombu, py-amqp, nameko's publisher and RPC errors) in :mod:`central.department.broker`.
 """
 
 from __future__ import annotations
 
-from core.codes import ErrorCode, error_text
+from core.code_texts import error_text
+from core.codes import ErrorCode
 
 __all__ = [
     "CLASS_OF",
@@ -173,7 +176,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED", "E_BACKDATED",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_",
         ),
     ),
     (
@@ -186,14 +189,14 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         ),
     ),
     (KeyFileError, _codes("E_KEY_FILE_", "E_KEY_MISSING")),
-    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED")),
+    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED", "E_CENTRAL_REBUILDING")),
     (EnrollmentError, _codes("E_ENROLL_", "E_ALREADY_ENROLLED", "E_NOT_ENROLLED")),
     (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED")),
     (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_FLOOD",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_BUSY", "E_SYNC_FLOOD", "E_BROKER_",
         ),
     ),
     (InternalError, _codes("E_INTERNAL")),

@@ -143,6 +143,8 @@ def load(home: Path) -> NodeConfig:
             sms=parsed["sms"],
         )
         tier = parse_tier(config.node.tier)
+        if tier in (Tier.CENTRAL, Tier.DEPARTMENT):
+            raise InputError(ErrorCode.TIER_MISMATCH, f"a node is not of the tier {tier.value}")
         validate_node_code(config.node.code, tier)
         if expected_parent(config.node.code, tier) != config.node.parent:
             raise InputError(ErrorCode.TIER_MISMATCH, f"parent {config.node.parent}")

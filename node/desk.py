@@ -42,7 +42,8 @@ from node.intake import Checked, IntakeForm, Intakes
 from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
 from node.store import NodeStore
 from node.window_store import Message, Paper, issue_paper, last_look, messages_of, note_look, paper
-from sync.link.store import link_state, waiting_up
+from sync.link import agreement
+from sync.link.store import link_state
 from sync.projection import case_queries
 from sync.projection.calendars import HeldYears
 from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow, News
@@ -50,6 +51,7 @@ from sync.projection.clerks import names as clerk_names
 from sync.projection.delegation import ItemAuthority
 from sync.record.arrival import newest_arrival
 from sync.record.keys import NodeKeys, load_key_file
+from sync.record.watermark import SigningGuard, Watermark, beside, guard_of, watermarked
 
 __all__ = ["Banner", "Case", "Checked", "Desk", "IntakeForm", "SyncStatus"]
 
@@ -68,21 +70,34 @@ class SyncStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def signing_keys(node_keys: NodeKeys, store: NodeStore, code: str, key_path: Path) -> NodeKeys:
+    """The node's keys as it signs with them: never at a seq its watermark says it signed
+    already (a store restored from an older copy: :mod:`sync.record.watermark`)."""
+    if guard_of(node_keys) is not None:
+        return node_keys
+
+    def head() -> int:
+        own = store.log.head(code)
+        return own.seq if own else 0
+
+    return watermarked(node_keys, SigningGuard(Watermark(beside(key_path), code), store.db, head))
+
+
 class Desk:
     """The desk of one node over its open store; a context manager (closes the store)."""
 
     def __init__(self, store: NodeStore, node_keys: NodeKeys, config: NodeConfig, clock: Clock) -> None:
         self.store = store
         self.db = store.db
-        self.keys = node_keys
         self.config = config
         self.clock = clock
         self.code = config.node.code
         self.tier = config.node.tier
-        self.holdings = Holdings(store, self.code, self.tier, clock)
-        self.casework = Casework(store, node_keys, self.code, clock)
+        self.keys = signing_keys(node_keys, store, self.code, config.key_path)
+        self.holdings = Holdings(store, self.code, self.tier, clock, guard_of(self.keys))
+        self.casework = Casework(store, self.keys, self.code, clock)
         self.intakes = Intakes(self.holdings, self.casework, config.node.name, clock)
-        self.delegation = Delegation(store, node_keys, self.code, clock)
+        self.delegation = Delegation(store, self.keys, self.code, clock)
 
     @classmethod
     def open(cls, home: Path, clock: Clock) -> Desk:
@@ -267,7 +282,7 @@ class Desk:
             last_ok=link.last_ok,
             last_attempt=link.last_attempt,
             last_error=link.last_error or None,
-            waiting_up=waiting_up(self.db, self.code),
+            waiting_up=agreement.waiting_up(self.db, self.code),
             waiting_down=link.down_pending,
         )
 

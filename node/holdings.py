@@ -2,7 +2,9 @@
 
 The screens show it (the items a clerk may take in, the banners at the top of every page)
 and intake checks against it. Staleness never refuses a walk-in: an expired catalog or
-grant, or a stale heartbeat, is a banner on the screen and a flag on the case.
+grant, or a stale heartbeat, is a banner on the screen and a flag on the case. A fork of a
+chain the node holds, or a store behind what it signed, is an error banner: the node's own
+signing is refused then (``E_CHAIN_FORK``, ``E_CHAIN_BEHIND``), and the banner says why.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.admin import within
 from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
@@ -22,6 +25,8 @@ from sync.projection.delegation import ItemAuthority, authority_for
 from sync.projection.grants import StoreGrants
 from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
 from sync.record import trust
+from sync.record.forks import open_forks, refused
+from sync.record.watermark import SigningGuard
 
 
 @dataclass
@@ -29,6 +34,12 @@ class Banner:
     level: str  # "warn" or "error"
     code: str
     detail: str = ""
+    key: str = ""  # the text to show, when a code has several (a fork: of this node, the root, another)
+
+    @property
+    def text_key(self) -> str:
+        """The banner's text in ``banner.*`` of the node's texts."""
+        return f"banner.{self.key or self.code}"
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,15 @@ def _next_change(source: StoreGrants, held: list[Grant], now: int) -> int:
 class Holdings:
     """The catalog and grants the node ``code`` (of ``tier``) holds in ``store``."""
 
-    def __init__(self, store: NodeStore, code: str, tier: str, clock: Clock) -> None:
+    def __init__(
+        self, store: NodeStore, code: str, tier: str, clock: Clock, guard: SigningGuard | None = None
+    ) -> None:
         self.store = store
         self.db = store.db
         self.code = code
         self.tier = tier
         self.clock = clock
+        self.guard = guard
         self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
         self._names: tuple[int, dict[str, str]] | None = None  # (certificates held, names)
         self._items: HeldItems | None = None
@@ -171,6 +185,33 @@ class Holdings:
         for flag in heartbeat_flags(latest, now):
             level = "error" if flag is ErrorCode.CLOCK_BEHIND else "warn"
             out.append(Banner(level, flag.value, f"heartbeat #{latest.seq}" if latest else ""))
+        out.extend(self.chain_banners())
+        return out
+
+    def chain_banners(self) -> list[Banner]:
+        """Errors of the chains this node holds: a fork of its own (its key may be stolen),
+        of the root's (central's), or of another node's; a store behind what it signed."""
+        out: list[Banner] = []
+        anchor = self.store.log.anchor()
+        root = anchor.origin if anchor else ""
+        fork = ErrorCode.CHAIN_FORK.value
+        forked = open_forks(self.db)
+        own = [f"#{f.seq}" for f in forked if f.origin == self.code]
+        forged = refused(self.db, self.code, ErrorCode.CHAIN_FORK)
+        if own or forged:
+            out.append(Banner("error", fork, " ".join(own) or f"{forged} refused", "fork.own"))
+        if any(f.origin == root for f in forked):
+            seqs = " ".join(f"#{f.seq}" for f in forked if f.origin == root)
+            out.append(Banner("error", fork, f"{root} {seqs}", "fork.root"))
+        others = sorted({f.origin for f in forked} - {self.code, root})
+        children = [o for o in others if within(o, self.code)]
+        if children:  # a town's village: the town holds it frozen, central decides
+            out.append(Banner("error", fork, " ".join(children), "fork.child"))
+        if len(children) < len(others):
+            out.append(Banner("error", fork, " ".join(o for o in others if o not in children), "fork.other"))
+        behind = self.guard.behind() if self.guard is not None else None
+        if behind is not None:
+            out.append(Banner("error", ErrorCode.CHAIN_BEHIND.value, f"signed through #{behind}"))
         return out
 
     def staleness(self, now: int) -> list[str]:

@@ -31,10 +31,9 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
-from core.errors import ErrorCode, StoreError
 from node.window_store import WINDOW_TABLES
 from sync import projection
-from sync.record.db import execute_all, open_database, transaction
+from sync.record.db import execute_all, open_database, quick_check, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.schema import log_migrations, sync_migrations
@@ -109,11 +108,8 @@ class NodeStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
 
     def check(self) -> None:
-        """The first check before a service starts on the store: SQLite's ``quick_check``
-        of every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
-        found = [str(row[0]) for row in self.db.conn.execute("PRAGMA quick_check(5)").fetchall()]
-        if found != ["ok"]:
-            raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
+        """The first check before a service starts on the store (:func:`quick_check`)."""
+        quick_check(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from sync.link.store import LINK_TABLES
+from sync.link.store import EVIDENCE_TABLES, LINK_TABLES
 from sync.projection.calendars import CALENDAR_TABLES
 from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
+from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
 from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
@@ -86,4 +87,9 @@ def _quarantined_cases(db: Database) -> None:
     CaseProjector().quarantine(db)
 
 
+# No store written before it holds a department.cert (the kind came with it): nothing to project.
+_ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
+
+
 _ddl(sync_migrations, "0001_links", LINK_TABLES)
+_ddl(sync_migrations, "0002_link_evidence", EVIDENCE_TABLES)

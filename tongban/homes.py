@@ -24,11 +24,13 @@ from core.clock import Clock, SystemClock
 from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node import sync_hooks
+from node.desk import signing_keys
 from node.store import NodeStore
 from sync.link.transport import LinkSettings, SyncResult, Upstream, upstreams_for
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
+from sync.record.watermark import guard_of
 
 CLOCK = SystemClock()
 
@@ -55,6 +57,10 @@ class OpenedHome:
     def synced(self, result: SyncResult) -> None:
         if self.is_node:
             sync_hooks.synced(self.log, self.keys, self.code)
+
+    def signed_through(self) -> int:
+        guard = self.keys.guard if isinstance(self.keys, CentralKeyring) else guard_of(self.keys)
+        return guard.watermark.read() if guard is not None else 0
 
     def upstreams(self) -> list[Upstream]:
         """The parents to sync with, in order (:func:`sync.link.transport.upstreams_for`)."""
@@ -85,8 +91,8 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
             direct_to_central=section.direct_to_central,
             interval=section.interval,
         )
-        keys = load_key_file(config.key_path)
         node_store = NodeStore.open(config.database_path, clock)
+        keys = signing_keys(load_key_file(config.key_path), node_store, config.node.code, config.key_path)
         return OpenedHome(node_store.log, keys, config.node.code, config.node.parent, settings, node_store)
     if (home / central_config.CONFIG_FILE).is_file():
         central = open_central(home, clock)

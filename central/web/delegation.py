@@ -94,14 +94,18 @@ class DelegationPages:
     @http("GET", "/audit")
     @page(AUDITOR)
     def audit(self, ctx: Ctx) -> Response:
-        return ctx.render("audit.html", report=None, rejected=registry.rejected(ctx.central.store.db))
+        db = ctx.central.store.db
+        return ctx.render("audit.html", report=None, rejected=registry.rejected(db), forks=registry.forks(db))
 
     @http("POST", "/audit/verify")
     @page(AUDITOR)
     def verify(self, ctx: Ctx) -> Response:
         path = ctx.central.config.database_path
         report = self.web.pool.slow(verify, path, SystemClock())
-        return ctx.render("audit.html", report=report, rejected=registry.rejected(ctx.central.store.db))
+        db = ctx.central.store.db
+        return ctx.render(
+            "audit.html", report=report, rejected=registry.rejected(db), forks=registry.forks(db)
+        )
 
 
 def _delegation_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:

@@ -53,8 +53,14 @@ class Pages(Sessions):
         # What arrived since central's duties last ran.
         recheck.recheck(store, ctx.central.code, max_offline_days=ctx.central.config.recheck.max_offline_days)
         checks = {"counts": recheck.counts(store), "flagged": recheck.flagged(store, FLAGGED_SHOWN)}
+        rebuilding = ctx.central.keys.rebuilding
         return ctx.render(
-            "dashboard.html", board=board, charts=_charts(ctx, board), tables=TABLES, checks=checks
+            "dashboard.html",
+            board=board,
+            charts=_charts(ctx, board),
+            tables=TABLES,
+            checks=checks,
+            rebuilding=rebuilding is not None and rebuilding.exists(),
         )
 
     @http("GET", "/dashboard.csv")

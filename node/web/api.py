@@ -79,7 +79,9 @@ def _status(ctx: Ctx) -> dict[str, Any]:
     return {
         "node": {"code": desk.code, "tier": desk.tier, "name": desk.config.node.name},
         "catalog": {"version": catalog.version, "expires_at": catalog.expires_at} if catalog else None,
-        "banners": [{"level": b.level, "code": b.code, "detail": b.detail} for b in desk.banners()],
+        "banners": [
+            {"level": b.level, "code": b.code, "detail": b.detail, "key": b.key} for b in desk.banners()
+        ],
         "sync": {
             "last_ok": sync.last_ok,
             "last_attempt": sync.last_attempt,

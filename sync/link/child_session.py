@@ -71,8 +71,8 @@ class ChildSession(Machine):
         self.parent = body["node"]
         self.parent_heads = read_heads(body["heads"])
         self.summary.forks.extend(forks(self.heads, self.parent_heads))
-        self.store.note("welcome", pending=body["pending"])
-        source = self.store.up_batches(body["up_from"], self.parent_heads)
+        self.store.note("welcome", pending=body["pending"], parent=self.parent, heads=self.parent_heads)
+        source = self.store.up_batches(body["up_from"], self.parent, self.parent_heads)
         self.up = Sender(Phase.UP, source, body["credit"], self.version)
         return []
 
@@ -97,7 +97,7 @@ class ChildSession(Machine):
         upto = self.up.on_ack(body)
         self.parent_heads.update(read_heads(body["heads"]))
         self.summary.add(body["counts"], body["codes"], "up")
-        self.store.note("up acked", upto=upto)
+        self.store.note("up acked", upto=upto, parent=self.parent, heads=self.parent_heads)
         return self._pump()
 
     def end_up(self) -> list[Message]:
@@ -114,7 +114,7 @@ class ChildSession(Machine):
         if record is not None:
             done = self.store.commit(Phase.DOWN, [record], self.parent)
             self.summary.receipt = done.counts.get("appended", 0) + done.counts.get("duplicate", 0) > 0
-        self.store.note("done", summary=self.summary)
+        self.store.note("done", summary=self.summary, parent=self.parent, heads=self.parent_heads)
         return [Message(Type.BYE, {}, self.version)]
 
     # -- shared by the actions -----------------------------------------------------------

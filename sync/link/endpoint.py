@@ -3,11 +3,16 @@
 The parent admits only children with a live certificate: its ZAP handler (RFC 27, on
 ``inproc://zeromq.zap.01`` in the parent's own context) looks the client's CURVE key up
 in the certificates the parent holds — unrevoked, unexpired, for a node inside the
-parent's subtree — and never allows any key. ZAP runs only at the handshake, so every
-message is checked again by the ``User-Id`` ZAP gave its connection, and a session whose
-certificate is revoked meanwhile is told ``E_SYNC_PEER_REVOKED`` and dropped within a
-tick (libzmq has no way to close one peer's connection of a ROUTER; the child closes it,
-and anything more from that key is refused).
+parent's subtree (:class:`sync.link.peers.PeerDirectory`; never a department: a
+department links over its broker) — and never allows any key. ZAP
+runs only at the handshake, so every message is checked again by the ``User-Id`` ZAP gave
+its connection, and a session whose certificate is revoked (or expires) meanwhile is told
+so and dropped within a tick (libzmq has no way to close one peer's connection of a
+ROUTER; the child closes it, and anything more from that key is refused).
+
+One session per node: a second HELLO with the same key while its session is live (a
+message within :data:`BUSY_WINDOW`, on a connection still there) is refused with
+``E_SYNC_BUSY``; it takes over a session that went quiet, or whose connection is gone.
 
 :class:`ParentCore` is the parent's logic without a socket loop, driven by
 :class:`ParentServer` (a thread with plain pyzmq, for tests, benchmarks and scripts) or by
@@ -29,10 +34,10 @@ import zmq
 from zmq.utils import z85
 
 from core import errors
-from core.admin import within
 from core.errors import ErrorCode, StoreError, SyncError, TongbanError
 from sync.link.parent_link import ParentLink
-from sync.link.parent_session import ParentSession, Peer
+from sync.link.parent_session import ParentSession
+from sync.link.peers import NOT_LIVE, PeerDirectory
 from sync.link.protocol import CREDIT, VERSIONS, Type, decode, encode, error_message
 from sync.link.session import State, Summary
 from sync.link.transport import (
@@ -44,7 +49,6 @@ from sync.link.transport import (
     socket_options,
 )
 from sync.link.zmq_boundary import bind, receive, receive_ready, send, send_to_peer, zmq_errors
-from sync.record import trust
 from sync.record.envelope import Signer
 from sync.record.log import RecordLog
 from sync.record.verify import SERIAL, ThreadVerifier, Verifier
@@ -55,58 +59,11 @@ Frames = list[bytes]
 T = TypeVar("T")
 
 
-# -- who may connect --------------------------------------------------------------------
-
-
-class PeerDirectory:
-    """The children a parent admits, by CURVE key, from its ``certs`` table."""
-
-    def __init__(self, log: RecordLog, code: str) -> None:
-        self.log = log
-        self.code = code
-        self._mark: tuple[Any, ...] | None = None
-        self.live: dict[bytes, Peer] = {}
-        self.revoked: dict[bytes, str] = {}
-        self.refresh()
-
-    def refresh(self) -> bool:
-        """Re-read the certificates if any changed (or a certificate expired); whether it did."""
-        now = self.log.clock.now()
-        mark = (trust.directory_mark(self.log.db), now // 60)
-        if mark == self._mark:
-            return False
-        self._mark = mark
-        live: dict[bytes, Peer] = {}
-        revoked: dict[bytes, str] = {}
-        for cert in trust.certificates(self.log.db):
-            if cert.code == self.code or not within(cert.code, self.code):
-                continue
-            if cert.revoked:
-                revoked[cert.curve_pk] = cert.code
-            elif cert.live(now):
-                live[cert.curve_pk] = Peer(cert.code, cert.cert_id, cert.curve_pk)
-        self.live, self.revoked = live, revoked
-        return True
-
-    def by_user_id(self, user_id: str | None) -> Peer | None:
-        return self.live.get(_key_of(user_id))
-
-    def revoked_by_user_id(self, user_id: str | None) -> str | None:
-        """The code of a revoked child whose connection ``user_id`` names, if it is one."""
-        return self.revoked.get(_key_of(user_id))
-
-
-def _key_of(user_id: str | None) -> bytes:
-    """The CURVE key ZAP gave a connection as its ``User-Id`` (b"" if none)."""
-    if not user_id:
-        return b""
-    try:
-        return bytes(z85.decode(user_id.encode("ascii")))
-    except (ValueError, UnicodeEncodeError):
-        return b""
-
-
 # -- the parent ---------------------------------------------------------------------------
+
+BUSY_WINDOW = 5.0
+"""Seconds after its last message that a child's session counts as live: a second HELLO
+with the same key within them is refused (``E_SYNC_BUSY``), after them it takes over."""
 
 
 @dataclass
@@ -114,6 +71,8 @@ class _Live:
     session: ParentSession
     user_id: str
     last: float
+    fd: int | None = None  # the connection's socket (libzmq's SRCFD), to know when it is gone
+    gone: bool = False  # the connection is gone: what it sent is still handled, nothing waits on it
 
 
 class ParentCore:
@@ -146,37 +105,32 @@ class ParentCore:
         key = credentials[0] if mechanism == b"CURVE" and credentials else b""
         peer = self.directory.live.get(key)
         if peer is None:
-            code = (
-                ErrorCode.SYNC_PEER_REVOKED if key in self.directory.revoked else ErrorCode.SYNC_PEER_UNKNOWN
-            )
-            who = self.directory.revoked.get(key)
-            if who is None:
+            who, code = self.directory.refusal(key)
+            if who == UNKNOWN_PEER:
                 # One counter for every stranger: fresh keys must not grow the table.
-                who = UNKNOWN_PEER
                 shown = z85.encode(key)[:8].decode() if len(key) == 32 else "?"
                 log.info("refused an unknown CURVE key %s… from %r", shown, address)
             self._reject(who, code)
             return [version, request_id, b"400", code.value.encode(), b"", b""]
         return [version, request_id, b"200", b"OK", z85.encode(key), b""]
 
-    def handle(self, routing_id: bytes, user_id: str | None, frames: Frames) -> list[Frames]:
-        """One message from ``routing_id``; the messages to send back (routing id first)."""
+    def handle(
+        self, routing_id: bytes, user_id: str | None, frames: Frames, fd: int | None = None
+    ) -> list[Frames]:
+        """One message from ``routing_id`` (on the connection whose socket is ``fd``); the
+        messages to send back (routing id first)."""
         peer = self.directory.by_user_id(user_id)
         live = self.sessions.get(routing_id)
         if peer is None:
             self.sessions.pop(routing_id, None)
-            revoked = self.directory.revoked_by_user_id(user_id)
-            if revoked is not None:  # a connection made before the revocation
-                error = SyncError(ErrorCode.SYNC_PEER_REVOKED, "the certificate is no longer valid")
-                return self._refuse(routing_id, revoked, error)
-            return self._refuse(
-                routing_id, UNKNOWN_PEER, SyncError(ErrorCode.SYNC_PEER_UNKNOWN, "no live certificate")
-            )
+            who, code = self.directory.refusal_of_user_id(user_id)  # revoked or expired since
+            return self._refuse(routing_id, who, errors.error(code, NOT_LIVE[code]))
         try:
             message = decode(frames)
             if message.type is Type.HELLO:
-                self._forget(peer.code)
-                live = _Live(ParentSession(self.link, peer, self.credit), user_id or "", time.monotonic())
+                self._take_over(peer.code, routing_id)
+                session = ParentSession(self.link, peer, self.credit)
+                live = _Live(session, user_id or "", time.monotonic(), fd)
                 self.sessions[routing_id] = live
             elif live is None or live.user_id != user_id:
                 raise SyncError(ErrorCode.SYNC_PROTOCOL, f"{message.type.value} outside a session")
@@ -214,7 +168,8 @@ class ParentCore:
         for routing_id, live in list(self.sessions.items()):
             if self.directory.by_user_id(live.user_id) is None:
                 del self.sessions[routing_id]
-                error = SyncError(ErrorCode.SYNC_PEER_REVOKED, "the certificate is no longer valid")
+                _, code = self.directory.refusal_of_user_id(live.user_id)
+                error = errors.error(code, NOT_LIVE[code])
                 out.extend(self._refuse(routing_id, live.session.peer.code, error, live))
             elif now - live.last > self.idle:
                 del self.sessions[routing_id]
@@ -232,10 +187,27 @@ class ParentCore:
             return self._refuse(routing_id, live.session.peer.code, exc, live)
         return [[routing_id, *encode(message)] for message in news]
 
-    def _forget(self, code: str) -> None:
-        for routing_id, live in list(self.sessions.items()):
-            if live.session.peer.code == code:
-                del self.sessions[routing_id]
+    def disconnected(self, fd: int) -> None:
+        """The connection whose socket was ``fd`` is gone (libzmq's monitor said so): a new
+        session of the same node need not wait for its session. What it sent before it went
+        (a BYE) is still handled; the tick forgets the session when it has gone quiet."""
+        for live in self.sessions.values():
+            if live.fd == fd:
+                live.gone = True
+
+    def _take_over(self, code: str, routing_id: bytes) -> None:
+        """Make room for a new session of ``code`` on ``routing_id``: its session on another
+        connection that went quiet is dropped; one that spoke within :data:`BUSY_WINDOW` on
+        a connection still there is live, and the new HELLO is refused (``E_SYNC_BUSY``)
+        rather than evicting it. (A child killed and started again: its old connection is
+        gone, :meth:`disconnected`, and the new session is served at once.)"""
+        now = time.monotonic()
+        for other, live in list(self.sessions.items()):
+            if live.session.peer.code != code:
+                continue
+            if other != routing_id and not live.gone and now - live.last < BUSY_WINDOW:
+                raise SyncError(ErrorCode.SYNC_BUSY, f"{code} is in a session on another connection")
+            del self.sessions[other]
 
     def _refuse(
         self, routing_id: bytes, who: str, exc: TongbanError, live: _Live | None = None
@@ -394,33 +366,66 @@ DRAIN = 256
 
 def serve_loop(core: ParentCore, router: Any, zap: Any, stopping: Callable[[], bool]) -> None:
     """Serve ``router`` and ``zap`` until ``stopping()``: ZAP at once, messages through an
-    :class:`Inbox`, the tick every second. A failing socket ends it with ``SyncError``; a
-    reply to a child that has gone is dropped (its session fails on the child's side)."""
+    :class:`Inbox`, the tick every second, and the router's lost connections (its monitor)
+    first of all. A failing socket ends it with ``SyncError``; a reply to a child that has
+    gone is dropped (its session fails on the child's side)."""
     with zmq_errors("the endpoint"):
+        monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(zap, zmq.POLLIN)
-    inbox: Inbox[tuple[bytes, Any, Frames]] = Inbox()
+        poller.register(monitor, zmq.POLLIN)
+    inbox: Inbox[tuple[bytes, Any, Frames, int | None]] = Inbox()
     next_tick = time.monotonic() + 1.0
-    while not stopping():
-        with zmq_errors("the endpoint"):
-            ready = poller.poll(0 if inbox else 200)
-        for sock, _ in ready:
-            if sock is zap:
+    try:
+        while not stopping():
+            with zmq_errors("the endpoint"):
+                ready = dict(poller.poll(0 if inbox else 200))
+            # A connection lost is heard of before anything a new one says (its handshake
+            # needs this loop's ZAP answer): a new session of its node does not wait for it.
+            for lost in lost_connections(monitor):
+                core.disconnected(lost)
+            if zap in ready:
                 send(zap, core.zap(receive(zap, "the ZAP handler")), "the ZAP handler")
-                continue
-            for _ in range(DRAIN):
-                frames = receive_ready(router, "the endpoint")
-                if frames is None:
-                    break
-                user_id = frames[-1].get("User-Id") if frames else None
-                rest = [f.bytes for f in frames[1:]]
-                inbox.put((frames[0].bytes, user_id, rest), frames[0].bytes, is_upload(rest))
-        if inbox:
-            routing_id, user_id, rest = inbox.take()
-            for reply in core.handle(routing_id, user_id, rest):
-                send_to_peer(router, reply)
-        if time.monotonic() >= next_tick:
-            next_tick = time.monotonic() + 1.0
-            for reply in core.tick():
-                send_to_peer(router, reply)
+            if router in ready:
+                for _ in range(DRAIN):
+                    frames = receive_ready(router, "the endpoint")
+                    if frames is None:
+                        break
+                    user_id = frames[-1].get("User-Id") if frames else None
+                    rest = [f.bytes for f in frames[1:]]
+                    item = (frames[0].bytes, user_id, rest, source_fd(frames[-1]))
+                    inbox.put(item, frames[0].bytes, is_upload(rest))
+            if inbox:
+                routing_id, user_id, rest, fd = inbox.take()
+                for reply in core.handle(routing_id, user_id, rest, fd):
+                    send_to_peer(router, reply)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + 1.0
+                for reply in core.tick():
+                    send_to_peer(router, reply)
+    finally:
+        with zmq_errors("the endpoint"):
+            router.disable_monitor()
+            monitor.close(0)
+
+
+def source_fd(frame: Any) -> int | None:
+    """The socket of the connection a message came in on (libzmq's ``ZMQ_SRCFD``)."""
+    try:
+        return int(frame.get(zmq.SRCFD))
+    except (zmq.ZMQError, AttributeError, TypeError):
+        return None
+
+
+def lost_connections(monitor: Any) -> list[int]:
+    """The sockets of the connections the router's ``monitor`` reports gone since last asked."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    lost = []
+    with zmq_errors("the endpoint"):
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                lost.append(int(event["value"]))
+    return lost

@@ -5,13 +5,14 @@ unacknowledged (the ZeroMQ Guide's credit-based flow control) — and a receiver
 batches come in order and within the credit. A batch source is an iterator of
 :class:`Batch`: a batch of records with the arrival index it was scanned up to,
 :data:`BARRIER` (wait for every ACK before asking for more), or :func:`scanned` (the scan
-went through an arrival, nothing to send).
+went through an arrival, nothing to send). Records sent apart from the scan go in batches
+of :func:`apart`, which move no checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ErrorCode, SyncError
@@ -21,12 +22,15 @@ from sync.record.outcome import Heads
 
 @dataclass(frozen=True)
 class Committed:
-    """What a receiver did with one batch."""
+    """What a receiver did with one batch: its counts and codes, its heads after (what an
+    ACK reports), and the newest record of each origin in the batch it now holds (the
+    sender holds it too: what the sender holds at least, by origin)."""
 
     counts: dict[str, int]
     codes: dict[str, int]
     heads: Heads
     again: int = 0  # of the refused, those refused before (the same bytes, the same code)
+    held: Heads = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,14 @@ class Receiver:
                 ErrorCode.SYNC_CREDIT, f"batch {n} with {acked} acknowledged, credit {self.credit}"
             )
         self.received = n
+
+
+def apart(rows: Iterator[tuple[int, bytes]]) -> Iterator[Batch]:
+    """:func:`batches` of records sent apart from the arrival scan (probes, chains sent
+    whole): their ``upto`` is 0, so that acknowledging them moves no checkpoint past
+    arrivals the scan has not sent yet."""
+    for batch in batches(rows):
+        yield Batch(batch.records, 0)
 
 
 def batches(rows: Iterator[tuple[int, bytes]]) -> Iterator[Batch]:

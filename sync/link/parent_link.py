@@ -11,11 +11,12 @@ reported.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 
 from core.admin import within
-from core.errors import ErrorCode
-from sync.link.flow import Batch, Committed, batches, scanned
+from core.errors import ErrorCode, TongbanError
+from sync.link.flow import Batch, Committed, apart, batches, scanned
 from sync.link.protocol import BATCH_RECORDS
 from sync.link.scopes import Concerns
 from sync.link.store import LinkStore
@@ -25,6 +26,11 @@ from sync.record.envelope import Signer
 from sync.record.log import RecordLog, dense_for
 from sync.record.outcome import Heads
 from sync.record.verify import SERIAL, Verifier
+
+log = logging.getLogger(__name__)
+
+UNSIGNED = frozenset({ErrorCode.CENTRAL_REBUILDING, ErrorCode.CHAIN_BEHIND, ErrorCode.CHAIN_FORK})
+"""Why a parent may sign no receipt now; the session goes on without one."""
 
 
 class ParentLink(LinkStore):
@@ -49,8 +55,20 @@ class ParentLink(LinkStore):
 
     def rev_batches(self, child: str, child_heads: Heads) -> Iterator[Batch]:
         """The root's chain the child lacks, whole: every revocation, catalog release, key
-        and root grant central signed reaches the child before anything else moves."""
+        and root grant central signed reaches the child before anything else moves.
+
+        First, when this store holds another record of the root at the child's root head
+        seq, that record: a fork of the root, which the child keeps as evidence (and then
+        takes nothing more of the root from there on). When the child holds more of the
+        root's chain than this store, this store's head, for the child to compare (the
+        child's up phase sends the rest up, or its own record there as evidence)."""
+        probes = self.probes(child_heads, [self.root])
         have = child_heads.get(self.root, (0, b""))[0]
+        if have > self.root_seq():
+            head = self.record_at(self.root, self.root_seq())
+            probes += [(head[0], head[2])] if head is not None else []
+        if probes:
+            yield from apart(iter(probes))
         while True:
             rows = self.chain_page(self.root, have)
             if not rows:
@@ -61,12 +79,18 @@ class ParentLink(LinkStore):
     def down_batches(
         self, child: str, cert: bytes, child_heads: Heads, hello_heads: Heads
     ) -> Iterator[Batch]:
-        """Fork probes, then the arrivals after the checkpoint that concern ``child``
-        (``child_heads`` as they are now; ``hello_heads`` as the hello told them)."""
-        probes = self.probes(child_heads, self.origins_within(child))
-        if probes:
-            yield from batches(iter(probes))
+        """Fork probes; the chains of the child's subtree this store holds further than the
+        child (:meth:`_chains_back`); then the arrivals after the checkpoint that concern
+        ``child`` (``child_heads`` as they are now; ``hello_heads`` as the hello told them)."""
         last = self.checkpoint(child, cert, "down")
+        origins = self.origins_within(child)
+        probes = self.probes(child_heads, origins)
+        if probes:
+            yield from apart(iter(probes))
+        sent: dict[str, int] = {}
+        for origin, through, back in self._chains_back(child_heads, origins):
+            sent[origin] = through
+            yield from apart(iter(back))
         if last > self.arrivals() or self._regressed(child, cert, hello_heads):
             # Not to be trusted: a checkpoint from a longer log than this one (a store
             # restored from a copy), or a child that held less at its hello than it did
@@ -87,11 +111,32 @@ class ParentLink(LinkStore):
             wanted = [
                 arrival
                 for arrival, origin, seq, kind in rows
-                if not (child_dense(origin) and seq <= child_heads.get(origin, (0, b""))[0])
+                if not (
+                    child_dense(origin)
+                    and seq <= max(child_heads.get(origin, (0, b""))[0], sent.get(origin, 0))
+                )
                 and self._concerns(origin, kind, arrival, child)
             ]
             yield from batches(self._envelopes(wanted))
             yield scanned(last)
+
+    def _chains_back(
+        self, child_heads: Heads, origins: list[str]
+    ) -> Iterator[tuple[str, int, list[tuple[int, bytes]]]]:
+        """For each origin of the child's subtree whose chain this store holds further than
+        the child, agreeing with the child's head: (origin, the seq sent through, the records
+        after the child's head, in seq order). The child's own among them: a store restored
+        from an older copy gets back what it signed since."""
+        heads = self.heads_of([o for o in origins if o != self.root])
+        for origin, (seq, _) in heads.items():
+            have, rid = child_heads.get(origin, (0, b""))
+            if seq <= have:
+                continue
+            if have:
+                held = self.record_at(origin, have)
+                if held is None or held[1] != rid:
+                    continue  # another record at the child's head: a fork, not a chain to give back
+            yield origin, seq, self.chain_after(origin, have)
 
     def _envelopes(self, arrivals: list[int]) -> Iterator[tuple[int, bytes]]:
         """(arrival, envelope) of ``arrivals`` (ascending), read a batch's worth at a time."""
@@ -108,8 +153,13 @@ class ParentLink(LinkStore):
 
     def commit_up(self, child: str, cert: bytes, records: list[bytes], upto: int) -> Committed:
         with transaction(self.db):
-            # A child sends up what its subtree authored, and nothing else.
-            done = self.commit_batch(records, child, admit=lambda origin: within(origin, child))
+            # A child sends up what its subtree authored, and the root's records this store
+            # lacks (central's own, checked with central's keys: a central rebuilt from the
+            # network gets them so), and nothing else.
+            def admit(origin: str) -> bool:
+                return origin == self.root or within(origin, child)
+
+            done = self.commit_batch(records, child, admit=admit)
             self.advance(child, cert, "up", upto)
             if done.codes:
                 self.count_rejections(child, done.codes)
@@ -129,15 +179,23 @@ class ParentLink(LinkStore):
         covered = self.receipt_seq(child)
         if covered is not None and covered >= head.seq:
             return None
-        with transaction(self.db):
-            record = self.log.append_local(
-                self.signer,
-                self.code,
-                kinds.LINK_RECEIPT,
-                {"child": child, "seq": head.seq, "id": head.id, "at": self.log.clock.now()},
-                actor="sys:sync",
-            )
-            self.note_receipt(child, cert, head.seq)
+        try:
+            with transaction(self.db):
+                record = self.log.append_local(
+                    self.signer,
+                    self.code,
+                    kinds.LINK_RECEIPT,
+                    {"child": child, "seq": head.seq, "id": head.id, "at": self.log.clock.now()},
+                    actor="sys:sync",
+                )
+                self.note_receipt(child, cert, head.seq)
+        except TongbanError as exc:
+            if exc.code not in UNSIGNED:
+                raise
+            # This store signs nothing now (a central rebuilding, a store behind what it
+            # signed, its own chain frozen): the session ends without a witness.
+            log.info("no receipt for %s: %s", child, exc.render("en"))
+            return None
         return record.envelope
 
     def seen(self, child: str, cert: bytes, heads: Heads) -> None:

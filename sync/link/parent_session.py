@@ -59,6 +59,7 @@ class ParentSession(Machine):
         self.session_id = b""
         self.child_credit = CREDIT
         self.refused = 0
+        self.frozen = 0  # of those, records of an origin frozen by a fork (E_CHAIN_FORK)
         self.taken = 0
 
     def news(self, root_seq: int) -> list[Message]:
@@ -118,6 +119,9 @@ class ParentSession(Machine):
         self.inbound.check(body)
         done = self.store.commit_up(self.peer.code, self.peer.cert_id, body["records"], body["upto"])
         self.summary.add(done.counts, done.codes, "up")
+        for origin, head in done.held.items():  # what the child sent, it holds
+            if head[0] > self.child_heads.get(origin, (0, b""))[0]:
+                self.child_heads[origin] = head
         self._flood_check(body["n"], done)
         return [ack_message(Phase.UP, body["n"], body["upto"], done, self.version)]
 
@@ -125,11 +129,14 @@ class ParentSession(Machine):
         """End a session that sends mostly what is refused: more than :data:`FLOOD_REFUSALS`
         in all, or, past its first batch, more refused than taken (appended, held, known).
         What was refused before (a child sending again what it holds and the parent does
-        not take) counts for neither: it is not new garbage, and it is kept no more."""
+        not take) counts for neither: it is not new garbage, and it is kept no more. Records
+        of an origin a fork has frozen are refused whatever they are (the real node's next
+        records after a thief's): they count towards the cap, not against what was taken."""
         rejected = done.counts.get(Status.REJECTED.value, 0)
         self.refused += rejected - done.again
+        self.frozen += min(rejected - done.again, done.codes.get(ErrorCode.CHAIN_FORK.value, 0))
         self.taken += sum(done.counts.values()) - rejected
-        if self.refused > FLOOD_REFUSALS or (batch > 1 and self.refused > self.taken):
+        if self.refused > FLOOD_REFUSALS or (batch > 1 and self.refused - self.frozen > self.taken):
             raise SyncError(
                 ErrorCode.SYNC_FLOOD,
                 f"{self.refused} records refused in this session, {self.taken} taken",
@@ -173,6 +180,9 @@ class ParentSession(Machine):
         # Every batch is acknowledged: what the scan skipped as not concerning the child
         # is behind the checkpoint too.
         self.store.down_acked(self.peer.code, self.peer.cert_id, self.out.scanned)
+        # The session's work is done: noted now, not at BYE (a child closing at once may
+        # lose it), so that a central rebuilt from the network knows who has synced.
+        self.store.seen(self.peer.code, self.peer.cert_id, self.child_heads)
         receipt = self.store.receipt(self.peer.code, self.peer.cert_id)
         self.summary.receipt = receipt is not None
         end = Message(Type.END, {"phase": Phase.DOWN.value, "upto": self.out.scanned}, self.version)

@@ -40,7 +40,7 @@ from nameko.timer import timer
 
 from core.errors import SyncError
 from sync.link.agent import Agent
-from sync.link.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload
+from sync.link.endpoint import Frames, Inbox, ParentCore, configure_router, is_upload, source_fd
 from sync.link.transport import ZAP_ENDPOINT, Home, upstreams_for
 from sync.link.zmq_boundary import bind, receive, send, send_to_peer, zmq_errors
 
@@ -60,6 +60,7 @@ class Inbound:
     routing_id: bytes
     user_id: str | None
     frames: Frames
+    fd: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,14 @@ class Tick:
     pass
 
 
-Event = Zap | Inbound | Tick
+@dataclass(frozen=True)
+class Lost:
+    """A child's connection is gone (the router's monitor): its session with it."""
+
+    fd: int
+
+
+Event = Zap | Inbound | Tick | Lost
 
 
 class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
@@ -78,6 +86,7 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
         self.context: Any = None
         self.router: Any = None
         self.zap: Any = None
+        self.monitor: Any = None
         self.listen = ""
         self.curve_secret = b""
         self.events: LightQueue = LightQueue()
@@ -101,8 +110,9 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
             bind(self.zap, ZAP_ENDPOINT)  # before the ROUTER: no handshake may happen without it
             self.router = self.context.socket(zmq.ROUTER)
             configure_router(self.router, self.curve_secret)
+            self.monitor = self.router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
             self.endpoint = bind(self.router, self.listen)
-        for loop in (self._read_zap, self._read_router, self._tick, self._dispatch):
+        for loop in (self._read_zap, self._read_router, self._read_monitor, self._tick, self._dispatch):
             self.container.spawn_managed_thread(loop)
 
     def _read_zap(self) -> None:
@@ -124,7 +134,19 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
             except SyncError:  # closed by stop() or kill()
                 return
             user_id = frames[-1].get("User-Id") if frames else None
-            self.events.put(Inbound(frames[0].bytes, user_id, [f.bytes for f in frames[1:]]))
+            fd = source_fd(frames[-1])
+            self.events.put(Inbound(frames[0].bytes, user_id, [f.bytes for f in frames[1:]], fd))
+
+    def _read_monitor(self) -> None:
+        from zmq.utils.monitor import parse_monitor_message
+
+        while True:
+            try:
+                event = parse_monitor_message(receive(self.monitor, "the endpoint's monitor"))
+            except SyncError:  # closed by stop() or kill()
+                return
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                self.events.put(Lost(int(event["value"])))
 
     def _tick(self) -> None:
         while True:
@@ -179,12 +201,14 @@ class SyncRouter(ProviderCollector, SharedExtension):  # type: ignore[misc]
 
     def _close(self) -> None:
         with zmq_errors(f"the endpoint {self.listen}"):
-            for sock in (self.router, self.zap):
+            if self.router is not None and self.monitor is not None:
+                self.router.disable_monitor()
+            for sock in (self.monitor, self.router, self.zap):
                 if sock is not None:
                     sock.close(linger=0)
             if self.context is not None:
                 self.context.term()
-        self.router = self.zap = self.context = None
+        self.router = self.zap = self.monitor = self.context = None
 
 
 class SyncHandler(Entrypoint):  # type: ignore[misc]
@@ -242,7 +266,10 @@ class ParentLinkProvider(DependencyProvider):  # type: ignore[misc]
             if isinstance(event, Zap):
                 return in_real_thread(core.zap, event.request)
             if isinstance(event, Inbound):
-                return in_real_thread(core.handle, event.routing_id, event.user_id, event.frames)
+                return in_real_thread(core.handle, event.routing_id, event.user_id, event.frames, event.fd)
+            if isinstance(event, Lost):
+                core.disconnected(event.fd)
+                return None
             return in_real_thread(core.tick)
 
         return dispatch

@@ -113,7 +113,9 @@ TRANSITIONS: dict[tuple[Role, State, str], Step] = {
     (P, State.DOWN, "ACK down"): Step(
         State.DOWN, "down_acked", "advance the checkpoint, send the next batch"
     ),
-    (P, State.DOWN, DOWN_DONE): Step(State.RECEIPT, "end_down", "send END down and the signed receipt"),
+    (P, State.DOWN, DOWN_DONE): Step(
+        State.RECEIPT, "end_down", "note the child's heads, send END down and the signed receipt"
+    ),
     (P, State.RECEIPT, "ACK news"): Step(State.RECEIPT, "news_acked", "note the child's heads"),
     (P, State.RECEIPT, "BYE"): Step(State.DONE, "finish", "session complete"),
 }
@@ -147,7 +149,7 @@ class ChildStore(Protocol):
 
     def hello_heads(self) -> Heads: ...
     def arrivals(self) -> int: ...
-    def up_batches(self, up_from: int, parent_heads: Heads) -> Iterator[Batch]: ...
+    def up_batches(self, up_from: int, parent: str, parent_heads: Heads) -> Iterator[Batch]: ...
     def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed: ...
     def note(self, event: str, **values: Any) -> None: ...
 

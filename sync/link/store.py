@@ -1,11 +1,12 @@
 """Every SQL statement of the sync link: its tables, and its scans of the log.
 
 This module owns the link's tables (:data:`LINK_TABLES`: ``link_checkpoints``,
-``link_peers``, ``link_rejections``, ``link_state``) and runs the link's reads of the log
-it serves (``records``, by arrival and by chain: that is what it sends). :class:`LinkStore`
-has them for one store, the child's own view of its link is :func:`link_state`,
-:func:`set_state` and :func:`waiting_up`. The two sides of a session build on
-:class:`LinkStore`: :class:`sync.link.child_link.ChildLink` and
+``link_peers``, ``link_rejections``, ``link_state``; :data:`EVIDENCE_TABLES`:
+``link_evidence``) and runs the link's reads of the log it serves (``records``, by arrival
+and by chain: that is what it sends). :class:`LinkStore` has them for one store, the
+child's own view of its link is :func:`link_state`, :func:`set_state` and
+:func:`parent_view` (what it lacks at its parent is :mod:`sync.link.agreement`'s). The two
+sides of a session build on :class:`LinkStore`: :class:`sync.link.child_link.ChildLink` and
 :class:`sync.link.parent_link.ParentLink`, implementing :class:`sync.link.session.ChildStore`
 and :class:`sync.link.session.ParentStore`; which records concern a child is
 :mod:`sync.link.scopes`. Each write is one transaction: a batch of records together with
@@ -23,6 +24,7 @@ and the child finishes the up phase by sending any seq the parent's heads still 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +33,10 @@ from sqlite_utils import Database
 
 from core.admin import within
 from sync.link.flow import Committed
-from sync.record import codec, trust
+from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.log import DensePolicy, RecordLog, dense_for
-from sync.record.outcome import Heads, Status
+from sync.record.outcome import Heads, Outcome, Status
 from sync.record.verify import SERIAL, Verifier
 
 SCAN_ROWS = 2000
@@ -146,11 +148,15 @@ class LinkStore:
         return found
 
     def commit_batch(
-        self, records: list[bytes], source: str, admit: Callable[[str], bool] | None = None
+        self,
+        records: list[bytes],
+        source: str,
+        admit: Callable[[str], bool] | None = None,
+        signed: tuple[str, int] | None = None,
     ) -> Committed:
         """Ingest ``records`` in the caller's transaction; what an ACK reports."""
         before = self.arrivals()
-        outcomes = self.log.ingest_many(records, source, verifier=self.verifier, admit=admit)
+        outcomes = self.log.ingest_many(records, source, verifier=self.verifier, admit=admit, signed=signed)
         counts: dict[str, int] = {}
         codes: dict[str, int] = {}
         for outcome in outcomes:
@@ -163,7 +169,23 @@ class LinkStore:
         ]
         heads = self.heads_of([o for o in touched if self.dense(o)])
         again = sum(1 for outcome in outcomes if outcome.again)
-        return Committed(counts, codes, heads, again)
+        return Committed(counts, codes, heads, again, self._newest_held(outcomes))
+
+    def _newest_held(self, outcomes: list[Outcome]) -> Heads:
+        """The newest record of each origin among ``outcomes`` that this store holds."""
+        ids = [
+            o.record_id for o in outcomes if o.status in (Status.APPENDED, Status.DUPLICATE) and o.record_id
+        ]
+        held: Heads = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT origin, seq, id FROM records WHERE id IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+            for origin, seq, rid in rows:
+                if seq > held.get(origin, (0, b""))[0]:
+                    held[origin] = (seq, bytes(rid))
+        return held
 
     # -- the link's tables -------------------------------------------------------------------
 
@@ -267,17 +289,95 @@ def link_state(db: Database) -> LinkState:
     )
 
 
-def waiting_up(db: Database, code: str, *, exclude: tuple[str, ...] = ()) -> int:
-    """Records of ``code``'s subtree that arrived after what the parent acknowledged."""
-    acked = link_state(db).up_acked
-    marks = ",".join("?" * len(exclude))
+def parent_view(db: Database) -> tuple[str, Heads] | None:
+    """The parent this store last synced with and its heads as the session left them (the
+    WELCOME's, updated by every ACK); None before a parent first welcomed it."""
+    values = dict(
+        db.conn.execute(
+            "SELECT key, value FROM link_state WHERE key IN ('parent', 'parent_heads')"
+        ).fetchall()
+    )
+    if "parent_heads" not in values:
+        return None
+    heads = {
+        origin: (seq, bytes.fromhex(rid)) for origin, (seq, rid) in json.loads(values["parent_heads"]).items()
+    }
+    return values.get("parent", ""), heads
+
+
+def parent_view_values(parent: str, heads: Heads) -> dict[str, str]:
+    """The ``link_state`` values that keep ``parent``'s ``heads`` (:func:`parent_view`)."""
+    written = {origin: [seq, rid.hex()] for origin, (seq, rid) in sorted(heads.items())}
+    return {"parent": parent, "parent_heads": json.dumps(written, separators=(",", ":"))}
+
+
+def id_at(db: Database, origin: str, seq: int) -> bytes | None:
+    row = db.conn.execute("SELECT id FROM records WHERE origin = ? AND seq = ?", (origin, seq)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def head_seq(db: Database, origin: str) -> int:
+    """The highest seq of ``origin`` held (0: none)."""
+    row = db.conn.execute("SELECT max(seq) FROM records WHERE origin = ?", (origin,)).fetchone()
+    return int(row[0] or 0)
+
+
+def receipts_by(db: Database, witness: str, limit: int = 500) -> list[bytes]:
+    """The newest ``limit`` receipts ``witness`` signed that this store holds, newest first."""
     rows = db.conn.execute(
-        "SELECT origin, count(*) FROM records WHERE arrival > ?"
-        + (f" AND kind NOT IN ({marks})" if exclude else "")
-        + " GROUP BY origin",
-        (acked, *exclude),
+        "SELECT envelope FROM records WHERE origin = ? AND kind = ? ORDER BY seq DESC LIMIT ?",
+        (witness, kinds.LINK_RECEIPT, limit),
     ).fetchall()
-    return sum(n for origin, n in rows if within(origin, code))
+    return [bytes(row[0]) for row in rows]
+
+
+def count_after(
+    db: Database,
+    origin: str,
+    seq: int,
+    *,
+    exclude: tuple[str, ...] = (),
+    void: tuple[tuple[bytes, int], ...] = (),
+) -> int:
+    """``origin``'s records after ``seq``, leaving out the kinds ``exclude`` and the records
+    of each (key, cut-off) of ``void`` past its cut-off (a revoked key's, refused everywhere)."""
+    sql = "SELECT count(*) FROM records WHERE origin = ? AND seq > ?"
+    params: list[Any] = [origin, seq]
+    if exclude:
+        sql += f" AND kind NOT IN ({','.join('?' * len(exclude))})"
+        params += exclude
+    for kid, last_good in void:
+        sql += " AND NOT (kid = ? AND seq > ?)"
+        params += [kid, last_good]
+    return int(db.conn.execute(sql, params).fetchone()[0])
+
+
+def peers_seen(db: Database) -> dict[str, tuple[int, dict[str, int]]]:
+    """For each child that ended a session with this parent: when it last did, and the seq
+    of each origin it held then (the newest of its certificates)."""
+    seen: dict[str, tuple[int, dict[str, int]]] = {}
+    for peer, heads, last_seen in db.conn.execute("SELECT peer, heads, last_seen FROM link_peers"):
+        if peer not in seen or last_seen > seen[peer][0]:
+            seen[peer] = (int(last_seen), codec.decode(bytes(heads)))
+    return seen
+
+
+# -- fork evidence carried up --------------------------------------------------------------
+
+
+def evidence_delivered(db: Database, parent: str) -> set[bytes]:
+    """The fork records (by id) this child has handed ``parent`` in a session that ended well."""
+    rows = db.conn.execute("SELECT record_id FROM link_evidence WHERE peer = ?", (parent,))
+    return {bytes(row[0]) for row in rows}
+
+
+def note_evidence(db: Database, parent: str, ids: list[bytes], now: int) -> None:
+    """Keep that ``parent`` acknowledged the fork records ``ids``."""
+    with transaction(db):
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO link_evidence (peer, record_id, sent_at) VALUES (?, ?, ?)",
+            [(parent, rid, now) for rid in ids],
+        )
 
 
 LINK_TABLES = (
@@ -313,3 +413,16 @@ LINK_TABLES = (
     "CREATE TABLE link_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 """Migration ``sync/0001_links``: the tables of sync links (see the module docstring)."""
+
+EVIDENCE_TABLES = (
+    """
+    CREATE TABLE link_evidence (
+        peer TEXT NOT NULL,
+        record_id BLOB NOT NULL,
+        sent_at INTEGER NOT NULL,
+        PRIMARY KEY (peer, record_id)
+    )
+    """,
+)
+"""Migration ``sync/0002_link_evidence``: the fork records a child has handed each parent,
+so that both records of every fork reach central once (:mod:`sync.link.child_link`)."""

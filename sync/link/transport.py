@@ -21,7 +21,15 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils import z85
 
-from core.errors import ConfigError, EnrollmentError, ErrorCode, StoreError, SyncError, TongbanError
+from core.errors import (
+    AuthorityError,
+    ConfigError,
+    EnrollmentError,
+    ErrorCode,
+    StoreError,
+    SyncError,
+    TongbanError,
+)
 from sync.link.child_link import ChildLink
 from sync.link.child_session import ChildSession
 from sync.link.protocol import CREDIT, MAX_TRANSPORT, Message, Type, decode, encode, error_message
@@ -96,6 +104,11 @@ class Home(Protocol):
 
     def synced(self, result: SyncResult) -> None:
         """A session ended well (the agent calls this after it)."""
+
+    def signed_through(self) -> int:
+        """The highest seq of its own origin this store has signed (its watermark,
+        :mod:`sync.record.watermark`; 0: not known). A record of its origin beyond it that
+        comes down was signed with its key by someone else."""
 
     def close(self) -> None: ...
 
@@ -178,6 +191,25 @@ def own_certificate(log: RecordLog, code: str, kid: bytes) -> bytes:
     return cert
 
 
+def live_certificate(log: RecordLog, code: str, kid: bytes) -> bytes:
+    """This node's certificate for its key, checked for its validity before connecting: the
+    parent's ZAP handler refuses an expired one, and ZAP cannot tell the child why."""
+    cert_id = own_certificate(log, code, kid)
+    now = log.clock.now()
+    for cert in trust.certificates(log.db, code):
+        if cert.cert_id != cert_id:
+            continue
+        if cert.revoked:
+            raise AuthorityError(ErrorCode.CERT_REVOKED, f"{code}'s certificate was revoked: {cert.reason}")
+        if cert.exp <= now:
+            raise AuthorityError(ErrorCode.CERT_EXPIRED, f"{code}'s certificate expired at {cert.exp}")
+        if now < cert.nbf:
+            raise AuthorityError(
+                ErrorCode.CERT_NOT_YET_VALID, f"{code}'s certificate is valid from {cert.nbf}"
+            )
+    return cert_id
+
+
 def sync_once(
     home: Home,
     upstreams: Sequence[Upstream],
@@ -207,9 +239,8 @@ def sync_once(
         result.error = ConfigError(ErrorCode.CONFIG, "no parent endpoint is configured")
     for upstream in upstreams:
         try:
-            link = ChildLink(
-                home.log, home.code, own_certificate(home.log, home.code, home.keys.kid), verifier
-            )
+            cert = live_certificate(home.log, home.code, home.keys.kid)
+            link = ChildLink(home.log, home.code, cert, verifier, home.signed_through)
             summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
         except TongbanError as exc:  # the link's, the peer's (its ERROR) or the store's
             result.attempts.append((upstream.endpoint, exc.code.value))

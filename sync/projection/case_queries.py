@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, RUNNING_STATES, Delivery, Rating, State
+from core.cases import OPEN_STATES, RUNNING_STATES, CaseState, Delivery, Rating, State
 from core.catalog import Mode
 from core.intake import Intake
 from sync.projection.cases import OVERDUE_SQL
@@ -102,6 +102,14 @@ def _supplement(stored: str | None) -> Supplement | None:
         return None
     value = json.loads(stored)
     return Supplement(tuple(value["missing"]), str(value["reason"]))
+
+
+def state_of(case: CaseRow) -> CaseState:
+    """The state machine's view of a stored case (what :func:`core.cases.allowed_events` needs)."""
+    if case.state is State.SUPPLEMENT:
+        origin = State.FORWARDED if case.mode is Mode.PROXY else State.ACCEPTED
+        return CaseState(case.state, case.mode, case.rating, supplement_from=origin, paused_since=0)
+    return CaseState(case.state, case.mode, case.rating)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,32 @@ def queue_sources(db: Database, decider: str) -> tuple[list[str], list[str]]:
         (decider,),
     ).fetchall()
     return sorted({r[0] for r in rows}), sorted({r[1] for r in rows})
+
+
+def decided_by(db: Database, decider: str, limit: int = 30) -> list[CaseRow]:
+    """Cases ``decider`` decides that wait for no decision (decided, waiting for a
+    supplement, withdrawn), the latest step first."""
+    rows = db.conn.execute(
+        f"{_SELECT} WHERE decider = ? AND NOT {_AWAITING_DECISION}"
+        " ORDER BY coalesce(decided_at, closed_at, received) DESC LIMIT ?",
+        (decider, limit),
+    ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def open_case_records(db: Database, decider: str) -> list[tuple[str, bytes, bool]]:
+    """The records of ``decider``'s open cases that others signed: (case number, record id,
+    whether it is the intake), each case's intake first, then its steps in replay order."""
+    rows = db.conn.execute(
+        "SELECT c.case_no, c.intake_id, 1, 0, x'' FROM cases c"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?)"
+        " UNION ALL SELECT e.case_no, e.record_id, 0, e.at, e.record_id FROM case_events e"
+        " JOIN cases c ON c.case_no = e.case_no"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?) AND e.origin != c.decider"
+        " ORDER BY 1, 3 DESC, 4, 5",
+        (decider, *OPEN_STATES, decider, *OPEN_STATES),
+    ).fetchall()
+    return [(str(case_no), bytes(rid), bool(intake)) for case_no, rid, intake, _, _ in rows]
 
 
 def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:

@@ -1,11 +1,13 @@
 """Node status reports (``node.status``) and when each node was last heard of.
 
 Central's dashboard needs, for every node, what only the node knows: the catalog and
-calendar it holds, how many records its store holds back or refused, and how many wait to
-go up. A node says so in a small signed ``node.status`` record that it appends when its
-parent has welcomed a sync session and before it sends anything up (:func:`report_status`,
-which the node's link hook calls, :mod:`node.sync_hooks`), if its last report is an hour
-old or any figure but ``at`` changed. The record goes up with that session and never down
+calendar it holds, how many records its store holds back or refused, how many wait to go
+up, and how many forks it holds evidence of (``forks``, named only when there are: a
+parent of older software knows no such field). A node says so in a small signed
+``node.status`` record that it appends when its parent has welcomed a sync session and
+before it sends anything up (:func:`report_status`, which the node's link hook calls,
+:mod:`node.sync_hooks`), if its last report is an hour old or any figure but ``at``
+changed. The record goes up with that session and never down
 (:func:`sync.record.kinds.scope_of` scopes it to its origin). A node that cannot reach its
 parent reports nothing, and status records are not counted in the backlog they report.
 
@@ -37,7 +39,8 @@ from sync.projection.catalog import newest_version as catalog_version
 from sync.record import kinds
 from sync.record.db import transaction
 from sync.record.envelope import Keyring, Record, Signer
-from sync.record.log import RecordLog
+from sync.record.forks import open_forks
+from sync.record.log import RecordLog, stored_record
 from sync.record.outcome import Heads
 
 REPORT_EVERY = 3600
@@ -138,7 +141,7 @@ RECEIPT_HISTORY = (
 def current_status(log: RecordLog, backlog: int) -> dict[str, int]:
     """The body of a ``node.status`` report about this store, now; ``backlog``: the
     records of its subtree that wait to go up, as its link counts them."""
-    return {
+    body = {
         "catalog": catalog_version(log.db),
         "calendar": calendar_version(log.db),
         "held": log.count("held"),
@@ -146,6 +149,17 @@ def current_status(log: RecordLog, backlog: int) -> dict[str, int]:
         "backlog": backlog,
         "at": log.clock.now(),
     }
+    forks = len(open_forks(log.db))
+    if forks:
+        body["forks"] = forks
+    return body
+
+
+def reported_forks(db: Database, record_id: bytes) -> int:
+    """How many open forks the report ``record_id`` names (0: none, or a report from before
+    the field). Read from the record itself: ``node_status`` keeps the figures of before."""
+    record = stored_record(db, record_id)
+    return int(record.body.get("forks", 0)) if record is not None else 0
 
 
 def report_status(
@@ -168,12 +182,13 @@ def report_status(
                 return None
         body = current_status(log, backlog)
         last: Any = log.db.conn.execute(
-            f"SELECT at, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
+            f"SELECT at, record_id, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
         ).fetchone()
         if (
             last is not None
             and body["at"] - last[0] < REPORT_EVERY
-            and tuple(last[1:]) == tuple(body[name] for name in FIGURES)
+            and tuple(last[2:]) == tuple(body[name] for name in FIGURES)
+            and reported_forks(log.db, bytes(last[1])) == body.get("forks", 0)
         ):
             return None
         return log.append_local(signer, code, kinds.NODE_STATUS, body, actor="sys:sync")

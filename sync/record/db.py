@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,14 @@ def open_readonly(path: Path) -> GuardedConnection:
     return connect(f"file:{path}?mode=ro", uri=True)
 
 
+def quick_check(db: Database) -> None:
+    """The first check before a service starts on a store: SQLite's ``quick_check`` of
+    every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
+    found = [str(row[0]) for row in db.conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if found != ["ok"]:
+        raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
+
+
 def refuse_newer(db: Database, sets: Sequence[Migrations]) -> None:
     """Raise ``E_STORE_TOO_NEW`` if ``db`` has migrations this code does not know."""
     if MIGRATIONS_TABLE not in db.table_names():
@@ -159,6 +167,8 @@ def transaction(db: Database) -> Iterator[None]:
     if conn.in_transaction:
         name = f"sp_{id(conn)}_{_depth.get(id(conn), 0)}"
         _depth[id(conn)] = _depth.get(id(conn), 0) + 1
+        pending = _after.setdefault(id(conn), [])
+        mark = len(pending)
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield
@@ -167,21 +177,62 @@ def transaction(db: Database) -> Iterator[None]:
             if conn.in_transaction:
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
+            del pending[mark:]  # what the undone part asked for is undone with it
             raise
         finally:
             _depth[id(conn)] -= 1
         return
+    _after[id(conn)] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
         conn.execute("COMMIT")
     except BaseException:
+        _after.pop(id(conn), None)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    for action in _after.pop(id(conn), []):
+        action()
 
 
 _depth: dict[int, int] = {}
+_after: dict[int, list[Callable[[], None]]] = {}
+
+
+def after_commit(db: Database, action: Callable[[], None]) -> None:
+    """Run ``action`` once the write transaction in progress on ``db`` has committed (at
+    once when none is): never when it rolls back, nor when the savepoint it was asked in
+    does. Asked twice in one transaction, it runs once. ``action`` must not raise.
+
+    For what must follow a commit and cannot be part of it: a file outside the store that
+    records what the store has committed (:mod:`sync.record.watermark`).
+    """
+    conn = db.conn
+    if not conn.in_transaction:
+        action()
+        return
+    pending = _after.setdefault(id(conn), [])
+    if action not in pending:
+        pending.append(action)
+
+
+def copy_database(source: Database, target: Path) -> None:
+    """A consistent copy of the open store ``source`` in a new file ``target`` (SQLite's
+    backup API: it reads through the write-ahead log, and other connections may go on
+    writing meanwhile). ``target`` must not exist; a failure leaves no file behind."""
+    if target.exists():
+        raise StoreError(ErrorCode.STORE_CONFLICT, f"{target} exists already")
+    try:
+        copy = sqlite3.connect(str(target))
+        try:
+            source.conn.backup(copy)
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        raise store_error(exc, str(target)) from exc
 
 
 def execute_all(db: Database, statements: Sequence[str]) -> None:

@@ -77,6 +77,7 @@ class LogView(Protocol):
     def anchor(self) -> Anchor | None: ...
     def require_anchor(self) -> Anchor: ...
     def head(self, origin: str) -> Head | None: ...
+    def frozen_from(self, origin: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,18 @@ def parse(envelope: bytes) -> Parsed:
 class Pass:
     """One transaction of ingest over ``log`` (see the module docstring)."""
 
-    def __init__(self, log: LogView, now: int, admit: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        log: LogView,
+        now: int,
+        admit: Callable[[str], bool] | None = None,
+        signed: tuple[str, int] | None = None,
+    ) -> None:
         self.log = log
         self.conn = log.db.conn
         self.now = now
         self.admit = admit
+        self.signed = signed
         self.dense = functools.cache(log.dense)  # a policy is a pure function of the code
         self._anchor: Anchor | None = None
         self._keys: dict[tuple[str, bytes], SigningKey | None] = {}
@@ -121,6 +129,7 @@ class Pass:
         self._known: set[bytes] = set()
         self._held: int | None = None
         self._pending: dict[int, tuple[Pending, int]] = {}
+        self._frozen: dict[str, int | None] = {}
         self.refusals = Refusals(log.db, now)
 
     # -- batch preparation --------------------------------------------------------------
@@ -207,6 +216,7 @@ class Pass:
     def _chain(self, record: Record, source: str) -> Outcome | None:
         payload = record.payload
         origin, seq = payload.origin, payload.seq
+        self._check_fork_freeze(origin, seq, source)
         if self.dense(origin):
             head = self.head(origin)
             if head is None or seq > head.seq:
@@ -238,6 +248,35 @@ class Pass:
             # The origin's next record links to another #seq: it signed two of them.
             return self.fork(record, after, source)
         return None
+
+    def _check_fork_freeze(self, origin: str, seq: int, source: str) -> None:
+        """Refuse what a fork freezes (``E_CHAIN_FORK``, kept in ``rejected``).
+
+        Once this store holds evidence that ``origin`` signed two records with one seq, it
+        takes none of its records from that seq on until a revocation settles the fork
+        (:meth:`LogView.frozen_from`): the origin's key may be in two hands. The
+        store's own signing is no exception — except central's, the root, which goes on
+        signing and alarms (there is no one above it to revoke its key). And a record of
+        this store's own origin beyond what it has signed (``signed``: its watermark) that
+        comes from elsewhere was signed with its key by someone else.
+        """
+        if self.signed is not None and source != "local":
+            own, through = self.signed
+            if origin == own and seq > through:
+                raise RecordError(
+                    ErrorCode.CHAIN_FORK,
+                    f"{origin} #{seq} is signed with this node's key; this node signed up to #{through}",
+                )
+        if origin not in self._frozen:
+            self._frozen[origin] = self.log.frozen_from(origin)
+        floor = self._frozen[origin]
+        if floor is None or seq < floor:
+            return
+        if source == "local" and origin == self._root():
+            return
+        raise RecordError(
+            ErrorCode.CHAIN_FORK, f"{origin} is frozen from #{floor} (a fork) until a revocation settles it"
+        )
 
     def _check_authority(self, record: Record, kind: kinds.Kind, key: SigningKey, anchor: Anchor) -> None:
         payload = record.payload
@@ -289,6 +328,7 @@ class Pass:
             self._heads[payload.origin] = Head(payload.seq, record.id)
         if payload.kind in trust.TRUST_KINDS:
             self._keys.clear()
+            self._frozen.clear()  # a revocation may settle a fork
 
     def _hold(self, rid: bytes, payload: Payload, envelope: bytes, source: str, code: ErrorCode) -> Outcome:
         count, size, from_source = self.conn.execute(
@@ -330,6 +370,7 @@ class Pass:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (record.origin, record.seq, held_id, record.id, record.envelope, self.now, source),
         )
+        self._frozen.pop(record.origin, None)
         return Outcome(Status.FORK, record.id, code=ErrorCode.CHAIN_FORK)
 
     def release_held(self, appended: Record) -> int:
@@ -340,12 +381,8 @@ class Pass:
         queue: deque[Record] = deque([appended])
         while queue:
             record = queue.popleft()
-            waiting_origin = (
-                record.body["node"]
-                if record.kind == kinds.NODE_CERT
-                else record.origin
-                if record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE)
-                else None
+            waiting_origin = trust.certified_code(record.kind, record.body) or (
+                record.origin if record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE) else None
             )
             rows = self.conn.execute(
                 "SELECT digest, envelope, source FROM held WHERE (origin = ? AND seq = ?)"

@@ -45,7 +45,7 @@ from sqlite_utils import Database
 from core.admin import is_within
 from core.clock import Clock
 from core.errors import AuthorityError, EnrollmentError, ErrorCode, RecordError, TongbanError, error
-from sync.record import kinds, trust
+from sync.record import forks, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import (
     PREFIX_RECORD,
@@ -141,6 +141,9 @@ class RecordLog:
         ).fetchone()
         return Head(row[0], row[1]) if row else None
 
+    def frozen_from(self, origin: str) -> int | None:
+        return forks.frozen_from(self.db, origin)  # where a fork freezes origin, if one does
+
     def heads(self) -> dict[str, Head]:
         rows = self.db.conn.execute("SELECT origin, max(seq) FROM records GROUP BY origin").fetchall()
         return {origin: self.head(origin) or Head(0, ZERO_ID) for origin, _ in rows}
@@ -217,6 +220,7 @@ class RecordLog:
         *,
         verifier: Verifier = SERIAL,
         admit: Callable[[str], bool] | None = None,
+        signed: tuple[str, int] | None = None,
     ) -> list[Outcome]:
         """Check and store a batch in one transaction; one outcome per envelope, in order.
 
@@ -225,11 +229,12 @@ class RecordLog:
         at once, by ``verifier`` (which may use several cores). Nothing is committed when
         the store itself fails (``sqlite3`` errors propagate): the sender sends again.
         ``admit``, if given, says which origins ``source`` may bring; a record not held
-        yet of any other origin is refused (``E_SYNC_NOT_CHILD``).
+        yet of any other origin is refused (``E_SYNC_NOT_CHILD``). ``signed``: this store's
+        origin and watermark, beyond which a record of it is someone else's (``E_CHAIN_FORK``).
         """
         outcomes: list[Outcome] = []
         with transaction(self.db):
-            checks = Pass(self, self.clock.now(), admit)
+            checks = Pass(self, self.clock.now(), admit, signed)
             parsed: list[Parsed] = []
             for start in range(0, len(envelopes), CHUNK):
                 chunk = [parse(envelope) for envelope in envelopes[start : start + CHUNK]]

@@ -150,3 +150,35 @@ def test_verify_detects_deleted_rows_and_edited_anchor(tmp_path: Path, tamper: s
         conn.execute(tamper)
     result = run("verify", home, ok=False)
     assert result.returncode == 1 and "FAULT" in result.stdout
+
+
+def test_verify_reads_one_snapshot_while_the_node_takes_a_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live node is verified while a sync appends to it: the check must see one state,
+    not the log before the sync and the projections after it."""
+    from core.clock import FixedClock
+    from node.store import MIGRATION_SETS
+    from sync.projection import standard
+    from sync.record import inspect
+    from tests.helpers import delegate_demo_items, open_desk, relay
+    from tests.integration.test_desk import form, proxy_item
+
+    net = make_network(tmp_path / "net", FixedClock(t=1_795_400_000, step=1))
+    town = net.add_node(TOWN, "town", CITY)
+    village = net.add_node(VILLAGE, "village", TOWN)
+    delegate_demo_items(net, TOWN, [VILLAGE], valid_days=10)
+    with open_desk(village, net.clock) as desk:
+        item, materials = proxy_item(desk)
+        desk.intake(form(item, materials), actor="wangli")
+    check = inspect._check_bookkeeping
+    synced = []
+
+    def sync_in_between(*args: object) -> None:
+        check(*args)  # type: ignore[arg-type]
+        synced.append(relay(village, town, net.clock, up=True))
+
+    monkeypatch.setattr(inspect, "_check_bookkeeping", sync_in_between)
+    report = inspect.verify_store(town / "node.db", MIGRATION_SETS, FixedClock(), standard())
+    assert synced and synced[0] > 0
+    assert report.ok, report.faults

@@ -28,6 +28,7 @@ from sync.link.protocol import Message, Type, encode
 from sync.record import codec, kinds
 from sync.record.envelope import Payload, seal, split
 from sync.record.ingest import MAX_HELD_SOURCE_BYTES
+from sync.record.keys import NodeKeys
 from sync.record.log import envelopes_of
 from sync.record.outcome import Status
 from sync.record.refused import KEPT_PREFIX, MAX_REJECTED_BYTES, MAX_REJECTED_ROWS
@@ -135,12 +136,17 @@ def held(city: City) -> list[bytes]:
         opened.close()
 
 
+def key_alone(keys: NodeKeys) -> NodeKeys:
+    """The town's key as a thief holds it: without the store's watermark (a closed store's)."""
+    return NodeKeys(keys.sign_seed, keys.curve_secret)
+
+
 def forged(city: City, n: int, size: int) -> list[bytes]:
     """The town's next record, padded to ``size``, under ``n`` different bad signatures:
     envelopes that decode, whose signatures do not verify."""
     opened = city.open(TOWN)
     try:
-        keys = opened.keys
+        keys = key_alone(opened.keys)
     finally:
         opened.close()
     envelope = next_record(city, TOWN, keys, kinds.NODE_STATUS, _status_body(size))
@@ -256,7 +262,7 @@ def test_records_waiting_on_a_gap_are_bounded_per_source(tmp_path: Path) -> None
     city = build_city(tmp_path)
     opened = city.open(TOWN)
     try:
-        keys, head = opened.keys, opened.log.head(TOWN)
+        keys, head = key_alone(opened.keys), opened.log.head(TOWN)
         anchor = opened.log.anchor()
     finally:
         opened.close()

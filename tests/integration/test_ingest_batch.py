@@ -119,7 +119,20 @@ def sparse_receiver(world: World, tmp_path: Path) -> RecordLog:
     return log
 
 
-def test_a_sparse_origin_accepts_gaps_and_still_catches_forks(world: World, tmp_path: Path) -> None:
+def test_a_sparse_origin_accepts_gaps_and_fills_them_from_both_sides(world: World, tmp_path: Path) -> None:
+    chain = town_chain(world, 5)
+    village = sparse_receiver(world, tmp_path)
+    assert village.ingest(chain[3], TOWN).status is Status.APPENDED  # #4 alone
+    assert village.ingest(chain[1], TOWN).status is Status.APPENDED  # #2 alone
+    # A #3 that does not link to the held #2 is refused outright.
+    assert village.ingest(world.town_record(3, bytes(32)), TOWN).code is ErrorCode.CHAIN_PREV
+    assert village.ingest(chain[2], TOWN).status is Status.APPENDED  # the genuine #3 fits both
+    assert village.ingest(chain[4], TOWN).status is Status.APPENDED
+    assert village.count("held") == 0
+    assert village.count("forks") == 0
+
+
+def test_a_sparse_origin_still_catches_a_fork_and_freezes_the_origin(world: World, tmp_path: Path) -> None:
     chain = town_chain(world, 5)
     village = sparse_receiver(world, tmp_path)
     assert village.ingest(chain[3], TOWN).status is Status.APPENDED  # #4 alone
@@ -128,11 +141,15 @@ def test_a_sparse_origin_accepts_gaps_and_still_catches_forks(world: World, tmp_
     other_3 = world.town_record(3, record_id_of(chain[1]), software="other")
     assert village.ingest(other_3, TOWN).status is Status.FORK
     assert village.count("forks") == 1
-    # A #3 that does not link to the held #2 is refused outright.
-    assert village.ingest(world.town_record(3, bytes(32)), TOWN).code is ErrorCode.CHAIN_PREV
-    assert village.ingest(chain[2], TOWN).status is Status.APPENDED  # the genuine #3 fits both
-    assert village.ingest(chain[4], TOWN).status is Status.APPENDED
-    assert village.count("held") == 0
+    # From #3 on the town is frozen: not even the genuine #3 is taken, nor anything after.
+    before = village.count()
+    for envelope in (chain[2], chain[4], world.town_record(3, bytes(32))):
+        outcome = village.ingest(envelope, TOWN)
+        assert (outcome.status, outcome.code) == (Status.REJECTED, ErrorCode.CHAIN_FORK)
+    assert village.count() == before
+    assert village.count("rejected") == 3
+    # What came before the fork is not frozen.
+    assert village.ingest(chain[0], TOWN).status is Status.APPENDED
 
 
 def record_id_of(envelope: bytes) -> bytes:

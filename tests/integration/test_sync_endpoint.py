@@ -49,9 +49,10 @@ from sync.projection.catalog import current_catalog
 from sync.record import codec, kinds
 from sync.record.envelope import PREFIX_RECORD
 from sync.record.inspect import verify_store
+from sync.record.keys import NodeKeys
 from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, VILLAGE_2
-from tests.integration.syncnet import City, build_city
+from tests.integration.syncnet import City, build_city, delegate
 from tests.unit.test_sync_frames import SYNC_CODES, Mutant, mutants
 from tongban.cli import main
 
@@ -230,6 +231,14 @@ def up_batch(records: list[bytes], n: int = 1, upto: int = 0) -> Message:
 
 def ok(result: Any) -> None:
     assert result.ok, result.error
+
+
+def read_store(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def verify_town(city: City) -> None:
@@ -559,6 +568,93 @@ def test_a_live_session_of_a_node_revoked_meanwhile_is_told_and_dropped(town: En
     assert result.error.code is ErrorCode.SYNC_PEER_UNKNOWN  # ZAP refused it; the child cannot tell why
 
 
+def test_an_expired_certificate_is_refused_and_counted_as_expired(town: Endpoint) -> None:
+    """Break 8: it was reported as an unknown stranger. The parent counts it under the
+    node's code as E_CERT_EXPIRED; the child sees its own certificate expired and says so
+    itself (ZAP cannot tell a client why), without connecting."""
+    city = town.city
+    city.clock.advance(366 * 86_400)  # the village's certificate was valid for 365 days
+    counted = town.counters()
+    child = town.child(VILLAGE)
+    try:
+        assert child.handshake() == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    finally:
+        child.close()
+    assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.CERT_EXPIRED.value): 1})
+    before = town.snapshot()
+    result = city.sync(VILLAGE)
+    assert not result.ok and result.error is not None
+    assert result.error.code is ErrorCode.CERT_EXPIRED
+    assert town.snapshot() == before
+
+
+def test_a_second_hello_with_the_key_of_a_live_session_is_refused_and_evicts_nothing(
+    town: Endpoint,
+) -> None:
+    """Break 8: a second HELLO used to evict the live session silently. Now it is refused
+    (E_SYNC_BUSY, counted) while the first one is live; once its connection is gone, a new
+    session of the node is served at once."""
+    city = town.city
+    first = town.child(VILLAGE)
+    second = town.child(VILLAGE)
+    try:
+        assert open_session(first, hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE)})) is None
+        counted, before = town.counters(), town.snapshot()
+        assert second.handshake() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        (refused,) = _send(second, hello(city, VILLAGE))
+        assert refused.type is Type.ERROR and refused.body["code"] == ErrorCode.SYNC_BUSY.value
+        assert town.counters() - counted == Counter({(VILLAGE, ErrorCode.SYNC_BUSY.value): 1})
+        assert town.snapshot() == before
+        # The first session goes on: its up phase ends and the down phase comes.
+        replies = _send(first, Message(Type.END, {"phase": "up", "upto": 0}))
+        assert replies and all(r.type is not Type.ERROR for r in replies), replies
+    finally:
+        first.close()
+        second.close()
+    ok(city.sync(VILLAGE))  # the first connection is gone: nothing waits for it
+
+
+def test_records_sent_apart_from_the_scan_move_no_checkpoint(town: Endpoint) -> None:
+    """What the down phase sends apart from its arrival scan — the child's own chain the
+    parent holds further — must not move the down checkpoint: a session that ends after
+    acknowledging only those would otherwise skip, for good, what the scan had not sent."""
+    city = town.city
+    village = city.open(VILLAGE)
+    try:
+        clerk = {"user": "lm", "name": "李梅", "roles": ["clerk"], "active": True}
+        newest = village.log.append_local(village.keys, VILLAGE, kinds.CLERK_SET, clerk, actor="sys:admin")
+        before = village.log.get(village.log.db.conn.execute(
+            "SELECT id FROM records WHERE origin = ? AND seq = ?", (VILLAGE, newest.seq - 1)
+        ).fetchone()[0])  # fmt: skip
+    finally:
+        village.close()
+    assert before is not None
+    assert delegate(city, VILLAGE) > 0  # the town's grants for the village: not sent yet
+    sql = f"SELECT id FROM records WHERE kind = 'grant.issue' AND origin = '{TOWN}'"
+    grants = {bytes(r[0]) for r in town.query(sql)}
+    short = hello(city, VILLAGE, {CITY: _root_head(city, VILLAGE), VILLAGE: [before.seq, before.id]})
+    child = town.child(VILLAGE)
+    try:  # the village's newest record reaches the town after the grants were signed
+        open_session(child, short)
+        (ack,) = _send(child, up_batch([newest.envelope]))
+        assert ack.body["counts"] == {"appended": 1}
+    finally:
+        child.close()
+    child = town.child(VILLAGE)
+    try:  # a session that acknowledges only what comes back of its own chain, and ends
+        open_session(child, short)
+        replies = _send(child, Message(Type.END, {"phase": "up", "upto": 0}))
+        first = next(m for m in replies if m.type is Type.BATCH)
+        assert [decode_stored(r).id for r in first.body["records"]] == [newest.id]
+        assert child.send(encode(Message(Type.ACK, {**rev_ack(first).body, "phase": "down"})))
+        child.replies(0.5)
+    finally:
+        child.close()
+    ok(city.sync(VILLAGE))
+    held = {bytes(r[0]) for r in read_store(city.home(VILLAGE) / "node.db", "SELECT id FROM records")}
+    assert grants <= held
+
+
 # -- bad records inside a batch -----------------------------------------------------------
 
 
@@ -571,7 +667,14 @@ def _resigned(envelope: bytes, signer: Any, **changes: Any) -> bytes:
     return codec.encode([payload_bytes, signer.sign(PREFIX_RECORD + payload_bytes)])
 
 
-def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: Endpoint) -> None:
+def raw_keys(keys: Any) -> NodeKeys:
+    """A node's keys as a thief holds them: they sign whatever they are given."""
+    return NodeKeys(keys.sign_seed, keys.curve_secret)
+
+
+def bad_batch(town: Endpoint) -> tuple[list[bytes], int, dict[int, bytes], bytes]:
+    """The village's next four records with bad ones among them: (the batch, the village's
+    head before them, its records by seq, the forked #1)."""
     city = town.city
     village = city.open(VILLAGE)
     other = city.open(VILLAGE_2)
@@ -596,16 +699,23 @@ def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: E
         sibling = other.log.db.conn.execute(
             "SELECT envelope FROM records WHERE origin = ? AND seq = 1", (VILLAGE_2,)
         ).fetchone()[0]
-        forged = _resigned(mine[b + 3], other.keys, body={**decode_stored(mine[b + 3]).body, "name": "冒名"})
-        forked = _resigned(mine[1], village.keys, ts=decode_stored(mine[1]).payload.ts + 1)
+        forged = _resigned(
+            mine[b + 3], raw_keys(other.keys), body={**decode_stored(mine[b + 3]).body, "name": "冒名"}
+        )
+        forked = _resigned(mine[1], raw_keys(village.keys), ts=decode_stored(mine[1]).payload.ts + 1)
     finally:
         village.close()
         other.close()
     assert len(mine) == b + 4
     assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(b,)]
     assert not town.query("SELECT 1 FROM records WHERE origin = ?", VILLAGE_2)
-
     batch = [mine[b + 1], mine[b + 2], forged, mine[1], mine[b + 4], forked, bytes(sibling)]
+    return batch, b, mine, forked
+
+
+def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: Endpoint) -> None:
+    city = town.city
+    batch, b, mine, forked = bad_batch(town)
     child = town.child(VILLAGE)
     try:
         open_session(child, hello(city, VILLAGE))
@@ -640,7 +750,29 @@ def test_bad_records_in_an_up_batch_are_handled_as_the_record_layer_does(town: E
     assert ErrorCode.SYNC_NOT_CHILD.value in listing.output and "2 rejected" in listing.output
     verify_town(city)
 
-    # A normal session afterwards fills the gap; the held record is let in.
+    # The fork freezes the village at the town from #1 on: its normal session afterwards is
+    # served, and what it sends past the fork is refused with the code and kept.
+    result = city.sync(VILLAGE)
+    ok(result)
+    assert set(result.summary.rejected) == {ErrorCode.CHAIN_FORK.value}
+    assert town.query("SELECT max(seq) FROM records WHERE origin = ?", VILLAGE) == [(b + 2,)]
+    refused = town.query("SELECT seq FROM rejected WHERE origin = ? AND code = ?", VILLAGE, "E_CHAIN_FORK")
+    assert {seq for (seq,) in refused} >= {b + 3}
+    verify_town(city)
+
+
+def test_a_gap_left_by_a_refused_record_is_filled_by_the_next_session(town: Endpoint) -> None:
+    """The same bad batch without the fork: a normal session afterwards fills the gap, and
+    the held record is let in."""
+    city = town.city
+    batch, b, _, forked = bad_batch(town)
+    child = town.child(VILLAGE)
+    try:
+        open_session(child, hello(city, VILLAGE))
+        (ack,) = _send(child, up_batch([r for r in batch if r != forked]))
+    finally:
+        child.close()
+    assert ack.body["counts"] == {"appended": 2, "rejected": 2, "duplicate": 1, "held": 1}
     result = city.sync(VILLAGE)
     ok(result)
     assert not result.summary.rejected

@@ -42,7 +42,7 @@ class FakeChild:
     def arrivals(self) -> int:
         return len(self.outbox)
 
-    def up_batches(self, up_from: int, parent_heads: Heads) -> Iterator[Batch]:
+    def up_batches(self, up_from: int, parent: str, parent_heads: Heads) -> Iterator[Batch]:
         yield from chunks(self.outbox[up_from:], self.size)
         yield BARRIER
         if self.repair:

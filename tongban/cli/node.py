@@ -27,10 +27,14 @@ from core.intake import refuse_invisible
 from node import config as node_config
 from node import identity
 from node.clerks import Clerks, hash_password
+from node.desk import signing_keys
+from node.holdings import Holdings
 from node.store import NodeStore
+from node.web.i18n import TEXT
 from sync.projection.catalog import newest_expiry, newest_version
 from sync.record.inspect import format_time
 from sync.record.keys import NodeKeys, fingerprint, load_key_file
+from sync.record.watermark import guard_of
 from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
@@ -41,7 +45,8 @@ ROLE_CHOICES = click.Choice(["clerk", "approver", "admin", "auditor"])
 def _opened(directory: Path) -> Iterator[tuple[NodeKeys, Clerks]]:
     config = node_config.load(directory)
     with NodeStore.open(config.database_path, CLOCK) as store:
-        yield load_key_file(config.key_path), Clerks(store.db, store.log, config.node.code, CLOCK)
+        node_keys = signing_keys(load_key_file(config.key_path), store, config.node.code, config.key_path)
+        yield node_keys, Clerks(store.db, store.log, config.node.code, CLOCK)
 
 
 def _password(from_stdin: bool) -> str:
@@ -128,6 +133,42 @@ def node_show(directory: Path) -> None:
         )
         if catalog and expires is not None:
             click.echo(f"  catalog:    v{catalog}, expires {format_time(expires)}")
+        guard = guard_of(signing_keys(node_keys, store, config.node.code, config.key_path))
+        holdings = Holdings(store, config.node.code, config.node.tier, CLOCK, guard)
+        for banner in holdings.chain_banners():
+            zh, en = TEXT[banner.text_key]
+            click.echo(f"  alarm:      {banner.code} {zh} / {en} ({banner.detail})")
+
+
+@click.command("accept-loss")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Confirm that the records named are lost for good.")
+@refusals
+def node_accept_loss(directory: Path, yes: bool) -> None:
+    """Give up records this node signed that no store holds any more, so that it signs again.
+
+    For a store restored from an older copy that a sync could not make whole (what it signed
+    after the copy reached no one). The risk: should one of those records surface later (a
+    copy elsewhere), the node has signed its seq twice, and that is a fork.
+    """
+    config = node_config.load(directory)
+    with NodeStore.open(config.database_path, CLOCK) as store:
+        node_keys = signing_keys(load_key_file(config.key_path), store, config.node.code, config.key_path)
+        guard = guard_of(node_keys)
+        assert guard is not None
+        signed, head = guard.watermark.read(), guard.head()
+        if signed <= head:
+            click.echo(f"nothing to give up: the store holds every record it signed (#{head})")
+            return
+        lost = f"#{head + 1}" + (f"..#{signed}" if signed > head + 1 else "")
+        if not yes:
+            raise click.UsageError(
+                f"{config.node.code} signed {lost}, which its store and its parent do not hold; sync"
+                " first, and if they are still lost, run again with --yes to give them up"
+            )
+        guard.watermark.lower_to(head)
+    click.echo(f"given up {lost}: {config.node.code} signs on from #{head + 1}")
+    click.echo("  should one of them surface later, it is a fork of this node's chain (docs/operations.md)")
 
 
 @click.group("clerk")
