@@ -174,7 +174,8 @@ def start(
     waiting = {code: f"http://127.0.0.1:{port}/api/v1/openapi.json" for code, _, port in nodes}
     waiting["central"] = f"http://127.0.0.1:{central_port}/login"
     waiting.update(backoffice.desks)
-    _wait_for(waiting, 60 + (60 if backoffice.on else 0))
+    # a loaded 2-core machine starts twenty services slowly
+    _wait_for(waiting, 120 + (60 if backoffice.on else 0))
     city = central_config.load(home / "central").central
     operators = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["central"])
     echo("The demo network is running under supervisord:")

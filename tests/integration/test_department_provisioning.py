@@ -91,7 +91,8 @@ def test_central_runs_its_broker_on_loopback_with_a_user_per_department(
 ) -> None:
     built, ports = city
     assert built.programs(CITY) == {
-        "web": "RUNNING", "sync": "RUNNING", "broker": "RUNNING", "epmd": "RUNNING", "rabbitmq": "RUNNING",
+        "web": "RUNNING", "sync": "RUNNING", "backup": "RUNNING",
+        "broker": "RUNNING", "epmd": "RUNNING", "rabbitmq": "RUNNING",
     }  # fmt: skip
     for port in (ports["amqp"], ports["epmd"], ports["dist"]):
         assert listening(port) == ["127.0.0.1"], port
