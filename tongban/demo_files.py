@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,29 @@ from typing import Any
 def set_sync_section(config_file: Path, values: dict[str, Any]) -> None:
     """Replace (or add) the ``[sync]`` table of a ``node.toml`` or ``central.toml``."""
     set_section(config_file, "sync", values)
+
+
+DEMO_CARD = {
+    "name": "沈晓燕",
+    "number": "330481198806152429",
+    "sex": "女",
+    "nation": "汉",
+    "birth": "1988-06-15",
+    "address": "浙江省海宁市许村镇荡湾村",
+    "issuer": "海宁市公安局",
+    "valid": "2016.03.01-2036.03.01",
+}
+"""The card on each demo window's simulated reader: 读身份证 on the intake form fills it in."""
+
+
+def equip_window(node_dir: Path) -> None:
+    """A demo window's devices: SMS to residents written to ``sms.log`` (no gateway is
+    contracted), and a simulated ID card reader with :data:`DEMO_CARD` on it."""
+    set_section(node_dir / "node.toml", "sms", {"gateway": "log"})
+    set_section(node_dir / "node.toml", "reader", {"kind": "simulated"})
+    card = node_dir / "reader-card.json"
+    if not card.exists():
+        card.write_text(json.dumps(DEMO_CARD, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def set_section(config_file: Path, section: str, values: dict[str, Any]) -> None:

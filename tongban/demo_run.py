@@ -34,7 +34,7 @@ from node.desk import Desk
 from sync.record import kinds
 from sync.record.log import RecordLog, decode_stored
 from tongban import demo_broker
-from tongban.demo_files import Program, set_sync_section, supervisor_conf, tongban_program
+from tongban.demo_files import Program, equip_window, set_sync_section, supervisor_conf, tongban_program
 
 DEMO_PASSWORD = "tongban-demo-2026"
 SUPERVISOR_CONF = "supervisord.conf"
@@ -162,6 +162,8 @@ def start(
     town = next(code for code, _, _ in nodes if len(code) == 9)
     villages = [code for code, _, _ in nodes if len(code) == 12]
     endpoints = link_demo(home, town, villages, sync_port)
+    for code, _, _ in nodes:
+        equip_window(home / code)
     central_port = max(port for _, _, port in nodes) + 1
     desk_accounts = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["department"])
     backoffice = demo_broker.prepare(

@@ -17,6 +17,7 @@ import pytest
 from central.department.desk import DepartmentDesk
 from core.catalog import Mode
 from core.clock import SystemClock
+from node.card_reader import reader_for
 from node.desk import IntakeForm
 from tests.helpers import open_desk, wait_for
 from tests.integration.webnode import free_port
@@ -46,7 +47,10 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         for url in urls:
             with urllib.request.urlopen(url + "login", timeout=10) as resp:
                 assert resp.status == 200 and "通办" in resp.read().decode()
-        case_no = take_in(home / "330481107201")
+        village_dir = home / "330481107201"
+        card = reader_for("simulated", village_dir, "reader-card.json").read()  # the window's reader
+        assert card.name == "沈晓燕" and card.number == "330481198806152429"
+        case_no = take_in(village_dir)
         # The nodes sync by themselves: village → town → central.
         wait_for(lambda: held(home / "central" / "central.db", case_no), "the case to reach central", 90)
         assert held(home / "330481107" / "node.db", case_no)
@@ -54,6 +58,8 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
             decide_at_the_department(home, case_no)
             village = home / "330481107201" / "node.db"
             wait_for(lambda: state(village, case_no) == "approved", "the decision to reach the village", 90)
+            sms = village_dir / "sms.log"  # the resident is told by the demo's SMS gateway
+            wait_for(lambda: sms.exists() and "13900139000" in sms.read_text("utf-8"), "the SMS", 30)
         for code in (
             "330481107201",
             "330481107202",
