@@ -15,6 +15,7 @@ are made by :func:`tongban.demo.build_demo`, with the same demo password.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import subprocess
 import sys
 import time
@@ -200,7 +201,7 @@ def _wait_for(urls: dict[str, str], seconds: float) -> None:
     waiting = dict(urls)
     while waiting and time.monotonic() < deadline:
         for code, url in list(waiting.items()):
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, http.client.HTTPException):  # not up yet, or not ours
                 urllib.request.urlopen(url, timeout=2).close()
                 waiting.pop(code)
         time.sleep(0.3)

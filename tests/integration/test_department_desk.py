@@ -60,7 +60,7 @@ def test_a_village_case_is_decided_on_the_department_desk_and_reaches_the_villag
 
         page.fill("#decide-approve input[name=reason]", "材料齐全，准予登记")
         page.click("#decide-approve button")
-        expect(page.locator("#state")).to_have_text("办结(准予)")
+        expect(page.locator("#state")).to_have_text("办结（准予）")
         expect(page.locator("#events")).to_contain_text("材料齐全，准予登记")
         expect(page.locator("#no-decision")).to_be_visible()
 
@@ -71,7 +71,7 @@ def test_a_village_case_is_decided_on_the_department_desk_and_reaches_the_villag
         expect(page.locator("#error")).to_contain_text("E_CASE_TRANSITION")
         page.fill("#decide-reject input[name=reason]", "迁入地址不在本市")
         page.click("#decide-reject button")
-        expect(page.locator("#state")).to_have_text("办结(不予)")
+        expect(page.locator("#state")).to_have_text("办结（不予）")
 
         page.click("#lang")
         expect(page.locator("#state")).to_have_text("rejected")
@@ -97,7 +97,7 @@ def test_a_village_case_is_decided_on_the_department_desk_and_reaches_the_villag
         page.fill("input[name=user]", "wangli")
         page.fill("input[name=password]", PASSWORD)
         page.click("#login button[type=submit]")
-        expect(page.locator("#state")).to_have_text("办结(准予)")
+        expect(page.locator("#state")).to_have_text("办结（准予）")
         page.click("#paper-decision")
         expect(page.locator("#paper")).to_contain_text("材料齐全，准予登记")
         expect(page.locator("#paper")).to_contain_text("海宁市公安局户政管理")
