@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import city, intake, record_log, sync
+from bench import city, departments, intake, record_log, sync
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "intake": intake.run,
     "sync": sync.run,
     "city": city.run,
+    "departments": departments.run,
 }
 
 

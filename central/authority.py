@@ -258,6 +258,10 @@ def _check_request(central: Central, request: EnrollmentRequest) -> None:
         raise EnrollmentError(ErrorCode.ENROLL_TIER, exc.render("en")) from exc
     if tier is Tier.CENTRAL:
         raise EnrollmentError(ErrorCode.ENROLL_TIER, "central is not enrolled")
+    if tier is Tier.DEPARTMENT:
+        raise EnrollmentError(
+            ErrorCode.ENROLL_TIER, "a department is enrolled with its items (enroll-department)"
+        )
     if request.code[:6] != central.code:
         raise EnrollmentError(ErrorCode.ENROLL_PARENT, f"{request.code} is not in {central.code}")
     if request.parent != expected_parent(request.code, tier):

@@ -37,7 +37,7 @@ from core.errors import ErrorCode, InputError, error
 
 MAX_FILE = 2 * 1024 * 1024
 ITEM_COLUMNS = ("code", "name", "name_en", "department", "audience", "time_limit_days", "in_person")
-OPTIONAL_COLUMNS = ("fee", "legal_basis")
+OPTIONAL_COLUMNS = ("fee", "legal_basis", "guide")
 MODE_COLUMNS = tuple(f"mode_{tier}" for tier in TIERS)
 MATERIAL_COLUMNS = (
     "material_code",

@@ -16,11 +16,13 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-LABEL_WIDTH = 160
 VALUE_WIDTH = 64
 ROW = 24
 BAR = 16
-LABEL_CHARS = 12
+LABELLED_ROW = 40
+"""A bar chart's row: its label on a line of its own, the bar under it."""
+CHAR_WIDTH = 12
+"""The widest a character of the 12-pixel font is (a Chinese one), for the labels' room."""
 PALETTE = ("#2f6fb3", "#e08a2c", "#3a9a5b", "#c4473d", "#7b5ea7", "#8c8c8c")
 EMPTY_FILL = "#eeeeee"
 FONT = 'font-family="sans-serif" font-size="12"'
@@ -36,31 +38,37 @@ def bar_chart(
     width: int = 480,
     unit: str = "",
 ) -> str:
-    """A horizontal bar chart: one row per (label, value), bar length proportional to value.
-
-    The longest bar fills the space between the label and value columns; labels longer
-    than :data:`LABEL_CHARS` are cut on screen and shown whole in the bar's ``<title>``.
+    """A horizontal bar chart: one row per (label, value), the label on a line of its own
+    over its bar (item names are long: 困难残疾人生活补贴和重度残疾人护理补贴申请), the bar's
+    length proportional to the value. The longest bar fills the width less the value's
+    column; a label longer than the width holds (:func:`label_chars`) is cut on screen and
+    shown whole in the bar's ``<title>``.
     """
     values = [_checked(value) for _, value in bars]
-    area = width - LABEL_WIDTH - VALUE_WIDTH
+    area = width - VALUE_WIDTH
     if not values or max(values) == 0:
         return _empty(title, empty, width)
     top = max(values)
-    height = ROW * len(bars)
+    height = LABELLED_ROW * len(bars)
+    room = label_chars(width)
     parts = [_open(title, width, height)]
     for index, ((label, _), value) in enumerate(zip(bars, values, strict=True)):
-        y = index * ROW
+        y = index * LABELLED_ROW
         length = area * value / top
         shown = f"{_number(value)}{unit}"
         parts.append(
             f"<g><title>{escape(label)}: {escape(shown)}</title>"
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 16}" text-anchor="end" {FONT}>{escape(_cut(label))}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 4}" width="{length:.2f}" height="{BAR}"'
-            f' fill="{PALETTE[0]}"/>'
-            f'<text x="{LABEL_WIDTH + length + 4:.2f}" y="{y + 16}" {FONT}>{escape(shown)}</text></g>'
+            f'<text x="0" y="{y + 14}" {FONT}>{escape(_cut(label, room))}</text>'
+            f'<rect x="0" y="{y + 19}" width="{length:.2f}" height="{BAR}" fill="{PALETTE[0]}"/>'
+            f'<text x="{length + 4:.2f}" y="{y + 31}" {FONT}>{escape(shown)}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def label_chars(width: int) -> int:
+    """How many characters of a label a chart ``width`` pixels wide shows (Chinese ones)."""
+    return width // CHAR_WIDTH
 
 
 def share_chart(
@@ -123,5 +131,5 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else f"{value:.2f}"
 
 
-def _cut(label: str) -> str:
-    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+def _cut(label: str, room: int) -> str:
+    return label if len(label) <= room else label[: room - 1] + "…"

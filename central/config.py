@@ -63,6 +63,18 @@ class RecheckSection:
 
 
 @dataclass(frozen=True)
+class AmqpSection:
+    """[amqp]: the broker central publishes departments' events on (docs/departments.md).
+
+    Without a ``uri`` nothing needs a broker: departments' cases wait at central.
+    """
+
+    uri: str = ""  # amqp://USER:PASSWORD@HOST:PORT/
+    ca_file: str = ""  # a CA certificate: the connection is TLS and the broker's certificate is checked
+    delivery_limit: int = 5  # deliveries of one event before the broker dead-letters it
+
+
+@dataclass(frozen=True)
 class CentralConfig:
     central: CentralSection
     store: StoreSection
@@ -70,6 +82,7 @@ class CentralConfig:
     sync: SyncSection = SyncSection()
     web: WebSection = WebSection()
     recheck: RecheckSection = RecheckSection()
+    amqp: AmqpSection = AmqpSection()
 
     @property
     def database_path(self) -> Path:
@@ -90,6 +103,7 @@ LAYOUT: dict[str, type] = {
     "sync": SyncSection,
     "web": WebSection,
     "recheck": RecheckSection,
+    "amqp": AmqpSection,
 }
 
 
@@ -107,6 +121,7 @@ def load(home: Path) -> CentralConfig:
             sync=parsed["sync"],
             web=parsed["web"],
             recheck=parsed["recheck"],
+            amqp=parsed["amqp"],
         )
         validate_node_code(config.central.code, Tier.CENTRAL)
     except ConfigError:
@@ -115,6 +130,8 @@ def load(home: Path) -> CentralConfig:
         raise ConfigError(detail=f"{path}: {exc.render('en')}") from exc
     if config.recheck.max_offline_days < 1:
         raise ConfigError(detail=f"{path}: recheck.max_offline_days must be 1 or more")
+    if config.amqp.delivery_limit < 1:
+        raise ConfigError(detail=f"{path}: amqp.delivery_limit must be at least 1")
     return config
 
 

@@ -1,12 +1,16 @@
 """The figures of the city dashboard, read from central's store, and their CSV export.
 
 Central holds every record of the city, so every figure is read from its projections: the
-nodes from the certificates (:func:`sync.record.trust.certificates`), the cases, reports
-and contacts from :mod:`central.report_store`, one set-based query a figure.
+nodes from the certificates (:func:`sync.record.trust.certificates`), the departments from
+theirs (:mod:`sync.projection.departments`) with their calls and outbox
+(:mod:`central.department_store`), the cases, reports and contacts from
+:mod:`central.report_store`, one set-based query a figure.
 
 Rules, each in one place:
 
 * a case belongs to the tier of the node that took it in (the node of its case number);
+* a department's waiting cases are the proxy cases forwarded to it and not decided yet;
+  their time limit runs, so they run late like any other;
 * open and overdue are :data:`core.cases.OPEN_STATES` and
   :data:`~sync.projection.cases.OVERDUE_SQL`, the node's own rules, at ``now``;
 * a case is completed (办结) when it was approved or rejected, and on time when that
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field, fields
 from datetime import date
 from typing import Any
@@ -37,6 +41,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from central import registry, report_store
+from central.department_store import contacts, outbox_counts
 from central.registry import ForkRow
 from central.report_store import CaseCounts
 from core.calendar import WorkCalendar
@@ -45,6 +50,7 @@ from core.clock import local_date, local_time
 from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
 from sync.projection.catalog import item_names
+from sync.projection.departments import Department, departments
 from sync.projection.status import reported_software
 from sync.record.trust import certificates
 from web.health import CERT_WARN_DAYS
@@ -53,7 +59,7 @@ DAY = 86_400
 TIERS = ("city", "town", "village")
 OVERDUE_CAP = 200
 TOP_ITEMS = 10
-TABLES = ("nodes", "volumes", "items", "overdue")
+TABLES = ("nodes", "departments", "volumes", "items", "overdue")
 REFUSED_ALARM = 100
 """Refusals from one node (under codes seen within :data:`ALARM_DAYS`) that raise its alarm."""
 ALARM_DAYS = 7
@@ -96,6 +102,22 @@ class RefusalAlarm:
 
 
 @dataclass(frozen=True)
+class DepartmentRow:
+    """One department (revoked ones too, marked) and the cases it has to decide."""
+
+    code: str
+    name: str
+    department: str  # the catalog's department it decides for
+    items: int  # how many items its certificate lists
+    waiting: int  # proxy cases forwarded to it, not decided yet
+    oldest: int | None  # epoch s: the earliest intake among them
+    overdue: int  # of those, past their time limit
+    last_contact: int | None  # epoch s: its last call to central
+    unpublished: int  # events in central's outbox the broker has not confirmed
+    revoked: bool
+
+
+@dataclass(frozen=True)
 class TierVolume:
     tier: str
     cases: int
@@ -127,6 +149,7 @@ class ItemCount:
 class Dashboard:
     now: int
     nodes: list[NodeRow]
+    departments: list[DepartmentRow]
     volumes: list[TierVolume]
     total_cases: int
     completed: int
@@ -166,6 +189,7 @@ def snapshot(db: Database, *, now: int, calendar: WorkCalendar | None = None) ->
     return Dashboard(
         now=now,
         nodes=rows,
+        departments=_departments(db, today),
         volumes=[TierVolume(t, n, n / total if total else 0.0) for t, n in by_tier.items()],
         total_cases=total,
         completed=completed,
@@ -187,7 +211,7 @@ def _nodes(db: Database) -> dict[str, _Node]:
     """Each node by code, from its newest unrevoked certificate, else its newest one."""
     chosen: dict[str, _Node] = {}
     for cert in certificates(db):  # by code, newest first
-        if cert.tier == "central":
+        if cert.tier in ("central", "department"):
             continue
         held = chosen.get(cert.code)
         if held is None or (held.revoked and not cert.revoked):
@@ -258,6 +282,37 @@ def _node_rows(
     return out
 
 
+def _departments(db: Database, today: str) -> list[DepartmentRow]:
+    """Each department by code, from its newest unrevoked certificate, else its newest one."""
+    chosen: dict[str, Department] = {}
+    for department in departments(db):  # by code, newest first
+        held = chosen.get(department.code)
+        if held is None or (held.revoked and not department.revoked):
+            chosen[department.code] = department
+    waiting = report_store.waiting_by_decider(db, today)
+    heard = contacts(db)
+    unpublished = outbox_counts(db)
+    rows = []
+    for code, d in sorted(chosen.items()):
+        late = waiting.get(code)
+        box = unpublished.get(code)
+        rows.append(
+            DepartmentRow(
+                code=code,
+                name=d.name,
+                department=d.department,
+                items=len(d.items),
+                waiting=late.cases if late else 0,
+                oldest=late.oldest if late else None,
+                overdue=late.overdue if late else 0,
+                last_contact=heard.get(code),
+                unpublished=box.waiting if box else 0,
+                revoked=d.revoked,
+            )
+        )
+    return rows
+
+
 def _tree_order(nodes: dict[str, _Node]) -> list[tuple[_Node, int]]:
     """Depth first from central's children, siblings by code; depth 1 below central."""
     children: dict[str | None, list[_Node]] = {}
@@ -321,20 +376,30 @@ def _top_items(db: Database, nodes: dict[str, _Node]) -> dict[str, list[ItemCoun
 # -- CSV ------------------------------------------------------------------------------------
 
 
-def to_csv(dashboard: Dashboard, table: str) -> str:
+def to_csv(
+    dashboard: Dashboard,
+    table: str,
+    headers: Mapping[str, str] | None = None,
+    label: Callable[[str, Any], Any] | None = None,
+) -> str:
     """One table of ``dashboard`` as CSV (RFC 4180, CRLF), a header row first.
 
     ``table`` is one of :data:`TABLES`; anything else is ``E_FIELD_INVALID``. Times are
     local (China) times; a text cell that a spreadsheet would take for a formula is
     prefixed with ``'``. Spreadsheet programs want the text encoded as ``utf-8-sig``.
+    ``headers`` names the columns for the reader (default: the field names) and
+    ``label(column, value)`` shows a value in the reader's words (a tier, a state).
     """
     if table not in TABLES:
         raise InputError(ErrorCode.FIELD_INVALID, f"table must be one of {', '.join(TABLES)}, not {table!r}")
     header, rows = _TABLES[table](dashboard)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerow([(headers or {}).get(name, name) for name in header])
+    show = label or (lambda _column, value: value)
+    writer.writerows(
+        [_cell(show(name, value)) for name, value in zip(header, row, strict=True)] for row in rows
+    )
     return out.getvalue()
 
 
@@ -356,7 +421,9 @@ def _time(ts: int | None) -> str | None:
 
 
 Table = tuple[Sequence[str], Iterable[Sequence[Any]]]
-_TIMES = frozenset({"last_contact", "received", "cert_expires"})  # epoch seconds, written as local times
+_TIMES = frozenset(
+    {"last_contact", "received", "oldest", "cert_expires"}
+)  # epoch seconds, written as local times
 
 
 def _rows_of(items: Sequence[Any], cls: type) -> Table:
@@ -380,6 +447,7 @@ def _items_table(d: Dashboard) -> Table:
 
 _TABLES: dict[str, Callable[[Dashboard], Table]] = {
     "nodes": lambda d: _rows_of(d.nodes, NodeRow),
+    "departments": lambda d: _rows_of(d.departments, DepartmentRow),
     "volumes": lambda d: _rows_of(d.volumes, TierVolume),
     "items": _items_table,
     "overdue": lambda d: _rows_of(d.overdue, OverdueCase),

@@ -80,10 +80,14 @@ class CatalogDraft:
             self._write(items)
 
     def merge(self, items: Iterable[Item], source: str, actor: str) -> None:
-        """Add ``items`` to the draft, replacing items with the same code."""
+        """Add ``items`` to the draft, replacing items with the same code. With no draft,
+        the draft begins as the current release: a merge never deletes an item."""
         items = tuple(items)
         with transaction(self.db):
+            current = current_catalog(self.db) if self.info() is None else None
             self._touch(actor, source=source)
+            if current is not None:
+                self._write(current.items)
             self._write(items)
 
     def start_from_current(self, actor: str) -> None:

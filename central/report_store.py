@@ -174,6 +174,24 @@ def ratings(db: Database) -> dict[int, int]:
     return {int(rating): int(n) for rating, n in rows}
 
 
+class Waiting(NamedTuple):
+    """The cases one decider has to decide: how many, the oldest intake, how many run late."""
+
+    cases: int
+    oldest: int  # epoch s: the earliest intake among them
+    overdue: int
+
+
+def waiting_by_decider(db: Database, today: str) -> dict[str, Waiting]:
+    """Per decider, the proxy cases forwarded to it and not yet decided, at ``today``."""
+    rows = db.conn.execute(
+        f"{_LIVE} SELECT decider, count(*), min(received), sum({OVERDUE_SQL}) FROM live"
+        " WHERE state = 'forwarded' GROUP BY decider",
+        (today,),
+    )
+    return {str(decider): Waiting(int(n), int(oldest), int(late)) for decider, n, oldest, late in rows}
+
+
 class ItemCount(NamedTuple):
     node: str
     item: str

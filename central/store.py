@@ -20,6 +20,9 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     the catalog draft (:mod:`central.draft_store`).
 ``clerk_secrets`` / ``sessions`` / ``login_failures``
     the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
+``outbox`` / ``department_contacts``
+    the events central owes each department and when each last called
+    (:mod:`central.department_store`, whose projector the log runs).
 
 The dashboard's and the registry's reads over several projections are
 :mod:`central.report_store`.
@@ -35,10 +38,11 @@ from types import TracebackType
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from central.department_store import OUTBOX_TABLES, OutboxProjector
 from core.clock import Clock
-from core.errors import ErrorCode, StoreError
+from core.errors import ErrorCode
 from sync import projection
-from sync.record.db import execute_all, open_database, transaction
+from sync.record.db import execute_all, open_database, quick_check, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog
 from sync.schema import log_migrations, sync_migrations
@@ -146,6 +150,12 @@ def _login_failures(db: Database) -> None:
     execute_all(db, LOGIN_FAILURE_TABLES)
 
 
+@central_migrations(name="0007_department_outbox")
+def _department_outbox(db: Database) -> None:
+    # The outbox of events to departments and when each last called (central.department_store).
+    execute_all(db, OUTBOX_TABLES)
+
+
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
 RECHECK_MARKS = {"revocations": "recheck_revocations", "grants": "recheck_grants"}
@@ -199,18 +209,16 @@ class CentralStore:
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
-        self.log = RecordLog(db, clock, projection.standard())
+        # The outbox is written in the transaction that stores each record departments see.
+        self.log = RecordLog(db, clock, (*projection.standard(), OutboxProjector()))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
 
     def check(self) -> None:
-        """The first check before a service starts on the store: SQLite's ``quick_check``
-        of every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
-        found = [str(row[0]) for row in self.db.conn.execute("PRAGMA quick_check(5)").fetchall()]
-        if found != ["ok"]:
-            raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
+        """The first check before a service starts on the store (:func:`quick_check`)."""
+        quick_check(self.db)
 
     def close(self) -> None:
         self.db.close()

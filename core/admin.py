@@ -12,10 +12,19 @@ central    city6                       ``330481``          none (root)
 city       city6 + ``000``             ``330481000``       ``330481``
 town       city6 + 3 digits, not 000   ``330481104``       ``330481``
 village    town9 + 3 digits, not 000   ``330481104201``    ``330481104``
+department city6 + 2–6 capitals        ``330481GA``        ``330481``
 =========  ==========================  ==================  ===============
 
 The city-hall service node (tier ``city``) is a leaf beside the towns, not above them:
 ``330481000`` is not an ancestor of ``330481104``. Towns hang off central directly.
+
+A **department** (部门: 公安, 人社, 医保 …) decides items in its own back office; it is
+enrolled by central like a node but takes nothing in and syncs with no one over the
+service-center links. Its code is the city's code and the department's pinyin initials as
+item codes use them (``GA`` 公安, so ``330481GA``), with up to four more capitals for a
+unit of it (``330481GAHZ``, 公安户政). It lies inside central's area (its parent is
+central) and, like a village, has no subtree of its own. Division codes stay digits only,
+so the two shapes never meet.
 
 A six-digit code must start with a real province-level code (11–15, 21–23, 31–37, 41–46,
 50–54, 61–65, 71, 81, 82); the remaining digits are not checked against a list of
@@ -46,6 +55,8 @@ PROVINCE_CODES: frozenset[str] = frozenset(
 
 # ASCII digits only: str.isdigit() would also accept "３" or "٣".
 _DIGITS = re.compile(r"[0-9]+")
+DEPARTMENT_CODE = re.compile(r"[0-9]{6}[A-Z]{2,6}")
+"""A department's code: the city's six digits and two to six ASCII capitals."""
 
 
 class Tier(StrEnum):
@@ -55,6 +66,7 @@ class Tier(StrEnum):
     CITY = "city"
     TOWN = "town"
     VILLAGE = "village"
+    DEPARTMENT = "department"
 
     @property
     def zh(self) -> str:
@@ -76,6 +88,7 @@ _TIER_LABELS: dict[Tier, tuple[str, str]] = {
     Tier.CITY: ("市级中心", "city hall service center"),
     Tier.TOWN: ("镇街中心", "town service center"),
     Tier.VILLAGE: ("村社中心", "village service center"),
+    Tier.DEPARTMENT: ("部门后台", "department back office"),
 }
 
 
@@ -103,8 +116,14 @@ def _check_city6(code: str, whole: str) -> None:
 
 def tier_for_code(code: str) -> Tier:
     """The tier whose shape ``code`` has; ``E_ADMIN_CODE`` when it fits none."""
+    if isinstance(code, str) and DEPARTMENT_CODE.fullmatch(code):
+        _check_city6(code[:6], code)
+        return Tier.DEPARTMENT
     if not isinstance(code, str) or not _DIGITS.fullmatch(code):
-        raise InputError(ErrorCode.ADMIN_CODE, detail=f"{code!r}: a code is 6, 9 or 12 ASCII digits")
+        raise InputError(
+            ErrorCode.ADMIN_CODE,
+            detail=f"{code!r}: a code is 6, 9 or 12 ASCII digits, or a city code and 2–6 capitals",
+        )
     if len(code) == 6:
         _check_city6(code, code)
         return Tier.CENTRAL
@@ -148,8 +167,8 @@ def validate_node_code(code: str, tier: Tier) -> None:
 def expected_parent(code: str, tier: Tier) -> str | None:
     """The code of the node that ``code`` syncs with upward; ``None`` for central.
 
-    The city-hall node and towns hang off central (the six-digit code); a village hangs
-    off its town (its first nine digits).
+    The city-hall node, towns and departments hang off central (the six-digit code); a
+    village hangs off its town (its first nine digits).
     """
     tier = _as_tier(tier)
     validate_node_code(code, tier)
@@ -171,7 +190,8 @@ def is_within(code: str, ancestor: str) -> bool:
     """Whether ``code`` is ``ancestor`` itself or lies in its subtree.
 
     Only central and towns have subtrees: the city-hall node ``330481000`` shares its
-    first digits with every town but is not above them, and a village has no children.
+    first digits with every town but is not above them, and a village or a department
+    has no children. A department lies inside central's area.
     Both codes must be well formed (``E_ADMIN_CODE`` otherwise): an authority check must
     never quietly answer "no" to a typo. Remembered (a refusal is not): a parent asks it
     for every record it scans for every child, over a few hundred codes.
@@ -180,9 +200,16 @@ def is_within(code: str, ancestor: str) -> bool:
     ancestor_tier = tier_for_code(ancestor)
     if code == ancestor:
         return True
-    if ancestor_tier in (Tier.CITY, Tier.VILLAGE):
+    if ancestor_tier in (Tier.CITY, Tier.VILLAGE, Tier.DEPARTMENT):
         return False
     return code.startswith(ancestor)
+
+
+def is_department(code: str) -> bool:
+    """Whether ``code`` has a department's shape (no error for anything else)."""
+    return (
+        isinstance(code, str) and DEPARTMENT_CODE.fullmatch(code) is not None and code[:2] in PROVINCE_CODES
+    )
 
 
 @functools.lru_cache(maxsize=8192)

@@ -15,10 +15,13 @@ Council, usually in November of the year before, so a node's calendar is data:
   reads the ``chinese_calendar`` package (2004–2026 in release 1.11.0);
   :meth:`WorkCalendar.with_overrides` lays published releases over it.
 
-A year with no schedule is counted Monday to Friday, never refused: a village must be
-able to issue a receipt on 28 December for a deadline in a year whose holidays are not
-out yet. Every result says which unknown years it relied on (:attr:`Deadline.unknown_years`)
-so the receipt and the dashboard can mark the date as provisional.
+A year with no schedule is never refused: a village must be able to issue a receipt on 28
+December for a deadline in a year whose holidays are not out yet. It is counted Monday to
+Friday less the rest days the law fixes (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆 and the
+make-up day of one that falls on a weekend: :mod:`core.holidays`), without the worked
+weekends that only the year's announcement says. Every result says which unknown years it
+relied on (:attr:`Deadline.unknown_years`) so the receipt and the dashboard can mark the
+date as an estimate.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from core.errors import ErrorCode, InputError
+from core.holidays import statutory_rest_days
 
 # Saturday and Sunday in date.weekday().
 _WEEKEND = (5, 6)
@@ -292,10 +296,13 @@ class WorkCalendar:
         return frozenset(self.schedules)
 
     def is_working_day(self, d: dt.date) -> bool:
-        """Whether ``d`` is a working day; Monday to Friday for a year without a schedule."""
+        """Whether ``d`` is a working day. For a year without a schedule: Monday to Friday
+        less the rest days the law fixes (:func:`core.holidays.statutory_rest_days`)."""
         if d in self._on:
             return True
         if d in self._off:
+            return False
+        if d.year not in self.schedules and d in statutory_rest_days(d.year):
             return False
         return d.weekday() not in _WEEKEND
 

@@ -58,8 +58,8 @@ STATE_LABELS: dict[State, tuple[str, str]] = {
     State.ACCEPTED: ("已受理", "accepted"),
     State.FORWARDED: ("已转报", "forwarded"),
     State.SUPPLEMENT: ("补正中", "awaiting supplement"),
-    State.APPROVED: ("办结(准予)", "approved"),
-    State.REJECTED: ("办结(不予)", "rejected"),
+    State.APPROVED: ("办结（准予）", "approved"),
+    State.REJECTED: ("办结（不予）", "rejected"),
     State.DELIVERED: ("已送达", "delivered"),
     State.WITHDRAWN: ("已撤回", "withdrawn"),
 }

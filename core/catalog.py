@@ -38,12 +38,24 @@ only narrow (see :mod:`core.grants`):
             "audience": "personal" | "enterprise", "time_limit_days": uint,
             "materials": [material, ...],     # material codes unique within the item
             "in_person": bool, "modes": {tier: mode}, "fee": uint (fen),
-            "legal_basis": tstr}
+            "legal_basis": tstr,
+            ? "guide": tstr,                  # 办事指南: how to apply, for the window
+            ? "fields": [field, ...]}         # what the item asks besides the applicant
     material = {"code": tstr, "name": tstr, "required": bool, "original": bool,
-                "note": tstr}
+                "note": tstr, ? "name_en": tstr}
+    field = {"code": tstr, "label": tstr, "kind": "text" | "int" | "date",
+             "required": bool, "max": uint}  # text: most characters; int: largest value
 
-Every key is always present, so one release has exactly one body; unknown keys and wrong
-types are refused with ``E_CATALOG_INVALID`` naming the item and field.
+Every key without ``?`` is always present; an optional key (``?``) is present exactly when
+it is not empty, so one release still has exactly one body, and every release signed
+before the optional keys existed reads, and encodes, byte for byte as it was signed.
+Unknown keys and wrong types are refused with ``E_CATALOG_INVALID`` naming the item and
+field.
+
+**Extra fields** are what an item asks of the applicant besides who they are: the
+household's size and income for 低保, the child's name for 出生登记. Each has a code
+(unique in the item), the label a clerk sees, a kind, whether it is required, and a bound;
+an intake records the values typed under their codes (:mod:`core.intake`).
 """
 
 from __future__ import annotations
@@ -62,6 +74,9 @@ MATERIAL_CODE = re.compile(r"[a-z][a-z0-9_]{1,39}")
 TIERS: tuple[str, ...] = ("city", "town", "village")
 MAX_TIME_LIMIT_DAYS = 365  # the longest statutory limits are 60 working days; 365 catches typos
 MAX_TEXT = 500  # a name or legal basis longer than this is a pasting accident
+MAX_GUIDE = 4000  # a guide is a page of text, not a book
+FIELD_KINDS: tuple[str, ...] = ("text", "int", "date")
+MAX_FIELDS = 20
 
 
 class Mode(StrEnum):
@@ -172,6 +187,7 @@ class Material:
     required: bool
     original: bool = False  # True: the original is checked (原件); False: a copy suffices
     note: str = ""
+    name_en: str = ""  # optional: English screens show the name itself without it
 
     def __post_init__(self) -> None:
         where = f"material {self.code!r}"
@@ -181,16 +197,61 @@ class Material:
         _bool(where, "required", self.required)
         _bool(where, "original", self.original)
         checked_text(where, "note", self.note, empty=True)
+        checked_text(where, "name_en", self.name_en, empty=True)
+
+    def label(self, lang: str = "zh") -> str:
+        """The name in ``lang``: the English one where there is one."""
+        return self.name_en if lang == "en" and self.name_en else self.name
+
+    def to_body(self) -> dict[str, Any]:
+        body = {name: getattr(self, name) for name in _MATERIAL_KEYS_ORDER}
+        if self.name_en:
+            body["name_en"] = self.name_en
+        return body
+
+    @classmethod
+    def from_body(cls, body: object, where: str = "material") -> Material:
+        return cls(**checked_keys(where, body, _MATERIAL_KEYS, frozenset({"name_en"})))
+
+
+_MATERIAL_KEYS_ORDER = ("code", "name", "required", "original", "note")
+_MATERIAL_KEYS = frozenset(_MATERIAL_KEYS_ORDER)
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """One thing an item asks besides the applicant (家庭人口, 新生儿姓名 …).
+
+    ``max`` bounds a ``text`` value's length and an ``int`` value; a ``date`` ignores it (0).
+    """
+
+    code: str
+    label: str
+    kind: str
+    required: bool
+    max: int = 0
+
+    def __post_init__(self) -> None:
+        where = f"field {self.code!r}"
+        if not isinstance(self.code, str) or not MATERIAL_CODE.fullmatch(self.code):
+            raise invalid(where, "code must be 2–40 of a-z, 0-9, _ starting with a letter")
+        checked_text(where, "label", self.label)
+        if self.kind not in FIELD_KINDS:
+            raise invalid(where, f"kind must be one of {', '.join(FIELD_KINDS)}, not {self.kind!r}")
+        _bool(where, "required", self.required)
+        checked_int(where, "max", self.max, low=0, high=None if self.kind == "int" else MAX_TEXT)
+        if self.kind == "text" and self.max == 0:
+            raise invalid(where, "a text field needs max, its most characters (1–500)")
 
     def to_body(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_body(cls, body: object, where: str = "material") -> Material:
-        return cls(**checked_keys(where, body, _MATERIAL_KEYS))
+    def from_body(cls, body: object, where: str = "field") -> ExtraField:
+        return cls(**checked_keys(where, body, _FIELD_KEYS))
 
 
-_MATERIAL_KEYS = frozenset({"code", "name", "required", "original", "note"})
+_FIELD_KEYS = frozenset(f.name for f in fields(ExtraField))
 
 
 @dataclass(frozen=True)
@@ -213,6 +274,8 @@ class Item:
     modes: Mapping[str, Mode] = field(hash=False)  # a read-only proxy, which cannot be hashed
     fee: int = 0
     legal_basis: str = ""
+    guide: str = ""  # 办事指南, optional
+    fields: tuple[ExtraField, ...] = ()  # optional
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not ITEM_CODE.fullmatch(self.code):
@@ -234,6 +297,9 @@ class Item:
         _bool(where, "in_person", self.in_person)
         checked_int(where, "fee", self.fee, low=0)
         checked_text(where, "legal_basis", self.legal_basis, empty=True)
+        if not isinstance(self.guide, str) or len(self.guide) > MAX_GUIDE:
+            raise invalid(where, f"guide must be text of at most {MAX_GUIDE} characters")
+        _check_fields(where, self.fields, {m.code for m in self.materials})
         object.__setattr__(self, "modes", MappingProxyType(_check_modes(where, self.modes)))
 
     def to_body(self) -> dict[str, Any]:
@@ -249,17 +315,27 @@ class Item:
             "modes": {tier: mode.value for tier, mode in self.modes.items()},
             "fee": self.fee,
             "legal_basis": self.legal_basis,
+            **({"guide": self.guide} if self.guide else {}),
+            **({"fields": [f.to_body() for f in self.fields]} if self.fields else {}),
         }
+
+    def field(self, code: str) -> ExtraField | None:
+        return next((f for f in self.fields if f.code == code), None)
 
     @classmethod
     def from_body(cls, body: object) -> Item:
         """The item in ``body``, checked strictly (record bodies, not hand-written files)."""
         code = body.get("code") if isinstance(body, dict) else None
         where = f"item {code}" if isinstance(code, str) else "item"
-        b = checked_keys(where, body, ITEM_KEYS)
+        b = checked_keys(where, body, ITEM_KEYS, ITEM_OPTIONAL_KEYS)
         materials = b["materials"]
         if not isinstance(materials, list):
             raise invalid(where, "materials must be a list")
+        extra = b.get("fields", [])
+        if not isinstance(extra, list) or ("fields" in b and not extra):
+            raise invalid(where, "fields must be a non-empty list when present")
+        if "guide" in b and b["guide"] == "":
+            raise invalid(where, "guide is left out when empty")
         modes = b["modes"]
         if not isinstance(modes, dict):
             raise invalid(where, "modes must be a map")
@@ -277,11 +353,26 @@ class Item:
             modes={tier: _enum(where, f"modes.{tier}", Mode, m) for tier, m in modes.items()},
             fee=b["fee"],
             legal_basis=b["legal_basis"],
+            guide=b.get("guide", ""),
+            fields=tuple(ExtraField.from_body(f, f"{where}: field #{i + 1}") for i, f in enumerate(extra)),
         )
 
 
-ITEM_KEYS = frozenset(f.name for f in fields(Item))
-"""The keys of an item's body: every field of :class:`Item`."""
+ITEM_OPTIONAL_KEYS = frozenset({"guide", "fields"})
+"""The keys of an item's body that are present only when not empty."""
+ITEM_KEYS = frozenset(f.name for f in fields(Item)) - ITEM_OPTIONAL_KEYS
+"""The keys every item's body has."""
+
+
+def _check_fields(where: str, extra: object, materials: set[str]) -> None:
+    if not isinstance(extra, tuple) or not all(isinstance(f, ExtraField) for f in extra):
+        raise invalid(where, "fields must be a tuple of ExtraField")
+    if len(extra) > MAX_FIELDS:
+        raise invalid(where, f"at most {MAX_FIELDS} fields")
+    codes = [f.code for f in extra]
+    twice = sorted({c for c in codes if codes.count(c) > 1})
+    if twice:
+        raise invalid(where, f"field {twice[0]} listed twice")
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -394,47 +485,3 @@ class CatalogRelease:
 
 
 _RELEASE_KEYS = frozenset({"version", "issued_at", "expires_at", "items"})
-
-
-# -- differences between releases -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemChange:
-    code: str
-    fields: tuple[str, ...]  # names of the Item fields that differ, in declaration order
-
-
-@dataclass(frozen=True)
-class CatalogDiff:
-    old_version: int
-    new_version: int
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    changed: tuple[ItemChange, ...]
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
-
-_COMPARED = tuple(f.name for f in fields(Item))
-
-
-def diff_releases(old: CatalogRelease, new: CatalogRelease) -> CatalogDiff:
-    """What ``new`` adds, removes and changes relative to ``old`` (codes sorted)."""
-    old_codes = {i.code for i in old.items}
-    new_codes = {i.code for i in new.items}
-    changed: list[ItemChange] = []
-    for code in sorted(old_codes & new_codes):
-        a, b = old.item(code), new.item(code)
-        differing = tuple(n for n in _COMPARED if getattr(a, n) != getattr(b, n))
-        if differing:
-            changed.append(ItemChange(code, differing))
-    return CatalogDiff(
-        old_version=old.version,
-        new_version=new.version,
-        added=tuple(sorted(new_codes - old_codes)),
-        removed=tuple(sorted(old_codes - new_codes)),
-        changed=tuple(changed),
-    )

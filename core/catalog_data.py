@@ -16,7 +16,9 @@ from typing import Any
 
 from core.catalog import (
     ITEM_KEYS,
+    MAX_GUIDE,
     Audience,
+    ExtraField,
     Item,
     Material,
     Mode,
@@ -38,10 +40,22 @@ _MODE_ALIASES: dict[str, Mode] = {
     "同权": Mode.SAME_POWER,
 }
 
-_DATA_OPTIONAL = frozenset({"fee", "legal_basis"})
+_DATA_OPTIONAL = frozenset({"fee", "legal_basis", "guide", "fields"})
 _DATA_REQUIRED = ITEM_KEYS - _DATA_OPTIONAL
 _MATERIAL_REQUIRED = frozenset({"code", "name", "required"})
-_MATERIAL_OPTIONAL = frozenset({"original", "note"})
+_MATERIAL_OPTIONAL = frozenset({"original", "note", "name_en"})
+_FIELD_REQUIRED = frozenset({"code", "label", "kind"})
+_FIELD_OPTIONAL = frozenset({"required", "max"})
+_FIELD_KIND_ALIASES = {
+    "text": "text",
+    "文本": "text",
+    "int": "int",
+    "整数": "int",
+    "date": "date",
+    "日期": "date",
+}
+TEXT_FIELD_MAX = 100
+"""The most characters of a text field whose entry gives no ``max``."""
 _TRUE = {"true", "yes", "y", "1", "是", "必须", "必要"}
 _FALSE = {"false", "no", "n", "0", "否", "可选"}
 
@@ -82,7 +96,39 @@ def _data_material(where: str, entry: object) -> Material:
         required=_data_bool(where, "required", d["required"]),
         original=_data_bool(where, "original", _optional(d, "original", False)),
         note=_data_text(where, "note", _optional(d, "note", ""), empty=True),
+        name_en=_data_text(where, "name_en", _optional(d, "name_en", ""), empty=True),
     )
+
+
+def _data_field(where: str, entry: object) -> ExtraField:
+    d = checked_keys(where, entry, _FIELD_REQUIRED, _FIELD_OPTIONAL)
+    kind = _FIELD_KIND_ALIASES.get(str(d["kind"]).strip().lower())
+    if kind is None:
+        raise invalid(where, f"kind must be text, int or date, not {d['kind']!r}")
+    default_max = TEXT_FIELD_MAX if kind == "text" else 0
+    return ExtraField(
+        code=_data_text(where, "code", d["code"]),
+        label=_data_text(where, "label", d["label"]),
+        kind=kind,
+        required=_data_bool(where, "required", _optional(d, "required", False)),
+        max=_data_int(where, "max", _optional(d, "max", default_max)),
+    )
+
+
+def _data_fields(where: str, value: object) -> tuple[ExtraField, ...]:
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise invalid(where, "fields must be a list")
+    return tuple(_data_field(f"{where}: field #{i + 1}", f) for i, f in enumerate(value))
+
+
+def _data_guide(where: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_GUIDE:
+        raise invalid(where, f"guide must be text of at most {MAX_GUIDE} characters")
+    return value.strip()
 
 
 def _data_modes(where: str, value: object) -> dict[str, Mode]:
@@ -123,6 +169,8 @@ def _data_item(index: int, entry: object) -> Item:
         modes=_data_modes(where, d["modes"]),
         fee=_data_int(where, "fee", _optional(d, "fee", 0)),
         legal_basis=_data_text(where, "legal_basis", _optional(d, "legal_basis", ""), empty=True),
+        guide=_data_guide(where, d.get("guide")),
+        fields=_data_fields(where, d.get("fields")),
     )
 
 

@@ -49,6 +49,18 @@ Formats, and where each rule comes from
     1981-08-03, female). Reading the sex from the 17th digit (odd = male, as in GB 11643)
     agrees with both examples but was not read in the notice itself.
 
+* **Unified social credit code (统一社会信用代码)** of an enterprise or organisation applicant
+  — GB 32100-2015: 18 characters of ``0-9`` and the capitals without I, O, Z, S, V (31
+  symbols, valued 0–30 in that order): the registration authority (1 机构编制, 2 外交, 3 司法行政,
+  4 文化, 5 民政, 6 旅游, 7 宗教, 8 工会, 9 工商/市场监管, A 中央军委改革和编制办公室, N 农业,
+  Y 其他), the kind of body, the 6-digit address code of where it registered (GB/T 2260),
+  the 9-character body identifier (GB 11714) and a check character: the value that makes
+  the weighted sum (weights 3^i mod 31) a multiple of 31. Checked against published codes:
+  the standard's example 91350100M000100Y43, 91440300708461136T (Tencent, Shenzhen),
+  914403001922038216 (Huawei), 91330100799655058B (Alibaba China, Hangzhou),
+  91110000802100433B (Baidu, Beijing). The body identifier's own GB 11714 check digit is
+  not checked: codes issued to bodies that never had an organisation code need not keep it.
+
   Descriptions also circulate of a 2017 card numbered "9…" and a 2023 card numbered
   "Y…"; no source found supports either. The NIA notice says the 2023 card replaced the
   15-character number of the 2017 card with the 18-digit "9…" number. No "Y…" format
@@ -95,6 +107,12 @@ class DocType(StrEnum):
     RESIDENT_ID_15 = "resident_id_15"
     HMT_PERMIT = "hmt_residence_permit"
     FOREIGN_PR = "foreign_permanent_residence"
+    USCC = "uscc"  # an enterprise's or organisation's 统一社会信用代码, not a person's document
+
+    @property
+    def personal(self) -> bool:
+        """Whether the document is a person's (an enterprise applies under its credit code)."""
+        return self is not DocType.USCC
 
     @property
     def zh(self) -> str:
@@ -119,7 +137,13 @@ _DOC_LABELS: dict[DocType, tuple[str, str]] = {
         "Residence permit for Hong Kong, Macao and Taiwan residents",
     ),
     DocType.FOREIGN_PR: ("外国人永久居留身份证", "Foreigner's permanent residence ID card"),
+    DocType.USCC: ("统一社会信用代码", "Unified social credit code"),
 }
+
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_USCC = re.compile(f"[{_USCC_CHARS}]{{18}}")
+_USCC_AUTHORITIES = frozenset("123456789ANY")
 
 
 @dataclass(frozen=True)
@@ -145,7 +169,9 @@ def parse_doc_type(text: str) -> DocType:
     try:
         return DocType(text)
     except ValueError:
-        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, detail=f"document type {text!r}") from None
+        raise InputError(
+            ErrorCode.ID_TYPE_UNKNOWN, detail=f"document type {text!r}", zh="请选择证件类型", field="doc_type"
+        ) from None
 
 
 def normalize_number(number: str) -> str:
@@ -167,7 +193,7 @@ def validate_document(doc_type: DocType | str, number: str, today: dt.date) -> D
     """
     kind = doc_type if isinstance(doc_type, DocType) else parse_doc_type(doc_type)
     if not isinstance(number, str):
-        raise InputError(ErrorCode.ID_FORMAT, detail=f"{kind.value}: the number must be text")
+        raise InputError(ErrorCode.ID_FORMAT, detail=f"{kind.value}: the number must be text", field="doc_no")
     clean = normalize_number(number)
     if kind is DocType.RESIDENT_ID:
         return _resident_id(clean, today)
@@ -175,11 +201,52 @@ def validate_document(doc_type: DocType | str, number: str, today: dt.date) -> D
         return _resident_id_15(clean, today)
     if kind is DocType.HMT_PERMIT:
         return _hmt_permit(clean, today)
+    if kind is DocType.USCC:
+        return _uscc(clean)
     return _foreign_pr(clean, today)
 
 
-def _format_error(kind: DocType, number: str, rule: str) -> InputError:
-    return InputError(ErrorCode.ID_FORMAT, detail=f"{kind.value} {number!r}: {rule}")
+def uscc_check_char(body17: str) -> str:
+    """The GB 32100-2015 check character for the first 17 characters of a credit code."""
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
+    return _USCC_CHARS[-total % 31]
+
+
+def _uscc(number: str) -> Document:
+    kind = DocType.USCC
+    if len(number) != 18:
+        raise _format_error(
+            kind, number, f"has {len(number)} characters, needs 18", f"录入了{len(number)}位，应为18位"
+        )
+    if not _USCC.fullmatch(number):
+        raise _format_error(
+            kind,
+            number,
+            "uses a character outside 0-9 and A-Z without I, O, Z, S, V",
+            "含有不用于信用代码的字符（I、O、Z、S、V等）",
+        )
+    if number[0] not in _USCC_AUTHORITIES:
+        raise _format_error(
+            kind,
+            number,
+            f"{number[0]!r} is no registration authority",
+            f"第1位“{number[0]}”不是登记管理部门代码",
+        )
+    want = uscc_check_char(number[:17])
+    if number[17] != want:
+        raise InputError(
+            ErrorCode.ID_CHECKSUM,
+            detail=f"{kind.value} {number!r}: check character is {number[17]!r}, the code gives {want!r}",
+            zh=f"按前17位计算，最后一位应为“{want}”，录入的是“{number[17]}”",
+            field="doc_no",
+        )
+    if number[2:4] not in PROVINCE_CODES:
+        raise _region_error(kind, number, number[2:4])
+    return Document(kind, number, None, None, number[2:8])
+
+
+def _format_error(kind: DocType, number: str, rule: str, zh: str) -> InputError:
+    return InputError(ErrorCode.ID_FORMAT, detail=f"{kind.value} {number!r}: {rule}", zh=zh, field="doc_no")
 
 
 def _real_date(year: int, month: int, day: int) -> dt.date | None:
@@ -192,16 +259,25 @@ def _real_date(year: int, month: int, day: int) -> dt.date | None:
 def _birth_date(kind: DocType, number: str, yyyymmdd: str, today: dt.date) -> dt.date:
     born = _real_date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     if born is None:
-        raise InputError(ErrorCode.ID_BIRTHDATE, detail=f"{kind.value} {number!r}: {yyyymmdd} is not a date")
+        raise InputError(
+            ErrorCode.ID_BIRTHDATE,
+            detail=f"{kind.value} {number!r}: {yyyymmdd} is not a date",
+            zh=f"{yyyymmdd}不是真实的日期",
+            field="doc_no",
+        )
     if born < EARLIEST_BIRTH:
         raise InputError(
             ErrorCode.ID_BIRTHDATE,
             detail=f"{kind.value} {number!r}: birth date {born.isoformat()} is before 1900-01-01",
+            zh=f"出生日期{born.isoformat()}早于1900年1月1日",
+            field="doc_no",
         )
     if born > today:
         raise InputError(
             ErrorCode.ID_BIRTHDATE,
             detail=f"{kind.value} {number!r}: birth date {born.isoformat()} is after {today.isoformat()}",
+            zh=f"出生日期{born.isoformat()}晚于今天",
+            field="doc_no",
         )
     return born
 
@@ -212,6 +288,8 @@ def _check_char(kind: DocType, number: str) -> None:
         raise InputError(
             ErrorCode.ID_CHECKSUM,
             detail=f"{kind.value} {number!r}: check character is {number[17]!r}, the digits give {want!r}",
+            zh=f"按前17位计算，最后一位应为“{want}”，录入的是“{number[17]}”",
+            field="doc_no",
         )
 
 
@@ -223,9 +301,13 @@ def _gb11643(kind: DocType, number: str, today: dt.date) -> dt.date:
     # The shared 18-character layout: format, then check character, then birth date, so
     # a typo anywhere is reported as a typo before its consequences are.
     if len(number) != 18:
-        raise _format_error(kind, number, f"has {len(number)} characters, needs 18")
+        raise _format_error(
+            kind, number, f"has {len(number)} characters, needs 18", f"录入了{len(number)}位，应为18位"
+        )
     if not _ID18.fullmatch(number):
-        raise _format_error(kind, number, "needs 17 digits followed by a digit or X")
+        raise _format_error(
+            kind, number, "needs 17 digits followed by a digit or X", "应为17位数字加1位数字或X"
+        )
     _check_char(kind, number)
     return _birth_date(kind, number, number[6:14], today)
 
@@ -235,7 +317,10 @@ def _resident_id(number: str, today: dt.date) -> Document:
     if _DIGITS15.fullmatch(number):
         # The commonest slip at the window: the wrong type picked for a right number.
         raise _format_error(
-            kind, number, f"has 15 digits; for a legacy number choose {DocType.RESIDENT_ID_15.value}"
+            kind,
+            number,
+            f"has 15 digits; for a legacy number choose {DocType.RESIDENT_ID_15.value}",
+            f"这是15位旧号码，请在证件类型中选择“{DocType.RESIDENT_ID_15.zh}”",
         )
     born = _gb11643(kind, number, today)
     province = number[:2]
@@ -244,29 +329,38 @@ def _resident_id(number: str, today: dt.date) -> Document:
             ErrorCode.ID_REGION,
             detail=f"{kind.value} {number!r}: a number beginning with 9 is a foreigner's permanent residence "
             f"card; choose {DocType.FOREIGN_PR.value}",
+            zh=f"以9开头的是外国人永久居留身份证号码，请在证件类型中选择“{DocType.FOREIGN_PR.zh}”",
+            field="doc_type",
         )
     if province in _HMT_PROVINCES:
         raise InputError(
             ErrorCode.ID_REGION,
             detail=f"{kind.value} {number!r}: {number[:6]} is the prefix of a Hong Kong/Macao/Taiwan "
             f"residence permit; choose {DocType.HMT_PERMIT.value}",
+            zh=f"{number[:6]}开头的是港澳台居民居住证号码，请在证件类型中选择“{DocType.HMT_PERMIT.zh}”",
+            field="doc_type",
         )
     if province not in PROVINCE_CODES:
-        raise InputError(
-            ErrorCode.ID_REGION, detail=f"{kind.value} {number!r}: {province!r} is not a province-level code"
-        )
+        raise _region_error(kind, number, province)
     return Document(kind, number, born, _sex(number[16]), number[:6])
+
+
+def _region_error(kind: DocType, number: str, province: str) -> InputError:
+    return InputError(
+        ErrorCode.ID_REGION,
+        detail=f"{kind.value} {number!r}: {province!r} is not a province-level code",
+        zh=f"前两位“{province}”不是省级行政区划代码",
+        field="doc_no",
+    )
 
 
 def _resident_id_15(number: str, today: dt.date) -> Document:
     kind = DocType.RESIDENT_ID_15
     if not _DIGITS15.fullmatch(number):
-        raise _format_error(kind, number, "needs exactly 15 digits")
+        raise _format_error(kind, number, "needs exactly 15 digits", "旧号码应为15位数字")
     province = number[:2]
     if province not in PROVINCE_CODES or province in _HMT_PROVINCES:
-        raise InputError(
-            ErrorCode.ID_REGION, detail=f"{kind.value} {number!r}: {province!r} is not a province-level code"
-        )
+        raise _region_error(kind, number, province)
     # GB 11643-1989 numbers carry no century; every one was issued to someone born in 19YY.
     born = _birth_date(kind, number, "19" + number[6:12], today)
     return Document(kind, number, born, _sex(number[14]), number[:6])
@@ -279,6 +373,8 @@ def _hmt_permit(number: str, today: dt.date) -> Document:
         raise InputError(
             ErrorCode.ID_REGION,
             detail=f"{kind.value} {number!r}: must begin with 810000, 820000 or 830000, not {number[:6]}",
+            zh=f"居住证号码应以810000、820000或830000开头，录入的是{number[:6]}",
+            field="doc_no",
         )
     return Document(kind, number, born, _sex(number[16]), number[:6])
 
@@ -290,20 +386,30 @@ def _foreign_pr(number: str, today: dt.date) -> Document:
     if len(number) == 15:
         return _foreign_pr_legacy(number, today)
     raise _format_error(
-        kind, number, f"has {len(number)} characters, needs 15 (2004/2017 card) or 18 (2023 card)"
+        kind,
+        number,
+        f"has {len(number)} characters, needs 15 (2004/2017 card) or 18 (2023 card)",
+        f"录入了{len(number)}位，应为15位（2004、2017年版）或18位（2023年版）",
     )
 
 
 def _foreign_pr_2023(number: str, today: dt.date) -> Document:
     kind = DocType.FOREIGN_PR
     if not number.startswith("9"):
-        raise _format_error(kind, number, "an 18-character permanent residence number begins with 9")
+        raise _format_error(
+            kind,
+            number,
+            "an 18-character permanent residence number begins with 9",
+            "18位的永久居留证号码以9开头",
+        )
     born = _gb11643(kind, number, today)
     province = number[1:3]
     if province not in _MAINLAND_PROVINCES:
         raise InputError(
             ErrorCode.ID_REGION,
             detail=f"{kind.value} {number!r}: acceptance place {province!r} is not a mainland province code",
+            zh=f"受理地代码“{province}”不是内地省级代码",
+            field="doc_no",
         )
     return Document(kind, number, born, _sex(number[16]), province + "0000", nationality=number[3:6])
 
@@ -311,13 +417,20 @@ def _foreign_pr_2023(number: str, today: dt.date) -> Document:
 def _foreign_pr_legacy(number: str, today: dt.date) -> Document:
     kind = DocType.FOREIGN_PR
     if not _FPR_LEGACY.fullmatch(number):
-        raise _format_error(kind, number, "a 15-character number is 3 letters followed by 12 digits")
+        raise _format_error(
+            kind,
+            number,
+            "a 15-character number is 3 letters followed by 12 digits",
+            "15位号码应为3个字母加12位数字",
+        )
     place = number[3:7]
     if place[:2] not in _MAINLAND_PROVINCES:
         raise InputError(
             ErrorCode.ID_REGION,
             detail=f"{kind.value} {number!r}: acceptance place {place!r} "
             "does not start with a mainland province code",
+            zh=f"受理地代码“{place}”不以内地省级代码开头",
+            field="doc_no",
         )
     yymmdd = number[7:13]
     # Prefer 20YY (children of permanent residents hold cards too) unless that is in the future.

@@ -15,7 +15,8 @@ The tree::
     ├── StoreError               the SQLite store: busy, full, read-only, damaged, too new
     ├── EnrollmentError          node enrollment requests and bundles
     ├── ConfigError              configuration files and options
-    ├── SyncError                a sync link or session (raised by :mod:`sync.link`)
+    ├── SyncError                a sync link or session (raised by :mod:`sync.link`), or the
+    │                            broker link to departments (``E_BROKER_*``)
     └── InternalError            a fault of this software itself, logged with a reference
 
 A detail is written for the log and the operator; where a clerk reads it on a Chinese
@@ -28,12 +29,14 @@ every ``SomeError(ErrorCode.X)`` in the code against the table.
 
 Foreign exceptions are translated into these at one boundary each, always with ``raise …
 from exc``: sqlite3 in :mod:`sync.record.db`, cbor2 in :mod:`sync.record.codec`, nacl in
-:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`.
+:mod:`sync.record.envelope` and :mod:`sync.record.keys`, zmq in :mod:`sync.link.zmq_boundary`,
+AMQP (kombu, py-amqp, nameko's publisher and RPC errors) in :mod:`central.department.broker`.
 """
 
 from __future__ import annotations
 
-from core.codes import ErrorCode, error_text
+from core.code_texts import error_text
+from core.codes import ErrorCode
 
 __all__ = [
     "CLASS_OF",
@@ -62,14 +65,19 @@ class TongbanError(Exception):
         detail: what exactly was wrong (a field name, a value, a count), for the log
             and the operator; shown after the standard text.
         zh: the same detail in Chinese, for a clerk's screen (default: ``detail``).
+        field: the form field at fault (``"name"``, ``"doc_no"`` …), if one is: a page marks
+            it and puts the cursor in it.
     """
 
     default_code: ErrorCode = ErrorCode.FIELD_INVALID
 
-    def __init__(self, code: ErrorCode | None = None, detail: str = "", *, zh: str = "") -> None:
+    def __init__(
+        self, code: ErrorCode | None = None, detail: str = "", *, zh: str = "", field: str = ""
+    ) -> None:
         self.code = code if code is not None else self.default_code
         self.detail = detail
         self.detail_zh = zh
+        self.field = field
         super().__init__(self.render("en"))
 
     def detail_in(self, lang: str = "zh") -> str:
@@ -83,6 +91,8 @@ class TongbanError(Exception):
     def text(self, lang: str = "zh") -> str:
         """The standard text plus detail, without the code."""
         detail = self.detail_in(lang)
+        if lang == "zh":
+            return error_text(self.code, lang) + (f"（{detail}）" if detail else "")
         return error_text(self.code, lang) + (f" ({detail})" if detail else "")
 
 
@@ -155,7 +165,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_ID_", "E_ADMIN_CODE", "E_TIER_MISMATCH", "E_PHONE_INVALID", "E_FIELD_", "E_CATALOG_INVALID",
             "E_ITEM_UNKNOWN", "E_CALENDAR_INVALID", "E_CASE_", "E_MATERIALS_MISSING", "E_ACCOUNT_EXISTS",
             "E_ACCOUNT_UNKNOWN", "E_PASSWORD_WEAK", "E_NOT_FOUND", "E_REQUEST_TOO_LARGE", "E_DRAFT_",
-            "E_REQUEST_JSON", "E_REQUEST_TYPE",
+            "E_REQUEST_JSON", "E_REQUEST_TYPE", "E_READER_",
             "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
         ),
     ),
@@ -166,7 +176,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED", "E_BACKDATED",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_",
         ),
     ),
     (
@@ -186,7 +196,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         SyncError,
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
-            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_BUSY", "E_SYNC_FLOOD",
+            "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_BUSY", "E_SYNC_FLOOD", "E_BROKER_",
         ),
     ),
     (InternalError, _codes("E_INTERNAL")),

@@ -435,16 +435,19 @@ def authorize(
     return Authorization(Verdict.OK, chain=ids)
 
 
-def decider_for(chain: Sequence[Grant], node: str, mode: Mode, root: str) -> str:
-    """The one node that decides a case taken in at ``node`` under ``chain`` (leaf first).
+def decider_for(
+    chain: Sequence[Grant], node: str, mode: Mode, root: str, department: str | None = None
+) -> str:
+    """The one party that decides a case taken in at ``node`` under ``chain`` (leaf first).
 
     A direct (or same-power) case is decided where it was taken in. A proxy case goes up
     the chain to the first grantee whose grant lets it decide the item (mode direct or
-    stronger); when no grant in the chain does, the root decides.
+    stronger); when no grant in the chain does, ``department`` decides — the department
+    whose certificate names the item (:mod:`core.departments`), if one does — else the root.
     """
     if mode is not Mode.PROXY:
         return node
     for grant in chain[1:]:
         if grant.mode >= Mode.DIRECT:
             return grant.aud
-    return root
+    return department or root

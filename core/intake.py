@@ -19,7 +19,19 @@ Body of a ``case.intake`` record (canonical CBOR, text keys)::
      "materials": [tstr, ...],       # codes of the materials received, catalog order
      "notes": tstr, "limit": uint,   # time limit in working days (0: done on the spot)
      "deadline": tstr,               # YYYY-MM-DD
-     "flags": [tstr, ...]}           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
+     "flags": [tstr, ...],           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
+     ? "agent": {"name": tstr, "doc_type": tstr, "doc_no": tstr, "phone": tstr},
+     ? "extra": {code: tstr, ...}}   # the item's extra fields, as checked
+
+The keys marked ``?`` are present exactly when not empty, so an intake without an agent or
+extra fields has the body it always had.
+
+**The applicant** is a person (an ID document) or, for an enterprise or organisation, the
+body itself under its unified social credit code (``doc_type`` ``uscc``; its name may
+have digits). **An agent** (代办人, or an enterprise's 经办人) is the person at the window on
+the applicant's behalf: a person with an ID document, and the authorization
+(:data:`AGENT_AUTHORIZATION`, 授权委托书) becomes a required material of the case. An
+enterprise always applies through one.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ MAX_NOTES = 500
 MAX_REASON = 500
 MAX_DOC_NO = 30
 MAX_PHONE = 20
+MAX_ENTERPRISE_NAME = 100  # 浙江省海宁市某某有限公司第一分公司 and longer
 CASE_NUMBER = re.compile(r"(?P<node>[0-9]{6,12})-(?P<day>[0-9]{8})-(?P<serial>[0-9]{4,6})")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _LANDLINE = re.compile(r"0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7}")
@@ -52,10 +65,39 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 NAME_LABELS = {
     "name": ("姓名", "the name"),
+    "agent_name": ("代办人姓名", "the agent's name"),
     "display name": ("显示名", "the display name"),
     "center name": ("中心名称", "the center's name"),
 }
 """The names a person types, with how a message calls each: (Chinese, English)."""
+
+FIELD_LABELS: dict[str, str] = {
+    "item": "事项",
+    "name": "姓名",
+    "doc_type": "证件类型",
+    "doc_no": "证件号码",
+    "phone": "联系电话",
+    "notes": "备注",
+    "reason": "理由",
+    "missing": "需补正的材料",
+    "q": "搜索内容",
+    "agent_name": "代办人姓名",
+    "agent_doc_no": "代办人证件号码",
+    "agent_phone": "代办人联系电话",
+    "agent_doc_type": "代办人证件类型",
+}
+"""How a Chinese message names a form field (a clerk reads it; the English detail names the
+field by its key)."""
+
+AGENT_AUTHORIZATION = Material(
+    "agent_authorization",
+    "授权委托书",
+    required=True,
+    original=True,
+    note="代办人或经办人办理时提供，写明委托事项并由申请人签字或盖章",
+    name_en="Letter of authorization",
+)
+"""The material an agent brings for the applicant, required whenever one applies."""
 
 CALENDAR_ESTIMATED = "calendar_estimated"
 """Flag: the deadline falls in a year with no published holiday schedule."""
@@ -78,17 +120,28 @@ def case_node(number: str) -> str:
 
 def clean_text(name: str, value: object, *, limit: int, required: bool = True) -> str:
     """``value`` stripped; refused when required and empty, too long, or with control characters."""
+    label = FIELD_LABELS.get(name, "")
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text")
+        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text", field=name)
     text = value.strip()
     if required and not text:
-        raise InputError(ErrorCode.FIELD_REQUIRED, name)
+        raise InputError(ErrorCode.FIELD_REQUIRED, name, zh=f"请填写{label}" if label else "", field=name)
     if len(text) > limit:
-        raise InputError(ErrorCode.FIELD_TOO_LONG, f"{name}: {len(text)} characters, at most {limit}")
+        raise InputError(
+            ErrorCode.FIELD_TOO_LONG,
+            f"{name}: {len(text)} characters, at most {limit}",
+            zh=f"{label}最多{limit}个字，现有{len(text)}个字" if label else "",
+            field=name,
+        )
     if _CONTROL.search(text):
-        raise InputError(ErrorCode.FIELD_INVALID, f"{name} contains control characters")
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{name} contains control characters",
+            zh=f"{label}中含有控制字符" if label else "",
+            field=name,
+        )
     return text
 
 
@@ -107,6 +160,7 @@ def refuse_invisible(field: str, value: object) -> None:
             ErrorCode.FIELD_INVALID,
             f"{en} contains an invisible control character, U+{ord(found):04X}",
             zh=f"{zh}中含有不可见的控制字符 U+{ord(found):04X}",
+            field=field,
         )
 
 
@@ -117,12 +171,29 @@ def clean_name(field: str, value: object, *, limit: int = MAX_NAME) -> str:
     return clean_text(field, value, limit=limit)
 
 
-def validate_phone(value: object) -> str:
+def clean_person_name(field: str, value: object) -> str:
+    """A person's name (an applicant's, an agent's): :func:`clean_name`, and no digits —
+    a name with a digit in it is a slip of the keyboard or an ID number in the wrong box.
+    〇 (U+3007, a numeral letter, not a digit) is a character of Chinese names and stays."""
+    text = clean_name(field, value)
+    digit = next((c for c in text if unicodedata.category(c) in ("Nd", "No")), None)
+    if digit is not None:
+        zh, en = NAME_LABELS[field]
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{en} contains the digit {digit!r}",
+            zh=f"{zh}中不能有数字（“{digit}”）",
+            field=field,
+        )
+    return text
+
+
+def validate_phone(value: object, field: str = "phone") -> str:
     """A mainland mobile (11 digits, 1[3-9]…) or a landline with area code; spaces removed."""
-    text = clean_text("phone", value, limit=MAX_PHONE).replace(" ", "")
+    text = clean_text(field, value, limit=MAX_PHONE).replace(" ", "")
     if _MOBILE.fullmatch(text) or _LANDLINE.fullmatch(text):
         return text
-    raise InputError(ErrorCode.PHONE_INVALID, text)
+    raise InputError(ErrorCode.PHONE_INVALID, text, zh="请填写11位手机号码，或带区号的固定电话", field=field)
 
 
 @dataclass(frozen=True)
@@ -141,25 +212,62 @@ class Applicant:
         }
 
 
-def check_applicant(name: object, doc_type: object, doc_no: object, phone: object, today: date) -> Applicant:
-    """The applicant from form fields, each checked; the first fault raises with its code."""
-    applicant_name = clean_name("name", name)
-    number = clean_text("doc_no", doc_no, limit=MAX_DOC_NO)
-    kind = clean_text("doc_type", doc_type, limit=40)
+def check_applicant(
+    name: object, doc_type: object, doc_no: object, phone: object, today: date, *, prefix: str = ""
+) -> Applicant:
+    """The applicant (or, with ``prefix`` ``"agent_"``, the agent) from form fields, each
+    checked; the first fault raises with its code and names its field."""
+    kind = clean_text(prefix + "doc_type", doc_type, limit=40)
     try:
         parsed_type = DocType(kind)
     except ValueError as exc:
-        raise InputError(ErrorCode.ID_TYPE_UNKNOWN, kind) from exc
-    document = validate_document(parsed_type, number, today)
-    return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone))
+        raise InputError(
+            ErrorCode.ID_TYPE_UNKNOWN, kind, zh="请选择证件类型", field=prefix + "doc_type"
+        ) from exc
+    if prefix and not parsed_type.personal:
+        raise InputError(
+            ErrorCode.ID_TYPE_UNKNOWN,
+            "an agent is a person: an ID document, not a credit code",
+            zh="代办人须是个人，请选择其身份证件",
+            field=prefix + "doc_type",
+        )
+    if parsed_type.personal:
+        applicant_name = clean_person_name(prefix + "name", name)
+    else:
+        applicant_name = clean_name(prefix + "name", name, limit=MAX_ENTERPRISE_NAME)
+    number = clean_text(prefix + "doc_no", doc_no, limit=MAX_DOC_NO)
+    try:
+        document = validate_document(parsed_type, number, today)
+    except InputError as exc:
+        if prefix and exc.field:
+            exc.field = prefix + exc.field
+        raise
+    return Applicant(applicant_name, parsed_type, document.number, validate_phone(phone, prefix + "phone"))
 
 
-def missing_materials(item: Item, received: set[str] | frozenset[str]) -> tuple[Material, ...]:
-    """The required materials of ``item`` not in ``received``, in catalog order."""
-    unknown = sorted(received - {m.code for m in item.materials})
+def materials_for(item: Item, agent: bool) -> tuple[Material, ...]:
+    """What ``item`` asks for, with the authorization when an agent applies (unless the
+    item lists it itself)."""
+    if agent and AGENT_AUTHORIZATION.code not in {m.code for m in item.materials}:
+        return (*item.materials, AGENT_AUTHORIZATION)
+    return item.materials
+
+
+def missing_materials(
+    item: Item, received: set[str] | frozenset[str], *, agent: bool = False
+) -> tuple[Material, ...]:
+    """The required materials of ``item`` (:func:`materials_for`) not in ``received``, in
+    catalog order."""
+    wanted = materials_for(item, agent)
+    unknown = sorted(received - {m.code for m in wanted})
     if unknown:
-        raise InputError(ErrorCode.FIELD_INVALID, f"materials not in {item.code}: {', '.join(unknown)}")
-    return tuple(m for m in item.materials if m.required and m.code not in received)
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"materials not in {item.code}: {', '.join(unknown)}",
+            zh=f"所选材料不属于该事项：{'、'.join(unknown)}",
+            field="materials",
+        )
+    return tuple(m for m in wanted if m.required and m.code not in received)
 
 
 @dataclass(frozen=True)
@@ -175,10 +283,10 @@ class Notice:
 
 
 def one_time_notice(
-    item: Item, applicant_name: str, received: set[str], node_name: str, today: date
+    item: Item, applicant_name: str, received: set[str], node_name: str, today: date, *, agent: bool = False
 ) -> Notice:
-    missing = missing_materials(item, received)
-    got = tuple(m for m in item.materials if m.code in received)
+    missing = missing_materials(item, received, agent=agent)
+    got = tuple(m for m in materials_for(item, agent) if m.code in received)
     return Notice(item, applicant_name, missing, got, node_name, today)
 
 
@@ -199,6 +307,8 @@ class Intake:
     deadline: date
     flags: tuple[str, ...] = ()
     grant: bytes | None = None
+    agent: Applicant | None = None
+    extra: tuple[tuple[str, str], ...] = ()
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -217,6 +327,10 @@ class Intake:
         }
         if self.grant is not None:
             body["grant"] = self.grant
+        if self.agent is not None:
+            body["agent"] = self.agent.to_body()
+        if self.extra:
+            body["extra"] = dict(self.extra)
         return body
 
     @classmethod
@@ -225,18 +339,18 @@ class Intake:
         if not isinstance(body, dict):
             raise InputError(ErrorCode.FIELD_INVALID, "case.intake: expected a map")
         unknown = sorted(str(k) for k in set(body) - _INTAKE_KEYS)
-        missing = sorted(_INTAKE_KEYS - {"grant"} - set(body))
+        missing = sorted(_INTAKE_KEYS - _OPTIONAL_KEYS - set(body))
         if unknown or missing:
             raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: unknown {unknown}, missing {missing}")
-        applicant = body["applicant"]
-        if not isinstance(applicant, dict) or set(applicant) != {"name", "doc_type", "doc_no", "phone"}:
-            raise InputError(
-                ErrorCode.FIELD_INVALID, "case.intake: applicant must have name, doc_type, doc_no, phone"
-            )
-        if not all(isinstance(v, str) for v in applicant.values()):
-            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: applicant fields are text")
+        applicant = _person(body["applicant"], "applicant")
+        agent = _person(body["agent"], "agent") if "agent" in body else None
+        extra = body.get("extra", {})
+        if not isinstance(extra, dict) or ("extra" in body and not extra):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: extra is a non-empty map when present")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: extra maps field codes to text")
         try:
-            doc_type = DocType(applicant["doc_type"])
+            doc_type = applicant.doc_type
             mode = Mode(body["mode"])
             deadline = date.fromisoformat(body["deadline"])
         except (ValueError, TypeError) as exc:
@@ -263,14 +377,30 @@ class Intake:
             cat=body["cat"],
             mode=mode,
             decider=body["decider"],
-            applicant=Applicant(applicant["name"], doc_type, applicant["doc_no"], applicant["phone"]),
+            applicant=Applicant(applicant.name, doc_type, applicant.doc_no, applicant.phone),
             materials=tuple(body["materials"]),
             notes=body["notes"],
             limit=body["limit"],
             deadline=deadline,
             flags=tuple(body["flags"]),
             grant=grant,
+            agent=agent,
+            extra=tuple(extra.items()),
         )
+
+
+def _person(value: object, what: str) -> Applicant:
+    if not isinstance(value, dict) or set(value) != {"name", "doc_type", "doc_no", "phone"}:
+        raise InputError(
+            ErrorCode.FIELD_INVALID, f"case.intake: {what} must have name, doc_type, doc_no, phone"
+        )
+    if not all(isinstance(v, str) for v in value.values()):
+        raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {what} fields are text")
+    try:
+        kind = DocType(value["doc_type"])
+    except ValueError as exc:
+        raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {what}: {exc}") from exc
+    return Applicant(value["name"], kind, value["doc_no"], value["phone"])
 
 
 _INTAKE_KEYS = frozenset(
@@ -288,5 +418,8 @@ _INTAKE_KEYS = frozenset(
         "limit",
         "deadline",
         "flags",
+        "agent",
+        "extra",
     }
 )
+_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra"})

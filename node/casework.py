@@ -31,6 +31,7 @@ from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
 from node.store import NodeStore
+from sync.link.store import link_state
 from sync.projection import case_queries
 from sync.projection.case_queries import CaseRow
 from sync.record import kinds
@@ -46,13 +47,14 @@ class Case(CaseRow):
 
     overdue: bool  # its time limit runs and its deadline has passed
     mine: bool  # taken in at this node
+    waiting_up: bool = False  # a proxy case taken in here whose records the parent does not hold yet
 
     @classmethod
-    def shown(cls, row: CaseRow, node: str, today: str) -> Case:
+    def shown(cls, row: CaseRow, node: str, today: str, *, waiting_up: bool = False) -> Case:
         """``row`` as ``node`` shows it on ``today`` (an ISO local date)."""
         values = {name: getattr(row, name) for name in _CASE_FIELDS}
         overdue = is_overdue(row.state, row.deadline, today) and not row.quarantined
-        return cls(**values, overdue=overdue, mine=row.node == node)
+        return cls(**values, overdue=overdue, mine=row.node == node, waiting_up=waiting_up)
 
 
 class Casework:
@@ -66,8 +68,16 @@ class Casework:
         self.clock = clock
 
     def shown(self, rows: list[CaseRow]) -> list[Case]:
+        """The cases as shown here. A proxy case taken in here that is forwarded in its own
+        record but still waits to go up (offline, the parent has not acknowledged its
+        intake) is shown as waiting, not as 已转报: the decider cannot see it yet."""
         today = local_date(self.clock.now()).isoformat()
-        return [Case.shown(row, self.code, today) for row in rows]
+        forwarded = [r.case_no for r in rows if r.node == self.code and r.state is State.FORWARDED]
+        acked = link_state(self.db).up_acked if forwarded else 0
+        arrived = case_queries.intake_arrivals(self.db, forwarded)
+        return [
+            Case.shown(row, self.code, today, waiting_up=arrived.get(row.case_no, 0) > acked) for row in rows
+        ]
 
     def case(self, case_no: str) -> Case:
         """The case ``case_no``; ``E_CASE_UNKNOWN`` when this store holds none."""
@@ -95,11 +105,15 @@ class Casework:
             if kind in DECISIONS:
                 raise AuthorityError(ErrorCode.NOT_DECIDER, detail)
             raise AuthorityError(ErrorCode.NOT_AUTHORIZED, detail)
+        if kind is Event.RATE and case.rating is not None:
+            raise InputError(ErrorCode.CASE_RATED, case_no)
         step = self.build_event(kind, fields, after=case_queries.last_event_at(self.db, case_no))
         state = state_of(case)
         if kind not in allowed_events(state):
             raise InputError(
-                ErrorCode.CASE_TRANSITION, f"{kind.value} is not possible in state {state.state.value}"
+                ErrorCode.CASE_TRANSITION,
+                f"{kind.value} is not possible in state {state.state.value}",
+                zh=f"办件当前为“{state.state.zh}”，不能“{kind.zh}”",
             )
         with transaction(self.db):
             self.append_event(case_no, step, actor)
@@ -123,21 +137,39 @@ class Casework:
         reason = clean_text("reason", fields.get("reason", ""), limit=MAX_REASON, required=False)
         missing: tuple[str, ...] = ()
         delivery = rating = None
+        if kind is Event.REJECT and not reason:
+            raise InputError(
+                ErrorCode.FIELD_REQUIRED, "reason: a rejection says why", zh="不予须写明理由", field="reason"
+            )
         if kind is Event.REQUEST_SUPPLEMENT:
             raw = fields.get("missing") or ()
             if isinstance(raw, str):
                 raw = raw.splitlines()
             missing = tuple(clean_text("missing", m, limit=100) for m in raw if str(m).strip())
+            if not (missing or reason):
+                raise InputError(
+                    ErrorCode.FIELD_REQUIRED,
+                    "missing: list the materials to supply, or give a reason",
+                    zh="请列明需补正的材料（或写明理由），一次告知全部",
+                    field="missing",
+                )
         if kind is Event.DELIVER:
             try:
                 delivery = Delivery(str(fields.get("delivery", "")))
             except ValueError as exc:
-                raise InputError(ErrorCode.FIELD_INVALID, "delivery: pickup, mail or electronic") from exc
+                raise InputError(
+                    ErrorCode.FIELD_INVALID,
+                    "delivery: pickup, mail or electronic",
+                    zh="请选择送达方式",
+                    field="delivery",
+                ) from exc
         if kind is Event.RATE:
             try:
                 rating = Rating(int(str(fields.get("rating", ""))))
             except ValueError as exc:
-                raise InputError(ErrorCode.FIELD_INVALID, "rating: 1 to 5") from exc
+                raise InputError(
+                    ErrorCode.FIELD_INVALID, "rating: 1 to 5", zh="请选择评价等级", field="rating"
+                ) from exc
         return CaseEvent(kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating)
 
     def append_event(

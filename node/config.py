@@ -25,9 +25,11 @@ class NodeSection:
     tier: str
     name: str
     parent: str
+    phone: str = ""  # the center's phone, printed on the papers a resident takes home
 
     def __post_init__(self) -> None:
         refuse_invisible("center name", self.name)  # shown on every screen: nothing invisible in it
+        refuse_invisible("center name", self.phone)
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,46 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class ReaderSection:
+    """[reader]: the ID card reader of the window or kiosk PC (:mod:`node.card_reader`)."""
+
+    kind: str = "none"  # none, or simulated (tests, the demo): a vendor's reader plugs in here
+    card_file: str = "reader-card.json"  # the simulated reader's card
+
+    def __post_init__(self) -> None:
+        if self.kind not in READER_KINDS:
+            raise ConfigError(
+                ErrorCode.CONFIG, f"reader.kind: {self.kind!r} is not one of {', '.join(READER_KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class SmsSection:
+    """[sms]: telling residents by SMS (:mod:`node.sms`)."""
+
+    gateway: str = "none"  # none, or log: each message is a line of log_file (the demo's gateway)
+    log_file: str = "sms.log"
+
+    def __post_init__(self) -> None:
+        if self.gateway not in SMS_GATEWAYS:
+            raise ConfigError(
+                ErrorCode.CONFIG, f"sms.gateway: {self.gateway!r} is not one of {', '.join(SMS_GATEWAYS)}"
+            )
+
+
+READER_KINDS = ("none", "simulated")
+SMS_GATEWAYS = ("none", "log")
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node: NodeSection
     store: StoreSection
     home: Path
     web: WebSection = WebSection()
     sync: SyncSection = SyncSection()
+    reader: ReaderSection = ReaderSection()
+    sms: SmsSection = SmsSection()
 
     @property
     def tier(self) -> Tier:
@@ -85,6 +121,8 @@ LAYOUT: dict[str, type] = {
     "store": StoreSection,
     "web": WebSection,
     "sync": SyncSection,
+    "reader": ReaderSection,
+    "sms": SmsSection,
 }
 
 
@@ -96,9 +134,17 @@ def load(home: Path) -> NodeConfig:
     try:
         parsed = sections(parse_toml(path.read_text(encoding="utf-8"), str(path)), LAYOUT, str(path))
         config = NodeConfig(
-            node=parsed["node"], store=parsed["store"], home=home, web=parsed["web"], sync=parsed["sync"]
+            node=parsed["node"],
+            store=parsed["store"],
+            home=home,
+            web=parsed["web"],
+            sync=parsed["sync"],
+            reader=parsed["reader"],
+            sms=parsed["sms"],
         )
         tier = parse_tier(config.node.tier)
+        if tier in (Tier.CENTRAL, Tier.DEPARTMENT):
+            raise InputError(ErrorCode.TIER_MISMATCH, f"a node is not of the tier {tier.value}")
         validate_node_code(config.node.code, tier)
         if expected_parent(config.node.code, tier) != config.node.parent:
             raise InputError(ErrorCode.TIER_MISMATCH, f"parent {config.node.parent}")

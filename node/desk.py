@@ -19,34 +19,45 @@ projections; nothing needs the network. ``Desk.open`` is a context manager::
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from core.cases import State
 from core.catalog import CatalogRelease
-from core.clock import Clock, local_date
-from core.intake import Notice, clean_text
+from core.clock import CHINA, Clock, local_date
+from core.errors import ErrorCode, InputError, StoreError
+from core.intake import Intake, Notice, clean_text
 from node import config as node_config
+from node.card_reader import IdCard, reader_for
 from node.casework import Case, Casework
 from node.clerks import Clerks
 from node.config import NodeConfig
 from node.delegation import Delegation
 from node.holdings import Banner, Holdings
 from node.intake import Checked, IntakeForm, Intakes
+from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
 from node.store import NodeStore
+from node.window_store import Message, Paper, issue_paper, last_look, messages_of, note_look, paper
 from sync.link import agreement
 from sync.link.store import link_state
 from sync.projection import case_queries
 from sync.projection.calendars import HeldYears
-from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow
+from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow, News
+from sync.projection.clerks import names as clerk_names
 from sync.projection.delegation import ItemAuthority
+from sync.record.arrival import newest_arrival
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.watermark import SigningGuard, Watermark, beside, guard_of, watermarked
 
 __all__ = ["Banner", "Case", "Checked", "Desk", "IntakeForm", "SyncStatus"]
 
 DAY = 86_400
+SOON_DAYS = 2
+"""Working days ahead that a clerk's list of cases about to fall due looks."""
 
 
 @dataclass
@@ -116,6 +127,12 @@ class Desk:
     def catalog(self) -> CatalogRelease | None:
         return self.holdings.catalog()
 
+    def release(self, version: int) -> CatalogRelease | None:
+        return self.holdings.release(version)
+
+    def node_names(self) -> dict[str, str]:
+        return self.holdings.node_names()
+
     def calendar_years(self) -> HeldYears:
         return self.holdings.calendar_years()
 
@@ -130,8 +147,8 @@ class Desk:
 
     # -- intake and case steps --------------------------------------------------------------
 
-    def check_intake(self, form: IntakeForm) -> Checked:
-        return self.intakes.check(form)
+    def check_intake(self, form: IntakeForm, *, extra_fields: bool = True) -> Checked:
+        return self.intakes.check(form, extra_fields=extra_fields)
 
     def notice(self, form: IntakeForm) -> Notice:
         return self.intakes.notice(form)
@@ -139,8 +156,46 @@ class Desk:
     def similar_open(self, doc_no: str, item: str) -> list[Case]:
         return self.intakes.similar_open(doc_no, item)
 
-    def intake(self, form: IntakeForm, actor: str) -> Case:
-        return self.intakes.take_in(form, actor)
+    def other_names(self, doc_no: str, name: str) -> list[str]:
+        return self.intakes.other_names(doc_no, name)
+
+    def intake(self, form: IntakeForm, actor: str, *, decide: bool = False) -> Case:
+        return self.intakes.take_in(form, actor, decide=decide)
+
+    def intake_of(self, case_no: str) -> Intake | None:
+        """The case's intake as signed (its agent and extra fields)."""
+        return case_queries.intake_of(self.db, case_no)
+
+    def clerk_names(self, node: str = "") -> dict[str, str]:
+        """The display names of the clerks of ``node`` (default: this one) by user name, as
+        far as this store holds them (a paper names 王丽, not wangli)."""
+        return clerk_names(self.db, node or self.code)
+
+    def messages_of(self, case_no: str) -> list[Message]:
+        """The SMS messages for the case's applicant, sent or waiting."""
+        return messages_of(self.db, case_no)
+
+    def usage(self) -> dict[str, int]:
+        """Cases taken in here in the last 90 days, per item."""
+        return case_queries.item_usage(self.db, self.code, self.clock.now() - 90 * DAY)
+
+    def read_card(self) -> IdCard:
+        """The ID card on this window's reader (``[reader]``)."""
+        return reader_for(self.config.reader.kind, self.config.home, self.config.reader.card_file).read()
+
+    def issue_paper(self, kind: str, form: IntakeForm, actor: str, body: dict[str, Any]) -> Paper:
+        """Number and keep a paper given without a case (一次性告知书, 不予受理通知书)."""
+        now = self.clock.now()
+        return issue_paper(
+            self.db, self.code, kind, local_date(now).year, now, actor,
+            form.item.strip(), form.name.strip(), form.doc_no.strip().upper(), body,
+        )  # fmt: skip
+
+    def paper(self, number: str) -> Paper:
+        found = paper(self.db, number)
+        if found is None:
+            raise InputError(ErrorCode.NOT_FOUND, number)
+        return found
 
     def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
         return self.casework.act(case_no, event, fields, actor)
@@ -156,21 +211,67 @@ class Desk:
     def events(self, case_no: str) -> list[CaseEventRow]:
         return case_queries.events(self.db, case_no)
 
-    def search(self, query: str, limit: int = 50) -> list[Case]:
-        """Cases by case number, ID number, or (part of) the applicant's name."""
-        text = clean_text("q", query, limit=40)
-        return self.casework.shown(case_queries.search(self.db, text, limit))
+    def search(
+        self, query: str, limit: int = 50, *, state: str = "", since: str = "", until: str = ""
+    ) -> list[Case]:
+        """Cases by case number, (part of) the ID number, the phone or the applicant's name,
+        in ``state`` and taken in from ``since`` to ``until`` (local dates, inclusive), when given."""
+        text = clean_text("q", query, limit=40, required=False)
+        if state and state not in {s.value for s in State}:
+            raise InputError(ErrorCode.FIELD_INVALID, f"state {state!r}", zh="办件状态无效", field="state")
+        where = case_queries.CaseFilter(state, day_start(since, "since"), day_start(until, "until", 1))
+        return self.casework.shown(case_queries.search(self.db, text, limit, where))
 
-    def recent(self, limit: int = 30) -> list[Case]:
-        return self.casework.shown(case_queries.recent(self.db, self.code, limit))
+    def recent(self, limit: int = 30, *, deciding: bool = False) -> list[Case]:
+        """The cases taken in here (and, ``deciding``, those this node decides), newest first."""
+        return self.casework.shown(case_queries.recent(self.db, self.code, limit, deciding=deciding))
 
-    def queue(self) -> list[Case]:
-        """Cases this node decides that wait for a decision: the approver's queue, oldest first."""
-        return self.casework.shown(case_queries.queue(self.db, self.code))
+    def queue(self, node: str = "", item: str = "") -> list[Case]:
+        """Cases this node decides that wait for a decision (taken in at ``node``, for
+        ``item``, when given): the approver's queue, by deadline, oldest first."""
+        return self.casework.shown(case_queries.queue(self.db, self.code, node=node, item=item))
+
+    def queue_sources(self) -> tuple[list[str], list[str]]:
+        """The nodes and items the queue's cases come from (its filters)."""
+        return case_queries.queue_sources(self.db, self.code)
 
     def counts(self) -> CaseCounts:
         now = self.clock.now()
         return case_queries.counts(self.db, self.code, since=now - DAY, today=local_date(now))
+
+    # -- what came back, what falls due, what the resident is told ---------------------------
+
+    def news(self, user: str) -> list[News]:
+        """What other nodes decided or asked for on the cases taken in here since ``user``
+        last looked at her home page (all of it, the first time); marks it seen."""
+        seen = last_look(self.db, user)
+        found = case_queries.news(self.db, self.code, NEWS_EVENTS)
+        with contextlib.suppress(StoreError):  # a read-only store still shows the page
+            note_look(self.db, user, newest_arrival(self.db), self.clock.now())
+        return [n for n in found if seen is None or n.arrival > seen]
+
+    def due(self, user: str, deciding: bool) -> tuple[list[Case], list[Case]]:
+        """The running cases ``user`` took in (``deciding``: that this node decides) that
+        are due today or late, and those due within the next two working days."""
+        today = local_date(self.clock.now())
+        soon = self.intakes.calendars.get(self.db).add_working_days(today, SOON_DAYS).date
+        rows = self.casework.shown(
+            case_queries.due(self.db, self.code, "" if deciding else user, soon.isoformat())
+        )
+        if not deciding:
+            rows = [c for c in rows if c.mine]
+        now_due = [c for c in rows if c.deadline <= today.isoformat()]
+        return now_due, [c for c in rows if c.deadline > today.isoformat()]
+
+    def tell_residents(self) -> int:
+        """Queue the SMS messages of news not told yet and hand the waiting ones to the
+        gateway (``[sms]``); how many went."""
+        now = self.clock.now()
+        queue_news(self.db, self.code, self.config.node.name, now)
+        gateway = gateway_for(self.config.sms.gateway, self.config.home, self.config.sms.log_file, self.clock)
+        if self.config.sms.gateway == "none":
+            return 0
+        return deliver(self.db, gateway, now)
 
     # -- sync status ------------------------------------------------------------------------
 
@@ -184,3 +285,19 @@ class Desk:
             waiting_up=agreement.waiting_up(self.db, self.code),
             waiting_down=link.down_pending,
         )
+
+
+def day_start(day: str, field: str, after: int = 0) -> int | None:
+    """The start of the local ``day`` (ISO), or of the ``after``-th day after it; None for ""."""
+    if not day.strip():
+        return None
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(day.strip()), dt.time(), CHINA)
+    except ValueError:
+        raise InputError(
+            ErrorCode.FIELD_INVALID,
+            f"{field}: {day!r} is not a date",
+            zh="日期格式应为 2026-01-31",
+            field=field,
+        ) from None
+    return int((start + dt.timedelta(days=after)).timestamp())

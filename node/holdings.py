@@ -10,17 +10,21 @@ signing is refused then (``E_CHAIN_FORK``, ``E_CHAIN_BEHIND``), and the banner s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.admin import within
 from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
+from core.grants import Grant
+from node.finder import Keys, catalog_keys
 from node.store import NodeStore
 from sync.projection.calendars import HeldYears, held_years
 from sync.projection.catalog import catalog_release, newest_version
 from sync.projection.delegation import ItemAuthority, authority_for
 from sync.projection.grants import StoreGrants
 from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
+from sync.record import trust
 from sync.record.forks import open_forks, refused
 from sync.record.watermark import SigningGuard
 
@@ -38,6 +42,34 @@ class Banner:
         return f"banner.{self.key or self.code}"
 
 
+@dataclass(frozen=True)
+class HeldItems:
+    """The items a node may take in, as computed under ``key``, true until ``until``."""
+
+    key: tuple[Any, ...]
+    until: int
+    items: tuple[ItemAuthority, ...]
+
+
+MAX_KEPT = 3600
+"""Seconds the items are kept at most, whatever the grants say."""
+
+
+def _next_change(source: StoreGrants, held: list[Grant], now: int) -> int:
+    """The first moment after ``now`` at which a grant held, or one up its chain, starts,
+    ends or has a revocation take effect: the answer may change then, not before."""
+    moments = [now + MAX_KEPT]
+    seen: set[bytes] = set()
+    for leaf in held:
+        grant: Grant | None = leaf
+        while grant is not None and grant.id not in seen:
+            seen.add(grant.id)
+            moments.extend((grant.nbf, grant.exp + 1))
+            moments.extend(r.effective for r in source.revocations_of(grant.id))
+            grant = source.grant(grant.parent) if grant.parent is not None else None
+    return min(m for m in moments if m > now)
+
+
 class Holdings:
     """The catalog and grants the node ``code`` (of ``tier``) holds in ``store``."""
 
@@ -51,18 +83,46 @@ class Holdings:
         self.clock = clock
         self.guard = guard
         self._catalogs: dict[int, CatalogRelease] = {}  # a release never changes: parsed once
+        self._names: tuple[int, dict[str, str]] | None = None  # (certificates held, names)
+        self._items: HeldItems | None = None
+        self._keys: tuple[int, dict[str, Keys]] | None = None
 
     def catalog(self) -> CatalogRelease | None:
         """The newest catalog release held."""
         version = newest_version(self.db)
         if not version:
             return None
+        return self.release(version)
+
+    def finder_keys(self) -> dict[str, Keys]:
+        """What each item of the newest release is found by (:mod:`node.finder`): computed
+        once per release."""
+        catalog = self.catalog()
+        if catalog is None:
+            return {}
+        if self._keys is None or self._keys[0] != catalog.version:
+            self._keys = (catalog.version, catalog_keys(catalog))
+        return self._keys[1]
+
+    def release(self, version: int) -> CatalogRelease | None:
+        """The catalog release ``version``, if held (a case shows the release it was taken in under)."""
         if version not in self._catalogs:
             release = catalog_release(self.db, version)
             if release is None:
                 return None
             self._catalogs[version] = release
         return self._catalogs[version]
+
+    def node_names(self) -> dict[str, str]:
+        """The name of every node this store holds a certificate for, by code (the newest
+        certificate's): screens show 斜桥镇便民服务中心, not 330481107."""
+        count = trust.certificate_count(self.db)
+        if self._names is None or self._names[0] != count:
+            names: dict[str, str] = {}
+            for cert in trust.certificates(self.db):  # newest first within a code
+                names.setdefault(cert.code, cert.name)
+            self._names = (count, names)
+        return self._names[1]
 
     def calendar_years(self) -> HeldYears:
         """Which years deadlines are counted for, built in or published by central."""
@@ -80,20 +140,31 @@ class Holdings:
         return authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
 
     def items(self) -> list[ItemAuthority]:
-        """Every catalog item this node holds a grant for (allowed or stale), catalog order."""
+        """Every catalog item this node holds a grant for (allowed or stale), catalog order.
+
+        Checking the grant chain of every item takes a few hundred milliseconds, and every
+        page that lists the items asks; so the answer is kept, under what it depends on —
+        the catalog version, the grants and grant revocations held, the key directory —
+        until the first moment a grant of the chains starts, ends or is revoked.
+        """
         catalog = self.catalog()
         if catalog is None:
             return []
-        granted: set[str] = set()
-        for grant in StoreGrants(self.db).held_by(self.code):
-            granted.update(grant.items)
         now = self.clock.now()
+        source = StoreGrants(self.db)
+        key = (catalog.version, source.count(), source.revocation_count(), trust.directory_mark(self.db))
+        cached = self._items
+        if cached is not None and cached.key == key and now < cached.until:
+            return list(cached.items)
+        held = source.held_by(self.code)
+        granted = {code for grant in held for code in grant.items}
         out = []
         for item in catalog.items:
             if item.code in granted:
                 auth = authority_for(self.db, self.store.log, self.code, self.tier, item, catalog, now)
                 if auth.mode is not None:
                     out.append(auth)
+        self._items = HeldItems(key, _next_change(source, held, now), tuple(out))
         return out
 
     def banners(self) -> list[Banner]:

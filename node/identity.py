@@ -80,6 +80,8 @@ def init(
     validate_node_code(code, tier_value)
     if tier_value.value == "central":
         raise InputError(ErrorCode.TIER_MISMATCH, "central is created with 'tongban central init'")
+    if tier_value.value == "department":
+        raise InputError(ErrorCode.TIER_MISMATCH, "a department is created with 'tongban department init'")
     want = expected_parent(code, tier_value)
     if parent != want:
         raise InputError(ErrorCode.TIER_MISMATCH, f"the parent of {code} ({tier}) is {want}, not {parent}")

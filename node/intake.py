@@ -23,6 +23,7 @@ from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import Clock, local_date
 from core.errors import ErrorCode, InputError, error
+from core.extra_fields import check_extra
 from core.grants import Verdict
 from core.intake import (
     CALENDAR_ESTIMATED,
@@ -33,6 +34,7 @@ from core.intake import (
     case_number,
     check_applicant,
     clean_text,
+    materials_for,
     missing_materials,
     one_time_notice,
 )
@@ -56,23 +58,41 @@ class IntakeForm:
     phone: str
     materials: tuple[str, ...] = ()
     notes: str = ""
+    agent: tuple[str, str, str, str] | None = None  # name, doc_type, doc_no, phone
+    extra: tuple[tuple[str, str], ...] = ()  # the item's extra fields, by code
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> IntakeForm:
+        """The form in ``data``: the applicant's fields, ``materials``, ``notes``; an agent
+        when any ``agent_*`` key is given; the item's extra fields in ``extra``."""
         materials = data.get("materials") or ()
         if isinstance(materials, str):
             materials = (materials,)
         if not isinstance(materials, (list, tuple)) or not all(isinstance(m, str) for m in materials):
             raise InputError(ErrorCode.FIELD_INVALID, "materials must be a list of material codes")
-        values = {}
-        for name in ("item", "name", "doc_type", "doc_no", "phone", "notes"):
-            value = data.get(name, "")
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text")
-            values[name] = value
-        return cls(materials=tuple(materials), **values)
+        values = {
+            name: _text(data, name) for name in ("item", "name", "doc_type", "doc_no", "phone", "notes")
+        }
+        agent = None
+        if any(key in data for key in AGENT_KEYS):
+            name, doc_type, doc_no, phone = (_text(data, key) for key in AGENT_KEYS)
+            agent = (name, doc_type, doc_no, phone)
+        extra = data.get("extra") or {}
+        if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+            raise InputError(ErrorCode.FIELD_INVALID, "extra must map field codes to text")
+        return cls(materials=tuple(materials), agent=agent, extra=tuple(extra.items()), **values)
+
+
+AGENT_KEYS = ("agent_name", "agent_doc_type", "agent_doc_no", "agent_phone")
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InputError(ErrorCode.FIELD_INVALID, f"{name} must be text", field=name)
+    return value
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,8 @@ class Checked:
     materials: tuple[str, ...]
     notes: str
     flags: tuple[str, ...]
+    agent: Applicant | None = None
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 class Intakes:
@@ -99,35 +121,55 @@ class Intakes:
         self.clock = clock
         self.calendars = StoreCalendar()
 
-    def check(self, form: IntakeForm) -> Checked:
-        """Every check of an intake form; raises the first fault with its code."""
+    def check(self, form: IntakeForm, *, extra_fields: bool = True) -> Checked:
+        """Every check of an intake form; raises the first fault with its code.
+        ``extra_fields=False``: the item's extra fields are not asked for (a paper given
+        without a case, the one-time notice or the refusal, does not need them)."""
         now = self.clock.now()
         today = local_date(now)
         item_code = clean_text("item", form.item, limit=20)
         applicant = check_applicant(form.name, form.doc_type, form.doc_no, form.phone, today)
+        agent = check_applicant(*form.agent, today, prefix="agent_") if form.agent is not None else None
+        if agent is None and not applicant.doc_type.personal:
+            raise InputError(
+                ErrorCode.FIELD_REQUIRED,
+                "agent: an enterprise applies through the person at the window",
+                zh="单位申请须由经办人办理，请填写经办人",
+                field="agent_name",
+            )
         notes = clean_text("notes", form.notes, limit=MAX_NOTES, required=False)
         authority = self.holdings.authority(item_code, now)
         if not authority.allowed:
             raise error(authority.auth.code or ErrorCode.GRANT_ITEM, authority.auth.detail)
-        received = tuple(m for m in authority.item.materials if m.code in set(form.materials))
-        missing_materials(authority.item, set(form.materials))  # unknown material codes
+        extra = check_extra(authority.item, dict(form.extra), today) if extra_fields else ()
+        wanted = materials_for(authority.item, agent is not None)
+        received = tuple(m for m in wanted if m.code in set(form.materials))
+        missing_materials(authority.item, set(form.materials), agent=agent is not None)  # unknown codes
         flags: list[str] = []
         if authority.auth.verdict is Verdict.STALE:
             flags.extend(code.value for code in authority.auth.flags)
         flags.extend(self.holdings.staleness(now))
         return Checked(
-            authority.item, authority, applicant, tuple(m.code for m in received), notes, tuple(flags)
+            authority.item,
+            authority,
+            applicant,
+            tuple(m.code for m in received),
+            notes,
+            tuple(flags),
+            agent,
+            extra,
         )
 
     def notice(self, form: IntakeForm) -> Notice:
         """The one-time notice (一次性告知) for a form whose required materials are incomplete."""
-        checked = self.check(form)
+        checked = self.check(form, extra_fields=False)
         return one_time_notice(
             checked.item,
             checked.applicant.name,
             set(checked.materials),
             self.node_name,
             local_date(self.clock.now()),
+            agent=checked.agent is not None,
         )
 
     def similar_open(self, doc_no: str, item: str) -> list[Case]:
@@ -135,16 +177,33 @@ class Intakes:
         rows = case_queries.similar_open(self.db, doc_no.strip().upper(), item)
         return self.casework.shown(rows)
 
-    def take_in(self, form: IntakeForm, actor: str) -> Case:
-        """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing."""
+    def other_names(self, doc_no: str, name: str) -> list[str]:
+        """The names other than ``name`` that cases held here carry for ID number ``doc_no``:
+        one number under several names is a typo in the number, or a borrowed card."""
+        return [n for n in case_queries.names_of(self.db, doc_no) if n != name]
+
+    def take_in(self, form: IntakeForm, actor: str, *, decide: bool = False) -> Case:
+        """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing.
+
+        ``decide``: a 即办 item (no time limit) decided here is approved on the spot, in the
+        intake's transaction — one action at the window (``E_CASE_TRANSITION`` for any other).
+        """
         checked = self.check(form)
-        missing = missing_materials(checked.item, set(checked.materials))
+        missing = missing_materials(checked.item, set(checked.materials), agent=checked.agent is not None)
         if missing:
             raise InputError(ErrorCode.MATERIALS_MISSING, "、".join(m.name for m in missing))
         now = self.clock.now()
         today = local_date(now)
         auth = checked.authority
         assert auth.mode is not None and auth.decider is not None and auth.grant is not None
+        if decide and not (
+            checked.item.time_limit_days == 0 and auth.mode is Mode.DIRECT and auth.decider == self.code
+        ):
+            raise InputError(
+                ErrorCode.CASE_TRANSITION,
+                f"{checked.item.code} is not an item decided here on the spot",
+                zh="只有本中心直接办理的即办事项才能受理并当场办结",
+            )
         deadline = self.calendars.get(self.db).add_working_days(today, checked.item.time_limit_days)
         flags = list(checked.flags)
         if deadline.unknown_years:
@@ -165,6 +224,8 @@ class Intakes:
                 deadline=deadline.date,
                 flags=tuple(flags),
                 grant=auth.grant.id,
+                agent=checked.agent,
+                extra=checked.extra,
             )
             record = self.casework.store.log.append_local(
                 self.casework.keys, self.code, kinds.CASE_INTAKE, intake.to_body(), actor=actor
@@ -172,4 +233,7 @@ class Intakes:
             if auth.mode is Mode.PROXY:
                 forward = CaseEvent(Event.FORWARD, now)
                 self.casework.append_event(number, forward, actor, refs={"intake": record.id})
+            if decide:
+                approve = CaseEvent(Event.APPROVE, now, reason="即办：受理时当场办结")
+                self.casework.append_event(number, approve, actor, refs={"intake": record.id})
         return self.casework.case(number)

@@ -7,13 +7,17 @@ before ``sync`` (:mod:`sync.schema`); a database written by newer software is re
 The node's own tables:
 
 ``node_state``
-    small local facts that are not records. Written by no current code: what the sync
-    link knows of itself is in its ``link_state`` table (:func:`sync.link.store.link_state`).
+    small local facts that are not records (:func:`get_state`, :func:`set_state`): where
+    the SMS outbox began. What the sync link knows of itself is in its ``link_state``
+    table (:func:`sync.link.store.link_state`).
 ``clerk_secrets`` / ``sessions`` / ``login_failures``
     the clerks' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``device_tokens``
     the SHA-256 of each kiosk's or script's token, its roles; read and written by the
     device-token functions below, for :mod:`node.clerks`.
+``papers`` / ``sms_outbox`` / ``clerk_looks``
+    the window's numbered papers, the messages for residents, what each clerk has seen
+    (:mod:`node.window_store`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
-from core.errors import ErrorCode, StoreError
+from node.window_store import WINDOW_TABLES
 from sync import projection
-from sync.record.db import execute_all, open_database, transaction
+from sync.record.db import execute_all, open_database, quick_check, transaction
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.schema import log_migrations, sync_migrations
@@ -82,6 +86,12 @@ def _login_failures(db: Database) -> None:
     execute_all(db, LOGIN_FAILURE_TABLES)
 
 
+@node_migrations(name="0004_window")
+def _window(db: Database) -> None:
+    # The window's papers, the SMS outbox and what each clerk has seen (node.window_store).
+    execute_all(db, WINDOW_TABLES)
+
+
 MIGRATION_SETS = (log_migrations, node_migrations, sync_migrations)
 
 
@@ -98,11 +108,8 @@ class NodeStore:
         return cls(open_database(path, MIGRATION_SETS, create=create), clock)
 
     def check(self) -> None:
-        """The first check before a service starts on the store: SQLite's ``quick_check``
-        of every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
-        found = [str(row[0]) for row in self.db.conn.execute("PRAGMA quick_check(5)").fetchall()]
-        if found != ["ok"]:
-            raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
+        """The first check before a service starts on the store (:func:`quick_check`)."""
+        quick_check(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -119,6 +126,24 @@ class NodeStore:
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify the node store at ``path`` from its signed bytes (:func:`verify_store`)."""
     return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+
+
+# -- small local facts -------------------------------------------------------------------------
+
+
+def get_state(db: Database, key: str) -> str | None:
+    """A small local fact (``node_state``), if set."""
+    row = db.conn.execute("SELECT value FROM node_state WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_state(db: Database, key: str, value: str) -> None:
+    with transaction(db):
+        db.conn.execute(
+            "INSERT INTO node_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
 
 # -- device tokens ----------------------------------------------------------------------------

@@ -11,11 +11,21 @@ The format is the demo's ``central/demo/org-tree.yaml`` with where each center r
       - {code: "330481104201", name: 新阳村便民服务中心, tier: village,
          parent: "330481104", host: 10.20.1.11, web_port: 8401}
 
+and, optionally, the departments that decide items in their own back office, reached over
+central's RabbitMQ::
+
+    city: {…, amqp_port: 5672, amqp_listen: [127.0.0.1, 10.20.0.1]}
+    departments:
+      - {code: "330481GA", name: 海宁市公安局户政管理, department: 海宁市公安局,
+         items: [GA-0001, GA-0007], host: 10.20.9.1, web_port: 8500}
+
 ``host`` is the address the other centers and Ansible reach a center at; ``bind`` the
-address its services listen on. ``web_port``, ``sync_port``, ``bind`` and ``prefix`` may be
-set per center and fall back to ``defaults``. Only central and towns serve sync, so only
-they take a ``sync_port``. ``vars`` go to every host as they are (Ansible variables named
-``tongban_*`` or ``ansible_*``). Every key is checked: an unknown one, a code that does not
+address its services listen on. The broker listens on ``amqp_listen`` only (loopback by
+default); a department on another host needs central's ``host`` among them.
+``web_port``, ``sync_port``, ``bind`` and ``prefix`` may be set per center (or department)
+and fall back to ``defaults``. Only central and towns serve sync, so only they take a
+``sync_port``. ``vars`` go to every host as they are (Ansible variables named ``tongban_*``
+or ``ansible_*``). Every key is checked: an unknown one, a code that does not
 fit its tier or parent, a parent missing from the tree or two services on one port of one
 host are refused with the code (``E_CONFIG`` naming the key and the center, or the code
 :class:`core.admin.OrgUnit` gives).
@@ -28,11 +38,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.admin import OrgUnit, Tier, validate_node_code
+from core.departments import check_department_code, check_items
 from core.errors import ConfigError, ErrorCode, TongbanError
 
-TOP_KEYS = frozenset({"city", "defaults", "vars", "nodes"})
-CITY_KEYS = frozenset({"code", "name", "host", "web_port", "sync_port", "bind", "prefix"})
-NODE_KEYS = CITY_KEYS | {"tier", "parent"}
+TOP_KEYS = frozenset({"city", "defaults", "vars", "nodes", "departments"})
+CENTER_KEYS = frozenset({"code", "name", "host", "web_port", "sync_port", "bind", "prefix"})
+CITY_KEYS = CENTER_KEYS | {"amqp_port", "amqp_listen"}
+NODE_KEYS = CENTER_KEYS | {"tier", "parent"}
+DEPARTMENT_KEYS = frozenset({"code", "name", "department", "items", "host", "web_port", "bind", "prefix"})
 DEFAULTS = {"web_port": 8400, "sync_port": 7700, "bind": "0.0.0.0", "prefix": "/srv/tongban"}
 VAR_PREFIXES = ("tongban_", "ansible_")
 
@@ -57,12 +70,29 @@ class Center:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A department's back office and where it runs."""
+
+    code: str
+    name: str
+    department: str  # the catalog's department of its items
+    items: tuple[str, ...]
+    host: str
+    bind: str
+    prefix: str
+    web_port: int
+
+
+@dataclass(frozen=True)
 class OrgTree:
-    """The checked tree: central first, then the nodes in file order."""
+    """The checked tree: central first, then the nodes in file order, then the departments."""
 
     central: Center
     nodes: tuple[Center, ...]
     vars: Mapping[str, Any] = field(default_factory=dict)
+    departments: tuple[Department, ...] = ()
+    amqp_port: int = 5672
+    amqp_listen: tuple[str, ...] = ("127.0.0.1",)
 
     def by_code(self, code: str) -> Center:
         if code == self.central.code:
@@ -150,10 +180,80 @@ def parse(data: Any) -> OrgTree:
             raise _fail(where, f"'tier' must be city, town or village, not {entry['tier']!r}") from exc
         if tier is Tier.CENTRAL:
             raise _fail(where, "central is the 'city' entry, not a node")
+        if tier is Tier.DEPARTMENT:
+            raise _fail(where, "a department is listed under 'departments', not as a node")
         nodes.append(_center(entry, defaults, tier, where))
-    tree = OrgTree(central, tuple(nodes), dict(extra))
+    city = top["city"]
+    listen = city.get("amqp_listen", ["127.0.0.1"])
+    if not isinstance(listen, list) or not listen or not all(isinstance(a, str) and a for a in listen):
+        raise _fail("city", "'amqp_listen' must be a list of addresses")
+    raw_departments = top.get("departments") or []
+    if not isinstance(raw_departments, list):
+        raise _fail("departments", "must be a list")
+    tree = OrgTree(
+        central,
+        tuple(nodes),
+        dict(extra),
+        tuple(_department(_mapping(d, f"department {i}", DEPARTMENT_KEYS), defaults, f"department {i}")
+              for i, d in enumerate(raw_departments, start=1)),
+        _port(city.get("amqp_port", 5672), "amqp_port", "city"),
+        tuple(listen),
+    )  # fmt: skip
     _check_tree(tree)
+    _check_departments(tree)
     return tree
+
+
+def _department(entry: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> Department:
+    merged = {**DEFAULTS, **defaults, **entry}
+    code = _text(entry, "code", where)
+    where = f"{where} ({code})"
+    try:
+        check_department_code(code)
+        items = check_items(sorted(set(entry.get("items") or [])))
+    except TongbanError as exc:
+        raise type(exc)(exc.code, f"org tree, {where}: {exc.detail}") from exc
+    return Department(
+        code=code,
+        name=_text(entry, "name", where),
+        department=_text(entry, "department", where),
+        items=items,
+        host=_text(entry, "host", where),
+        bind=_text(merged, "bind", where),
+        prefix=_text(merged, "prefix", where),
+        web_port=_port(merged["web_port"], "web_port", where),
+    )
+
+
+def _check_departments(tree: OrgTree) -> None:
+    """Codes of this city, none twice; a department away from central's host reaches the
+    broker only if it listens on central's address; no two services on one port."""
+    central = tree.central
+    codes = {n.code for n in tree.nodes}
+    owners: dict[str, str] = {}
+    for d in tree.departments:
+        if not d.code.startswith(central.code) or d.code in codes:
+            raise _fail(f"department {d.code}", f"not a new department of the city {central.code}")
+        codes.add(d.code)
+        for item in d.items:
+            if owners.setdefault(item, d.code) != d.code:
+                raise _fail(f"department {d.code}", f"{item} is decided by {owners[item]} already")
+        local = d.host == central.host or d.host in ("localhost", "127.0.0.1")
+        if not local and central.host not in tree.amqp_listen:
+            raise _fail(
+                f"department {d.code}", f"the broker listens on {list(tree.amqp_listen)}, not {central.host}"
+            )
+    taken = {(c.host, c.web_port) for c in (central, *tree.nodes)} | {(central.host, tree.amqp_port)}
+    taken |= {(c.host, c.sync_port) for c in (central, *tree.nodes) if c.sync_port is not None}
+    prefixes = {(c.host, c.prefix) for c in (central, *tree.nodes)}
+    for d in tree.departments:
+        for claim, seen, what in (
+            ((d.host, d.web_port), taken, "port"),
+            ((d.host, d.prefix), prefixes, "prefix"),
+        ):
+            if claim in seen:
+                raise _fail(f"department {d.code}", f"{what} {claim[1]} on {d.host} is taken")
+            seen.add(claim)  # type: ignore[arg-type]
 
 
 def _check_tree(tree: OrgTree) -> None:

@@ -23,6 +23,7 @@ from sync.projection.calendars import CALENDAR_TABLES
 from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
+from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
 from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
@@ -84,6 +85,10 @@ def _quarantined_cases(db: Database) -> None:
     execute_all(db, CASE_QUARANTINE)
     # Revocations a store took in before the cases projection left their records out.
     CaseProjector().quarantine(db)
+
+
+# No store written before it holds a department.cert (the kind came with it): nothing to project.
+_ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

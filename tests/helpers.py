@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from central import authority
+from central.department.store import DepartmentStore
 from central.store import CentralStore
 from core.admin import is_within
 from core.catalog import Mode
@@ -118,25 +119,29 @@ def relay(src: Path, dst: Path, clock: FixedClock, *, up: bool = False) -> int:
 
 
 def _code_of(home: Path) -> str:
-    text = (
-        (home / "central.toml").read_text()
-        if (home / "central.toml").exists()
-        else (home / "node.toml").read_text()
-    )
+    name = next(n for n in ("central.toml", "department.toml", "node.toml") if (home / n).exists())
+    text = (home / name).read_text()
     for line in text.splitlines():
         if line.startswith("code"):
             return line.split("=", 1)[1].strip().strip('"')
     raise AssertionError(f"no code in {home}")
 
 
-def _open_any(home: Path, clock: FixedClock) -> NodeStore | CentralStore:
+def _open_any(home: Path, clock: FixedClock) -> NodeStore | CentralStore | DepartmentStore:
     if (home / "central.toml").exists():
         return CentralStore.open(home / "central.db", clock)
+    if (home / "department.toml").exists():
+        return DepartmentStore.open(home / "department.db", clock)
     return NodeStore.open(home / "node.db", clock)
 
 
-def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_days: int = 90) -> None:
-    """Publish the demo catalog (if none), grant the town its items, and sub-grant its villages."""
+def delegate_demo_items(
+    net: Network, town: str, villages: list[str], *, valid_days: int = 90, proxy: tuple[str, ...] = ()
+) -> None:
+    """Publish the demo catalog (if none), grant the town its items, and sub-grant its villages.
+
+    The items in ``proxy`` the town gets to take in only (a department decides them).
+    """
     from tongban.demo import demo_file
 
     with authority.open_central(net.central_dir, net.clock) as central:
@@ -145,10 +150,11 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
             authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
             catalog = current_catalog(central.store.db)
         assert catalog is not None
-        for mode, codes in split_by_mode(
-            catalog, "town", [i.code for i in catalog.items], Mode.SAME_POWER
-        ).items():
-            authority.grant(central, town, codes, mode, valid_days=valid_days)
+        codes = [i.code for i in catalog.items if i.code not in proxy]
+        for mode, group in split_by_mode(catalog, "town", codes, Mode.SAME_POWER).items():
+            authority.grant(central, town, group, mode, valid_days=valid_days)
+        if proxy:
+            authority.grant(central, town, list(proxy), Mode.PROXY, valid_days=valid_days)
     relay(net.central_dir, net.node_dir(town), net.clock)
     for village in villages:
         relay(net.central_dir, net.node_dir(village), net.clock)
@@ -159,6 +165,30 @@ def delegate_demo_items(net: Network, town: str, villages: list[str], *, valid_d
                         village, parent.id, list(parent.items), valid_days, actor="admin"
                     )
         relay(net.node_dir(town), net.node_dir(village), net.clock)
+
+
+def add_department(
+    net: Network, code: str, items: tuple[str, ...], department: str, name: str | None = None
+) -> Path:
+    """Init a department, enroll it at central for ``items`` and install its bundle; its directory."""
+    from central.department import identity as department_identity
+    from central.departments import enroll_department
+
+    home = net.node_dir(code)
+    result = department_identity.init(
+        home,
+        code=code,
+        name=name or f"部门{code}",
+        parent=code[:6],
+        clock=net.clock,
+        random=seeded_random(code),
+    )
+    with authority.open_central(net.central_dir, net.clock) as central:
+        _, bundle = enroll_department(
+            central, result.request_path.read_bytes(), department=department, items=items
+        )
+    department_identity.enroll(home, bundle, clock=net.clock, anchor_fingerprint=net.fingerprint)
+    return home
 
 
 def open_desk(home: Path, clock: FixedClock) -> Desk:

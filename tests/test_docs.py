@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from central import config as central_config
+from central.department import config as department_config
 from node import config as node_config
 from tongban.cli import main
 
@@ -39,7 +40,7 @@ def test_every_cli_command_is_documented_with_help() -> None:
 
 def test_every_config_key_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
-    for layout in (node_config.LAYOUT, central_config.LAYOUT):
+    for layout in (node_config.LAYOUT, central_config.LAYOUT, department_config.LAYOUT):
         for section, cls in layout.items():
             for field in dataclasses.fields(cls):
                 assert f"`{section}.{field.name}`" in text, f"{section}.{field.name} is not documented"

@@ -1,6 +1,7 @@
 """The demo network: central, one town and two of its villages, enrolled, with a catalog,
 the town's grant passed down to its villages, demo clerk accounts and central's demo
-operators.
+operators; and one department back office, 公安户政 (330481GA), that decides the household
+and identity-card items (:data:`DEMO_DEPARTMENT`): the town takes those in for it.
 
 Built with the same functions the CLI commands use, from the demo org tree and catalog
 shipped in ``central/demo/`` (Haining, 海宁市, the city of the project's seed reports).
@@ -18,15 +19,49 @@ import yaml
 
 from central import authority
 from central.admins import admins
+from central.department import identity as department_identity
+from central.department.desk import DepartmentDesk
+from central.departments import enroll_department
+from core.catalog import Mode
 from core.catalog_data import items_from_data
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from node import identity
 from node.store import NodeStore
+from sync.projection.catalog import current_catalog
 from tongban.demo_run import ACCOUNTS, DEMO_PASSWORD, prepare
 from web.accounts import hash_password
 
 DEMO_TOWN = "斜桥镇"
+
+
+@dataclass(frozen=True)
+class DemoDepartment:
+    code: str
+    name: str
+    department: str  # the catalog's department field of its items
+    items: tuple[str, ...]
+
+
+DEMO_DEPARTMENT = DemoDepartment(
+    "330481GA",
+    "海宁市公安局户政管理",
+    "海宁市公安局",
+    # Household registration and identity cards, decided in 户政's back office; 户籍证明 and
+    # 流动人口登记 stay with the windows that issue them directly.
+    (
+        "GA-0001",
+        "GA-0002",
+        "GA-0003",
+        "GA-0004",
+        "GA-0005",
+        "GA-0006",
+        "GA-0007",
+        "GA-0008",
+        "GA-0009",
+        "GA-0011",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +87,30 @@ def pick_nodes(tree: dict[str, Any]) -> list[DemoNode]:
         if len(villages) >= 2:
             return [town, *villages[:2]]
     raise InputError(ErrorCode.FIELD_INVALID, "the demo org tree has no town with two villages")
+
+
+def _grant_town(central: authority.Central, town: str) -> None:
+    """The town's items: the department's in proxy mode (it takes them in, 户政 decides),
+    every other in the strongest mode the catalog allows."""
+    catalog = current_catalog(central.store.db)
+    assert catalog is not None
+    others = [i.code for i in catalog.items if i.code not in DEMO_DEPARTMENT.items]
+    authority.grant_items(central, town, others, None)
+    authority.grant_items(central, town, list(DEMO_DEPARTMENT.items), Mode.PROXY)
+
+
+def enroll_demo_department(home: Path, central: authority.Central, fingerprint: str, clock: Clock) -> None:
+    """公安户政's directory, keys and certificate, and its desk accounts."""
+    d = DEMO_DEPARTMENT
+    made = department_identity.init(home / d.code, code=d.code, name=d.name, parent=central.code, clock=clock)
+    _, bundle = enroll_department(
+        central, made.request_path.read_bytes(), department=d.department, items=d.items
+    )
+    department_identity.enroll(home / d.code, bundle, clock=clock, anchor_fingerprint=fingerprint)
+    digest = hash_password(DEMO_PASSWORD)
+    with DepartmentDesk.open(home / d.code, clock) as desk:
+        for user, name, roles in ACCOUNTS["department"]:
+            desk.accounts.add(desk.keys, user, name, roles, digest, actor="sys:demo")
 
 
 def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> None:
@@ -84,7 +143,8 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
             _, bundle = authority.enroll(central, result.request_path.read_bytes())
             identity.enroll(node_dir, bundle, clock=clock, anchor_fingerprint=fingerprint)
             if demo_node.tier == "town":
-                authority.grant_items(central, demo_node.code, None, None)
+                _grant_town(central, demo_node.code)
+        enroll_demo_department(home, central, fingerprint, clock)
         central_records = central.store.log.count()
     town, *villages = nodes
     prepare(home, central_dir, town.code, [v.code for v in villages], clock)
@@ -98,6 +158,8 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         with NodeStore.open(home / demo_node.code / "node.db", clock) as store:
             count = store.log.count()
         echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
+    d = DEMO_DEPARTMENT
+    echo(f"  department {d.code} {d.name}: enrolled for {len(d.items)} items of {d.department}")
     echo("Start the clerk and operator screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
     echo(f"  tongban log {central_dir}")
     echo(f"  tongban node show {home / nodes[-1].code}")

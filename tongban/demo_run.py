@@ -6,14 +6,16 @@ the stores in process, exactly the records sync would carry (``kinds.concerns``)
 gives every store its ``[sync]`` links on loopback (village → town → central), writes
 ``supervisord.conf`` in the demo directory with one program a store (``tongban.run``: a
 node's web service and sync agent, a town's sync endpoint, central's operator web, sync
-endpoint and heartbeat), and starts supervisord in the background; from then on the nodes
-sync by themselves. ``stop`` shuts it down. Central's demo operators (``ACCOUNTS["central"]``)
+endpoint and heartbeat) and, when RabbitMQ is installed, the broker and the department's
+programs (:mod:`tongban.demo_broker`), and starts supervisord in the background; from then
+on the nodes sync by themselves. ``stop`` shuts it down. Central's demo operators (``ACCOUNTS["central"]``)
 are made by :func:`tongban.demo.build_demo`, with the same demo password.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import subprocess
 import sys
 import time
@@ -32,6 +34,8 @@ from node.clerks import Clerks, hash_password
 from node.desk import Desk
 from sync.record import kinds
 from sync.record.log import RecordLog, decode_stored
+from tongban import demo_broker
+from tongban.demo_files import Program, equip_window, set_sync_section, supervisor_conf, tongban_program
 
 DEMO_PASSWORD = "tongban-demo-2026"
 SUPERVISOR_CONF = "supervisord.conf"
@@ -49,6 +53,10 @@ ACCOUNTS = {
     "village": [
         ("wangli", "王丽", ["clerk", "approver"]),
         ("cunguan", "陈村管", ["admin", "auditor"]),
+    ],
+    "department": [
+        ("huzheng", "胡政", ["approver"]),
+        ("hzguanli", "何管理", ["admin", "auditor"]),
     ],
 }
 
@@ -110,29 +118,6 @@ SYNC_INTERVAL = 10
 """Seconds between a demo node's sync sessions."""
 
 
-def set_sync_section(config_file: Path, values: dict[str, Any]) -> None:
-    """Replace (or add) the ``[sync]`` table of a ``node.toml`` or ``central.toml``."""
-    kept: list[str] = []
-    skipping = False
-    for line in config_file.read_text(encoding="utf-8").splitlines():
-        if line.strip().startswith("["):
-            skipping = line.strip() == "[sync]"
-        if not skipping:
-            kept.append(line)
-    while kept and not kept[-1].strip():
-        kept.pop()
-    table = ["", "[sync]", *(f"{key} = {_toml(value)}" for key, value in values.items())]
-    config_file.write_text("\n".join(kept + table) + "\n", encoding="utf-8")
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return '"' + str(value) + '"'  # endpoints: no quotes or backslashes in them
-
-
 def link_demo(home: Path, town: str, villages: list[str], sync_port: int) -> dict[str, str]:
     """Sync links on loopback for the demo; each store's endpoint, central's first."""
     endpoints = {"central": f"tcp://127.0.0.1:{sync_port}", town: f"tcp://127.0.0.1:{sync_port + 1}"}
@@ -149,48 +134,26 @@ def link_demo(home: Path, town: str, villages: list[str], sync_port: int) -> dic
     return endpoints
 
 
-def supervisor_conf(home: Path, nodes: list[tuple[str, int]], central_port: int) -> str:
-    """supervisord.conf for the demo: one program per store, a unix socket for control."""
+def network_programs(
+    home: Path, nodes: list[tuple[str, int]], central_port: int, broker: bool
+) -> list[Program]:
+    """Central's programs (its department link apart when there is a broker) and each node's."""
     home = home.resolve()
-    lines = [
-        "[unix_http_server]",
-        f"file={home}/supervisor.sock",
-        "chmod=0700",
-        "",
-        "[supervisord]",
-        f"logfile={home}/supervisord.log",
-        f"pidfile={home}/supervisord.pid",
-        f"directory={home}",
-        "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-        "",
-        "[supervisorctl]",
-        f"serverurl=unix://{home}/supervisor.sock",
-        "",
-    ]
-    home_of = {"central": home / "central"} | {code: home / code for code, _ in nodes}
-    programs = [("central", "central", f" --listen 127.0.0.1:{central_port}")]
-    for code, port in nodes:
-        programs += [(f"web-{code}", code, f" --only web --listen 127.0.0.1:{port}")]
-        programs += [(f"sync-{code}", code, " --only sync")]
-    for name, store, options in programs:
-        lines += [
-            f"[program:{name}]",
-            f"command={sys.executable} -m tongban.run {home_of[store]}{options}",
-            'environment=MALLOC_ARENA_MAX="2"',
-            "stopsignal=INT",
-            "stopwaitsecs=10",
-            # a refused start (exit 3: a damaged store) ends FATAL or EXITED, never a loop
-            "autorestart=unexpected",
-            "exitcodes=0,3",
-            "startsecs=5",
-            "startretries=3",
-            f"stdout_logfile={home_of[store]}/{name.split('-')[0]}.log",
-            "redirect_stderr=true",
-            "",
+    central = home / "central"
+    listen = f" --listen 127.0.0.1:{central_port}"
+    if broker:  # the broker part runs apart (tongban.demo_broker): web and sync without it
+        programs = [
+            tongban_program("central", central, " --only web" + listen, central / "central.log"),
+            tongban_program("central-sync", central, " --only sync", central / "sync.log"),
         ]
-    return "\n".join(lines)
+    else:
+        programs = [tongban_program("central", central, listen, central / "central.log")]
+    for code, port in nodes:
+        node = home / code
+        web = f" --only web --listen 127.0.0.1:{port}"
+        programs.append(tongban_program(f"web-{code}", node, web, node / "web.log"))
+        programs.append(tongban_program(f"sync-{code}", node, " --only sync", node / "sync.log"))
+    return programs
 
 
 def start(
@@ -200,22 +163,22 @@ def start(
     town = next(code for code, _, _ in nodes if len(code) == 9)
     villages = [code for code, _, _ in nodes if len(code) == 12]
     endpoints = link_demo(home, town, villages, sync_port)
+    for code, _, _ in nodes:
+        equip_window(home / code)
     central_port = max(port for _, _, port in nodes) + 1
+    desk_accounts = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["department"])
+    backoffice = demo_broker.prepare(
+        home, desk_port=central_port + 1, broker_port=sync_port + 100, accounts=desk_accounts
+    )
     conf = home / SUPERVISOR_CONF
-    programs = supervisor_conf(home, [(code, port) for code, _, port in nodes], central_port)
-    conf.write_text(programs, encoding="utf-8")
+    programs = network_programs(home, [(code, port) for code, _, port in nodes], central_port, backoffice.on)
+    conf.write_text(supervisor_conf(home, programs + backoffice.programs), encoding="utf-8")
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
-    deadline = time.monotonic() + 60
     waiting = {code: f"http://127.0.0.1:{port}/api/v1/openapi.json" for code, _, port in nodes}
     waiting["central"] = f"http://127.0.0.1:{central_port}/login"
-    while waiting and time.monotonic() < deadline:
-        for code, url in list(waiting.items()):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(url, timeout=2).close()
-                waiting.pop(code)
-        time.sleep(0.3)
-    if waiting:
-        raise ConfigError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
+    waiting.update(backoffice.desks)
+    # a loaded 2-core machine starts twenty services slowly
+    _wait_for(waiting, 120 + (60 if backoffice.on else 0))
     city = central_config.load(home / "central").central
     operators = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["central"])
     echo("The demo network is running under supervisord:")
@@ -225,10 +188,25 @@ def start(
         tier = "town" if len(code) == 9 else "village"
         accounts = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS[tier])
         echo(f"  {name} {code}: http://127.0.0.1:{port}/   accounts: {accounts}")
+    for line in backoffice.lines:
+        echo(line)
     echo(f"  password of every demo account: {DEMO_PASSWORD}")
     echo(f"  villages sync with the town, the town with central, every {SYNC_INTERVAL} s")
     echo(f"  status: {sys.executable} -m supervisor.supervisorctl -c {conf} status")
     echo("  stop:   make demo-stop")
+
+
+def _wait_for(urls: dict[str, str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    waiting = dict(urls)
+    while waiting and time.monotonic() < deadline:
+        for code, url in list(waiting.items()):
+            with contextlib.suppress(OSError, http.client.HTTPException):  # not up yet, or not ours
+                urllib.request.urlopen(url, timeout=2).close()
+                waiting.pop(code)
+        time.sleep(0.3)
+    if waiting:
+        raise ConfigError(ErrorCode.CONFIG, f"web services did not start: {', '.join(waiting)} (see web.log)")
 
 
 def stop(home: Path) -> bool:

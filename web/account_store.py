@@ -1,8 +1,9 @@
 """The secret side of accounts, in a store's own tables: password hashes, login backoff, sessions.
 
-Tables (:data:`ACCOUNT_TABLES`: a node's migration ``node/0002_clerk_secrets`` and
-central's ``central/0002_accounts`` create them; :data:`LOGIN_FAILURE_TABLES`: the
-node's ``node/0003_login_failures`` and central's ``central/0006_login_failures``):
+Tables (:data:`ACCOUNT_TABLES`: a node's migration ``node/0002_clerk_secrets``, central's
+``central/0002_accounts`` and a department's ``department/0001_accounts`` create them;
+:data:`LOGIN_FAILURE_TABLES`: the node's ``node/0003_login_failures``, central's
+``central/0006_login_failures`` and the department's ``department/0001_accounts``):
 
 ``clerk_secrets``
     one row per account that has a password: its argon2id hash. (Its columns ``failed``

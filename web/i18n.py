@@ -1,7 +1,8 @@
 """Screen texts in Chinese (the default) and English: the machinery and the shared words.
 
-Each web service keeps its own table of texts and joins it with :data:`SHARED` (the login
-page, the error page, the language switch) in a :class:`Texts`. Error messages come from
+Each web service keeps its own gettext catalogs (:func:`catalog_texts`,
+docs/translating.md) and joins them with :data:`SHARED` (the login page, the error page,
+the language switch) in a :class:`Texts`. Error messages come from
 :mod:`core.errors` (each code has both texts). A key defined twice is refused when the
 service is imported; a missing key is an exception, so a test fails instead of a blank
 appearing on screen.
@@ -9,21 +10,47 @@ appearing on screen.
 
 from __future__ import annotations
 
+import gettext
+import io
 from collections.abc import Mapping
+from importlib import resources
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 LANGS = ("zh", "en")
 
-SHARED: dict[str, tuple[str, str]] = {
-    "login": ("登录", "Log in"),
-    "logout": ("退出", "Log out"),
-    "user": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "lang_switch": ("English", "中文"),
-    "error": ("错误", "Error"),
-    "back": ("返回", "Back"),
-    "submit": ("提交", "Submit"),
-    "none": ("无", "none"),
-}
+
+def catalog_texts(package: str) -> dict[str, tuple[str, str]]:
+    """The screen texts of ``package``'s gettext catalogs, (Chinese, English) by message id.
+
+    The catalogs are ``<package>/locale/<lang>/LC_MESSAGES/messages.po`` (``zh`` and ``en``;
+    the message ids are keys such as ``receipt.title``), compiled with Babel when the service
+    is imported and read through :mod:`gettext`. A message without its text in a language,
+    or in one language only, is refused here: a test fails, no blank reaches a screen.
+    """
+    compiled: dict[str, gettext.GNUTranslations] = {}
+    ids: dict[str, set[str]] = {}
+    for lang in LANGS:
+        source = resources.files(package).joinpath(f"locale/{lang}/LC_MESSAGES/messages.po")
+        with source.open("rb") as po:
+            catalog = read_po(po, locale=None)
+        empty = sorted(str(m.id) for m in catalog if m.id and not m.string)
+        if empty:
+            raise ValueError(f"{package} ({lang}): no text for {', '.join(empty)}")
+        ids[lang] = {str(m.id) for m in catalog if m.id}
+        mo = io.BytesIO()
+        write_mo(mo, catalog)
+        mo.seek(0)
+        compiled[lang] = gettext.GNUTranslations(mo)
+    lonely = sorted(ids["zh"] ^ ids["en"])
+    if lonely:
+        raise ValueError(f"{package}: in one language only: {', '.join(lonely)}")
+    return {key: (compiled["zh"].gettext(key), compiled["en"].gettext(key)) for key in sorted(ids["zh"])}
+
+
+SHARED = catalog_texts("web")
+"""The words every service shares: the login page, the error page, the language switch."""
 
 
 class Texts:

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
@@ -36,7 +37,6 @@ from core.errors import (
     ErrorCode,
     InputError,
     InternalError,
-    StoreError,
     TongbanError,
     error_text,
 )
@@ -141,6 +141,7 @@ def environment(package: str) -> jinja2.Environment:
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -228,8 +229,13 @@ class BaseCtx:
 
     def _render(self, template: str, status: int, frame: dict[str, Any], values: dict[str, Any]) -> Response:
         values.setdefault("error", None)
+        values.setdefault("error_at", "")
         html = self.env.get_template(template).render(
+            invalid=_marker(values["error"]),
             t=self.t,
+            _=self.t,  # the i18n extension's gettext, in the reader's language (screen texts: web.i18n)
+            gettext=self.t,
+            has_text=self.texts.__contains__,
             lang=self.lang,
             me=self.principal,
             path=self.request.path,
@@ -256,8 +262,12 @@ class BaseCtx:
         request's context on (the store cannot be opened): needs nothing but the request."""
         refusal = as_refusal(exc, request)
         lang, _ = language(request)
+
+        def text(key: str, **values: object) -> str:
+            return cls.texts.t(key, lang, **values)
+
         html = cls.env.get_template("unavailable.html").render(
-            t=lambda key: cls.texts.t(key, lang), lang=lang, exc=refusal, text_in=for_reader
+            t=text, _=text, gettext=text, lang=lang, exc=refusal, text_in=for_reader
         )
         response = Response(html, status=status_for(refusal), mimetype="text/html")
         return secure_headers(response, options or WebOptions())
@@ -291,11 +301,23 @@ class BaseCtx:
         return self.json(error_body(refusal), status_for(refusal))
 
 
+def _marker(error: object) -> Any:
+    """``invalid(field)`` for a template: the attributes that mark the field an error names
+    and put the cursor in it (nothing for every other field)."""
+    field = getattr(error, "field", "") if isinstance(error, TongbanError) else ""
+
+    def invalid(name: str) -> Markup:
+        return Markup(' aria-invalid="true" autofocus') if field and name == field else Markup("")
+
+    return invalid
+
+
 def for_reader(exc: TongbanError, lang: str) -> str:
-    """The text of ``exc`` for a clerk or an operator reading ``lang``: on a Chinese screen
-    a store's refusal without SQLite's own English words (they stay in the English text
-    and the detail, for IT)."""
-    if lang == "zh" and isinstance(exc, StoreError) and not exc.detail_zh:
+    """The text of ``exc`` for a clerk or an operator reading ``lang``. A Chinese screen
+    shows a detail only when it was written in Chinese: one written for the log (a
+    checker's English, SQLite's own words) stays in the English text, one click away on
+    the page, and in the API's ``detail``."""
+    if lang == "zh" and not exc.detail_zh:
         return error_text(exc.code, "zh")
     return exc.text(lang)
 

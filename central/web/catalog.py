@@ -9,7 +9,8 @@ with its code and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import base64
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,9 @@ from central.draft_store import CatalogDraft
 from central.drafts import preview, publish_draft
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
-from core.catalog import TIERS, CatalogRelease, Item, Mode, diff_releases
+from core.catalog import TIERS, CatalogRelease, Item, Material, Mode
 from core.catalog_data import items_from_data
+from core.catalog_diff import diff_releases
 from core.errors import ErrorCode, InputError, TongbanError
 from sync.projection.catalog import catalog_release, current_catalog
 from web.pages import page
@@ -53,6 +55,7 @@ class CatalogPages:
             "releases.html",
             releases=registry.releases(ctx.central.store.db),
             published=int(published) if published.isdigit() else None,
+            ungranted=ungranted(ctx) if published else [],
         )
 
     @http("GET", "/catalog/diff")
@@ -78,6 +81,7 @@ class CatalogPages:
         return self._draft_page(ctx)
 
     def _draft_page(self, ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+        extra.setdefault("replacing", None)
         draft = _draft(ctx)
         return ctx.render(
             "draft.html",
@@ -89,21 +93,31 @@ class CatalogPages:
         )
 
     @http("POST", "/catalog/draft/import")
-    @page(CATALOG_ADMIN, max_body=MAX_FILE + 64 * 1024)
+    @page(CATALOG_ADMIN, max_body=MAX_FILE * 4 // 3 + 64 * 1024)
     def import_file(self, ctx: Ctx) -> Response:
-        upload = ctx.request.files.get("file")
+        """Merge a file into the draft by item code (the default), or replace the whole
+        draft: a replace that deletes items shows them and asks to confirm their count."""
+        form = ctx.request.form
         try:
-            if upload is None or not upload.filename:
-                raise InputError(ErrorCode.FIELD_REQUIRED, "file")
-            items = items_from_file(upload.filename, upload.read())
+            filename, content = _uploaded(ctx)
+            items = items_from_file(filename, content)
             draft = _draft(ctx)
-            if ctx.request.form.get("how") == "merge":
-                draft.merge(items, upload.filename, ctx.actor)
-            else:
-                draft.replace(items, upload.filename, ctx.actor)
+            if form.get("how") == "replace":
+                losing = replaced_away(draft, current_catalog(ctx.central.store.db), items)
+                if losing and form.get("confirm_deletes") != str(len(losing)):
+                    refusal = InputError(
+                        ErrorCode.DRAFT_REPLACE,
+                        f"{len(losing)} items deleted",
+                        zh=f"将删除{len(losing)}个事项",
+                    )
+                    replacing = Replacing(filename, base64.b64encode(content).decode(), losing, len(items))
+                    return self._draft_page(ctx, 409, error=refusal, replacing=replacing)
+                draft.replace(items, filename, ctx.actor)
+                return ctx.redirect(f"/catalog/draft?done=replaced&n={len(items)}")
+            draft.merge(items, filename, ctx.actor)
         except TongbanError as exc:
             return self._draft_page(ctx, status_for(exc), error=exc)
-        return ctx.redirect("/catalog/draft")
+        return ctx.redirect(f"/catalog/draft?done=merged&n={len(items)}")
 
     @http("POST", "/catalog/draft/start")
     @page(CATALOG_ADMIN)
@@ -117,8 +131,12 @@ class CatalogPages:
     @http("POST", "/catalog/draft/discard")
     @page(CATALOG_ADMIN)
     def discard(self, ctx: Ctx) -> Response:
-        _draft(ctx).discard()
-        return ctx.redirect("/catalog/draft")
+        try:
+            confirmed(ctx.request.form)
+            _draft(ctx).discard()
+        except TongbanError as exc:
+            return self._draft_page(ctx, status_for(exc), error=exc)
+        return ctx.redirect("/catalog/draft?done=discarded")
 
     @http("GET", "/catalog/draft/items/<code>")
     @page(CATALOG_ADMIN)
@@ -166,6 +184,62 @@ class CatalogPages:
                 raise
             return _confirm_page(ctx, status_for(exc), error=exc)
         return ctx.redirect(f"/catalog/releases?published={release.version}")
+
+
+@dataclass(frozen=True)
+class Replacing:
+    """A replace waiting for its confirmation: the file again, and what it deletes."""
+
+    filename: str
+    content: str  # base64: the confirmation sends the same bytes, not a second choice of file
+    losing: list[tuple[str, str]]  # (code, name) of the items the draft would lose
+    count: int  # items in the file
+
+
+def replaced_away(
+    draft: CatalogDraft, current: CatalogRelease | None, items: Sequence[Item]
+) -> list[tuple[str, str]]:
+    """The items a replace by ``items`` deletes: those of the draft (or, with no draft, of
+    the current release, which the next release would lose) the file does not have."""
+    kept = {i.code for i in items}
+    before = draft.items() if draft.info() is not None else (current.items if current else ())
+    return [(i.code, i.name) for i in before if i.code not in kept]
+
+
+def _uploaded(ctx: Ctx) -> tuple[str, bytes]:
+    """The file chosen, or the one a replace's confirmation sends again."""
+    upload = ctx.request.files.get("file")
+    if upload is not None and upload.filename:
+        return upload.filename, upload.read()
+    again = ctx.request.form.get("content", "")
+    if again and ctx.request.form.get("filename"):
+        try:
+            return ctx.request.form["filename"], base64.b64decode(again, validate=True)
+        except ValueError:
+            raise InputError(ErrorCode.FIELD_INVALID, "content", field="file") from None
+    raise InputError(ErrorCode.FIELD_REQUIRED, "file", zh="请选择要导入的文件", field="file")
+
+
+def ungranted(ctx: Ctx) -> list[tuple[str, str]]:
+    """The current release's items no live grant of central's covers, those it added
+    first: no town may take them in, so no village sees them, until they are granted (and
+    passed down)."""
+    db = ctx.central.store.db
+    catalog = current_catalog(db)
+    if catalog is None:
+        return []
+    live = [row.grant for row in registry.root_grants(db, ctx.central.code) if not row.revoked]
+    covered = {code for g in live if g.exp > ctx.now for code in g.items}
+    before = catalog_release(db, catalog.version - 1)
+    new = {i.code for i in catalog.items} - ({i.code for i in before.items} if before else set())
+    found = [(i.code, i.name) for i in catalog.items if i.code not in covered]
+    return sorted(found, key=lambda pair: pair[0] not in new)  # what this release added, first
+
+
+def confirmed(form: Mapping[str, str]) -> None:
+    """A step that cannot be undone goes on only when its confirmation box is ticked."""
+    if form.get("confirm") != "yes":
+        raise InputError(ErrorCode.FIELD_REQUIRED, "confirm", zh="请勾选确认", field="confirm")
 
 
 def _draft(ctx: Ctx) -> CatalogDraft:
@@ -291,7 +365,7 @@ class DiffView:
 
 
 def diff_view(old: CatalogRelease, new: CatalogRelease, t: Callable[[str], str]) -> DiffView:
-    """:func:`core.catalog.diff_releases` with names and the changed values, to read."""
+    """:func:`core.catalog_diff.diff_releases` with names and the changed values, to read."""
     diff = diff_releases(old, new)
     changed = []
     for change in diff.changed:
@@ -308,10 +382,12 @@ def diff_view(old: CatalogRelease, new: CatalogRelease, t: Callable[[str], str])
 def show(value: Any, t: Callable[[str], str]) -> str:
     """An item field's value as one line of text, in the reader's language (``t``)."""
     if isinstance(value, bool):
-        return t("yes" if value else "no")
-    if isinstance(value, tuple):  # materials
-        return "; ".join(
-            f"{m.code} {m.name}" + (f" ({t('material.required')})" if m.required else "") for m in value
+        return t("yes") if value else t("no")
+    if isinstance(value, tuple):  # materials, or the item's extra fields
+        return "；".join(
+            f"{m.code} {m.name if isinstance(m, Material) else m.label}"
+            + (f"（{t('material.required')}）" if m.required else "")
+            for m in value
         )
     if isinstance(value, Mapping):  # modes per tier
         return ", ".join(f"{t('tier.' + tier)}: {t('mode.' + mode.value)}" for tier, mode in value.items())

@@ -17,6 +17,7 @@ from central import registry
 from central.admins import AUDITOR, DELEGATION_ADMIN
 from central.authority import GRANT_VALIDITY_DAYS, grant_items, revoke_grant, revoke_node
 from central.store import verify
+from central.web.catalog import confirmed, ungranted
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from core.catalog import Mode
@@ -70,21 +71,23 @@ class DelegationPages:
         form = ctx.request.form
         try:
             target = _grant_id(form.get("grant", ""))
+            confirmed(form)
             revoke_grant(ctx.central, target, form.get("reason", ""), actor=ctx.actor)
         except TongbanError as exc:
-            return _delegation_page(ctx, status_for(exc), error=exc)
-        return ctx.redirect("/delegation")
+            return _delegation_page(ctx, status_for(exc), error=exc, failed=form.get("grant", ""))
+        return ctx.redirect("/delegation?done=revoked")
 
     @http("POST", "/delegation/nodes/revoke")
     @page(DELEGATION_ADMIN)
     def revoke_node(self, ctx: Ctx) -> Response:
         form = ctx.request.form
         try:
+            confirmed(form)
             with transaction(ctx.central.store.db):
                 revoke_node(ctx.central, form.get("node", ""), reason=form.get("reason", ""), actor=ctx.actor)
         except TongbanError as exc:
-            return _delegation_page(ctx, status_for(exc), error=exc)
-        return ctx.redirect("/delegation")
+            return _delegation_page(ctx, status_for(exc), error=exc, failed=form.get("node", ""))
+        return ctx.redirect("/delegation?done=node_revoked&what=" + form.get("node", "")[:20])
 
     # -- audit ------------------------------------------------------------------------------
 
@@ -106,18 +109,22 @@ class DelegationPages:
 
 
 def _delegation_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    extra.setdefault("failed", "")
     db = ctx.central.store.db
     granted = ctx.request.args.get("granted", "")
+    nodes = registry.nodes(db)
     return ctx.render(
         "delegation.html",
         status=status,
         grantees=registry.grantees(db, ctx.now),
         grants=registry.root_grants(db, ctx.central.code),
-        nodes=registry.nodes(db),
+        nodes=nodes,
+        node_names={n.code: n.name for n in nodes},  # names, not codes: 许村镇便民服务中心, not 330481104
         catalog=current_catalog(db),
         modes=list(Mode),
         valid_days=GRANT_VALIDITY_DAYS,
         granted=int(granted) if granted.isdigit() else None,
+        ungranted=ungranted(ctx),
         **extra,
     )
 

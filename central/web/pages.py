@@ -18,6 +18,7 @@ from central import charts, recheck
 from central.dashboard import TABLES, Dashboard, snapshot, to_csv
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
+from core.cases import STATE_LABELS, State
 from web.pages import Sessions, page
 
 FLAGGED_SHOWN = 100
@@ -66,33 +67,50 @@ class Pages(Sessions):
     @page()
     def dashboard_csv(self, ctx: Ctx) -> Response:
         table = ctx.request.args.get("table", "")
-        text = to_csv(snapshot(ctx.central.store.db, now=ctx.now), table)
+        headers = {c: ctx.t("csv." + c) for c in CSV_COLUMNS}
+        text = to_csv(snapshot(ctx.central.store.db, now=ctx.now), table, headers, csv_label(ctx))
         response = Response(text.encode("utf-8-sig"), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="dashboard-{table}.csv"'
         return ctx.respond(response)
 
 
-def _charts(ctx: Ctx, board: Dashboard) -> dict[str, str]:
-    """The dashboard's SVG charts, labelled in the reader's language (escaped by charts)."""
+CSV_COLUMNS = (
+    "code", "name", "tier", "parent", "depth", "last_contact", "open_cases", "overdue_cases",
+    "catalog_version", "rejected", "backlog", "revoked", "refused", "refused_codes", "alarm", "cases",
+    "share", "case_no", "node", "node_name", "item", "item_name", "state", "decider", "received",
+    "deadline", "days_over", "rank", "cert_expires", "software", "protocol",
+)  # fmt: skip
+"""Every column of the dashboard's CSV tables: each has its header in both languages."""
+STATES = frozenset(s.value for s in State)
+
+
+def csv_label(ctx: Ctx) -> Callable[[str, Any], Any]:
+    """A CSV value in the reader's words: a tier and a case's state by their names."""
+
+    def label(column: str, value: Any) -> Any:
+        if column == "tier" and isinstance(value, str):
+            return ctx.t("tier." + value)
+        if column == "state" and value in STATES:
+            label_zh, label_en = STATE_LABELS[State(value)]
+            return label_en if ctx.lang == "en" else label_zh
+        return value
+
+    return label
+
+
+def _charts(ctx: Ctx, board: Dashboard) -> dict[str, tuple[str, str]]:
+    """The dashboard's SVG charts by name, each with its title (shown over it), labelled in
+    the reader's language (escaped by charts)."""
     empty = ctx.t("dashboard.empty")
-    top = {
-        tier: charts.bar_chart(
-            [(f"{i.code} {i.name}", i.cases) for i in items],
-            title=ctx.t("dashboard.top", tier=ctx.t(f"tier.{tier}")),
-            empty=empty,
-        )
-        for tier, items in board.top_items.items()
-    }
-    return {
-        "volumes": charts.share_chart(
-            [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes],
-            title=ctx.t("dashboard.volumes"),
-            empty=empty,
-        ),
-        "satisfaction": charts.bar_chart(
-            [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()],
-            title=ctx.t("dashboard.satisfaction"),
-            empty=empty,
-        ),
-        **{f"top.{tier}": svg for tier, svg in top.items()},
-    }
+    titled: dict[str, tuple[str, str]] = {}
+    for tier, items in board.top_items.items():
+        title = ctx.t("dashboard.top", tier=ctx.t(f"tier.{tier}"))
+        bars = [(f"{i.code} {i.name}", i.cases) for i in items]
+        titled[f"top.{tier}"] = (title, charts.bar_chart(bars, title=title, empty=empty))
+    title = ctx.t("dashboard.volumes")
+    volumes = [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes]
+    titled["volumes"] = (title, charts.share_chart(volumes, title=title, empty=empty))
+    title = ctx.t("dashboard.satisfaction")
+    ratings = [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()]
+    titled["satisfaction"] = (title, charts.bar_chart(ratings, title=title, empty=empty))
+    return titled

@@ -12,6 +12,9 @@ from central.web.i18n import TEXTS
 from web.accounts import Accounts
 from web.render import BaseCtx, WebOptions, environment
 
+DONE = frozenset({"merged", "replaced", "discarded", "revoked", "node_revoked"})
+"""The changes whose success a page confirms after its redirect."""
+
 
 class Ctx(BaseCtx):
     """One request to central: the opened central and the operator asking."""
@@ -43,4 +46,15 @@ class Ctx(BaseCtx):
         return self.central.store.log.clock.now()
 
     def frame_values(self) -> dict[str, Any]:
-        return {"central": self.central.config.central, "now": self.now}
+        return {"central": self.central.config.central, "now": self.now, "done": self.done()}
+
+    def done(self) -> str:
+        """The success message a redirect after a change asks for (``?done=merged&n=3``):
+        only the messages :data:`DONE` names, so a link cannot make the page say anything."""
+        key = self.request.args.get("done", "")
+        if key not in DONE:
+            return ""
+        n = self.request.args.get("n", "")
+        return self.t(
+            "done." + key, n=int(n) if n.isdigit() else 0, what=self.request.args.get("what", "")[:40]
+        )

@@ -122,7 +122,8 @@ class Admin:
                 form.get("village", ""), parent, form.getlist("items"), days, actor=ctx.principal.actor
             )
         except ValueError:
-            return self._delegation_page(ctx, 400, error=InputError(ErrorCode.FIELD_INVALID, "grant / days"))
+            bad = InputError(ErrorCode.FIELD_INVALID, "grant / days", zh="上级授权或有效天数填写不正确")
+            return self._delegation_page(ctx, 400, error=bad)
         except TongbanError as exc:
             return self._delegation_page(ctx, status_for(exc), error=exc)
         return ctx.redirect("/admin/delegation")
@@ -136,7 +137,8 @@ class Admin:
             target = bytes.fromhex(form.get("grant", ""))
             ctx.desk.delegation.revoke(target, form.get("reason", ""), actor=ctx.principal.actor)
         except ValueError:
-            return self._delegation_page(ctx, 400, error=InputError(ErrorCode.FIELD_INVALID, "grant"))
+            bad = InputError(ErrorCode.FIELD_INVALID, "grant", zh="要撤销的授权不正确")
+            return self._delegation_page(ctx, 400, error=bad)
         except TongbanError as exc:
             return self._delegation_page(ctx, status_for(exc), error=exc)
         return ctx.redirect("/admin/delegation")

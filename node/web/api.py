@@ -5,9 +5,11 @@ token (``Authorization: Bearer tbd_…``, made with ``tongban node device add``)
 no cookies, so there is nothing to forge across sites. A body is one JSON object, read
 strictly (:mod:`web.json_body`), with no field the document does not name. Errors are
 ``{"error": {"code", "message", "message_en", "detail"}}`` with an HTTP status from the
-code (400 bad input, 401 no or bad token, 403 role, 404 unknown case, 409 duplicate,
-413 too large, 415 not JSON, 422 materials missing — the body then lists them, 5xx the
-store or ``E_INTERNAL``); never the server's own error page. The document, which states
+code (400 bad input, 401 no or bad token, 403 role, 404 unknown case, 409 an open case of
+the same applicant and item — the body lists them, send ``confirm_duplicate`` — or another
+name held for the ID number — the body lists them, send ``confirm_name`` — 413 too large,
+415 not JSON, 422 materials missing — the body then lists them, 5xx the store or
+``E_INTERNAL``); never the server's own error page. The document, which states
 every constraint the server enforces on a request's shape, is served at
 ``/api/v1/openapi.json`` (:mod:`node.web.openapi`).
 """
@@ -64,8 +66,9 @@ def _body(ctx: Ctx, schema: str) -> dict[str, Any]:
         raise InputError(
             ErrorCode.FIELD_INVALID, f"unknown field {unknown[0]!r}", zh=f"没有名为 {unknown[0]} 的字段"
         )
-    if not isinstance(data.get("confirm_duplicate", False), bool):
-        raise InputError(ErrorCode.FIELD_INVALID, "confirm_duplicate: true or false")
+    for flag in ("confirm_duplicate", "confirm_name"):
+        if not isinstance(data.get(flag, False), bool):
+            raise InputError(ErrorCode.FIELD_INVALID, f"{flag}: true or false")
     return data
 
 
@@ -106,6 +109,10 @@ def _item(a: Any) -> dict[str, Any]:
             {"code": m.code, "name": m.name, "required": m.required, "original": m.original}
             for m in item.materials
         ],
+        "fields": [
+            {"code": f.code, "label": f.label, "kind": f.kind, "required": f.required, "max": f.max}
+            for f in item.fields
+        ],
     }
 
 
@@ -138,6 +145,12 @@ class Api:
             if duplicates:
                 exc = InputError(ErrorCode.CASE_DUPLICATE, ", ".join(c.case_no for c in duplicates))
                 return _duplicate(ctx, exc, duplicates)
+        if not data.get("confirm_name", False):
+            checked = desk.check_intake(form)
+            others = desk.other_names(checked.applicant.doc_no, checked.applicant.name)
+            if others:
+                exc = InputError(ErrorCode.CASE_NAME_MISMATCH, "names: " + ", ".join(others))
+                return _conflict(ctx, exc, "names", others)
         try:
             assert ctx.principal is not None
             case = desk.intake(form, ctx.principal.actor)
@@ -156,10 +169,11 @@ class Api:
     @http("GET", "/api/v1/cases")
     @api()
     def api_search(self, ctx: Ctx) -> Response:
-        q = ctx.request.args.get("q", "")
-        if not q.strip():
+        args = {k: ctx.request.args.get(k, "") for k in ("q", "state", "since", "until")}
+        if not args["q"].strip():
             raise InputError(ErrorCode.FIELD_REQUIRED, "q")
-        return ctx.json({"cases": [asdict(c) for c in ctx.desk.search(q)]})
+        found = ctx.desk.search(args["q"], state=args["state"], since=args["since"], until=args["until"])
+        return ctx.json({"cases": [asdict(c) for c in found]})
 
     @http("GET", "/api/v1/cases/<case_no>")
     @api()
@@ -182,9 +196,14 @@ class Api:
 
 
 def _duplicate(ctx: Ctx, exc: TongbanError, duplicates: list[Case]) -> Response:
+    return _conflict(ctx, exc, "cases", [c.case_no for c in duplicates])
+
+
+def _conflict(ctx: Ctx, exc: TongbanError, key: str, values: list[str]) -> Response:
+    """409 with what the clerk must confirm (``key``: the open cases, or the other names)."""
     response = ctx.json_error(exc)
     payload = json.loads(response.get_data(as_text=True))
-    payload["error"]["cases"] = [c.case_no for c in duplicates]
+    payload["error"][key] = values
     response.set_data(json.dumps(payload, ensure_ascii=False))
     response.status_code = 409
     return response

@@ -17,7 +17,7 @@ import unicodedata
 from functools import cache
 from typing import Any
 
-from core.cases import DELIVERY_LABELS
+from core.cases import DELIVERY_LABELS, State
 from core.documents import DocType
 from core.errors import ErrorCode
 from core.intake import MAX_DOC_NO, MAX_NAME, MAX_NOTES, MAX_PHONE, MAX_REASON
@@ -48,12 +48,14 @@ def _escape(cp: int) -> str:
 
 @cache
 def _patterns() -> dict[str, str]:
-    invisible = _ranges(frozenset({"Cc", "Cf", "Zl", "Zp"}))  # core.intake.refuse_invisible
+    # core.intake.clean_person_name: nothing invisible (refuse_invisible), no digit
+    not_in_name = _ranges(frozenset({"Cc", "Cf", "Zl", "Zp", "Nd", "No"}))
     control = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f"  # core.intake.clean_text
     space = "\\s"  # what the server strips from both ends before it checks
+    blank = _ranges(frozenset({"Zs"}))
     return {
-        # a name: something besides spaces, nothing invisible anywhere
-        "name": f"^[{_ranges(frozenset({'Zs'}))}]*[^{invisible}{_ranges(frozenset({'Zs'}))}][^{invisible}]*$",
+        # a name: something besides spaces, nothing invisible and no digit anywhere
+        "name": f"^[{blank}]*[^{not_in_name}{blank}][^{not_in_name}]*$",
         # free text: no control character but line breaks and tabs
         "text": f"^[^{control}]*$",
         # required text: that, and something besides spaces
@@ -87,6 +89,7 @@ def _error() -> dict[str, Any]:
                     "detail": {"type": "string", "description": "for the log and the operator"},
                     "notice": {"$ref": "#/components/schemas/Notice"},
                     "cases": {"type": "array", "items": {"type": "string"}},
+                    "names": {"type": "array", "items": {"type": "string"}},
                 },
             }
         },
@@ -104,7 +107,7 @@ def _intake() -> dict[str, Any]:
                 MAX_NAME,
                 "name",
                 minLength=1,
-                description="the applicant's name, as typed (no control or bidi characters)",
+                description="the applicant's name, as typed (no control or bidi characters, no digit)",
             ),
             "doc_type": {"type": "string", "enum": [d.value for d in DocType]},
             "doc_no": _text(
@@ -120,7 +123,22 @@ def _intake() -> dict[str, Any]:
                 "description": "codes of the materials received, among the item's",
             },
             "notes": _text(MAX_NOTES, "text"),
+            "agent_name": _text(
+                MAX_NAME, "name", description="an agent (代办人/经办人) applies: the agent's name"
+            ),
+            "agent_doc_type": {"type": "string", "enum": [d.value for d in DocType if d.personal]},
+            "agent_doc_no": _text(MAX_DOC_NO, "required", description="the agent's document number"),
+            "agent_phone": _text(MAX_PHONE, "phone", description="the agent's phone"),
+            "extra": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "the item's extra fields (GET /api/v1/items: fields), by code",
+            },
             "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
+            "confirm_name": {
+                "type": "boolean",
+                "description": "take in although the ID number was held under another name (checked)",
+            },
         },
     }
 
@@ -200,14 +218,26 @@ def _case_no() -> dict[str, Any]:
     }
 
 
-def _query() -> dict[str, Any]:
-    return {
-        "name": "q",
-        "in": "query",
-        "required": True,
-        "description": "a case number, an ID number or part of a name",
-        "schema": _text(MAX_QUERY, "required", minLength=1),
-    }
+def _query() -> list[dict[str, Any]]:
+    """The search's parameters: its text, and what narrows it."""
+    date = {"type": "string", "format": "date"}
+    return [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "description": "a case number, or part of an ID number, a phone or a name",
+            "schema": _text(MAX_QUERY, "required", minLength=1),
+        },
+        {
+            "name": "state",
+            "in": "query",
+            "description": "only cases in this state",
+            "schema": {"type": "string", "enum": [s.value for s in State]},
+        },
+        {"name": "since", "in": "query", "description": "taken in on or after (local date)", "schema": date},
+        {"name": "until", "in": "query", "description": "taken in on or before (local date)", "schema": date},
+    ]
 
 
 @cache
@@ -222,11 +252,17 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/status": {"get": _op("node, catalog, banners, sync status, counts", "200")},
             "/api/v1/items": {
-                "get": _op("items this node may take in, with mode, decider and materials", "200")
+                "get": _op(
+                    "items this node may take in, with mode, decider, materials and extra fields", "200"
+                )
             },
             "/api/v1/cases": {
                 "post": _op("take a case in (201), or 422 with the one-time notice", "201", body="Intake"),
-                "get": _op("search by case number, ID number or part of a name", "200", params=[_query()]),
+                "get": _op(
+                    "search by case number, part of an ID number, phone or name, state, date",
+                    "200",
+                    params=_query(),
+                ),
             },
             "/api/v1/notices": {"post": _op("the one-time notice for a form", "200", body="Intake")},
             "/api/v1/cases/{case_no}": {"get": _op("a case and its history", "200", params=[_case_no()])},

@@ -1,4 +1,4 @@
-"""The clerk's pages: home, catalog, intake, receipt, notice, cases, queue.
+"""The clerk's pages: home, catalog, intake and the one-time notice (cases: :mod:`node.web.case_pages`).
 
 Each handler parses the request, calls the desk, renders a template; the rules live in
 :mod:`node.desk`. :func:`web.pages.page` wraps every handler (body size cap, login, role,
@@ -11,18 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import segno
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from core.catalog import Audience
 from core.documents import DocType
 from core.errors import ErrorCode, InputError, TongbanError
-from node.desk import Case, IntakeForm
+from core.intake import AGENT_AUTHORIZATION, MAX_REASON, Notice, clean_text
+from node.card_reader import card_of
+from node.desk import IntakeForm
+from node.finder import groups
+from node.intake import AGENT_KEYS
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from web.pages import Sessions, page
 
-DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType]
+PERSONAL_DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType if d.personal]
 
 
 class Pages(Sessions):
@@ -43,7 +47,18 @@ class Pages(Sessions):
     @page()
     def home(self, ctx: Ctx) -> Response:
         desk = ctx.desk
-        return ctx.render("home.html", counts=desk.counts(), recent=desk.recent(15))
+        assert ctx.principal is not None
+        user = ctx.principal.actor
+        deciding = ctx.principal.has("approver")
+        due_now, due_soon = desk.due(user, deciding)
+        return ctx.render(
+            "home.html",
+            counts=desk.counts(),
+            recent=desk.recent(15),
+            news=desk.news(user),
+            due_now=due_now,
+            due_soon=due_soon,
+        )
 
     @http("GET", "/catalog")
     @page()
@@ -58,100 +73,129 @@ class Pages(Sessions):
     @http("GET", "/intake")
     @page("clerk")
     def intake_form(self, ctx: Ctx) -> Response:
-        return self._intake_page(ctx, {"item": ctx.request.args.get("item", "")})
-
-    def _intake_page(self, ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: Any) -> Response:
-        values = {**dict.fromkeys(("item", "name", "doc_type", "doc_no", "phone", "notes"), ""), **values}
-        values.setdefault("materials", [])
-        extra.setdefault("duplicates", [])
-        items = ctx.desk.items()
-        chosen = next((a for a in items if a.item.code == values.get("item")), None)
-        return ctx.render(
-            "intake.html",
-            status=status,
-            items=items,
-            chosen=chosen,
-            values=values,
-            doc_types=DOC_TYPES,
-            **extra,
-        )
+        return _intake_page(ctx, {"item": ctx.request.args.get("item", "")})
 
     @http("POST", "/intake")
     @page("clerk")
     def intake(self, ctx: Ctx) -> Response:
         form = ctx.request.form
-        values: dict[str, Any] = {
-            k: form.get(k, "") for k in ("item", "name", "doc_type", "doc_no", "phone", "notes")
-        }
-        values["materials"] = form.getlist("materials")
+        values = form_values(form)
+        action = form.get("action", "accept")
+        desk = ctx.desk
+        actor = ctx.principal.actor if ctx.principal else "?"
         try:
-            intake = IntakeForm.from_mapping(values)
-            desk = ctx.desk
-            if form.get("action") == "notice":
-                notice = desk.notice(intake)
-                return ctx.render("notice.html", notice=notice)
+            if action in ("card", "agent_card"):
+                card = desk.read_card()
+                values = card_of(values, card, "agent_" if action == "agent_card" else "")
+                if action == "agent_card":
+                    values["agent"] = "yes"
+                return _intake_page(ctx, values, card=card)
+            intake = IntakeForm.from_mapping(mapping_of(values))
+            if action == "notice":
+                return _notice(ctx, desk.notice(intake), intake, actor)
+            if action == "refuse":
+                return _refusal(ctx, intake, form.get("refuse_reason", ""), actor)
             checked = desk.check_intake(intake)
             duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
-            if duplicates and form.get("confirm_duplicate") != "yes":
-                return self._intake_page(ctx, values, 409, duplicates=duplicates)
-            case = desk.intake(intake, ctx.principal.actor if ctx.principal else "?")
+            other_names = desk.other_names(checked.applicant.doc_no, checked.applicant.name)
+            if (duplicates and form.get("confirm_duplicate") != "yes") or (
+                other_names and form.get("confirm_name") != "yes"
+            ):
+                return _intake_page(ctx, values, 409, duplicates=duplicates, other_names=other_names)
+            decide = action == "accept_decide"
+            if decide and ctx.principal is not None:
+                ctx.principal.require("approver")
+            case = desk.intake(intake, actor, decide=decide)
         except InputError as exc:
             if exc.code is ErrorCode.MATERIALS_MISSING:
-                notice = ctx.desk.notice(IntakeForm.from_mapping(values))
-                return ctx.render("notice.html", status=422, notice=notice, error=exc)
-            return self._intake_page(ctx, values, status_for(exc), error=exc)
+                intake = IntakeForm.from_mapping(mapping_of(values))
+                return _notice(ctx, desk.notice(intake), intake, actor, exc)
+            return _intake_page(ctx, values, status_for(exc), error=exc)
         except TongbanError as exc:
-            return self._intake_page(ctx, values, status_for(exc), error=exc)
+            return _intake_page(ctx, values, status_for(exc), error=exc)
         return ctx.redirect(f"/cases/{case.case_no}/receipt")
 
-    # -- cases ----------------------------------------------------------------------------
-
-    @http("GET", "/cases")
+    @http("GET", "/papers/<number>")
     @page()
-    def cases(self, ctx: Ctx) -> Response:
-        q = ctx.request.args.get("q", "").strip()
-        found = ctx.desk.search(q) if q else ctx.desk.recent(50)
-        return ctx.render("cases.html", q=q, cases=found)
-
-    @http("GET", "/cases/<case_no>")
-    @page()
-    def case(self, ctx: Ctx, case_no: str) -> Response:
-        desk = ctx.desk
-        case = desk.case(case_no)
-        steps = desk.steps(case) if ctx.principal and _may_act(ctx, case) else []
-        return ctx.render("case.html", case=case, events=desk.events(case_no), steps=steps)
-
-    @http("POST", "/cases/<case_no>/step")
-    @page("clerk", "approver")
-    def step(self, ctx: Ctx, case_no: str) -> Response:
-        form = ctx.request.form
-        event = form.get("event", "")
-        case = ctx.desk.case(case_no)
-        if event in ("approve", "reject", "request_supplement"):
-            assert ctx.principal is not None
-            ctx.principal.require("approver")
-        del case
-        fields = {k: form.get(k, "") for k in ("reason", "missing", "delivery", "rating")}
-        ctx.desk.act(case_no, event, fields, ctx.principal.actor if ctx.principal else "?")
-        return ctx.redirect(f"/cases/{case_no}")
-
-    @http("GET", "/cases/<case_no>/receipt")
-    @page()
-    def receipt(self, ctx: Ctx, case_no: str) -> Response:
-        case = ctx.desk.case(case_no)
-        qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
-        item = None
-        catalog = ctx.desk.catalog()
-        if catalog is not None:
-            item = catalog.get(case.item)
-        return ctx.render("receipt.html", case=case, qr=qr, item=item)
-
-    @http("GET", "/queue")
-    @page("approver")
-    def queue(self, ctx: Ctx) -> Response:
-        return ctx.render("queue.html", cases=ctx.desk.queue())
+    def paper(self, ctx: Ctx, number: str) -> Response:
+        paper = ctx.desk.paper(number)
+        return ctx.render("paper.html", paper=paper, kind=paper.kind)
 
 
-def _may_act(ctx: Ctx, case: Case) -> bool:
-    p = ctx.principal
-    return p is not None and (p.has("clerk") or p.has("approver"))
+APPLICANT_KEYS = ("item", "name", "doc_type", "doc_no", "phone", "notes")
+
+
+def form_values(form: Any) -> dict[str, Any]:
+    """What the intake form sent, as the page shows it again: the applicant, the agent's
+    fields and whether one applies, the item's extra fields, the materials ticked."""
+    values: dict[str, Any] = {k: form.get(k, "") for k in (*APPLICANT_KEYS, *AGENT_KEYS)}
+    values["agent"] = form.get("agent", "")
+    values["materials"] = form.getlist("materials")
+    values["extra"] = {k[6:]: v for k, v in form.items() if k.startswith("extra_")}
+    return values
+
+
+def mapping_of(values: dict[str, Any]) -> dict[str, Any]:
+    """The intake form's values as :meth:`IntakeForm.from_mapping` reads them: the agent's
+    fields only when the clerk said an agent applies (an enterprise always has one)."""
+    data = {k: values.get(k, "") for k in APPLICANT_KEYS}
+    data["materials"] = values.get("materials", [])
+    data["extra"] = values.get("extra", {})
+    if values.get("agent") == "yes" or values.get("doc_type") == DocType.USCC.value:
+        data.update({k: values.get(k, "") for k in AGENT_KEYS})
+    else:  # the agent's letter ticked, then the agent taken back: the hidden box is not sent on
+        data["materials"] = [m for m in data["materials"] if m != AGENT_AUTHORIZATION.code]
+    return data
+
+
+def _intake_page(ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+    values = {**dict.fromkeys((*APPLICANT_KEYS, *AGENT_KEYS, "agent"), ""), **values}
+    values.setdefault("materials", [])
+    values.setdefault("extra", {})
+    extra.setdefault("duplicates", [])
+    extra.setdefault("other_names", [])
+    extra.setdefault("card", None)
+    desk = ctx.desk
+    items = desk.items()
+    chosen = next((a for a in items if a.item.code == values.get("item")), None)
+    enterprise = chosen is not None and chosen.item.audience is Audience.ENTERPRISE
+    if enterprise:
+        values["doc_type"] = DocType.USCC.value
+    return ctx.render(
+        "intake.html",
+        status=status,
+        items=items,
+        groups=groups(items, desk.usage()),
+        keys=desk.holdings.finder_keys(),
+        chosen=chosen,
+        enterprise=enterprise,
+        values=values,
+        doc_types=PERSONAL_DOC_TYPES,
+        authorization=AGENT_AUTHORIZATION,
+        **extra,
+    )
+
+
+def _notice(
+    ctx: Ctx, notice: Notice, intake: IntakeForm, actor: str, exc: TongbanError | None = None
+) -> Response:
+    """The one-time notice, numbered and kept (a resident may come back with it)."""
+    body = {
+        "missing": [m.name for m in notice.missing],
+        "received": [m.name for m in notice.received],
+        "item_name": notice.item.name,
+    }
+    paper = ctx.desk.issue_paper("notice", intake, actor, body)
+    if exc is None:
+        return ctx.render("notice.html", notice=notice, paper=paper)
+    return ctx.render("notice.html", status=422, notice=notice, paper=paper, error=exc, error_at="notice")
+
+
+def _refusal(ctx: Ctx, intake: IntakeForm, reason: str, actor: str) -> Response:
+    """不予受理: the application is not taken in, and the resident gets a numbered notice
+    saying why (the applicant's fields are checked as for an intake)."""
+    checked = ctx.desk.check_intake(intake, extra_fields=False)
+    text = clean_text("reason", reason, limit=MAX_REASON)
+    body = {"reason": text, "item_name": checked.item.name}
+    paper = ctx.desk.issue_paper("refusal", intake, actor, body)
+    return ctx.redirect(f"/papers/{paper.number}")

@@ -7,20 +7,26 @@ It needs only the node directory: no broker, no network beyond its own port; eve
 
 from __future__ import annotations
 
+import logging
+
 from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
+from core.errors import TongbanError
 from node.web.admin import Admin
 from node.web.api import Api
+from node.web.case_pages import CasePages
 from node.web.health import HealthPages
 from node.web.pages import Pages
 from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web"}
+SMS_INTERVAL = 10
+log = logging.getLogger(__name__)
 
 
-class NodeWeb(Pages, Admin, Api, HealthPages):
+class NodeWeb(Pages, CasePages, Admin, Api, HealthPages):
     name = "node_web"
 
     @http("GET", "/static/<name>")
@@ -30,3 +36,12 @@ class NodeWeb(Pages, Admin, Api, HealthPages):
     @timer(interval=1)
     def tick(self) -> None:
         """Wakes the hub each second so SIGTERM stops the service at once (nameko sleeps 60 s)."""
+
+    @timer(interval=SMS_INTERVAL)
+    def tell(self) -> None:
+        """Queues and sends the residents' SMS messages (:mod:`node.sms`); a store or a
+        gateway that fails now is tried again at the next tick."""
+        try:
+            self.web.desk.tell_residents()
+        except TongbanError as exc:
+            log.warning("SMS: %s", exc.render("en"))

@@ -3,7 +3,8 @@
 The parent admits only children with a live certificate: its ZAP handler (RFC 27, on
 ``inproc://zeromq.zap.01`` in the parent's own context) looks the client's CURVE key up
 in the certificates the parent holds — unrevoked, unexpired, for a node inside the
-parent's subtree (:class:`sync.link.peers.PeerDirectory`) — and never allows any key. ZAP
+parent's subtree (:class:`sync.link.peers.PeerDirectory`; never a department: a
+department links over its broker) — and never allows any key. ZAP
 runs only at the handshake, so every message is checked again by the ``User-Id`` ZAP gave
 its connection, and a session whose certificate is revoked (or expires) meanwhile is told
 so and dropped within a tick (libzmq has no way to close one peer's connection of a

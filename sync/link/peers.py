@@ -54,8 +54,8 @@ class PeerDirectory:
         revoked: dict[bytes, str] = {}
         expired: dict[bytes, tuple[str, ErrorCode]] = {}
         for cert in trust.certificates(self.log.db):
-            if cert.code == self.code or not within(cert.code, self.code):
-                continue
+            if cert.code == self.code or not within(cert.code, self.code) or cert.tier == "department":
+                continue  # a department links to central over its broker, never over ZeroMQ
             if cert.revoked:
                 revoked[cert.curve_pk] = cert.code
             elif cert.live(now):

@@ -15,6 +15,7 @@ clerks       clerks                                                 clerk.set
 calendars    calendar_releases                                      calendar.release
 status       node_status, link_receipts                             node.status, link.receipt
 heartbeat    heartbeat                                              central.heartbeat
+departments  department_items                                       department.cert
 ===========  =====================================================  ==========================
 
 ``delegation`` issues, revokes and renews grants and answers what a node may do with an
@@ -27,6 +28,7 @@ from sync.projection.calendars import CalendarProjector
 from sync.projection.cases import CaseProjector
 from sync.projection.catalog import CatalogProjector
 from sync.projection.clerks import ClerkProjector
+from sync.projection.departments import DepartmentProjector
 from sync.projection.grants import GrantProjector
 from sync.projection.heartbeat import HeartbeatProjector
 from sync.projection.status import StatusProjector
@@ -43,4 +45,5 @@ def standard() -> tuple[Projector, ...]:
         HeartbeatProjector(),
         CalendarProjector(),
         StatusProjector(),
+        DepartmentProjector(),
     )

@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, TERMINAL, Delivery, Rating, State
+from core.cases import OPEN_STATES, RUNNING_STATES, TERMINAL, CaseState, Delivery, Rating, State
 from core.catalog import Mode
+from core.intake import Intake
 from sync.projection.cases import OVERDUE_SQL
-from sync.record.log import signed_at
+from sync.record.arrival import arrivals
+from sync.record.log import signed_at, stored_record
 
 CASE_COLUMNS = (
     "case_no, node, item, item_name, cat, mode, decider, name, doc_type, doc_no, phone, materials, notes,"
@@ -102,6 +104,14 @@ def _supplement(stored: str | None) -> Supplement | None:
     return Supplement(tuple(value["missing"]), str(value["reason"]))
 
 
+def state_of(case: CaseRow) -> CaseState:
+    """The state machine's view of a stored case (what :func:`core.cases.allowed_events` needs)."""
+    if case.state is State.SUPPLEMENT:
+        origin = State.FORWARDED if case.mode is Mode.PROXY else State.ACCEPTED
+        return CaseState(case.state, case.mode, case.rating, supplement_from=origin, paused_since=0)
+    return CaseState(case.state, case.mode, case.rating)
+
+
 @dataclass(frozen=True)
 class CaseEventRow:
     """One step of a case, as replayed: ``status`` applied, refused (with ``code``), pending
@@ -132,21 +142,52 @@ def case(db: Database, case_no: str) -> CaseRow | None:
     return CaseRow.from_row(row) if row is not None else None
 
 
-def search(db: Database, text: str, limit: int = 50) -> list[CaseRow]:
-    """Cases whose number or ID number is ``text``, or whose number or name contains it; newest first."""
+@dataclass(frozen=True)
+class CaseFilter:
+    """What a case search narrows to besides its text: a state, and a range of intake
+    times (``since`` inclusive, ``until`` exclusive, Unix seconds)."""
+
+    state: str = ""
+    since: int | None = None
+    until: int | None = None
+
+
+def search(db: Database, text: str, limit: int = 50, where: CaseFilter = CaseFilter()) -> list[CaseRow]:
+    """Cases whose number is ``text``, or whose number, ID number, phone or name contains
+    it (part of an ID number, the last digits of a phone), within ``where``; newest first.
+    An empty ``text`` lists every case within ``where``."""
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    state, since, until = where.state, where.since, where.until
     rows = db.conn.execute(
-        f"{_SELECT} WHERE case_no = ? OR doc_no = ? OR case_no LIKE ? ESCAPE '\\'"
-        " OR name LIKE ? ESCAPE '\\' ORDER BY received DESC LIMIT ?",
-        (text, text.upper(), like, like, limit),
+        f"{_SELECT} WHERE (? = '' OR case_no = ? OR case_no LIKE ? ESCAPE '\\' OR doc_no LIKE ? ESCAPE '\\'"
+        " OR phone LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
+        " AND (? = '' OR state = ?) AND (? IS NULL OR received >= ?) AND (? IS NULL OR received < ?)"
+        " ORDER BY received DESC LIMIT ?",
+        (text, text, like, like.upper(), like, like, state, state, since, since, until, until, limit),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 
 
-def recent(db: Database, node: str, limit: int = 30) -> list[CaseRow]:
-    """The cases taken in at ``node``, newest first."""
+def recent(db: Database, node: str, limit: int = 30, *, deciding: bool = False) -> list[CaseRow]:
+    """The cases taken in at ``node`` (and, ``deciding``, those it decides), newest first."""
+    if deciding:
+        rows = db.conn.execute(
+            f"{_SELECT} WHERE node = ? OR decider = ? ORDER BY received DESC LIMIT ?", (node, node, limit)
+        ).fetchall()
+    else:
+        rows = db.conn.execute(
+            f"{_SELECT} WHERE node = ? ORDER BY received DESC LIMIT ?", (node, limit)
+        ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def queue(db: Database, decider: str, *, node: str = "", item: str = "") -> list[CaseRow]:
+    """Cases ``decider`` decides that wait for a decision (taken in at ``node``, for
+    ``item``, when given), by deadline, then oldest first."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE node = ? ORDER BY received DESC LIMIT ?", (node, limit)
+        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE}"
+        " AND (? = '' OR node = ?) AND (? = '' OR item = ?) ORDER BY deadline, received",
+        (decider, node, node, item, item),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
 
@@ -163,13 +204,40 @@ def unfinished(db: Database, node: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def queue(db: Database, decider: str) -> list[CaseRow]:
-    """Cases ``decider`` decides that wait for a decision, by deadline, then oldest first."""
+def queue_sources(db: Database, decider: str) -> tuple[list[str], list[str]]:
+    """The nodes and the items of the cases waiting for ``decider``'s decision (the queue's
+    filters), each sorted."""
     rows = db.conn.execute(
-        f"{_SELECT} WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE} ORDER BY deadline, received",
+        f"SELECT DISTINCT node, item FROM cases WHERE decider = ? AND {_AWAITING_DECISION} AND {_LIVE}",
         (decider,),
     ).fetchall()
+    return sorted({r[0] for r in rows}), sorted({r[1] for r in rows})
+
+
+def decided_by(db: Database, decider: str, limit: int = 30) -> list[CaseRow]:
+    """Cases ``decider`` decides that wait for no decision (decided, waiting for a
+    supplement, withdrawn), the latest step first."""
+    rows = db.conn.execute(
+        f"{_SELECT} WHERE decider = ? AND NOT {_AWAITING_DECISION}"
+        " ORDER BY coalesce(decided_at, closed_at, received) DESC LIMIT ?",
+        (decider, limit),
+    ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
+
+
+def open_case_records(db: Database, decider: str) -> list[tuple[str, bytes, bool]]:
+    """The records of ``decider``'s open cases that others signed: (case number, record id,
+    whether it is the intake), each case's intake first, then its steps in replay order."""
+    rows = db.conn.execute(
+        "SELECT c.case_no, c.intake_id, 1, 0, x'' FROM cases c"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?)"
+        " UNION ALL SELECT e.case_no, e.record_id, 0, e.at, e.record_id FROM case_events e"
+        " JOIN cases c ON c.case_no = e.case_no"
+        " WHERE c.decider = ? AND c.state IN (?, ?, ?) AND e.origin != c.decider"
+        " ORDER BY 1, 3 DESC, 4, 5",
+        (decider, *OPEN_STATES, decider, *OPEN_STATES),
+    ).fetchall()
+    return [(str(case_no), bytes(rid), bool(intake)) for case_no, rid, intake, _, _ in rows]
 
 
 def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
@@ -179,6 +247,84 @@ def similar_open(db: Database, doc_no: str, item: str) -> list[CaseRow]:
         (doc_no, item, *OPEN_STATES),
     ).fetchall()
     return [CaseRow.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class News:
+    """A step another node took on a case taken in here (a decision, a supplement asked for)."""
+
+    case_no: str
+    event: str
+    at: int
+    origin: str
+    reason: str
+    record_id: bytes
+    arrival: int  # when it reached this store
+
+
+def news(
+    db: Database, node: str, events: tuple[str, ...], limit: int = 50, *, own: bool = False
+) -> list[News]:
+    """The newest applied ``events`` that other nodes (and, ``own``, ``node`` itself) took on
+    cases taken in at ``node``, newest arrival first."""
+    marks = ",".join("?" * len(events))
+    rows = db.conn.execute(
+        "SELECT e.case_no, e.event, e.at, e.origin, e.reason, e.record_id FROM case_events e"
+        " JOIN cases c ON c.case_no = e.case_no"
+        f" WHERE c.node = ? AND (? OR e.origin != ?) AND e.status = 'applied' AND e.event IN ({marks})"
+        f" AND c.{_LIVE} ORDER BY e.at DESC LIMIT ?",
+        (node, own, node, *events, limit),
+    ).fetchall()
+    arrived = arrivals(db, [bytes(r[5]) for r in rows])
+    found = [News(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), arrived.get(bytes(r[5]), 0)) for r in rows]
+    return sorted(found, key=lambda n: -n.arrival)
+
+
+def due(db: Database, node: str, actor: str, until: str) -> list[CaseRow]:
+    """The running cases ``actor`` took in at ``node`` (or that ``node`` decides, when
+    ``actor`` is empty) whose deadline is on or before ``until``, soonest first."""
+    rows = db.conn.execute(
+        f"{_SELECT} WHERE (node = ? AND (? = '' OR actor = ?) OR (? = '' AND decider = ?))"
+        f" AND state IN {RUNNING_STATES!r} AND deadline <= ? AND {_LIVE} ORDER BY deadline, received",
+        (node, actor, actor, actor, node, until),
+    ).fetchall()
+    return [CaseRow.from_row(r) for r in rows]
+
+
+def intake_arrivals(db: Database, case_nos: list[str]) -> dict[str, int]:
+    """When each case's intake record reached this store (its arrival index), by case."""
+    if not case_nos:
+        return {}
+    marks = ",".join("?" * len(case_nos))
+    rows = db.conn.execute(
+        f"SELECT case_no, intake_id FROM cases WHERE case_no IN ({marks})", tuple(case_nos)
+    ).fetchall()
+    arrived = arrivals(db, [bytes(r[1]) for r in rows])
+    return {str(r[0]): arrived.get(bytes(r[1]), 0) for r in rows}
+
+
+def item_usage(db: Database, node: str, since: int) -> dict[str, int]:
+    """Cases taken in at ``node`` since ``since``, per item (the picker's most used)."""
+    rows = db.conn.execute(
+        "SELECT item, count(*) FROM cases WHERE node = ? AND received >= ? GROUP BY item", (node, since)
+    ).fetchall()
+    return {str(item): int(n) for item, n in rows}
+
+
+def intake_of(db: Database, case_no: str) -> Intake | None:
+    """The intake of ``case_no`` as its signed record says (the agent and the extra fields
+    are read from it, not kept in columns)."""
+    row = db.conn.execute("SELECT intake_id FROM cases WHERE case_no = ?", (case_no,)).fetchone()
+    record = stored_record(db, bytes(row[0])) if row is not None else None
+    return Intake.from_body(record.body) if record is not None else None
+
+
+def names_of(db: Database, doc_no: str) -> list[str]:
+    """The applicant names the cases held carry for ID number ``doc_no``, by first use."""
+    rows = db.conn.execute(
+        "SELECT name FROM cases WHERE doc_no = ? GROUP BY name ORDER BY min(received)", (doc_no,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def counts(db: Database, node: str, *, since: int, today: date) -> CaseCounts:

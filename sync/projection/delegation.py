@@ -6,7 +6,8 @@ sub-grant is refused where it is made, before anything is signed). :class:`Store
 (:mod:`sync.projection.grants`) is the :class:`core.grants.GrantSource` over a store's
 ``grants`` tables, and
 :func:`authority_for` runs :func:`core.grants.authorize` over every grant a node holds for
-an item and keeps the best verdict.
+an item and keeps the best verdict; a proxy case no grantee of its chain decides goes to the
+department that decides the item (:mod:`sync.projection.departments`), else to the root.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.catalog import CatalogRelease, Item, Mode, item_available
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from core.grants import Authorization, Grant, Verdict, authorize, check_narrowing, decider_for
 from sync.projection.catalog import catalog_release
+from sync.projection.departments import department_for
 from sync.projection.grants import StoreGrants
 from sync.record import kinds, trust
 from sync.record.db import transaction
@@ -55,6 +57,7 @@ def authority_for(
     root = anchor.origin if anchor else ""
     source = StoreGrants(db)
     offered = item_available(item, tier)
+    department = department_for(db, item, at)  # decides what would go up to the root
     best: ItemAuthority | None = None
     for grant in source.held_by(node):
         if item.code not in grant.items:
@@ -75,7 +78,7 @@ def authority_for(
         )
         case_mode = Mode.DIRECT if mode is Mode.SAME_POWER else mode
         chain = [g for g in (source.grant(gid) for gid in auth.chain) if g is not None]
-        decider = decider_for(chain, node, case_mode, root) if auth.accepted else None
+        decider = decider_for(chain, node, case_mode, root, department) if auth.accepted else None
         candidate = ItemAuthority(item, case_mode if auth.accepted else None, auth, grant, decider)
         if best is None or _rank(candidate) > _rank(best):
             best = candidate

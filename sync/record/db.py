@@ -132,6 +132,14 @@ def open_readonly(path: Path) -> GuardedConnection:
     return connect(f"file:{path}?mode=ro", uri=True)
 
 
+def quick_check(db: Database) -> None:
+    """The first check before a service starts on a store: SQLite's ``quick_check`` of
+    every page and index; ``E_STORE_CORRUPT`` with the first faults it found."""
+    found = [str(row[0]) for row in db.conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if found != ["ok"]:
+        raise StoreError(ErrorCode.STORE_CORRUPT, "; ".join(found)[:300])
+
+
 def refuse_newer(db: Database, sets: Sequence[Migrations]) -> None:
     """Raise ``E_STORE_TOO_NEW`` if ``db`` has migrations this code does not know."""
     if MIGRATIONS_TABLE not in db.table_names():

@@ -381,12 +381,8 @@ class Pass:
         queue: deque[Record] = deque([appended])
         while queue:
             record = queue.popleft()
-            waiting_origin = (
-                record.body["node"]
-                if record.kind == kinds.NODE_CERT
-                else record.origin
-                if record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE)
-                else None
+            waiting_origin = trust.certified_code(record.kind, record.body) or (
+                record.origin if record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE) else None
             )
             rows = self.conn.execute(
                 "SELECT digest, envelope, source FROM held WHERE (origin = ? AND seq = ?)"

@@ -21,6 +21,7 @@ from core.admin import is_within
 from core.calendar import CalendarRelease
 from core.cases import CaseEvent
 from core.catalog import CatalogRelease
+from core.departments import DepartmentCert
 from core.errors import ErrorCode, RecordError, TongbanError
 from core.grants import Grant, Revocation
 from core.intake import Intake, case_node
@@ -65,6 +66,10 @@ def _calendar_release(body: dict[str, Any]) -> CalendarRelease:
     return CalendarRelease.from_body(body)
 
 
+def _department_cert(body: dict[str, Any]) -> DepartmentCert:
+    return DepartmentCert.from_body(body)
+
+
 def _grant(body: dict[str, Any]) -> None:
     # Built with a placeholder id, issuer and time: only the check is of use.
     Grant.from_body(body, id=b"\0" * 32, issuer="330481", ts=0)
@@ -105,6 +110,7 @@ def _heartbeat(body: dict[str, Any]) -> None:
 
 NET_GENESIS = "net.genesis"
 NODE_CERT = "node.cert"
+DEPARTMENT_CERT = "department.cert"
 CERT_REVOKE = "cert.revoke"
 CATALOG_RELEASE = "catalog.release"
 CALENDAR_RELEASE = "calendar.release"
@@ -153,6 +159,12 @@ KINDS: dict[str, Kind] = {
             "a node certificate binding keys to a node code, tier and parent",
         ),
         Kind(
+            DEPARTMENT_CERT,
+            Author.ROOT,
+            _department_cert,
+            "a department certificate binding keys to a department code and the items it decides",
+        ),
+        Kind(
             CERT_REVOKE,
             Author.ROOT,
             {
@@ -162,7 +174,7 @@ KINDS: dict[str, Kind] = {
                 "effective": _f(int),
                 "reason": _f(str),
             },
-            "revokes a node certificate; records after last_good_seq are refused",
+            "revokes a node's or a department's certificate; records after last_good_seq are refused",
         ),
         Kind(CATALOG_RELEASE, Author.ROOT, _catalog_release, "a signed release of the service-item catalog"),
         Kind(
@@ -241,6 +253,7 @@ ROOT_SCOPED = frozenset(
     {
         NET_GENESIS,
         NODE_CERT,
+        DEPARTMENT_CERT,
         CERT_REVOKE,
         CATALOG_RELEASE,
         CALENDAR_RELEASE,

@@ -26,6 +26,10 @@ class Projector(Protocol):
     A projector may also name, as ``contained``, kinds whose ``apply`` refuses (raises)
     only before its first write, or else undoes its own writes: ingest then needs no
     savepoint around such a record (:meth:`sync.record.ingest.Pass.writes_more_than_once`).
+
+    A projector whose ``refuses`` is False never refuses a record (only the store itself
+    can fail under it, which undoes the whole transaction): it runs after every projector
+    that may refuse, and does not count against their ``contained`` kinds.
     """
 
     kinds: frozenset[str]
@@ -38,16 +42,20 @@ class Projectors:
     """The projectors of one log, in the order they run."""
 
     def __init__(self, projectors: Iterable[Projector]) -> None:
-        self.all: tuple[Projector, ...] = tuple(projectors)
+        given = tuple(projectors)
+        refusing = tuple(p for p in given if getattr(p, "refuses", True))
+        self.all: tuple[Projector, ...] = refusing + tuple(p for p in given if p not in refusing)
         self.kinds = frozenset(k for p in self.all for k in p.kinds)
-        self.contained = frozenset(
-            k
-            for p in self.all
-            for k in getattr(p, "contained", frozenset())
-            if k in p.kinds and sum(k in q.kinds for q in self.all) == 1
-        )
-        """Kinds that one projector alone reads and that it refuses only before writing, or
-        else undoes its own writes (see :class:`Projector`)."""
+
+        def contained(kind: str) -> bool:
+            readers = [p for p in refusing if kind in p.kinds]
+            return not readers or (
+                len(readers) == 1 and kind in getattr(readers[0], "contained", frozenset())
+            )
+
+        self.contained = frozenset(k for k in self.kinds if contained(k))
+        """Kinds that no projector that may refuse reads, or that one alone reads and
+        refuses only before writing, or else undoes its own writes (see :class:`Projector`)."""
         self.tables = tuple(t for p in self.all for t in p.tables)
         self._by_kind: dict[str, tuple[Projector, ...]] = {
             kind: tuple(p for p in self.all if kind in p.kinds) for kind in self.kinds

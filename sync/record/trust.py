@@ -8,8 +8,10 @@ projects (:class:`sync.record.log.RecordLog`).
 Tables:
 
 ``certs``
-    one row per certificate (central's genesis counts as its own certificate):
-    code, tier, parent, name, signing key and key id, CURVE key, validity.
+    one row per certificate (central's genesis counts as its own certificate, and a
+    department's has the tier ``department``): code, tier, parent, name, signing key and
+    key id, CURVE key, validity. The items a department decides are
+    :mod:`sync.projection.departments`'.
 ``revocations``
     one row per revoked certificate, with the last sequence number still good.
 ``central_keys``
@@ -28,7 +30,7 @@ the root names (TUF's root / targets / timestamp split, notes (d)):
 role        signs
 ========== ==================================================================
 root        ``net.genesis``, ``key.role`` (names a role's key), ``root.rotate``
-certs       ``node.cert``, ``cert.revoke``
+certs       ``node.cert``, ``department.cert``, ``cert.revoke``
 catalog     ``catalog.release``, ``calendar.release``
 grants      ``grant.issue``, ``grant.revoke`` issued by central
 heartbeat   ``central.heartbeat``, ``link.receipt``, ``clerk.set`` (the online key)
@@ -64,7 +66,7 @@ PREFIX_ROOT = b"tongban/root/v1\x00"
 
 ROLE_KINDS: dict[str, frozenset[str]] = {
     "root": frozenset({kinds.NET_GENESIS, kinds.KEY_ROLE, kinds.ROOT_ROTATE}),
-    "certs": frozenset({kinds.NODE_CERT, kinds.CERT_REVOKE}),
+    "certs": frozenset({kinds.NODE_CERT, kinds.DEPARTMENT_CERT, kinds.CERT_REVOKE}),
     "catalog": frozenset({kinds.CATALOG_RELEASE, kinds.CALENDAR_RELEASE}),
     "grants": frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE}),
     "heartbeat": frozenset({kinds.HEARTBEAT, kinds.LINK_RECEIPT, kinds.CLERK_SET}),
@@ -74,7 +76,14 @@ DELEGATED_ROLES = tuple(r for r in KEY_ROLES if r != "root")
 _ROLE_OF = {kind: role for role, names in ROLE_KINDS.items() for kind in names}
 
 TRUST_KINDS = frozenset(
-    {kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE, kinds.KEY_ROLE, kinds.ROOT_ROTATE}
+    {
+        kinds.NET_GENESIS,
+        kinds.NODE_CERT,
+        kinds.DEPARTMENT_CERT,
+        kinds.CERT_REVOKE,
+        kinds.KEY_ROLE,
+        kinds.ROOT_ROTATE,
+    }
 )
 """Kinds that change the key directory: ingest forgets the keys it looked up."""
 
@@ -95,7 +104,7 @@ def root_proof_message(net: str, old_kid: bytes, new_pk: bytes) -> bytes:
 class TrustProjector:
     """Certificates and revocations: the key directory that ingest verifies against."""
 
-    kinds = frozenset({kinds.NET_GENESIS, kinds.NODE_CERT, kinds.CERT_REVOKE})
+    kinds = frozenset({kinds.NET_GENESIS, kinds.NODE_CERT, kinds.DEPARTMENT_CERT, kinds.CERT_REVOKE})
     tables: tuple[str, ...] = ("certs", "revocations")
 
     def apply(self, db: Database, record: Record, checked: object = None) -> None:
@@ -115,11 +124,12 @@ class TrustProjector:
                 "issued_seq": record.seq,
                 "issued_ts": record.payload.ts,
             }
-        elif record.kind == kinds.NODE_CERT:
+        elif record.kind in (kinds.NODE_CERT, kinds.DEPARTMENT_CERT):
+            department = record.kind == kinds.DEPARTMENT_CERT
             row = {
                 "cert_id": record.id,
-                "code": body["node"],
-                "tier": body["tier"],
+                "code": body["code"] if department else body["node"],
+                "tier": "department" if department else body["tier"],
                 "parent": body["parent"],
                 "name": body["name"],
                 "sign_pk": body["sign_pk"],
@@ -349,6 +359,15 @@ def key_holder(db: Database, sign_pk: bytes, curve_pk: bytes) -> str | None:
         "SELECT code FROM certs WHERE sign_pk = ? OR curve_pk = ?", (sign_pk, curve_pk)
     ).fetchone()
     return str(row[0]) if row else None
+
+
+def certified_code(kind: str, body: dict[str, Any]) -> str | None:
+    """The code a certificate record of ``kind`` certifies (None: not a certificate)."""
+    if kind == kinds.NODE_CERT:
+        return str(body["node"])
+    if kind == kinds.DEPARTMENT_CERT:
+        return str(body["code"])
+    return None
 
 
 def certified_codes(db: Database) -> set[str]:

@@ -90,8 +90,9 @@ class City:
             opened.close()
 
 
-def build_city(root: Path) -> City:
-    """Enrolled nodes with the demo catalog and the town's root grants, nothing synced yet."""
+def build_city(root: Path, proxy: tuple[str, ...] = ()) -> City:
+    """Enrolled nodes with the demo catalog and the town's root grants, nothing synced yet;
+    the town takes in the items of ``proxy`` only (a department decides them)."""
     net = make_network(root, FixedClock(t=SystemClock().now() - 3600, step=1))
     net.add_node(TOWN, "town", CITY, name="许村镇便民服务中心")
     net.add_node(VILLAGE, "village", TOWN, name="新阳村便民服务中心")
@@ -101,9 +102,11 @@ def build_city(root: Path) -> City:
             authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         catalog = current_catalog(central.store.db)
         assert catalog is not None
-        codes = [i.code for i in catalog.items]
+        codes = [i.code for i in catalog.items if i.code not in proxy]
         for mode, part in split_by_mode(catalog, "town", codes, Mode.SAME_POWER).items():
             authority.grant(central, TOWN, part, mode, valid_days=90)
+        if proxy:
+            authority.grant(central, TOWN, list(proxy), Mode.PROXY, valid_days=90)
     return City(net, {})
 
 

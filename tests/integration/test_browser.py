@@ -40,9 +40,17 @@ def test_clerk_takes_a_walk_in_prints_the_receipt_and_finds_the_case(
 ) -> None:
     log_in(page, web)
     page.click("nav >> text=受理")
-    # choose the first proxy item decided by the town; the page reloads with its checklist
-    option = page.locator("#item-select option", has_text="代收代办").first
-    page.select_option("#item-select", value=option.get_attribute("value"))
+    # choose the first proxy item decided by the town without extra fields: ↓ moves through
+    # the picker's list without leaving the page, Enter opens the item with its checklist
+    page.fill("#item-filter", "代收代办")
+    page.fill("#item-filter", "")
+    proxy = page.locator(".pick-group:not([data-group=common]) a.pick-item", has_text="代收代办")
+    target = proxy.filter(has_not_text="出生").first
+    page.focus("#item-filter")
+    page.keyboard.press("ArrowDown")
+    expect(page).to_have_url(web.url + "/intake")  # ↓ does not submit anything
+    target.focus()
+    page.keyboard.press("Enter")
     expect(page.locator("#intake-form")).to_be_visible()
     page.fill("input[name=name]", "王秀英")
     page.fill("input[name=doc_no]", "11010519491231002X")
@@ -50,14 +58,14 @@ def test_clerk_takes_a_walk_in_prints_the_receipt_and_finds_the_case(
 
     # materials missing: the one-time notice lists them, nothing is taken in
     page.click("#notice")
-    expect(page.locator("#notice-paper")).to_contain_text("一次性告知单")
+    expect(page.locator("#notice-paper")).to_contain_text("一次性告知书")
     expect(page.locator("#notice-paper ol.missing li").first).to_be_visible()
     page.go_back()
     page.fill("input[name=doc_no]", "11010519491231002X")  # not kept by the browser (autocomplete off)
 
     page.locator("input[name=materials]").evaluate_all("els => els.forEach(e => { e.checked = true })")
     page.click("#accept")
-    expect(page.locator("#receipt")).to_contain_text("受理回执")
+    expect(page.locator("#receipt")).to_contain_text("受理通知书")
     case_no = page.locator("#case-no").inner_text().strip()
     assert case_no.startswith(VILLAGE + "-")
     assert page.locator("#receipt .qr svg").count() == 1
@@ -78,7 +86,7 @@ def test_clerk_takes_a_walk_in_prints_the_receipt_and_finds_the_case(
     page.press("input[name=q]", "Enter")
     expect(page.locator("table.cases")).to_contain_text(case_no)
     page.click(f"text={case_no}")
-    expect(page.locator("#state")).to_have_text("已转报")
+    expect(page.locator("#state")).to_have_text("已受理，待上报")  # offline: not at the town yet
 
 
 def test_english_is_one_click_away(page: Page, web: Web) -> None:

@@ -102,7 +102,7 @@ def test_a_release_reaches_the_village_and_moves_its_deadlines(city: City, tmp_p
         ok(city.sync(VILLAGE))
 
         before = take_in(city, GOOD_ID)
-        assert before.deadline == "2027-01-04"  # 2027 counted Monday to Friday
+        assert before.deadline == "2027-01-05"  # 2027 estimated: 元旦 on Friday the 1st, then Mon 4, Tue 5
         assert CALENDAR_ESTIMATED in before.flags
 
         record = publish(city, write_schedule(tmp_path))
@@ -120,7 +120,7 @@ def test_a_release_reaches_the_village_and_moves_its_deadlines(city: City, tmp_p
         # A case taken in before keeps the deadline its signed intake record states.
         desk = city.desk(VILLAGE)
         try:
-            assert desk.case(before.case_no).deadline == "2027-01-04"
+            assert desk.case(before.case_no).deadline == "2027-01-05"
             years = desk.calendar_years()
             assert (years.builtin_first, years.builtin_last) == (2004, 2026)
             assert [(r.year, r.version) for r in years.releases] == [(2027, 1)]

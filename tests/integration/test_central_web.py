@@ -128,7 +128,7 @@ def test_csrf_is_refused(web: Web, home: Path) -> None:
 def test_import_edit_publish_makes_the_next_release_named_with_its_operator(web: Web, home: Path) -> None:
     login(web, "shixiang")
     old = version(home)
-    assert upload(web, "catalog.yaml", DEMO_CATALOG.read_bytes())[0] == 303
+    assert upload(web, "catalog.yaml", DEMO_CATALOG.read_bytes(), how="replace")[0] == 303
     assert upload(web, "new-items.csv", NEW_ITEM_CSV.encode("gb18030"), how="merge")[0] == 303
     _, _, html = web.request("GET", "/catalog/draft")
     assert "ZJ-0901" in html and "new-items.csv" in html
@@ -185,6 +185,59 @@ def test_import_edit_publish_makes_the_next_release_named_with_its_operator(web:
         data=form({"csrf": csrf_of(web), "digest": digest[1], "base": base[1], "valid_days": "60"}),
     )
     assert status == 400 and "E_DRAFT_NONE" in body and version(home) == old + 1
+    # the new item is granted to no town yet: the page that confirms the publish says so
+    _, _, html = web.request("GET", f"/catalog/releases?published={old + 1}")
+    note = html[html.index('id="ungranted"') :]
+    assert "ZJ-0901" in note[: note.index("</div>")] and "尚未授权给任何镇" in note
+
+
+def test_an_import_merges_and_a_replace_that_deletes_asks_first(web: Web, home: Path) -> None:
+    # defect 10: a two-item file, imported as the default, made a diff deleting 85 items
+    login(web, "shixiang")
+    current = int(query(home, "SELECT count(*) FROM catalog_items WHERE version = ?", version(home))[0][0])  # type: ignore[call-overload]
+    _, _, page = web.request("GET", "/catalog/draft")
+    assert re.search(r'<input type="radio" name="how" value="merge" checked>', page)
+    status, headers, _ = web.request(
+        "POST",
+        "/catalog/draft/discard",
+        data=form({"csrf": csrf_of(web, "/catalog/draft"), "confirm": "yes"}),
+    )
+    before = snapshot(home)
+    two = yaml_item("MZ-0911", "甲事项") + yaml_item("MZ-0912", "乙事项")[7:]
+    status, body = upload(web, "two.yaml", two, how="replace")
+    assert status == 409 and "E_DRAFT_REPLACE" in body and f"将删除{current}个事项" in body
+    assert 'id="replace-confirm"' in body and snapshot(home) == before  # nothing changed yet
+    fields = dict(
+        re.findall(
+            r'<input type="hidden" name="(how|filename|content|confirm_deletes)" value="([^"]*)"', body
+        )
+    )
+    assert fields["confirm_deletes"] == str(current)
+    status, headers, _ = web.request(
+        "POST", "/catalog/draft/import", data=form({**fields, "confirm_deletes": "3", "csrf": csrf_of(web)})
+    )
+    assert status == 409 and snapshot(home) == before  # a count that is not the one shown
+    status, headers, _ = web.request(
+        "POST", "/catalog/draft/import", data=form({**fields, "csrf": csrf_of(web)})
+    )
+    assert status == 303 and headers["Location"] == "/catalog/draft?done=replaced&n=2"
+    _, _, html = web.request("GET", headers["Location"])
+    assert "草稿已替换为文件中的2个事项" in html and "共2项事项" in html
+    # discard asks for its box; a merge with no draft starts from the current release
+    status, body = post(web, "/catalog/draft/discard", {}, csrf=csrf_of(web, "/catalog/draft"))
+    assert status == 400 and "请勾选确认" in body and "共2项事项" in body
+    status, headers, _ = web.request(
+        "POST",
+        "/catalog/draft/discard",
+        data=form({"csrf": csrf_of(web, "/catalog/draft"), "confirm": "yes"}),
+    )
+    assert status == 303 and headers["Location"] == "/catalog/draft?done=discarded"
+    assert upload(web, "two.yaml", two)[0] == 303
+    _, _, html = web.request("GET", "/catalog/draft?done=merged&n=2")
+    assert "已把2个事项合并进草稿" in html and f"共{current + 2}项事项" in html
+    _, _, html = web.request("GET", "/catalog/draft?done=<b>x</b>")
+    assert 'id="done"' not in html  # only the messages the page knows
+    post(web, "/catalog/draft/discard", {"confirm": "yes"}, csrf=csrf_of(web, "/catalog/draft"))
 
 
 def test_diff_of_two_releases_shows_added_removed_and_changed(web: Web, home: Path) -> None:
@@ -233,8 +286,12 @@ def test_a_broken_import_or_edit_shows_its_code_and_keeps_the_draft(web: Web, ho
     )
     assert status == 400 and "E_CATALOG_INVALID" in body and 'value="400"' in body
     assert snapshot(home) == before
-    assert post(web, "/catalog/draft/discard", {}, csrf=csrf_of(web, "/catalog/draft"))[0] == 303
-    status, body = post(web, "/catalog/draft/discard", {}, csrf=csrf_of(web, "/catalog/draft"))
+    assert (
+        post(web, "/catalog/draft/discard", {"confirm": "yes"}, csrf=csrf_of(web, "/catalog/draft"))[0] == 303
+    )
+    status, body = post(
+        web, "/catalog/draft/discard", {"confirm": "yes"}, csrf=csrf_of(web, "/catalog/draft")
+    )
     assert status == 400 and "E_DRAFT_NONE" in body
 
 
@@ -246,7 +303,7 @@ def test_an_item_name_is_shown_escaped(web: Web, home: Path) -> None:
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     _, _, confirm = web.request("GET", "/catalog/publish")
     assert XSS not in confirm and "&lt;script&gt;" in confirm
-    post(web, "/catalog/draft/discard", {}, csrf=csrf_of(web, "/catalog/draft"))
+    post(web, "/catalog/draft/discard", {"confirm": "yes"}, csrf=csrf_of(web, "/catalog/draft"))
 
 
 def test_grant_to_a_town_and_revoke_it(web: Web, home: Path) -> None:
@@ -278,32 +335,58 @@ def test_grant_to_a_town_and_revoke_it(web: Web, home: Path) -> None:
     _, _, html = web.request("GET", "/delegation")
     row = html[html.index(f'data-grant="{grant_id}"') :]
     assert "即将到期" in row[: row.index("</tr>")]  # 10 days: within the 14-day warning
+    assert "许村镇便民服务中心" in row[: row.index("</tr>")]  # the town by name, not only its code
     before = snapshot(home)
     status, body = post(
-        web, "/delegation/revoke", {"grant": grant_id, "reason": " "}, csrf=csrf_of(web, "/delegation")
+        web,
+        "/delegation/revoke",
+        {"grant": grant_id, "reason": " ", "confirm": "yes"},
+        csrf=csrf_of(web, "/delegation"),
     )
     assert status == 400 and "E_FIELD_REQUIRED" in body and snapshot(home) == before
-    status, _ = post(
+    # no confirmation ticked: nothing is revoked, and the page says why
+    status, body = post(
         web, "/delegation/revoke", {"grant": grant_id, "reason": "机构调整"}, csrf=csrf_of(web, "/delegation")
     )
-    assert status == 303
+    assert status == 400 and "E_FIELD_REQUIRED" in body and "请勾选确认" in body and snapshot(home) == before
+    status, headers, _ = web.request(
+        "POST",
+        "/delegation/revoke",
+        data=form(
+            {"grant": grant_id, "reason": "机构调整", "confirm": "yes", "csrf": csrf_of(web, "/delegation")}
+        ),
+    )
+    assert status == 303 and headers["Location"] == "/delegation?done=revoked"
+    _, _, html = web.request("GET", headers["Location"])
+    assert 'id="done"' in html and "授权已撤销" in html
     assert query(home, "SELECT reason FROM grant_revocations") == [("机构调整",)]
     _, _, html = web.request("GET", "/delegation")
     row = html[html.index(f'data-grant="{grant_id}"') :]
     assert "已撤销" in row[: row.index("</tr>")]
     before = snapshot(home)
     status, body = post(
-        web, "/delegation/revoke", {"grant": grant_id, "reason": "再次"}, csrf=csrf_of(web, "/delegation")
+        web,
+        "/delegation/revoke",
+        {"grant": grant_id, "reason": "再次", "confirm": "yes"},
+        csrf=csrf_of(web, "/delegation"),
     )
     assert status == 403 and "E_GRANT_REVOKED" in body and snapshot(home) == before
 
 
 def test_revoke_a_node(web: Web, home: Path) -> None:
     login(web, "shouquan")
-    status, _ = post(
+    before = snapshot(home)
+    status, body = post(
         web,
         "/delegation/nodes/revoke",
         {"node": VILLAGE, "reason": "设备被盗"},
+        csrf=csrf_of(web, "/delegation"),
+    )
+    assert status == 400 and "请勾选确认" in body and snapshot(home) == before
+    status, _ = post(
+        web,
+        "/delegation/nodes/revoke",
+        {"node": VILLAGE, "reason": "设备被盗", "confirm": "yes"},
         csrf=csrf_of(web, "/delegation"),
     )
     assert status == 303
@@ -316,7 +399,7 @@ def test_revoke_a_node(web: Web, home: Path) -> None:
     status, body = post(
         web,
         "/delegation/nodes/revoke",
-        {"node": VILLAGE, "reason": "again"},
+        {"node": VILLAGE, "reason": "again", "confirm": "yes"},
         csrf=csrf_of(web, "/delegation"),
     )
     assert status == 400 and "E_CERT_UNKNOWN" in body and snapshot(home) == before
@@ -328,7 +411,16 @@ def test_dashboard_csv_and_audit(web: Web, home: Path) -> None:
     assert status == 200 and 'id="tiles"' in html and "/dashboard.csv?table=overdue" in html
     status, headers, text = web.request("GET", "/dashboard.csv?table=nodes")
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
-    assert text.lstrip("\ufeff").startswith("code,name,tier") and TOWN in text
+    # defect 11: the headers and the values in the screen's language
+    assert (
+        text.lstrip("\ufeff").startswith("编码,名称,层级,上级节点") and TOWN in text and "镇（街道）" in text
+    )
+    status, _, text = web.request("GET", "/dashboard.csv?table=nodes&lang=en")
+    assert (
+        status == 200
+        and text.lstrip("\ufeff").startswith("Code,Name,Tier,Parent")
+        and "镇（街道）" not in text
+    )
     status, _, body = web.request("GET", "/dashboard.csv?table=cases")
     assert status == 400 and "E_FIELD_INVALID" in body
     login(web, "shenji")

@@ -1,4 +1,7 @@
-"""`make demo`'s commands: a demo network built, run under a real supervisord, and stopped."""
+"""`make demo`'s commands: a demo network built, run under a real supervisord, and stopped.
+
+With rabbitmq-server installed the demo also runs a private broker and 公安户政's desk: a
+case from a village window reaches the desk and its decision comes back to the village."""
 
 from __future__ import annotations
 
@@ -11,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from central.department.desk import DepartmentDesk
 from core.catalog import Mode
 from core.clock import SystemClock
+from node.card_reader import reader_for
 from node.desk import IntakeForm
 from tests.helpers import open_desk, wait_for
 from tests.integration.webnode import free_port
+from tongban import rabbitmq
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +41,32 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         assert started.returncode == 0, started.stderr
         assert "tongban-demo-2026" in started.stdout and "wangli" in started.stdout
         urls = [line.split()[2] for line in started.stdout.splitlines() if "http://127.0.0.1:" in line]
-        assert len(urls) == 4 and "shixiang (catalog_admin)" in started.stdout  # central's operator web too
+        desks = 1 if rabbitmq.installed() else 0  # 公安户政's desk, with the demo's broker
+        assert len(urls) == 4 + desks and "shixiang (catalog_admin)" in started.stdout  # central's too
+        assert ("department desk: off" in started.stdout) is not bool(desks)
         for url in urls:
             with urllib.request.urlopen(url + "login", timeout=10) as resp:
                 assert resp.status == 200 and "通办" in resp.read().decode()
-        case_no = take_in(home / "330481107201")
+        village_dir = home / "330481107201"
+        card = reader_for("simulated", village_dir, "reader-card.json").read()  # the window's reader
+        assert card.name == "沈晓燕" and card.number == "330481198806152429"
+        case_no = take_in(village_dir)
         # The nodes sync by themselves: village → town → central.
         wait_for(lambda: held(home / "central" / "central.db", case_no), "the case to reach central", 90)
         assert held(home / "330481107" / "node.db", case_no)
-        for code in ("330481107201", "330481107202", "330481107", "central"):
+        if desks:
+            decide_at_the_department(home, case_no)
+            village = home / "330481107201" / "node.db"
+            wait_for(lambda: state(village, case_no) == "approved", "the decision to reach the village", 90)
+            sms = village_dir / "sms.log"  # the resident is told by the demo's SMS gateway
+            wait_for(lambda: sms.exists() and "13900139000" in sms.read_text("utf-8"), "the SMS", 30)
+        for code in (
+            "330481107201",
+            "330481107202",
+            "330481107",
+            "central",
+            *(["330481GA"] if desks else []),
+        ):
             verified = tongban("verify", str(home / code))
             assert verified.returncode == 0, verified.stdout
     finally:
@@ -55,7 +78,8 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
 def take_in(village: Path) -> str:
     desk = open_desk(village, SystemClock())  # type: ignore[arg-type]
     try:
-        auth = next(a for a in desk.items() if a.mode is Mode.PROXY)
+        # 出生登记: the town takes it in for 公安户政, which decides it
+        auth = next(a for a in desk.items() if a.item.code == "GA-0001" and a.mode is Mode.PROXY)
         form = IntakeForm(
             item=auth.item.code,
             name="周建国",
@@ -67,6 +91,19 @@ def take_in(village: Path) -> str:
         return desk.intake(form, actor="wangli").case_no
     finally:
         desk.store.close()
+
+
+def decide_at_the_department(home: Path, case_no: str) -> None:
+    department = home / "330481GA" / "department.db"
+    wait_for(lambda: state(department, case_no) == "forwarded", "the case to reach 公安户政", 90)
+    with DepartmentDesk.open(home / "330481GA", SystemClock()) as desk:
+        desk.decide(case_no, "approve", {"reason": "准予登记"}, actor="huzheng")
+
+
+def state(database: Path, case_no: str) -> str | None:
+    with closing(sqlite3.connect(database, timeout=10)) as conn:
+        row = conn.execute("SELECT state FROM cases WHERE case_no = ?", (case_no,)).fetchone()
+        return str(row[0]) if row else None
 
 
 def held(database: Path, case_no: str) -> bool:

@@ -14,7 +14,7 @@ from core.errors import ErrorCode, TongbanError
 from tests.helpers import CITY, TOWN, VILLAGE, wait_for
 from tests.integration.syncnet import City, build_city
 from tests.integration.webnode import free_port
-from tongban.demo_run import set_sync_section
+from tongban.demo_files import set_sync_section
 from tongban.processes import plan_for
 
 

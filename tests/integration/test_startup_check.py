@@ -158,3 +158,20 @@ def test_supervisor_gives_up_on_a_refused_start_instead_of_restarting_it_without
         assert (prefix / "log" / "web.log").read_text(encoding="utf-8").count(REFUSED) == spawned
     finally:
         subprocess.run([*ctl, "shutdown"], capture_output=True, timeout=60)
+
+
+def test_a_department_desk_does_not_start_on_a_damaged_store(tmp_path: Path) -> None:
+    """The department's desk and link run from ``python -m tongban.run`` too: the same check."""
+    from central.department.store import DepartmentStore
+    from tests.helpers import add_department
+    from tests.integration.backoffice import GA, HOUSEHOLD, POLICE
+    from tests.integration.syncnet import build_city
+
+    city = build_city(tmp_path / "city", proxy=HOUSEHOLD)
+    home = add_department(city.net, GA, HOUSEHOLD, POLICE, name="海宁市公安局户政管理")
+    with DepartmentStore.open(home / "department.db", city.clock) as sound:
+        sound.check()
+    damage_header(home / "department.db")
+    done, port = start("tongban.run", str(home), "--only", "web")
+    assert done.returncode == 3 and done.stderr.startswith(REFUSED), done.stderr
+    assert "Traceback" not in done.stderr and not listening(port)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import socket
 import ssl
 import subprocess
@@ -29,12 +28,7 @@ from tests.integration.webnode import build_city, free_port, serve
 
 ROLES = Path(__file__).resolve().parents[2] / "ansible" / "roles"
 ANSIBLE = str(Path(sys.executable).parent / "ansible")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not shutil.which("nginx") or not shutil.which("openssl"), reason="needs nginx, openssl"
-    ),
-]
+pytestmark = pytest.mark.slow  # nginx and openssl: scripts/system-deps.sh installs them
 
 
 def render(template: Path, dest: Path, *var_files: Path, **variables: object) -> None:

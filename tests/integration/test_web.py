@@ -18,7 +18,18 @@ import pytest
 from core.clock import SystemClock
 from node.web.service import NodeWeb
 from tests.helpers import TOWN, VILLAGE, relay
-from tests.integration.webnode import GOOD_ID, ID_2, PASSWORD, Web, build_city, device_token, serve
+from tests.integration.webnode import (
+    GOOD_ID,
+    ID_2,
+    PASSWORD,
+    Web,
+    build_city,
+    csrf_of,
+    device_token,
+    form,
+    login,
+    serve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,30 +66,6 @@ def snapshot(home: Path) -> tuple[int, ...]:
         )
     finally:
         conn.close()
-
-
-def form(data: dict[str, str | list[str]]) -> bytes:
-    return urllib.parse.urlencode(data, doseq=True).encode()
-
-
-def login(web: Web, user: str, password: str = PASSWORD) -> tuple[int, str]:
-    web.jar.clear()
-    _, _, html = web.request("GET", "/login")
-    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', html)
-    assert login_csrf
-    status, _headers, body = web.request(
-        "POST",
-        "/login",
-        data=form({"user": user, "password": password, "login_csrf": login_csrf[1], "next": "/"}),
-    )
-    return status, body
-
-
-def csrf_of(web: Web, path: str = "/") -> str:
-    _, _, html = web.request("GET", path)
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html[:500]
-    return found[1]
 
 
 def intake_form(web: Web, item: str, materials: list[str], **fields: str) -> dict[str, str | list[str]]:
@@ -139,7 +126,7 @@ def test_intake_receipt_and_search(village: Web, token: str) -> None:
     receipt_path = headers["Location"]
     assert receipt_path.endswith("/receipt")
     status, _, html = village.request("GET", receipt_path)
-    assert status == 200 and "受理回执" in html and "<svg" in html
+    assert status == 200 and "受理通知书" in html and "<svg" in html
     case_no = receipt_path.split("/")[2]
     assert case_no.startswith(VILLAGE + "-")
     after = snapshot(village.home)
@@ -152,7 +139,8 @@ def test_intake_receipt_and_search(village: Web, token: str) -> None:
     status, _, html = village.request("GET", "/cases/" + case_no + "?lang=en")
     assert "forwarded" in html and "History" in html
     status, _, html = village.request("GET", "/cases/" + case_no + "?lang=zh")
-    assert "已转报" in html
+    # forwarded in its own record, but the village has not synced: the town cannot see it yet
+    assert "已受理，待上报" in html and 'id="waiting-up-note"' in html
 
 
 def test_missing_materials_gives_the_one_time_notice_and_stores_nothing(village: Web, token: str) -> None:
@@ -161,7 +149,7 @@ def test_missing_materials_gives_the_one_time_notice_and_stores_nothing(village:
     before = snapshot(village.home)
     data = intake_form(village, str(item["code"]), [], doc_no=ID_2, name="李四")
     status, _, html = village.request("POST", "/intake", data=form(data))
-    assert status == 422 and "E_MATERIALS_MISSING" in html and "一次性告知单" in html
+    assert status == 422 and "E_MATERIALS_MISSING" in html and "一次性告知书" in html
     for m in item["materials"]:  # type: ignore[attr-defined]
         if m["required"]:
             assert m["name"] in html
@@ -366,7 +354,7 @@ def test_town_approver_decides_what_the_village_forwarded(city: Path, village: W
         )
         assert status == 303
         _, _, html = town.request("GET", "/cases/" + case_no)
-        assert "办结(准予)" in html
+        assert "办结（准予）" in html
         assert login(town, "guanli")[0] == 303  # an admin, not an approver
         csrf = csrf_of(town, "/admin/clerks")
         status, _, html = town.request(

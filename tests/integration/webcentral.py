@@ -75,7 +75,7 @@ def post(web: Web, path: str, data: dict[str, str | list[str]], csrf: str | None
 
 
 def upload(
-    web: Web, name: str, content: bytes, how: str = "replace", csrf: str | None = None
+    web: Web, name: str, content: bytes, how: str = "merge", csrf: str | None = None
 ) -> tuple[int, str]:
     """POST a catalog file to the draft import, as a browser's multipart form does."""
     boundary = uuid.uuid4().hex

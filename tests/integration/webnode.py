@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,3 +133,27 @@ def serve(home: Path, probe: str = "/api/v1/openapi.json", log_file: Path | None
             proc.kill()
             proc.wait()
         log.close()
+
+
+def form(data: dict[str, str | list[str]]) -> bytes:
+    return urllib.parse.urlencode(data, doseq=True).encode()
+
+
+def login(web: Web, user: str, password: str = PASSWORD) -> tuple[int, str]:
+    web.jar.clear()
+    _, _, html = web.request("GET", "/login")
+    login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', html)
+    assert login_csrf
+    status, _headers, body = web.request(
+        "POST",
+        "/login",
+        data=form({"user": user, "password": password, "login_csrf": login_csrf[1], "next": "/"}),
+    )
+    return status, body
+
+
+def csrf_of(web: Web, path: str = "/") -> str:
+    _, _, html = web.request("GET", path)
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found[1]

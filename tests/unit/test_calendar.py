@@ -64,10 +64,12 @@ def test_builtin_agrees_with_the_package_everywhere() -> None:
         day += dt.timedelta(days=1)
 
 
-def test_unknown_year_is_monday_to_friday() -> None:
-    assert CAL.is_working_day(D(2027, 1, 1))  # a Friday, whatever the holiday will be
+def test_unknown_year_counts_the_rest_days_the_law_fixes() -> None:
+    assert not CAL.is_working_day(D(2027, 1, 1))  # 元旦, a Friday
     assert not CAL.is_working_day(D(2027, 1, 2))
-    assert CAL.is_working_day(D(1999, 10, 1))  # before the package's data
+    assert CAL.is_working_day(D(2027, 1, 4))
+    assert not CAL.is_working_day(D(1999, 10, 1))  # before the package's data: 国庆节
+    assert CAL.is_working_day(D(1999, 9, 30))
 
 
 # -- deadlines --------------------------------------------------------------------------
@@ -95,9 +97,9 @@ def test_zero_days_is_the_same_day() -> None:
 
 
 def test_into_an_unknown_year_is_flagged() -> None:
-    # Mon 28 Dec 2026 + 5: Tue 29, Wed 30, Thu 31, then 2027 counted Mon–Fri: Fri 1, Mon 4.
+    # Mon 28 Dec 2026 + 5: Tue 29, Wed 30, Thu 31, then 2027 estimated: Fri 1 is 元旦, Mon 4, Tue 5.
     deadline = CAL.add_working_days(D(2026, 12, 28), 5)
-    assert deadline.date == D(2027, 1, 4)
+    assert deadline.date == D(2027, 1, 5)
     assert deadline.unknown_years == frozenset({2027})
     assert deadline.calendar_unknown
     # Staying inside 2026 is not flagged.
@@ -114,7 +116,7 @@ def test_override_for_2027_changes_the_result_and_clears_the_flag() -> None:
     assert not deadline.calendar_unknown
     assert cal.add_working_days(D(2027, 1, 8), 1).date == D(2027, 1, 9)  # the worked Saturday
     # The original calendar is untouched.
-    assert CAL.add_working_days(D(2026, 12, 28), 5).date == D(2027, 1, 4)
+    assert CAL.add_working_days(D(2026, 12, 28), 5).date == D(2027, 1, 5)
 
 
 def test_override_replaces_a_known_year() -> None:

@@ -94,7 +94,8 @@ def test_the_json_of_a_shown_case_keeps_the_columns_then_the_derived_fields() ->
     row = CaseRow.from_row(stored(state="supplement", missing=missing))
     case = Case.shown(row, "330481104201", "2026-12-01")
     data = json.loads(json.dumps(asdict(case), ensure_ascii=False))
-    assert list(data) == [*COLUMNS, "overdue", "mine"]
+    assert list(data) == [*COLUMNS, "overdue", "mine", "waiting_up"]
+    assert data["waiting_up"] is False
     assert data["state"] == "supplement" and data["mode"] == "proxy"
     assert data["materials"] == ["id_card", "photo"] and data["flags"] == []
     assert data["missing"] == {"missing": ["照片"], "reason": ""}

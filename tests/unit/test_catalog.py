@@ -16,11 +16,11 @@ from core.catalog import (
     Item,
     Material,
     Mode,
-    diff_releases,
     item_available,
     mode_le,
 )
 from core.catalog_data import items_from_data
+from core.catalog_diff import diff_releases
 from core.errors import ErrorCode, InputError
 
 T0 = 1_764_000_000

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central.charts import LABEL_CHARS, LABEL_WIDTH, VALUE_WIDTH, bar_chart, share_chart
+from central.charts import LABELLED_ROW, VALUE_WIDTH, bar_chart, label_chars, share_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>alert(\"x\")</script> & 许村镇 'q'"
@@ -40,11 +40,11 @@ def test_labels_and_titles_are_escaped() -> None:
 def test_bar_widths_are_proportional_to_the_values() -> None:
     width = 500
     root = parse(bar_chart([("甲", 40), ("乙", 10), ("丙", 0), ("丁", 25)], title="t", width=width))
-    area = width - LABEL_WIDTH - VALUE_WIDTH
+    area = width - VALUE_WIDTH
     assert bar_rects(root) == pytest.approx([area, area / 4, 0, area * 25 / 40], abs=0.01)
     titles = [g.findtext(f"{SVG}title") for g in root.iter(f"{SVG}g")]
     assert titles == ["甲: 40", "乙: 10", "丙: 0", "丁: 25"]
-    assert root.get("height") == str(4 * 24)
+    assert root.get("height") == str(4 * LABELLED_ROW)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=30))
@@ -55,7 +55,7 @@ def test_bar_geometry_for_any_counts(values: list[int]) -> None:
         assert "暂无数据" in markup
         return
     widths = bar_rects(root)
-    area = 480 - LABEL_WIDTH - VALUE_WIDTH
+    area = 480 - VALUE_WIDTH
     assert max(widths) == pytest.approx(area, abs=0.01)
     for value, w in zip(values, widths, strict=True):
         assert w == pytest.approx(area * value / max(values), abs=0.01)
@@ -91,11 +91,18 @@ def test_no_data_is_a_frame_with_a_note(markup: str) -> None:
     assert "nan" not in markup.lower() and "inf" not in markup.lower()
 
 
-def test_long_labels_are_cut_on_screen_and_whole_in_the_title() -> None:
-    label = "浙江省嘉兴市海宁市许村镇新阳村便民服务中心"
-    root = parse(bar_chart([(label, 7)], title="t"))
+def test_an_item_name_is_shown_whole_over_its_bar() -> None:
+    # the dashboard cut item names to a few characters: "MZ-0004 困难残疾…"
+    label = "MZ-0004 困难残疾人生活补贴和重度残疾人护理补贴申请"
+    root = parse(bar_chart([(label, 7), ("GA-0001 出生登记", 3)], title="t"))
+    assert [g.findtext(f"{SVG}text") for g in root.iter(f"{SVG}g")] == [label, "GA-0001 出生登记"]
+
+
+def test_a_label_longer_than_the_width_is_cut_on_screen_and_whole_in_the_title() -> None:
+    label = "浙江省嘉兴市海宁市许村镇新阳村便民服务中心" * 3
+    root = parse(bar_chart([(label, 7)], title="t", width=240))
     shown = root.findtext(f"{SVG}g/{SVG}text")
-    assert shown is not None and len(shown) == LABEL_CHARS and shown.endswith("…")
+    assert shown is not None and len(shown) == label_chars(240) == 20 and shown.endswith("…")
     assert root.findtext(f"{SVG}g/{SVG}title") == f"{label}: 7"
 
 

@@ -7,8 +7,10 @@ list; the commands live in the modules of this package, by concern:
 * :mod:`tongban.cli.node`: ``node init|request|enroll|show|accept-loss|clerk|device|serve``;
 * :mod:`tongban.cli.central`: ``central init|enroll-token|enroll|revoke-node|publish-catalog|
   publish-calendar|grant|admin``;
+* :mod:`tongban.cli.department`: ``department init|enroll|show|clerk``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
-* :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``serve-sync``;
+* :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``department run``,
+  ``serve-sync``;
 * :mod:`tongban.cli.rebuild`: ``central rebuild|restore|backup``;
 * :mod:`tongban.cli.inspection`: ``verify``, ``log``;
 * :mod:`tongban.cli.demo`: ``demo init|start|stop``;
@@ -28,7 +30,7 @@ import warnings
 import click
 
 from tongban import __version__
-from tongban.cli import authority, central, city, demo, inspection, node, provision, rebuild, sync
+from tongban.cli import authority, central, city, demo, department, inspection, node, provision, rebuild, sync
 
 # eventlet's notice is for developers, not for an operator reading a refusal (as tongban.run)
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -48,6 +50,11 @@ def node_group() -> None:
 @click.group("central")
 def central_group() -> None:
     """Run the city authority: trust anchor, certificates, catalog."""
+
+
+@click.group("department")
+def department_group() -> None:
+    """Set up and inspect a department's back office (公安, 人社, 医保 …)."""
 
 
 @click.group("demo")
@@ -76,6 +83,7 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (central_group, central.central_publish_calendar),
     (central_group, central.central_grant),
     (central_group, central.admin),
+    (central_group, department.central_enroll_department),
     (central_group, authority.keys_command),
     (central_group, authority.rotate_key_command),
     (central_group, authority.rotate_root_command),
@@ -85,6 +93,12 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (central_group, rebuild.central_rebuild),
     (central_group, rebuild.central_restore),
     (central_group, rebuild.central_backup),
+    (main, department_group),
+    (department_group, department.department_init),
+    (department_group, department.department_enroll),
+    (department_group, department.department_show),
+    (department_group, department.clerk),
+    (department_group, sync.department_run),
     (main, sync.serve_command),
     (main, inspection.verify),
     (main, inspection.log),

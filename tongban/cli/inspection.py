@@ -1,4 +1,4 @@
-"""``tongban verify`` and ``tongban log``: a node's or central's store, read offline.
+"""``tongban verify`` and ``tongban log``: a node's, central's or a department's store, read offline.
 
 ``verify`` re-checks the whole log from its signed bytes (:func:`sync.record.inspect.verify_store`)
 and exits 1 on a fault; ``log`` lists the records, or those the store refused.
@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from central import config as central_config
+from central.department import config as department_config
+from central.department.store import MIGRATION_SETS as DEPARTMENT_SETS
 from central.store import MIGRATION_SETS as CENTRAL_SETS
 from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
@@ -33,7 +35,11 @@ def _store_of(directory: Path) -> tuple[str, Path, Any]:
         return "node", node_config.load(directory).database_path, NODE_SETS
     if (directory / central_config.CONFIG_FILE).is_file():
         return "central", central_config.load(directory).database_path, CENTRAL_SETS
-    raise ConfigError(ErrorCode.NOT_INITIALIZED, f"{directory} has neither node.toml nor central.toml")
+    if (directory / department_config.CONFIG_FILE).is_file():
+        return "department", department_config.load(directory).database_path, DEPARTMENT_SETS
+    raise ConfigError(
+        ErrorCode.NOT_INITIALIZED, f"{directory} has no node.toml, central.toml or department.toml"
+    )
 
 
 @click.command("verify")

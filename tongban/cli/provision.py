@@ -3,12 +3,14 @@
 ``inventory`` writes the Ansible inventory for an org tree (:mod:`provisioning`);
 ``apply`` writes it and runs a playbook on it — with ``ansible/site.yml``, the one command
 IT staff run to set up or re-check a whole city; ``state`` prints, as JSON, what the
-playbooks ask a directory before they act: whether a node is initialized and enrolled
-under its current key, and at central the anchor fingerprint and the live certificate of
-each code. ``state`` only reads, so the playbooks can run it in check mode too.
-``carry-secrets`` gives a node's new directory, after a key rotation, the clerks'
-passwords and device tokens of the one moved aside. ``apply`` holds ``ORG_TREE.lock``
-while it runs, so a second run of the same city at once is refused (``E_PROVISION_BUSY``).
+playbooks ask a directory before they act: whether a node or a department is initialized
+and enrolled under its current key, and at central the anchor fingerprint and the live
+certificate of each code. ``state`` only reads, so the playbooks can run it in check mode
+too. ``broker`` writes central's RabbitMQ directory (:mod:`tongban.rabbitmq`) from the
+spec the Ansible role writes, and says whether anything changed. ``carry-secrets`` gives a
+node's new directory, after a key rotation, the clerks' passwords and device tokens of the
+one moved aside. ``apply`` holds ``ORG_TREE.lock`` while it runs, so a second run of the
+same city at once is refused (``E_PROVISION_BUSY``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import yaml
 
 from central import authority
 from central import config as central_config
+from central.department import config as department_config
+from central.department.store import DepartmentStore
 from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
 from node import config as node_config
@@ -41,6 +45,7 @@ from sync.record.enrollment import anchor_fingerprint
 from sync.record.keys import fingerprint, load_key_file
 from sync.record.log import signed_with
 from sync.record.trust import certificates
+from tongban import rabbitmq
 from tongban.cli.refusals import refusals
 from web import account_store
 
@@ -140,6 +145,30 @@ def run_lock(org_tree: Path) -> Iterator[None]:
         yield
 
 
+@provision.command("broker")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--programs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the supervisord programs of epmd and the broker to this file.",
+)
+@refusals
+def broker_command(spec: Path, programs: Path | None) -> None:
+    """Write central's RabbitMQ directory from a JSON SPEC; print whether anything changed."""
+    try:
+        data = json.loads(spec.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(ErrorCode.CONFIG, f"{spec}: {exc}") from exc
+    setup = rabbitmq.setup_from_spec(data)
+    changed = setup.write()
+    if programs is not None:
+        text = rabbitmq.supervisor_programs(setup)
+        if not programs.is_file() or programs.read_text(encoding="utf-8") != text:
+            programs.write_text(text, encoding="utf-8")
+            changed = True
+    click.echo(json.dumps({"changed": changed, "node": setup.node, "users": sorted(setup.passwords)}))
+
+
 @provision.command("state")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @refusals
@@ -177,6 +206,8 @@ def carry_secrets_command(retired: Path, directory: Path) -> None:
 def directory_state(home: Path) -> dict[str, Any]:
     if (home / node_config.CONFIG_FILE).is_file():
         return _node_state(home)
+    if (home / department_config.CONFIG_FILE).is_file():
+        return _department_state(home)
     if (home / central_config.CONFIG_FILE).is_file():
         return _central_state(home)
     return {"role": "none"}
@@ -197,6 +228,22 @@ def _node_state(home: Path) -> dict[str, Any]:
         "enrolled": enrolled,
         "head": head.seq if head else 0,
         "unfinished": unfinished,
+    }
+
+
+def _department_state(home: Path) -> dict[str, Any]:
+    config = department_config.load(home)
+    own = load_key_file(config.key_path)
+    with DepartmentStore.open(config.database_path, CLOCK) as store:
+        enrolled = signed_with(store.db, config.code, own.kid)
+        head = store.log.head(config.code)
+    return {
+        "role": "department",
+        "code": config.code,
+        "kid": own.kid.hex(),
+        "fingerprint": fingerprint(own.sign_public),
+        "enrolled": enrolled,
+        "head": head.seq if head else 0,
     }
 
 

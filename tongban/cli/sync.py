@@ -166,7 +166,22 @@ def node_run(directory: Path, listen: str | None, only: str | None) -> None:
 @click.command("run")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--listen", help="HOST:PORT of the operator web service (default: [web] listen).")
-@click.option("--only", type=click.Choice(["web", "sync"]), help="Only the web or only the sync services.")
+@click.option(
+    "--only",
+    type=click.Choice(["web", "sync", "broker"]),
+    help="Only the web, only the sync services, or only the department link ([amqp] uri).",
+)
 def central_run(directory: Path, listen: str | None, only: str | None) -> None:
-    """Run central's services in the foreground: operator web, sync endpoint, heartbeat."""
+    """Run central's services in the foreground: operator web, sync endpoint, heartbeat, department link."""
+    _run(directory, listen, only)
+
+
+@click.command("run")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--listen", help="HOST:PORT of the department desk (default: [web] listen).")
+@click.option(
+    "--only", type=click.Choice(["web", "broker"]), help="Only the desk, or only the link to central."
+)
+def department_run(directory: Path, listen: str | None, only: str | None) -> None:
+    """Run a department's services in the foreground: its desk and its link to central."""
     _run(directory, listen, only)

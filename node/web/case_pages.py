@@ -1,0 +1,178 @@
+"""The pages of a case: the list and search, a case with its history and its steps, the
+receipt, and the approver's queue.
+
+A step that is refused shows the case again with the refusal inside the step's form, the
+field at fault marked and what was typed kept; nothing is signed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from core.cases import DECISIONS, Event, State
+from core.catalog import Item
+from core.errors import ErrorCode, InputError, TongbanError
+from core.intake import materials_for
+from node.desk import Case
+from node.web.deps import DeskProvider, WorkerDesk
+from node.web.render import Ctx, status_for
+from sync.projection.case_queries import CaseEventRow
+from web.pages import page
+
+STEP_FIELDS = ("reason", "missing", "delivery", "rating")
+PAPER_OF = {
+    Event.REQUEST_SUPPLEMENT.value: "supplement",
+    Event.APPROVE.value: "approved",
+    Event.REJECT.value: "rejected",
+    Event.DELIVER.value: "delivered",
+}
+"""The paper each step prints (its template's kind)."""
+DECISION_STEPS = frozenset(e.value for e in DECISIONS)
+STATES = [s.value for s in State]
+
+
+class CasePages:
+    web: WorkerDesk = DeskProvider()
+
+    @http("GET", "/cases")
+    @page()
+    def cases(self, ctx: Ctx) -> Response:
+        args = ctx.request.args
+        query = {k: args.get(k, "").strip() for k in ("q", "state", "since", "until")}
+        try:
+            if any(query.values()):
+                found = ctx.desk.search(
+                    query["q"], state=query["state"], since=query["since"], until=query["until"]
+                )
+            else:
+                found = ctx.desk.recent(50, deciding=True)
+        except InputError as exc:
+            return ctx.render(
+                "cases.html", status=status_for(exc), query=query, cases=[], states=STATES, error=exc
+            )
+        return ctx.render("cases.html", query=query, cases=found, states=STATES)
+
+    @http("GET", "/cases/<case_no>")
+    @page()
+    def case(self, ctx: Ctx, case_no: str) -> Response:
+        return _case_page(ctx, case_no)
+
+    @http("POST", "/cases/<case_no>/step")
+    @page("clerk", "approver")
+    def step(self, ctx: Ctx, case_no: str) -> Response:
+        form = ctx.request.form
+        event = form.get("event", "")
+        assert ctx.principal is not None
+        if event in DECISION_STEPS:
+            ctx.principal.require("approver")
+        fields = {k: form.get(k, "") for k in STEP_FIELDS}
+        try:
+            ctx.desk.act(case_no, event, fields, ctx.principal.actor)
+        except TongbanError as exc:
+            typed = {"event": event, **fields}
+            return _case_page(ctx, case_no, status_for(exc), error=exc, error_at=f"step-{event}", typed=typed)
+        return ctx.redirect(f"/cases/{case_no}")
+
+    @http("GET", "/cases/<case_no>/receipt")
+    @page()
+    def receipt(self, ctx: Ctx, case_no: str) -> Response:
+        desk = ctx.desk
+        case = desk.case(case_no)
+        qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
+        item = _item_of(ctx, case)
+        intake = desk.intake_of(case_no)
+        agent = intake is not None and intake.agent is not None
+        return ctx.render(
+            "receipt.html",
+            case=case,
+            qr=qr,
+            item=item,
+            intake=intake,
+            materials=materials_for(item, agent) if item is not None else (),
+            clerk_name=desk.clerk_names().get(case.actor or "", case.actor),
+        )
+
+    @http("GET", "/cases/<case_no>/papers/<kind>")
+    @page()
+    def case_paper(self, ctx: Ctx, case_no: str, kind: str) -> Response:
+        """The 补正告知书 of the case's latest supplement request, or its decision or completion
+        notice: numbered by the case (``…-BZ1`` for the first supplement, ``…-JD``, ``…-BJ``)."""
+        desk = ctx.desk
+        case = desk.case(case_no)
+        found = paper_step(desk.events(case_no), kind)
+        if found is None:
+            raise InputError(
+                ErrorCode.NOT_FOUND, f"{case_no}: no {kind} to print", zh="该办件还没有可打印的此类文书"
+            )
+        step, suffix = found
+        shown = PAPER_OF.get(step.event, "supplement")
+        return ctx.render("case_paper.html", case=case, step=step, number=f"{case_no}-{suffix}", kind=shown)
+
+    @http("GET", "/queue")
+    @page("approver")
+    def queue(self, ctx: Ctx) -> Response:
+        args = ctx.request.args
+        node, item = args.get("node", "").strip(), args.get("item", "").strip()
+        nodes, items = ctx.desk.queue_sources()
+        return ctx.render(
+            "queue.html",
+            cases=ctx.desk.queue(node, item),
+            nodes=nodes,
+            items=items,
+            chosen={"node": node, "item": item},
+            catalog=ctx.desk.catalog(),
+        )
+
+
+def paper_step(events: list[CaseEventRow], kind: str) -> tuple[CaseEventRow, str] | None:
+    """The step a case paper of ``kind`` prints and its number's suffix: the latest
+    supplement request (``BZ`` and its count), the decision (``JD``), the delivery (``BJ``)."""
+    applied = [e for e in events if e.status == "applied"]
+    if kind == "supplement":
+        asked = [e for e in applied if e.event == Event.REQUEST_SUPPLEMENT.value]
+        return (asked[-1], f"BZ{len(asked)}") if asked else None
+    if kind == "decision":
+        decided = [e for e in applied if e.event in (Event.APPROVE.value, Event.REJECT.value)]
+        return (decided[-1], "JD") if decided else None
+    if kind == "completion":
+        done = [e for e in applied if e.event == Event.DELIVER.value]
+        return (done[-1], "BJ") if done else None
+    return None
+
+
+def _item_of(ctx: Ctx, case: Case) -> Item | None:
+    release = ctx.desk.release(case.cat) or ctx.desk.catalog()
+    return release.get(case.item) if release is not None else None
+
+
+def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Response:
+    desk = ctx.desk
+    case = desk.case(case_no)
+    steps = desk.steps(case) if _may_act(ctx) else []
+    item = _item_of(ctx, case)
+    events = desk.events(case_no)
+    extra.setdefault("typed", {})
+    intake = desk.intake_of(case_no)
+    return ctx.render(
+        "case.html",
+        status=status,
+        case=case,
+        item=item,
+        intake=intake,
+        materials=materials_for(item, intake is not None and intake.agent is not None) if item else (),
+        events=events,
+        steps=steps,
+        papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
+        people={node: desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}},
+        messages=desk.messages_of(case_no),
+        **extra,
+    )
+
+
+def _may_act(ctx: Ctx) -> bool:
+    p = ctx.principal
+    return p is not None and (p.has("clerk") or p.has("approver"))
