@@ -72,11 +72,17 @@ def label_chars(width: int) -> int:
 
 
 def share_chart(
-    parts: Sequence[tuple[str, Value]], *, title: str, empty: str = "暂无数据", width: int = 480
+    parts: Sequence[tuple[str, Value]],
+    *,
+    title: str,
+    empty: str = "暂无数据",
+    width: int = 480,
+    lang: str = "zh",
 ) -> str:
     """A stacked bar of each part's share of the total, with a legend of the percentages.
 
-    Segment widths are proportional to the values and together fill ``width``.
+    Segment widths are proportional to the values and together fill ``width``. The legend
+    is punctuated for ``lang``: full-width in Chinese (市民中心：3（25.0%）).
     """
     values = [_checked(value) for _, value in parts]
     total = sum(values)
@@ -88,7 +94,11 @@ def share_chart(
     for index, ((label, _), value) in enumerate(zip(parts, values, strict=True)):
         share = value / total
         colour = PALETTE[index % len(PALETTE)]
-        note = f"{escape(label)}: {_number(value)} ({share:.1%})"
+        note = (
+            f"{escape(label)}：{_number(value)}（{share:.1%}）"
+            if lang == "zh"
+            else f"{escape(label)}: {_number(value)} ({share:.1%})"
+        )
         out.append(
             f'<rect x="{x:.2f}" y="0" width="{width * share:.2f}" height="{ROW}" fill="{colour}">'
             f"<title>{note}</title></rect>"

@@ -109,7 +109,7 @@ def _charts(ctx: Ctx, board: Dashboard) -> dict[str, tuple[str, str]]:
         titled[f"top.{tier}"] = (title, charts.bar_chart(bars, title=title, empty=empty))
     title = ctx.t("dashboard.volumes")
     volumes = [(ctx.t(f"tier.{v.tier}"), v.cases) for v in board.volumes]
-    titled["volumes"] = (title, charts.share_chart(volumes, title=title, empty=empty))
+    titled["volumes"] = (title, charts.share_chart(volumes, title=title, empty=empty, lang=ctx.lang))
     title = ctx.t("dashboard.satisfaction")
     ratings = [(ctx.t(f"rating.{r}"), n) for r, n in board.satisfaction.items()]
     titled["satisfaction"] = (title, charts.bar_chart(ratings, title=title, empty=empty))

@@ -70,9 +70,9 @@ def test_share_segments_fill_the_width_in_proportion() -> None:
     assert widths == pytest.approx([50, 150, 200], abs=0.01)
     assert xs == pytest.approx([0, 50, 200], abs=0.01)
     assert [r.findtext(f"{SVG}title") for r in segments] == [
-        "市级: 1 (12.5%)",
-        "镇街: 3 (37.5%)",
-        "村社: 4 (50.0%)",
+        "市级：1（12.5%）",
+        "镇街：3（37.5%）",
+        "村社：4（50.0%）",
     ]
 
 
@@ -119,3 +119,10 @@ def test_negative_or_non_finite_values_are_refused(bad: float) -> None:
         bar_chart([("a", bad)], title="t")
     with pytest.raises(ValueError):
         share_chart([("a", bad)], title="t")
+
+
+def test_the_legend_is_punctuated_for_the_readers_language() -> None:
+    zh = share_chart([("市民中心", 1), ("镇（街道）", 3)], title="各层级办件量")
+    assert "市民中心：1（25.0%）" in zh and ": " not in zh.split("</svg>")[0].split("<text", 1)[1]
+    en = share_chart([("city hall", 1), ("town", 3)], title="Cases per tier", lang="en")
+    assert "city hall: 1 (25.0%)" in en
