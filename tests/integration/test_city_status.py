@@ -18,6 +18,7 @@ from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.forknet import ok
 from tests.integration.syncnet import VILLAGE_2, City, build_delegated_city
 from tests.integration.test_forks import forked_city
+from tongban.cli.city import display_width
 from web.health import SOFTWARE_VERSION
 
 TONGBAN = str(Path(sys.executable).parent / "tongban")
@@ -86,7 +87,7 @@ def test_a_fork_is_reported_and_the_command_exits_non_zero(tmp_path: Path) -> No
     assert nodes[VILLAGE]["forks"] == 1 and "1 fork(s)" in nodes[VILLAGE]["attention"]
     code, out = command(city)
     assert code == 1 and f"! {VILLAGE} 新阳村便民服务中心: 1 fork(s)" in out, out
-    assert out.splitlines()[0].split()[:3] == ["code", "tier", "version"]
+    assert out.splitlines()[0].split()[:3] == ["code", "name", "tier"]
 
 
 def test_the_command_prints_every_node_in_one_table(tmp_path: Path) -> None:
@@ -94,9 +95,11 @@ def test_the_command_prints_every_node_in_one_table(tmp_path: Path) -> None:
     # the city's clock runs an hour behind this machine's: a generous staleness
     code, out = command(city, "--stale-minutes", "600")
     lines = out.splitlines()
-    header = "code tier version protocol last contact backlog rejected forks cert expires catalog"
+    header = "code name tier version protocol last contact backlog rejected forks cert expires catalog"
     assert lines[0].split() == header.split()
     assert [line.split()[0] for line in lines[1:4]] == [TOWN, VILLAGE, VILLAGE_2]
+    assert lines[2].split()[1] == "新阳村便民服务中心"  # names beside the codes, aligned
+    assert len({display_width(line[: line.index(" village") + 1]) for line in lines[2:4]}) == 1
     assert (code, lines[-1]) == (0, "all 3 nodes fine"), out
     code, out = command(city, "--stale-minutes", "1")  # an hour without a session: stale
     assert code == 1 and f"! {VILLAGE} 新阳村便民服务中心: stale: last contact" in out, out

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 import click
@@ -32,6 +33,7 @@ CLOCK = SystemClock()
 STATUS_PLAYBOOK = Path("ansible/city-status.yml")
 COLUMNS = (
     "code",
+    "name",
     "tier",
     "version",
     "protocol",
@@ -121,14 +123,22 @@ def from_controller(tree: Path, playbook: Path, stale_minutes: int) -> tuple[int
 
 def table(rows: list[NodeStatus], now: int) -> str:
     cells = [COLUMNS, *(_cells(r, now) for r in rows)]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(len(COLUMNS))).rstrip() for c in cells]
+    widths = [max(display_width(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(c[i] + " " * (widths[i] - display_width(c[i])) for i in range(len(COLUMNS))).rstrip()
+        for c in cells
+    ]
     for row in rows:
         if row.attention:
             lines.append(f"! {row.code} {row.name}: {'; '.join(row.attention)}")
     if not any(r.attention for r in rows):
         lines.append(f"all {len(rows)} nodes fine")
     return "\n".join(lines)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _cells(row: NodeStatus, now: int) -> tuple[str, ...]:
@@ -139,6 +149,7 @@ def _cells(row: NodeStatus, now: int) -> tuple[str, ...]:
     expires = "revoked" if row.revoked else "-" if row.cert_expires is None else _date(row.cert_expires)
     return (
         ("  " if row.tier == "village" else "") + row.code,
+        row.name or "-",
         row.tier,
         row.version or "-",
         number(row.protocol),
