@@ -515,7 +515,7 @@ def test_city_status_from_the_controller_with_the_org_tree(city: City) -> None:
     assert {TOWN, VILLAGE} <= set(rows) and rows[VILLAGE]["last_contact"] is not None
     assert rows[VILLAGE]["protocol"] is not None and not rows[VILLAGE]["revoked"]
     shown = subprocess.run([TONGBAN, *args], capture_output=True, text=True, timeout=300)
-    assert shown.returncode == listed.returncode and shown.stdout.split()[:3] == ["code", "tier", "version"]
+    assert shown.returncode == listed.returncode and shown.stdout.split()[:3] == ["code", "name", "tier"]
 
 
 def test_decommissioning_the_village(city: City) -> None:

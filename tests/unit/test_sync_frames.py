@@ -18,6 +18,7 @@ from core.errors import ErrorCode
 from sync.link.protocol import (
     BATCH_RECORDS,
     MAX_MESSAGE,
+    VERSIONS,
     Message,
     SyncError,
     Type,
@@ -70,7 +71,8 @@ BAD_VERSION_FRAMES = (
     b"other/1",
     b"tongban-sync/1/1",
 )
-OTHER_VERSION_FRAMES = (b"tongban-sync/0", b"tongban-sync/1", b"tongban-sync/3", b"tongban-sync/9999")
+OTHER_VERSION_FRAMES = tuple(f"tongban-sync/{v}".encode() for v in (0, *VERSIONS[1:], VERSIONS[0] + 1, 9999))
+"""Well-formed version frames other than the newest version, which a session agrees on."""
 BAD_TYPE_FRAMES = (b"", b"hello", b"GOSSIP", b"HELLO ", b"\xff\xfe", b"BATCH\x00")
 
 
