@@ -5,6 +5,8 @@ case from a village window reaches the desk and its decision comes back to the v
 
 from __future__ import annotations
 
+import random
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +22,6 @@ from core.clock import SystemClock
 from node.card_reader import reader_for
 from node.desk import IntakeForm
 from tests.helpers import open_desk, wait_for
-from tests.integration.webnode import free_port
 from tongban import rabbitmq
 
 pytestmark = pytest.mark.slow
@@ -32,10 +33,24 @@ def tongban(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def demo_ports() -> int:
+    """A base port for the demo with its web (base…+9), sync (+100…) and broker (+200…) ports
+    free, below the ephemeral range, so no outgoing connection takes one of them meanwhile."""
+    for base in random.sample(range(20_000, 32_000, 10), 50):
+        try:
+            for port in (base + offset + i for offset in (0, 100, 200) for i in range(10)):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no free ports for the demo")
+
+
 def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     assert tongban("demo", "init", str(home)).returncode == 0
-    port = free_port()
+    port = demo_ports()
     started = tongban("demo", "start", str(home), "--port", str(port))
     try:
         assert started.returncode == 0, started.stderr
