@@ -3,7 +3,8 @@
 # (without one every Chinese character is a box in a screenshot or a PDF), iproute2 +
 # nftables for the sync tests that shape a link inside network namespaces, and RabbitMQ for
 # the department tests (each test session starts its own broker on loopback, by PID), nginx
-# and openssl for the TLS test (it runs its own nginx in front of a node, on loopback).
+# and openssl for the TLS test (it runs its own nginx in front of a node, on loopback), sudo
+# for the provisioning test that runs the roles as a non-root service account.
 # Installs only what is missing; needs root (or sudo) the first time.
 #
 # rabbitmq-server and nginx must not run as services here: the install is kept from starting it
@@ -11,7 +12,7 @@
 # nothing listens on 5672 or 4369; the demo and the tests start private brokers of their own.
 set -euo pipefail
 
-packages=(chromium fonts-noto-cjk iproute2 nftables rabbitmq-server nginx-light openssl)
+packages=(chromium fonts-noto-cjk iproute2 nftables rabbitmq-server nginx-light openssl sudo)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
