@@ -23,7 +23,11 @@ can count the working days to add to the deadline.
 Body of a case event (carried in decision/status records; canonical CBOR)::
 
     {"event": tstr, "at": uint, "reason": tstr, "missing": [tstr, ...],
-     "delivery": tstr | absent, "rating": uint 1..5 | absent}
+     "delivery": tstr | absent, "rating": uint 1..5 | absent,
+     "files": [file ref, ...] | absent}
+
+``files`` (:mod:`core.files`) is present only when not empty, and only on the events that
+bring pages (:data:`FILE_EVENTS`): a supplement's pages, a decision's document.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from core.catalog import Mode
 from core.errors import ErrorCode, InputError
+from core.files import FileRef, refs_from_body, refs_to_body
 
 
 class State(StrEnum):
@@ -157,6 +162,9 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 
 # -- who takes which step, and when a case runs late ----------------------------------------
 
+FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT})
+"""Events whose record may list files: the supplement's pages, the decision's document."""
+
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 """Events only the deciding node may make; every other event belongs to the intake node."""
 
@@ -189,8 +197,9 @@ class CaseEvent:
 
     ``reject`` needs a ``reason``; ``request_supplement`` needs the ``missing`` materials
     or a ``reason`` (一次性告知: say everything at once); ``deliver`` needs a
-    ``delivery`` method; ``rate`` needs a ``rating``. Fields that do not belong to the
-    event must be left empty.
+    ``delivery`` method; ``rate`` needs a ``rating``; only the events of
+    :data:`FILE_EVENTS` may list ``files``. Fields that do not belong to the event must be
+    left empty.
     """
 
     kind: Event
@@ -199,6 +208,7 @@ class CaseEvent:
     missing: tuple[str, ...] = ()
     delivery: Delivery | None = None
     rating: Rating | None = None
+    files: tuple[FileRef, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Event):
@@ -226,6 +236,10 @@ class CaseEvent:
             raise _refuse("rate: a rating 1–5 is required" if k is Event.RATE else f"{k.value}: no rating")
         if self.rating is not None and not isinstance(self.rating, Rating):
             raise _refuse("rate: rating must be 1–5")
+        if not isinstance(self.files, tuple) or not all(isinstance(f, FileRef) for f in self.files):
+            raise _refuse(f"{k.value}: files must be a tuple of file refs")
+        if self.files and k not in FILE_EVENTS:
+            raise _refuse(f"{k.value}: files belong only to supply, approve and reject")
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -238,6 +252,8 @@ class CaseEvent:
             body["delivery"] = self.delivery.value
         if self.rating is not None:
             body["rating"] = int(self.rating)
+        if self.files:
+            body["files"] = refs_to_body(self.files)
         return body
 
     @classmethod
@@ -272,11 +288,12 @@ class CaseEvent:
             missing=tuple(missing),
             delivery=_DELIVERIES[delivery] if delivery is not None else None,
             rating=_RATINGS[rating] if rating is not None else None,
+            files=refs_from_body(body["files"]) if "files" in body else (),
         )
 
 
 _EVENT_REQUIRED = frozenset({"event", "at", "reason", "missing"})
-_EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating"}
+_EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating", "files"}
 _EVENTS = {e.value: e for e in Event}
 _DELIVERIES = {d.value: d for d in Delivery}
 _RATINGS = {int(r): r for r in Rating}

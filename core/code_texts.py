@@ -386,6 +386,62 @@ TEXTS: dict[ErrorCode, tuple[str, str]] = {
         "另一次部署正在对这份组织架构运行，请等它结束后再试",
         "Another provisioning run of this org tree is in progress; try again when it has finished",
     ),
+    ErrorCode.FILE_TYPE: (
+        "只能上传 JPEG、PNG 图片或 PDF 文件",
+        "Only JPEG or PNG images and PDF files can be taken in",
+    ),
+    ErrorCode.FILE_TYPE_MISMATCH: (
+        "文件内容与文件名所示的类型不符，请重新扫描或拍照",
+        "The file's content is not the type its name says: scan or photograph the page again",
+    ),
+    ErrorCode.FILE_BOMB: (
+        "图片像素过多，无法处理，请降低扫描分辨率后重试",
+        "The image has too many pixels to process: scan at a lower resolution and try again",
+    ),
+    ErrorCode.FILE_DAMAGED: (
+        "文件已损坏或不完整，请重新扫描或拍照",
+        "The file is damaged or incomplete: scan or photograph the page again",
+    ),
+    ErrorCode.FILE_TOO_LARGE: (
+        "文件超过大小上限，请降低扫描分辨率或分页扫描",
+        "The file is larger than allowed: scan at a lower resolution or page by page",
+    ),
+    ErrorCode.FILE_CASE_TOO_LARGE: (
+        "本办件的材料文件总量超过上限",
+        "The files of this case (or of this one step) are more than allowed in total",
+    ),
+    ErrorCode.FILE_HASH: (
+        "文件内容与记录中的校验值不符，文件可能已损坏",
+        "The file's content does not match its hash: it may be damaged",
+    ),
+    ErrorCode.FILE_OFFSET: (
+        "文件续传位置与已收到的部分不符",
+        "The file chunk does not continue where the part already received ends",
+    ),
+    ErrorCode.FILE_UNREFERENCED: (
+        "该文件不属于本节点持有的任何记录，不予接收",
+        "No record held here refers to this file: it is not taken",
+    ),
+    ErrorCode.FILE_SCOPE: (
+        "该文件不属于此办件或不在对方的管辖范围内",
+        "The file does not belong to this case, or to a case of the sender's area",
+    ),
+    ErrorCode.FILE_FLOOD: (
+        "本次同步收到的文件过多，其余的下次再传",
+        "Too many files in one sync session: the rest wait for the next one",
+    ),
+    ErrorCode.FILE_BUDGET: (
+        "本机材料文件存储空间已满，请联系运维人员",
+        "The file store's disk budget is used up: call the operator",
+    ),
+    ErrorCode.FILE_MISSING: (
+        "本机尚未收到该文件（可能仍在同步中）",
+        "This file is not held here (yet): it may still be on its way",
+    ),
+    ErrorCode.FILE_FORBIDDEN: (
+        "无权查看此办件的材料文件",
+        "You are not allowed to see the files of this case",
+    ),
 }
 
 

@@ -167,6 +167,8 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_ACCOUNT_UNKNOWN", "E_PASSWORD_WEAK", "E_NOT_FOUND", "E_REQUEST_TOO_LARGE", "E_DRAFT_",
             "E_REQUEST_JSON", "E_REQUEST_TYPE", "E_READER_",
             "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
+            "E_FILE_TYPE", "E_FILE_TYPE_MISMATCH", "E_FILE_BOMB", "E_FILE_DAMAGED", "E_FILE_TOO_LARGE",
+            "E_FILE_CASE_TOO_LARGE", "E_FILE_SCOPE",
         ),
     ),
     (
@@ -176,7 +178,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_", "E_FILE_FORBIDDEN",
         ),
     ),
     (
@@ -189,7 +191,13 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         ),
     ),
     (KeyFileError, _codes("E_KEY_FILE_", "E_KEY_MISSING")),
-    (StoreError, _codes("E_STORE_", "E_VERIFY_FAILED", "E_CENTRAL_REBUILDING")),
+    (
+        StoreError,
+        _codes(
+            "E_STORE_", "E_VERIFY_FAILED", "E_CENTRAL_REBUILDING", "E_FILE_HASH", "E_FILE_BUDGET",
+            "E_FILE_MISSING", "E_FILE_OFFSET",
+        ),
+    ),
     (EnrollmentError, _codes("E_ENROLL_", "E_ALREADY_ENROLLED", "E_NOT_ENROLLED")),
     (ConfigError, _codes("E_CONFIG", "E_NOT_INITIALIZED", "E_PROVISION_BUSY")),
     (
@@ -197,6 +205,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
         _codes(
             "E_SYNC_PROTOCOL", "E_SYNC_VERSION", "E_SYNC_TOO_LARGE", "E_SYNC_PEER_", "E_SYNC_CREDIT",
             "E_SYNC_TIMEOUT", "E_SYNC_UNREACHABLE", "E_SYNC_BUSY", "E_SYNC_FLOOD", "E_BROKER_",
+            "E_FILE_UNREFERENCED", "E_FILE_FLOOD",
         ),
     ),
     (InternalError, _codes("E_INTERNAL")),

@@ -21,10 +21,11 @@ Body of a ``case.intake`` record (canonical CBOR, text keys)::
      "deadline": tstr,               # YYYY-MM-DD
      "flags": [tstr, ...],           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
      ? "agent": {"name": tstr, "doc_type": tstr, "doc_no": tstr, "phone": tstr},
-     ? "extra": {code: tstr, ...}}   # the item's extra fields, as checked
+     ? "extra": {code: tstr, ...},   # the item's extra fields, as checked
+     ? "files": [file ref, ...]}     # the scanned pages, in page order (core.files)
 
-The keys marked ``?`` are present exactly when not empty, so an intake without an agent or
-extra fields has the body it always had.
+The keys marked ``?`` are present exactly when not empty, so an intake without an agent,
+extra fields or files has the body it always had.
 
 **The applicant** is a person (an ID document) or, for an enterprise or organisation, the
 body itself under its unified social credit code (``doc_type`` ``uscc``; its name may
@@ -45,6 +46,7 @@ from typing import Any
 from core.catalog import Item, Material, Mode
 from core.documents import DocType, validate_document
 from core.errors import ErrorCode, InputError
+from core.files import FileRef, refs_from_body, refs_to_body
 
 MAX_NAME = 50
 MAX_NOTES = 500
@@ -309,6 +311,7 @@ class Intake:
     grant: bytes | None = None
     agent: Applicant | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    files: tuple[FileRef, ...] = ()
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -331,6 +334,8 @@ class Intake:
             body["agent"] = self.agent.to_body()
         if self.extra:
             body["extra"] = dict(self.extra)
+        if self.files:
+            body["files"] = refs_to_body(self.files)
         return body
 
     @classmethod
@@ -370,6 +375,7 @@ class Intake:
         if mode not in (Mode.DIRECT, Mode.PROXY):
             raise InputError(ErrorCode.FIELD_INVALID, "case.intake: a case is direct or proxy")
         case_node(body["case"])
+        files = refs_from_body(body["files"]) if "files" in body else ()
         return cls(
             case=body["case"],
             item=body["item"],
@@ -386,6 +392,7 @@ class Intake:
             grant=grant,
             agent=agent,
             extra=tuple(extra.items()),
+            files=files,
         )
 
 
@@ -420,6 +427,7 @@ _INTAKE_KEYS = frozenset(
         "flags",
         "agent",
         "extra",
+        "files",
     }
 )
-_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra"})
+_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra", "files"})

@@ -24,6 +24,7 @@ from sync.projection.cases import CASE_QUARANTINE, CASE_TABLES, CaseProjector
 from sync.projection.catalog import CATALOG_TABLES
 from sync.projection.clerks import CLERK_TABLES
 from sync.projection.departments import DEPARTMENT_TABLES
+from sync.projection.files import FILE_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
 from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
@@ -89,6 +90,8 @@ def _quarantined_cases(db: Database) -> None:
 
 # No store written before it holds a department.cert (the kind came with it): nothing to project.
 _ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
+# No store written before it holds a record with files (the field came with it): nothing to project.
+_ddl(log_migrations, "0012_files", FILE_TABLES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

@@ -16,6 +16,7 @@ calendars    calendar_releases                                      calendar.rel
 status       node_status, link_receipts                             node.status, link.receipt
 heartbeat    heartbeat                                              central.heartbeat
 departments  department_items                                       department.cert
+files        file_refs; files_held (the file store's bookkeeping)   case.intake, case.event
 ===========  =====================================================  ==========================
 
 ``delegation`` issues, revokes and renews grants and answers what a node may do with an
@@ -29,6 +30,7 @@ from sync.projection.cases import CaseProjector
 from sync.projection.catalog import CatalogProjector
 from sync.projection.clerks import ClerkProjector
 from sync.projection.departments import DepartmentProjector
+from sync.projection.files import FileRefProjector
 from sync.projection.grants import GrantProjector
 from sync.projection.heartbeat import HeartbeatProjector
 from sync.projection.status import StatusProjector
@@ -46,4 +48,5 @@ def standard() -> tuple[Projector, ...]:
         CalendarProjector(),
         StatusProjector(),
         DepartmentProjector(),
+        FileRefProjector(),
     )

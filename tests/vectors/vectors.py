@@ -83,7 +83,59 @@ def build() -> list[tuple[str, Record]]:
         ),
         TOWN,
     )
-    return [("genesis", genesis), ("town certificate", cert), ("town enrolled", enrolled)]
+    intake = seal(
+        Payload(
+            net=NET,
+            kind=kinds.CASE_INTAKE,
+            origin="330481104",
+            kid=TOWN.kid,
+            seq=2,
+            prev=enrolled.id,
+            ts=T0 + 180,
+            body={
+                "case": "330481104-20260101-0001",
+                "item": "GA-0001",
+                "item_name": "居住证办理",
+                "cat": 1,
+                "mode": "direct",
+                "decider": "330481104",
+                "applicant": {
+                    "name": "王秀英",
+                    "doc_type": "resident_id",
+                    "doc_no": "11010519491231002X",
+                    "phone": "13800138000",
+                },
+                "materials": ["id_card"],
+                "notes": "",
+                "limit": 7,
+                "deadline": "2026-01-12",
+                "flags": [],
+                # the scanned pages: the signature covers each page's hash
+                "files": [
+                    {
+                        "sha256": bytes(range(32)),
+                        "size": 251_904,
+                        "type": "image/jpeg",
+                        "material": "id_card",
+                    },
+                    {
+                        "sha256": bytes(range(32, 64)),
+                        "size": 88_412,
+                        "type": "application/pdf",
+                        "material": "id_card",
+                    },
+                ],
+            },
+            actor="wangli",
+        ),
+        TOWN,
+    )
+    return [
+        ("genesis", genesis),
+        ("town certificate", cert),
+        ("town enrolled", enrolled),
+        ("town case intake with two scanned pages", intake),
+    ]
 
 
 def as_json(records: list[tuple[str, Record]]) -> dict[str, Any]:
