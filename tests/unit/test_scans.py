@@ -1,0 +1,236 @@
+"""Scans judged by their bytes, cleaned of metadata, made small — or refused with a stable code.
+
+Every file here is a real one, made with Pillow or written out as PDF text.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+
+import pytest
+from PIL import ExifTags, Image
+
+from core.errors import ErrorCode, InputError, TongbanError
+from core.files import JPEG, PDF, PNG
+from core.scans import MAX_PIXELS, Scan, normalise, pdf_is_active, sniff
+
+
+def jpeg(size: tuple[int, int] = (400, 300), *, exif: Image.Exif | None = None, quality: int = 90) -> bytes:
+    image = Image.new("RGB", size)
+    image.putdata(
+        [((x * 7) % 256, (y * 3) % 256, (x + y) % 256) for y in range(size[1]) for x in range(size[0])]
+    )
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, exif=exif.tobytes() if exif is not None else b"")
+    return out.getvalue()
+
+
+def png(size: tuple[int, int] = (300, 200), mode: str = "RGB") -> bytes:
+    image = Image.new(mode, size, "white")
+    for x in range(0, size[0], 10):
+        for y in range(size[1]):
+            image.putpixel((x, y), 0 if mode in ("L", "1") else (0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def phone_photo() -> bytes:
+    """A phone's photo: taken sideways (orientation 6), with its make and GPS position."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (30.0, 31.0, 12.5),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (120.0, 41.0, 3.0),
+    }
+    return jpeg((800, 600), exif=exif)
+
+
+def pdf(*objects: bytes) -> bytes:
+    """A PDF of ``objects`` (object 1 the catalog), with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+PAGES = (
+    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+)
+PLAIN_PDF = pdf(b"<< /Type /Catalog /Pages 2 0 R >>", *PAGES)
+
+
+def refused(data: bytes, name: str) -> ErrorCode:
+    with pytest.raises(InputError) as err:
+        normalise(data, name)
+    return err.value.code
+
+
+def test_a_phone_photo_loses_its_gps_and_every_other_tag_and_stands_upright() -> None:
+    photo = phone_photo()
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the test's premise
+    scan = normalise(photo, "IMG_0001.JPG")
+    assert scan.type == JPEG and (scan.width, scan.height) == (600, 800)  # turned upright
+    kept = Image.open(io.BytesIO(scan.data))
+    assert kept.format == "JPEG" and kept.size == (600, 800)
+    assert dict(kept.getexif()) == {} and "exif" not in kept.info
+    assert b"PhoneMaker" not in scan.data and b"Exif" not in scan.data
+
+
+def test_a_large_png_is_scaled_down_and_stays_a_png() -> None:
+    scan = normalise(png((3000, 1500)), "scan.png", max_side=1000)
+    assert scan.type == PNG and (scan.width, scan.height) == (1000, 500)
+    assert Image.open(io.BytesIO(scan.data)).size == (1000, 500)
+
+
+def test_a_small_image_keeps_its_size() -> None:
+    scan = normalise(jpeg((400, 300)), "page.jpeg")
+    assert (scan.width, scan.height, scan.pages, scan.active) == (400, 300, 1, False)
+
+
+def test_a_name_without_an_extension_is_judged_by_its_bytes() -> None:
+    assert normalise(png(), "scanner-0001").type == PNG
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header says ``width`` × ``height``, with a few bytes of pixel data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("size", [(30_000, 30_000), (10_000, 5_001), (8_000, 7_000)])
+def test_a_decompression_bomb_is_refused_from_its_header(size: tuple[int, int]) -> None:
+    data = png_header(*size)
+    assert len(data) < 200 and size[0] * size[1] > MAX_PIXELS
+    assert refused(data, "bomb.png") is ErrorCode.FILE_BOMB
+
+
+def test_a_truncated_jpeg_is_damaged() -> None:
+    data = jpeg((400, 300))
+    assert refused(data[: len(data) * 2 // 3], "half.jpg") is ErrorCode.FILE_DAMAGED
+
+
+def test_a_pdf_named_jpg_is_a_mismatch_and_says_both_types() -> None:
+    with pytest.raises(InputError) as err:
+        normalise(PLAIN_PDF, "photo.jpg")
+    assert err.value.code is ErrorCode.FILE_TYPE_MISMATCH
+    assert "PDF" in err.value.text("zh") and "JPEG" in err.value.text("zh")
+    assert refused(png(), "page.jpg") is ErrorCode.FILE_TYPE_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ("申请书\n姓名：王秀英\n".encode(), "申请书.txt"),
+        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "a.gif"),
+        (b"", "empty.jpg"),
+        (b"PK\x03\x04", "scan.pdf"),
+    ],
+)
+def test_anything_but_jpeg_png_and_pdf_is_refused(data: bytes, name: str) -> None:
+    assert refused(data, name) is ErrorCode.FILE_TYPE
+
+
+def test_a_plain_pdf_is_kept_byte_for_byte() -> None:
+    scan = normalise(PLAIN_PDF, "申请表.pdf")
+    assert scan == Scan(PLAIN_PDF, PDF, 595, 842, 1, False)
+    assert not pdf_is_active(PLAIN_PDF)
+
+
+@pytest.mark.parametrize(
+    "objects",
+    [
+        (
+            b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>",
+            *PAGES,
+            b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>",
+        ),
+        # the name written with an escape, which a byte search does not find
+        (
+            b"<< /Type /Catalog /Pages 2 0 R /Names << /J#61vaScript 4 0 R >> >>",
+            *PAGES,
+            b"<< /Names [(x) 5 0 R] >>",
+            b"<< /S /J#61vaScript /J#53 (app.alert\\(1\\)) >>",
+        ),
+        (b"<< /Type /Catalog /Pages 2 0 R /AA << /O 4 0 R >> >>", *PAGES, b"<< /S /Launch /F (cmd.exe) >>"),
+        (
+            b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles 4 0 R >> >>",
+            *PAGES,
+            b"<< /Names [(a.exe) << /Type /Filespec /F (a.exe) >>] >>",
+        ),
+    ],
+)
+def test_a_pdf_with_active_content_is_kept_but_marked_active(objects: tuple[bytes, ...]) -> None:
+    data = pdf(*objects)
+    scan = normalise(data, "letter.pdf")
+    assert scan.active and scan.data == data and scan.pages == 1
+    assert pdf_is_active(data)
+
+
+def test_a_truncated_pdf_is_damaged() -> None:
+    assert refused(PLAIN_PDF[:-40], "letter.pdf") is ErrorCode.FILE_DAMAGED
+    assert refused(b"%PDF-1.4\n garbage \n%%EOF\n", "letter.pdf") is ErrorCode.FILE_DAMAGED
+
+
+def test_a_pdf_over_the_cap_is_too_large() -> None:
+    big = PLAIN_PDF[:-6] + b" " * (10 * 1024 * 1024) + b"%%EOF\n"
+    assert refused(big, "big.pdf") is ErrorCode.FILE_TOO_LARGE
+
+
+def test_sniff_reads_only_the_magic() -> None:
+    assert (sniff(jpeg()), sniff(png()), sniff(PLAIN_PDF), sniff(b"hello")) == (JPEG, PNG, PDF, None)
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png", "pdf"])
+def test_mutated_files_give_a_scan_or_a_file_code_and_nothing_else(kind: str) -> None:
+    """Random byte flips, insertions and cuts of valid files: never another exception."""
+    valid = {"jpeg": jpeg((120, 90)), "png": png((90, 60)), "pdf": pdf(*_js_objects())}[kind]
+    name = f"page.{kind}"
+    rng = random.Random(f"fuzz/{kind}")
+    outcomes: set[str] = set()
+    for _ in range(150):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(data))
+            choice = rng.random()
+            if choice < 0.6:
+                data[at] = rng.randrange(256)
+            elif choice < 0.8:
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+            else:
+                del data[at : at + rng.randint(1, 64)]
+        try:
+            scan = normalise(bytes(data), name)
+        except TongbanError as exc:
+            assert exc.code.value.startswith("E_FILE_"), exc
+            outcomes.add(exc.code.value)
+        else:
+            assert scan.type in (JPEG, PNG, PDF) and scan.data
+            outcomes.add("scan")
+    assert "scan" in outcomes and len(outcomes) > 1  # the mutations reach both sides
+
+
+def _js_objects() -> tuple[bytes, ...]:
+    return (b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>", *PAGES, b"<< /S /JavaScript /JS (x) >>")
