@@ -42,7 +42,10 @@ from central.department_store import OUTBOX_TABLES, OutboxProjector
 from core.clock import Clock
 from core.errors import ErrorCode
 from sync import projection
+from sync.projection import files
+from sync.record import filestore
 from sync.record.db import execute_all, open_database, quick_check, transaction
+from sync.record.filestore import FileStore
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog
 from sync.schema import log_migrations, sync_migrations
@@ -207,14 +210,15 @@ class CentralStore:
     A context manager: ``with CentralStore.open(path, clock) as store`` closes it.
     """
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, files: FileStore) -> None:
         self.db = db
+        self.files = files  # every file of every case of the city, beside the database
         # The outbox is written in the transaction that stores each record departments see.
         self.log = RecordLog(db, clock, (*projection.standard(), OutboxProjector()))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:
-        return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+        return cls(open_database(path, MIGRATION_SETS, create=create), clock, filestore.beside(path))
 
     def check(self) -> None:
         """The first check before a service starts on the store (:func:`quick_check`)."""
@@ -361,4 +365,6 @@ class CentralStore:
 
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify central's store at ``path`` from its signed bytes (:func:`verify_store`)."""
-    return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    report = verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    files.verify_files(path, report)
+    return report

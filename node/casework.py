@@ -11,6 +11,8 @@ what depends on the reader (overdue today, taken in here).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -30,6 +32,7 @@ from core.catalog import Mode
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
+from node.files import Attachment
 from node.store import NodeStore
 from sync.link.store import link_state
 from sync.projection import case_queries
@@ -86,8 +89,18 @@ class Casework:
             raise InputError(ErrorCode.CASE_UNKNOWN, case_no)
         return self.shown([row])[0]
 
-    def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
-        """Apply one step to a case held here, if this node may take it."""
+    def act(
+        self,
+        case_no: str,
+        event: str,
+        fields: dict[str, Any],
+        actor: str,
+        pages: Callable[[Case, Event], Attachment] | None = None,
+    ) -> Case:
+        """Apply one step to a case held here, if this node may take it.
+
+        ``pages``: the step's files (:mod:`node.files`), checked once the step is known to be
+        allowed; their blobs are stored with the step's record or not at all."""
         case = self.case(case_no)
         if case.quarantined:
             raise AuthorityError(
@@ -115,8 +128,15 @@ class Casework:
                 f"{kind.value} is not possible in state {state.state.value}",
                 zh=f"办件当前为“{state.state.zh}”，不能“{kind.zh}”",
             )
-        with transaction(self.db):
+        attachment = pages(case, kind) if pages is not None else None
+        if attachment is None or not attachment.refs:
+            with transaction(self.db):
+                self.append_event(case_no, step, actor)
+            return self.case(case_no)
+        step = dataclasses.replace(step, files=attachment.refs)
+        with attachment.storing(), transaction(self.db):
             self.append_event(case_no, step, actor)
+            attachment.note_held()
         return self.case(case_no)
 
     def steps(self, case: CaseRow) -> list[str]:

@@ -89,6 +89,20 @@ class SmsSection:
             )
 
 
+@dataclass(frozen=True)
+class FilesSection:
+    """[files]: the scanned pages of the cases (:mod:`node.files`)."""
+
+    budget_mb: int = 2048  # disk the file store may use; a warning at 90 %, E_FILE_BUDGET past it
+    keep_days: int = 30  # a village removes a file central holds this many days after its case closed
+
+    def __post_init__(self) -> None:
+        if self.budget_mb < 1:
+            raise ConfigError(ErrorCode.CONFIG, f"files.budget_mb: {self.budget_mb} is not a positive size")
+        if self.keep_days < 0:
+            raise ConfigError(ErrorCode.CONFIG, f"files.keep_days: {self.keep_days} is negative")
+
+
 READER_KINDS = ("none", "simulated")
 SMS_GATEWAYS = ("none", "log")
 
@@ -102,6 +116,7 @@ class NodeConfig:
     sync: SyncSection = SyncSection()
     reader: ReaderSection = ReaderSection()
     sms: SmsSection = SmsSection()
+    files: FilesSection = FilesSection()
 
     @property
     def tier(self) -> Tier:
@@ -123,6 +138,7 @@ LAYOUT: dict[str, type] = {
     "sync": SyncSection,
     "reader": ReaderSection,
     "sms": SmsSection,
+    "files": FilesSection,
 }
 
 
@@ -141,6 +157,7 @@ def load(home: Path) -> NodeConfig:
             sync=parsed["sync"],
             reader=parsed["reader"],
             sms=parsed["sms"],
+            files=parsed["files"],
         )
         tier = parse_tier(config.node.tier)
         if tier in (Tier.CENTRAL, Tier.DEPARTMENT):

@@ -5,6 +5,7 @@ the rules are the same everywhere. The desk composes the parts, each in its own 
 
 * :mod:`node.holdings` — the catalog, grants and heartbeat held, what they allow, banners;
 * :mod:`node.intake` — the intake form, its checks, the one-time notice, taking a case in;
+* :mod:`node.files` — the scanned pages of the cases: taken in, shown, the store kept tidy;
 * :mod:`node.casework` — the steps of a case, and a case as the node shows it;
 * :mod:`node.delegation` — a town's sub-delegation to its villages;
 * :mod:`sync.projection.case_queries` — reading cases (search, recent, queue, counts);
@@ -20,16 +21,19 @@ projections; nothing needs the network. ``Desk.open`` is a context manager::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from core.cases import State
+from core.cases import Event, State
 from core.catalog import CatalogRelease
 from core.clock import CHINA, Clock, local_date
 from core.errors import ErrorCode, InputError, StoreError
+from core.files import DECISION_MATERIAL, FileRef
 from core.intake import Intake, Notice, clean_text
 from node import config as node_config
 from node.card_reader import IdCard, reader_for
@@ -37,6 +41,7 @@ from node.casework import Case, Casework
 from node.clerks import Clerks
 from node.config import NodeConfig
 from node.delegation import Delegation
+from node.files import MIB, Attachment, CaseFiles, ShownFile, Upload, step_materials
 from node.holdings import Banner, Holdings
 from node.intake import Checked, IntakeForm, Intakes
 from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
@@ -53,7 +58,7 @@ from sync.record.arrival import newest_arrival
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.watermark import SigningGuard, Watermark, beside, guard_of, watermarked
 
-__all__ = ["Banner", "Case", "Checked", "Desk", "IntakeForm", "SyncStatus"]
+__all__ = ["Banner", "Case", "Checked", "Desk", "IntakeForm", "ShownFile", "SyncStatus", "Upload"]
 
 DAY = 86_400
 SOON_DAYS = 2
@@ -96,7 +101,8 @@ class Desk:
         self.keys = signing_keys(node_keys, store, self.code, config.key_path)
         self.holdings = Holdings(store, self.code, self.tier, clock, guard_of(self.keys))
         self.casework = Casework(store, self.keys, self.code, clock)
-        self.intakes = Intakes(self.holdings, self.casework, config.node.name, clock)
+        self.case_files = CaseFiles(store, config.files, self.tier, clock)
+        self.intakes = Intakes(self.holdings, self.casework, self.case_files, config.node.name, clock)
         self.delegation = Delegation(store, self.keys, self.code, clock)
 
     @classmethod
@@ -143,7 +149,12 @@ class Desk:
         return self.holdings.items()
 
     def banners(self) -> list[Banner]:
-        return self.holdings.banners()
+        out = self.holdings.banners()
+        if self.case_files.near_budget():
+            used, budget = self.case_files.used()
+            level = "error" if used >= budget else "warn"
+            out.append(Banner(level, ErrorCode.FILE_BUDGET.value, f"{used // MIB} / {budget // MIB} MB"))
+        return out
 
     # -- intake and case steps --------------------------------------------------------------
 
@@ -197,8 +208,44 @@ class Desk:
             raise InputError(ErrorCode.NOT_FOUND, number)
         return found
 
-    def act(self, case_no: str, event: str, fields: dict[str, Any], actor: str) -> Case:
-        return self.casework.act(case_no, event, fields, actor)
+    def act(
+        self, case_no: str, event: str, fields: dict[str, Any], actor: str, uploads: Sequence[Upload] = ()
+    ) -> Case:
+        """One step on a case. ``uploads``: the supplement's pages (``supply``: materials of
+        the case's item) or the decision's document (``approve``/``reject``: material
+        ``decision``, or none given), stored with the step's record or not at all."""
+        if not uploads:
+            return self.casework.act(case_no, event, fields, actor)
+
+        def pages(case: Case, kind: Event) -> Attachment:
+            given = [
+                dataclasses.replace(u, material=DECISION_MATERIAL)
+                if kind in (Event.APPROVE, Event.REJECT) and not u.material
+                else u
+                for u in uploads
+            ]
+            release = self.release(case.cat)
+            item = release.get(case.item) if release is not None else None
+            intake = self.intake_of(case_no)
+            allowed = step_materials(kind, case, item, agent=intake is not None and intake.agent is not None)
+            return self.case_files.attach(self.case_files.scan(given), allowed, case_no)
+
+        return self.casework.act(case_no, event, fields, actor, pages=pages)
+
+    def files_of(self, case_no: str) -> list[ShownFile]:
+        """Every file the records of ``case_no`` list, whether it is held here yet, and the
+        record (``intake`` or the step) that lists it."""
+        return self.case_files.of_case(case_no)
+
+    def file(self, case_no: str, sha: str) -> tuple[Path, FileRef, bool]:
+        """The file ``sha`` of ``case_no``: its path, its ref, whether it is a PDF with active
+        content. ``E_FILE_SCOPE``: not a file of the case; ``E_FILE_MISSING``: not held (yet)."""
+        return self.case_files.file(case_no, sha)
+
+    def housekeep(self) -> tuple[int, int]:
+        """The file store's housekeeping: orphans and stale transfers swept, and at a village
+        the files central holds of cases closed long enough removed; (swept, retained)."""
+        return self.case_files.sweep(), self.case_files.retain()
 
     def steps(self, case: CaseRow) -> list[str]:
         return self.casework.steps(case)

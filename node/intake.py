@@ -39,6 +39,7 @@ from core.intake import (
     one_time_notice,
 )
 from node.casework import Case, Casework
+from node.files import CaseFiles, Upload
 from node.holdings import Holdings
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar
@@ -60,6 +61,7 @@ class IntakeForm:
     notes: str = ""
     agent: tuple[str, str, str, str] | None = None  # name, doc_type, doc_no, phone
     extra: tuple[tuple[str, str], ...] = ()  # the item's extra fields, by code
+    uploads: tuple[Upload, ...] = ()  # the scanned pages, in page order (node.files)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> IntakeForm:
@@ -80,7 +82,17 @@ class IntakeForm:
         extra = data.get("extra") or {}
         if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
             raise InputError(ErrorCode.FIELD_INVALID, "extra must map field codes to text")
-        return cls(materials=tuple(materials), agent=agent, extra=tuple(extra.items()), **values)
+        return cls(
+            item=values["item"],
+            name=values["name"],
+            doc_type=values["doc_type"],
+            doc_no=values["doc_no"],
+            phone=values["phone"],
+            notes=values["notes"],
+            materials=tuple(materials),
+            agent=agent,
+            extra=tuple(extra.items()),
+        )
 
 
 AGENT_KEYS = ("agent_name", "agent_doc_type", "agent_doc_no", "agent_phone")
@@ -112,8 +124,11 @@ class Checked:
 class Intakes:
     """Intake at the node whose holdings, case steps and name are given."""
 
-    def __init__(self, holdings: Holdings, casework: Casework, node_name: str, clock: Clock) -> None:
+    def __init__(
+        self, holdings: Holdings, casework: Casework, case_files: CaseFiles, node_name: str, clock: Clock
+    ) -> None:
         self.holdings = holdings
+        self.case_files = case_files
         self.casework = casework
         self.db = casework.db
         self.code = casework.code
@@ -185,6 +200,9 @@ class Intakes:
     def take_in(self, form: IntakeForm, actor: str, *, decide: bool = False) -> Case:
         """Take the case in. Raises ``E_MATERIALS_MISSING`` when required materials are missing.
 
+        The form's uploads are normalised and checked (``E_FILE_*``) before anything is
+        stored; their blobs go into the file store and their refs into the intake record.
+
         ``decide``: a 即办 item (no time limit) decided here is approved on the spot, in the
         intake's transaction — one action at the window (``E_CASE_TRANSITION`` for any other).
         """
@@ -208,7 +226,9 @@ class Intakes:
         flags = list(checked.flags)
         if deadline.unknown_years:
             flags.append(CALENDAR_ESTIMATED)
-        with transaction(self.db):
+        allowed = {m.code for m in materials_for(checked.item, checked.agent is not None)}
+        pages = self.case_files.attach(self.case_files.scan(form.uploads), allowed, None)
+        with pages.storing(), transaction(self.db):
             number = case_number(self.code, today, case_queries.next_serial(self.db, self.code, today))
             intake = Intake(
                 case=number,
@@ -226,10 +246,12 @@ class Intakes:
                 grant=auth.grant.id,
                 agent=checked.agent,
                 extra=checked.extra,
+                files=pages.refs,
             )
             record = self.casework.store.log.append_local(
                 self.casework.keys, self.code, kinds.CASE_INTAKE, intake.to_body(), actor=actor
             )
+            pages.note_held()
             if auth.mode is Mode.PROXY:
                 forward = CaseEvent(Event.FORWARD, now)
                 self.casework.append_event(number, forward, actor, refs={"intake": record.id})

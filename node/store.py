@@ -33,7 +33,10 @@ from sqlite_utils.migrations import Migrations
 from core.clock import Clock
 from node.window_store import WINDOW_TABLES
 from sync import projection
+from sync.projection import files
+from sync.record import filestore
 from sync.record.db import execute_all, open_database, quick_check, transaction
+from sync.record.filestore import FileStore
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.schema import log_migrations, sync_migrations
@@ -98,14 +101,15 @@ MIGRATION_SETS = (log_migrations, node_migrations, sync_migrations)
 class NodeStore:
     """A node's database: its record log and projections. A context manager (closes)."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, files: FileStore) -> None:
         self.db = db
+        self.files = files  # the scanned pages of its cases, beside the database
         # A node holds the root's chain and its own subtree whole, other origins in part.
         self.log = RecordLog(db, clock, projection.standard(), dense=dense_policy_of(db))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> NodeStore:
-        return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+        return cls(open_database(path, MIGRATION_SETS, create=create), clock, filestore.beside(path))
 
     def check(self) -> None:
         """The first check before a service starts on the store (:func:`quick_check`)."""
@@ -125,7 +129,9 @@ class NodeStore:
 
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify the node store at ``path`` from its signed bytes (:func:`verify_store`)."""
-    return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    report = verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    files.verify_files(path, report)
+    return report
 
 
 # -- small local facts -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web"}
 SMS_INTERVAL = 10
+HOUSEKEEPING_INTERVAL = 600
 log = logging.getLogger(__name__)
 
 
@@ -45,3 +46,15 @@ class NodeWeb(Pages, CasePages, Admin, Api, HealthPages):
             self.web.desk.tell_residents()
         except TongbanError as exc:
             log.warning("SMS: %s", exc.render("en"))
+
+    @timer(interval=HOUSEKEEPING_INTERVAL)
+    def housekeep(self) -> None:
+        """The file store's housekeeping (:meth:`node.desk.Desk.housekeep`): orphans and stale
+        transfers swept, a village's files central holds let go after ``[files] keep_days``."""
+        try:
+            swept, retained = self.web.desk.housekeep()
+        except TongbanError as exc:
+            log.warning("files: %s", exc.render("en"))
+            return
+        if swept or retained:
+            log.info("files: %d swept, %d removed under the retention rule", swept, retained)

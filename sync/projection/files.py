@@ -21,13 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from core.errors import ErrorCode, StoreError
 from core.files import FileRef, refs_from_body
 from sync.record import kinds
+from sync.record.db import open_readonly
 from sync.record.envelope import Record
+from sync.record.filestore import FileStore, beside
+from sync.record.inspect import VerifyReport
 
 INTAKE_EVENT = "intake"
 
@@ -141,6 +146,12 @@ def should_hold(db: Database) -> list[tuple[str, str]]:
     return [(str(sha), str(node)) for sha, node in rows]
 
 
+def listed_by(db: Database, origin: str) -> set[str]:
+    """The files listed in records ``origin`` signed."""
+    rows = db.conn.execute("SELECT DISTINCT sha256 FROM file_refs WHERE origin = ?", (origin,))
+    return {str(row[0]) for row in rows}
+
+
 def note_held(db: Database, sha: str, size: int, type_: str, at: int) -> None:
     """The file store holds ``sha`` now (stored at ``at``)."""
     db.conn.execute(
@@ -165,6 +176,12 @@ def is_held(db: Database, sha: str) -> bool:
         "SELECT EXISTS (SELECT 1 FROM files_held WHERE sha256 = ? AND removed_at IS NULL)", (sha,)
     ).fetchone()
     return bool(row[0])
+
+
+def stored_at(db: Database, sha: str) -> int | None:
+    """When the file ``sha`` was noted held, if it is."""
+    row = db.conn.execute("SELECT stored_at FROM files_held WHERE sha256 = ?", (sha,)).fetchone()
+    return int(row[0]) if row else None
 
 
 def held(db: Database) -> list[str]:
@@ -202,6 +219,50 @@ def releasable(db: Database) -> list[tuple[str, list[str]]]:
         " WHERE h.at_root = 1 AND h.removed_at IS NULL GROUP BY h.sha256 ORDER BY h.sha256"
     ).fetchall()
     return [(str(sha), sorted(str(cases).split(","))) for sha, cases in rows]
+
+
+def check_files(db: Database, store: FileStore, own: str | None) -> tuple[list[str], list[str]]:
+    """Every file the store should hold (:func:`should_hold`) against its hash: (faults,
+    warnings). A damaged file is a fault (``E_FILE_HASH``); so is a missing one that must
+    be here — a file listed in a record ``own`` signed (it stored the file first), or one
+    the bookkeeping says is held (``E_FILE_MISSING``). A file another node listed and that
+    has not been received yet is a warning: it may still be on its way."""
+    faults: list[str] = []
+    waiting = 0
+    own_files = listed_by(db, own) if own is not None else set()
+    for sha, node in should_hold(db):
+        found = store.check(sha)
+        if found is ErrorCode.FILE_HASH:
+            faults.append(f"{found.value}: file {sha} (a case of {node}) does not match its hash")
+        elif found is ErrorCode.FILE_MISSING:
+            if is_held(db, sha) or sha in own_files:
+                faults.append(f"{found.value}: file {sha} (a case of {node}) is not in the file store")
+            else:
+                waiting += 1
+    warnings = [f"{ErrorCode.FILE_MISSING.value}: {waiting} file(s) of other nodes' cases not received yet"]
+    return faults, warnings if waiting else []
+
+
+def verify_files(database: Path, report: VerifyReport) -> None:
+    """``tongban verify``'s check of the files (:func:`check_files`) of the store whose
+    database is ``database``, added to ``report``. A store whose database cannot be read,
+    or that does not have the file tables yet, has no files to check."""
+    try:
+        conn = open_readonly(database)
+    except StoreError:
+        return
+    try:
+        db = Database(conn)
+        if "file_refs" not in db.table_names():
+            return
+        faults, warnings = check_files(db, beside(database), report.own)
+    except StoreError as exc:
+        report.faults.append(f"{exc.code.value}: the file tables cannot be read ({exc.detail})")
+        return
+    finally:
+        conn.close()
+    report.faults.extend(faults)
+    report.warnings.extend(warnings)
 
 
 FILE_TABLES = (

@@ -61,13 +61,16 @@ def check_sha(sha: str) -> str:
     return sha
 
 
+def beside(database: Path) -> FileStore:
+    """The file store of the store whose database is ``database``: ``files`` beside it."""
+    return FileStore(Path(database).parent / "files")
+
+
 class FileStore:
     """The content-addressed files under ``root`` (a node's ``<store dir>/files``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        with _os_errors(str(self.root)):
-            (self.root / PARTIAL).mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)  # made on the first write: a store opened to read makes nothing
 
     # -- whole files ---------------------------------------------------------------------
 
@@ -132,6 +135,8 @@ class FileStore:
 
     def shas(self) -> Iterator[str]:
         """The hashes of every whole file held, in no particular order."""
+        if not self.root.is_dir():
+            return
         for folder in self.root.iterdir():
             if folder.name == PARTIAL or not folder.is_dir():
                 continue
@@ -150,7 +155,8 @@ class FileStore:
         return self.root / PARTIAL / f"{check_sha(sha)}.part"
 
     def _partials(self) -> Iterator[Path]:
-        return (p for p in (self.root / PARTIAL).iterdir() if p.suffix == ".part")
+        folder = self.root / PARTIAL
+        return (p for p in folder.iterdir() if p.suffix == ".part") if folder.is_dir() else iter(())
 
     def partials(self) -> Iterator[tuple[str, Path]]:
         """Every unfinished transfer: its hash and its part file."""
@@ -174,7 +180,10 @@ class FileStore:
         held = self.partial_offset(sha)
         if offset != held:
             raise StoreError(ErrorCode.FILE_OFFSET, f"{sha}: chunk at {offset}, the part held ends at {held}")
-        with _os_errors(sha), self._part(sha).open("ab") as handle:
+        part = self._part(sha)
+        with _os_errors(sha):
+            part.parent.mkdir(parents=True, exist_ok=True)
+        with _os_errors(sha), part.open("ab") as handle:
             handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())

@@ -42,6 +42,7 @@ class VerifyReport:
     faults: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     anchor: bytes | None = None
+    own: str | None = None  # the origin whose records the store authors, if any yet
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ def verify_store(
         report.faults.append(f"{exc.code.value}: the database cannot be read ({exc.detail})")
         return report
     report.anchor = meta.get("anchor_id")
+    report.own = next((row[2] for row in rows if row[9] == "local"), None)
     _check_bookkeeping(conn, rows, meta, report)
     replay_db = open_database(":memory:", sets)
     replay = RecordLog(replay_db, clock, projectors, dense=_policy_of(rows, meta))

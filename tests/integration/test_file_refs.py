@@ -34,6 +34,10 @@ def sha(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def blob(text: str, size: int) -> bytes:
+    return (text.encode() * size)[:size]
+
+
 def test_file_refs_follow_the_records_and_survive_a_rebuild_and_verify(net: Network) -> None:
     home = net.node_dir(TOWN)
     with open_desk(home, net.clock) as desk:
@@ -45,9 +49,10 @@ def test_file_refs_follow_the_records_and_survive_a_rebuild_and_verify(net: Netw
         )
         intake = desk.intake_of(case.case_no)
         assert intake is not None
-        page1 = FileRef(sha("id front"), 2048, "image/jpeg", materials[0])
-        page2 = FileRef(sha("id back"), 1024, "image/png", materials[0])
-        letter = FileRef(sha("letter"), 4096, PDF, DECISION_MATERIAL)
+        blobs = [blob("id front", 2048), blob("id back", 1024), blob("letter", 4096)]
+        page1 = FileRef(hashlib.sha256(blobs[0]).digest(), 2048, "image/jpeg", materials[0])
+        page2 = FileRef(hashlib.sha256(blobs[1]).digest(), 1024, "image/png", materials[0])
+        letter = FileRef(hashlib.sha256(blobs[2]).digest(), 4096, PDF, DECISION_MATERIAL)
         number = case.case_no[:-4] + "0999"
         with transaction(desk.db):
             desk.store.log.append_local(
@@ -85,5 +90,27 @@ def test_file_refs_follow_the_records_and_survive_a_rebuild_and_verify(net: Netw
         assert desk.db.conn.execute("SELECT * FROM file_refs ORDER BY record_id, page").fetchall() == before
         assert files.held_bytes(desk.db) == 0  # the bookkeeping is not a projection: kept
         assert files.at_root(desk.db, page1.hex)
-    report = node_store.verify(config.load(home).database_path, net.clock)
+    database = config.load(home).database_path
+    report = node_store.verify(database, net.clock)
+    # the files this node listed must be in its store (the one let go by retention aside)
+    assert sorted(report.faults) == sorted(
+        f"E_FILE_MISSING: file {r.hex} (a case of {TOWN}) is not in the file store" for r in (page2, letter)
+    )
+    with open_desk(home, net.clock) as desk:
+        for data in blobs[1:]:
+            desk.store.files.put(data)
+    report = node_store.verify(database, net.clock)
     assert report.ok, report.faults
+
+
+def test_a_nodes_and_centrals_file_store_lie_beside_their_databases(net: Network) -> None:
+    from central import config as central_config
+    from central.store import CentralStore
+
+    database = central_config.load(net.central_dir).database_path
+    with CentralStore.open(database, net.clock) as central:
+        assert central.files.root == database.parent / "files"
+        sha = central.files.put(b"%PDF-1.4 a page")
+        assert (database.parent / "files" / sha[:2] / sha).is_file()
+    with open_desk(net.node_dir(TOWN), net.clock) as desk:
+        assert desk.store.files.root == config.load(net.node_dir(TOWN)).database_path.parent / "files"
