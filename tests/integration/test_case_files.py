@@ -285,3 +285,21 @@ def test_a_village_lets_a_file_go_once_central_holds_it_and_its_case_closed_long
     assert report.ok, report.faults
     with open_desk(town, net.clock) as desk:
         assert desk.case_files.retain() == 0  # a town keeps its files
+
+
+def test_tongban_verify_names_a_damaged_page_and_fails(net: Network) -> None:
+    from click.testing import CliRunner
+
+    from tongban.cli import main
+
+    home = net.node_dir(VILLAGE)
+    with open_desk(home, net.clock) as desk:
+        case = desk.intake(proxy_form(desk, Upload(first_material(desk), "a.jpg", jpeg())), actor="wangli")
+        sha = desk.files_of(case.case_no)[0].ref.hex
+    runner = CliRunner()
+    assert runner.invoke(main, ["verify", str(home)]).exit_code == 0
+    path = store_of(net, VILLAGE).path(sha)
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    result = runner.invoke(main, ["verify", str(home)])
+    assert result.exit_code == 1, result.output
+    assert f"E_FILE_HASH: file {sha}" in result.output

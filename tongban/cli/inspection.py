@@ -22,6 +22,7 @@ from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node.store import MIGRATION_SETS as NODE_SETS
 from sync.projection import standard
+from sync.projection.files import verify_files
 from sync.record.db import open_database
 from sync.record.inspect import format_time, list_records, verify_store
 from sync.record.refused import rejections
@@ -49,6 +50,8 @@ def verify(directory: Path) -> None:
     """Re-verify a node's or central's whole log offline."""
     what, path, sets = _store_of(directory)
     report = verify_store(path, sets, CLOCK, standard())
+    if what != "department":  # a department's back office keeps no scanned pages
+        verify_files(path, report)
     anchor = report.anchor.hex()[:16] if report.anchor else "none"
     click.echo(
         f"{what} {directory}: {report.records} records from {report.origins} origins; anchor {anchor}…"
