@@ -49,6 +49,7 @@ MAX_PDF_OBJECTS = 200_000
 _MAGIC = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG), (b"%PDF-", PDF))
 _EXTENSIONS = {"jpg": JPEG, "jpeg": JPEG, "jpe": JPEG, "jfif": JPEG, "png": PNG, "pdf": PDF}
 _PIL_FORMATS = {JPEG: "JPEG", PNG: "PNG"}
+_DECODED_AS = {JPEG: ("JPEG", "MPO"), PNG: ("PNG",)}  # MPO: a phone's JPEG with a depth map
 _ACTIVE_KEYS = frozenset(
     {"/JavaScript", "/JS", "/OpenAction", "/AA", "/Launch", "/EmbeddedFile", "/EmbeddedFiles"}
     | {"/GoToE", "/GoToR", "/SubmitForm", "/ImportData", "/RichMedia", "/XFA"}
@@ -145,7 +146,7 @@ def _image(data: bytes, name: str, kind: str, max_side: int, quality: int) -> Sc
         except Exception as exc:  # the boundary: whatever Pillow makes of bad bytes
             raise _damaged(name, exc) from exc
         width, height = image.size
-        if width * height > MAX_PIXELS or image.format != _PIL_FORMATS[kind]:
+        if width * height > MAX_PIXELS or image.format not in _DECODED_AS[kind]:
             image.close()
             if width * height > MAX_PIXELS:
                 raise _bomb(name, width, height)
@@ -170,22 +171,24 @@ def _header_size(data: bytes, kind: str) -> tuple[int, int]:
 
 def _clean(image: Image.Image, kind: str, max_side: int, quality: int) -> Scan:
     """Decode fully, turn upright, drop the metadata, scale down, encode again."""
-    image.load()
+    image.load()  # the first frame only: an MPO's depth map or an APNG's other frames stay out
     icc = image.info.get("icc_profile")
     upright = ImageOps.exif_transpose(image)
     pixels = upright.copy() if upright is image else upright
+    if "transparency" in pixels.info:  # a palette's transparent colour lives in info
+        pixels = pixels.convert("RGBA")
     pixels.info = {}  # EXIF (GPS), XMP, comments, text chunks: nothing goes along
     if max(pixels.size) > max_side:
         pixels.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    wanted = ("L", "RGB") if kind == JPEG else ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
+    if pixels.mode not in wanted:
+        pixels = pixels.convert("RGB" if kind == JPEG else "RGBA")
+        icc = None  # the profile described the colours of the mode converted from (CMYK …)
     buffer = io.BytesIO()
     options: dict[str, Any] = {"icc_profile": icc} if isinstance(icc, bytes) and icc else {}
     if kind == JPEG:
-        if pixels.mode not in ("L", "RGB"):
-            pixels = pixels.convert("RGB")
         pixels.save(buffer, "JPEG", quality=quality, optimize=True, **options)
     else:
-        if pixels.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
-            pixels = pixels.convert("RGBA")
         pixels.save(buffer, "PNG", optimize=True, **options)
     return Scan(buffer.getvalue(), kind, pixels.width, pixels.height)
 

@@ -45,6 +45,28 @@ def test_a_small_image_keeps_its_size() -> None:
     assert (scan.width, scan.height, scan.pages, scan.active) == (400, 300, 1, False)
 
 
+def test_a_phones_multi_picture_jpeg_keeps_its_first_picture_as_a_plain_jpeg() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), "red").save(
+        out, "MPO", save_all=True, append_images=[Image.new("RGB", (300, 200), "blue")]
+    )
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"  # the test's premise
+    scan = normalise(out.getvalue(), "IMG_0002.JPG")
+    kept = Image.open(io.BytesIO(scan.data))
+    assert (kept.format, getattr(kept, "n_frames", 1), kept.getpixel((10, 10))) == ("JPEG", 1, (254, 0, 0))
+
+
+def test_a_cmyk_scan_becomes_rgb_and_a_transparent_palette_keeps_its_transparency() -> None:
+    out = io.BytesIO()
+    Image.new("CMYK", (300, 200), (0, 255, 255, 0)).save(out, "JPEG")
+    kept = Image.open(io.BytesIO(normalise(out.getvalue(), "scan.jpg").data))
+    assert kept.mode == "RGB" and kept.getpixel((10, 10))[0] > 240
+    out = io.BytesIO()
+    Image.new("P", (50, 50), 0).save(out, "PNG", transparency=0)
+    kept = Image.open(io.BytesIO(normalise(out.getvalue(), "stamp.png").data))
+    assert kept.mode == "RGBA" and kept.getpixel((5, 5))[3] == 0
+
+
 def test_a_name_without_an_extension_is_judged_by_its_bytes() -> None:
     assert normalise(png(), "scanner-0001").type == PNG
 
