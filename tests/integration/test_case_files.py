@@ -144,6 +144,10 @@ def test_a_page_past_the_budget_is_refused_and_the_banner_warns_before(net: Netw
             desk.intake(proxy_form(desk, Upload(material, "b.jpg", jpeg((1400, 1400)))), actor="wangli")
         assert err.value.code is ErrorCode.FILE_BUDGET and "MB" in err.value.text("zh")
         assert counts(desk) == before
+        with transaction(desk.db):  # files that came by sync filled it
+            files.note_held(desk.db, "1" * 64, budget, PDF, net.clock.now())
+        assert [b.level for b in desk.banners() if b.code == ErrorCode.FILE_BUDGET.value] == ["error"]
+        desk.intake(proxy_form(desk), actor="wangli")  # a case without pages is taken in still
     assert len(held_on_disk(net, VILLAGE)) == 1
 
 
