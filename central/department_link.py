@@ -15,6 +15,8 @@ broker that is down or restarting never touches central's web or sync services.
     the RPC methods a department calls, with the broker user the broker validated
     (:class:`central.department.entrypoints.AttributedRpc`); the checks are
     :mod:`central.decisions`.
+``file_chunk`` / ``submit_file``
+    the files of the department's cases, in chunks both ways (:mod:`central.department_files`).
 
 Config: ``TONGBAN_HOME`` (central's directory), ``AMQP_URI`` and ``AMQP_SSL`` (from
 ``[amqp]``, set by :mod:`tongban.processes`).
@@ -30,7 +32,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from central import config as central_config
-from central import decisions
+from central import decisions, department_files
 from central.authority import Central
 from central.department.broker import Backoff, EventPublisher, declare
 from central.department.contract import REFUSED, SERVICE, RecordEvent, Reply, broker_user, decode_record
@@ -139,3 +141,14 @@ class CentralDepartments:
             return decisions.contact(worker.central.store, str(department), self.broker_user)
         except TongbanError as exc:
             return {"department": department, "head": 0, "at": 0, "code": exc.code.value}
+
+    @attributed_rpc
+    def file_chunk(self, sha: str, offset: int, size: int) -> dict[str, Any]:
+        worker: WorkerCentral = self.central
+        return department_files.chunk(worker.central.store, self.broker_user, sha, offset, size).to_message()
+
+    @attributed_rpc
+    def submit_file(self, sha: str, offset: int, data: str, digest: str) -> dict[str, Any]:
+        worker: WorkerCentral = self.central
+        store = worker.central.store
+        return department_files.receive(store, self.broker_user, sha, offset, data, digest).to_message()

@@ -121,7 +121,7 @@ class BrokerSetup:
                     "user": code,
                     "vhost": "/",
                     "exchange": "nameko-rpc",
-                    "write": rf"^{SERVICE}\.(submit|contact)$",
+                    "write": rf"^{SERVICE}\.(submit|contact|file_chunk|submit_file)$",
                     "read": ".*",
                 }
             )

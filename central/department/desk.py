@@ -21,11 +21,13 @@ from typing import Any
 
 from central.department import config as department_config
 from central.department.config import DepartmentConfig
+from central.department.files import DepartmentFiles, DeskFile
 from central.department.store import DepartmentStore, InboxCounts, SentCounts
-from core.cases import DECISIONS, CaseEvent, Event, allowed_events, is_overdue
+from core.cases import DECISIONS, FILE_EVENTS, CaseEvent, Event, allowed_events, is_overdue
 from core.catalog import CatalogRelease, Item
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
+from core.files import DECISION_MATERIAL
 from core.intake import MAX_REASON, clean_text
 from core.roles import DEPARTMENT_ROLES
 from sync.projection import case_queries
@@ -69,6 +71,22 @@ class CaseFile:
     materials: tuple[MaterialLine, ...]
     steps: tuple[CaseEventRow, ...]
     decisions: tuple[str, ...]
+    files: tuple[DeskFile, ...] = ()  # every file its records list, in record then page order
+
+    def pages(self, material: str) -> tuple[DeskFile, ...]:
+        """The files of ``material``, in page order."""
+        return tuple(f for f in self.files if f.ref.material == material)
+
+    @property
+    def others(self) -> tuple[DeskFile, ...]:
+        """The files of materials the item's list does not name (the agent's authorization)."""
+        named = {m.code for m in self.materials} | {DECISION_MATERIAL}
+        return tuple(f for f in self.files if f.ref.material not in named)
+
+    @property
+    def arriving(self) -> bool:
+        """Whether some of its files have not arrived from central yet (传输中)."""
+        return any(not f.held for f in self.files)
 
 
 class DepartmentDesk:
@@ -81,6 +99,7 @@ class DepartmentDesk:
         self.keys = own
         self.store = store
         self.db = store.db
+        self.files = DepartmentFiles(store)
         self.clock = clock
         self._catalogs: dict[int, CatalogRelease | None] = {}
 
@@ -139,7 +158,8 @@ class DepartmentDesk:
         )
         steps = tuple(case_queries.events(self.db, case_no))
         allowed = tuple(e.value for e in allowed_events(state_of(row)) if e in DECISIONS)
-        return CaseFile(self.shown([row])[0], item, materials, steps, allowed)
+        shown = tuple(self.files.of_case(case_no))
+        return CaseFile(self.shown([row])[0], item, materials, steps, allowed, shown)
 
     def node_names(self) -> dict[str, str]:
         """The name of every enrolled party, by code (the windows a case comes from)."""
@@ -158,8 +178,17 @@ class DepartmentDesk:
 
     # -- deciding -----------------------------------------------------------------------------
 
-    def decide(self, case_no: str, event: str, form: dict[str, Any], actor: str) -> CaseFile:
-        """Take the decision ``event`` on ``case_no`` with the fields of ``form``."""
+    def decide(
+        self,
+        case_no: str,
+        event: str,
+        form: dict[str, Any],
+        actor: str,
+        letter: tuple[str, bytes] | None = None,
+    ) -> CaseFile:
+        """Take the decision ``event`` on ``case_no`` with the fields of ``form``, and for an
+        approval or a rejection the scanned decision letter ``letter`` (its name and bytes)
+        if one is given: normalised, kept in the file store, listed in the signed record."""
         shown = self.case(case_no)
         case = shown.case
         try:
@@ -181,8 +210,25 @@ class DepartmentDesk:
             raw = form.get("missing") or ()
             lines = raw.splitlines() if isinstance(raw, str) else list(raw)
             missing = tuple(clean_text("missing", m, limit=100) for m in lines if str(m).strip())
-        step = CaseEvent(kind, at, reason=reason, missing=missing)
-        with transaction(self.db):
-            body = {"case": case_no, **step.to_body()}
-            self.store.log.append_local(self.keys, self.code, kinds.CASE_EVENT, body, actor=actor)
+        if letter is None:
+            step = CaseEvent(kind, at, reason=reason, missing=missing)
+            with transaction(self.db):
+                self.store.log.append_local(
+                    self.keys, self.code, kinds.CASE_EVENT, {"case": case_no, **step.to_body()}, actor=actor
+                )
+            return self.case(case_no)
+        if kind not in FILE_EVENTS:
+            raise InputError(
+                ErrorCode.FIELD_INVALID,
+                f"{kind.value}: a decision letter belongs to an approval or a rejection",
+                zh=f"“{kind.zh}”不能附带决定书",
+                field="letter",
+            )
+        ref, scan = self.files.letter(*letter)
+        step = CaseEvent(kind, at, reason=reason, missing=missing, files=(ref,))
+        with self.files.storing(ref, scan), transaction(self.db):
+            self.store.log.append_local(
+                self.keys, self.code, kinds.CASE_EVENT, {"case": case_no, **step.to_body()}, actor=actor
+            )
+            self.files.note_held(ref)
         return self.case(case_no)

@@ -149,3 +149,11 @@ class _Calls:
     def contact(self, department: str) -> Any:
         with broker_errors("calling central"):
             return self._proxy.contact(department)
+
+    def file_chunk(self, sha: str, offset: int, size: int) -> Any:
+        with broker_errors("reading a file from central"):
+            return self._proxy.file_chunk(sha, offset, size)
+
+    def submit_file(self, sha: str, offset: int, data: str, digest: str) -> Any:
+        with broker_errors("sending a file to central"):
+            return self._proxy.submit_file(sha, offset, data, digest)

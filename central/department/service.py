@@ -11,7 +11,9 @@
 ``send``
     a timer: hands central, over RPC and in order, every record the department signed
     that central does not hold yet (decisions, accounts), and every half minute says it is
-    there (``contact``), which also tells it how far central holds its chain.
+    there (``contact``), which also tells it how far central holds its chain. Then it
+    moves files, a bounded amount per round (:class:`central.department.files.Transfers`):
+    its decision letters up once central holds their decisions, the scans of its cases down.
 
 Config: ``TONGBAN_HOME`` (the department's directory), ``AMQP_URI``, ``AMQP_SSL``,
 ``TONGBAN_DEPARTMENT`` (its code), set by :mod:`tongban.processes`.
@@ -33,6 +35,7 @@ from central.department.broker import Backoff
 from central.department.contract import APPENDED, HELD, REFUSED, RecordEvent, Reply, encode_record
 from central.department.desk import DepartmentDesk
 from central.department.entrypoints import CentralClient, Poison, record_events
+from central.department.files import Transfers
 from core.errors import ErrorCode, RecordError, TongbanError, error
 from sync.record.envelope import record_id, split
 from sync.record.outcome import Status
@@ -102,6 +105,7 @@ class Sender:
         self._client: CentralClient | None = None
         self._calls: Any = None
         self.backoff = Backoff()
+        self.transfers = Transfers(code)
 
     def round(self, desk: DepartmentDesk) -> int:
         """One round; how many records central took."""
@@ -111,10 +115,14 @@ class Sender:
         head = desk.store.log.head(self.code)
         own = head.seq if head else 0
         due = now - self.contacted > CONTACT_EVERY
-        if not due and self.held is not None and self.held >= own:
-            return 0
         try:
-            taken = self._send(desk, own, due)
+            taken = 0
+            if due or self.held is None or self.held < own:
+                taken = self._send(desk, own, due)
+            if self.held is not None and self.held >= own:
+                # Records first: a decision letter follows the decision that lists it.
+                self.transfers.send(desk.store, self._central())
+            self.transfers.fetch(desk.store, self._central())
         except TongbanError as exc:
             self.close()
             self.held = None

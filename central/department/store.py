@@ -18,6 +18,11 @@ Schema changes are named migrations in the ``department`` set, after the ``log``
 ``sent``
     central's reply to each of the department's own records handed over by RPC, by seq:
     appended (or held already), held, or refused with its code.
+
+The files of the cases (the scans the windows took in, the department's decision letters)
+are in the department's file store beside the database (:mod:`sync.record.filestore`),
+their bookkeeping in the log set's file tables (:mod:`sync.projection.files`):
+:mod:`central.department.files`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from sqlite_utils.migrations import Migrations
 
 from core.clock import Clock
 from sync import projection
+from sync.projection import files
+from sync.record import filestore
 from sync.record.db import execute_all, open_database, quick_check, transaction
+from sync.record.filestore import FileStore
 from sync.record.inspect import VerifyReport, verify_store
 from sync.record.log import RecordLog, dense_policy_of
 from sync.record.outcome import Outcome
@@ -100,14 +108,15 @@ class SentCounts:
 class DepartmentStore:
     """A department's database. A context manager: ``with DepartmentStore.open(...) as store``."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, files: FileStore) -> None:
         self.db = db
+        self.files = files  # the files of its cases, beside the database
         # Central's chain and the department's own whole, the cases' records in part.
         self.log = RecordLog(db, clock, projection.standard(), dense=dense_policy_of(db))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> DepartmentStore:
-        return cls(open_database(path, MIGRATION_SETS, create=create), clock)
+        return cls(open_database(path, MIGRATION_SETS, create=create), clock, filestore.beside(path))
 
     def check(self) -> None:
         """The first check before a service starts on the store (:func:`quick_check`)."""
@@ -183,4 +192,6 @@ class DepartmentStore:
 
 def verify(path: Path, clock: Clock) -> VerifyReport:
     """Re-verify the department store at ``path`` from its signed bytes (:func:`verify_store`)."""
-    return verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    report = verify_store(path, MIGRATION_SETS, clock, projection.standard())
+    files.verify_files(path, report)
+    return report

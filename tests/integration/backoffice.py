@@ -26,8 +26,9 @@ from central.department.desk import DepartmentDesk
 from central.department.store import DepartmentStore
 from central.department.store import verify as verify_department
 from central.store import CentralStore
-from node.desk import IntakeForm
-from sync.projection import case_queries
+from node.desk import IntakeForm, Upload
+from sync.projection import case_queries, files
+from sync.record.db import transaction
 from tests.helpers import CITY, TOWN, VILLAGE, add_department, wait_for
 from tests.integration.syncnet import City, build_city, delegate
 from tongban import rabbitmq
@@ -102,15 +103,39 @@ class Backoffice:
 
     # -- the case's way -----------------------------------------------------------------------
 
-    def take_in(self, village: str = VILLAGE, item: str = "GA-0001", doc_no: str = DOC_NO) -> str:
+    def take_in(
+        self,
+        village: str = VILLAGE,
+        item: str = "GA-0001",
+        doc_no: str = DOC_NO,
+        uploads: tuple[Upload, ...] = (),
+    ) -> str:
+        """A case of ``item`` taken in at ``village``, with the scanned pages ``uploads``."""
         with self.city.desk(village) as desk:
             if item not in self.materials:
                 auth = next(a for a in desk.items() if a.item.code == item)
                 self.materials[item] = tuple(m.code for m in auth.item.materials if m.required)
-            form = IntakeForm(item, "王秀英", "resident_id", doc_no, "13800138000", self.materials[item])
+            form = IntakeForm(
+                item, "王秀英", "resident_id", doc_no, "13800138000", self.materials[item], uploads=uploads
+            )
             case = desk.intake(form, actor="wangli")
-        assert case.decider == GA, case.decider
+        assert case.decider == GA or item not in HOUSEHOLD, case.decider
         return case.case_no
+
+    def carry_files_up(self, village: str = VILLAGE) -> list[str]:
+        """Every file of ``village``'s store into central's file store, noted held, as the
+        sync links bring them up; the hashes carried."""
+        with self.city.desk(village) as desk:
+            source = desk.store.files
+            shas = sorted(source.shas())
+            blobs = [(sha, source.read(sha)) for sha in shas]
+        with CentralStore.open(self.city.home(CITY) / "central.db", self.city.clock) as store:
+            for sha, data in blobs:
+                assert store.files.put(data) == sha
+                kind = files.refs_of_sha(store.db, sha)[0].ref.type
+                with transaction(store.db):
+                    files.note_held(store.db, sha, len(data), kind, self.city.clock.now())
+        return shas
 
     def sync_up(self, village: str = VILLAGE) -> None:
         with self.city.serving(CITY, TOWN):

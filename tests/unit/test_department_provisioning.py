@@ -131,7 +131,8 @@ def test_the_broker_listens_where_it_is_told_and_writes_the_same_files_twice(tmp
     assert {u["name"] for u in defs["users"]} == {rabbitmq.CENTRAL_USER, "330481GA"}
     ga = next(p for p in defs["permissions"] if p["user"] == "330481GA")
     assert "tongban\\.department\\.330481GA" in ga["read"] and ga["configure"].startswith("^(rpc")
-    assert defs["topic_permissions"][0]["write"] == r"^tongban_central\.(submit|contact)$"
+    rpc = r"^tongban_central\.(submit|contact|file_chunk|submit_file)$"
+    assert defs["topic_permissions"][0]["write"] == rpc
     programs = rabbitmq.supervisor_programs(setup)
     assert "[program:epmd]" in programs and "[program:rabbitmq]" in programs and "ERL_EPMD_PORT" in programs
 

@@ -34,10 +34,14 @@ class DeptCtx(BaseCtx):
     def accounts(self) -> Accounts[Any]:
         return self._accounts
 
+    def frame_values(self) -> dict[str, Any]:
+        """The desk's frame from its configuration alone (an error page shows it)."""
+        return {"department": {"code": self.desk.code, "name": self.desk.name}}
+
     def page_values(self) -> dict[str, Any]:
         inbox, sent, beat = self.desk.link()
         return {
-            "department": {"code": self.desk.code, "name": self.desk.name},
+            **self.frame_values(),
             "inbox": inbox,
             "sent": sent,
             "heartbeat": beat,
