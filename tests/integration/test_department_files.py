@@ -6,16 +6,22 @@ is refused with its code and changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from central.department.contract import FileAnswer, encode_chunk
+from central import decisions, department_files
+from central.department.contract import MAX_CHUNK, FileAnswer, encode_chunk
 from central.department.desk import DepartmentDesk
 from central.department.entrypoints import CentralClient
+from central.department.files import Transfers
 from central.department.store import DepartmentStore
+from central.department_store import pending
 from central.store import CentralStore
+from core.errors import ErrorCode, TongbanError, error
 from core.files import DECISION_MATERIAL
 from node.desk import Upload
 from sync.projection import files
@@ -23,7 +29,7 @@ from tests.helpers import CITY, VILLAGE, wait_for
 from tests.integration.backoffice import GA, PASSWORD, Backoffice, build_backoffice, running
 from tests.integration.test_run import answers
 from tests.integration.webnode import free_port
-from tests.scanfiles import PLAIN_PDF, jpeg, png
+from tests.scanfiles import PAGES, PLAIN_PDF, jpeg, pdf, png
 from tongban.rabbitmq import Broker
 
 pytestmark = pytest.mark.slow
@@ -198,3 +204,105 @@ def other_scan(office: Backoffice) -> str:
     with DepartmentStore.open(office.department_dir / "department.db", office.city.clock) as store:
         own = {r.ref.hex for r in files.refs_of_sha(store.db, shas[0])} if shas else set()
     return next(sha for sha in shas if sha not in department_holds(office) and sha not in own)
+
+
+class Link:
+    """Central's file calls as the broker carries them, made in this process on central's
+    real store; the link breaks (``E_BROKER_UNREACHABLE``) after ``cut`` calls."""
+
+    def __init__(self, office: Backoffice, cut: int | None = None) -> None:
+        self.path = office.city.home(CITY) / "central.db"
+        self.clock = office.city.clock
+        self.cut = cut
+        self.offsets: list[int] = []
+
+    def _call(self, offset: int) -> CentralStore:
+        if self.cut is not None and len(self.offsets) >= self.cut:
+            raise error(ErrorCode.BROKER_UNREACHABLE, "the link broke")
+        self.offsets.append(offset)
+        return CentralStore.open(self.path, self.clock)
+
+    def file_chunk(self, sha: str, offset: int, size: int) -> dict[str, Any]:
+        with self._call(offset) as store:
+            return department_files.chunk(store, GA, sha, offset, size).to_message()
+
+    def submit_file(self, sha: str, offset: int, data: str, digest: str) -> dict[str, Any]:
+        with self._call(offset) as store:
+            return department_files.receive(store, GA, sha, offset, data, digest).to_message()
+
+
+def big_pdf(size: int) -> bytes:
+    body = b"<< /Length %d >>\nstream\n" % size + os.urandom(size) + b"\nendstream"
+    return pdf(b"<< /Type /Catalog /Pages 2 0 R >>", *PAGES, body)
+
+
+def deliver(office: Backoffice) -> None:
+    """Central's outbox into the department's store, as the broker link delivers it."""
+    with CentralStore.open(office.city.home(CITY) / "central.db", office.city.clock) as central:
+        rows = [(r, central.log.get(r.record_id)) for r in pending(central.db, 1000) if r.department == GA]
+    with DepartmentStore.open(office.department_dir / "department.db", office.city.clock) as store:
+        for row, record in rows:
+            assert record is not None
+            store.receive(row.record_id, row.seq, row.kind, record.envelope)
+
+
+def hand_over(store: DepartmentStore, central: CentralStore) -> None:
+    head = store.log.head(GA)
+    assert head is not None
+    for seq in range(1, head.seq + 1):
+        rid = store.log.id_at(GA, seq)
+        record = store.log.get(rid) if rid is not None else None
+        assert record is not None
+        reply = decisions.submit(central, record.envelope, GA)
+        assert reply.status == "appended" or reply.code == "E_RECORD_REPLAYED", reply
+
+
+def test_a_cut_transfer_resumes_where_it_stopped_both_ways_and_a_bad_copy_is_dropped(
+    office: Backoffice,
+) -> None:
+    material = first_material(office)
+    scan = big_pdf(3 * MAX_CHUNK + 1000)
+    case_no = office.take_in(uploads=(Upload(material, "户籍证明.pdf", scan),))
+    office.sync_up()
+    (sha,) = office.carry_files_up()
+    deliver(office)
+    path = office.department_dir / "department.db"
+    with DepartmentStore.open(path, office.city.clock) as store:
+        transfers = Transfers(GA)
+        with pytest.raises(TongbanError) as cut:
+            transfers.fetch(store, Link(office, cut=2))
+        assert cut.value.code is ErrorCode.BROKER_UNREACHABLE
+        assert store.files.partial_offset(sha) == 2 * MAX_CHUNK and not store.files.has(sha)
+        link = Link(office)
+        assert Transfers(GA).fetch(store, link) == 1  # a restarted link
+        assert link.offsets == [2 * MAX_CHUNK, 3 * MAX_CHUNK]  # it resumed at its partial copy
+        assert store.files.read(sha) == scan and files.is_held(store.db, sha)
+
+    # the decision letter goes up, is cut, and resumes where central's copy ends
+    letter = big_pdf(2 * MAX_CHUNK + 10)
+    with DepartmentDesk.open(office.department_dir, office.city.clock) as desk:
+        desk.decide(case_no, "approve", {"reason": "准予"}, actor="huzheng", letter=("决定书.pdf", letter))
+        letter_sha = hashlib.sha256(letter).hexdigest()
+        assert Transfers(GA).send(desk.store, Link(office)) == 0  # central does not hold the decision yet
+        with CentralStore.open(office.city.home(CITY) / "central.db", office.city.clock) as central:
+            hand_over(desk.store, central)  # the department's records, as its sender hands them over
+            assert not central.files.has(letter_sha) and central.files.partial_offset(letter_sha) == 0
+        with pytest.raises(TongbanError):
+            Transfers(GA).send(desk.store, Link(office, cut=1))
+        link = Link(office)
+        assert Transfers(GA).send(desk.store, link) == 1
+        assert link.offsets == [0, MAX_CHUNK, 2 * MAX_CHUNK]  # refused at 0, resumed at central's end
+        assert files.at_root(desk.db, letter_sha)
+    with CentralStore.open(office.city.home(CITY) / "central.db", office.city.clock) as central:
+        assert central.files.read(letter_sha) == letter and files.is_held(central.db, letter_sha)
+
+    # a copy at central that does not match its hash never takes its name at the department
+    with DepartmentStore.open(path, office.city.clock) as store:
+        store.files.remove(sha)
+        files.note_removed(store.db, sha)
+        with CentralStore.open(office.city.home(CITY) / "central.db", office.city.clock) as central:
+            damaged = central.files.path(sha)
+        damaged.write_bytes(scan[:-1] + b"!")
+        assert Transfers(GA).fetch(store, Link(office)) == 0
+        assert not store.files.has(sha) and store.files.partial_offset(sha) == 0
+        assert not files.is_held(store.db, sha)
