@@ -50,8 +50,7 @@ def verify(directory: Path) -> None:
     """Re-verify a node's or central's whole log offline."""
     what, path, sets = _store_of(directory)
     report = verify_store(path, sets, CLOCK, standard())
-    if what != "department":  # a department's back office keeps no scanned pages
-        verify_files(path, report)
+    verify_files(path, report)
     anchor = report.anchor.hex()[:16] if report.anchor else "none"
     click.echo(
         f"{what} {directory}: {report.records} records from {report.origins} origins; anchor {anchor}…"
