@@ -52,7 +52,8 @@ CHUNKS_PER_ROUND = 8
 """Chunks one round of the link moves at most, down and up each (2 MiB)."""
 RETRY_AFTER = 5.0
 """Seconds before a file that could not move (not at central yet, its decision not there
-yet, a bad copy) is tried again."""
+yet, a bad copy) is tried again; doubled at each failure up to :data:`RETRY_MAX`."""
+RETRY_MAX = 300.0
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,21 @@ class Transfers:
 
     def __init__(self, code: str) -> None:
         self.code = code
-        self._later: dict[str, float] = {}  # sha -> when to try it again
+        self._later: dict[str, tuple[float, float]] = {}  # sha -> (when to try again, the wait)
         self._offsets: dict[str, int] = {}  # sha -> where central's copy ends, as it said
 
     def _due(self, sha: str) -> bool:
-        return self._later.get(sha, 0.0) <= time.monotonic()
+        return self._later.get(sha, (0.0, 0.0))[0] <= time.monotonic()
 
     def _wait(self, sha: str) -> None:
-        self._later[sha] = time.monotonic() + RETRY_AFTER
+        _, waited = self._later.get(sha, (0.0, 0.0))
+        wait = min(RETRY_MAX, waited * 2) if waited else RETRY_AFTER
+        self._later[sha] = (time.monotonic() + wait, wait)
+
+    def _done(self, sha: str) -> int:
+        self._later.pop(sha, None)
+        self._offsets.pop(sha, None)
+        return 1
 
     # -- down -----------------------------------------------------------------------------
 
@@ -133,7 +141,7 @@ class Transfers:
         with transaction(store.db):
             files.note_held(store.db, sha, size, kind, store.log.clock.now())
             files.mark_at_root(store.db, [sha])  # central has it: it came from there
-        return 1
+        return self._done(sha)
 
     # -- up -------------------------------------------------------------------------------
 
@@ -162,10 +170,9 @@ class Transfers:
             data, digest = encode_chunk(store.files.read(sha, offset, MAX_CHUNK))
             answer = FileAnswer.from_message(central.submit_file(sha, offset, data, digest))
             if answer.status == STORED:
-                self._offsets.pop(sha, None)
                 with transaction(store.db):
                     files.mark_at_root(store.db, [sha])
-                return 1, budget
+                return self._done(sha), budget
             if answer.status == REFUSED and answer.code == ErrorCode.FILE_OFFSET.value:
                 offset = answer.offset  # resume where central's copy ends
             elif answer.status == REFUSED:

@@ -281,6 +281,19 @@ def test_a_cut_transfer_resumes_where_it_stopped_both_ways_and_a_bad_copy_is_dro
     # the decision letter goes up, is cut, and resumes where central's copy ends
     letter = big_pdf(2 * MAX_CHUNK + 10)
     with DepartmentDesk.open(office.department_dir, office.city.clock) as desk:
+        # a letter that is no scan, or on a step that takes none: refused, nothing signed or kept
+        records = desk.store.log.count()
+        refusals = (
+            ("approve", ("决定书.pdf", b"not a scan"), ErrorCode.FILE_TYPE),
+            ("request_supplement", ("决定书.pdf", letter), ErrorCode.FIELD_INVALID),
+        )
+        for event, bad, code in refusals:
+            with pytest.raises(TongbanError) as refused:
+                desk.decide(
+                    case_no, event, {"reason": "补正", "missing": "户口簿"}, actor="huzheng", letter=bad
+                )
+            assert refused.value.code is code
+        assert desk.store.log.count() == records and set(desk.store.files.shas()) == {sha}
         desk.decide(case_no, "approve", {"reason": "准予"}, actor="huzheng", letter=("决定书.pdf", letter))
         letter_sha = hashlib.sha256(letter).hexdigest()
         assert Transfers(GA).send(desk.store, Link(office)) == 0  # central does not hold the decision yet
