@@ -95,7 +95,8 @@ def test_scans_reach_the_department_desk_and_its_decision_letter_reaches_central
         pages = page.locator(f"#pages-{material}")
         thumb = pages.locator("img")
         expect(thumb).to_be_visible()
-        assert thumb.evaluate("i => i.complete && i.naturalWidth") == 240  # a thumbnail, not the page
+        thumb.evaluate("i => i.decode()")  # loaded (a broken image rejects)
+        assert thumb.evaluate("i => i.naturalWidth") == 240  # a thumbnail, not the page
         expect(pages.locator("a.pdf")).to_contain_text("仅下载")
         expect(page.locator("#files-arriving")).to_have_count(0)
 
@@ -125,6 +126,8 @@ def test_scans_reach_the_department_desk_and_its_decision_letter_reaches_central
         page.click("#decide-approve button")
         expect(page.locator("#state")).to_have_text("办结（准予）")
         expect(page.locator("#pages-decision img")).to_be_visible()
+        page.click("#lang")
+        expect(page.locator(f"#pages-{material} a.pdf")).to_contain_text("download only")
         office.wait_decided_at_central(case_no)
 
         with DepartmentStore.open(office.department_dir / "department.db", office.city.clock) as store:
