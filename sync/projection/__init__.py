@@ -16,6 +16,7 @@ calendars    calendar_releases                                      calendar.rel
 status       node_status, link_receipts                             node.status, link.receipt
 heartbeat    heartbeat                                              central.heartbeat
 departments  department_items                                       department.cert
+peers        peer_certs, peer_revocations                           peer.cert, peer.revoke
 ===========  =====================================================  ==========================
 
 ``delegation`` issues, revokes and renews grants and answers what a node may do with an
@@ -31,6 +32,7 @@ from sync.projection.clerks import ClerkProjector
 from sync.projection.departments import DepartmentProjector
 from sync.projection.grants import GrantProjector
 from sync.projection.heartbeat import HeartbeatProjector
+from sync.projection.peers import PeerProjector
 from sync.projection.status import StatusProjector
 from sync.record.projector import Projector
 
@@ -46,4 +48,5 @@ def standard() -> tuple[Projector, ...]:
         CalendarProjector(),
         StatusProjector(),
         DepartmentProjector(),
+        PeerProjector(),
     )
