@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from core.clock import SystemClock
 from core.errors import AuthorityError, ErrorCode
@@ -21,6 +22,7 @@ from sync.record.outcome import Status
 from sync.record.trust import current_key
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncnet import City, build_city, next_record
+from tongban.cli import main
 
 TONGBAN = [sys.executable, "-m", "tongban"]
 HAINING = f"cn-{CITY}"
@@ -30,13 +32,20 @@ THIRD = "cn-320509"
 ITEM = "QP-HJ-001"
 
 
-def run(*args: str | Path, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*TONGBAN, *map(str, args)], capture_output=True, text=True, timeout=120, input=stdin
-    )
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str | Path, ok: bool = True, stdin: str | None = None) -> Ran:
+    """The ``tongban`` command, in this process (the first init runs it as its own process)."""
+    result = CliRunner().invoke(main, [str(a) for a in args], input=stdin)
+    ran = Ran(result.exit_code, result.stdout, result.stderr)
     if ok:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
+        assert ran.returncode == 0, ran.stdout + ran.stderr + repr(result.exception)
+    return ran
 
 
 def fingerprint_of(central_dir: Path) -> tuple[str, str]:
@@ -56,6 +65,8 @@ def agree(home: Path, peer: str, name: str, root_hex: str, read_out: str) -> Non
     assert f"peer root fingerprint: {read_out}" in out
     wrong = run("central", "peer", "confirm", home, "--net", peer, "--fingerprint", "0000:0000", ok=False)
     assert wrong.returncode == 3 and ErrorCode.PEER_FINGERPRINT.value in wrong.stderr
+    listed = run("central", "peer", "list", home).stdout  # nothing signed: still a proposal
+    assert f"{peer} {name} proposed" in listed and "#1" not in listed
     assert "#1 valid" in run("central", "peer", "confirm", home, "--net", peer, stdin=read_out + "\n").stdout
 
 
@@ -64,7 +75,8 @@ def federate(root: Path) -> tuple[City, Path]:
     and the village synced with Haining's central."""
     haining = build_city(root / "haining")
     qingpu = root / "qingpu"
-    run("central", "init", qingpu, "--code", QINGPU_CODE, "--name", "上海市青浦区")
+    init = [*TONGBAN, "central", "init", str(qingpu), "--code", QINGPU_CODE, "--name", "上海市青浦区"]
+    subprocess.run(init, check=True, capture_output=True, timeout=120)
     haining_root, haining_fp = fingerprint_of(haining.net.central_dir)
     qingpu_root, qingpu_fp = fingerprint_of(qingpu)
     assert haining_fp != qingpu_fp
@@ -160,16 +172,16 @@ def test_the_village_decides_every_refusal_offline_from_the_records_it_holds(
     assert refused(state, claim_of(state, exp + 1, case_started=exp + 1), exp + 1) is ErrorCode.PEER_EXPIRED
 
 
-def _forge_peer_cert(city: City, body: dict[str, object]) -> bytes:
-    """Central's next record, a peer.cert signed with its peers key (as a faulty central or a
-    stolen key would sign it), to offer to the village."""
+def _forge_peer_cert(city: City, body: dict[str, object], role: str = "peers") -> bytes:
+    """Central's next record, a peer.cert signed with its ``role`` key (as a faulty central or
+    a stolen key would sign it), to offer to the village."""
     opened = city.open(CITY)
     try:
-        key = current_key(opened.log.db, "peers")
+        key = current_key(opened.log.db, role)
         assert key is not None
     finally:
         opened.close()
-    signer = keys.load_key_file(city.net.central_dir / "keys" / f"peers-{key.kid.hex()}.key")
+    signer = keys.load_key_file(city.net.central_dir / "keys" / f"{role}-{key.kid.hex()}.key")
     return next_record(city, CITY, signer, kinds.PEER_CERT, body)
 
 
@@ -202,6 +214,9 @@ def test_a_renewal_reaches_the_village_a_rollback_or_changed_root_does_not_and_a
     assert _offer(haining, VILLAGE, _forge_peer_cert(haining, older)) is ErrorCode.PEER_ROLLBACK
     moved = {**held.certs[1].to_body(), "serial": 3, "root_pk": b"\x09" * 32}
     assert _offer(haining, VILLAGE, _forge_peer_cert(haining, moved)) is ErrorCode.PEER_ROOT_CHANGED
+    # A wider cross-certification signed with another role's key is not central's to give.
+    wider = {**held.certs[1].to_body(), "serial": 3}
+    assert _offer(haining, VILLAGE, _forge_peer_cert(haining, wider, "certs")) is ErrorCode.KEY_ROLE
     assert held_peers(haining, VILLAGE) == {QINGPU: [1, 2]}
     opened = haining.open(VILLAGE)
     try:
