@@ -20,6 +20,8 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     the catalog draft (:mod:`central.draft_store`).
 ``clerk_secrets`` / ``sessions`` / ``login_failures``
     the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
+``peer_proposals``
+    agreements with other cities proposed, not yet confirmed (:mod:`central.peer_store`).
 ``outbox`` / ``department_contacts``
     the events central owes each department and when each last called
     (:mod:`central.department_store`, whose projector the log runs).
@@ -39,6 +41,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from central.department_store import OUTBOX_TABLES, OutboxProjector
+from central.peer_store import PROPOSAL_TABLES
 from core.clock import Clock
 from core.errors import ErrorCode
 from sync import projection
@@ -157,6 +160,12 @@ def _login_failures(db: Database) -> None:
 def _department_outbox(db: Database) -> None:
     # The outbox of events to departments and when each last called (central.department_store).
     execute_all(db, OUTBOX_TABLES)
+
+
+@central_migrations(name="0008_peer_proposals")
+def _peer_proposals(db: Database) -> None:
+    # Agreements with other cities proposed and not yet confirmed (central.peer_store).
+    execute_all(db, PROPOSAL_TABLES)
 
 
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)

@@ -178,7 +178,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_GRANT_CHAIN_BROKEN", "E_GRANT_AUDIENCE", "E_GRANT_DEPTH", "E_GRANT_ITEM", "E_GRANT_MODE",
             "E_CERT_", "E_NOT_AUTHORIZED", "E_NOT_DECIDER", "E_HEARTBEAT_STALE", "E_CLOCK_BEHIND",
             "E_CATALOG_EXPIRED", "E_LOGIN_", "E_SESSION_EXPIRED", "E_CSRF", "E_ROLE", "E_TOKEN_INVALID",
-            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_", "E_FILE_FORBIDDEN",
+            "E_ACCOUNT_DISABLED", "E_BACKDATED", "E_DEPARTMENT_", "E_FILE_FORBIDDEN", "E_PEER_",
         ),
     ),
     (

@@ -27,6 +27,7 @@ from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.files import FILE_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
+from sync.projection.peers import PEER_TABLES
 from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
 from sync.record import kinds, trust
 from sync.record.db import execute_all
@@ -92,6 +93,8 @@ def _quarantined_cases(db: Database) -> None:
 _ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
 # No store written before it holds a record with files (the field came with it): nothing to project.
 _ddl(log_migrations, "0012_files", FILE_TABLES)
+# Likewise no store written before it holds a peer.cert or a peer.revoke.
+_ddl(log_migrations, "0013_peers", PEER_TABLES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

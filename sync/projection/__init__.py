@@ -17,6 +17,7 @@ status       node_status, link_receipts                             node.status,
 heartbeat    heartbeat                                              central.heartbeat
 departments  department_items                                       department.cert
 files        file_refs; files_held (the file store's bookkeeping)   case.intake, case.event
+peers        peer_certs, peer_revocations                           peer.cert, peer.revoke
 ===========  =====================================================  ==========================
 
 ``delegation`` issues, revokes and renews grants and answers what a node may do with an
@@ -33,6 +34,7 @@ from sync.projection.departments import DepartmentProjector
 from sync.projection.files import FileRefProjector
 from sync.projection.grants import GrantProjector
 from sync.projection.heartbeat import HeartbeatProjector
+from sync.projection.peers import PeerProjector
 from sync.projection.status import StatusProjector
 from sync.record.projector import Projector
 
@@ -49,4 +51,5 @@ def standard() -> tuple[Projector, ...]:
         StatusProjector(),
         DepartmentProjector(),
         FileRefProjector(),
+        PeerProjector(),
     )

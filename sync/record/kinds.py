@@ -23,6 +23,7 @@ from core.cases import CaseEvent
 from core.catalog import CatalogRelease
 from core.departments import DepartmentCert
 from core.errors import ErrorCode, RecordError, TongbanError
+from core.federation import CrossCert, PeerRevocation
 from core.grants import Grant, Revocation
 from core.intake import Intake, case_node
 
@@ -68,6 +69,14 @@ def _calendar_release(body: dict[str, Any]) -> CalendarRelease:
 
 def _department_cert(body: dict[str, Any]) -> DepartmentCert:
     return DepartmentCert.from_body(body)
+
+
+def _peer_cert(body: dict[str, Any]) -> CrossCert:
+    return CrossCert.from_body(body)
+
+
+def _peer_revoke(body: dict[str, Any]) -> PeerRevocation:
+    return PeerRevocation.from_body(body)
 
 
 def _grant(body: dict[str, Any]) -> None:
@@ -125,6 +134,8 @@ KEY_ROLE = "key.role"
 ROOT_ROTATE = "root.rotate"
 HEARTBEAT = "central.heartbeat"
 NODE_STATUS = "node.status"
+PEER_CERT = "peer.cert"
+PEER_REVOKE = "peer.revoke"
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -202,6 +213,19 @@ KINDS: dict[str, Kind] = {
             "central's signed heartbeat: its time, an expiry and the head of every central stream",
         ),
         Kind(
+            PEER_CERT,
+            Author.ROOT,
+            _peer_cert,
+            "a cross-certification: this city recognises another city (its root key) within a"
+            " scope of the other's items, modes and roles, for at most 30 days",
+        ),
+        Kind(
+            PEER_REVOKE,
+            Author.ROOT,
+            _peer_revoke,
+            "ends every cross-certification of a peer city up to a serial, from a moment on",
+        ),
+        Kind(
             NODE_ENROLLED,
             Author.ANY_NODE,
             {"cert": _f(bytes, size=32), "software": _f(str)},
@@ -261,6 +285,8 @@ ROOT_SCOPED = frozenset(
         KEY_ROLE,
         ROOT_ROTATE,
         HEARTBEAT,
+        PEER_CERT,
+        PEER_REVOKE,
     }
 )
 

@@ -34,6 +34,7 @@ certs       ``node.cert``, ``department.cert``, ``cert.revoke``
 catalog     ``catalog.release``, ``calendar.release``
 grants      ``grant.issue``, ``grant.revoke`` issued by central
 heartbeat   ``central.heartbeat``, ``link.receipt``, ``clerk.set`` (the online key)
+peers       ``peer.cert``, ``peer.revoke`` (cross-certifications of other cities)
 ========== ==================================================================
 
 Until the root names a key for a role, the root key signs that role's records itself, so
@@ -70,6 +71,7 @@ ROLE_KINDS: dict[str, frozenset[str]] = {
     "catalog": frozenset({kinds.CATALOG_RELEASE, kinds.CALENDAR_RELEASE}),
     "grants": frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE}),
     "heartbeat": frozenset({kinds.HEARTBEAT, kinds.LINK_RECEIPT, kinds.CLERK_SET}),
+    "peers": frozenset({kinds.PEER_CERT, kinds.PEER_REVOKE}),
 }
 KEY_ROLES = tuple(ROLE_KINDS)
 DELEGATED_ROLES = tuple(r for r in KEY_ROLES if r != "root")

@@ -74,7 +74,7 @@ def _release_body(city: City, version: int) -> dict[str, Any]:
 def test_init_names_a_key_for_every_role_and_each_signs_only_its_kinds(city: City) -> None:
     with _central(city) as central:
         roles = {k.role for k in all_keys(central.store.db) if k.until_seq is None}
-        assert roles == {"root", "certs", "catalog", "grants", "heartbeat"}
+        assert roles == {"root", "certs", "catalog", "grants", "heartbeat", "peers"}
         rows = central.store.db.conn.execute(
             "SELECT r.kind, k.role FROM records r JOIN central_keys k ON k.kid = r.kid WHERE r.origin = ?",
             (CITY,),
@@ -228,6 +228,6 @@ def test_a_store_from_before_key_roles_learns_its_root_from_the_genesis(tmp_path
         rows = opened.log.db.conn.execute(
             "SELECT kid, role, since_seq FROM central_keys ORDER BY since_seq"
         ).fetchall()
-        assert rows == expected and len(rows) == 5
+        assert rows == expected and len(rows) == 6
     finally:
         opened.close()

@@ -9,6 +9,7 @@ list; the commands live in the modules of this package, by concern:
   publish-calendar|grant|admin``;
 * :mod:`tongban.cli.department`: ``department init|enroll|show|clerk``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
+* :mod:`tongban.cli.peers`: ``central fingerprint``, ``central peer propose|confirm|renew|revoke|list``;
 * :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``department run``,
   ``serve-sync``;
 * :mod:`tongban.cli.rebuild`: ``central rebuild|restore|backup``;
@@ -30,7 +31,19 @@ import warnings
 import click
 
 from tongban import __version__
-from tongban.cli import authority, central, city, demo, department, inspection, node, provision, rebuild, sync
+from tongban.cli import (
+    authority,
+    central,
+    city,
+    demo,
+    department,
+    inspection,
+    node,
+    peers,
+    provision,
+    rebuild,
+    sync,
+)
 
 # eventlet's notice is for developers, not for an operator reading a refusal (as tongban.run)
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -50,6 +63,11 @@ def node_group() -> None:
 @click.group("central")
 def central_group() -> None:
     """Run the city authority: trust anchor, certificates, catalog."""
+
+
+@click.group("peer")
+def peer_group() -> None:
+    """Agreements with other cities: propose, confirm, renew, revoke, list."""
 
 
 @click.group("department")
@@ -89,6 +107,13 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (central_group, authority.rotate_root_command),
     (central_group, authority.heartbeat_command),
     (central_group, authority.recheck_command),
+    (central_group, peers.fingerprint_command),
+    (central_group, peer_group),
+    (peer_group, peers.propose_command),
+    (peer_group, peers.confirm_command),
+    (peer_group, peers.renew_command),
+    (peer_group, peers.revoke_command),
+    (peer_group, peers.list_command),
     (central_group, sync.central_run),
     (central_group, rebuild.central_rebuild),
     (central_group, rebuild.central_restore),
