@@ -53,7 +53,7 @@ def sync_command(directory: Path, once: bool, endpoint: str | None, timeout: flo
 def _once(directory: Path, endpoint: str | None, timeout: float) -> None:
     with open_home(directory) as opened:
         if endpoint:
-            opened.settings = LinkSettings(parent=endpoint)
+            opened.settings = LinkSettings(parent=endpoint, files_up_kbit=opened.settings.files_up_kbit)
         bar = _ProgressBar()
         result = sync_once(opened, upstreams(opened), timeout=timeout, progress=bar.update)
         bar.close()
@@ -100,7 +100,11 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
     def opener() -> OpenedHome:
         opened = open_home(directory)
         if endpoint:
-            opened.settings = LinkSettings(parent=endpoint, interval=opened.settings.interval)
+            opened.settings = LinkSettings(
+                parent=endpoint,
+                interval=opened.settings.interval,
+                files_up_kbit=opened.settings.files_up_kbit,
+            )
         return opened
 
     agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)
