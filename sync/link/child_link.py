@@ -185,4 +185,8 @@ class ChildLink(LinkStore):
 
 def _text(summary: Summary) -> str:
     rejected = ",".join(f"{code}:{n}" for code, n in sorted(summary.rejected.items()))
-    return f"up={summary.up} down={summary.down} rejected={rejected or '-'}"
+    return (
+        f"up={summary.up} down={summary.down} rejected={rejected or '-'}"
+        f" files_up={summary.files_up} files_down={summary.files_down}"
+        f" file_bytes_sent={summary.file_bytes_sent} file_bytes_received={summary.file_bytes_received}"
+    )

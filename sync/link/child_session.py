@@ -146,6 +146,7 @@ class ChildSession(Machine):
     def chunk_acked(self, message: Message) -> list[Message]:
         assert self.file_out is not None
         self.file_out.on_ack(message.body)
+        self.summary.files_up = self.file_out.stored
         return self._pump_files()
 
     def want_files(self) -> list[Message]:
@@ -182,6 +183,7 @@ class ChildSession(Machine):
         """The chunks the credit allows; WANT files-down once every one is acknowledged."""
         assert self.file_out is not None
         out = self.file_out.fill()
+        self.summary.file_bytes_sent = self.file_out.bytes_sent
         if self.file_out.finished:
             out.extend(self.fire(FILES_UP_DONE))
         return out

@@ -350,7 +350,7 @@ def _session(
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
                 send_message(reply)
-            if progress is not None and message.type in (Type.BATCH, Type.ACK):
+            if progress is not None and message.type in (Type.BATCH, Type.ACK, Type.CHUNK, Type.CACK):
                 progress(session.summary, estimate)
         return session.summary
 

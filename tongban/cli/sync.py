@@ -30,7 +30,8 @@ def summary_line(result: SyncResult) -> str:
     rejected = ", ".join(f"{code}×{n}" for code, n in sorted(summary.rejected.items())) or "none"
     return (
         f"synced with {result.parent} at {result.endpoint} in {result.seconds:.1f} s:"
-        f" {summary.up} records up, {summary.down} down; rejected: {rejected}"
+        f" {summary.up} records up, {summary.down} down; rejected: {rejected};"
+        f" files {summary.files_up} up, {summary.files_down} down ({summary.file_bytes_sent} bytes sent)"
     )
 
 
