@@ -57,7 +57,7 @@ class OpenedHome:
 
     def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
         if self.is_node:
-            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version)
+            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version, self.files)
 
     def synced(self, result: SyncResult) -> None:
         if self.is_node:

@@ -69,7 +69,7 @@ class FileLink:
         other store's those its own parent said the root holds."""
         out = [
             sha
-            for sha, case_no, root in file_rows.held_by_case(self.db)
+            for sha, case_no, root, _, _ in file_rows.held_by_case(self.db)
             if (is_root or root) and _within(case_no, self.scope)
         ]
         return out[:MAX_AT_ROOT]
@@ -144,3 +144,16 @@ class FileLink:
     def waiting_down(self) -> int:
         """Bytes of the files this store wants (of the scope's cases) and lacks."""
         return sum(w.size - w.offset for w in self.wants())
+
+    def waiting_up(self) -> int:
+        """Bytes of the files held that records of the scope's nodes list (their pages,
+        their decisions' documents) and the root is not known to hold."""
+        return sum(
+            size
+            for _, _, root, size, origins in file_rows.held_by_case(self.db)
+            if not root and any(within(origin, self.scope) for origin in origins)
+        )
+
+    def figures(self) -> dict[str, int]:
+        """What a ``node.status`` says of the files: bytes waiting up, down, and held."""
+        return {"up": self.waiting_up(), "down": self.waiting_down(), "held": file_rows.held_bytes(self.db)}

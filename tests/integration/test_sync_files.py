@@ -14,6 +14,7 @@ import pytest
 
 from node.desk import Upload
 from sync.link.protocol import CHUNK_BYTES, FILE_CREDIT
+from sync.projection.status import reported_files as status_files
 from sync.record.filestore import FileStore
 from tests.helpers import CITY, TOWN, VILLAGE
 from tests.integration.syncfaults import Child, Parent, free_port, read, stop_all, sync_cli
@@ -63,6 +64,8 @@ def whole(city: City, code: str, sha: str) -> bool:
 def test_an_intakes_pages_reach_the_town_and_central_and_a_decision_comes_down(city: City) -> None:
     page = big_pdf(3 * CHUNK_BYTES)
     case_no, shas = take_in_with(city, page, PLAIN_PDF)
+    with city.desk(VILLAGE) as desk:
+        assert desk.sync_status().files_up == len(page) + len(PLAIN_PDF)
     with city.serving(CITY, TOWN):
         village = city.sync(VILLAGE)
         ok(village)
@@ -88,6 +91,19 @@ def test_an_intakes_pages_reach_the_town_and_central_and_a_decision_comes_down(c
         row[0] for row in read(database(city, VILLAGE), "SELECT sha256 FROM files_held WHERE at_root = 1")
     }
     assert set(shas) <= at_root
+    with city.desk(VILLAGE) as desk:
+        status = desk.sync_status()
+        assert (status.files_up, status.files_down) == (0, 0)
+    # the village's node.status names its files' bytes (a v4 session); central keeps them
+    with city.serving(CITY, TOWN):
+        ok(city.sync(VILLAGE))
+        ok(city.sync(TOWN))
+    opened = city.open(CITY)
+    try:
+        up, down, held = status_files(opened.log.db)[VILLAGE]
+    finally:
+        opened.close()
+    assert (up, down) == (0, 0) and held == len(page) + len(PLAIN_PDF) + len(letter)
 
 
 def test_a_v4_town_refuses_nothing_an_honest_village_sends(city: City) -> None:
