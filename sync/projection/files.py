@@ -149,8 +149,8 @@ def held_by_case(db: Database) -> list[tuple[str, str, bool, int, list[str]]]:
     holds it, its size and the origins of the records that list it: (hash, case number,
     at_root, size, origins)."""
     rows = db.conn.execute(
-        "SELECT h.sha256, min(r.case_no), h.at_root, h.size, group_concat(DISTINCT r.origin) FROM files_held h"
-        " JOIN file_refs r ON r.sha256 = h.sha256 WHERE h.removed_at IS NULL"
+        "SELECT h.sha256, min(r.case_no), h.at_root, h.size, group_concat(DISTINCT r.origin)"
+        " FROM files_held h JOIN file_refs r ON r.sha256 = h.sha256 WHERE h.removed_at IS NULL"
         " GROUP BY h.sha256 ORDER BY h.sha256"
     ).fetchall()
     return [
