@@ -328,8 +328,9 @@ def configure_router(router: Any, curve_secret: bytes) -> None:
 
 
 def is_upload(frames: Frames) -> bool:
-    """Whether a child's message is an up BATCH: committing it holds the store for a while."""
-    return len(frames) > 1 and frames[1] == b"BATCH"
+    """Whether a child's message is an up BATCH or a file's CHUNK: committing it holds the
+    store (or the disk) for a while, so other children's light messages go first."""
+    return len(frames) > 1 and frames[1] in (b"BATCH", b"CHUNK")
 
 
 class Inbox(Generic[T]):
