@@ -162,3 +162,6 @@ def test_a_transfer_cut_in_the_middle_resumes_at_its_chunk(
     assert done, output
     assert f"({len(page) - kept} bytes sent)" in output  # resumed at the chunk it reached
     assert whole(city, TOWN, sha) and part_of(city, TOWN, sha) == 0
+    with city.serving(CITY):  # the town passes it on: whole at every store that should hold it
+        ok(city.sync(TOWN))
+    assert all(whole(city, code, sha) for code in (VILLAGE, TOWN, CITY))
