@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ErrorCode, TongbanError
 from node.desk import Upload
+from sync.link.file_link import FileLink
 from sync.link.protocol import CHUNK_BYTES, FILE_CREDIT
 from sync.projection.status import reported_files as status_files
 from sync.record.filestore import FileStore
-from tests.helpers import CITY, TOWN, VILLAGE
+from tests.helpers import CITY, TOWN, VILLAGE, relay
 from tests.integration.syncfaults import Child, Parent, free_port, read, stop_all, sync_cli
 from tests.integration.syncnet import City, build_delegated_city, proxy_form
 from tests.scanfiles import PAGES, PLAIN_PDF, pdf
@@ -165,3 +167,24 @@ def test_a_transfer_cut_in_the_middle_resumes_at_its_chunk(
     with city.serving(CITY):  # the town passes it on: whole at every store that should hold it
         ok(city.sync(TOWN))
     assert all(whole(city, code, sha) for code in (VILLAGE, TOWN, CITY))
+
+
+def test_a_parent_asks_for_no_more_than_its_budget_leaves(city: City) -> None:
+    page = big_pdf(2 * CHUNK_BYTES)
+    _, (big, small) = take_in_with(city, page, PLAIN_PDF)
+    relay(city.home(VILLAGE), city.home(TOWN), city.clock, up=True)  # the records, not the files
+    opened = city.open(TOWN)
+    try:
+        roomy = FileLink(opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None)
+        assert {w.sha for w in roomy.wants()} == {big, small}
+        tight = FileLink(opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None, budget=len(page))
+        assert [w.sha for w in tight.wants()] == [small] or [w.sha for w in tight.wants()] == [big]
+        full = FileLink(
+            opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None, budget=len(PLAIN_PDF) - 1
+        )
+        assert full.wants() == []
+        with pytest.raises(TongbanError) as info:
+            full.admit(small, len(PLAIN_PDF))
+        assert info.value.code is ErrorCode.FILE_BUDGET
+    finally:
+        opened.close()
