@@ -181,10 +181,12 @@ class Traffic:
 
     sent: int = 0
     received: int = 0
+    file_chunks: int = 0  # bytes of file chunks sent, a failed session's too (what a cut cost)
 
     def add(self, other: Traffic) -> None:
         self.sent += other.sent
         self.received += other.received
+        self.file_chunks += other.file_chunks
 
 
 @dataclass
@@ -336,6 +338,7 @@ def _session(
             frames = encode(message)
             if message.type is Type.CHUNK:
                 bucket.take(len(frames[2]))
+                traffic.file_chunks += len(message.body["data"])
             traffic.sent += sum(len(frame) for frame in frames)
             send(sock, frames, where)
 

@@ -72,6 +72,7 @@ def test_an_intakes_pages_reach_the_town_and_central_and_a_decision_comes_down(c
         village = city.sync(VILLAGE)
         ok(village)
         assert village.summary.files_up == 2
+        assert village.traffic.file_chunks == village.summary.file_bytes_sent == len(page) + len(PLAIN_PDF)
         assert all(whole(city, TOWN, sha) for sha in shas)
         assert not any(store(city, CITY).has(sha) for sha in shas)
         town = city.sync(TOWN)  # the town relays them
