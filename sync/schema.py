@@ -28,7 +28,7 @@ from sync.projection.files import FILE_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
 from sync.projection.peers import PEER_TABLES
-from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
+from sync.projection.status import RECEIPT_HISTORY, STATUS_FILES, STATUS_TABLES, note_receipt
 from sync.record import kinds, trust
 from sync.record.db import execute_all
 from sync.record.log import LOG_TABLES, anchor_of, decode_stored, envelopes_of, envelopes_of_kind
@@ -95,6 +95,8 @@ _ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
 _ddl(log_migrations, "0012_files", FILE_TABLES)
 # Likewise no store written before it holds a peer.cert or a peer.revoke.
 _ddl(log_migrations, "0013_peers", PEER_TABLES)
+# No report written before it names files (the field came with protocol 4): nothing to project.
+_ddl(log_migrations, "0014_node_status_files", STATUS_FILES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

@@ -27,12 +27,14 @@ from node import sync_hooks
 from node.desk import signing_keys
 from node.store import NodeStore
 from sync.link.transport import LinkSettings, SyncResult, Upstream, upstreams_for
+from sync.record.filestore import FileStore
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
 from sync.record.watermark import guard_of
 
 CLOCK = SystemClock()
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -47,12 +49,16 @@ class OpenedHome:
     store: NodeStore | CentralStore = field(repr=False)
 
     @property
+    def files(self) -> FileStore:
+        return self.store.files
+
+    @property
     def is_node(self) -> bool:
         return isinstance(self.store, NodeStore)
 
     def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
         if self.is_node:
-            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version)
+            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version, self.files)
 
     def synced(self, result: SyncResult) -> None:
         if self.is_node:
@@ -90,6 +96,8 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
             fallback=section.fallback,
             direct_to_central=section.direct_to_central,
             interval=section.interval,
+            files_up_kbit=section.files_up_kbit,
+            files_budget=config.files.budget_mb * MIB,
         )
         node_store = NodeStore.open(config.database_path, clock)
         keys = signing_keys(load_key_file(config.key_path), node_store, config.node.code, config.key_path)
