@@ -18,8 +18,8 @@ import pytest
 from core.clock import SystemClock
 from tests.helpers import TOWN, VILLAGE, relay
 from tests.integration.test_web import first_item, intake_form, snapshot
-from tests.integration.webnode import Web, build_city, device_token, login, multipart, serve
-from tests.scanfiles import PLAIN_PDF, phone_photo
+from tests.integration.webnode import Web, build_city, csrf_of, device_token, login, multipart, serve
+from tests.scanfiles import PAGES, PLAIN_PDF, pdf, phone_photo
 from web.render import SECURITY_HEADERS
 
 pytestmark = pytest.mark.slow
@@ -152,3 +152,62 @@ def test_an_intake_without_files_still_works_as_multipart(village: Web) -> None:
     assert status == 303, html[:300]
     _, _, page = village.request("GET", headers["Location"].rsplit("/", 1)[0])
     assert 'id="files"' not in page
+
+
+def test_the_supplements_pages_and_the_decision_letter_come_with_their_steps(
+    city: Path, village: Web
+) -> None:
+    status, headers, html, _ = take_in(village, [], name="李四", doc_no="330481197501010011")
+    assert status == 303, html[:300]
+    case_no = headers["Location"].split("/")[2]
+    clock = SystemClock()
+    relay(city / VILLAGE, city / TOWN, clock, up=True)  # type: ignore[arg-type]
+    with serve(city / TOWN) as town:
+        assert login(town, "shenpi")[0] == 303
+        body, kind = multipart(
+            {"csrf": csrf_of(town, f"/cases/{case_no}"), "event": "request_supplement", "missing": "户口簿"},
+            [],
+        )
+        assert town.request("POST", f"/cases/{case_no}/step", data=body, headers=kind)[0] == 303
+    relay(city / TOWN, city / VILLAGE, clock)  # type: ignore[arg-type]
+
+    assert login(village, "wangli")[0] == 303
+    _, _, page = village.request("GET", f"/cases/{case_no}")
+    assert 'id="step-supply"' in page and 'enctype="multipart/form-data"' in page
+    material = re.findall(r'name="file_([^"]+)"', page.split('id="step-supply"')[1])[0]
+    photo = ("file_" + material, "户口簿.jpg", "image/jpeg", phone_photo())
+    body, kind = multipart({"csrf": csrf_of(village, f"/cases/{case_no}"), "event": "supply"}, [photo])
+    status, _, page = village.request("POST", f"/cases/{case_no}/step", data=body, headers=kind)
+    assert status == 303, page[:300]
+    _, _, page = village.request("GET", f"/cases/{case_no}")
+    assert f'data-material="{material}"' in page and "补正材料已收" in page.split('id="files"')[1]
+
+    relay(city / VILLAGE, city / TOWN, clock, up=True)  # type: ignore[arg-type]
+    with serve(city / TOWN) as town:
+        assert login(town, "shenpi")[0] == 303
+        before = snapshot(town.home)
+        bad = ("file_decision", "决定书.pdf", "application/pdf", b"%PDF-1.4 not really")
+        body, kind = multipart(
+            {"csrf": csrf_of(town, f"/cases/{case_no}"), "event": "approve", "reason": "同意"}, [bad]
+        )
+        status, _, page = town.request("POST", f"/cases/{case_no}/step", data=body, headers=kind)
+        assert status == 400 and "<code>E_FILE_DAMAGED</code>" in page.split('id="step-approve"')[1]
+        assert 'value="同意"' in page and snapshot(town.home)[:5] == before[:5]
+        letter = (
+            "file_decision",
+            "决定书.pdf",
+            "application/pdf",
+            pdf(b"<< /Type /Catalog /Pages 2 0 R >>", *PAGES, b"(letter)"),
+        )
+        body, kind = multipart({"csrf": csrf_of(town, f"/cases/{case_no}"), "event": "approve"}, [letter])
+        assert town.request("POST", f"/cases/{case_no}/step", data=body, headers=kind)[0] == 303
+        _, _, page = town.request("GET", f"/cases/{case_no}")
+        decision = page.split('data-material="decision"')[1].split("</section>")[0]
+        assert "决定书" in decision and 'class="pdf"' in decision
+        sha = re.findall(r"/files/([0-9a-f]{64})", decision)[0]
+        status, got, _ = town.request("GET", f"/cases/{case_no}/files/{sha}")
+        assert status == 200 and got["Content-Disposition"].startswith("attachment")
+    relay(city / TOWN, city / VILLAGE, clock)  # type: ignore[arg-type]
+    _, _, page = village.request("GET", f"/cases/{case_no}")
+    decision = page.split('data-material="decision"')[1].split("</section>")[0]
+    assert "决定书" in decision and "传输中" in decision  # the record came by relay, the file not yet
