@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.clock import SystemClock
+from node.web.uploads import MAX_UPLOAD_REQUEST
 from tests.helpers import TOWN, VILLAGE, relay
 from tests.integration.test_web import first_item, intake_form, snapshot
 from tests.integration.webnode import Web, build_city, csrf_of, device_token, login, multipart, serve
@@ -211,3 +212,22 @@ def test_the_supplements_pages_and_the_decision_letter_come_with_their_steps(
     _, _, page = village.request("GET", f"/cases/{case_no}")
     decision = page.split('data-material="decision"')[1].split("</section>")[0]
     assert "决定书" in decision and "传输中" in decision  # the record came by relay, the file not yet
+
+
+def test_a_form_over_the_request_bound_is_refused_before_it_is_read(village: Web) -> None:
+    assert login(village, "wangli")[0] == 303
+    body, kind = multipart({"csrf": csrf_of(village, "/intake"), "item": "x"}, [])
+    status, _, html = village.request(
+        "POST", "/intake", data=body, headers={**kind, "Content-Length": str(MAX_UPLOAD_REQUEST + 1)}
+    )
+    assert status == 413 and "E_REQUEST_TOO_LARGE" in html
+
+
+def test_the_preview_script_is_served_by_the_node(village: Web) -> None:
+    status, got, text = village.request("GET", "/static/scan.js")
+    assert status == 200 and got["Content-Type"].startswith("text/javascript") and "FileReader" in text
+    village.jar.clear()
+    assert login(village, "wangli")[0] == 303
+    _, got, page = village.request("GET", "/intake")
+    assert '<script src="/static/scan.js" defer></script>' in page
+    assert "script-src 'self'" in got["Content-Security-Policy"] and "<script>" not in page
