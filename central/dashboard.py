@@ -88,6 +88,8 @@ class NodeRow:
     cert_expires: int | None = None  # epoch s, its live certificate's; None when revoked
     software: str | None = None  # the version it runs, as its newest report says
     protocol: int | None = None  # the newest sync protocol it speaks (same report)
+    files_up: int | None = None  # bytes of scanned pages waiting to go up (same report, when named)
+    files_down: int | None = None  # bytes of scanned pages waiting to come down to it
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ def _node_rows(
                 cert_expires=node.exp,
                 software=software[node.code][0] if node.code in software else None,
                 protocol=software[node.code][1] if node.code in software else None,
+                files_up=report.files[0] if report and report.files else None,
+                files_down=report.files[1] if report and report.files else None,
             )
         )
     return out
