@@ -80,6 +80,16 @@ def test_scans_travel_from_the_village_to_the_town_and_the_decision_letter_back(
             "els => els.forEach(e => { e.checked = true })"
         )
         scans = page.locator("#materials input[type=file]")
+        # a file that is no picture: refused on the form in Chinese, nothing taken in, the typing kept
+        scans.nth(0).set_input_files([{"name": "身份证.jpg", "mimeType": JPEG, "buffer": b"not a photo"}])
+        page.click("#accept")
+        expect(page.locator("#error")).to_contain_text("E_FILE_TYPE")
+        expect(page.locator("#error")).to_contain_text("文件")
+        expect(page.locator("input[name=name]")).to_have_value("王秀英")
+        shot(page, "0-village-intake-refused-file")
+        page.locator("#materials input[name=materials]").evaluate_all(
+            "els => els.forEach(e => { e.checked = true })"
+        )
         scans.nth(0).set_input_files([{"name": "身份证.jpg", "mimeType": JPEG, "buffer": phone_photo()}])
         scans.nth(1).set_input_files([{"name": "户口簿扫描.pdf", "mimeType": PDF, "buffer": PLAIN_PDF}])
         previews = page.locator("#materials .preview")
@@ -103,6 +113,10 @@ def test_scans_travel_from_the_village_to_the_town_and_the_decision_letter_back(
         thumb.click()
         expect(page.locator("#files img.full")).to_be_visible()
         shot(page, "2-village-case-pages")
+        page.goto(village.url + f"/cases/{case_no}?lang=en")
+        expect(page.locator("#files-title")).to_have_text("Scanned materials")
+        shot(page, "2b-village-case-pages-en")
+        page.goto(village.url + f"/cases/{case_no}?lang=zh")
     sync(city, VILLAGE)  # records, then the files phase: both pages go up to the town
 
     with serve(city.home(TOWN)) as town:
