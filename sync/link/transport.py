@@ -92,6 +92,7 @@ class LinkSettings:
     direct_to_central: bool = False
     interval: int = 60
     files_up_kbit: int = 0  # cap on the files the child uploads, kbit/s (0: none)
+    files_budget: int = 0  # bytes the store's files may take ([files] budget_mb; 0: no bound)
 
 
 class TokenBucket:
@@ -288,7 +289,15 @@ def sync_once(
     for upstream in upstreams:
         try:
             cert = live_certificate(home.log, home.code, home.keys.kid)
-            link = ChildLink(home.log, home.code, cert, verifier, home.signed_through, home.files)
+            link = ChildLink(
+                home.log,
+                home.code,
+                cert,
+                verifier,
+                home.signed_through,
+                home.files,
+                home.settings.files_budget,
+            )
             summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
         except TongbanError as exc:  # the link's, the peer's (its ERROR) or the store's
             result.attempts.append((upstream.endpoint, exc.code.value))
