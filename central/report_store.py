@@ -22,7 +22,7 @@ nothing: a case taken in by one is left out, and a decision or rating made by on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlite_utils import Database
 
@@ -93,19 +93,6 @@ class StatusReport:
     rejected: int
     backlog: int
     forks: int = 0  # the open forks it holds evidence of
-    files: tuple[int, int] | None = None  # bytes of scanned pages waiting (up, down); None: not named
-
-
-def files_waiting(body: dict[str, Any]) -> tuple[int, int] | None:
-    """The bytes of scanned pages a ``node.status`` body says wait to go up and down, when it
-    names them (``files: {up, down, held}``; a report of an older node does not)."""
-    files = body.get("files")
-    if not isinstance(files, dict):
-        return None
-    up, down = files.get("up"), files.get("down")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (up, down)):
-        return None
-    return int(up), int(down)  # type: ignore[arg-type]
 
 
 def status_reports(db: Database) -> dict[str, StatusReport]:
@@ -115,13 +102,12 @@ def status_reports(db: Database) -> dict[str, StatusReport]:
         "SELECT s.origin, s.ts, s.catalog, s.rejected, s.backlog, r.envelope FROM node_status s"
         f" JOIN records r ON r.id = s.record_id WHERE s.record_id NOT IN {_Q}"
     )
-    reports = {}
-    for origin, ts, catalog, rejected, backlog, envelope in rows:
-        body = decode_stored(bytes(envelope)).body
-        reports[origin] = StatusReport(
-            ts, catalog, rejected, backlog, int(body.get("forks", 0)), files_waiting(body)
+    return {
+        origin: StatusReport(
+            ts, catalog, rejected, backlog, int(decode_stored(bytes(envelope)).body.get("forks", 0))
         )
-    return reports
+        for origin, ts, catalog, rejected, backlog, envelope in rows
+    }
 
 
 def contacts(db: Database) -> dict[str, list[int]]:
