@@ -51,7 +51,7 @@ from core.errors import ErrorCode, InputError
 from sync.projection.calendars import store_calendar
 from sync.projection.catalog import item_names
 from sync.projection.departments import Department, departments
-from sync.projection.status import reported_software
+from sync.projection.status import reported_files, reported_software
 from sync.record.trust import certificates
 from web.health import CERT_WARN_DAYS
 
@@ -88,6 +88,8 @@ class NodeRow:
     cert_expires: int | None = None  # epoch s, its live certificate's; None when revoked
     software: str | None = None  # the version it runs, as its newest report says
     protocol: int | None = None  # the newest sync protocol it speaks (same report)
+    files_up: int | None = None  # bytes of scanned pages waiting to go up (its report's files, when named)
+    files_down: int | None = None  # bytes of scanned pages waiting to come down to it
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ def _node_rows(
     status = report_store.status_reports(db)
     contact = report_store.contacts(db)
     software = reported_software(db)
+    waiting = reported_files(db)
     out: list[NodeRow] = []
     for node, depth in _tree_order(nodes):
         seen = contact.get(node.code, [])
@@ -277,6 +280,8 @@ def _node_rows(
                 cert_expires=node.exp,
                 software=software[node.code][0] if node.code in software else None,
                 protocol=software[node.code][1] if node.code in software else None,
+                files_up=waiting[node.code][0] if node.code in waiting else None,
+                files_down=waiting[node.code][1] if node.code in waiting else None,
             )
         )
     return out

@@ -70,6 +70,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.REQUEST_TYPE: 415,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.FILE_TOO_LARGE: 413,
+    ErrorCode.FILE_MISSING: 404,
+    ErrorCode.FILE_BUDGET: 507,
     ErrorCode.MATERIALS_MISSING: 422,
     ErrorCode.CERT_UNKNOWN: 400,  # asked about a node that holds no certificate: the input's fault
     # The store, not the request: the request may be sent again as it is.
@@ -206,6 +209,9 @@ class BaseCtx:
         return self.texts.t(key, self.lang, **values)
 
     def check_size(self, limit: int = MAX_BODY) -> None:
+        """``E_REQUEST_TOO_LARGE`` for a body over ``limit``: by its Content-Length now, and
+        for one sent without (chunked) while the form is read."""
+        self.request.max_content_length = limit
         length = self.request.content_length or 0
         if length > limit:
             raise InputError(ErrorCode.REQUEST_TOO_LARGE, f"{length} bytes, at most {limit}")

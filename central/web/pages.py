@@ -61,6 +61,7 @@ class Pages(Sessions):
             tables=TABLES,
             checks=checks,
             rebuilding=rebuilding is not None and rebuilding.exists(),
+            mb=megabytes,
         )
 
     @http("GET", "/dashboard.csv")
@@ -78,10 +79,15 @@ CSV_COLUMNS = (
     "code", "name", "tier", "parent", "depth", "last_contact", "open_cases", "overdue_cases",
     "catalog_version", "rejected", "backlog", "revoked", "refused", "refused_codes", "alarm", "cases",
     "share", "case_no", "node", "node_name", "item", "item_name", "state", "decider", "received",
-    "deadline", "days_over", "rank", "cert_expires", "software", "protocol",
+    "deadline", "days_over", "rank", "cert_expires", "software", "protocol", "files_up", "files_down",
 )  # fmt: skip
 """Every column of the dashboard's CSV tables: each has its header in both languages."""
 STATES = frozenset(s.value for s in State)
+
+
+def megabytes(size: int) -> str:
+    """Bytes of scanned pages for the dashboard: ``0``, ``0.3 MB``, ``12.5 MB``."""
+    return "0" if not size else f"{max(size / 1048576, 0.1):.1f} MB"
 
 
 def csv_label(ctx: Ctx) -> Callable[[str, Any], Any]:

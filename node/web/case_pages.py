@@ -15,11 +15,14 @@ from werkzeug.wrappers import Response
 
 from core.cases import DECISIONS, Event, State
 from core.catalog import Item
-from core.errors import ErrorCode, InputError, TongbanError
+from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
+from core.files import DECISION_MATERIAL
 from core.intake import materials_for
 from node.desk import Case
+from node.files import MIB, ShownFile
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
+from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
 from sync.projection.case_queries import CaseEventRow
 from web.pages import page
 
@@ -62,7 +65,7 @@ class CasePages:
         return _case_page(ctx, case_no)
 
     @http("POST", "/cases/<case_no>/step")
-    @page("clerk", "approver")
+    @page("clerk", "approver", max_body=MAX_UPLOAD_REQUEST)
     def step(self, ctx: Ctx, case_no: str) -> Response:
         form = ctx.request.form
         event = form.get("event", "")
@@ -71,11 +74,31 @@ class CasePages:
             ctx.principal.require("approver")
         fields = {k: form.get(k, "") for k in STEP_FIELDS}
         try:
-            ctx.desk.act(case_no, event, fields, ctx.principal.actor)
+            ctx.desk.act(case_no, event, fields, ctx.principal.actor, uploads=uploads_of(ctx.request))
         except TongbanError as exc:
             typed = {"event": event, **fields}
             return _case_page(ctx, case_no, status_for(exc), error=exc, error_at=f"step-{event}", typed=typed)
         return ctx.redirect(f"/cases/{case_no}")
+
+    @http("GET", "/cases/<case_no>/files/<sha>")
+    @page(public=True)
+    def case_file(self, ctx: Ctx, case_no: str, sha: str) -> Response:
+        """A scanned page of the case, only to an account that may see the case (else
+        ``E_FILE_FORBIDDEN``); headers: :func:`node.web.uploads.file_response`."""
+        desk = ctx.desk
+        forbidden = AuthorityError(ErrorCode.FILE_FORBIDDEN, f"{case_no}/{sha}", zh="无权查看该办件的材料")
+        if ctx.principal is None:
+            raise forbidden
+        try:
+            desk.case(case_no)
+        except InputError as exc:
+            if exc.code is ErrorCode.CASE_UNKNOWN:
+                raise forbidden from exc
+            raise
+        path, ref, _active = desk.file(case_no, sha)
+        pages = [f for f in desk.files_of(case_no) if f.ref.material == ref.material]
+        page_no = next((i for i, f in enumerate(pages, 1) if f.ref.hex == sha), 1)
+        return ctx.respond(file_response(path, ref, f"{case_no}-{ref.material}-{page_no}"))
 
     @http("GET", "/cases/<case_no>/receipt")
     @page()
@@ -169,8 +192,29 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
         people={node: desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}},
         messages=desk.messages_of(case_no),
+        file_groups=file_groups(desk.files_of(case_no)),
+        size_text=size_text,
+        decision_material=DECISION_MATERIAL,
         **extra,
     )
+
+
+def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:
+    """The case's files as its page shows them: one group per record and material, in
+    record then page order (``decision`` for a decision's document)."""
+    groups: dict[tuple[bytes, str], dict[str, Any]] = {}
+    for f in shown:
+        key = (f.record_id, f.ref.material)
+        group = groups.setdefault(
+            key, {"material": f.ref.material, "event": f.event, "ts": f.ts, "files": []}
+        )
+        group["files"].append(f)
+    return list(groups.values())
+
+
+def size_text(size: int) -> str:
+    """A file's size for a person: ``320 KB``, ``2.4 MB``."""
+    return f"{size / MIB:.1f} MB" if size >= MIB else f"{max(1, round(size / 1024))} KB"
 
 
 def _may_act(ctx: Ctx) -> bool:

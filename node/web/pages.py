@@ -8,6 +8,7 @@ CSRF on every POST, errors as a page with their code); login and logout are the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from node.finder import groups
 from node.intake import AGENT_KEYS
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
+from node.web.uploads import MAX_UPLOAD_REQUEST, uploads_of
 from web.pages import Sessions, page
 
 PERSONAL_DOC_TYPES = [(d.value, d.zh, d.en) for d in DocType if d.personal]
@@ -76,7 +78,7 @@ class Pages(Sessions):
         return _intake_page(ctx, {"item": ctx.request.args.get("item", "")})
 
     @http("POST", "/intake")
-    @page("clerk")
+    @page("clerk", max_body=MAX_UPLOAD_REQUEST)
     def intake(self, ctx: Ctx) -> Response:
         form = ctx.request.form
         values = form_values(form)
@@ -95,6 +97,14 @@ class Pages(Sessions):
                 return _notice(ctx, desk.notice(intake), intake, actor)
             if action == "refuse":
                 return _refusal(ctx, intake, form.get("refuse_reason", ""), actor)
+            uploads = uploads_of(ctx.request)
+            if uploads:  # a material with pages is a material received
+                ticked = values["materials"]
+                values["materials"] = [
+                    *ticked,
+                    *dict.fromkeys(u.material for u in uploads if u.material not in ticked),
+                ]
+                intake = dataclasses.replace(IntakeForm.from_mapping(mapping_of(values)), uploads=uploads)
             checked = desk.check_intake(intake)
             duplicates = desk.similar_open(checked.applicant.doc_no, checked.item.code)
             other_names = desk.other_names(checked.applicant.doc_no, checked.applicant.name)

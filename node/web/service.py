@@ -22,7 +22,7 @@ from node.web.health import HealthPages
 from node.web.pages import Pages
 from web.pages import static_file
 
-STATIC = {"app.css": "web", "app.js": "web"}
+STATIC = {"app.css": "web", "app.js": "web", "scan.js": "node.web"}
 SMS_INTERVAL = 10
 log = logging.getLogger(__name__)
 

@@ -79,9 +79,9 @@ class Web:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
         try:
             with self.opener().open(req, timeout=30) as resp:
-                return resp.status, dict(resp.headers), resp.read().decode()
+                return resp.status, dict(resp.headers), resp.read().decode(errors="replace")
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read().decode()
+            return err.code, dict(err.headers), err.read().decode(errors="replace")
 
     def api(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
@@ -157,3 +157,24 @@ def csrf_of(web: Web, path: str = "/") -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, html[:500]
     return found[1]
+
+
+def multipart(
+    fields: dict[str, str | list[str]], files: list[tuple[str, str, str, bytes]]
+) -> tuple[bytes, dict[str, str]]:
+    """A ``multipart/form-data`` body of ``fields`` and ``files`` (field, filename, type,
+    bytes), and its Content-Type header, as a browser sends a form with file fields."""
+    boundary = "----tongban" + os.urandom(8).hex()
+    out = bytearray()
+    for name, value in fields.items():
+        for one in value if isinstance(value, list) else [value]:
+            out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            out += one.encode() + b"\r\n"
+    for name, filename, kind, data in files:
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {kind}\r\n\r\n"
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
