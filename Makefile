@@ -40,8 +40,11 @@ typecheck: install
 imports: install
 	$(BIN)/lint-imports
 
+# most tests wait on sockets, brokers and browsers: two workers, each taking whole test files
+PYTEST_WORKERS ?= 2
+
 pytest: install system-deps $(LINT_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 test: lint typecheck imports pytest
 
