@@ -59,6 +59,7 @@ class SyncSection:
     direct_to_central: bool = False  # sync with central only, never with the parent
     listen: str = ""  # a town's own endpoint for its villages, tcp://host:port
     interval: int = 60  # seconds between the agent's sessions
+    files_up_kbit: int = 0  # cap on the scanned pages the node uploads, kbit/s (0: no cap)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from node import sync_hooks
 from node.desk import signing_keys
 from node.store import NodeStore
 from sync.link.transport import LinkSettings, SyncResult, Upstream, upstreams_for
+from sync.record.filestore import FileStore
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
@@ -45,6 +46,10 @@ class OpenedHome:
     parent: str
     settings: LinkSettings
     store: NodeStore | CentralStore = field(repr=False)
+
+    @property
+    def files(self) -> FileStore:
+        return self.store.files
 
     @property
     def is_node(self) -> bool:
@@ -90,6 +95,7 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
             fallback=section.fallback,
             direct_to_central=section.direct_to_central,
             interval=section.interval,
+            files_up_kbit=section.files_up_kbit,
         )
         node_store = NodeStore.open(config.database_path, clock)
         keys = signing_keys(load_key_file(config.key_path), node_store, config.node.code, config.key_path)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sync.link import agreement
+from sync.link.file_link import FileLink
 from sync.link.flow import BARRIER, Batch, Committed, apart, batches, scanned
 from sync.link.protocol import Phase
 from sync.link.session import Summary
@@ -43,6 +44,7 @@ from sync.link.store import (
 )
 from sync.record import kinds
 from sync.record.db import transaction
+from sync.record.filestore import FileStore
 from sync.record.forks import forks
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
@@ -63,9 +65,11 @@ class ChildLink(LinkStore):
         cert_id: bytes,
         verifier: Verifier = SERIAL,
         signed: Callable[[], int] | None = None,
+        files: FileStore | None = None,
     ) -> None:
         super().__init__(log, code, verifier)
         self.cert_id = cert_id
+        self.files = files
         self.mine = self.origins_within(code)
         self.signed = signed
         self.parent = ""
@@ -168,6 +172,10 @@ class ChildLink(LinkStore):
             if self.evidence_sent and self.parent:
                 note_evidence(self.db, self.parent, self.evidence_sent, now)
 
+    def file_link(self, peer: str) -> FileLink:
+        """The files phase's view of this store: its own subtree's cases' files."""
+        return FileLink(self.log, self.files, self.code, peer, self.count_rejections)
+
     def arrivals_acked(self) -> int:
         return self.arrivals()
 
@@ -177,4 +185,8 @@ class ChildLink(LinkStore):
 
 def _text(summary: Summary) -> str:
     rejected = ",".join(f"{code}:{n}" for code, n in sorted(summary.rejected.items()))
-    return f"up={summary.up} down={summary.down} rejected={rejected or '-'}"
+    return (
+        f"up={summary.up} down={summary.down} rejected={rejected or '-'}"
+        f" files_up={summary.files_up} files_down={summary.files_down}"
+        f" file_bytes_sent={summary.file_bytes_sent} file_bytes_received={summary.file_bytes_received}"
+    )

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 
 from core.errors import ErrorCode, SyncError
+from sync.link.files_flow import FilePeer, FileReceiver, FileSender, read_wants, want_message
 from sync.link.flow import Receiver, Sender
 from sync.link.protocol import (
     CREDIT,
+    FILES_FROM,
     SESSION_ID_SIZE,
     VERSIONS,
     Message,
@@ -22,7 +24,18 @@ from sync.link.protocol import (
     read_heads,
     write_heads,
 )
-from sync.link.session import OPEN, UP_DONE, ChildStore, Machine, Role, State, ack_message, forks
+from sync.link.session import (
+    FILES_UP_DONE,
+    NO_FILES,
+    OPEN,
+    UP_DONE,
+    ChildStore,
+    Machine,
+    Role,
+    State,
+    ack_message,
+    forks,
+)
 from sync.record.outcome import Heads
 
 
@@ -43,6 +56,9 @@ class ChildSession(Machine):
         self.up: Sender | None = None
         self.inbound = Receiver(credit)
         self.news_in = Receiver(credit)
+        self.files: FilePeer | None = None
+        self.file_out: FileSender | None = None
+        self.file_in: FileReceiver | None = None
 
     def start(self) -> list[Message]:
         """The session's first message."""
@@ -114,6 +130,43 @@ class ChildSession(Machine):
         if record is not None:
             done = self.store.commit(Phase.DOWN, [record], self.parent)
             self.summary.receipt = done.counts.get("appended", 0) + done.counts.get("duplicate", 0) > 0
+        if self.version < FILES_FROM:
+            return self.fire(NO_FILES)
+        return []
+
+    def send_files(self, message: Message) -> list[Message]:
+        """The parent's WANT: mark the files the root holds, send the chunks of those wanted."""
+        self.files = self.store.file_link(self.parent)
+        self.files.mark_at_root([bytes(sha).hex() for sha in message.body["at_root"]])
+        self.file_out = FileSender(
+            Phase.FILES_UP, read_wants(message.body["files"]), self.files, self.version
+        )
+        return self._pump_files()
+
+    def chunk_acked(self, message: Message) -> list[Message]:
+        assert self.file_out is not None
+        self.file_out.on_ack(message.body)
+        self.summary.files_up = self.file_out.stored
+        return self._pump_files()
+
+    def want_files(self) -> list[Message]:
+        assert self.files is not None and self.file_out is not None
+        self.summary.files_up = self.file_out.stored
+        self.summary.file_bytes_sent = self.file_out.bytes_sent
+        wants = self.files.wants()
+        self.file_in = FileReceiver(Phase.FILES_DOWN, wants, self.files, self.version)
+        return [want_message(Phase.FILES_DOWN, wants, [], self.version)]
+
+    def take_chunk(self, message: Message) -> list[Message]:
+        assert self.file_in is not None
+        reply = self.file_in.take(message.body)
+        self.summary.files_down = self.file_in.stored
+        self.summary.file_bytes_received = self.file_in.bytes_received
+        return [reply]
+
+    def say_bye(self, message: Message | None = None) -> list[Message]:
+        if self.file_in is not None:
+            self.summary.rejected.update(self.file_in.refusals)
         self.store.note("done", summary=self.summary, parent=self.parent, heads=self.parent_heads)
         return [Message(Type.BYE, {}, self.version)]
 
@@ -125,6 +178,15 @@ class ChildSession(Machine):
         done = self.store.commit(phase, body["records"], self.parent)
         self.summary.add(done.counts, done.codes, "down")
         return [ack_message(phase, body["n"], body["upto"], done, self.version)]
+
+    def _pump_files(self) -> list[Message]:
+        """The chunks the credit allows; WANT files-down once every one is acknowledged."""
+        assert self.file_out is not None
+        out = self.file_out.fill()
+        self.summary.file_bytes_sent = self.file_out.bytes_sent
+        if self.file_out.finished:
+            out.extend(self.fire(FILES_UP_DONE))
+        return out
 
     def _pump(self) -> list[Message]:
         """The up batches the credit allows; END up once every one is acknowledged."""

@@ -50,6 +50,7 @@ from sync.link.transport import (
 )
 from sync.link.zmq_boundary import bind, receive, receive_ready, send, send_to_peer, zmq_errors
 from sync.record.envelope import Signer
+from sync.record.filestore import FileStore
 from sync.record.log import RecordLog
 from sync.record.verify import SERIAL, ThreadVerifier, Verifier
 
@@ -87,8 +88,9 @@ class ParentCore:
         verifier: Verifier = SERIAL,
         credit: int = CREDIT,
         idle: float = SESSION_IDLE,
+        files: FileStore | None = None,
     ) -> None:
-        self.link = ParentLink(log, code, signer, verifier)
+        self.link = ParentLink(log, code, signer, verifier, files)
         self.directory = PeerDirectory(log, code)
         self.credit = credit
         self.idle = idle
@@ -284,7 +286,7 @@ class ParentServer:
                 home = self.opener()
                 verifier = self.verifier or own or SERIAL
                 self.core = core = ParentCore(
-                    home.log, home.code, home.keys, verifier=verifier, credit=self.credit
+                    home.log, home.code, home.keys, verifier=verifier, credit=self.credit, files=home.files
                 )
                 bind(zap, ZAP_ENDPOINT)  # before the ROUTER binds: no handshake without it
                 configure_router(router, home.keys.curve_secret)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from core.admin import within
 from core.errors import ErrorCode, TongbanError
+from sync.link.file_link import FileLink
 from sync.link.flow import Batch, Committed, apart, batches, scanned
 from sync.link.protocol import BATCH_RECORDS
 from sync.link.scopes import Concerns
@@ -23,6 +24,7 @@ from sync.link.store import LinkStore
 from sync.record import kinds
 from sync.record.db import transaction
 from sync.record.envelope import Signer
+from sync.record.filestore import FileStore
 from sync.record.log import RecordLog, dense_for
 from sync.record.outcome import Heads
 from sync.record.verify import SERIAL, Verifier
@@ -37,10 +39,16 @@ class ParentLink(LinkStore):
     """The parent's side: what it tells and sends a child, and what it keeps of the link."""
 
     def __init__(
-        self, log: RecordLog, code: str, signer: Signer | None = None, verifier: Verifier = SERIAL
+        self,
+        log: RecordLog,
+        code: str,
+        signer: Signer | None = None,
+        verifier: Verifier = SERIAL,
+        files: FileStore | None = None,
     ) -> None:
         super().__init__(log, code, verifier)
         self.signer = signer
+        self.files = files
         self._concerns = Concerns(self.root, self.envelope_at)
 
     def welcome_heads(self, child: str) -> Heads:
@@ -201,6 +209,10 @@ class ParentLink(LinkStore):
     def seen(self, child: str, cert: bytes, heads: Heads) -> None:
         """Remember what the child reported at the end of a session (see :meth:`_regressed`)."""
         self.note_reported(child, cert, {origin: seq for origin, (seq, _) in heads.items()})
+
+    def file_link(self, child: str) -> FileLink:
+        """The files phase's view of this store for ``child``: its subtree's cases' files."""
+        return FileLink(self.log, self.files, child, child, self.count_rejections)
 
     def count_protocol_error(self, peer: str, code: ErrorCode) -> None:
         with transaction(self.db):

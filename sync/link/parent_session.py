@@ -11,10 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import ErrorCode, SyncError
+from sync.link.files_flow import FilePeer, FileReceiver, FileSender, read_wants, want_message
 from sync.link.flow import Committed, Receiver, Sender
-from sync.link.protocol import CREDIT, Message, Phase, Type, choose_version, read_heads, write_heads
+from sync.link.protocol import (
+    CREDIT,
+    FILES_FROM,
+    Message,
+    Phase,
+    Type,
+    choose_version,
+    read_heads,
+    write_heads,
+)
 from sync.link.session import (
     DOWN_DONE,
+    FILES,
+    FILES_DOWN_DONE,
     NEWS,
     REV_DONE,
     Machine,
@@ -61,6 +73,9 @@ class ParentSession(Machine):
         self.refused = 0
         self.frozen = 0  # of those, records of an origin frozen by a fork (E_CHAIN_FORK)
         self.taken = 0
+        self.files: FilePeer | None = None
+        self.file_in: FileReceiver | None = None
+        self.file_out: FileSender | None = None
 
     def news(self, root_seq: int) -> list[Message]:
         """News for a child still uploading, now that this parent holds the root's chain
@@ -186,7 +201,51 @@ class ParentSession(Machine):
         receipt = self.store.receipt(self.peer.code, self.peer.cert_id)
         self.summary.receipt = receipt is not None
         end = Message(Type.END, {"phase": Phase.DOWN.value, "upto": self.out.scanned}, self.version)
-        return [end, Message(Type.RECEIPT, {"record": receipt}, self.version)]
+        out = [end, Message(Type.RECEIPT, {"record": receipt}, self.version)]
+        if self.version >= FILES_FROM:
+            out.extend(self.fire(FILES))
+        return out
+
+    def want_files(self) -> list[Message]:
+        """Every record of the session is in: the files they list of the child's subtree's
+        cases this store lacks, and those of them the root holds."""
+        self.files = self.store.file_link(self.peer.code)
+        wants = self.files.wants()
+        self.file_in = FileReceiver(Phase.FILES_UP, wants, self.files, self.version)
+        at_root = self.files.at_root(self.store.code == self.store.root)
+        return [want_message(Phase.FILES_UP, wants, at_root, self.version)]
+
+    def take_chunk(self, message: Message) -> list[Message]:
+        assert self.file_in is not None
+        reply = self.file_in.take(message.body)
+        self.summary.files_up = self.file_in.stored
+        self.summary.file_bytes_received = self.file_in.bytes_received
+        return [reply]
+
+    def send_files(self, message: Message) -> list[Message]:
+        assert self.files is not None and self.file_in is not None
+        self.summary.rejected.update(self.file_in.refusals)
+        wants = self.files.servable(read_wants(message.body["files"]))
+        self.file_out = FileSender(Phase.FILES_DOWN, wants, self.files, self.version)
+        return self._pump_files()
+
+    def chunk_acked(self, message: Message) -> list[Message]:
+        assert self.file_out is not None
+        self.file_out.on_ack(message.body)
+        return self._pump_files()
+
+    def end_files(self) -> list[Message]:
+        assert self.file_out is not None
+        self.summary.files_down = self.file_out.stored
+        self.summary.file_bytes_sent = self.file_out.bytes_sent
+        return [Message(Type.END, {"phase": Phase.FILES_DOWN.value, "upto": 0}, self.version)]
+
+    def _pump_files(self) -> list[Message]:
+        assert self.file_out is not None
+        out = self.file_out.fill()
+        if self.file_out.finished:
+            out.extend(self.fire(FILES_DOWN_DONE))
+        return out
 
     def finish(self, message: Message) -> list[Message]:
         if self.news_out is not None and not self.news_out.finished:

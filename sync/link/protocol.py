@@ -27,6 +27,12 @@ END        either    phase, upto uint
 RECEIPT    parent    record bstr | null
 BYE        child     {}
 ERROR      either    code tstr, detail tstr
+WANT       either    phase "files-up" | "files-down", files [[sha256 bstr(32), size
+                     uint, offset uint]], at_root [bstr(32)] (v4)
+CHUNK      either    phase, n uint, acked uint, sha bstr(32), size uint, offset uint,
+                     data bstr (<= CHUNK_BYTES), hash bstr(32): SHA-256 of data (v4)
+CACK       either    phase, n uint, offset uint, code tstr ("" or E_FILE_...),
+                     stored bool (v4)
 =========  ========  ==========================================================
 
 ``heads`` maps an origin to its last (seq, record id); ``n`` numbers a phase's batches
@@ -47,11 +53,16 @@ from sync.record import codec
 from sync.record.outcome import Heads
 
 PROTOCOL = b"tongban-sync"
-VERSIONS: tuple[int, ...] = (3, 2, 1)
+VERSIONS: tuple[int, ...] = (4, 3, 2, 1)
 """Versions this software speaks, best first. Version 2 adds the news phase: a parent
 passes the root's records that reach it during a session to a child still uploading.
 Version 3 changes no frame: its parent takes a ``node.status`` that names ``seen``,
-``software`` and ``protocol`` (:data:`STATUS_SEEN_FROM`)."""
+``software`` and ``protocol`` (:data:`STATUS_SEEN_FROM`). Version 4 adds the files phase
+after the receipt (``WANT``, ``CHUNK``, ``CACK``; :data:`FILES_FROM`)."""
+
+FILES_FROM = 4
+"""The first version whose sessions move the cases' files (and whose parent takes a
+``node.status`` naming ``files``)."""
 
 STATUS_SEEN_FROM = 3
 """The first version whose parent takes a ``node.status`` naming ``seen``, ``software``
@@ -70,6 +81,14 @@ CREDIT = 4
 """Batches a receiver lets a sender have in flight."""
 MAX_CREDIT = 64
 SESSION_ID_SIZE = 16
+CHUNK_BYTES = 64 * 1024
+"""A file moves in chunks of this many bytes (the last one shorter)."""
+FILE_CREDIT = 4
+"""Chunks a receiver lets a sender have in flight."""
+MAX_WANTS = 2048
+"""Files one WANT names at most (the rest wait for the next session)."""
+MAX_AT_ROOT = 20_000
+"""Hashes one WANT may say the root holds."""
 
 
 class Type(StrEnum):
@@ -81,6 +100,9 @@ class Type(StrEnum):
     RECEIPT = "RECEIPT"
     BYE = "BYE"
     ERROR = "ERROR"
+    WANT = "WANT"
+    CHUNK = "CHUNK"
+    CACK = "CACK"
 
 
 class Phase(StrEnum):
@@ -88,6 +110,8 @@ class Phase(StrEnum):
     NEWS = "news"
     UP = "up"
     DOWN = "down"
+    FILES_UP = "files-up"
+    FILES_DOWN = "files-down"
 
 
 @dataclass(frozen=True)
@@ -274,6 +298,58 @@ def _error(body: dict[str, Any]) -> None:
     _need(body, "detail", str)
 
 
+def _sha(body: dict[str, Any], name: str) -> None:
+    if len(_need(body, name, bytes)) != 32:
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, f"field {name!r} is not a SHA-256")
+
+
+def _files_phase(body: dict[str, Any]) -> None:
+    _phase(body)
+    if body["phase"] not in (Phase.FILES_UP.value, Phase.FILES_DOWN.value):
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, "not a files phase")
+
+
+def _want(body: dict[str, Any]) -> None:
+    _exact(body, "phase", "files", "at_root")
+    _files_phase(body)
+    files = _need(body, "files", list)
+    if len(files) > MAX_WANTS or not all(
+        isinstance(f, list)
+        and len(f) == 3
+        and isinstance(f[0], bytes)
+        and len(f[0]) == 32
+        and all(type(v) is int and v >= 0 for v in f[1:])
+        for f in files
+    ):
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, f"files must be at most {MAX_WANTS} [sha256, size, offset]")
+    at_root = _need(body, "at_root", list)
+    if len(at_root) > MAX_AT_ROOT or not all(isinstance(s, bytes) and len(s) == 32 for s in at_root):
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, f"at_root must be at most {MAX_AT_ROOT} SHA-256")
+
+
+def _chunk(body: dict[str, Any]) -> None:
+    _exact(body, "phase", "n", "acked", "sha", "size", "offset", "data", "hash")
+    _files_phase(body)
+    if _need(body, "n", int) < 1:
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, "chunks are numbered from 1")
+    _need(body, "acked", int)
+    _sha(body, "sha")
+    _need(body, "size", int)
+    _need(body, "offset", int)
+    if len(_need(body, "data", bytes)) > CHUNK_BYTES:
+        raise SyncError(ErrorCode.SYNC_PROTOCOL, f"a chunk holds at most {CHUNK_BYTES} bytes")
+    _sha(body, "hash")
+
+
+def _cack(body: dict[str, Any]) -> None:
+    _exact(body, "phase", "n", "offset", "code", "stored")
+    _files_phase(body)
+    _need(body, "n", int)
+    _need(body, "offset", int)
+    _need(body, "code", str)
+    _need(body, "stored", bool)
+
+
 _SHAPES = {
     Type.HELLO: _hello,
     Type.WELCOME: _welcome,
@@ -283,6 +359,9 @@ _SHAPES = {
     Type.RECEIPT: _receipt,
     Type.BYE: _bye,
     Type.ERROR: _error,
+    Type.WANT: _want,
+    Type.CHUNK: _chunk,
+    Type.CACK: _cack,
 }
 
 

@@ -2,7 +2,7 @@
 
 A session runs in fixed phases, the same on every link of the tree::
 
-    hello → revocations → up (with news) → down → receipt → done
+    hello → revocations → up (with news) → down → receipt → files up → files down → done
 
 * **hello**: the child names itself, its certificate, the versions it speaks and the heads
   of every origin it holds whole (the root's and its subtree's); the parent answers with
@@ -25,7 +25,13 @@ A session runs in fixed phases, the same on every link of the tree::
 * **down**: the parent sends its arrivals after the child's checkpoint that concern the
   child (``sync.record.kinds.concerns``), skipping what the child's heads show it holds.
 * **receipt**: the parent signs the child's head as it now holds it (a ``link.receipt``
-  record of its own log) and hands it over; the child ends with BYE.
+  record of its own log) and hands it over; before version 4 the child ends with BYE.
+* **files up** (version 4): the parent names the files of the child's subtree's cases its
+  records list and it lacks (with the offset of any part it kept), and which of them the
+  root holds; the child sends those it holds in chunks (:mod:`sync.link.files_flow`).
+* **files down** (version 4): the child names the files of its own cases it lacks; the
+  parent sends those it holds; the child ends with BYE. Records never wait behind files:
+  every record of the session is committed before the first chunk moves.
 
 Every batch is committed by the receiver in one transaction before its ACK goes back, and
 at most ``credit`` batches are unacknowledged. Checkpoints advance only with commits, so a
@@ -49,6 +55,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from core.errors import ErrorCode, SyncError, error
+from sync.link.files_flow import FilePeer
 from sync.link.flow import Batch, Committed
 from sync.link.protocol import VERSIONS, Message, Phase, Type, code_of, write_heads
 from sync.record.outcome import Heads
@@ -66,6 +73,9 @@ class State(StrEnum):
     UP = "up"
     DOWN = "down"
     RECEIPT = "receipt"
+    FILES_UP = "files-up"
+    FILES_DOWN = "files-down"
+    CLOSING = "closing"
     DONE = "done"
     FAILED = "failed"
 
@@ -73,6 +83,7 @@ class State(StrEnum):
 # Events: a received message (``"WELCOME"``, ``"BATCH rev"`` …) or, in lower case, what a
 # side decides itself (``"open"``, ``"up done"`` …).
 OPEN, REV_DONE, UP_DONE, DOWN_DONE, NEWS = "open", "rev done", "up done", "down done", "news"
+FILES, NO_FILES, FILES_UP_DONE, FILES_DOWN_DONE = "files", "no files", "files up done", "files down done"
 
 C, P = Role.CHILD, Role.PARENT
 
@@ -97,7 +108,23 @@ TRANSITIONS: dict[tuple[Role, State, str], Step] = {
     (C, State.DOWN, "BATCH news"): Step(State.DOWN, "commit_news", "commit, ACK"),
     (C, State.DOWN, "BATCH down"): Step(State.DOWN, "commit_batch", "commit, ACK"),
     (C, State.DOWN, "END down"): Step(State.RECEIPT, "down_ended", "wait for the receipt"),
-    (C, State.RECEIPT, "RECEIPT"): Step(State.DONE, "store_receipt", "store the receipt, send BYE"),
+    (C, State.RECEIPT, "RECEIPT"): Step(
+        State.FILES_UP, "store_receipt", "store the receipt; wait for the parent's WANT (v4)"
+    ),
+    (C, State.FILES_UP, NO_FILES): Step(State.DONE, "say_bye", "before v4: send BYE"),
+    (C, State.FILES_UP, "WANT files-up"): Step(
+        State.FILES_UP, "send_files", "mark what the root holds, send chunks within credit and the cap"
+    ),
+    (C, State.FILES_UP, "CACK files-up"): Step(
+        State.FILES_UP, "chunk_acked", "send the next chunk (from the parent's offset after a refusal)"
+    ),
+    (C, State.FILES_UP, FILES_UP_DONE): Step(
+        State.FILES_DOWN, "want_files", "all acknowledged: send WANT files-down"
+    ),
+    (C, State.FILES_DOWN, "CHUNK files-down"): Step(
+        State.FILES_DOWN, "take_chunk", "check the chunk, keep it, CACK; a whole file checked and stored"
+    ),
+    (C, State.FILES_DOWN, "END files-down"): Step(State.DONE, "say_bye", "send BYE"),
     (P, State.START, "HELLO"): Step(
         State.REVOCATIONS, "welcome", "send WELCOME, revocation batches within credit"
     ),
@@ -117,7 +144,22 @@ TRANSITIONS: dict[tuple[Role, State, str], Step] = {
         State.RECEIPT, "end_down", "note the child's heads, send END down and the signed receipt"
     ),
     (P, State.RECEIPT, "ACK news"): Step(State.RECEIPT, "news_acked", "note the child's heads"),
-    (P, State.RECEIPT, "BYE"): Step(State.DONE, "finish", "session complete"),
+    (P, State.RECEIPT, "BYE"): Step(State.DONE, "finish", "session complete (before v4)"),
+    (P, State.RECEIPT, FILES): Step(
+        State.FILES_UP, "want_files", "v4: send WANT files-up (what it lacks, what the root holds)"
+    ),
+    (P, State.FILES_UP, "ACK news"): Step(State.FILES_UP, "news_acked", "note the child's heads"),
+    (P, State.FILES_UP, "CHUNK files-up"): Step(
+        State.FILES_UP, "take_chunk", "check the chunk, keep it, CACK; a whole file checked and stored"
+    ),
+    (P, State.FILES_UP, "WANT files-down"): Step(
+        State.FILES_DOWN, "send_files", "send the chunks of what it may have within credit"
+    ),
+    (P, State.FILES_DOWN, "CACK files-down"): Step(State.FILES_DOWN, "chunk_acked", "send the next chunk"),
+    (P, State.FILES_DOWN, FILES_DOWN_DONE): Step(
+        State.CLOSING, "end_files", "all acknowledged: send END files-down"
+    ),
+    (P, State.CLOSING, "BYE"): Step(State.DONE, "finish", "session complete"),
 }
 """(role, state, event) → the next state and the method that runs (:meth:`Machine.fire`).
 ERROR or a timeout in any state → FAILED; the checkpoints stay where the last commit left
@@ -127,7 +169,9 @@ them."""
 def event_of(message: Message) -> str:
     phase = message.body.get("phase")
     return (
-        f"{message.type.value} {phase}" if message.type in (Type.BATCH, Type.ACK, Type.END) else message.type
+        f"{message.type.value} {phase}"
+        if message.type in (Type.BATCH, Type.ACK, Type.END, Type.WANT, Type.CHUNK, Type.CACK)
+        else message.type
     )
 
 
@@ -152,6 +196,7 @@ class ChildStore(Protocol):
     def up_batches(self, up_from: int, parent: str, parent_heads: Heads) -> Iterator[Batch]: ...
     def commit(self, phase: Phase, records: list[bytes], source: str) -> Committed: ...
     def note(self, event: str, **values: Any) -> None: ...
+    def file_link(self, peer: str) -> FilePeer: ...
 
 
 class ParentStore(Protocol):
@@ -169,6 +214,7 @@ class ParentStore(Protocol):
     def down_acked(self, child: str, cert: bytes, upto: int) -> None: ...
     def receipt(self, child: str, cert: bytes) -> bytes | None: ...
     def seen(self, child: str, cert: bytes, heads: Heads) -> None: ...
+    def file_link(self, child: str) -> FilePeer: ...
 
 
 @dataclass
@@ -180,6 +226,10 @@ class Summary:
     rejected: Counter[str] = field(default_factory=Counter)
     forks: list[str] = field(default_factory=list)
     receipt: bool = False
+    files_up: int = 0  # files the parent stored whole
+    files_down: int = 0  # files the child stored whole
+    file_bytes_sent: int = 0  # chunk bytes this side sent (what was sent twice included)
+    file_bytes_received: int = 0
 
     def add(self, counts: dict[str, int], codes: dict[str, int], direction: str) -> None:
         if direction == "up":

@@ -32,11 +32,21 @@ from core.errors import (
 )
 from sync.link.child_link import ChildLink
 from sync.link.child_session import ChildSession
-from sync.link.protocol import CREDIT, MAX_TRANSPORT, Message, Type, decode, encode, error_message
+from sync.link.protocol import (
+    CHUNK_BYTES,
+    CREDIT,
+    MAX_TRANSPORT,
+    Message,
+    Type,
+    decode,
+    encode,
+    error_message,
+)
 from sync.link.session import Summary
 from sync.link.store import set_state
 from sync.link.zmq_boundary import connect, receive, send, zmq_errors
 from sync.record import trust
+from sync.record.filestore import FileStore
 from sync.record.log import RecordLog
 from sync.record.outcome import Heads
 from sync.record.verify import SERIAL, Verifier
@@ -81,6 +91,39 @@ class LinkSettings:
     fallback: str = ""
     direct_to_central: bool = False
     interval: int = 60
+    files_up_kbit: int = 0  # cap on the files the child uploads, kbit/s (0: none)
+
+
+class TokenBucket:
+    """The child's cap on what it uploads of files: ``kbit`` kbit/s, a burst of one chunk.
+    :meth:`take` waits until ``n`` bytes may go (``clock`` and ``sleep`` injectable)."""
+
+    def __init__(
+        self,
+        kbit: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = kbit * 1000 / 8  # bytes a second
+        self.burst = float(CHUNK_BYTES)
+        self.tokens = self.burst
+        self.clock, self.sleep = clock, sleep
+        self.at = clock()
+        self.waited = 0.0
+
+    def take(self, n: int) -> None:
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        self.tokens -= n
+        if self.tokens < 0:
+            wait = -self.tokens / self.rate
+            self.waited += wait
+            self.sleep(wait)
+            self.at = self.clock()
+            self.tokens = 0.0
 
 
 class Home(Protocol):
@@ -96,6 +139,10 @@ class Home(Protocol):
     code: str
     parent: str  # the parent's code; "" for central
     settings: LinkSettings
+
+    @property
+    def files(self) -> FileStore | None:
+        """The store's files (the files phase moves them)."""
 
     def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
         """The parent welcomed a session of protocol ``version`` with ``parent_heads``;
@@ -241,7 +288,7 @@ def sync_once(
     for upstream in upstreams:
         try:
             cert = live_certificate(home.log, home.code, home.keys.kid)
-            link = ChildLink(home.log, home.code, cert, verifier, home.signed_through)
+            link = ChildLink(home.log, home.code, cert, verifier, home.signed_through, home.files)
             summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
         except TongbanError as exc:  # the link's, the peer's (its ERROR) or the store's
             result.attempts.append((upstream.endpoint, exc.code.value))
@@ -273,10 +320,13 @@ def _session(
     traffic: Traffic,
 ) -> Summary:
     where = f"{upstream.code} at {upstream.endpoint}"
+    bucket = TokenBucket(home.settings.files_up_kbit)
     with zmq_errors(where), _dealer(home.keys, upstream, SESSION_EVENTS) as (sock, monitor):
 
         def send_message(message: Message) -> None:
             frames = encode(message)
+            if message.type is Type.CHUNK:
+                bucket.take(len(frames[2]))
             traffic.sent += sum(len(frame) for frame in frames)
             send(sock, frames, where)
 
@@ -300,7 +350,7 @@ def _session(
                 estimate = message.body["pending"] + max(0, link.arrivals() - message.body["up_from"])
             for reply in replies:
                 send_message(reply)
-            if progress is not None and message.type in (Type.BATCH, Type.ACK):
+            if progress is not None and message.type in (Type.BATCH, Type.ACK, Type.CHUNK, Type.CACK):
                 progress(session.summary, estimate)
         return session.summary
 

@@ -134,6 +134,27 @@ def missing(db: Database) -> list[tuple[str, int]]:
     return [(str(sha), int(size)) for sha, size in rows]
 
 
+def missing_by_case(db: Database) -> list[tuple[str, int, str]]:
+    """:func:`missing`, each file with a case that lists it: (hash, size, case number)."""
+    rows = db.conn.execute(
+        "SELECT r.sha256, min(r.size), min(r.case_no) FROM file_refs r"
+        " LEFT JOIN files_held h ON h.sha256 = r.sha256"
+        " WHERE h.sha256 IS NULL GROUP BY r.sha256 ORDER BY r.sha256"
+    ).fetchall()
+    return [(str(sha), int(size), str(case_no)) for sha, size, case_no in rows]
+
+
+def held_by_case(db: Database) -> list[tuple[str, str, bool]]:
+    """Every file held that a record lists, with a case that lists it and whether central
+    holds it: (hash, case number, at_root)."""
+    rows = db.conn.execute(
+        "SELECT h.sha256, min(r.case_no), h.at_root FROM files_held h"
+        " JOIN file_refs r ON r.sha256 = h.sha256 WHERE h.removed_at IS NULL"
+        " GROUP BY h.sha256 ORDER BY h.sha256"
+    ).fetchall()
+    return [(str(sha), str(case_no), bool(root)) for sha, case_no, root in rows]
+
+
 def should_hold(db: Database) -> list[tuple[str, str]]:
     """Every file the store should hold — listed by a record it holds, not let go by the
     retention rule — with the origin of the case it belongs to: (hash, intake node of a

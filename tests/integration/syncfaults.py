@@ -118,13 +118,22 @@ class Parent:
 class Child:
     """One session of a child, in its own process, reporting progress line by line."""
 
-    def __init__(self, home: Path, endpoint: str, timeout: float, log: Path) -> None:
+    def __init__(self, home: Path, endpoint: str, timeout: float, log: Path, kbit: int = 0) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.events = 0
+        self.file_bytes = 0  # file chunk bytes the session had sent at its last progress line
         self.outcome = ""
         with log.open("ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.integration.syncfaults", str(home), endpoint, str(timeout)],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.integration.syncfaults",
+                    str(home),
+                    endpoint,
+                    str(timeout),
+                    str(kbit),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -147,6 +156,7 @@ class Child:
             return False
         if line.startswith("progress"):
             self.events += 1
+            self.file_bytes = int(line.split()[3])
         else:
             self.outcome = line
         return True
@@ -318,18 +328,19 @@ def main(argv: list[str]) -> int:
     from tongban.homes import open_home, upstreams
 
     home, endpoint, timeout = Path(argv[0]), argv[1], float(argv[2])
+    kbit = int(argv[3]) if len(argv) > 3 else 0
     opened = open_home(home)
-    opened.settings = LinkSettings(parent=endpoint)
+    opened.settings = LinkSettings(parent=endpoint, files_up_kbit=kbit)
 
     def progress(summary: Summary, estimate: int) -> None:
-        print(f"progress {summary.up} {summary.down}", flush=True)
+        print(f"progress {summary.up} {summary.down} {summary.file_bytes_sent}", flush=True)
 
     try:
         result = sync_once(opened, upstreams(opened), timeout=timeout, progress=progress)
     finally:
         opened.close()
     if result.ok:
-        print(f"ok {result.summary.up} {result.summary.down}", flush=True)
+        print(f"ok {result.summary.up} {result.summary.down} {result.summary.file_bytes_sent}", flush=True)
         return 0
     print(f"failed {result.error.code.value if result.error else '?'}", flush=True)
     return 3

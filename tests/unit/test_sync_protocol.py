@@ -39,7 +39,7 @@ def code_of(frames: list[bytes]) -> ErrorCode:
 def test_a_message_survives_the_round_trip() -> None:
     message = Message(Type.HELLO, HELLO)
     assert decode(encode(message)) == message
-    assert encode(message)[0] == b"tongban-sync/3"
+    assert encode(message)[0] == b"tongban-sync/4"
 
 
 @pytest.mark.parametrize(
@@ -79,9 +79,10 @@ def test_versions_are_negotiated_from_the_ranked_list() -> None:
     assert choose_version([7, 1]) == 1
     assert choose_version([7, 2, 1]) == 2
     assert choose_version([7, 3, 2, 1]) == 3
+    assert choose_version([7, 4, 3, 2, 1]) == 4
     assert choose_version([1, 2]) == 1  # the child's ranking
     with pytest.raises(SyncError) as info:
-        choose_version([4, 5])
+        choose_version([5, 6])
     assert info.value.code is ErrorCode.SYNC_VERSION
 
 

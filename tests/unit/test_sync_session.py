@@ -15,6 +15,7 @@ from sync.link.parent_session import ParentSession, Peer
 from sync.link.protocol import Message, Phase, Type, decode, encode
 from sync.link.session import TRANSITIONS, Role, State, render_table
 from sync.record.outcome import Heads
+from tests.unit.filefakes import FakeFiles
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sync-protocol.md"
 
@@ -35,6 +36,10 @@ class FakeChild:
         self.repair = repair or []
         self.received: list[bytes] = []
         self.notes: list[str] = []
+        self.files = FakeFiles()
+
+    def file_link(self, peer: str) -> FakeFiles:
+        return self.files
 
     def hello_heads(self) -> Heads:
         return {}
@@ -69,6 +74,10 @@ class FakeParent:
         self.up_checkpoints: list[int] = []
         self.down_checkpoints: list[int] = []
         self.seen_heads: Heads | None = None
+        self.files = FakeFiles()
+
+    def file_link(self, child: str) -> FakeFiles:
+        return self.files
 
     def welcome_heads(self, child: str) -> Heads:
         return {}
@@ -348,16 +357,18 @@ def test_news_outside_the_up_and_down_phases_are_refused() -> None:
 def test_a_bye_with_news_unacknowledged_is_refused() -> None:
     parent_store = RootParent([], [])
     parent = ParentSession(parent_store, PEER)
-    parent.on_message(wire(ChildSession(RootChild([])).start()[0]))
+    hello = ChildSession(RootChild([])).start()[0]
+    parent.on_message(wire(Message(Type.HELLO, {**hello.body, "versions": [3, 2, 1]}, 3)))
     assert parent.state is State.UP
     parent_store.revocations.append(b"r1")
     assert [m.body["phase"] for m in parent.news(1)] == ["news"]
-    parent.on_message(wire(Message(Type.END, {"phase": "up", "upto": 0})))
-    assert parent.state is State.RECEIPT  # nothing to send down
+    parent.on_message(wire(Message(Type.END, {"phase": "up", "upto": 0}, 3)))
+    assert parent.state is State.RECEIPT  # nothing to send down; no files phase before v4
     assert parent.news(2) == []  # news end with the up phase
     with pytest.raises(SyncError) as info:
-        parent.on_message(wire(Message(Type.BYE, {})))
+        parent.on_message(wire(Message(Type.BYE, {}, 3)))
     assert info.value.code is ErrorCode.SYNC_PROTOCOL
+    assert "news" in info.value.detail
 
 
 @pytest.mark.parametrize("versions", [[2, 1], [1]])

@@ -30,7 +30,8 @@ def summary_line(result: SyncResult) -> str:
     rejected = ", ".join(f"{code}×{n}" for code, n in sorted(summary.rejected.items())) or "none"
     return (
         f"synced with {result.parent} at {result.endpoint} in {result.seconds:.1f} s:"
-        f" {summary.up} records up, {summary.down} down; rejected: {rejected}"
+        f" {summary.up} records up, {summary.down} down; rejected: {rejected};"
+        f" files {summary.files_up} up, {summary.files_down} down ({summary.file_bytes_sent} bytes sent)"
     )
 
 
@@ -53,7 +54,7 @@ def sync_command(directory: Path, once: bool, endpoint: str | None, timeout: flo
 def _once(directory: Path, endpoint: str | None, timeout: float) -> None:
     with open_home(directory) as opened:
         if endpoint:
-            opened.settings = LinkSettings(parent=endpoint)
+            opened.settings = LinkSettings(parent=endpoint, files_up_kbit=opened.settings.files_up_kbit)
         bar = _ProgressBar()
         result = sync_once(opened, upstreams(opened), timeout=timeout, progress=bar.update)
         bar.close()
@@ -100,7 +101,11 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
     def opener() -> OpenedHome:
         opened = open_home(directory)
         if endpoint:
-            opened.settings = LinkSettings(parent=endpoint, interval=opened.settings.interval)
+            opened.settings = LinkSettings(
+                parent=endpoint,
+                interval=opened.settings.interval,
+                files_up_kbit=opened.settings.files_up_kbit,
+            )
         return opened
 
     agent = Agent(opener, lambda o: upstreams(o), timeout=timeout)
