@@ -4,7 +4,8 @@ A town and a village in two network namespaces joined by a veth pair (:mod:`benc
 shaped on both ends with ``tc … tbf rate 1mbit burst 32kbit latency 400ms``; once clean and
 once with about 2 % of the packets arriving in either namespace dropped (nftables). The
 town's endpoint runs as a node runs it (``tongban serve-sync``, in the town's namespace), the
-village syncs as a node does (``tongban node sync --once``, in the village's). The day
+village's sessions make ``tongban node sync --once``'s call in processes of their own in the
+village's namespace (:mod:`bench.village_sync`). The day
 (:mod:`bench.filesday`): 30 proxy cases, two scans of about 250 KB each. Every run starts
 from a copy of the same stores. Figures, each condition:
 
@@ -58,7 +59,8 @@ MAX_RESUMES = 10
 RUNS = 3
 """Sessions of the records alone per condition; the records' figure is the median."""
 FILE_RUNS = 1
-"""Sessions with the files per condition, once the link moves them (without: ``RUNS``)."""
+"""Sessions with the files run to their end per condition, once the link moves them; the
+other ``RUNS - FILE_RUNS`` with files are stopped once their records are at the town."""
 _ports = itertools.count(7741)
 
 
@@ -117,10 +119,11 @@ def _condition(
         _set_up(pair, condition, shaped)
         bare = _bare_tcp(pair, with_files.files, root)
         _progress(f"files: {condition}: bare TCP {bare:.1f} s for {with_files.file_bytes / 1e6:.2f} MB")
-        # a session with files takes minutes on the shaped link: fewer of them
+        # a session with files takes minutes on the shaped link: the others are stopped once
+        # their records are at the town and their files are moving
         file_runs = min(runs, FILE_RUNS) if files_phase() else runs
         plains = [filesday.copy(plain, root / f"plain-{n}") for n in range(runs)]
-        days = [filesday.copy(with_files, root / f"files-{n}") for n in range(file_runs)]
+        days = [filesday.copy(with_files, root / f"files-{n}") for n in range(runs)]
         # every town's endpoint started at once, before the sessions: each waits for its turn
         towns = _serve_all(pair, [*plains, *days], root)
         plain_towns, day_towns = towns[:runs], towns[runs:]
@@ -129,9 +132,10 @@ def _condition(
         for n in range(runs):
             alone.append(_session(pair, plains[n], plain_towns[n], root, expect_files=False))
             _progress(f"files: {condition}: records alone at the town in {alone[-1].records:.2f} s")
-            if n >= file_runs:
-                continue
-            loaded.append(_session(pair, days[n], day_towns[n], root, expect_files=files_phase()))
+            whole = n < file_runs
+            loaded.append(
+                _session(pair, days[n], day_towns[n], root, expect_files=files_phase(), whole=whole)
+            )
             files = "" if loaded[-1].files is None else f", files {loaded[-1].files:.1f} s"
             at = loaded[-1].records or 0.0
             _progress(f"files: {condition}: with files, records at the town in {at:.2f} s{files}")
@@ -147,9 +151,10 @@ def _condition(
 
 
 def _median(runs: list[Timed]) -> Timed:
-    """The run of the median records time (its files time and bytes with it)."""
+    """The median records time, with the files' time and bytes of the first (whole) run."""
     ordered = sorted(runs, key=lambda t: t.records or 0.0)
-    return ordered[len(ordered) // 2]
+    first = runs[0]
+    return Timed(ordered[len(ordered) // 2].records, first.files, first.sent, first.wire, first.log)
 
 
 def _set_up(pair: netlink.Pair, condition: str, shaped: bool) -> None:
@@ -214,8 +219,12 @@ def _said(log: Path) -> dict[str, Any]:
         return {}
 
 
-def _session(pair: netlink.Pair, day: Day, town: Town, logs: Path, *, expect_files: bool) -> Timed:
-    """One session of the day's village; when its records and (if expected) files arrived."""
+def _session(
+    pair: netlink.Pair, day: Day, town: Town, logs: Path, *, expect_files: bool, whole: bool = True
+) -> Timed:
+    """One session of the day's village; when its records and (if expected) files arrived.
+    Not ``whole``: the session is stopped once its records are at the town and its files are
+    moving (the records' time alone is wanted)."""
     endpoint, server = town
     log = logs / f"session-{next(_ports)}.log"
     sent_before = _tx_bytes(pair.village)
@@ -234,8 +243,14 @@ def _session(pair: netlink.Pair, day: Day, town: Town, logs: Path, *, expect_fil
             files_at = now
         if finished:
             break
+        if not whole and records_at is not None and (_town_file_bytes(day) > 0 or now > records_at + 10):
+            proc.terminate()
+            expect_files = False
         time.sleep(POLL)
-    _wait(proc, log, 30)
+    if whole:
+        _wait(proc, log, 30)
+    else:
+        proc.wait(30)
     server.terminate()
     server.wait(30)
     timed.log = log.read_text()
@@ -281,7 +296,8 @@ def _cut(root: Path, day: Day, measured: dict[str, dict[str, Any]], shaped: bool
                 raise netlink.LinkError(f"the files were not all at the town after the cut: {said}")
             sessions += 1
             resumed = root / f"resume-{sessions}.log"
-            _wait(_sync(pair, copy, endpoint, resumed), resumed, RUN_LIMIT)
+            again = _sync(pair, copy, endpoint, resumed)
+            again.wait(RUN_LIMIT)  # a session that fails is followed by another (bounded)
             said.append(_said(resumed))
         wire = _tx_bytes(pair.village) - sent_before
     uncut = measured.get("clean", {}).get("with_files")
