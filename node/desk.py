@@ -48,6 +48,7 @@ from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
 from node.store import NodeStore
 from node.window_store import Message, Paper, issue_paper, last_look, messages_of, note_look, paper
 from sync.link import agreement
+from sync.link.file_link import FileLink
 from sync.link.store import link_state
 from sync.projection import case_queries
 from sync.projection.calendars import HeldYears
@@ -72,6 +73,8 @@ class SyncStatus:
     last_error: str | None
     waiting_up: int
     waiting_down: int | None  # unknown until the parent was last reached
+    files_up: int = 0  # bytes of scanned pages not known to be at central yet
+    files_down: int = 0  # bytes of pages of this node's cases it lacks
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -323,14 +326,18 @@ class Desk:
     # -- sync status ------------------------------------------------------------------------
 
     def sync_status(self) -> SyncStatus:
-        """Last successful sync and what waits to go up (own subtree's records not yet acked)."""
+        """Last successful sync and what waits to go up (own subtree's records not yet acked;
+        the bytes of scanned pages not known to be at central) and to come down."""
         link = link_state(self.db)
+        figures = FileLink(self.store.log, self.store.files, self.code, "", lambda *_: None).figures()
         return SyncStatus(
             last_ok=link.last_ok,
             last_attempt=link.last_attempt,
             last_error=link.last_error or None,
             waiting_up=agreement.waiting_up(self.db, self.code),
             waiting_down=link.down_pending,
+            files_up=figures["up"],
+            files_down=figures["down"],
         )
 
 

@@ -27,7 +27,7 @@ from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.files import FILE_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
-from sync.projection.status import RECEIPT_HISTORY, STATUS_TABLES, note_receipt
+from sync.projection.status import RECEIPT_HISTORY, STATUS_FILES, STATUS_TABLES, note_receipt
 from sync.record import kinds, trust
 from sync.record.db import execute_all
 from sync.record.log import LOG_TABLES, anchor_of, decode_stored, envelopes_of, envelopes_of_kind
@@ -92,6 +92,8 @@ def _quarantined_cases(db: Database) -> None:
 _ddl(log_migrations, "0011_departments", DEPARTMENT_TABLES)
 # No store written before it holds a record with files (the field came with it): nothing to project.
 _ddl(log_migrations, "0012_files", FILE_TABLES)
+# No report written before it names files (the field came with protocol 4): nothing to project.
+_ddl(log_migrations, "0013_node_status_files", STATUS_FILES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

@@ -34,6 +34,7 @@ from sync.record.outcome import Heads
 from sync.record.watermark import guard_of
 
 CLOCK = SystemClock()
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -57,7 +58,7 @@ class OpenedHome:
 
     def welcomed(self, parent_heads: Heads, backlog: int, version: int) -> None:
         if self.is_node:
-            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version)
+            sync_hooks.welcomed(self.log, self.keys, self.code, parent_heads, backlog, version, self.files)
 
     def synced(self, result: SyncResult) -> None:
         if self.is_node:
@@ -96,6 +97,7 @@ def open_home(home: Path, clock: Clock = CLOCK) -> OpenedHome:
             direct_to_central=section.direct_to_central,
             interval=section.interval,
             files_up_kbit=section.files_up_kbit,
+            files_budget=config.files.budget_mb * MIB,
         )
         node_store = NodeStore.open(config.database_path, clock)
         keys = signing_keys(load_key_file(config.key_path), node_store, config.node.code, config.key_path)

@@ -66,10 +66,12 @@ class ChildLink(LinkStore):
         verifier: Verifier = SERIAL,
         signed: Callable[[], int] | None = None,
         files: FileStore | None = None,
+        files_budget: int = 0,
     ) -> None:
         super().__init__(log, code, verifier)
         self.cert_id = cert_id
         self.files = files
+        self.files_budget = files_budget
         self.mine = self.origins_within(code)
         self.signed = signed
         self.parent = ""
@@ -174,7 +176,7 @@ class ChildLink(LinkStore):
 
     def file_link(self, peer: str) -> FileLink:
         """The files phase's view of this store: its own subtree's cases' files."""
-        return FileLink(self.log, self.files, self.code, peer, self.count_rejections)
+        return FileLink(self.log, self.files, self.code, peer, self.count_rejections, self.files_budget)
 
     def arrivals_acked(self) -> int:
         return self.arrivals()

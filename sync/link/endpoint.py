@@ -89,8 +89,9 @@ class ParentCore:
         credit: int = CREDIT,
         idle: float = SESSION_IDLE,
         files: FileStore | None = None,
+        files_budget: int = 0,
     ) -> None:
-        self.link = ParentLink(log, code, signer, verifier, files)
+        self.link = ParentLink(log, code, signer, verifier, files, files_budget)
         self.directory = PeerDirectory(log, code)
         self.credit = credit
         self.idle = idle
@@ -286,7 +287,13 @@ class ParentServer:
                 home = self.opener()
                 verifier = self.verifier or own or SERIAL
                 self.core = core = ParentCore(
-                    home.log, home.code, home.keys, verifier=verifier, credit=self.credit, files=home.files
+                    home.log,
+                    home.code,
+                    home.keys,
+                    verifier=verifier,
+                    credit=self.credit,
+                    files=home.files,
+                    files_budget=home.settings.files_budget,
                 )
                 bind(zap, ZAP_ENDPOINT)  # before the ROUTER binds: no handshake without it
                 configure_router(router, home.keys.curve_secret)
@@ -328,8 +335,9 @@ def configure_router(router: Any, curve_secret: bytes) -> None:
 
 
 def is_upload(frames: Frames) -> bool:
-    """Whether a child's message is an up BATCH: committing it holds the store for a while."""
-    return len(frames) > 1 and frames[1] == b"BATCH"
+    """Whether a child's message is an up BATCH or a file's CHUNK: committing it holds the
+    store (or the disk) for a while, so other children's light messages go first."""
+    return len(frames) > 1 and frames[1] in (b"BATCH", b"CHUNK")
 
 
 class Inbox(Generic[T]):

@@ -41,6 +41,7 @@ class FileLink:
         scope: str,
         peer: str,
         count: Callable[[str, dict[str, int]], None],
+        budget: int = 0,
     ) -> None:
         self.log = log
         self.db = log.db
@@ -48,6 +49,7 @@ class FileLink:
         self.scope = scope
         self.peer = peer
         self.count = count
+        self.budget = budget  # bytes the file store may hold (0: no bound)
 
     # -- what this side asks for and tells ------------------------------------------------
 
@@ -57,19 +59,27 @@ class FileLink:
         if self.files is None:
             return []
         out = []
+        room = self._room()
         for sha, size, case_no in file_rows.missing_by_case(self.db):
-            if size <= MAX_FILE_BYTES and _within(case_no, self.scope):
+            if size <= MAX_FILE_BYTES and size <= room and _within(case_no, self.scope):
+                room -= size  # what would pass the budget is not asked for (E_FILE_BUDGET)
                 out.append(Want(sha, size, self.files.partial_offset(sha)))
                 if len(out) >= MAX_WANTS:
                     break
         return out
+
+    def _room(self) -> int:
+        """Bytes the budget leaves for files to come (no bound: more than any session moves)."""
+        if not self.budget:
+            return 1 << 62
+        return self.budget - file_rows.held_bytes(self.db)
 
     def at_root(self, is_root: bool) -> list[str]:
         """The files of the scope's cases the root holds: a root's every one it holds, any
         other store's those its own parent said the root holds."""
         out = [
             sha
-            for sha, case_no, root in file_rows.held_by_case(self.db)
+            for sha, case_no, root, _, _ in file_rows.held_by_case(self.db)
             if (is_root or root) and _within(case_no, self.scope)
         ]
         return out[:MAX_AT_ROOT]
@@ -112,6 +122,8 @@ class FileLink:
             raise error(ErrorCode.FILE_SCOPE, f"the file {sha} is of a case outside {self.scope}")
         if size > MAX_FILE_BYTES or all(ref.ref.size != size for ref in refs):
             raise error(ErrorCode.FILE_TOO_LARGE, f"the file {sha} is not of {size} bytes")
+        if size > self._room():
+            raise error(ErrorCode.FILE_BUDGET, f"the file {sha} would pass the file store's budget")
         return refs[0].ref.type
 
     def type_of(self, sha: str) -> str:
@@ -144,3 +156,16 @@ class FileLink:
     def waiting_down(self) -> int:
         """Bytes of the files this store wants (of the scope's cases) and lacks."""
         return sum(w.size - w.offset for w in self.wants())
+
+    def waiting_up(self) -> int:
+        """Bytes of the files held that records of the scope's nodes list (their pages,
+        their decisions' documents) and the root is not known to hold."""
+        return sum(
+            size
+            for _, _, root, size, origins in file_rows.held_by_case(self.db)
+            if not root and any(within(origin, self.scope) for origin in origins)
+        )
+
+    def figures(self) -> dict[str, int]:
+        """What a ``node.status`` says of the files: bytes waiting up, down, and held."""
+        return {"up": self.waiting_up(), "down": self.waiting_down(), "held": file_rows.held_bytes(self.db)}

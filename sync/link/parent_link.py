@@ -45,10 +45,12 @@ class ParentLink(LinkStore):
         signer: Signer | None = None,
         verifier: Verifier = SERIAL,
         files: FileStore | None = None,
+        files_budget: int = 0,
     ) -> None:
         super().__init__(log, code, verifier)
         self.signer = signer
         self.files = files
+        self.files_budget = files_budget
         self._concerns = Concerns(self.root, self.envelope_at)
 
     def welcome_heads(self, child: str) -> Heads:
@@ -212,7 +214,7 @@ class ParentLink(LinkStore):
 
     def file_link(self, child: str) -> FileLink:
         """The files phase's view of this store for ``child``: its subtree's cases' files."""
-        return FileLink(self.log, self.files, child, child, self.count_rejections)
+        return FileLink(self.log, self.files, child, child, self.count_rejections, self.files_budget)
 
     def count_protocol_error(self, peer: str, code: ErrorCode) -> None:
         with transaction(self.db):

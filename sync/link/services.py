@@ -245,7 +245,13 @@ class ParentLinkProvider(DependencyProvider):  # type: ignore[misc]
         if self.opener is None:
             raise RuntimeError("ParentLinkProvider needs an opener (see tongban.sync_services)")
         self.home = self.opener(Path(self.container.config["SYNC_HOME"]))
-        self.core = ParentCore(self.home.log, self.home.code, self.home.keys, files=self.home.files)
+        self.core = ParentCore(
+            self.home.log,
+            self.home.code,
+            self.home.keys,
+            files=self.home.files,
+            files_budget=self.home.settings.files_budget,
+        )
         for extension in self.container.entrypoints:
             if isinstance(extension, SyncHandler):
                 extension.router.configure(self.home.settings.listen, self.home.keys.curve_secret)

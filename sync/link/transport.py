@@ -92,6 +92,7 @@ class LinkSettings:
     direct_to_central: bool = False
     interval: int = 60
     files_up_kbit: int = 0  # cap on the files the child uploads, kbit/s (0: none)
+    files_budget: int = 0  # bytes the store's files may take ([files] budget_mb; 0: no bound)
 
 
 class TokenBucket:
@@ -180,10 +181,12 @@ class Traffic:
 
     sent: int = 0
     received: int = 0
+    file_chunks: int = 0  # bytes of file chunks sent, a failed session's too (what a cut cost)
 
     def add(self, other: Traffic) -> None:
         self.sent += other.sent
         self.received += other.received
+        self.file_chunks += other.file_chunks
 
 
 @dataclass
@@ -288,7 +291,15 @@ def sync_once(
     for upstream in upstreams:
         try:
             cert = live_certificate(home.log, home.code, home.keys.kid)
-            link = ChildLink(home.log, home.code, cert, verifier, home.signed_through, home.files)
+            link = ChildLink(
+                home.log,
+                home.code,
+                cert,
+                verifier,
+                home.signed_through,
+                home.files,
+                home.settings.files_budget,
+            )
             summary = _session(link, home, upstream, timeout, connect_timeout, credit, progress, traffic)
         except TongbanError as exc:  # the link's, the peer's (its ERROR) or the store's
             result.attempts.append((upstream.endpoint, exc.code.value))
@@ -327,6 +338,7 @@ def _session(
             frames = encode(message)
             if message.type is Type.CHUNK:
                 bucket.take(len(frames[2]))
+                traffic.file_chunks += len(message.body["data"])
             traffic.sent += sum(len(frame) for frame in frames)
             send(sock, frames, where)
 

@@ -144,15 +144,19 @@ def missing_by_case(db: Database) -> list[tuple[str, int, str]]:
     return [(str(sha), int(size), str(case_no)) for sha, size, case_no in rows]
 
 
-def held_by_case(db: Database) -> list[tuple[str, str, bool]]:
-    """Every file held that a record lists, with a case that lists it and whether central
-    holds it: (hash, case number, at_root)."""
+def held_by_case(db: Database) -> list[tuple[str, str, bool, int, list[str]]]:
+    """Every file held that a record lists, with a case that lists it, whether central
+    holds it, its size and the origins of the records that list it: (hash, case number,
+    at_root, size, origins)."""
     rows = db.conn.execute(
-        "SELECT h.sha256, min(r.case_no), h.at_root FROM files_held h"
-        " JOIN file_refs r ON r.sha256 = h.sha256 WHERE h.removed_at IS NULL"
+        "SELECT h.sha256, min(r.case_no), h.at_root, h.size, group_concat(DISTINCT r.origin)"
+        " FROM files_held h JOIN file_refs r ON r.sha256 = h.sha256 WHERE h.removed_at IS NULL"
         " GROUP BY h.sha256 ORDER BY h.sha256"
     ).fetchall()
-    return [(str(sha), str(case_no), bool(root)) for sha, case_no, root in rows]
+    return [
+        (str(sha), str(case_no), bool(root), int(size), str(origins).split(","))
+        for sha, case_no, root, size, origins in rows
+    ]
 
 
 def should_hold(db: Database) -> list[tuple[str, str]]:

@@ -74,11 +74,13 @@ class StatusProjector:
         if record.kind == kinds.NODE_STATUS:
             db.conn.execute(
                 "INSERT INTO node_status (origin, seq, ts, catalog, calendar, held, rejected, backlog, at,"
-                " record_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET"
+                " record_id, files_up, files_down, files_held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (origin) DO UPDATE SET"
                 " seq = excluded.seq, ts = excluded.ts, catalog = excluded.catalog,"
                 " calendar = excluded.calendar, held = excluded.held, rejected = excluded.rejected,"
-                " backlog = excluded.backlog, at = excluded.at, record_id = excluded.record_id"
-                " WHERE excluded.seq > node_status.seq",
+                " backlog = excluded.backlog, at = excluded.at, record_id = excluded.record_id,"
+                " files_up = excluded.files_up, files_down = excluded.files_down,"
+                " files_held = excluded.files_held WHERE excluded.seq > node_status.seq",
                 (
                     record.origin,
                     record.seq,
@@ -86,6 +88,7 @@ class StatusProjector:
                     *(body[name] for name in FIGURES),
                     body["at"],
                     record.id,
+                    *_files_in(body),
                 ),
             )
             return
@@ -96,6 +99,32 @@ class StatusProjector:
             (body["child"], record.origin, record.seq, body["at"], record.id),
         )
         note_receipt(db, record)
+
+
+FILE_FIGURES = ("up", "down", "held")
+"""The ``files`` map of a report: bytes of files waiting to go up, to come down, and held."""
+
+
+def _files_in(body: dict[str, Any]) -> tuple[int | None, ...]:
+    """The ``files`` figures of a report's body (None each where it names none, or not a count)."""
+    files = body.get("files")
+    if not isinstance(files, dict):
+        return (None, None, None)
+    return tuple(
+        v if isinstance(v := files.get(name), int) and not isinstance(v, bool) and v >= 0 else None
+        for name in FILE_FIGURES
+    )
+
+
+def reported_files(db: Database) -> dict[str, tuple[int, int, int]]:
+    """The bytes of files each node said wait to go up, to come down, and it holds (nodes
+    whose newest report names them: a report to a parent of protocol 4)."""
+    rows = db.conn.execute(
+        "SELECT origin, files_up, files_down, files_held FROM node_status WHERE files_up IS NOT NULL"
+        " AND files_down IS NOT NULL AND files_held IS NOT NULL"
+        " AND record_id NOT IN (SELECT id FROM quarantined)"
+    ).fetchall()
+    return {str(o): (int(u), int(d), int(h)) for o, u, d, h in rows}
 
 
 def note_receipt(db: Database, record: Record) -> None:
@@ -149,9 +178,21 @@ RECEIPT_HISTORY = (
 )
 """Migration ``log/0009_receipt_history`` (it also keeps the receipts a store held before)."""
 
+STATUS_FILES = (
+    "ALTER TABLE node_status ADD COLUMN files_up INTEGER",
+    "ALTER TABLE node_status ADD COLUMN files_down INTEGER",
+    "ALTER TABLE node_status ADD COLUMN files_held INTEGER",
+)
+"""Migration ``log/0013_node_status_files``: the ``files`` figures of each node's newest report
+(NULL where it names none). No report written before it names them."""
+
 
 def current_status(
-    log: RecordLog, backlog: int, seen: dict[str, int] | None = None, software: Software | None = None
+    log: RecordLog,
+    backlog: int,
+    seen: dict[str, int] | None = None,
+    software: Software | None = None,
+    files: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The body of a ``node.status`` report about this store, now; ``backlog``: the
     records of its subtree that wait to go up, as its link counts them; ``seen``: when each
@@ -172,6 +213,8 @@ def current_status(
         body["seen"] = dict(sorted(seen.items()))
     if software is not None:
         body["software"], body["protocol"] = software
+    if files is not None:
+        body["files"] = {name: files[name] for name in FILE_FIGURES}
     return body
 
 
@@ -191,7 +234,7 @@ def _news_since(db: Database, record_id: bytes, body: dict[str, Any]) -> bool:
     a child it did not name)."""
     record = stored_record(db, record_id)
     before = record.body if record is not None else {}
-    if any(before.get(name) != body.get(name) for name in ("software", "protocol")):
+    if any(before.get(name) != body.get(name) for name in ("software", "protocol", "files")):
         return True
     if int(before.get("forks", 0)) != body.get("forks", 0):
         return True
@@ -241,6 +284,7 @@ def report_status(
     backlog: int,
     seen: dict[str, int] | None = None,
     software: Software | None = None,
+    files: dict[str, int] | None = None,
 ) -> Record | None:
     """Append a ``node.status`` of ``code`` if its last one is stale or says otherwise.
 
@@ -258,7 +302,7 @@ def report_status(
             seq, rid = parent_heads[code]
             if log.id_at(code, seq) != rid:
                 return None
-        body = current_status(log, backlog, seen, software)
+        body = current_status(log, backlog, seen, software, files)
         last: Any = log.db.conn.execute(
             f"SELECT at, record_id, {', '.join(FIGURES)} FROM node_status WHERE origin = ?", (code,)
         ).fetchone()

@@ -239,12 +239,14 @@ KINDS: dict[str, Kind] = {
                 "seen": _f(dict, required=False),
                 "software": _f(str, required=False),
                 "protocol": _f(int, required=False),
+                "files": _f(dict, required=False),
             },
             "a node's report for central's dashboard: catalog and calendar held, records held,"
             " refused and waiting to go up, the open forks it holds evidence of, when each"
             " child last ended a session with it, the software it runs and the newest protocol"
             " it speaks (each only when there are, or to a parent of protocol 3: older parents"
-            " know no such field) (sent before a sync session, up only)",
+            " know no such field), the bytes of files waiting up, down and held (to a parent of"
+            " protocol 4) (sent before a sync session, up only)",
         ),
     )
 }

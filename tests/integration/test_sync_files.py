@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ErrorCode, TongbanError
 from node.desk import Upload
+from sync.link.file_link import FileLink
 from sync.link.protocol import CHUNK_BYTES, FILE_CREDIT
+from sync.projection.status import reported_files as status_files
 from sync.record.filestore import FileStore
-from tests.helpers import CITY, TOWN, VILLAGE
+from tests.helpers import CITY, TOWN, VILLAGE, relay
 from tests.integration.syncfaults import Child, Parent, free_port, read, stop_all, sync_cli
 from tests.integration.syncnet import City, build_delegated_city, proxy_form
 from tests.scanfiles import PAGES, PLAIN_PDF, pdf
@@ -63,10 +66,13 @@ def whole(city: City, code: str, sha: str) -> bool:
 def test_an_intakes_pages_reach_the_town_and_central_and_a_decision_comes_down(city: City) -> None:
     page = big_pdf(3 * CHUNK_BYTES)
     case_no, shas = take_in_with(city, page, PLAIN_PDF)
+    with city.desk(VILLAGE) as desk:
+        assert desk.sync_status().files_up == len(page) + len(PLAIN_PDF)
     with city.serving(CITY, TOWN):
         village = city.sync(VILLAGE)
         ok(village)
         assert village.summary.files_up == 2
+        assert village.traffic.file_chunks == village.summary.file_bytes_sent == len(page) + len(PLAIN_PDF)
         assert all(whole(city, TOWN, sha) for sha in shas)
         assert not any(store(city, CITY).has(sha) for sha in shas)
         town = city.sync(TOWN)  # the town relays them
@@ -88,6 +94,19 @@ def test_an_intakes_pages_reach_the_town_and_central_and_a_decision_comes_down(c
         row[0] for row in read(database(city, VILLAGE), "SELECT sha256 FROM files_held WHERE at_root = 1")
     }
     assert set(shas) <= at_root
+    with city.desk(VILLAGE) as desk:
+        status = desk.sync_status()
+        assert (status.files_up, status.files_down) == (0, 0)
+    # the village's node.status names its files' bytes (a v4 session); central keeps them
+    with city.serving(CITY, TOWN):
+        ok(city.sync(VILLAGE))
+        ok(city.sync(TOWN))
+    opened = city.open(CITY)
+    try:
+        up, down, held = status_files(opened.log.db)[VILLAGE]
+    finally:
+        opened.close()
+    assert (up, down) == (0, 0) and held == len(page) + len(PLAIN_PDF) + len(letter)
 
 
 def test_a_v4_town_refuses_nothing_an_honest_village_sends(city: City) -> None:
@@ -146,3 +165,27 @@ def test_a_transfer_cut_in_the_middle_resumes_at_its_chunk(
     assert done, output
     assert f"({len(page) - kept} bytes sent)" in output  # resumed at the chunk it reached
     assert whole(city, TOWN, sha) and part_of(city, TOWN, sha) == 0
+    with city.serving(CITY):  # the town passes it on: whole at every store that should hold it
+        ok(city.sync(TOWN))
+    assert all(whole(city, code, sha) for code in (VILLAGE, TOWN, CITY))
+
+
+def test_a_parent_asks_for_no_more_than_its_budget_leaves(city: City) -> None:
+    page = big_pdf(2 * CHUNK_BYTES)
+    _, (big, small) = take_in_with(city, page, PLAIN_PDF)
+    relay(city.home(VILLAGE), city.home(TOWN), city.clock, up=True)  # the records, not the files
+    opened = city.open(TOWN)
+    try:
+        roomy = FileLink(opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None)
+        assert {w.sha for w in roomy.wants()} == {big, small}
+        tight = FileLink(opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None, budget=len(page))
+        assert [w.sha for w in tight.wants()] == [small] or [w.sha for w in tight.wants()] == [big]
+        full = FileLink(
+            opened.log, opened.files, VILLAGE, VILLAGE, lambda *_: None, budget=len(PLAIN_PDF) - 1
+        )
+        assert full.wants() == []
+        with pytest.raises(TongbanError) as info:
+            full.admit(small, len(PLAIN_PDF))
+        assert info.value.code is ErrorCode.FILE_BUDGET
+    finally:
+        opened.close()

@@ -13,6 +13,7 @@ from sync.link.files_flow import REFUSED_CHUNKS, UNASKED_FILES
 from sync.link.parent_session import ParentSession
 from sync.link.protocol import CHUNK_BYTES, FILE_CREDIT, Message, Type
 from sync.link.session import State
+from sync.link.transport import TokenBucket
 from tests.unit.filefakes import FakeFiles, sha_of
 from tests.unit.test_sync_session import PEER, FakeChild, FakeParent, run, wire
 
@@ -214,3 +215,21 @@ def test_a_chunk_beyond_the_credit_is_refused() -> None:
         for n in range(3, FILE_CREDIT + 2):
             parent.on_message(chunk(PAGE, n, acked=0, offset=(n - 1) * CHUNK_BYTES))
     assert info.value.code is ErrorCode.SYNC_CREDIT
+
+
+def test_the_upload_cap_paces_chunks_to_its_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(800, clock=lambda: now[0], sleep=sleep)  # 100 000 bytes a second
+    for _ in range(4):
+        bucket.take(CHUNK_BYTES)
+    assert slept[0] == pytest.approx(CHUNK_BYTES / 100_000)  # the first chunk is the burst
+    assert now[0] == pytest.approx(3 * CHUNK_BYTES / 100_000)
+    free = TokenBucket(0, clock=lambda: now[0], sleep=sleep)
+    free.take(10 * CHUNK_BYTES)
+    assert len(slept) == 3  # no cap: never waits

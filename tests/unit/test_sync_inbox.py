@@ -46,7 +46,9 @@ def test_every_item_comes_out_once_and_each_senders_in_order(puts: list[tuple[by
         assert mine == sorted(mine)
 
 
-def test_only_a_batch_is_an_upload() -> None:
+def test_only_a_batch_or_a_files_chunk_is_an_upload() -> None:
     assert is_upload([b"tongban-sync/1", b"BATCH", b"\\xa0"])
+    assert is_upload([b"tongban-sync/4", b"CHUNK", b"\\xa0"])
+    assert not is_upload([b"tongban-sync/4", b"CACK", b"\\xa0"])
     assert not is_upload([b"tongban-sync/1", b"ACK", b"\\xa0"])
     assert not is_upload([])

@@ -54,7 +54,11 @@ def sync_command(directory: Path, once: bool, endpoint: str | None, timeout: flo
 def _once(directory: Path, endpoint: str | None, timeout: float) -> None:
     with open_home(directory) as opened:
         if endpoint:
-            opened.settings = LinkSettings(parent=endpoint, files_up_kbit=opened.settings.files_up_kbit)
+            opened.settings = LinkSettings(
+                parent=endpoint,
+                files_up_kbit=opened.settings.files_up_kbit,
+                files_budget=opened.settings.files_budget,
+            )
         bar = _ProgressBar()
         result = sync_once(opened, upstreams(opened), timeout=timeout, progress=bar.update)
         bar.close()
@@ -105,6 +109,7 @@ def _forever(directory: Path, endpoint: str | None, timeout: float) -> None:
                 parent=endpoint,
                 interval=opened.settings.interval,
                 files_up_kbit=opened.settings.files_up_kbit,
+                files_budget=opened.settings.files_budget,
             )
         return opened
 
