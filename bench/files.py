@@ -16,10 +16,11 @@ from a copy of the same stores. Figures, each condition:
   records all at the town, the day with its files against the same day without any.
 * **(c) the cut** (clean link): the link is cut (both ends down) once half the file bytes
   are at the town, brought back when the session has failed, and sessions run until every
-  file is whole. Bytes sent twice: the bytes of the messages the village sent over the cut
-  and resumed sessions, less those of the uncut session of the same day (each session says
-  what it sent, failed or not: :mod:`bench.village_sync`); the veth's transmitted bytes,
-  which add what TCP sent again, beside them.
+  file is whole. Bytes sent twice: the bytes of file chunks the village sent over the cut
+  and resumed sessions (the link counts them, a failed session's too; each session prints
+  its count: :mod:`bench.village_sync`), less the day's file bytes. Beside it, against the
+  uncut session of the same day: all the messages' bytes, and the veth's transmitted bytes
+  (which add what TCP sent again).
 
 Until the sync link carries files (protocol 4, :func:`files_phase`), (a) and (c) are reported
 as not measured and (b) is the records alone, with the pages' refs in them.
@@ -302,12 +303,15 @@ def _cut(root: Path, day: Day, measured: dict[str, dict[str, Any]], shaped: bool
         wire = _tx_bytes(pair.village) - sent_before
     uncut = measured.get("clean", {}).get("with_files")
     sent = sum(int(s.get("sent", 0)) for s in said)
+    counted = [s.get("file_chunks") for s in said]
+    chunks = None if None in counted else sum(int(c) for c in counted) - copy.file_bytes
     return {
         "failed_after_s": failed_after,
         "sessions_after": sessions,
         "files_in_flight": in_flight,
         "held_at_cut": held_at_cut,
         "first_session": said[0],
+        "chunk_bytes_again": chunks,
         "message_bytes_again": None if uncut is None else sent - uncut.sent,
         "wire_bytes_again": None if uncut is None else wire - uncut.wire,
     }
@@ -401,7 +405,9 @@ def _report(
         )
         targets[f"{condition}_files_ratio"] = figures[-2]["met"]
         targets[f"{condition}_records_ratio"] = figures[-1]["met"]
-    again = None if cut is None else cut["message_bytes_again"]
+    again = None if cut is None else cut["chunk_bytes_again"]
+    if again is None and cut is not None:  # a link that does not count its chunks
+        again = cut["message_bytes_again"]
     limit = chunk_size() * (1 if cut is None else cut["files_in_flight"])
     figures.append(
         {

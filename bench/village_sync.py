@@ -3,8 +3,9 @@
 with the endpoint given, :func:`sync.link.transport.sync_once`), that also says what the
 session sent when it fails: the last line of its output is a JSON object with ``ok``,
 ``error``, ``sent`` and ``received`` (the bytes of the session's messages, ZMTP frames, as
-the village sent and received them, counted whether the session ended well or not) and,
-for a session that ended well, what its summary counts.
+the village sent and received them, counted whether the session ended well or not),
+``file_chunks`` (the bytes of file chunks it sent, likewise) and, for a session that ended
+well, what its summary counts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main(home: Path, endpoint: str, timeout: float) -> int:
         "seconds": result.seconds,
         "sent": result.traffic.sent,
         "received": result.traffic.received,
+        "file_chunks": getattr(result.traffic, "file_chunks", None),
         "up": summary.up,
         "files_up": getattr(summary, "files_up", 0),
         "file_bytes_sent": getattr(summary, "file_bytes_sent", 0),
