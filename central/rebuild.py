@@ -41,6 +41,7 @@ from sqlite_utils import Database
 
 from central import config as central_config
 from central.authority import Central
+from central.backup import PagesRestored, restore_files
 from central.keyring import REBUILDING
 from central.store import CentralStore
 from core.clock import Clock
@@ -113,10 +114,12 @@ def begin(home: Path, clock: Clock, *, seed: Path | None = None) -> Rebuild:
     return _started(config, clock, label)
 
 
-def restore(home: Path, backup: Path, clock: Clock) -> Rebuild:
-    """Put the copy ``backup`` of central's store in place and begin a rebuild from it: a
-    copy is never signed on from as it is (what central signed after it is elsewhere). The
-    store it replaces is kept beside it (``central.db.replaced-TIME``)."""
+def restore(home: Path, backup: Path, clock: Clock) -> tuple[Rebuild, PagesRestored]:
+    """Put the copy ``backup`` of central's store in place, with the scanned pages it says
+    central holds (:func:`central.backup.restore_files`, each checked by its hash), and
+    begin a rebuild from it: a copy is never signed on from as it is (what central signed
+    after it is elsewhere). The store it replaces is kept beside it
+    (``central.db.replaced-TIME``)."""
     config = central_config.load(home)
     _mark(home, Rebuild(clock.now(), str(backup), 0))  # before the store is touched
     store_path = config.database_path
@@ -127,7 +130,10 @@ def restore(home: Path, backup: Path, clock: Clock) -> Rebuild:
             if source.exists():
                 shutil.move(source, Path(f"{aside}{suffix}"))
     _copy(backup, store_path)
-    return _started(config, clock, str(backup))
+    rebuild = _started(config, clock, str(backup))
+    with CentralStore.open(store_path, clock) as store:
+        pages = restore_files(store.db, store.files, backup)
+    return rebuild, pages
 
 
 def _started(config: central_config.CentralConfig, clock: Clock, label: str) -> Rebuild:

@@ -96,12 +96,17 @@ class FilesSection:
 
     budget_mb: int = 2048  # disk the file store may use; a warning at 90 %, E_FILE_BUDGET past it
     keep_days: int = 30  # a village removes a file central holds this many days after its case closed
+    housekeep_seconds: int = 600  # how often the web service sweeps the file store (node.files)
 
     def __post_init__(self) -> None:
         if self.budget_mb < 1:
             raise ConfigError(ErrorCode.CONFIG, f"files.budget_mb: {self.budget_mb} is not a positive size")
         if self.keep_days < 0:
             raise ConfigError(ErrorCode.CONFIG, f"files.keep_days: {self.keep_days} is negative")
+        if self.housekeep_seconds < 1:
+            raise ConfigError(
+                ErrorCode.CONFIG, f"files.housekeep_seconds: {self.housekeep_seconds} is not a positive time"
+            )
 
 
 READER_KINDS = ("none", "simulated")

@@ -15,6 +15,8 @@
 ``retain``
     at a village, a file central holds (``at_root``) whose cases have all been closed for
     ``[files] keep_days`` days is removed: the town and central keep it.
+``carry_pages``
+    a key rotation's new store takes the pages of the directory moved aside.
 """
 
 from __future__ import annotations
@@ -282,6 +284,28 @@ def step_materials(kind: Event, case: CaseRow, item: Item | None, agent: bool) -
     listed = {m.code for m in materials_for(item, agent)} if item is not None else set()
     asked = set(case.missing.missing) if case.missing is not None else set()
     return frozenset(listed | set(case.materials) | asked)
+
+
+def carry_pages(source: NodeStore, target: NodeStore, at: int) -> int:
+    """Put every page ``source`` (the store a key rotation moved aside) holds whole and its
+    records list into ``target`` (the same node's new store), noted held (and at central,
+    when ``source`` knew it was); how many were not there yet. A page that does not match
+    its hash stays behind (``tongban verify`` of the old directory names it)."""
+    carried = 0
+    for sha in sorted(source.files.shas()):
+        if not files.referenced(source.db, sha) or files.is_held(target.db, sha):
+            continue
+        if source.files.check(sha) is not None:
+            continue
+        data = source.files.read(sha)
+        target.files.put(data)
+        kind = files.refs_of_sha(source.db, sha)[0].ref.type
+        with transaction(target.db):
+            files.note_held(target.db, sha, len(data), kind, at)
+            if files.at_root(source.db, sha):
+                files.mark_at_root(target.db, [sha])
+        carried += 1
+    return carried
 
 
 def _mtime(path: Path) -> int:

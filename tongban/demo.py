@@ -29,7 +29,8 @@ from core.errors import ErrorCode, InputError
 from node import identity
 from node.store import NodeStore
 from sync.projection.catalog import current_catalog
-from tongban.demo_run import ACCOUNTS, DEMO_PASSWORD, prepare
+from tongban.demo_run import ACCOUNTS, DEMO_PASSWORD, prepare, settle
+from tongban.demo_scans import seed_cases
 from web.accounts import hash_password
 
 DEMO_TOWN = "斜桥镇"
@@ -148,6 +149,8 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         central_records = central.store.log.count()
     town, *villages = nodes
     prepare(home, central_dir, town.code, [v.code for v in villages], clock)
+    seeded = seed_cases(home / villages[0].code, clock)
+    settle(home, central_dir, town.code, villages[0].code, clock)
     echo(f"Demo network in {home}")
     echo(
         f"  central  {city['code']} {city['name']}: {central_records} records, catalog v{release.version}"
@@ -158,6 +161,8 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         with NodeStore.open(home / demo_node.code / "node.db", clock) as store:
             count = store.log.count()
         echo(f"  {demo_node.tier:<8} {demo_node.code} {demo_node.name}: enrolled, {count} records")
+    if seeded:
+        echo(f"  {len(seeded)} cases with scanned pages at {villages[0].name}: {', '.join(seeded)}")
     d = DEMO_DEPARTMENT
     echo(f"  department {d.code} {d.name}: enrolled for {len(d.items)} items of {d.department}")
     echo("Start the clerk and operator screens with 'make demo' (or 'tongban demo start DIR'). Look around:")

@@ -108,6 +108,18 @@ def prepare(home: Path, central_dir: Path, town: str, villages: list[str], clock
         carry(town_desk.store.log, central.log, central_code(central), up_from=town)
 
 
+def settle(home: Path, central_dir: Path, town: str, village: str, clock: Clock) -> None:
+    """What ``village`` signed since :func:`prepare` (its demo cases) carried up to the town
+    and central, as its first sync would (the records; the pages stay at the village)."""
+    with (
+        CentralStore.open(central_dir / "central.db", clock) as central,
+        _desk(home / town, clock) as town_desk,
+        _desk(home / village, clock) as village_desk,
+    ):
+        carry(village_desk.store.log, town_desk.store.log, town, up_from=village)
+        carry(town_desk.store.log, central.log, central_code(central), up_from=town)
+
+
 def central_code(store: CentralStore) -> str:
     anchor = store.log.anchor()
     assert anchor is not None

@@ -30,6 +30,7 @@ class DeskPool(Pool[Desk]):
         self.config = node_config.load(home)
         self.keys = keys.load_key_file(self.config.key_path)
         self.options = WebOptions.of(self.config.web)
+        self.housekeeping_due: float | None = None  # monotonic time of the next housekeeping
 
     def open_one(self) -> Desk:
         store = NodeStore.open(self.config.database_path, self.clock)

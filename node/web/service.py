@@ -8,6 +8,7 @@ It needs only the node directory: no broker, no network beyond its own port; eve
 from __future__ import annotations
 
 import logging
+import time
 
 from nameko.timer import timer
 from nameko.web.handlers import http
@@ -23,7 +24,6 @@ from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web"}
 SMS_INTERVAL = 10
-HOUSEKEEPING_INTERVAL = 600
 log = logging.getLogger(__name__)
 
 
@@ -47,10 +47,20 @@ class NodeWeb(Pages, CasePages, Admin, Api, HealthPages):
         except TongbanError as exc:
             log.warning("SMS: %s", exc.render("en"))
 
-    @timer(interval=HOUSEKEEPING_INTERVAL)
+    @timer(interval=1)
     def housekeep(self) -> None:
-        """The file store's housekeeping (:meth:`node.desk.Desk.housekeep`): orphans and stale
-        transfers swept, a village's files central holds let go after ``[files] keep_days``."""
+        """The file store's housekeeping (:meth:`node.desk.Desk.housekeep`) every ``[files]
+        housekeep_seconds`` (ten minutes), the first that long after the start: orphans and
+        stale transfers swept, a village's files central holds let go after ``[files]
+        keep_days``. The timer looks each second whether it is due (a nameko timer's interval
+        is fixed when the class is made, the setting is read with the node's configuration)."""
+        pool = self.web.pool
+        now = time.monotonic()
+        if pool.housekeeping_due is None:
+            pool.housekeeping_due = now + pool.config.files.housekeep_seconds
+        if now < pool.housekeeping_due:
+            return
+        pool.housekeeping_due = now + pool.config.files.housekeep_seconds
         try:
             swept, retained = self.web.desk.housekeep()
         except TongbanError as exc:

@@ -215,6 +215,23 @@ def held(db: Database) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def held_among(db: Database, shas: Iterable[str]) -> set[str]:
+    """Those of ``shas`` the bookkeeping says are held. A store from before the file
+    tables holds none."""
+    wanted = list(shas)
+    if not wanted or "files_held" not in db.table_names():
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.conn.execute(
+            f"SELECT sha256 FROM files_held WHERE removed_at IS NULL AND sha256 IN ({marks})", chunk
+        )
+        found.update(str(row[0]) for row in rows)
+    return found
+
+
 def held_bytes(db: Database) -> int:
     """The bytes of every file held."""
     row = db.conn.execute("SELECT coalesce(sum(size), 0) FROM files_held WHERE removed_at IS NULL").fetchone()

@@ -16,6 +16,9 @@ What the store should hold — which records refer to which files, which files a
 is the bookkeeping of :mod:`sync.projection.files`; this module keeps only the bytes, and
 translates the operating system's errors into the store's (``E_STORE_FULL``,
 ``E_STORE_IO``).
+
+The pages are residents' papers: the store's directories are made 0700 and its files 0600,
+owned by the account the node runs as, whatever the umask.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from core.errors import ErrorCode, StoreError, error
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 PARTIAL = "partial"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 @contextmanager
@@ -102,6 +107,13 @@ class FileStore:
         except OSError as exc:
             raise StoreError(ErrorCode.STORE_IO, f"file store: {sha}: {exc.strerror or exc}") from exc
 
+    def _folder(self, path: Path) -> None:
+        """Make ``path`` (the store's root or a folder right under it), each 0700."""
+        for folder in (self.root, path):
+            if not folder.is_dir():
+                folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                os.chmod(folder, DIR_MODE)  # mkdir's mode is masked by the umask
+
     def put(self, data: bytes) -> str:
         """Keep ``data``; its hex SHA-256. Atomic, and idempotent: the same bytes again
         change nothing."""
@@ -110,7 +122,7 @@ class FileStore:
         if target.is_file() and target.stat().st_size == len(data):
             return sha
         with _os_errors(sha):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folder(target.parent)
             self._write_atomic(target, data)
         return sha
 
@@ -182,8 +194,11 @@ class FileStore:
             raise StoreError(ErrorCode.FILE_OFFSET, f"{sha}: chunk at {offset}, the part held ends at {held}")
         part = self._part(sha)
         with _os_errors(sha):
-            part.parent.mkdir(parents=True, exist_ok=True)
-        with _os_errors(sha), part.open("ab") as handle:
+            self._folder(part.parent)
+        with (
+            _os_errors(sha),
+            os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE), "ab") as handle,
+        ):
             handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
@@ -208,7 +223,7 @@ class FileStore:
             )
         target = self.path(sha)
         with _os_errors(sha):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folder(target.parent)
             os.replace(part, target)
             _fsync_dir(target.parent)
 

@@ -14,8 +14,8 @@ from core.errors import ErrorCode, InputError, RecordError, StoreError, TongbanE
 from core.files import DECISION_MATERIAL, JPEG, PDF
 from node import config
 from node.desk import Desk, IntakeForm, Upload
-from node.files import ORPHAN_AGE, PARTIAL_AGE
-from node.store import verify
+from node.files import ORPHAN_AGE, PARTIAL_AGE, carry_pages
+from node.store import NodeStore, verify
 from sync.projection import files
 from sync.record.db import transaction
 from sync.record.filestore import FileStore
@@ -307,3 +307,34 @@ def test_tongban_verify_names_a_damaged_page_and_fails(net: Network) -> None:
     result = runner.invoke(main, ["verify", str(home)])
     assert result.exit_code == 1, result.output
     assert f"E_FILE_HASH: file {sha}" in result.output
+
+
+def test_a_rotated_store_takes_the_pages_of_the_directory_moved_aside(net: Network, tmp_path: Path) -> None:
+    """The new store of a key rotation holds the village's records but none of its pages:
+    ``carry_pages`` brings each one over whole, noted held; a damaged one stays behind."""
+    with open_desk(net.node_dir(VILLAGE), net.clock) as desk:
+        material = first_material(desk)
+        pages = (Upload(material, "a.jpg", jpeg((400, 300))), Upload(material, "b.jpg", jpeg((300, 400))))
+        case = desk.intake(proxy_form(desk, *pages), actor="wangli")
+        intake = desk.intake_of(case.case_no)
+        assert intake is not None
+        good, bad = (ref.hex for ref in intake.files)
+    database = config.load(net.node_dir(VILLAGE)).database_path
+    new_home = tmp_path / "rotated"
+    new_home.mkdir()
+    backup(database, new_home / "node.db")  # the records came back with the new enrollment
+    old_files = store_of(net, VILLAGE)
+    data = bytearray(old_files.read(bad))
+    data[100] ^= 0xFF
+    old_files.path(bad).write_bytes(bytes(data))
+    with (
+        NodeStore.open(database, net.clock) as source,
+        NodeStore.open(new_home / "node.db", net.clock) as target,
+    ):
+        with transaction(target.db):
+            for sha in files.held(target.db):
+                files.note_removed(target.db, sha)
+        assert carry_pages(source, target, net.clock.now()) == 1
+        assert files.held(target.db) == [good]
+        assert target.files.check(good) is None and not target.files.has(bad)
+        assert carry_pages(source, target, net.clock.now()) == 0  # again: nothing to do

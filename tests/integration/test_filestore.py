@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,23 @@ def test_a_removed_file_is_gone_and_a_missing_one_says_so(tmp_path: Path) -> Non
     assert err.value.code is ErrorCode.FILE_MISSING
     with pytest.raises(StoreError):
         store.path("../../etc/passwd")
+
+
+def test_the_pages_are_private_to_the_account_whatever_the_umask(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files")
+    before = os.umask(0o022)
+    try:
+        whole = store.put(b"scanned page")
+        data = b"page sent in chunks"
+        sha = hashlib.sha256(data).hexdigest()
+        store.append(sha, 0, data[:5])
+        part_mode = stat.S_IMODE(next(store.partials())[1].stat().st_mode)
+        store.append(sha, 5, data[5:])
+        store.finish(sha, len(data))
+    finally:
+        os.umask(before)
+    assert part_mode == 0o600
+    for folder in (store.root, store.path(whole).parent, store.path(sha).parent, store.root / "partial"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for name in (whole, sha):
+        assert stat.S_IMODE(store.path(name).stat().st_mode) == 0o600, name

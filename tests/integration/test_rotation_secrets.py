@@ -66,12 +66,12 @@ def test_rotated_village_keeps_its_clerks_and_kiosks(tmp_path: Path) -> None:
         assert web.api("GET", "/api/v1/items", token)[0] == 401
         done = carry(retired, home)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == {"accounts": 3, "devices": 1}
+        assert json.loads(done.stdout) == {"accounts": 3, "devices": 1, "pages": 0}
         status, _ = login(web, "wangli", PASSWORD)
         assert status == 303
         assert web.api("GET", "/api/v1/items", token)[0] == 200
     # Run again, it changes nothing; another code's directory is refused.
     again = carry(retired, home)
-    assert again.returncode == 0 and json.loads(again.stdout) == {"accounts": 3, "devices": 0}
+    assert again.returncode == 0 and json.loads(again.stdout) == {"accounts": 3, "devices": 0, "pages": 0}
     wrong = carry(net.node_dir(TOWN), home)
     assert wrong.returncode != 0 and "E_CONFIG" in wrong.stderr

@@ -38,6 +38,7 @@ from core.clock import SystemClock
 from core.errors import ConfigError, ErrorCode
 from node import config as node_config
 from node import store as node_store
+from node.files import carry_pages
 from node.store import NodeStore
 from provisioning import inventory, orgtree
 from sync.projection import case_queries
@@ -182,12 +183,15 @@ def state_command(directory: Path) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @refusals
 def carry_secrets_command(retired: Path, directory: Path) -> None:
-    """Carry the clerks' passwords and the device tokens of RETIRED, a node directory a key
-    rotation moved aside, into DIRECTORY, the same node's new one (rotate-keys.yml).
+    """Carry the clerks' passwords, the device tokens and the scanned pages of RETIRED, a
+    node directory a key rotation moved aside, into DIRECTORY, the same node's new one
+    (rotate-keys.yml).
 
-    They are the node's own local secrets, not keys, and never leave the machine: the
-    clerks and kiosks go on logging in as before. Sessions are not carried (clerks log in
-    again). Prints, as JSON, how many accounts and devices were carried.
+    They are the node's own, not keys, and never leave the machine: the clerks and kiosks
+    go on logging in as before, and the pages of its cases stay at hand, also those not
+    yet sent up (each checked by its hash, kept 0600 under the service account). Sessions
+    are not carried (clerks log in again). Prints, as JSON, how many accounts, devices and
+    pages were carried.
     """
     old, new = node_config.load(retired), node_config.load(directory)
     if old.node.code != new.node.code:
@@ -200,7 +204,8 @@ def carry_secrets_command(retired: Path, directory: Path) -> None:
         for user, hashed, changed in passwords:
             account_store.replace_secret(target.db, user, hashed, changed)
         devices = node_store.put_device_token_rows(target.db, node_store.device_token_rows(source.db))
-    click.echo(json.dumps({"accounts": len(passwords), "devices": devices}))
+        pages = carry_pages(source, target, CLOCK.now())
+    click.echo(json.dumps({"accounts": len(passwords), "devices": devices, "pages": pages}))
 
 
 def directory_state(home: Path) -> dict[str, Any]:

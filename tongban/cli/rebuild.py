@@ -20,7 +20,7 @@ import click
 
 from central import config as central_config
 from central.authority import open_central
-from central.backup import backup
+from central.backup import FILES, Copy, backup
 from central.rebuild import Rebuild, begin, finish, progress, restore, root_head, signed_beyond
 from core.clock import SystemClock
 from core.errors import ErrorCode, StoreError, TongbanError
@@ -77,7 +77,17 @@ def central_restore(
 ) -> None:
     """Put a backup copy of central's store in place and rebuild from the network what
     central signed after it (a copy is never signed on from as it is)."""
-    _collect(directory, restore(directory, copy, CLOCK), listen, wait, force, accept_loss)
+    rebuild, pages = restore(directory, copy, CLOCK)
+    click.echo(
+        f"put back {copy.name}: {pages.held} scanned page(s) held, {pages.from_copy} of them from"
+        f" the copy's {FILES}/"
+    )
+    for sha in pages.lost:
+        click.echo(
+            f"  {ErrorCode.FILE_MISSING.value}: page {sha} is whole in neither: removed, it counts"
+            " as not received"
+        )
+    _collect(directory, rebuild, listen, wait, force, accept_loss)
 
 
 @click.command("backup")
@@ -87,10 +97,11 @@ def central_restore(
 @click.option("--every", type=click.IntRange(1), help="Take a copy every SECONDS until stopped.")
 @refusals
 def central_backup(directory: Path, dest: Path, keep: int, every: int | None) -> None:
-    """Copy central's store into DEST while central runs (SQLite's backup API), keeping
-    the newest --keep copies; with --every, again and again (a supervisor program)."""
+    """Copy central's store into DEST while central runs (SQLite's backup API), and the
+    scanned pages it holds into DEST/files, keeping the newest --keep copies; with --every,
+    again and again (a supervisor program)."""
     if every is None:
-        click.echo(f"backed up central's store to {backup(directory, dest, keep=keep, clock=CLOCK)}")
+        _told(backup(directory, dest, keep=keep, clock=CLOCK))
         return
     stop = _stopping()
     while not stop.is_set():
@@ -99,8 +110,21 @@ def central_backup(directory: Path, dest: Path, keep: int, every: int | None) ->
         except TongbanError as exc:  # the next copy may succeed (a store being put back)
             click.echo(f"no copy this time: {exc.render('en')}", err=True)
         else:
-            click.echo(f"backed up central's store to {made}")
+            _told(made)
         stop.wait(every)
+
+
+def _told(made: Copy) -> None:
+    click.echo(
+        f"backed up central's store to {made.path}, with {made.pages} scanned page(s)"
+        f" ({made.new_pages} new) in {made.path.parent / FILES}"
+    )
+    for sha in made.lacking:
+        click.echo(
+            f"  {ErrorCode.FILE_MISSING.value}: page {sha} is missing or damaged in central's file"
+            " store: not in this copy (run tongban verify)",
+            err=True,
+        )
 
 
 def _stopping() -> threading.Event:
