@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import city, departments, intake, record_log, sync
+from bench import city, departments, files, intake, record_log, sync
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "sync": sync.run,
     "city": city.run,
     "departments": departments.run,
+    "files": files.run,
 }
 
 
@@ -88,10 +89,10 @@ def summary(machine: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
         for figure in figures["figures"]:
             unit = figure["unit"]
             baseline = "" if figure["baseline"] is None else f"{_number(figure['baseline'])} {unit}"
+            value = "not measured" if figure["value"] is None else f"{_number(figure['value'])} {unit}"
             ratio = "" if figure["ratio"] is None else f"{figure['ratio']:.2f}"
             lines.append(
-                f"| {name} | {figure['name']} | {_number(figure['value'])} {unit} | {baseline} | {ratio} |"
-                f" {figure.get('target', '')} |"
+                f"| {name} | {figure['name']} | {value} | {baseline} | {ratio} | {figure.get('target', '')} |"
             )
     return "\n".join(lines) + "\n"
 
