@@ -256,6 +256,8 @@ def test_every_figure_equals_a_count_of_the_signed_records(scenario: Scenario) -
             cert_expires=None if row.code in led.revoked else expiry[row.code],
             software=status.body.get("software") if status else None,
             protocol=status.body.get("protocol") if status else None,
+            files_up=status.body["files"]["up"] if status and "files" in status.body else None,
+            files_down=status.body["files"]["down"] if status and "files" in status.body else None,
         )
     assert [n.revoked for n in board.nodes] == [c in (VILLAGE_2, VILLAGE_3) for c in codes]
     scenario.city.verify_all()

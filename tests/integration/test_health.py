@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sync.link.protocol import VERSIONS
 from tests.helpers import CITY, VILLAGE
 from tests.integration.webnode import GOOD_ID, build_city, serve
 
@@ -46,7 +47,8 @@ def test_a_village_reports_its_health_and_metrics_without_a_login(tmp_path: Path
     assert re.search(r"^\d{4}-\d\d-\d\d .* INFO tongban.run: .*新阳村", log, re.M), log
     assert metrics["tongban_healthy"] == [({}, 1.0)]
     ((labels, _),) = metrics["tongban_info"]
-    assert labels["code"] == VILLAGE and labels["tier"] == "village" and labels["protocol"] == "3"
+    assert labels["code"] == VILLAGE and labels["tier"] == "village"
+    assert labels["protocol"] == str(VERSIONS[0])
     assert metrics["tongban_records"][0][1] > 0 and metrics["tongban_store_bytes"][0][1] > 0
     assert metrics["tongban_certificate_expiry_timestamp_seconds"][0][1] == health["certificate_expires"]
     assert {labels["tile"] for labels, _ in metrics["tongban_cases"]} == {"today", "open", "overdue", "queue"}
