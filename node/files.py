@@ -35,12 +35,11 @@ from core.files import (
     DECISION_MATERIAL,
     MAX_FILES_PER_RECORD,
     MAX_RECORD_FILE_BYTES,
-    PDF,
     FileRef,
     check_case_total,
 )
 from core.intake import materials_for
-from core.scans import Scan, normalise, pdf_is_active
+from core.scans import Scan, normalise
 from node.config import FilesSection
 from node.store import NodeStore
 from sync.projection import case_queries, files
@@ -121,7 +120,7 @@ class CaseFiles:
         self.config = config
         self.tier = tier
         self.clock = clock
-        self._active: dict[str, bool] = {}
+        self._held = files.HeldFiles(self.db, self.store.files)
 
     @property
     def budget_bytes(self) -> int:
@@ -195,25 +194,11 @@ class CaseFiles:
         return ShownFile(row.ref, held, row.event, row.record_id, row.origin, row.ts, row.page)
 
     def file(self, case_no: str, sha: str) -> tuple[Path, FileRef, bool]:
-        """The held file ``sha`` of ``case_no``: its path, its ref and whether it is a PDF
-        with active content (served only as a download). ``E_FILE_SCOPE`` when the case
-        lists no such file, ``E_FILE_MISSING`` when it is not held (yet)."""
-        row = next((r for r in files.refs_of_case(self.db, case_no) if r.ref.hex == sha), None)
-        if row is None:
-            raise InputError(
-                ErrorCode.FILE_SCOPE, f"{sha} is not a file of {case_no}", zh="该文件不属于此办件"
-            )
-        if not self.store.files.has(sha):
-            raise StoreError(ErrorCode.FILE_MISSING, f"{sha} of {case_no}", zh="本机尚未收到该文件")
-        return self.store.files.path(sha), row.ref, self.active(sha, row.ref.type)
+        """The held file ``sha`` of ``case_no`` (:meth:`sync.projection.files.HeldFiles.file`)."""
+        return self._held.file(case_no, sha)
 
     def active(self, sha: str, kind: str) -> bool:
-        """Whether the held file ``sha`` is a PDF with active content (remembered)."""
-        if kind != PDF:
-            return False
-        if sha not in self._active:
-            self._active[sha] = pdf_is_active(self.store.files.read(sha))
-        return self._active[sha]
+        return self._held.active(sha, kind)
 
     # -- the budget -------------------------------------------------------------------------
 

@@ -40,9 +40,9 @@ from typing import Any
 
 from central.department.contract import MAX_CHUNK, REFUSED, STORED, Chunk, FileAnswer, encode_chunk
 from central.department.store import DepartmentStore
-from core.errors import ErrorCode, InputError, StoreError, TongbanError, error
+from core.errors import ErrorCode, StoreError, TongbanError
 from core.files import DECISION_MATERIAL, PDF, FileRef
-from core.scans import Scan, normalise, pdf_is_active
+from core.scans import Scan, normalise
 from sync.projection import files
 from sync.record.db import transaction
 
@@ -195,7 +195,7 @@ class DepartmentFiles:
 
     def __init__(self, store: DepartmentStore) -> None:
         self.store = store
-        self._active: dict[str, bool] = {}
+        self._held = files.HeldFiles(self.store.db, self.store.files)
 
     def of_case(self, case_no: str) -> list[DeskFile]:
         """Every file the records of ``case_no`` list, in record then page order."""
@@ -205,24 +205,11 @@ class DepartmentFiles:
         ]
 
     def file(self, case_no: str, sha: str) -> tuple[Path, FileRef, bool]:
-        """The held file ``sha`` of ``case_no``: its path, its ref, whether it is a PDF with
-        active content. ``E_FILE_SCOPE``: not a file of the case; ``E_FILE_MISSING``: it has
-        not arrived yet."""
-        row = next((r for r in files.refs_of_case(self.store.db, case_no) if r.ref.hex == sha), None)
-        if row is None:
-            raise InputError(
-                ErrorCode.FILE_SCOPE, f"{sha} is not a file of {case_no}", zh="该文件不属于此办件"
-            )
-        if not self.store.files.has(sha):
-            raise error(ErrorCode.FILE_MISSING, f"{sha} of {case_no}", zh="该文件传输中，尚未到达")
-        return self.store.files.path(sha), row.ref, self.active(sha, row.ref.type)
+        """The held file ``sha`` of ``case_no`` (:meth:`sync.projection.files.HeldFiles.file`)."""
+        return self._held.file(case_no, sha)
 
     def active(self, sha: str, kind: str) -> bool:
-        if kind != PDF:
-            return False
-        if sha not in self._active:
-            self._active[sha] = pdf_is_active(self.store.files.read(sha))
-        return self._active[sha]
+        return self._held.active(sha, kind)
 
     def letter(self, name: str, data: bytes) -> tuple[FileRef, Scan]:
         """The decision letter a clerk uploaded, normalised, as the decision's ref."""

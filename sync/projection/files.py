@@ -26,8 +26,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.errors import ErrorCode, StoreError
-from core.files import FileRef, refs_from_body
+from core.errors import ErrorCode, InputError, StoreError
+from core.files import PDF, FileRef, refs_from_body
+from core.scans import pdf_is_active
 from sync.record import kinds
 from sync.record.db import open_readonly
 from sync.record.envelope import Record
@@ -326,3 +327,35 @@ FILE_TABLES = (
     """,
 )
 """Migration ``log/0012_files``. No store written before it holds a record with files."""
+
+
+class HeldFiles:
+    """A case's file as a page serves it, for any store with a file store: the node's desk
+    and a department's. Whether a PDF carries active content is judged once per file (files
+    that came over a link never went through :func:`core.scans.normalise`)."""
+
+    def __init__(self, db: Database, store: FileStore) -> None:
+        self.db = db
+        self.store = store
+        self._active: dict[str, bool] = {}
+
+    def file(self, case_no: str, sha: str) -> tuple[Path, FileRef, bool]:
+        """The held file ``sha`` of ``case_no``: its path, its ref and whether it is a PDF
+        with active content (served only as a download). ``E_FILE_SCOPE`` when the case
+        lists no such file, ``E_FILE_MISSING`` when it is not held (yet)."""
+        row = next((r for r in refs_of_case(self.db, case_no) if r.ref.hex == sha), None)
+        if row is None:
+            raise InputError(
+                ErrorCode.FILE_SCOPE, f"{sha} is not a file of {case_no}", zh="该文件不属于此办件"
+            )
+        if not self.store.has(sha):
+            raise StoreError(ErrorCode.FILE_MISSING, f"{sha} of {case_no}", zh="该文件传输中，本机尚未收到")
+        return self.store.path(sha), row.ref, self.active(sha, row.ref.type)
+
+    def active(self, sha: str, kind: str) -> bool:
+        """Whether the held file ``sha`` is a PDF with active content (remembered)."""
+        if kind != PDF:
+            return False
+        if sha not in self._active:
+            self._active[sha] = pdf_is_active(self.store.read(sha))
+        return self._active[sha]
