@@ -36,7 +36,7 @@ class LinkError(RuntimeError):
 
 def check_tools() -> None:
     if os.geteuid() != 0:
-        raise LinkError("the shaped-link benchmarks must run as root (ip netns, tc, nft)")
+        raise LinkError("a shaped link between network namespaces needs root (ip netns, tc, nft)")
     missing = [tool for tool in ("ip", "tc", "nft") if shutil.which(tool) is None]
     if missing:
         raise LinkError(f"{', '.join(missing)} not found: install iproute2 and nftables")
@@ -78,12 +78,13 @@ class Pair:
             tbf = ["tbf", "rate", rate, "burst", burst, "latency", latency]
             run(*end.exec_args(["tc", "qdisc", "replace", "dev", end.dev, "root", *tbf]))
 
-    def lose(self, one_in: int = 50) -> None:
-        """Drop about one packet in ``one_in`` arriving in each namespace (50: about 2 %)."""
+    def lose(self, one_in: int = 50, drop: int = 1) -> None:
+        """Drop about ``drop`` packets in ``one_in`` arriving in each namespace (1 in 50: about
+        2 %)."""
         rules = (
             "table inet tongban_bench_loss {\n"
             "  chain input { type filter hook input priority 0; policy accept;"
-            f" numgen random mod {one_in} < 1 counter drop; }}\n"
+            f" numgen random mod {one_in} < {drop} counter drop; }}\n"
             "}\n"
         )
         for end in self.ends:
