@@ -25,6 +25,6 @@ def test_the_demo_pages_are_taken_as_uploads(font: object) -> None:
 def test_the_card_bears_the_residents_name_when_a_cjk_font_is_installed() -> None:
     font = cjk_font()
     if font is None:
-        pytest.skip("no CJK font installed (fonts-noto-cjk)")
+        pytest.fail("no CJK font installed: scripts/system-deps.sh installs fonts-noto-cjk", pytrace=False)
     assert id_card_photo(Pen(font)) != id_card_photo(Pen(None))
     assert "CJK" in font.name or "wqy" in font.name
