@@ -32,12 +32,14 @@ bring pages (:data:`FILE_EVENTS`): a supplement's pages, a decision's document.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
 from core.catalog import Mode
-from core.errors import ErrorCode, InputError
+from core.errors import ErrorCode, InputError, TongbanError
+from core.federation import Carried
 from core.files import FileRef, refs_from_body, refs_to_body
 
 
@@ -80,6 +82,7 @@ class Event(StrEnum):
     DELIVER = "deliver"
     WITHDRAW = "withdraw"
     RATE = "rate"
+    PEER_ACCEPT = "peer_accept"  # 异地受理: the owning city accepted a case we took in for it
 
     @property
     def zh(self) -> str:
@@ -99,6 +102,7 @@ EVENT_LABELS: dict[Event, tuple[str, str]] = {
     Event.DELIVER: ("送达", "deliver"),
     Event.WITHDRAW: ("撤回", "withdraw"),
     Event.RATE: ("评价", "rate"),
+    Event.PEER_ACCEPT: ("异地受理", "accepted by the owning city"),
 }
 """The one table of the events' names, (Chinese, English)."""
 
@@ -148,6 +152,7 @@ TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
     (State.FORWARDED, Event.REJECT): {P: State.REJECTED},
     (State.FORWARDED, Event.REQUEST_SUPPLEMENT): {P: State.SUPPLEMENT},
     (State.FORWARDED, Event.WITHDRAW): {P: State.WITHDRAWN},
+    (State.FORWARDED, Event.PEER_ACCEPT): {P: State.FORWARDED},
     (State.SUPPLEMENT, Event.SUPPLY): {D: State.ACCEPTED, P: State.FORWARDED},
     (State.SUPPLEMENT, Event.WITHDRAW): {D: State.WITHDRAWN, P: State.WITHDRAWN},
     (State.APPROVED, Event.DELIVER): {D: State.DELIVERED, P: State.DELIVERED},
@@ -165,8 +170,13 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT})
 """Events whose record may list files: the supplement's pages, the decision's document."""
 
-DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
-"""Events only the deciding node may make; every other event belongs to the intake node."""
+DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT, Event.PEER_ACCEPT})
+"""Events only the deciding node may make; every other event belongs to the intake node.
+(On a case another city decides, the decider is our central, which carries that city's
+acceptance and decisions to us: :data:`CARRIED_EVENTS`.)"""
+
+CARRIED_EVENTS = frozenset({Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
+"""Events that may carry another city's record: its acceptance and its decisions."""
 
 RUNNING_STATES: tuple[str, ...] = (State.ACCEPTED.value, State.FORWARDED.value)
 """States in which a case's time limit runs (waiting for a supplement pauses it)."""
@@ -209,6 +219,9 @@ class CaseEvent:
     delivery: Delivery | None = None
     rating: Rating | None = None
     files: tuple[FileRef, ...] = ()
+    carried: Carried | None = None  # the owning city's record this step carries
+    peer_case: str = ""  # peer_accept: the owning city's case number
+    peer_deadline: str = ""  # peer_accept: its deadline there (ISO date)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Event):
@@ -240,6 +253,12 @@ class CaseEvent:
             raise _refuse(f"{k.value}: files must be a tuple of file refs")
         if self.files and k not in FILE_EVENTS:
             raise _refuse(f"{k.value}: files belong only to supply, approve and reject")
+        if (k is Event.PEER_ACCEPT) != bool(self.peer_case and self.peer_deadline):
+            raise _refuse("peer_accept: the owning city's case number and deadline, and only there")
+        if (self.carried is not None and k not in CARRIED_EVENTS) or (
+            k is Event.PEER_ACCEPT and not self.carried
+        ):
+            raise _refuse(f"{k.value}: another city's record is carried only by its acceptance and decisions")
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -254,6 +273,10 @@ class CaseEvent:
             body["rating"] = int(self.rating)
         if self.files:
             body["files"] = refs_to_body(self.files)
+        if self.carried is not None:
+            body["carried"] = self.carried.to_body()
+        if self.peer_case:
+            body["peer_case"], body["peer_deadline"] = self.peer_case, self.peer_deadline
         return body
 
     @classmethod
@@ -281,6 +304,15 @@ class CaseEvent:
             raise _refuse(f"case event: rating must be 1–5, not {rating!r}")
         if ("delivery" in body and delivery is None) or ("rating" in body and rating is None):
             raise _refuse("case event: absent fields are left out, not null")
+        peer_case, peer_deadline = body.get("peer_case", ""), body.get("peer_deadline", "")
+        if not isinstance(peer_case, str) or not isinstance(peer_deadline, str) or len(peer_case) > 64:
+            raise _refuse("case event: peer_case and peer_deadline are text")
+        if peer_deadline and not _ISO_DATE.fullmatch(peer_deadline):
+            raise _refuse("case event: peer_deadline is an ISO date")
+        try:
+            carried = Carried.from_body(body["carried"]) if "carried" in body else None
+        except TongbanError as exc:
+            raise _refuse(f"case event: {exc.text('en')}") from exc
         return cls(
             kind=event,
             at=body["at"],
@@ -289,11 +321,15 @@ class CaseEvent:
             delivery=_DELIVERIES[delivery] if delivery is not None else None,
             rating=_RATINGS[rating] if rating is not None else None,
             files=refs_from_body(body["files"]) if "files" in body else (),
+            carried=carried,
+            peer_case=peer_case,
+            peer_deadline=peer_deadline,
         )
 
 
 _EVENT_REQUIRED = frozenset({"event", "at", "reason", "missing"})
-_EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating", "files"}
+_EVENT_KEYS = _EVENT_REQUIRED | {"delivery", "rating", "files", "carried", "peer_case", "peer_deadline"}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EVENTS = {e.value: e for e in Event}
 _DELIVERIES = {d.value: d for d in Delivery}
 _RATINGS = {int(r): r for r in Rating}

@@ -58,4 +58,13 @@ PEER_TEXTS: dict[ErrorCode, tuple[str, str]] = {
         "输入的指纹与对方根密钥的指纹不符，请与对方管理员重新核对",
         "The fingerprint typed does not match the peer's root key: compare it again with the peer's operator",
     ),
+    ErrorCode.PEER_CHAIN: (
+        "对方城市的记录无法验证：其签名未能追溯到协议约定的对方根密钥",
+        "The other city's record cannot be verified: its signature does not lead to the agreed root key",
+    ),
+    ErrorCode.PEER_CASE: (
+        "对方城市发来的办件步骤与本市的办件对不上（办件不存在、不是跨市办件或内容不一致）",
+        "A step sent by the other city does not match a cross-city case of ours"
+        " (unknown, not crossing, or different)",
+    ),
 }

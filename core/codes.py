@@ -175,6 +175,8 @@ class ErrorCode(StrEnum):
     PEER_NODE_REVOKED = "E_PEER_NODE_REVOKED"
     PEER_ROOT_CHANGED = "E_PEER_ROOT_CHANGED"
     PEER_FINGERPRINT = "E_PEER_FINGERPRINT"
+    PEER_CHAIN = "E_PEER_CHAIN"
+    PEER_CASE = "E_PEER_CASE"
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"

@@ -53,7 +53,8 @@ MODES = (PROXY_INTAKE, JOINT_PART)
 ACCEPT = "accept"  # 受理: the owning city's acceptance receipt (starts its time limit)
 DECIDE = "decide"  # 审批: the decision (or a part's decision)
 DELIVER = "deliver"  # 送达: the result sent back to the window
-ROLES = (ACCEPT, DECIDE, DELIVER)
+INTAKE = "intake"  # 代收: the peer's window takes in one of OUR items on our behalf
+ROLES = (ACCEPT, DECIDE, DELIVER, INTAKE)
 
 MAX_SCOPE_ITEMS = 1000
 
@@ -86,7 +87,10 @@ def _names(value: object, allowed: tuple[str, ...], what: str) -> frozenset[str]
 
 @dataclass(frozen=True)
 class ScopeItem:
-    """One item of the peer's catalog the peer's nodes may act on here."""
+    """One item the peer's nodes may act on here: an item of the peer's catalog its nodes
+    accept, decide and deliver on cases we take in (roles ``accept``, ``decide``,
+    ``deliver``), or one of our own items the peer's windows take in for us (role
+    ``intake`` alone, ``cat`` then our catalog's version)."""
 
     item: str
     cat: int  # the version of the peer's catalog the item comes from
@@ -103,12 +107,15 @@ class ScopeItem:
         item = body["item"]
         if not isinstance(item, str) or not item or len(item) > 64 or not item.isprintable():
             raise _refuse("an item code must be 1-64 printable characters")
-        return cls(
-            item,
-            _uint(body, "cat", "peer.cert scope"),
-            _names(body["modes"], MODES, "modes"),
-            _names(body["roles"], ROLES, "roles"),
-        )
+        roles = _names(body["roles"], ROLES, "roles")
+        if INTAKE in roles and len(roles) > 1:
+            raise _refuse("intake (our item, taken in by the peer) goes with no other role")
+        return cls(item, _uint(body, "cat", "peer.cert scope"), _names(body["modes"], MODES, "modes"), roles)
+
+    @property
+    def ours(self) -> bool:
+        """An item of our own catalog, which the peer takes in for us."""
+        return INTAKE in self.roles
 
 
 @dataclass(frozen=True)
@@ -315,15 +322,17 @@ def admit(state: FederationState, claim: ForeignClaim, now: int) -> CrossCert:
         raise AuthorityError(ErrorCode.PEER_NODE_REVOKED, f"{claim.origin} #{claim.seq} > #{last_good}")
     if claim.id in state.seen:
         raise AuthorityError(ErrorCode.PEER_REPLAY, claim.id.hex()[:16])
-    if claim.item_net == state.home or (claim.item_net != claim.net and claim.item in state.own_items):
+    own = claim.item_net == state.home or (claim.item_net != claim.net and claim.item in state.own_items)
+    if own and claim.role != INTAKE:
         raise AuthorityError(ErrorCode.PEER_OWN_ITEM, f"{claim.item} is an item of {state.home}")
-    _check_scope(governing, claim)
+    _check_scope(governing, claim, state.home)
     return governing
 
 
-def _check_scope(cert: CrossCert, claim: ForeignClaim) -> None:
+def _check_scope(cert: CrossCert, claim: ForeignClaim, home: str) -> None:
     entry = cert.scope.get(claim.item)
-    if claim.item_net != claim.net or entry is None:
+    owner = home if claim.role == INTAKE else claim.net
+    if claim.item_net != owner or entry is None or entry.ours != (claim.role == INTAKE):
         raise AuthorityError(
             ErrorCode.PEER_SCOPE, f"item {claim.item} of {claim.item_net} is not in the scope"
         )
@@ -363,3 +372,36 @@ def check_revocation(held: PeerState | None, revocation: PeerRevocation) -> None
         raise AuthorityError(ErrorCode.PEER_UNKNOWN, f"peer.revoke of {revocation.peer}")
     if revocation.serial > newest.serial:
         raise RecordError(ErrorCode.SCHEMA, f"peer.revoke: serial {revocation.serial} was never issued")
+
+
+MAX_CARRIED = 512 * 1024
+"""A carried foreign record with its chain: an envelope (at most 256 KiB) and a few certificates."""
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A record of another city, carried byte for byte inside one of ours: ``net`` is its
+    city, ``env`` its envelope, ``chain`` the records that certify its signer there
+    (:mod:`sync.record.foreign` checks them from the agreed root)."""
+
+    net: str
+    env: bytes
+    chain: tuple[bytes, ...] = ()
+
+    def to_body(self) -> dict[str, Any]:
+        return {"net": self.net, "env": self.env, "chain": list(self.chain)}
+
+    @classmethod
+    def from_body(cls, body: object) -> Carried:
+        if not isinstance(body, dict) or set(body) != {"net", "env", "chain"}:
+            raise RecordError(ErrorCode.SCHEMA, "carried: fields must be exactly net, env, chain")
+        net, env, chain = body["net"], body["env"], body["chain"]
+        if not isinstance(net, str) or not net or len(net) > 64:
+            raise RecordError(ErrorCode.SCHEMA, "carried: net must be a network name")
+        if not isinstance(env, bytes) or not env:
+            raise RecordError(ErrorCode.SCHEMA, "carried: env must be an envelope")
+        if not isinstance(chain, list) or len(chain) > 4 or not all(isinstance(c, bytes) for c in chain):
+            raise RecordError(ErrorCode.SCHEMA, "carried: chain must be a list of at most 4 envelopes")
+        if len(env) + sum(len(c) for c in chain) > MAX_CARRIED:
+            raise RecordError(ErrorCode.SCHEMA, "carried: too large")
+        return cls(net, env, tuple(chain))

@@ -45,7 +45,8 @@ from typing import Any
 
 from core.catalog import Item, Material, Mode
 from core.documents import DocType, validate_document
-from core.errors import ErrorCode, InputError
+from core.errors import ErrorCode, InputError, TongbanError
+from core.federation import Carried
 from core.files import FileRef, refs_from_body, refs_to_body
 
 MAX_NAME = 50
@@ -312,6 +313,8 @@ class Intake:
     agent: Applicant | None = None
     extra: tuple[tuple[str, str], ...] = ()
     files: tuple[FileRef, ...] = ()
+    owner: str | None = None  # 异地代收: the net of the city whose item this is (it decides)
+    carried: Carried | None = None  # at the owning city's central: the other city's intake it accepts
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -336,6 +339,10 @@ class Intake:
             body["extra"] = dict(self.extra)
         if self.files:
             body["files"] = refs_to_body(self.files)
+        if self.owner is not None:
+            body["owner"] = self.owner
+        if self.carried is not None:
+            body["carried"] = self.carried.to_body()
         return body
 
     @classmethod
@@ -376,6 +383,15 @@ class Intake:
             raise InputError(ErrorCode.FIELD_INVALID, "case.intake: a case is direct or proxy")
         case_node(body["case"])
         files = refs_from_body(body["files"]) if "files" in body else ()
+        owner = body.get("owner")
+        if "owner" in body and (not isinstance(owner, str) or not owner or len(owner) > 64):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: owner must be a network name")
+        try:
+            carried = Carried.from_body(body["carried"]) if "carried" in body else None
+        except TongbanError as exc:
+            raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {exc.text('en')}") from exc
+        if owner is not None and carried is not None:
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: owner and carried never go together")
         return cls(
             case=body["case"],
             item=body["item"],
@@ -393,6 +409,8 @@ class Intake:
             agent=agent,
             extra=tuple(extra.items()),
             files=files,
+            owner=owner,
+            carried=carried,
         )
 
 
@@ -428,6 +446,8 @@ _INTAKE_KEYS = frozenset(
         "agent",
         "extra",
         "files",
+        "owner",
+        "carried",
     }
 )
-_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra", "files"})
+_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra", "files", "owner", "carried"})

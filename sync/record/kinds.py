@@ -136,6 +136,7 @@ HEARTBEAT = "central.heartbeat"
 NODE_STATUS = "node.status"
 PEER_CERT = "peer.cert"
 PEER_REVOKE = "peer.revoke"
+PEER_ITEMS = "peer.items"
 
 KINDS: dict[str, Kind] = {
     k.name: k

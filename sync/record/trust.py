@@ -71,7 +71,9 @@ ROLE_KINDS: dict[str, frozenset[str]] = {
     "catalog": frozenset({kinds.CATALOG_RELEASE, kinds.CALENDAR_RELEASE}),
     "grants": frozenset({kinds.GRANT_ISSUE, kinds.GRANT_REVOKE}),
     "heartbeat": frozenset({kinds.HEARTBEAT, kinds.LINK_RECEIPT, kinds.CLERK_SET}),
-    "peers": frozenset({kinds.PEER_CERT, kinds.PEER_REVOKE}),
+    "peers": frozenset(
+        {kinds.PEER_CERT, kinds.PEER_REVOKE, kinds.PEER_ITEMS, kinds.CASE_INTAKE, kinds.CASE_EVENT}
+    ),
 }
 KEY_ROLES = tuple(ROLE_KINDS)
 DELEGATED_ROLES = tuple(r for r in KEY_ROLES if r != "root")

@@ -27,6 +27,7 @@ from core.cases import (
 )
 from core.catalog import Mode
 from core.errors import ErrorCode, InputError
+from core.federation import Carried
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "case-lifecycle.md"
 T0 = 1_764_000_000
@@ -39,6 +40,11 @@ def ev(kind: Event, at: int = T0, **payload: Any) -> CaseEvent:
         Event.REQUEST_SUPPLEMENT: {"missing": ("结婚证",)},
         Event.DELIVER: {"delivery": Delivery.PICKUP},
         Event.RATE: {"rating": Rating.VERY_SATISFIED},
+        Event.PEER_ACCEPT: {
+            "peer_case": "310118000000-20261207-0001",
+            "peer_deadline": "2026-12-21",
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x00"),
+        },
     }
     return CaseEvent(kind, at, **{**defaults.get(kind, {}), **payload})
 
