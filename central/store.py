@@ -40,7 +40,9 @@ from types import TracebackType
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from central.crossing_store import CROSSING_TABLES, CrossingProjector
 from central.department_store import OUTBOX_TABLES, OutboxProjector
+from central.peer_outbox import PEER_LINK_TABLES
 from central.peer_store import PROPOSAL_TABLES
 from core.clock import Clock
 from core.errors import ErrorCode
@@ -168,6 +170,18 @@ def _peer_proposals(db: Database) -> None:
     execute_all(db, PROPOSAL_TABLES)
 
 
+@central_migrations(name="0009_peer_link")
+def _peer_link(db: Database) -> None:
+    # The link between centrals: messages and files owed to each peer (central.peer_outbox).
+    execute_all(db, PEER_LINK_TABLES)
+
+
+@central_migrations(name="0010_crossing")
+def _crossing(db: Database) -> None:
+    # Cases that cross to another city, what of them was queued, what was admitted (central.crossing_store).
+    execute_all(db, CROSSING_TABLES)
+
+
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)
 
 RECHECK_MARKS = {"revocations": "recheck_revocations", "grants": "recheck_grants"}
@@ -223,7 +237,7 @@ class CentralStore:
         self.db = db
         self.files = files  # every file of every case of the city, beside the database
         # The outbox is written in the transaction that stores each record departments see.
-        self.log = RecordLog(db, clock, (*projection.standard(), OutboxProjector()))
+        self.log = RecordLog(db, clock, (*projection.standard(), OutboxProjector(), CrossingProjector()))
 
     @classmethod
     def open(cls, path: Path, clock: Clock, *, create: bool = False) -> CentralStore:

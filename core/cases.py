@@ -170,10 +170,10 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT})
 """Events whose record may list files: the supplement's pages, the decision's document."""
 
-DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT, Event.PEER_ACCEPT})
-"""Events only the deciding node may make; every other event belongs to the intake node.
-(On a case another city decides, the decider is our central, which carries that city's
-acceptance and decisions to us: :data:`CARRIED_EVENTS`.)"""
+DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
+"""Events only the deciding node may make; every other event belongs to the intake node
+but ``peer_accept``: on a case another city decides, the decider is our central, which
+carries that city's acceptance and decisions to us (:data:`CARRIED_EVENTS`)."""
 
 CARRIED_EVENTS = frozenset({Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 """Events that may carry another city's record: its acceptance and its decisions."""
@@ -187,7 +187,7 @@ OPEN_STATES: tuple[str, ...] = (*RUNNING_STATES, State.SUPPLEMENT.value)
 def owner_of(event: Event, node: str, decider: str) -> str:
     """The node that may take ``event`` on a case taken in at ``node`` and decided by
     ``decider``: the decider for a decision, the intake node for everything else."""
-    return decider if event in DECISIONS else node
+    return decider if event in DECISIONS or event is Event.PEER_ACCEPT else node
 
 
 def is_overdue(state: str, deadline: str, today: str) -> bool:

@@ -380,3 +380,10 @@ def next_serial(db: Database, node: str, day: date) -> int:
         (len(prefix) + 1, prefix, prefix + ":", node),
     ).fetchone()
     return int(row[0] or 0) + 1
+
+
+def event_status(db: Database, record_id: bytes) -> str | None:
+    """How the cases projection took the case event ``record_id``: applied, refused, pending,
+    quarantined; None when it holds no such event."""
+    row = db.conn.execute("SELECT status FROM case_events WHERE record_id = ?", (record_id,)).fetchone()
+    return None if row is None else str(row[0])

@@ -24,8 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlite_utils import Database
+
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from sync.record import kinds
+from sync.record import kinds, trust
 from sync.record.envelope import (
     PREFIX_RECORD,
     Record,
@@ -35,7 +37,7 @@ from sync.record.envelope import (
     split,
     verify_signature,
 )
-from sync.record.trust import role_of
+from sync.record.log import stored_record
 
 MAX_CHAIN = 4
 """A chain is at most the role key, the certificate, and room for both of a rotation."""
@@ -127,7 +129,7 @@ def open_foreign(envelope: bytes, chain: Sequence[bytes], net: str, root_pk: byt
         record, signed = _open(envelope, net)
         key = _signer(keys, record)
         if key.role is not None:
-            role = role_of(record.kind)
+            role = trust.role_of(record.kind)
             if key.role != "root" and role != key.role:
                 raise _refuse(f"the peer's {key.role} key signed a {record.kind}")
         elif key.origin != record.origin:
@@ -142,7 +144,29 @@ def open_foreign(envelope: bytes, chain: Sequence[bytes], net: str, root_pk: byt
     return Foreign(record, key.role, key.origin)
 
 
-def chain_for(signer_cert: bytes | None, role_key: bytes | None) -> list[bytes]:
-    """The chain a city sends with one of its records: the ``key.role`` (when a role key
-    signed the certificate or the record) and the certificate (when a node signed it)."""
-    return [e for e in (role_key, signer_cert) if e is not None]
+def chain_of(db: Database, record: Record) -> list[bytes]:
+    """The chain this city sends with ``record`` of its own (see the module docstring): the
+    ``key.role`` naming the central key that signed the record or its signer's certificate
+    (none for the root), and that certificate when a node or a department signed it.
+
+    Raises:
+        AuthorityError: ``E_PEER_CHAIN`` when the store lacks a link (it verified the record,
+            so it holds them all).
+    """
+    links: list[bytes] = []
+    key = trust.central_signing_key(db, record.payload.kid)
+    if key is None:
+        cert_id = trust.cert_of_key(db, record.origin, record.payload.kid)
+        cert = stored_record(db, cert_id) if cert_id is not None else None
+        if cert is None:
+            raise _refuse(f"no certificate of {record.origin} held")
+        links.append(cert.envelope)
+        key = trust.central_signing_key(db, cert.payload.kid)
+        if key is None:
+            raise _refuse(f"the key that certified {record.origin} is not held")
+    if key.role != "root":
+        role_record = stored_record(db, key.cert_id)
+        if role_record is None:
+            raise _refuse(f"central's {key.role} key record is not held")
+        links.insert(0, role_record.envelope)
+    return links

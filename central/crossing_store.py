@@ -1,0 +1,247 @@
+"""Central's side of the cases that cross to another city, in its store.
+
+Tables (central's migration ``0010_crossing`` creates them):
+
+``peer_cases``
+    one row per case that crosses: our case number, the peer city, the direction (``out``:
+    taken in at our window, the peer decides; ``in``: taken in at the peer's window, we
+    decide), the peer's case number once known, when the case began on our side (our
+    window's intake, or the moment our central accepted the peer's), the peer's acceptance
+    time and deadline (``out``), and the last step that crossed, with when.
+``crossing_sent``
+    every record of ours that was queued for a peer, so that a replay of the log (a
+    rebuild) queues nothing twice.
+``peer_seen``
+    the id of every foreign record admitted: a record carried again, under any link
+    sequence, is ``E_PEER_REPLAY``.
+
+:class:`CrossingProjector` runs at central in the transaction that stores each record,
+like the department outbox's: a case step that must cross is queued on the link to the
+peer (:mod:`central.peer_outbox`) exactly when it is in the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from central import peer_outbox
+from core.cases import DECISIONS, OPEN_STATES, Event, is_overdue
+from core.intake import Intake
+from sync.projection import case_queries
+from sync.record import codec, foreign, kinds
+from sync.record.envelope import Record
+from sync.record.log import anchor_of
+
+OUT, IN = "out", "in"
+INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value})
+"""Steps the city that took the case in takes; they cross to the city that decides."""
+DECIDER_SIDE = frozenset(e.value for e in DECISIONS)
+"""Steps the deciding city takes; they cross back to the window's city."""
+
+
+@dataclass(frozen=True)
+class PeerCase:
+    """A row of ``peer_cases``."""
+
+    case_no: str
+    peer: str
+    direction: str
+    their_case: str | None
+    intake_id: bytes
+    started: int
+    accepted_at: int | None
+    their_deadline: str | None
+    last_step: str
+    last_at: int
+
+
+_COLUMNS = (
+    "case_no, peer, direction, their_case, intake_id, started, accepted_at, their_deadline,"
+    " last_step, last_at"
+)
+
+
+def _row(row: Any) -> PeerCase | None:
+    if row is None:
+        return None
+    case_no, peer, direction, their, intake_id, started, accepted, deadline, step, at = row
+    return PeerCase(
+        str(case_no),
+        str(peer),
+        str(direction),
+        None if their is None else str(their),
+        bytes(intake_id),
+        int(started),
+        None if accepted is None else int(accepted),
+        None if deadline is None else str(deadline),
+        str(step),
+        int(at),
+    )
+
+
+def peer_case(db: Database, case_no: str) -> PeerCase | None:
+    return _row(
+        db.conn.execute(f"SELECT {_COLUMNS} FROM peer_cases WHERE case_no = ?", (case_no,)).fetchone()
+    )
+
+
+def by_their_case(db: Database, peer: str, their_case: str, direction: str) -> PeerCase | None:
+    return _row(
+        db.conn.execute(
+            f"SELECT {_COLUMNS} FROM peer_cases WHERE peer = ? AND their_case = ? AND direction = ?",
+            (peer, their_case, direction),
+        ).fetchone()
+    )
+
+
+def by_intake(db: Database, peer: str, intake_id: bytes) -> PeerCase | None:
+    return _row(
+        db.conn.execute(
+            f"SELECT {_COLUMNS} FROM peer_cases WHERE peer = ? AND intake_id = ? AND direction = ?",
+            (peer, intake_id, OUT),
+        ).fetchone()
+    )
+
+
+def open_case(db: Database, case: PeerCase) -> None:
+    db.conn.execute(
+        f"INSERT OR IGNORE INTO peer_cases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (case.case_no, case.peer, case.direction, case.their_case, case.intake_id, case.started,
+         case.accepted_at, case.their_deadline, case.last_step, case.last_at),
+    )  # fmt: skip
+
+
+def note_step(db: Database, case_no: str, step: str, at: int) -> None:
+    db.conn.execute("UPDATE peer_cases SET last_step = ?, last_at = ? WHERE case_no = ?", (step, at, case_no))
+
+
+def note_accepted(db: Database, case_no: str, their_case: str, at: int, deadline: str) -> None:
+    db.conn.execute(
+        "UPDATE peer_cases SET their_case = ?, accepted_at = ?, their_deadline = ? WHERE case_no = ?",
+        (their_case, at, deadline, case_no),
+    )
+
+
+def seen(db: Database, record_id: bytes) -> bool:
+    return db.conn.execute("SELECT 1 FROM peer_seen WHERE record_id = ?", (record_id,)).fetchone() is not None
+
+
+def note_seen(db: Database, record_id: bytes, peer: str, at: int) -> None:
+    db.conn.execute(
+        "INSERT OR IGNORE INTO peer_seen (record_id, peer, at) VALUES (?, ?, ?)", (record_id, peer, at)
+    )
+
+
+def seen_ids(db: Database, peer: str) -> frozenset[bytes]:
+    rows = db.conn.execute("SELECT record_id FROM peer_seen WHERE peer = ?", (peer,)).fetchall()
+    return frozenset(bytes(r[0]) for r in rows)
+
+
+@dataclass(frozen=True)
+class PeerCounts:
+    """The dashboard's figures for one peer city."""
+
+    out_open: int = 0
+    out_overdue: int = 0
+    in_open: int = 0
+    in_overdue: int = 0
+    out_total: int = 0
+    in_total: int = 0
+
+
+def counts(db: Database, today: str) -> dict[str, PeerCounts]:
+    """Cases out and in per peer: all, open (not decided), and overdue (by our deadline)."""
+    figures: dict[str, dict[str, int]] = {}
+    for case_no, peer, direction in db.conn.execute("SELECT case_no, peer, direction FROM peer_cases"):
+        row = case_queries.case(db, str(case_no))
+        f = figures.setdefault(str(peer), {})
+        f[f"{direction}_total"] = f.get(f"{direction}_total", 0) + 1
+        if row is not None and row.state in OPEN_STATES:
+            f[f"{direction}_open"] = f.get(f"{direction}_open", 0) + 1
+            if is_overdue(row.state, row.deadline, today):
+                f[f"{direction}_overdue"] = f.get(f"{direction}_overdue", 0) + 1
+    return {peer: PeerCounts(**f) for peer, f in figures.items()}
+
+
+def message(what: str, envelope: bytes, chain: list[bytes]) -> bytes:
+    """A cross-city message: a record of ours (or the intake we took in) and its chain."""
+    return codec.encode({"t": what, "env": envelope, "chain": chain})
+
+
+class CrossingProjector:
+    """Queues for the peer every case step of ours that must cross (module docstring).
+
+    It owns no projection table: like the department outbox it is a queue written in the
+    ingest transaction; ``crossing_sent`` keeps a rebuild from queueing anything twice.
+    """
+
+    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
+    tables: tuple[str, ...] = ()
+    refuses = False
+
+    def __init__(self) -> None:
+        self._root: str | None = None
+
+    def apply(self, db: Database, record: Record, checked: object = None) -> None:
+        if self._root is None:
+            anchor = anchor_of(db)
+            self._root = anchor.origin if anchor is not None else record.origin
+        body = record.body
+        if record.kind == kinds.CASE_INTAKE:
+            owner, carried = body.get("owner"), body.get("carried")
+            if isinstance(owner, str) and record.origin != self._root:
+                intake = checked if isinstance(checked, Intake) else Intake.from_body(body)
+                at = record.payload.ts
+                open_case(db, PeerCase(intake.case, owner, OUT, None, record.id, at, None, None, "sent", at))
+                self._send(db, owner, record, "intake", [(f.hex, f.size) for f in intake.files])
+            elif isinstance(carried, dict) and record.origin == self._root:
+                self._send(db, str(carried["net"]), record, "step", [])
+            return
+        case = peer_case(db, str(body["case"]))
+        if case is None or "carried" in body:
+            return  # not crossing, or a step the peer took (carried to us): nothing goes back
+        event = str(body.get("event"))
+        side = INTAKE_SIDE if case.direction == OUT else DECIDER_SIDE
+        row = case_queries.case(db, case.case_no)
+        if event not in side or row is None or case_queries.event_status(db, record.id) != "applied":
+            return
+        files = [(bytes(f["sha256"]).hex(), int(f["size"])) for f in body.get("files", [])]
+        self._send(db, case.peer, record, "step", files)
+        note_step(db, case.case_no, event, record.payload.ts)
+
+    def _send(self, db: Database, peer: str, record: Record, what: str, files: list[tuple[str, int]]) -> None:
+        inserted = db.conn.execute(
+            "INSERT OR IGNORE INTO crossing_sent (record_id, peer) VALUES (?, ?)", (record.id, peer)
+        ).rowcount
+        if not inserted:
+            return
+        chain = foreign.chain_of(db, record)
+        peer_outbox.enqueue(db, peer, message(what, record.envelope, chain))
+        for sha, size in files:
+            peer_outbox.enqueue_file(db, peer, sha, size)
+
+
+CROSSING_TABLES = (
+    """
+    CREATE TABLE peer_cases (
+        case_no TEXT PRIMARY KEY,
+        peer TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+        their_case TEXT,
+        intake_id BLOB NOT NULL,
+        started INTEGER NOT NULL,
+        accepted_at INTEGER,
+        their_deadline TEXT,
+        last_step TEXT NOT NULL,
+        last_at INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX peer_cases_their ON peer_cases (peer, their_case)",
+    "CREATE INDEX peer_cases_intake ON peer_cases (peer, intake_id)",
+    "CREATE TABLE crossing_sent (record_id BLOB PRIMARY KEY, peer TEXT NOT NULL)",
+    "CREATE TABLE peer_seen (record_id BLOB PRIMARY KEY, peer TEXT NOT NULL, at INTEGER NOT NULL)",
+)
+"""Migration ``central/0010_crossing``."""

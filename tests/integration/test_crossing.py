@@ -1,0 +1,237 @@
+"""A case that crosses: taken in at a Haining village for Qingpu, accepted (受理) by Qingpu's
+central and decided by a Qingpu town, its acceptance and decision back at the village, each
+step a signed record checked along its chain; and the refusals of what a peer may not send.
+
+Two real cities (two genesis records, two catalogs). The records move between the nodes of
+each city as its sync would carry them (``relay``) and between the centrals as the link
+between them hands over its messages (the outbox's messages, in order, to the peer's
+``Crossing.deliver``) — the link's own tests run it over ZeroMQ."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from central import authority, peer_outbox, peers
+from central.crossing import Crossing
+from central.crossing_store import IN, OUT, by_their_case, peer_case
+from core.cases import CaseEvent, Event
+from core.catalog import Mode
+from core.clock import local_date
+from core.documents import DocType
+from core.errors import AuthorityError, ErrorCode, RecordError
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
+from core.intake import Applicant, Intake, case_number
+from sync.projection import case_queries
+from sync.projection.catalog import current_catalog
+from sync.record import codec, kinds
+from sync.record.db import transaction
+from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
+from tests.integration.syncnet import GOOD_ID, City, build_city
+from tongban.demo import demo_file
+
+HAINING = f"cn-{CITY}"
+QP = "310118"
+QINGPU = f"cn-{QP}"
+QP_TOWN = f"{QP}101"
+
+
+@dataclasses.dataclass
+class Cities:
+    haining: City
+    qingpu: Network
+    item: str
+    cat: int
+
+    @property
+    def clock(self):  # type: ignore[no-untyped-def]
+        return self.haining.clock
+
+
+def _agree(central_dir: Path, peer: str, name: str, root_pk: bytes, items: list[tuple[str, int]],
+           roles: list[str], clock: object) -> None:  # fmt: skip
+    with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
+        scope = peers.scope_of(items, [PROXY_INTAKE], roles)
+        peers.propose(central, peer=peer, name=name, root_pk=root_pk, scope=scope)
+        from sync.record.keys import fingerprint
+
+        peers.confirm(central, peer, fingerprint(root_pk))
+
+
+def _root(central_dir: Path, clock: object) -> bytes:
+    with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
+        return peers.own_root(central)
+
+
+@pytest.fixture()
+def cities(tmp_path: Path) -> Cities:
+    haining = build_city(tmp_path / "haining")
+    clock = haining.clock
+    fp = authority.init(tmp_path / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
+                        random=seeded_random("qingpu"))  # fmt: skip
+    qingpu = Network(tmp_path / "qingpu", clock, fp)
+    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        from core.catalog_data import items_from_data
+
+        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
+        catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        item = next(
+            i for i in catalog.items
+            if i.time_limit_days > 0 and not i.fields
+            and i.modes.get("town") in (Mode.DIRECT, Mode.SAME_POWER)
+        )  # fmt: skip
+        authority.grant(central, QP_TOWN, [item.code], item.modes["town"], valid_days=90)
+        cat = catalog.version
+    hn_root, qp_root = _root(haining.net.central_dir, clock), _root(qingpu.central_dir, clock)
+    roles = [ACCEPT, DECIDE, DELIVER]
+    _agree(haining.net.central_dir, QINGPU, "上海市青浦区", qp_root, [(item.code, cat)], roles, clock)
+    _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(item.code, cat)], [INTAKE], clock)
+    relay(haining.net.central_dir, haining.net.node_dir(TOWN), clock)
+    relay(haining.net.node_dir(TOWN), haining.net.node_dir(VILLAGE), clock)
+    relay(qingpu.central_dir, qingpu.node_dir(QP_TOWN), clock)
+    return Cities(haining, qingpu, item.code, cat)
+
+
+def take_in(c: Cities) -> str:
+    """A walk-in at the Haining village for Qingpu's item, the intake and its forward."""
+    with c.haining.desk(VILLAGE) as desk:
+        today = local_date(c.clock.now())
+        number = case_number(VILLAGE, today, case_queries.next_serial(desk.db, VILLAGE, today))
+        intake = Intake(
+            case=number, item=c.item, item_name="青浦区事项", cat=c.cat, mode=Mode.PROXY, decider=CITY,
+            applicant=Applicant("王秀英", DocType.RESIDENT_ID, GOOD_ID, "13800138000"), materials=(),
+            notes="", limit=20, deadline=date(2027, 1, 20), owner=QINGPU,
+        )  # fmt: skip
+        with transaction(desk.db):
+            desk.store.log.append_local(
+                desk.keys, VILLAGE, kinds.CASE_INTAKE, intake.to_body(), actor="wangli"
+            )
+            forward = CaseEvent(Event.FORWARD, c.clock.now()).to_body()
+            desk.store.log.append_local(desk.keys, VILLAGE, kinds.CASE_EVENT, {"case": number, **forward},
+                                        actor="wangli")  # fmt: skip
+    return number
+
+
+def up(c: Cities) -> None:
+    relay(c.haining.net.node_dir(VILLAGE), c.haining.net.node_dir(TOWN), c.clock, up=True)
+    relay(c.haining.net.node_dir(TOWN), c.haining.net.central_dir, c.clock, up=True)
+
+
+def down(c: Cities) -> None:
+    relay(c.haining.net.central_dir, c.haining.net.node_dir(TOWN), c.clock)
+    relay(c.haining.net.node_dir(TOWN), c.haining.net.node_dir(VILLAGE), c.clock)
+
+
+def messages(central_dir: Path, peer: str, clock: object, after: int = 0) -> list[tuple[int, bytes]]:
+    with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
+        return [(seq, data) for seq, data, _, _ in peer_outbox.pending(central.store.db, peer, after) if data]
+
+
+def deliver(central_dir: Path, peer: str, data: bytes, clock: object) -> None:
+    with authority.open_central(central_dir, clock) as central, transaction(central.store.db):  # type: ignore[arg-type]
+        Crossing(central).deliver(central.store.db, peer, data)
+
+
+def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
+    """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
+    last = after
+    for seq, data in messages(src, to_net, c.clock, after):
+        deliver(dst, from_net, data, c.clock)
+        last = seq
+    return last
+
+
+def case_at(home: Path, case_no: str, clock: object, central: bool = False) -> case_queries.CaseRow:
+    if central:
+        with authority.open_central(home, clock) as opened:  # type: ignore[arg-type]
+            row = case_queries.case(opened.store.db, case_no)
+    else:
+        from node.desk import Desk
+
+        with Desk.open(home, clock) as desk:  # type: ignore[arg-type]
+            row = case_queries.case(desk.db, case_no)
+    assert row is not None
+    return row
+
+
+def test_a_case_crosses_to_the_owning_city_and_its_decision_comes_back(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    number = take_in(c)
+    up(c)
+    out = peer_case_at(hn, number, c.clock)
+    assert out.direction == OUT and out.peer == QINGPU and out.their_case is None
+    assert len(messages(hn, QINGPU, c.clock)) == 1  # the intake, with the village's chain
+    cross(c, hn, qp, HAINING, QINGPU)
+    with authority.open_central(qp, c.clock) as central:
+        accepted = by_their_case(central.store.db, HAINING, number, IN)
+        assert accepted is not None
+        theirs = case_queries.case(central.store.db, accepted.case_no)
+        assert theirs is not None and theirs.decider == QP_TOWN and theirs.state == "forwarded"
+        assert theirs.name == "王秀英" and theirs.doc_no == GOOD_ID
+    # Qingpu's acceptance goes back: the village sees who accepted it, when, with which deadline.
+    last = cross(c, qp, hn, QINGPU, HAINING)
+    down(c)
+    at_village = case_at(c.haining.net.node_dir(VILLAGE), number, c.clock)
+    assert at_village.state == "forwarded"
+    out = peer_case_at(hn, number, c.clock)
+    assert out.their_case == accepted.case_no and out.their_deadline and out.accepted_at
+    # The Qingpu town decides; its decision crosses back and reaches the Haining village.
+    relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    from node.desk import Desk
+
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
+        assert [r.case_no for r in desk.queue()] == [accepted.case_no]
+        desk.act(accepted.case_no, "approve", {}, "shenpi")
+    relay(c.qingpu.node_dir(QP_TOWN), qp, c.clock, up=True)
+    cross(c, qp, hn, QINGPU, HAINING, last)
+    down(c)
+    assert case_at(c.haining.net.node_dir(VILLAGE), number, c.clock).state == "approved"
+    assert case_at(qp, accepted.case_no, c.clock, central=True).state == "approved"
+
+
+def peer_case_at(home: Path, number: str, clock: object):  # type: ignore[no-untyped-def]
+    with authority.open_central(home, clock) as central:  # type: ignore[arg-type]
+        found = peer_case(central.store.db, number)
+    assert found is not None
+    return found
+
+
+def refused(c: Cities, dst: Path, from_net: str, data: bytes) -> str:
+    with pytest.raises((AuthorityError, RecordError)) as caught:
+        deliver(dst, from_net, data, c.clock)
+    return caught.value.code.value
+
+
+def test_what_a_peer_may_not_send_is_refused_and_nothing_is_written(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    number = take_in(c)
+    up(c)
+    [(_, intake_msg)] = messages(hn, QINGPU, c.clock)
+    # Sent on by a third city: the carrier is not the city whose record it is.
+    assert refused(c, qp, "cn-320509", intake_msg) == ErrorCode.PEER_UNKNOWN.value
+    # A record whose bytes a relay changed no longer verifies along its chain.
+    msg = codec.decode(intake_msg)
+    tampered = bytearray(msg["env"])
+    tampered[-1] ^= 1
+    bad = codec.encode({**msg, "env": bytes(tampered)})
+    assert refused(c, qp, HAINING, bad) == ErrorCode.SIGNATURE_INVALID.value
+    # Without the chain the village's key leads nowhere.
+    assert refused(c, qp, HAINING, codec.encode({**msg, "chain": []})) == ErrorCode.PEER_CHAIN.value
+    cross(c, hn, qp, HAINING, QINGPU)
+    # The same intake again: a replay.
+    assert refused(c, qp, HAINING, intake_msg) == ErrorCode.PEER_REPLAY.value
+    with authority.open_central(qp, c.clock) as central:
+        assert len(case_queries.search(central.store.db, "王秀英")) == 1
+    # Qingpu's acceptance, handed to Haining as if Haining decided Qingpu's... it names a case
+    # Haining sent: fine once; a step naming a case Haining never sent is E_PEER_CASE.
+    [(_, accept_msg)] = messages(qp, HAINING, c.clock)
+    deliver(hn, QINGPU, accept_msg, c.clock)
+    assert refused(c, hn, QINGPU, accept_msg) == ErrorCode.PEER_REPLAY.value
+    assert number
