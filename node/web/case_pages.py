@@ -23,7 +23,9 @@ from node.files import MIB, ShownFile
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
+from sync.projection import case_queries
 from sync.projection.case_queries import CaseEventRow
+from sync.projection.peers import peer_states
 from web.pages import page
 
 STEP_FIELDS = ("reason", "missing", "delivery", "rating")
@@ -195,8 +197,22 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         file_groups=file_groups(desk.files_of(case_no)),
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
+        crossing=crossing_of(desk, case, intake),
         **extra,
     )
+
+
+def crossing_of(desk: Any, case: Case, intake: Any) -> dict[str, Any] | None:
+    """What the case page says of a case another city decides (异地代收): the city, and how
+    far the case has gone — at our central on its way there, or accepted there (its case
+    number and deadline there) — or None for a case of our own city."""
+    owner = getattr(intake, "owner", None)
+    if owner is None:
+        return None
+    held = peer_states(desk.db).get(owner)
+    newest = held.newest if held is not None else None
+    accepted = case_queries.peer_acceptance(desk.db, case.case_no)
+    return {"city": newest.name if newest is not None else owner, "accepted": accepted}
 
 
 def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:

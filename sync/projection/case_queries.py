@@ -23,6 +23,7 @@ from core.cases import OPEN_STATES, RUNNING_STATES, TERMINAL, CaseState, Deliver
 from core.catalog import Mode
 from core.intake import Intake
 from sync.projection.cases import OVERDUE_SQL
+from sync.record import codec
 from sync.record.arrival import arrivals
 from sync.record.log import signed_at, stored_record
 
@@ -387,3 +388,25 @@ def event_status(db: Database, record_id: bytes) -> str | None:
     quarantined; None when it holds no such event."""
     row = db.conn.execute("SELECT status FROM case_events WHERE record_id = ?", (record_id,)).fetchone()
     return None if row is None else str(row[0])
+
+
+@dataclass(frozen=True)
+class PeerAcceptance:
+    """The owning city's acceptance of a case we took in for it (its ``peer_accept`` step)."""
+
+    at: int
+    case_no: str  # its case number there
+    deadline: str  # its deadline there
+
+
+def peer_acceptance(db: Database, case_no: str) -> PeerAcceptance | None:
+    """The applied ``peer_accept`` of ``case_no``, if the owning city has accepted it."""
+    row = db.conn.execute(
+        "SELECT at, body FROM case_events WHERE case_no = ? AND event = 'peer_accept' AND status = 'applied'"
+        " ORDER BY at DESC LIMIT 1",
+        (case_no,),
+    ).fetchone()
+    if row is None:
+        return None
+    body = codec.decode(bytes(row[1]))
+    return PeerAcceptance(int(row[0]), str(body.get("peer_case", "")), str(body.get("peer_deadline", "")))

@@ -38,6 +38,7 @@ from core.catalog import Mode
 from core.clock import local_date
 from core.errors import ErrorCode, RecordError, TongbanError
 from core.intake import Intake, case_node
+from sync.projection import carried
 from sync.projection.calendars import StoreCalendar
 from sync.record import codec, kinds, trust
 from sync.record.db import transaction
@@ -102,6 +103,7 @@ class CaseProjector:
                 raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
         if case_node(intake.case) != record.origin:
             raise RecordError(ErrorCode.AUTHORITY, f"{record.origin} cannot take in case {intake.case}")
+        carried.check_intake(db, record, intake)
         taken, waiting = db.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM cases WHERE case_no = ?),"
             " EXISTS (SELECT 1 FROM case_events WHERE case_no = ?)",
@@ -172,6 +174,7 @@ class CaseProjector:
                 event = CaseEvent.from_body(body)
             except TongbanError as exc:
                 raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
+        carried.check_event(db, event)
         case = self._case(db, case_no)
         # Stored as the replay will most often find it (applied, or pending without its
         # intake), so that the replay rewrites it only when it was refused.

@@ -23,12 +23,13 @@ from core.catalog import Mode
 from core.clock import local_date
 from core.documents import DocType
 from core.errors import AuthorityError, ErrorCode, RecordError
-from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE, Carried
 from core.intake import Applicant, Intake, case_number
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
 from sync.record import codec, kinds
 from sync.record.db import transaction
+from sync.record.log import decode_stored
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
 from tests.integration.syncnet import GOOD_ID, City, build_city
 from tongban.demo import demo_file
@@ -235,3 +236,22 @@ def test_what_a_peer_may_not_send_is_refused_and_nothing_is_written(cities: Citi
     deliver(hn, QINGPU, accept_msg, c.clock)
     assert refused(c, hn, QINGPU, accept_msg) == ErrorCode.PEER_REPLAY.value
     assert number
+
+
+def test_a_step_that_says_other_than_the_record_it_carries_is_refused_at_every_store(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    number = take_in(c)
+    up(c)
+    cross(c, hn, qp, HAINING, QINGPU)
+    [(_, accept_msg)] = messages(qp, HAINING, c.clock)
+    msg = codec.decode(accept_msg)
+    theirs = Intake.from_body(decode_stored(msg["env"]).body)
+    carried = Carried(QINGPU, msg["env"], tuple(msg["chain"]))
+    lied = CaseEvent(Event.PEER_ACCEPT, c.clock.now(), carried=carried, peer_case=theirs.case,
+                     peer_deadline="2099-01-01")  # fmt: skip
+    with authority.open_central(hn, c.clock) as central:
+        with pytest.raises(AuthorityError) as caught:
+            central.append(kinds.CASE_EVENT, {"case": number, **lied.to_body()}, "sys:peers")
+        assert caught.value.code is ErrorCode.PEER_CASE
+        assert [e.event for e in case_queries.events(central.store.db, number)] == ["forward"]

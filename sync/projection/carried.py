@@ -1,0 +1,81 @@
+"""Every node's check of another city's record carried inside one of ours.
+
+Our central admits a foreign record at its door (``central.crossing``) before it carries it
+in a record of its own (``carried`` on a ``case.intake`` or a ``case.event``); every node
+that stores that record checks again, from the records it holds, that the carried record
+verifies along its chain from the root of our cross-certification of its city
+(:func:`sync.record.foreign.open_foreign`) and says what our record says it says: the same
+applicant, materials and pages for an intake; the same step, reason and pages for a
+decision; the owning city's case number and deadline for its acceptance. A relay that
+altered either record fails its signature; a central that said something else than the
+record it carries is refused (``E_PEER_CASE``), nothing written.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from core.cases import CaseEvent, Event
+from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
+from core.federation import Carried
+from core.intake import Intake
+from sync.projection.peers import peer_state
+from sync.record import kinds
+from sync.record.envelope import Record
+from sync.record.foreign import Foreign, open_foreign
+
+
+def _differs(detail: str) -> AuthorityError:
+    return AuthorityError(ErrorCode.PEER_CASE, detail)
+
+
+def open_carried(db: Database, carried: Carried) -> Foreign:
+    """The carried record, checked from the root our newest cross-certification names."""
+    held = peer_state(db, carried.net)
+    newest = held.newest if held is not None else None
+    if newest is None:
+        raise AuthorityError(ErrorCode.PEER_UNKNOWN, carried.net)
+    return open_foreign(carried.env, list(carried.chain), carried.net, newest.root_pk)
+
+
+def _inner_intake(record: Record) -> Intake:
+    if record.kind != kinds.CASE_INTAKE:
+        raise _differs(f"a {record.kind} carried where an intake belongs")
+    try:
+        return Intake.from_body(record.body)
+    except TongbanError as exc:
+        raise RecordError(ErrorCode.SCHEMA, f"carried intake: {exc.text('en')}") from exc
+
+
+def check_intake(db: Database, record: Record, intake: Intake) -> None:
+    """An owning city's intake of a case another city took in for it."""
+    if intake.carried is None:
+        return
+    theirs = _inner_intake(open_carried(db, intake.carried).record)
+    if theirs.owner != record.payload.net:
+        raise _differs(f"{theirs.case} was taken in for {theirs.owner}")
+    same = (theirs.applicant, theirs.agent, theirs.materials, theirs.files, theirs.extra, theirs.item)
+    if same != (intake.applicant, intake.agent, intake.materials, intake.files, intake.extra, intake.item):
+        raise _differs(f"{intake.case} does not say what {theirs.case} says")
+
+
+def check_event(db: Database, event: CaseEvent) -> None:
+    """Our central's step carrying the owning city's acceptance or decision (or the window
+    city's supplement or withdrawal, at the owning city)."""
+    if event.carried is None:
+        return
+    inner = open_carried(db, event.carried).record
+    if event.kind is Event.PEER_ACCEPT:
+        theirs = _inner_intake(inner)
+        if (theirs.case, theirs.deadline.isoformat()) != (event.peer_case, event.peer_deadline):
+            raise _differs(f"the acceptance names {theirs.case} due {theirs.deadline}")
+        return
+    if inner.kind != kinds.CASE_EVENT:
+        raise _differs(f"a {inner.kind} carried where a step belongs")
+    try:
+        step = CaseEvent.from_body({k: v for k, v in inner.body.items() if k != "case"})
+    except TongbanError as exc:
+        raise RecordError(ErrorCode.SCHEMA, f"carried step: {exc.text('en')}") from exc
+    ours = (event.kind, event.reason, event.missing, event.files, event.delivery)
+    if ours != (step.kind, step.reason, step.missing, step.files, step.delivery):
+        raise _differs(f"our {event.kind.value} does not say what the carried {step.kind.value} says")
