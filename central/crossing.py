@@ -33,7 +33,7 @@ from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import local_date
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import ACCEPT, DECIDE, INTAKE, PROXY_INTAKE, Carried, ForeignClaim, admit
+from core.federation import ACCEPT, DECIDE, INTAKE, PROXY_INTAKE, Carried, ForeignClaim, PeerRevocation, admit
 from core.intake import Intake, case_number
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar
@@ -46,7 +46,7 @@ from sync.record.db import transaction
 from sync.record.envelope import Record, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
-MESSAGES = ("intake", "step")
+MESSAGES = ("intake", "step", "revoke")
 STEP_ROLES = {
     Event.APPROVE.value: DECIDE,
     Event.REJECT.value: DECIDE,
@@ -77,12 +77,8 @@ class Crossing:
             value = codec.decode(data)
         except TongbanError as exc:
             raise RecordError(ErrorCode.SCHEMA, f"a message of {peer}: {exc.text('en')}") from exc
-        if (
-            not isinstance(value, dict)
-            or set(value) != {"t", "env", "chain"}
-            or value["t"] not in ("intake", "step")
-        ):
-            raise RecordError(ErrorCode.SCHEMA, f"a message of {peer} is not a case step")
+        if not isinstance(value, dict) or set(value) != {"t", "env", "chain"} or value["t"] not in MESSAGES:
+            raise RecordError(ErrorCode.SCHEMA, f"a message of {peer} is not a cross-city message")
         state = federation_state(db, self.home)
         held = state.peers.get(peer)
         newest = held.newest if held is not None else None
@@ -93,7 +89,9 @@ class Crossing:
             raise AuthorityError(ErrorCode.PEER_REPLAY, inner.record.id.hex()[:16])
         carried = Carried(peer, value["env"], tuple(value["chain"]))
         with transaction(db):
-            if value["t"] == "intake":
+            if value["t"] == "revoke":
+                self._revoked(db, peer, inner)
+            elif value["t"] == "intake":
                 self._accept(db, peer, inner, carried)
             elif inner.record.kind == kinds.CASE_INTAKE:
                 self._accepted(db, peer, inner, carried)
@@ -118,6 +116,24 @@ class Crossing:
         newest = held.newest
         assert newest is not None
         return newest.root_pk
+
+    def _revoked(self, db: Database, peer: str, inner: Foreign) -> None:
+        """The peer ended its agreement with us: we end ours with it (its cases go the paper
+        route, 寄递, at both ends), unless we have already."""
+        if inner.record.kind != kinds.PEER_REVOKE or inner.signer_role not in ("peers", "root"):
+            raise _case_refused(f"a revocation message carries a {inner.record.kind}")
+        theirs = PeerRevocation.from_body(inner.record.body)
+        if theirs.peer != self.home:
+            raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"a revocation of {theirs.peer}")
+        held = federation_state(db, self.home).peers[peer]
+        newest = held.newest
+        assert newest is not None
+        if any(r.serial >= newest.serial for r in held.revocations):
+            return
+        now = self.central.store.log.clock.now()
+        reason = f"对方城市已撤销协议：{theirs.reason}"[:200]
+        ours = PeerRevocation(peer, newest.serial, now, reason)
+        self.central.append(kinds.PEER_REVOKE, ours.to_body(), "sys:peers")
 
     # -- the owning city: a case another city took in for us ------------------------------
 

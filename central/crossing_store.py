@@ -178,7 +178,7 @@ class CrossingProjector:
     ingest transaction; ``crossing_sent`` keeps a rebuild from queueing anything twice.
     """
 
-    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
+    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT, kinds.PEER_REVOKE})
     tables: tuple[str, ...] = ()
     refuses = False
 
@@ -190,6 +190,11 @@ class CrossingProjector:
             anchor = anchor_of(db)
             self._root = anchor.origin if anchor is not None else record.origin
         body = record.body
+        if record.kind == kinds.PEER_REVOKE:
+            # An agreement ended by one side ends both ways: the peer hears of it and ends its own.
+            if record.origin == self._root:
+                self._send(db, str(body["peer"]), record, "revoke", [])
+            return
         if record.kind == kinds.CASE_INTAKE:
             owner, carried = body.get("owner"), body.get("carried")
             if isinstance(owner, str) and record.origin != self._root:

@@ -255,3 +255,28 @@ def test_a_step_that_says_other_than_the_record_it_carries_is_refused_at_every_s
             central.append(kinds.CASE_EVENT, {"case": number, **lied.to_body()}, "sys:peers")
         assert caught.value.code is ErrorCode.PEER_CASE
         assert [e.event for e in case_queries.events(central.store.db, number)] == ["forward"]
+
+
+def test_an_agreement_revoked_by_one_city_is_ended_by_the_other(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    with authority.open_central(hn, c.clock) as central:
+        peers.revoke(central, QINGPU, "协议到期不再续签")
+    [(_, notice)] = messages(hn, QINGPU, c.clock)
+    deliver(qp, HAINING, notice, c.clock)
+    with authority.open_central(qp, c.clock) as central:
+        held = peers.peer_state(central.store.db, HAINING)
+        assert held is not None and held.revocations
+        assert held.revocations[-1].reason.startswith("对方城市已撤销协议：协议到期不再续签")
+    # Qingpu's town hears of it with central's chain, like any revocation.
+    relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    from node.desk import Desk
+
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
+        town = peers.peer_state(desk.db, HAINING)
+        assert town is not None and len(town.revocations) == 1
+    # Haining's new case still goes out (its window does not know yet); Qingpu refuses it.
+    take_in(c)
+    up(c)
+    intake = [d for _, d in messages(hn, QINGPU, c.clock) if codec.decode(d)["t"] == "intake"]
+    assert refused(c, qp, HAINING, intake[-1]) == ErrorCode.PEER_REVOKED.value
