@@ -19,7 +19,8 @@ import pytest
 
 from central import peers
 from central.authority import open_central
-from core.clock import SystemClock
+from core.clock import FixedClock, SystemClock
+from core.federation import DAY
 from sync.record.keys import fingerprint
 from tests.integration.webcentral import build_central, login, post, snapshot
 from tests.integration.webnode import Web, serve
@@ -35,9 +36,18 @@ def root_of(name: str) -> bytes:
     return hashlib.sha256(name.encode()).digest()
 
 
+LAPSED = "cn-320581"
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_central(tmp_path_factory.mktemp("central-peers")).central_dir
+    """Central with its operators, and one agreement confirmed 40 days ago, lapsed since."""
+    home = build_central(tmp_path_factory.mktemp("central-peers")).central_dir
+    with open_central(home, FixedClock(t=SystemClock().now() - 40 * DAY)) as central:
+        scope = peers.scope_of([("CS-0001", 2)], ["joint_part"], ["decide"])
+        peers.propose(central, peer=LAPSED, name="常熟市", root_pk=root_of(LAPSED), scope=scope)
+        peers.confirm(central, LAPSED, fingerprint(root_of(LAPSED)))
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +285,17 @@ def test_the_page_in_english(web: Web) -> None:
     assert "in force" in peer and "proxy intake" in scope and "acceptance, decision" in scope
     assert "peer catalog v7" in scope
     page(web, "/peers?lang=zh")
+
+
+def test_an_agreement_shows_as_expiring_in_its_last_week_and_as_expired_after(web: Web) -> None:
+    login(web, "shouquan")
+    html = page(web)
+    lapsed = row(html, LAPSED)
+    assert "已过期" in lapsed and "自动续期" not in lapsed  # central's timer leaves it to an operator
+    assert f'<tr class="manage" data-net="{LAPSED}">' in html  # renewed by hand here
+    net = "cn-330500"
+    assert post(web, "/peers/propose", {**proposal(net, "湖州市"), "valid_days": "5"})[0] == 303
+    assert post(web, "/peers/confirm", {"net": net, "fingerprint": fingerprint(root_of(net))})[0] == 303
+    assert "即将到期" in row(page(web), net)
+    assert post(web, "/peers/renew", {"net": LAPSED, "valid_days": "30"})[0] == 303
+    assert "在效" in row(page(web), LAPSED) and "#2" in row(page(web), LAPSED)
