@@ -56,6 +56,32 @@ DELIVER = "deliver"  # 送达: the result sent back to the window
 INTAKE = "intake"  # 代收: the peer's window takes in one of OUR items on our behalf
 ROLES = (ACCEPT, DECIDE, DELIVER, INTAKE)
 
+MODE_LABELS: dict[str, tuple[str, str]] = {
+    PROXY_INTAKE: ("代收代办", "proxy intake"),
+    JOINT_PART: ("多地联办", "joint handling"),
+}
+"""Each mode's name (Chinese, English): the screens' one source."""
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    ACCEPT: ("受理", "acceptance"),
+    DECIDE: ("审批", "decision"),
+    DELIVER: ("送达", "delivery"),
+}
+"""Each role's name (Chinese, English)."""
+
+IN_FORCE, EXPIRING, EXPIRED, REVOKED = "in_force", "expiring", "expired", "revoked"
+STANDING_LABELS: dict[str, tuple[str, str]] = {
+    IN_FORCE: ("在效", "in force"),
+    EXPIRING: ("即将到期", "expiring"),
+    EXPIRED: ("已过期", "expired"),
+    REVOKED: ("已撤销", "revoked"),
+}
+"""Where an agreement stands (:meth:`PeerState.standing`), by name (Chinese, English)."""
+EXPIRING_WITHIN = 7 * DAY
+"""An agreement whose newest cross-certification ends this soon is shown as expiring."""
+RENEW_WHEN_LEFT = 3
+"""Central renews a cross-certification when less than a third of its validity is left,
+as it renews its root grants: a renewal that fails once is tried again long before the end."""
+
 MAX_SCOPE_ITEMS = 1000
 
 
@@ -248,6 +274,46 @@ class PeerState:
 
     def revoked(self, cert: CrossCert, now: int) -> PeerRevocation | None:
         return next((r for r in self.revocations if r.covers(cert, now)), None)
+
+    @property
+    def ended(self) -> PeerRevocation | None:
+        """The revocation that ends the agreement as it stands (covering the newest serial,
+        whenever it takes effect); None while the agreement holds."""
+        newest = self.newest
+        if newest is None:
+            return None
+        return next((r for r in self.revocations if r.serial >= newest.serial), None)
+
+    def standing(self, now: int) -> str:
+        """:data:`REVOKED`, :data:`EXPIRED`, :data:`EXPIRING` (ends within
+        :data:`EXPIRING_WITHIN`) or :data:`IN_FORCE`, judged on the newest serial."""
+        newest = self.newest
+        if newest is None or self.revoked(newest, now) is not None:
+            return REVOKED
+        if now >= newest.exp:
+            return EXPIRED
+        return EXPIRING if newest.exp - now <= EXPIRING_WITHIN else IN_FORCE
+
+    def renews_at(self) -> int | None:
+        """When central's timer renews the newest serial: once a third or less of its
+        validity is left (None: the agreement is revoked, nothing is renewed)."""
+        newest = self.newest
+        if newest is None or self.ended is not None:
+            return None
+        return newest.exp - (newest.exp - newest.nbf) // RENEW_WHEN_LEFT
+
+    def renewal_due(self, now: int) -> CrossCert | None:
+        """The newest cross-certification, when central should renew it now (:meth:`renews_at`
+        has come) and it still holds.
+
+        An expired one is not renewed by the timer: the agreement lapsed (central was stopped
+        past its end), and an operator renews it by hand after looking at why.
+        """
+        at = self.renews_at()
+        newest = self.newest
+        if at is None or newest is None or not newest.holds(now) or now < at:
+            return None
+        return newest
 
     def in_force_at(self, at: int) -> CrossCert | None:
         """The newest cross-certification valid at ``at``."""

@@ -15,7 +15,6 @@ import click
 from central import peers
 from central.authority import open_central
 from core.clock import SystemClock
-from core.errors import ErrorCode, InputError
 from core.federation import MODES, ROLES, Scope
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
@@ -25,28 +24,8 @@ CLOCK = SystemClock()
 CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-def _root_pk(text: str) -> bytes:
-    try:
-        value = bytes.fromhex(text.strip())
-    except ValueError as exc:
-        raise InputError(ErrorCode.FIELD_INVALID, "the root key is 64 hex digits") from exc
-    if len(value) != 32:
-        raise InputError(ErrorCode.FIELD_INVALID, "the root key is 64 hex digits")
-    return value
-
-
-def _items(values: tuple[str, ...]) -> list[tuple[str, int]]:
-    out = []
-    for value in values:
-        code, _, version = value.rpartition(":")
-        if not code or not version.isdigit():
-            raise InputError(ErrorCode.FIELD_INVALID, f"{value}: an item is CODE:VERSION")
-        out.append((code, int(version)))
-    return out
-
-
 def _scope(items: tuple[str, ...], modes: tuple[str, ...], roles: tuple[str, ...]) -> Scope:
-    return peers.scope_of(_items(items), modes, roles)
+    return peers.scope_of(peers.items_of(items), modes, roles)
 
 
 ITEM = click.option(
@@ -95,10 +74,10 @@ def propose_command(
 ) -> None:
     """Propose an agreement with another city; prints the fingerprint to compare."""
     with open_central(central_dir, CLOCK) as central:
+        root, scope = peers.root_key_of(root_pk), _scope(items, modes, roles)
         proposal = peers.propose(
-            central, peer=peer, name=name, root_pk=_root_pk(root_pk), scope=_scope(items, modes, roles),
-            valid_days=valid_days,
-        )  # fmt: skip
+            central, peer=peer, name=name, root_pk=root, scope=scope, valid_days=valid_days
+        )
     click.echo(f"proposed: {proposal.peer} {proposal.name}, {len(proposal.scope.items)} item(s)")
     click.echo(f"  peer root fingerprint: {fingerprint(proposal.root_pk)}")
     click.echo("  compare it with the peer's operator (tongban central fingerprint), then run confirm")
