@@ -65,6 +65,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     ACCEPT: ("受理", "acceptance"),
     DECIDE: ("审批", "decision"),
     DELIVER: ("送达", "delivery"),
+    INTAKE: ("代收（本市事项由对方窗口收件）", "intake of our item at their window"),
 }
 """Each role's name (Chinese, English)."""
 
