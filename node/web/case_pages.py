@@ -17,13 +17,14 @@ from core.cases import DECISIONS, Event, State
 from core.catalog import Item
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from core.files import DECISION_MATERIAL
-from core.intake import materials_for
+from core.intake import Intake, materials_for
 from node.desk import Case
 from node.files import MIB, ShownFile
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
 from sync.projection import case_queries
+from sync.projection.carried import carried_intake
 from sync.projection.case_queries import CaseEventRow
 from sync.projection.peers import peer_states
 from web.pages import page
@@ -202,17 +203,22 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
     )
 
 
-def crossing_of(desk: Any, case: Case, intake: Any) -> dict[str, Any] | None:
-    """What the case page says of a case another city decides (异地代收): the city, and how
-    far the case has gone — at our central on its way there, or accepted there (its case
-    number and deadline there) — or None for a case of our own city."""
-    owner = getattr(intake, "owner", None)
-    if owner is None:
+def crossing_of(desk: Any, case: Case, intake: Intake | None) -> dict[str, Any] | None:
+    """What the case page says of a case that crosses: of a case another city decides
+    (异地代收), the city and how far the case has gone — at our central on its way there, or
+    accepted there (its case number and deadline there); of a case another city took in for
+    us, where and when; None for a case of our own city."""
+    if intake is None or (intake.owner is None and intake.carried is None):
         return None
-    held = peer_states(desk.db).get(owner)
+    carried = intake.carried
+    net = intake.owner if intake.owner is not None else carried.net if carried is not None else ""
+    held = peer_states(desk.db).get(net)
     newest = held.newest if held is not None else None
-    accepted = case_queries.peer_acceptance(desk.db, case.case_no)
-    return {"city": newest.name if newest is not None else owner, "accepted": accepted}
+    city = newest.name if newest is not None else net
+    if carried is not None:  # a case another city took in for us: when and where it did
+        their_case, taken_at, _node = carried_intake(carried)
+        return {"city": city, "from": {"case_no": their_case, "at": taken_at}}
+    return {"city": city, "accepted": case_queries.peer_acceptance(desk.db, case.case_no)}
 
 
 def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from sync.projection.peers import peer_state
 from sync.record import kinds
 from sync.record.envelope import Record
 from sync.record.foreign import Foreign, open_foreign
+from sync.record.log import decode_stored
 
 
 def _differs(detail: str) -> AuthorityError:
@@ -79,3 +80,10 @@ def check_event(db: Database, event: CaseEvent) -> None:
     ours = (event.kind, event.reason, event.missing, event.files, event.delivery)
     if ours != (step.kind, step.reason, step.missing, step.files, step.delivery):
         raise _differs(f"our {event.kind.value} does not say what the carried {step.kind.value} says")
+
+
+def carried_intake(carried: Carried) -> tuple[str, int, str]:
+    """The case number, the time and the node of the other city's intake ``carried`` holds
+    (a store checked it when it took the record in)."""
+    record = decode_stored(carried.env)
+    return str(record.body.get("case", "")), record.payload.ts, record.origin
