@@ -217,8 +217,8 @@ def crossing_of(desk: Any, case: Case, intake: Intake | None) -> dict[str, Any] 
     city = newest.name if newest is not None else net
     if carried is not None:  # a case another city took in for us: when and where it did
         their_case, taken_at, _node = carried_intake(carried)
-        return {"city": city, "from": {"case_no": their_case, "at": taken_at}}
-    return {"city": city, "accepted": case_queries.peer_acceptance(desk.db, case.case_no)}
+        return {"city": city, "taken": {"case_no": their_case, "at": taken_at}, "accepted": None}
+    return {"city": city, "taken": None, "accepted": case_queries.peer_acceptance(desk.db, case.case_no)}
 
 
 def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:

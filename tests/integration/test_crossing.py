@@ -20,7 +20,7 @@ from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, peer_case
 from core.cases import CaseEvent, Event
 from core.catalog import Mode
-from core.clock import local_date
+from core.clock import SystemClock, local_date
 from core.documents import DocType
 from core.errors import AuthorityError, ErrorCode, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE, Carried
@@ -164,6 +164,7 @@ def test_a_case_crosses_to_the_owning_city_and_its_decision_comes_back(cities: C
     c = cities
     hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
     number = take_in(c)
+    assert "传送中" in page(c.haining.net.node_dir(VILLAGE), "wangli", number)
     up(c)
     out = peer_case_at(hn, number, c.clock)
     assert out.direction == OUT and out.peer == QINGPU and out.their_case is None
@@ -182,18 +183,42 @@ def test_a_case_crosses_to_the_owning_city_and_its_decision_comes_back(cities: C
     assert at_village.state == "forwarded"
     out = peer_case_at(hn, number, c.clock)
     assert out.their_case == accepted.case_no and out.their_deadline and out.accepted_at
+    shown = page(c.haining.net.node_dir(VILLAGE), "wangli", number)
+    assert "上海市青浦区已于" in shown and accepted.case_no in shown and out.their_deadline in shown
     # The Qingpu town decides; its decision crosses back and reaches the Haining village.
     relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     from node.desk import Desk
 
     with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
         assert [r.case_no for r in desk.queue()] == [accepted.case_no]
+    assert f"本件由海宁市窗口代收（对方编号 {number}" in page(
+        c.qingpu.node_dir(QP_TOWN), "shenpi", accepted.case_no
+    )
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
         desk.act(accepted.case_no, "approve", {}, "shenpi")
     relay(c.qingpu.node_dir(QP_TOWN), qp, c.clock, up=True)
     cross(c, qp, hn, QINGPU, HAINING, last)
     down(c)
     assert case_at(c.haining.net.node_dir(VILLAGE), number, c.clock).state == "approved"
     assert case_at(qp, accepted.case_no, c.clock, central=True).state == "approved"
+
+
+def page(home: Path, user: str, case_no: str) -> str:
+    """The case page of ``case_no`` at ``home``'s clerk web service, as ``user`` sees it."""
+    from node.desk import Desk
+    from tests.integration.webnode import PASSWORD, login, serve
+    from web.accounts import hash_password
+
+    with Desk.open(home, SystemClock()) as desk:
+        if desk.clerks.get(user) is None:
+            desk.clerks.add(
+                desk.keys, user, user, ["clerk", "approver"], hash_password(PASSWORD), actor="sys:test"
+            )
+    with serve(home) as web:
+        assert login(web, user)[0] in (200, 303)
+        status, _, html = web.request("GET", f"/cases/{case_no}")
+    assert status == 200, html[:400]
+    return html
 
 
 def peer_case_at(home: Path, number: str, clock: object):  # type: ignore[no-untyped-def]
