@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from central import peer_store
+from central import peer_link_store, peer_store
 from central.authority import Central
 from central.peer_store import Proposal
 from core.errors import AuthorityError, ErrorCode, InputError, KeyFileError
@@ -32,6 +32,7 @@ from core.federation import (
 )
 from sync.projection.peers import peer_state, peer_states
 from sync.record import kinds
+from sync.record.db import transaction
 from sync.record.envelope import Record
 from sync.record.keys import fingerprint
 from sync.record.trust import current_key
@@ -46,6 +47,11 @@ def own_root(central: Central) -> bytes:
     if key is None:  # pragma: no cover - every central has its genesis key
         raise KeyFileError(ErrorCode.KEY_MISSING, "central names no root key")
     return key.sign_pk
+
+
+def own_curve_key(central: Central) -> bytes:
+    """This central's CURVE key (its genesis ``curve_pk``): the peer central pins it."""
+    return bytes(central.keys.curve_public)
 
 
 def scope_of(items: Iterable[tuple[str, int]], modes: Iterable[str], roles: Iterable[str]) -> Scope:
@@ -66,9 +72,18 @@ def scope_of(items: Iterable[tuple[str, int]], modes: Iterable[str], roles: Iter
 
 
 def propose(
-    central: Central, *, peer: str, name: str, root_pk: bytes, scope: Scope, valid_days: int = VALID_DAYS
+    central: Central,
+    *,
+    peer: str,
+    name: str,
+    root_pk: bytes,
+    scope: Scope,
+    valid_days: int = VALID_DAYS,
+    link: tuple[str, bytes] | None = None,
 ) -> Proposal:
-    """Keep a proposal for an agreement with ``peer``; its fingerprint is for the operator."""
+    """Keep a proposal for an agreement with ``peer``; its fingerprint is for the operator.
+    ``link`` (the peer central's endpoint and CURVE key) is kept for the link between the
+    centrals (:mod:`central.peer_outbox`), through confirmation and renewals."""
     if peer == central.config.central.net:
         raise InputError(ErrorCode.FIELD_INVALID, "a city does not federate with itself")
     if not peer.strip() or not name.strip():
@@ -79,7 +94,10 @@ def propose(
         raise InputError(ErrorCode.FIELD_INVALID, f"valid days must be 1 to {VALID_DAYS}")
     Scope.from_body(scope.to_body())  # the checks a node will make of it
     proposal = Proposal(peer, name.strip(), root_pk, scope, valid_days, central.store.log.clock.now())
-    peer_store.propose(central.store.db, proposal)
+    with transaction(central.store.db):
+        peer_store.propose(central.store.db, proposal)
+        if link is not None:
+            peer_link_store.set_link(central.store.db, peer, *link)
     return proposal
 
 

@@ -22,6 +22,9 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``peer_proposals``
     agreements with other cities proposed, not yet confirmed (:mod:`central.peer_store`).
+``peer_links`` / ``peer_out`` / ``peer_contacts`` / ``peer_expected`` / ``peer_refusals``
+    the links with other cities' centrals: where each is reached, what central owes it,
+    what it delivered (:mod:`central.peer_link_store`, driven by :mod:`central.peer_link`).
 ``outbox`` / ``department_contacts``
     the events central owes each department and when each last called
     (:mod:`central.department_store`, whose projector the log runs).
@@ -41,6 +44,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from central.department_store import OUTBOX_TABLES, OutboxProjector
+from central.peer_link_store import PEER_LINK_TABLES
 from central.peer_store import PROPOSAL_TABLES
 from core.clock import Clock
 from core.errors import ErrorCode
@@ -166,6 +170,12 @@ def _department_outbox(db: Database) -> None:
 def _peer_proposals(db: Database) -> None:
     # Agreements with other cities proposed and not yet confirmed (central.peer_store).
     execute_all(db, PROPOSAL_TABLES)
+
+
+@central_migrations(name="0009_peer_link")
+def _peer_link(db: Database) -> None:
+    # The links with other cities' centrals: where, the outbox, the inbox's marks (central.peer_outbox).
+    execute_all(db, PEER_LINK_TABLES)
 
 
 MIGRATION_SETS = (log_migrations, central_migrations, sync_migrations)

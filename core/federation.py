@@ -363,3 +363,30 @@ def check_revocation(held: PeerState | None, revocation: PeerRevocation) -> None
         raise AuthorityError(ErrorCode.PEER_UNKNOWN, f"peer.revoke of {revocation.peer}")
     if revocation.serial > newest.serial:
         raise RecordError(ErrorCode.SCHEMA, f"peer.revoke: serial {revocation.serial} was never issued")
+
+
+def admit_link(home: str, held: PeerState | None, *, net: str, to: str, now: int) -> CrossCert:
+    """The cross-certification that lets the central of ``net`` link with ours (``home``) now.
+
+    A link carries cross-city messages, so it needs what a new case needs: our newest
+    cross-certification of the peer in force now and not revoked. The receiving side asks
+    it of a HELLO (``to`` the city the pusher addressed), the pushing side of itself before
+    it connects.
+
+    Raises:
+        AuthorityError: ``E_PEER_MISADDRESSED`` (``to`` is not ``home``), ``E_PEER_UNKNOWN``
+            (no cross-certification of ``net`` held), ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
+    """
+    if to != home:
+        raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"addressed to {to}, this city is {home}")
+    newest = held.newest if held is not None and held.net == net else None
+    if held is None or newest is None:
+        raise AuthorityError(ErrorCode.PEER_UNKNOWN, net)
+    revocation = held.revoked(newest, now)
+    if revocation is not None:
+        raise AuthorityError(ErrorCode.PEER_REVOKED, f"{net}: {revocation.reason}")
+    if not newest.holds(now):
+        raise AuthorityError(
+            ErrorCode.PEER_EXPIRED, f"{net}: #{newest.serial} holds {newest.nbf}-{newest.exp}"
+        )
+    return newest
