@@ -143,7 +143,7 @@ def _main(argv: list[str]) -> int:
         serve.run()  # until killed
         return 1
     with open_central(Path(argv[1]), SystemClock()) as central:
-        result = push(central, argv[2], timeout=30)
+        result = push(central, argv[2], timeout=30, connect_timeout=30)
     print(result.ok, result.error)
     return 0 if result.ok else 1
 
