@@ -130,7 +130,10 @@ class PeerReceiver:
                 return [[routing_id, *encode(self._hello(routing_id, peer, message.body))]]
             session = self.sessions.get(routing_id)
             if session is None or session.peer != peer:
-                raise SyncError(ErrorCode.SYNC_PROTOCOL, f"{message.type.value} outside a session")
+                # A connection whose session ended or was taken over by a newer one (its
+                # pusher died and came back): told, and not noted as the peer's error.
+                stray = SyncError(ErrorCode.SYNC_PROTOCOL, f"{message.type.value} outside a session")
+                return self._refuse(routing_id, "", stray)
             session.last = time.monotonic()
             if message.type is Type.BYE:
                 del self.sessions[routing_id]
@@ -378,7 +381,7 @@ def _batches(push: _Push, partials: dict[str, int], last: int) -> Iterator[list[
     files = push.central.store.files
     after = push.have
     while after < last:
-        owed = [item for item in peer_link_store.waiting(push.db, push.peer, after, 64) if item.seq <= last]
+        owed = [item for item in peer_link_store.waiting(push.db, push.peer, after, 16) if item.seq <= last]
         if not owed:
             break
         for item in owed:

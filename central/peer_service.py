@@ -56,6 +56,7 @@ class PeerLinkProvider(DependencyProvider):  # type: ignore[misc]
         self.home = Path()
         self.server: PeerServer | None = None
         self.pacer = Pacer(5)
+        self.pushing = False
 
     def setup(self) -> None:
         self.home = Path(self.container.config[HOME_KEY])
@@ -90,15 +91,19 @@ class PeerLinkProvider(DependencyProvider):  # type: ignore[misc]
     def push_due(self) -> None:
         """Push to every linked peer when the interval has passed (on a real thread)."""
         now = time.monotonic()
-        if not self.pacer.due("*", now):
+        if self.pushing or not self.pacer.due("*", now):
             return
-        self.pacer.pushed("*", now)
-        with open_central(self.home, self.clock) as central:
-            for result in push_all(central):
-                if result.error is not None:
-                    log.warning("peer link with %s: %s", result.peer, result.error.render("en"))
-                elif result.acked:
-                    log.info("peer link with %s: %d delivered", result.peer, result.acked)
+        self.pushing = True  # one push at a time, however long a transfer takes
+        try:
+            with open_central(self.home, self.clock) as central:
+                for result in push_all(central):
+                    if result.error is not None:
+                        log.warning("peer link with %s: %s", result.peer, result.error.render("en"))
+                    elif result.acked:
+                        log.info("peer link with %s: %d delivered", result.peer, result.acked)
+        finally:
+            self.pushing = False
+            self.pacer.pushed("*", time.monotonic())
 
 
 class CentralPeers:
