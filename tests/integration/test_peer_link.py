@@ -18,8 +18,8 @@ import pytest
 from central import peer_link_store, peer_outbox
 from central.peer_link import push
 from core.clock import FixedClock, SystemClock
-from core.errors import ErrorCode
-from sync.link.peer_protocol import CHUNK_BYTES, VERSION, Message, Type, decode, encode
+from core.errors import ErrorCode, SyncError
+from sync.link.peer_protocol import CHUNK_BYTES, MAX_DATA, VERSION, Message, Type, decode, encode
 from sync.link.peer_transport import await_handshake, dial, receive_within
 from sync.link.zmq_boundary import send
 from sync.record.db import transaction
@@ -346,3 +346,23 @@ def test_the_running_service_serves_and_pushes_on_its_timer_both_ways(pair: Pair
             if process.poll() is None:
                 kill(process)
     assert [d for _, d in got(qingpu)] == [*out, b"later"] and [d for _, d in got(haining)] == back
+
+
+def test_link_data_is_given_whole_kept_through_renewal_and_messages_are_capped(pair: Pair) -> None:
+    haining, qingpu = pair
+    half = cli(
+        "central", "peer", "propose", haining.home, "--net", "cn-320509", "--name", "苏州市吴中区",
+        "--root-pk", "11" * 32, "--item", "SZ-1:1", "--mode", "proxy_intake", "--role", "accept",
+        "--endpoint", "tcp://127.0.0.1:9", ok=False,
+    )  # fmt: skip
+    assert "E_FIELD_INVALID" in half and "--curve-pk" in half
+    cli("central", "peer", "renew", haining.home, "--net", qingpu.net)
+    with opened(haining) as central:
+        kept = peer_link_store.link_of(central.store.db, qingpu.net)
+        assert kept is not None and kept.endpoint == qingpu.endpoint
+        assert kept.curve_pk.hex() == fingerprint(qingpu.home)["curve key"]
+        assert [c.net for c in peer_outbox.contacts(central.store.db)] == [qingpu.net]
+        with pytest.raises(SyncError) as caught, transaction(central.store.db):
+            peer_outbox.enqueue(central.store.db, qingpu.net, b"x" * (MAX_DATA + 1))
+    assert caught.value.code is ErrorCode.SYNC_TOO_LARGE
+    assert contact(haining, qingpu).waiting_out == 0
