@@ -29,11 +29,12 @@ from sqlite_utils import Database
 from central import crossing_store, peer_outbox
 from central.authority import Central
 from central.crossing_store import IN, OUT, PeerCase
+from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import local_date
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import ACCEPT, DECIDE, INTAKE, PROXY_INTAKE, Carried, ForeignClaim, PeerRevocation, admit
+from core.federation import ACCEPT, DECIDE, INTAKE, PROXY_INTAKE, ForeignClaim, PeerRevocation, admit
 from core.intake import Intake, case_number
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar

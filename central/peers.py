@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from central import peer_store
+from central import peer_link_store, peer_store
 from central.authority import Central
 from central.peer_store import Proposal
 from core.errors import AuthorityError, ErrorCode, InputError, KeyFileError
@@ -100,6 +100,11 @@ def own_root(central: Central) -> bytes:
     return key.sign_pk
 
 
+def own_curve_key(central: Central) -> bytes:
+    """This central's CURVE key (its genesis ``curve_pk``): the peer central pins it."""
+    return bytes(central.keys.curve_public)
+
+
 def scope_of(items: Iterable[tuple[str, int]], modes: Iterable[str], roles: Iterable[str]) -> Scope:
     """A scope of ``items`` (code, the peer's catalog version), each with ``modes`` and ``roles``."""
     modes, roles = sorted(set(modes)), sorted(set(roles))
@@ -126,9 +131,18 @@ def scope_of(items: Iterable[tuple[str, int]], modes: Iterable[str], roles: Iter
 
 
 def propose(
-    central: Central, *, peer: str, name: str, root_pk: bytes, scope: Scope, valid_days: int = VALID_DAYS
+    central: Central,
+    *,
+    peer: str,
+    name: str,
+    root_pk: bytes,
+    scope: Scope,
+    valid_days: int = VALID_DAYS,
+    link: tuple[str, bytes] | None = None,
 ) -> Proposal:
-    """Keep a proposal for an agreement with ``peer``; its fingerprint is for the operator."""
+    """Keep a proposal for an agreement with ``peer``; its fingerprint is for the operator.
+    ``link`` (the peer central's endpoint and CURVE key) is kept for the link between the
+    centrals (:mod:`central.peer_outbox`), through confirmation and renewals."""
     if peer == central.config.central.net:
         raise InputError(
             ErrorCode.FIELD_INVALID,
@@ -152,7 +166,10 @@ def propose(
     _check_days(valid_days)
     Scope.from_body(scope.to_body())  # the checks a node will make of it
     proposal = Proposal(peer, name.strip(), root_pk, scope, valid_days, central.store.log.clock.now())
-    peer_store.propose(central.store.db, proposal)
+    with transaction(central.store.db):
+        peer_store.propose(central.store.db, proposal)
+        if link is not None:
+            peer_link_store.set_link(central.store.db, peer, *link)
     return proposal
 
 

@@ -441,34 +441,28 @@ def check_revocation(held: PeerState | None, revocation: PeerRevocation) -> None
         raise RecordError(ErrorCode.SCHEMA, f"peer.revoke: serial {revocation.serial} was never issued")
 
 
-MAX_CARRIED = 512 * 1024
-"""A carried foreign record with its chain: an envelope (at most 256 KiB) and a few certificates."""
+def admit_link(home: str, held: PeerState | None, *, net: str, to: str, now: int) -> CrossCert:
+    """The cross-certification that lets the central of ``net`` link with ours (``home``) now.
 
+    A link carries cross-city messages, so it needs what a new case needs: our newest
+    cross-certification of the peer in force now and not revoked. The receiving side asks
+    it of a HELLO (``to`` the city the pusher addressed), the pushing side of itself before
+    it connects.
 
-@dataclass(frozen=True)
-class Carried:
-    """A record of another city, carried byte for byte inside one of ours: ``net`` is its
-    city, ``env`` its envelope, ``chain`` the records that certify its signer there
-    (:mod:`sync.record.foreign` checks them from the agreed root)."""
-
-    net: str
-    env: bytes
-    chain: tuple[bytes, ...] = ()
-
-    def to_body(self) -> dict[str, Any]:
-        return {"net": self.net, "env": self.env, "chain": list(self.chain)}
-
-    @classmethod
-    def from_body(cls, body: object) -> Carried:
-        if not isinstance(body, dict) or set(body) != {"net", "env", "chain"}:
-            raise RecordError(ErrorCode.SCHEMA, "carried: fields must be exactly net, env, chain")
-        net, env, chain = body["net"], body["env"], body["chain"]
-        if not isinstance(net, str) or not net or len(net) > 64:
-            raise RecordError(ErrorCode.SCHEMA, "carried: net must be a network name")
-        if not isinstance(env, bytes) or not env:
-            raise RecordError(ErrorCode.SCHEMA, "carried: env must be an envelope")
-        if not isinstance(chain, list) or len(chain) > 4 or not all(isinstance(c, bytes) for c in chain):
-            raise RecordError(ErrorCode.SCHEMA, "carried: chain must be a list of at most 4 envelopes")
-        if len(env) + sum(len(c) for c in chain) > MAX_CARRIED:
-            raise RecordError(ErrorCode.SCHEMA, "carried: too large")
-        return cls(net, env, tuple(chain))
+    Raises:
+        AuthorityError: ``E_PEER_MISADDRESSED`` (``to`` is not ``home``), ``E_PEER_UNKNOWN``
+            (no cross-certification of ``net`` held), ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
+    """
+    if to != home:
+        raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"addressed to {to}, this city is {home}")
+    newest = held.newest if held is not None and held.net == net else None
+    if held is None or newest is None:
+        raise AuthorityError(ErrorCode.PEER_UNKNOWN, net)
+    revocation = held.revoked(newest, now)
+    if revocation is not None:
+        raise AuthorityError(ErrorCode.PEER_REVOKED, f"{net}: {revocation.reason}")
+    if not newest.holds(now):
+        raise AuthorityError(
+            ErrorCode.PEER_EXPIRED, f"{net}: #{newest.serial} holds {newest.nbf}-{newest.exp}"
+        )
+    return newest

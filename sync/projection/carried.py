@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import Carried
 from core.intake import Intake
 from sync.projection.peers import peer_state
 from sync.record import kinds

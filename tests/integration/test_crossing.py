@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from central import authority, peer_outbox, peers
+from central import authority, peer_link_store, peers
 from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, peer_case
+from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.catalog import Mode
 from core.clock import SystemClock, local_date
 from core.documents import DocType
 from core.errors import AuthorityError, ErrorCode, RecordError
-from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE, Carried
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
 from core.intake import Applicant, Intake, case_number
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
@@ -130,7 +131,8 @@ def down(c: Cities) -> None:
 
 def messages(central_dir: Path, peer: str, clock: object, after: int = 0) -> list[tuple[int, bytes]]:
     with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
-        return [(seq, data) for seq, data, _, _ in peer_outbox.pending(central.store.db, peer, after) if data]
+        waiting = peer_link_store.waiting(central.store.db, peer, after, 1000)
+        return [(item.seq, item.data) for item in waiting if item.data is not None]
 
 
 def deliver(central_dir: Path, peer: str, data: bytes, clock: object) -> None:

@@ -15,6 +15,7 @@ import click
 from central import peers
 from central.authority import open_central
 from core.clock import SystemClock
+from core.errors import ErrorCode, InputError
 from core.federation import MODES, ROLES, Scope
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
@@ -22,6 +23,16 @@ from tongban.cli.refusals import refusals
 
 CLOCK = SystemClock()
 CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _curve_pk(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text.strip())
+    except ValueError as exc:
+        raise InputError(ErrorCode.FIELD_INVALID, "the CURVE key is 64 hex digits") from exc
+    if len(value) != 32:
+        raise InputError(ErrorCode.FIELD_INVALID, "the CURVE key is 64 hex digits")
+    return value
 
 
 def _scope(items: tuple[str, ...], modes: tuple[str, ...], roles: tuple[str, ...]) -> Scope:
@@ -42,14 +53,19 @@ DAYS = click.option(
 @click.argument("central_dir", type=CENTRAL_DIR)
 @refusals
 def fingerprint_command(central_dir: Path) -> None:
-    """This city's net, name and root key with its fingerprint, to read out to a peer city."""
+    """This city's net, name and root key with its fingerprint, to read out to a peer city,
+    and where the peer's central links to this one (its CURVE key and ``[peers] listen``)."""
     with open_central(central_dir, CLOCK) as central:
         root = peers.own_root(central)
+        curve = peers.own_curve_key(central)
         section = central.config.central
+        listen = central.config.peers.listen
     click.echo(f"net: {section.net}")
     click.echo(f"name: {section.name}")
     click.echo(f"root key: {root.hex()}")
     click.echo(f"fingerprint: {fingerprint(root)}")
+    click.echo(f"curve key: {curve.hex()}")
+    click.echo(f"peer endpoint: {listen or '(none: [peers] listen is not set)'}")
 
 
 @click.command("propose")
@@ -57,6 +73,8 @@ def fingerprint_command(central_dir: Path) -> None:
 @click.option("--net", "peer", required=True, help="The peer city's network, e.g. cn-310118.")
 @click.option("--name", required=True, help="The peer city's name, e.g. 上海市青浦区.")
 @click.option("--root-pk", required=True, help="The peer's root key, 64 hex digits.")
+@click.option("--endpoint", default="", help="The peer central's link endpoint, tcp://HOST:PORT.")
+@click.option("--curve-pk", default="", help="The peer central's CURVE key, 64 hex digits.")
 @ITEM
 @MODE
 @ROLE
@@ -67,18 +85,27 @@ def propose_command(
     peer: str,
     name: str,
     root_pk: str,
+    endpoint: str,
+    curve_pk: str,
     items: tuple[str, ...],
     modes: tuple[str, ...],
     roles: tuple[str, ...],
     valid_days: int,
 ) -> None:
-    """Propose an agreement with another city; prints the fingerprint to compare."""
+    """Propose an agreement with another city; prints the fingerprint to compare. With
+    ``--endpoint`` and ``--curve-pk`` (from the peer's ``tongban central fingerprint``) the
+    two centrals link once both sides confirm; without them the peer is agreed, not linked."""
+    if bool(endpoint) != bool(curve_pk):
+        raise InputError(ErrorCode.FIELD_INVALID, "give --endpoint and --curve-pk together, or neither")
+    link = (endpoint, _curve_pk(curve_pk)) if endpoint else None
     with open_central(central_dir, CLOCK) as central:
         root, scope = peers.root_key_of(root_pk), _scope(items, modes, roles)
         proposal = peers.propose(
-            central, peer=peer, name=name, root_pk=root, scope=scope, valid_days=valid_days
+            central, peer=peer, name=name, root_pk=root, scope=scope, valid_days=valid_days, link=link
         )
     click.echo(f"proposed: {proposal.peer} {proposal.name}, {len(proposal.scope.items)} item(s)")
+    if link is not None:
+        click.echo(f"  linked at {link[0]} once confirmed")
     click.echo(f"  peer root fingerprint: {fingerprint(proposal.root_pk)}")
     click.echo("  compare it with the peer's operator (tongban central fingerprint), then run confirm")
 
