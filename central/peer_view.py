@@ -12,11 +12,14 @@ shows whatever the row carries, so a row is built in one place only, :func:`peer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from central import peers
+from central import crossing_store, peer_link_store, peers
 from central.authority import Central
+from central.crossing_store import PeerCounts
+from central.peer_link_store import PeerContact
 from central.peer_store import Proposal
+from core.clock import local_date
 from core.federation import MODES, REVOKED, ROLES, PeerState, Scope
 from sync.record.keys import fingerprint
 
@@ -47,6 +50,11 @@ class PeerRow:
     revoked_at: int | None = None  # when the revocation took effect
     revoked_reason: str = ""
     renews_at: int | None = None  # when central's timer renews it (None: revoked)
+    cases: PeerCounts = field(
+        default_factory=PeerCounts
+    )  # cases out (taken in here, it decides) and in, open, overdue
+    contact: PeerContact | None = None  # the link's view: last contact each way, waiting, last error
+    refused: int = 0  # messages of it the link refused (kept with their codes)
 
     @property
     def revoked(self) -> bool:
@@ -110,8 +118,18 @@ def proposal_row(proposal: Proposal) -> ProposalRow:
 
 
 def peer_rows(central: Central, now: int) -> tuple[list[PeerRow], list[ProposalRow]]:
-    """Every peer city (by name, then net) and every open proposal (the same order)."""
+    """Every peer city (by name, then net) and every open proposal (the same order), each
+    city with its cases in and out and the link's last contact."""
     held, proposed = peers.listing(central)
-    rows = [row for state in held if (row := peer_row(state, now)) is not None]
+    db = central.store.db
+    counts = crossing_store.counts(db, local_date(now).isoformat())
+    contacts = {c.net: c for c in peer_link_store.contacts(db)}
+    refused = peer_link_store.refusal_counts(db)
+    rows = [
+        replace(row, cases=counts.get(row.net, PeerCounts()), contact=contacts.get(row.net),
+                refused=refused.get(row.net, 0))
+        for state in held
+        if (row := peer_row(state, now)) is not None
+    ]  # fmt: skip
     waiting = [proposal_row(p) for p in proposed]
     return sorted(rows, key=lambda r: (r.name, r.net)), sorted(waiting, key=lambda p: (p.name, p.net))

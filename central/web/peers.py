@@ -23,6 +23,7 @@ from central.peer_view import peer_rows
 from central.web.catalog import confirmed
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
+from core.code_texts import code_text
 from core.errors import ErrorCode, InputError, TongbanError
 from core.federation import MODES, ROLES, Scope
 from sync.record.keys import fingerprint
@@ -102,6 +103,8 @@ def _peers_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "peers.html",
         status=status,
         rows=rows,
+        peer_rows=rows,
+        code_text=lambda code: code_text(code, ctx.lang),
         proposals=proposals,
         proposed=next((p for p in proposals if p.net == wanted), None),
         own={"root": root.hex(), "fingerprint": fingerprint(root)},
