@@ -39,6 +39,7 @@ from core.clock import local_date
 from core.errors import ErrorCode, RecordError, TongbanError
 from core.intake import Intake, case_node
 from sync.projection.calendars import StoreCalendar
+from sync.projection.peer_items import check_peer_intake
 from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import Record
@@ -102,6 +103,8 @@ class CaseProjector:
                 raise RecordError(ErrorCode.SCHEMA, exc.text("en")) from exc
         if case_node(intake.case) != record.origin:
             raise RecordError(ErrorCode.AUTHORITY, f"{record.origin} cannot take in case {intake.case}")
+        if intake.owner is not None:
+            check_peer_intake(db, intake)
         taken, waiting = db.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM cases WHERE case_no = ?),"
             " EXISTS (SELECT 1 FROM case_events WHERE case_no = ?)",
