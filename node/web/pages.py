@@ -67,7 +67,11 @@ class Pages(Sessions):
     def catalog(self, ctx: Ctx) -> Response:
         desk = ctx.desk
         return ctx.render(
-            "catalog.html", items=desk.items(), catalog=desk.catalog(), calendar=desk.calendar_years()
+            "catalog.html",
+            items=desk.items(),
+            peer_items=desk.peer_items(),
+            catalog=desk.catalog(),
+            calendar=desk.calendar_years(),
         )
 
     # -- intake ---------------------------------------------------------------------------

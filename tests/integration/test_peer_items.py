@@ -17,11 +17,13 @@ from core.catalog import Mode
 from core.clock import FixedClock
 from core.errors import ErrorCode, TongbanError
 from core.federation import DAY
+from node import config
 from node.desk import Desk, IntakeForm, Upload
 from sync.projection.delegation import ItemAuthority
 from sync.projection.peer_items import mirrored, newest_mirror
 from sync.record import kinds
 from sync.record.envelope import Payload, seal
+from sync.record.filestore import FileStore
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.log import decode_stored, envelopes_of_kind, stored_record
 from sync.record.outcome import Status
@@ -37,7 +39,7 @@ from tests.integration.peercities import (
     mirror_first,
     release_of,
 )
-from tests.integration.syncnet import GOOD_ID, next_record
+from tests.integration.syncnet import GOOD_ID, City, next_record
 from tests.scanfiles import jpeg
 from tongban.cli import main
 
@@ -58,6 +60,10 @@ def form_for(desk_items: list[ItemAuthority], key: str, **changes: Any) -> Intak
         materials=tuple(m.code for m in auth.item.materials if m.required),
     )  # fmt: skip
     return dataclasses.replace(form, **changes)
+
+
+def files_of(city: City, code: str) -> FileStore:
+    return FileStore(config.load(city.home(code)).database_path.parent / "files")
 
 
 def key_of(cities: Cities, n: int = 0) -> str:
@@ -225,6 +231,8 @@ def test_the_village_takes_a_case_in_offline_it_goes_up_and_a_revocation_stops_n
         assert city.sync(VILLAGE).ok and city.sync(TOWN).ok
     assert city.count(CITY, "SELECT state FROM cases WHERE case_no = ?", case.case_no) == "forwarded"
     assert city.count(TOWN, "SELECT count(*) FROM cases WHERE case_no = ?", case.case_no) == 1
+    page = intake.files[0].hex
+    assert all(files_of(city, code).has(page) for code in (VILLAGE, TOWN))  # the scan went up too
     city.verify_all()  # every store's projections, peer_items among them, rebuilt from the log agree
     with cities.central() as central:  # no grant named, none needed: the agreement held then
         assert recheck.recheck(central.store, CITY) >= 1

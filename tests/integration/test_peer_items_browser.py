@@ -76,4 +76,7 @@ def test_the_window_lists_and_takes_in_the_other_city_item(
     case_no = page.locator("#case-no").inner_text().strip()
     page.goto(f"{web.url}/cases/{case_no}")
     expect(page.locator("#case-peer")).to_have_text(f"本件由{QINGPU_NAME}审批，经海宁市转送")
+    page.goto(web.url + "/catalog")  # the item list: Qingpu's items after ours
+    expect(page.locator("tr.peer-item")).to_have_count(2)
+    expect(page.locator("tr.peer-item").first).to_contain_text(f"异地代收 · {QINGPU_NAME}")
     print("screenshots:", tmp_path)
