@@ -19,6 +19,7 @@ from core.errors import ErrorCode, TongbanError
 from core.federation import DAY
 from node import config
 from node.desk import Desk, IntakeForm, Upload
+from node.peer_window import peer_authority, peer_offers
 from sync.projection.delegation import ItemAuthority
 from sync.projection.peer_items import mirrored, newest_mirror
 from sync.record import kinds
@@ -169,9 +170,16 @@ def test_the_town_and_the_village_offer_the_mirrored_items_and_the_city_hall_non
             assert cities.items[0] in keys
     opened = cities.haining.open(TOWN)
     try:
-        rows = mirrored(opened.log.db)
+        db, now = opened.log.db, cities.clock.now()
+        rows = mirrored(db)
+        # The same store read as a city hall's window: it takes in no other city's item.
+        assert peer_offers(db, CITY, "city", now) == []
+        with pytest.raises(TongbanError) as err:
+            peer_authority(db, CITY, "city", key_of(cities), now)
+        assert peer_authority(db, CITY, "town", key_of(cities), now).owner == QINGPU
     finally:
         opened.close()
+    assert err.value.code is ErrorCode.PEER_SCOPE and "村" in err.value.text("zh")
     assert {(m.peer, m.item.code, m.cat) for m in rows} == {(QINGPU, c, 1) for c in cities.items}
 
 
