@@ -323,6 +323,8 @@ def test_the_release_travels_by_hand_export_release_then_peer_items(cities: Citi
     )
     assert imported.exit_code == 0, imported.output
     assert "nothing new to mirror" in imported.output  # version 2: the scope pins version 1
+    listed = runner.invoke(main, ["central", "peer", "list", str(cities.haining.net.central_dir)])
+    assert f"mirrored from its catalog version 1: {' '.join(cities.items)}" in listed.output
     unknown = runner.invoke(
         main,
         [

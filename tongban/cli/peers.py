@@ -17,6 +17,7 @@ from central.authority import open_central
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError
 from core.federation import MODES, ROLES, Scope
+from sync.projection.peer_items import newest_mirror
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
 from tongban.cli.refusals import refusals
@@ -162,6 +163,7 @@ def list_command(central_dir: Path) -> None:
     now = CLOCK.now()
     with open_central(central_dir, CLOCK) as central:
         held, proposed = peers.listing(central)
+        mirrors = {state.net: newest_mirror(central.store.db, state.net) for state in held}
     for state in held:
         newest = state.newest
         if newest is None:  # pragma: no cover - a state always has a cert
@@ -177,6 +179,10 @@ def list_command(central_dir: Path) -> None:
                 f"  {item.item}:{item.cat} modes {','.join(sorted(item.modes))}"
                 f" roles {','.join(sorted(item.roles))}"
             )
+        mirror = mirrors.get(state.net)
+        if mirror is not None:
+            codes = " ".join(i.code for i in mirror.items)
+            click.echo(f"  mirrored from its catalog version {mirror.cat}: {codes}")
     for proposal in proposed:
         click.echo(f"{proposal.peer} {proposal.name} proposed, root {fingerprint(proposal.root_pk)}")
 
