@@ -8,32 +8,59 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from playwright.sync_api import Page, expect
 
 from node.clerks import hash_password
-from tests.helpers import VILLAGE, open_desk
+from node.web.openapi import document
+from tests.helpers import CITY, VILLAGE, open_desk
 from tests.integration.peercities import QINGPU, QINGPU_NAME, Cities, build, mirror_first
-from tests.integration.webnode import PASSWORD, Web, serve
+from tests.integration.webnode import PASSWORD, Web, device_token, serve
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cities, Web]]:
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cities, Web, str]]:
+    """The village's web service over both cities, a clerk and a device token."""
     cities = build(tmp_path_factory.mktemp("peer-browser"))
     mirror_first(cities)
     home = cities.haining.net.node_dir(VILLAGE)
     with open_desk(home, cities.clock) as desk:
         desk.clerks.add(desk.keys, "wangli", "王丽", ["clerk"], hash_password(PASSWORD), actor="sys:test")
+    token = device_token(home)
     with serve(home) as running:
-        yield cities, running
+        yield cities, running, token
+
+
+def test_the_api_lists_the_other_city_items_by_key_and_takes_one_in(city: tuple[Cities, Web, str]) -> None:
+    cities, web, token = city
+    status, body = web.api("GET", "/api/v1/items", token)
+    assert status == 200
+    theirs = [i for i in body["items"] if i["owner"] == QINGPU]
+    assert [i["key"] for i in theirs] == [f"{c}@{QINGPU}" for c in cities.items]
+    assert all(i["owner_name"] == QINGPU_NAME and i["mode"] == "proxy" for i in theirs)
+    intake = {
+        "item": theirs[0]["key"], "name": "李明", "doc_type": "resident_id", "doc_no": "330481199001010014",
+        "phone": "13900139000", "materials": [m["code"] for m in theirs[0]["materials"] if m["required"]],
+    }  # fmt: skip
+    schema = document()["components"]["schemas"]["Intake"]
+    assert jsonschema_rs.validator_for(schema).is_valid(intake)
+    assert not jsonschema_rs.validator_for(schema).is_valid({**intake, "item": f"{cities.items[0]}@"})
+    status, created = web.api("POST", "/api/v1/cases", token, intake)
+    assert status == 201, created
+    assert created["case"]["item"] == cities.items[0] and created["case"]["decider"] == CITY
+    status, refused = web.api(
+        "POST", "/api/v1/cases", token, {**intake, "item": f"{cities.items[0]}@cn-999999"}
+    )
+    assert status >= 400 and refused["error"]["code"] == "E_PEER_SCOPE"
 
 
 def test_the_window_lists_and_takes_in_the_other_city_item(
-    page: Page, city: tuple[Cities, Web], tmp_path: Path
+    page: Page, city: tuple[Cities, Web, str], tmp_path: Path
 ) -> None:
-    cities, web = city
+    cities, web, _ = city
     code = cities.items[0]
     page.goto(web.url + "/login")
     page.fill("input[name=user]", "wangli")
