@@ -3,7 +3,7 @@
 Our central mirrors a peer city's items from its signed release (``peer.items``,
 :mod:`sync.projection.peer_items`); a village or town window offers one while the peer's
 newest cross-certification is in force by the node's clock, is not revoked, and lists the
-item for 代收代办 at the mirror's version (:func:`core.peer_items.offerable`). No grant is
+item for 代收代办 at a version a mirror held has listed it at (:func:`core.peer_items.offerable`). No grant is
 needed: the case is a proxy case our central carries to the owning city, which decides it.
 The window names such an item ``CODE@NET`` (:attr:`ItemAuthority.key`).
 """
@@ -17,7 +17,7 @@ from core.errors import AuthorityError, ErrorCode, TongbanError
 from core.grants import Authorization, Verdict
 from core.peer_items import TIERS, offerable
 from sync.projection.delegation import ItemAuthority
-from sync.projection.peer_items import Mirrored, mirrored
+from sync.projection.peer_items import Mirrored, mirrored_item, mirrored_versions, peer_names
 from sync.projection.peers import peer_states
 
 OK = Authorization(Verdict.OK)
@@ -36,12 +36,13 @@ def _offer(held: Mirrored, central: str) -> ItemAuthority:
 
 
 def peer_offers(db: Database, central: str, tier: str, now: int) -> list[ItemAuthority]:
-    """The other cities' items this window may take in at ``now``, by city, then code."""
+    """The other cities' items this window may take in at ``now``, by city, then code:
+    each at the version the scope in force pins it to, as a mirror of that release has it."""
     if tier not in TIERS:
         return []
     states = peer_states(db)
     out = []
-    for held in mirrored(db):
+    for held in mirrored_versions(db):
         try:
             offerable(states.get(held.peer), held.item.code, held.cat, now)
         except TongbanError:
@@ -54,12 +55,15 @@ def peer_authority(db: Database, central: str, tier: str, key: str, now: int) ->
     """What this window may do with the other city's item ``key`` (``CODE@NET``) at ``now``.
 
     Raises:
-        AuthorityError: ``E_PEER_SCOPE`` (not mirrored, not at a village or town window, or
-            outside the scope), ``E_PEER_UNKNOWN``, ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
+        AuthorityError: ``E_PEER_SCOPE`` (not mirrored at the version the scope pins, not at a
+            village or town window), ``E_PEER_UNKNOWN``, ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
     """
-    parts = split_key(key)
-    found = next((m for m in mirrored(db) if parts and (m.item.code, m.peer) == parts), None)
-    if found is None:
+    code, net = split_key(key) or ("", "")
+    state = peer_states(db).get(net)
+    newest = state.newest if state is not None else None
+    entry = newest.scope.get(code) if newest is not None else None
+    item = mirrored_item(db, net, code, entry.cat) if entry is not None else None
+    if entry is None or item is None:
         raise AuthorityError(ErrorCode.PEER_SCOPE, f"{key} is not an item mirrored here")
     if tier not in TIERS:
         raise AuthorityError(
@@ -67,5 +71,6 @@ def peer_authority(db: Database, central: str, tier: str, key: str, now: int) ->
             f"{key}: only a village or town window takes in another city's item",
             zh="异地代收事项只能在村（社区）或镇（街道）便民服务中心受理",
         )
-    offerable(peer_states(db).get(found.peer), found.item.code, found.cat, now)
-    return _offer(found, central)
+    offerable(state, code, entry.cat, now)
+    name = peer_names(db).get(net, newest.name if newest is not None else net)
+    return _offer(Mirrored(net, name, entry.cat, item, 0), central)

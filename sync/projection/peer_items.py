@@ -94,6 +94,18 @@ def mirrored(db: Database) -> list[Mirrored]:
     return [Mirrored(str(p), str(n), int(c), _item(b), int(s)) for p, n, c, b, s in rows]
 
 
+def mirrored_versions(db: Database) -> list[Mirrored]:
+    """Every (peer, item, version) any mirror held has listed, by peer, code, then version;
+    ``seq`` is the newest mirror's of that peer. A window offers those the scope in force
+    pins (one version per item), so items a scope pins to several of the peer's versions
+    are each offered from their own release."""
+    rows = db.conn.execute(
+        "SELECT v.peer, m.name, v.cat, v.body, m.seq FROM peer_item_versions v"
+        " JOIN peer_mirrors m ON m.peer = v.peer ORDER BY v.peer, v.item, v.cat"
+    )
+    return [Mirrored(str(p), str(n), int(c), _item(b), int(s)) for p, n, c, b, s in rows]
+
+
 def mirrored_item(db: Database, peer: str, code: str, cat: int) -> Item | None:
     """The peer's item ``code`` of its catalog ``cat``, if any mirror held has listed it."""
     row = db.conn.execute(

@@ -16,12 +16,12 @@ from central.authority import Central
 from core.catalog import Mode
 from core.clock import FixedClock
 from core.errors import ErrorCode, TongbanError
-from core.federation import DAY
+from core.federation import ACCEPT, DAY, DECIDE, PROXY_INTAKE
 from node import config
 from node.desk import Desk, IntakeForm, Upload
 from node.peer_window import peer_authority, peer_offers
 from sync.projection.delegation import ItemAuthority
-from sync.projection.peer_items import mirrored, newest_mirror
+from sync.projection.peer_items import mirrored, mirrored_item, newest_mirror
 from sync.record import kinds
 from sync.record.envelope import Payload, seal
 from sync.record.filestore import FileStore
@@ -196,10 +196,8 @@ def test_an_expired_agreement_offers_nothing_and_refuses_the_intake(cities: Citi
 
 
 def form_for_key(cities: Cities, key: str) -> IntakeForm:
-    with cities.central() as central:
-        held = newest_mirror(central.store.db, QINGPU)
-    assert held is not None
-    item = held.get(key.split("@")[0])
+    with cities.central() as central:  # as the first mirror (version 1) listed it
+        item = mirrored_item(central.store.db, QINGPU, key.split("@")[0], 1)
     assert item is not None
     return IntakeForm(
         item=key, name="王秀英", doc_type="resident_id", doc_no=GOOD_ID, phone="13800138000",
@@ -246,6 +244,20 @@ def test_the_village_takes_a_case_in_offline_it_goes_up_and_a_revocation_stops_n
         assert recheck.recheck(central.store, CITY) >= 1
         assert case.case_no not in {c.case_no for c in recheck.flagged(central.store)}
         assert recheck.counts(central.store).get("ok", 0) >= 1
+
+    # A renewal pins the second item to Qingpu's version 2: mirroring that release offers it
+    # from there, and the first item still from version 1.
+    with cities.central() as central:
+        pins = [(cities.items[0], 1), (cities.items[1], 2)]
+        peers.renew(central, QINGPU, scope=peers.scope_of(pins, [PROXY_INTAKE], [ACCEPT, DECIDE]))
+        record = peer_items.mirror(central, QINGPU, *release_of(cities, cities.qingpu))
+        assert record is not None and record.body["cat"] == 2
+        assert [i["code"] for i in record.body["items"]] == [cities.items[1]]
+    with city.serving(CITY, TOWN):
+        assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
+    with city.desk(VILLAGE) as desk:
+        assert {(a.key, a.owner_cat) for a in desk.peer_items()} == {(key, 1), (key_of(cities, 1), 2)}
+        assert desk.check_intake(form_for_key(cities, key)).authority.owner_cat == 1
 
     with cities.central() as central:
         peers.revoke(central, QINGPU, "协议终止")
