@@ -15,7 +15,7 @@ from central.authority import Central
 from core.catalog import CatalogRelease
 from core.errors import AuthorityError, ErrorCode, InputError, RecordError, TongbanError
 from core.peer_items import PeerItems, choose
-from sync.projection.peer_items import newest_mirror
+from sync.projection.peer_items import mirrored_item, newest_mirror
 from sync.projection.peers import peer_state
 from sync.record import codec, kinds
 from sync.record.envelope import Record
@@ -30,8 +30,8 @@ MAX_RELEASE_FILE = 4 * 1024 * 1024
 def mirror(central: Central, peer: str, release_env: bytes, chain: list[bytes]) -> Record | None:
     """Mirror the items of ``peer``'s release ``release_env`` our scope names at its version.
 
-    Returns the ``peer.items`` appended, or None when the items chosen are those the newest
-    mirror holds already, or none (an item the scope pins to another version is not taken
+    Returns the ``peer.items`` appended, or None when the items chosen are mirrored at that
+    version already, or none are (an item the scope pins to another version is not taken
     from this release; a window offers only what the scope in force names, so a mirror is
     never emptied by an older or unrelated release).
 
@@ -65,9 +65,20 @@ def mirror(central: Central, peer: str, release_env: bytes, chain: list[bytes]) 
     except TongbanError as exc:
         raise RecordError(ErrorCode.SCHEMA, f"{peer}'s release: {exc.text('en')}") from exc
     chosen = PeerItems(peer, newest.name, release.version, record.id, choose(newest.scope, release))
-    if not chosen.items or chosen.same_items(newest_mirror(db, peer)):
+    if not chosen.items or chosen.same_items(newest_mirror(db, peer)) or _held(central, chosen):
         return None
     return central.append(kinds.PEER_ITEMS, chosen.to_body(), "sys:peers")
+
+
+def _held(central: Central, chosen: PeerItems) -> bool:
+    """Whether every item chosen is mirrored at that version already (a release's items never
+    change: a mirror of it again would add nothing a window offers)."""
+    db = central.store.db
+    return all(
+        (held := mirrored_item(db, chosen.peer, item.code, chosen.cat)) is not None
+        and held.to_body() == item.to_body()
+        for item in chosen.items
+    )
 
 
 def release_for_peers(central: Central) -> tuple[bytes, list[bytes]] | None:

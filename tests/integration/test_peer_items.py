@@ -253,6 +253,8 @@ def test_the_village_takes_a_case_in_offline_it_goes_up_and_a_revocation_stops_n
         record = peer_items.mirror(central, QINGPU, *release_of(cities, cities.qingpu))
         assert record is not None and record.body["cat"] == 2
         assert [i["code"] for i in record.body["items"]] == [cities.items[1]]
+        # Release 1 again: its item the scope still pins there is mirrored already.
+        assert peer_items.mirror(central, QINGPU, *first_release(cities)) is None
     with city.serving(CITY, TOWN):
         assert city.sync(TOWN).ok and city.sync(VILLAGE).ok
     with city.desk(VILLAGE) as desk:
