@@ -109,8 +109,8 @@ class CasePages:
         desk = ctx.desk
         case = desk.case(case_no)
         qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
-        item = _item_of(ctx, case)
         intake = desk.intake_of(case_no)
+        item = _item_of(ctx, case, intake)
         agent = intake is not None and intake.agent is not None
         return ctx.render(
             "receipt.html",
@@ -170,7 +170,9 @@ def paper_step(events: list[CaseEventRow], kind: str) -> tuple[CaseEventRow, str
     return None
 
 
-def _item_of(ctx: Ctx, case: Case) -> Item | None:
+def _item_of(ctx: Ctx, case: Case, intake: Intake | None = None) -> Item | None:
+    if intake is not None and intake.owner:  # another city's item, as its mirror listed it
+        return ctx.desk.peer_item(intake.owner, case.item, case.cat)
     release = ctx.desk.release(case.cat) or ctx.desk.catalog()
     return release.get(case.item) if release is not None else None
 
@@ -179,10 +181,10 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
     desk = ctx.desk
     case = desk.case(case_no)
     steps = desk.steps(case) if _may_act(ctx) else []
-    item = _item_of(ctx, case)
+    intake = desk.intake_of(case_no)
+    item = _item_of(ctx, case, intake)
     events = desk.events(case_no)
     extra.setdefault("typed", {})
-    intake = desk.intake_of(case_no)
     return ctx.render(
         "case.html",
         status=status,

@@ -10,22 +10,21 @@ between them hands over its messages (the outbox's messages, in order, to the pe
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from central import authority, peer_link_store, peers
+from central import authority, peer_items, peer_link_store, peers
 from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, peer_case
 from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.catalog import Mode
-from core.clock import SystemClock, local_date
-from core.documents import DocType
+from core.clock import SystemClock
 from core.errors import AuthorityError, ErrorCode, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
-from core.intake import Applicant, Intake, case_number
+from core.intake import Intake
+from node.desk import IntakeForm
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
 from sync.record import codec, kinds
@@ -93,6 +92,11 @@ def cities(tmp_path: Path) -> Cities:
     roles = [ACCEPT, DECIDE, DELIVER]
     _agree(haining.net.central_dir, QINGPU, "上海市青浦区", qp_root, [(item.code, cat)], roles, clock)
     _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(item.code, cat)], [INTAKE], clock)
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        release = peer_items.release_for_peers(central)
+    assert release is not None
+    with authority.open_central(haining.net.central_dir, clock) as central:
+        assert peer_items.mirror(central, QINGPU, *release) is not None
     relay(haining.net.central_dir, haining.net.node_dir(TOWN), clock)
     relay(haining.net.node_dir(TOWN), haining.net.node_dir(VILLAGE), clock)
     relay(qingpu.central_dir, qingpu.node_dir(QP_TOWN), clock)
@@ -100,23 +104,15 @@ def cities(tmp_path: Path) -> Cities:
 
 
 def take_in(c: Cities) -> str:
-    """A walk-in at the Haining village for Qingpu's item, the intake and its forward."""
+    """A walk-in at the Haining village for Qingpu's item, at the window (offline)."""
     with c.haining.desk(VILLAGE) as desk:
-        today = local_date(c.clock.now())
-        number = case_number(VILLAGE, today, case_queries.next_serial(desk.db, VILLAGE, today))
-        intake = Intake(
-            case=number, item=c.item, item_name="青浦区事项", cat=c.cat, mode=Mode.PROXY, decider=CITY,
-            applicant=Applicant("王秀英", DocType.RESIDENT_ID, GOOD_ID, "13800138000"), materials=(),
-            notes="", limit=20, deadline=date(2027, 1, 20), owner=QINGPU,
+        key = f"{c.item}@{QINGPU}"
+        auth = next(a for a in desk.peer_items() if a.key == key)
+        form = IntakeForm(
+            item=key, name="王秀英", doc_type="resident_id", doc_no=GOOD_ID, phone="13800138000",
+            materials=tuple(m.code for m in auth.item.materials if m.required),
         )  # fmt: skip
-        with transaction(desk.db):
-            desk.store.log.append_local(
-                desk.keys, VILLAGE, kinds.CASE_INTAKE, intake.to_body(), actor="wangli"
-            )
-            forward = CaseEvent(Event.FORWARD, c.clock.now()).to_body()
-            desk.store.log.append_local(desk.keys, VILLAGE, kinds.CASE_EVENT, {"case": number, **forward},
-                                        actor="wangli")  # fmt: skip
-    return number
+        return desk.intake(form, actor="wangli").case_no
 
 
 def up(c: Cities) -> None:

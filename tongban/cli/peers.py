@@ -12,11 +12,12 @@ from pathlib import Path
 
 import click
 
-from central import peers
+from central import peer_items, peers
 from central.authority import open_central
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError
 from core.federation import MODES, ROLES, Scope
+from sync.projection.peer_items import newest_mirror
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
 from tongban.cli.refusals import refusals
@@ -168,6 +169,7 @@ def list_command(central_dir: Path) -> None:
     now = CLOCK.now()
     with open_central(central_dir, CLOCK) as central:
         held, proposed = peers.listing(central)
+        mirrors = {state.net: newest_mirror(central.store.db, state.net) for state in held}
     for state in held:
         newest = state.newest
         if newest is None:  # pragma: no cover - a state always has a cert
@@ -183,5 +185,46 @@ def list_command(central_dir: Path) -> None:
                 f"  {item.item}:{item.cat} modes {','.join(sorted(item.modes))}"
                 f" roles {','.join(sorted(item.roles))}"
             )
+        mirror = mirrors.get(state.net)
+        if mirror is not None:
+            codes = " ".join(i.code for i in mirror.items)
+            click.echo(f"  mirrored from its catalog version {mirror.cat}: {codes}")
     for proposal in proposed:
         click.echo(f"{proposal.peer} {proposal.name} proposed, root {fingerprint(proposal.root_pk)}")
+
+
+@click.command("export-release")
+@click.argument("central_dir", type=CENTRAL_DIR)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@refusals
+def export_release_command(central_dir: Path, out: Path) -> None:
+    """Write this city's newest catalog release and its chain, for a peer city to mirror."""
+    with open_central(central_dir, CLOCK) as central:
+        data = peer_items.release_file(central)
+    out.write_bytes(data)
+    click.echo(f"{out}: the newest catalog release ({len(data)} bytes), for the peer's operator")
+
+
+@click.command("items")
+@click.argument("central_dir", type=CENTRAL_DIR)
+@click.option("--net", "peer", required=True, help="The peer city's network.")
+@click.option(
+    "--release",
+    "release",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file the peer's export-release wrote.",
+)
+@refusals
+def items_command(central_dir: Path, peer: str, release: Path) -> None:
+    """Mirror the items the agreement names from a peer city's release carried by hand."""
+    envelope, chain = peer_items.read_release_file(release.read_bytes())
+    with open_central(central_dir, CLOCK) as central:
+        record = peer_items.mirror(central, peer, envelope, chain)
+    if record is None:
+        click.echo(f"{peer}: nothing new to mirror")
+        return
+    body = record.body
+    codes = " ".join(i["code"] for i in body["items"])
+    click.echo(f"{peer}: {len(body['items'])} item(s) of catalog version {body['cat']} mirrored: {codes}")
+    click.echo("  every node of this city offers them at its next sync")
