@@ -26,7 +26,7 @@ from datetime import date
 
 from sqlite_utils import Database
 
-from central import crossing_store, peer_outbox
+from central import crossing_store, peer_items, peer_outbox
 from central.authority import Central
 from central.crossing_store import IN, OUT, PeerCase
 from core.carried import Carried
@@ -47,7 +47,7 @@ from sync.record.db import transaction
 from sync.record.envelope import Record, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
-MESSAGES = ("intake", "step", "revoke")
+MESSAGES = ("intake", "step", "revoke", "catalog", "void")
 STEP_ROLES = {
     Event.APPROVE.value: DECIDE,
     Event.REJECT.value: DECIDE,
@@ -80,6 +80,11 @@ class Crossing:
             raise RecordError(ErrorCode.SCHEMA, f"a message of {peer}: {exc.text('en')}") from exc
         if not isinstance(value, dict) or set(value) != {"t", "env", "chain"} or value["t"] not in MESSAGES:
             raise RecordError(ErrorCode.SCHEMA, f"a message of {peer} is not a cross-city message")
+        if value["t"] == "void":  # a message its city withdrew when it ended the agreement
+            return
+        if value["t"] == "catalog":  # its newest release: mirror the items we take in for it
+            peer_items.mirror(self.central, peer, value["env"], list(value["chain"]))
+            return
         state = federation_state(db, self.home)
         held = state.peers.get(peer)
         newest = held.newest if held is not None else None

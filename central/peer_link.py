@@ -41,7 +41,16 @@ from central import peer_link_store
 from central.authority import Central, open_central
 from central.crossing import Crossing
 from core.clock import Clock
-from core.errors import ConfigError, ErrorCode, InternalError, StoreError, SyncError, TongbanError, error
+from core.errors import (
+    AuthorityError,
+    ConfigError,
+    ErrorCode,
+    InternalError,
+    StoreError,
+    SyncError,
+    TongbanError,
+    error,
+)  # fmt: skip
 from core.federation import admit_link
 from sync.link.peer_protocol import (
     BATCH_BYTES,
@@ -292,7 +301,15 @@ def push(central: Central, peer: str, *, timeout: float = 10.0, connect_timeout:
         if link is None:
             raise SyncError(ErrorCode.SYNC_PEER_UNKNOWN, f"{peer} has no endpoint and CURVE key")
         own = central.config.central.net
-        cert = admit_link(own, peer_state(db, peer), net=peer, to=own, now=central.store.log.clock.now())
+        held = peer_state(db, peer)
+        try:
+            cert = admit_link(own, held, net=peer, to=own, now=central.store.log.clock.now())
+        except AuthorityError as exc:
+            # A city that ended the agreement still tells the peer so (the notice is all that
+            # is owed: the crossing case voids the rest); nothing else goes to a revoked peer.
+            if exc.code is not ErrorCode.PEER_REVOKED or held is None or held.newest is None:
+                raise
+            cert = held.newest
         if peer_link_store.waiting_count(db, peer) == 0:
             result.ok = True
             return result

@@ -125,6 +125,15 @@ def waiting(db: Database, peer: str, after: int, limit: int) -> list[OutItem]:
     return [OutItem(int(s), None if d is None else bytes(d), sha, int(size)) for s, d, sha, size in rows]
 
 
+def void_waiting(db: Database, peer: str, data: bytes) -> int:
+    """Replace every item still owed to ``peer`` by the message ``data`` (an agreement ended:
+    nothing more of its cases goes; the seqs stay, so the peer's mark runs on); how many."""
+    cur = db.conn.execute(
+        "UPDATE peer_out SET data = ?, sha = NULL, size = ? WHERE peer = ?", (data, len(data), peer)
+    )
+    return int(cur.rowcount)
+
+
 def waiting_count(db: Database, peer: str) -> int:
     row = db.conn.execute("SELECT count(*) FROM peer_out WHERE peer = ?", (peer,)).fetchone()
     return int(row[0])
