@@ -185,6 +185,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
     item = _item_of(ctx, case, intake)
     events = desk.events(case_no)
     extra.setdefault("typed", {})
+    crossing = crossing_of(desk, case, intake)
     return ctx.render(
         "case.html",
         status=status,
@@ -195,14 +196,25 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         events=events,
         steps=steps,
         papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
-        people={node: desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}},
+        people=_people(ctx, case, events, crossing),
         messages=desk.messages_of(case_no),
         file_groups=file_groups(desk.files_of(case_no)),
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
-        crossing=crossing_of(desk, case, intake),
+        crossing=crossing,
         **extra,
     )
+
+
+def _people(ctx: Ctx, case: Case, events: list[CaseEventRow], crossing: dict[str, Any] | None
+            ) -> dict[str, dict[str, str]]:  # fmt: skip
+    """Each node's clerks by account, for the case's steps; our central's steps of a case that
+    crosses are named by the other city whose acceptance or decision they carry."""
+    people = {node: ctx.desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}}
+    if crossing is not None:
+        central = case.node if crossing["taken"] else case.decider
+        people.setdefault(central, {})["sys:peers"] = ctx.t("crossing.actor", city=crossing["city"])
+    return people
 
 
 def crossing_of(desk: Any, case: Case, intake: Intake | None) -> dict[str, Any] | None:
