@@ -175,7 +175,7 @@ def lines(ports: PeerPorts) -> list[str]:
     operators = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["central"])
     clerks = ", ".join(f"{user} ({'/'.join(roles)})" for user, _, roles in ACCOUNTS["town"])
     return [
-        f"  peer city {p.name} {p.code}: http://127.0.0.1:{ports.web}/   operators: {operators}",
+        f"  {p.name} {p.code}: http://127.0.0.1:{ports.web}/   (the peer city) operators: {operators}",
         f"  {p.town_name} {p.town}: http://127.0.0.1:{ports.town_web}/   accounts: {clerks}",
         f"  the two centrals link at tcp://127.0.0.1:{ports.haining_link} and tcp://127.0.0.1:{ports.peer_link}"
         " (cases of Qingpu's items cross there and back)",

@@ -20,7 +20,7 @@ from central.department.desk import DepartmentDesk
 from core.catalog import Mode
 from core.clock import SystemClock
 from node.card_reader import reader_for
-from node.desk import IntakeForm
+from node.desk import Desk, IntakeForm
 from tests.helpers import open_desk, wait_for
 from tongban import rabbitmq
 
@@ -57,7 +57,8 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         assert "tongban-demo-2026" in started.stdout and "wangli" in started.stdout
         urls = [line.split()[2] for line in started.stdout.splitlines() if "http://127.0.0.1:" in line]
         desks = 1 if rabbitmq.installed() else 0  # 公安户政's desk, with the demo's broker
-        assert len(urls) == 4 + desks and "shixiang (catalog_admin)" in started.stdout  # central's too
+        # 3 nodes, central, Qingpu's central and its town, and the department's desk
+        assert len(urls) == 6 + desks and "shixiang (catalog_admin)" in started.stdout
         assert ("department desk: off" in started.stdout) is not bool(desks)
         for url in urls:
             with urllib.request.urlopen(url + "login", timeout=10) as resp:
@@ -75,12 +76,15 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
             wait_for(lambda: state(village, case_no) == "approved", "the decision to reach the village", 90)
             sms = village_dir / "sms.log"  # the resident is told by the demo's SMS gateway
             wait_for(lambda: sms.exists() and "13900139000" in sms.read_text("utf-8"), "the SMS", 30)
+        cross_to_qingpu_and_back(home)
         for code in (
             "330481107201",
             "330481107202",
             "330481107",
             "central",
             *(["330481GA"] if desks else []),
+            "qingpu/central",
+            "qingpu/310118107",
         ):
             verified = tongban("verify", str(home / code))
             assert verified.returncode == 0, verified.stdout
@@ -88,6 +92,40 @@ def test_demo_runs_every_node_under_supervisord_and_stops(tmp_path: Path) -> Non
         stopped = tongban("demo", "stop", str(home))
     assert stopped.returncode == 0 and "demo stopped" in stopped.stdout
     assert not (home / "supervisor.sock").exists()
+
+
+def cross_to_qingpu_and_back(home: Path) -> None:
+    """The demo's 异地代收 case at 庆云村 crosses to Qingpu by itself (the link between the
+    centrals), is accepted there, its acceptance back at the village; Qingpu's town approves
+    it and the decision comes back."""
+    village = home / "330481107201" / "node.db"
+    rows = sqlite3.connect(village).execute("SELECT case_no FROM cases WHERE item = 'QPRS-0001'").fetchall()
+    assert len(rows) == 1
+    case_no = str(rows[0][0])
+
+    def accepted() -> bool:
+        with closing(sqlite3.connect(village, timeout=10)) as conn:
+            sql = (
+                "SELECT count(*) FROM case_events WHERE case_no = ? AND event = 'peer_accept' AND status = ?"
+            )
+            return bool(conn.execute(sql, (case_no, "applied")).fetchone()[0])
+
+    wait_for(accepted, "Qingpu's acceptance to reach the village", 120)
+    town = home / "qingpu" / "310118107"
+    found: list[str] = []
+
+    def at_town() -> bool:
+        with closing(sqlite3.connect(town / "node.db", timeout=10)) as conn:
+            found[:] = [
+                str(r[0]) for r in conn.execute("SELECT case_no FROM cases WHERE state = 'forwarded'")
+            ]
+        return bool(found)
+
+    wait_for(at_town, "the case to reach Qingpu's town", 60)
+    theirs = found[0]
+    with Desk.open(town, SystemClock()) as desk:
+        desk.act(theirs, "approve", {}, actor="shenpi")
+    wait_for(lambda: state(village, case_no) == "approved", "Qingpu's decision to reach the village", 120)
 
 
 def take_in(village: Path) -> str:
