@@ -47,7 +47,7 @@ from sync.record.db import transaction
 from sync.record.envelope import Record, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
-MESSAGES = ("intake", "step", "revoke", "catalog", "void")
+MESSAGES = ("intake", "step", "revoke", "catalog", "void", "trust")
 STEP_ROLES = {
     Event.APPROVE.value: DECIDE,
     Event.REJECT.value: DECIDE,
@@ -95,7 +95,9 @@ class Crossing:
             raise AuthorityError(ErrorCode.PEER_REPLAY, inner.record.id.hex()[:16])
         carried = Carried(peer, value["env"], tuple(value["chain"]))
         with transaction(db):
-            if value["t"] == "revoke":
+            if value["t"] == "trust":
+                self._node_revoked(db, peer, inner)
+            elif value["t"] == "revoke":
                 self._revoked(db, peer, inner)
             elif value["t"] == "intake":
                 self._accept(db, peer, inner, carried)
@@ -115,13 +117,25 @@ class Crossing:
             root_pk=self._root_of(db, peer), item=item, item_net=item_net, cat=cat, mode=PROXY_INTAKE,
             role=role, case_started=started,
         )  # fmt: skip
-        admit(federation_state(db, self.home), claim, self.central.store.log.clock.now())
+        state = federation_state(db, self.home, revoked_nodes=crossing_store.revoked_nodes(db))
+        admit(state, claim, self.central.store.log.clock.now())
 
     def _root_of(self, db: Database, peer: str) -> bytes:
         held = federation_state(db, self.home).peers[peer]
         newest = held.newest
         assert newest is not None
         return newest.root_pk
+
+    def _node_revoked(self, db: Database, peer: str, inner: Foreign) -> None:
+        """The peer revoked one of its nodes (or departments): its acts past the cut-off are
+        refused here from now on (``E_PEER_NODE_REVOKED``)."""
+        body = inner.record.body
+        if inner.record.kind != kinds.CERT_REVOKE or inner.signer_role not in ("certs", "root"):
+            raise _case_refused(f"a trust message carries a {inner.record.kind}")
+        node, last_good = body.get("node"), body.get("last_good_seq")
+        if not isinstance(node, str) or isinstance(last_good, bool) or not isinstance(last_good, int):
+            raise RecordError(ErrorCode.SCHEMA, "cert.revoke: node and last_good_seq")
+        crossing_store.note_node_revoked(db, peer, node, last_good)
 
     def _revoked(self, db: Database, peer: str, inner: Foreign) -> None:
         """The peer ended its agreement with us: we end ours with it (its cases go the paper

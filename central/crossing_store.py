@@ -173,6 +173,23 @@ def counts(db: Database, today: str) -> dict[str, PeerCounts]:
     return {peer: PeerCounts(**f) for peer, f in figures.items()}
 
 
+def note_node_revoked(db: Database, peer: str, node: str, last_good_seq: int) -> None:
+    """``peer`` revoked its node ``node``: what it signed past ``last_good_seq`` is refused."""
+    db.conn.execute(
+        "INSERT INTO peer_node_revocations (peer, node, last_good_seq) VALUES (?, ?, ?)"
+        " ON CONFLICT (peer, node) DO UPDATE SET last_good_seq = min(last_good_seq, excluded.last_good_seq)",
+        (peer, node, last_good_seq),
+    )
+
+
+def revoked_nodes(db: Database) -> dict[str, dict[str, int]]:
+    """Each peer's revoked nodes (node → last good seq), as its revocations reached us."""
+    out: dict[str, dict[str, int]] = {}
+    for peer, node, seq in db.conn.execute("SELECT peer, node, last_good_seq FROM peer_node_revocations"):
+        out.setdefault(str(peer), {})[str(node)] = int(seq)
+    return out
+
+
 def message(what: str, envelope: bytes, chain: list[bytes]) -> bytes:
     """A cross-city message: a record of ours (or the intake we took in) and its chain."""
     return codec.encode({"t": what, "env": envelope, "chain": chain})
@@ -186,7 +203,14 @@ class CrossingProjector:
     """
 
     kinds = frozenset(
-        {kinds.CASE_INTAKE, kinds.CASE_EVENT, kinds.PEER_REVOKE, kinds.PEER_CERT, kinds.CATALOG_RELEASE}
+        {
+            kinds.CASE_INTAKE,
+            kinds.CASE_EVENT,
+            kinds.PEER_REVOKE,
+            kinds.PEER_CERT,
+            kinds.CATALOG_RELEASE,
+            kinds.CERT_REVOKE,
+        }
     )
     tables: tuple[str, ...] = ()
     refuses = False
@@ -199,10 +223,20 @@ class CrossingProjector:
             anchor = anchor_of(db)
             self._root = anchor.origin if anchor is not None else record.origin
         body = record.body
+        if record.kind == kinds.CERT_REVOKE:
+            # Each peer refuses what a node we revoked signed past its cut-off (E_PEER_NODE_REVOKED).
+            if record.origin == self._root:
+                for peer in [net for net, state in peer_states(db).items() if not state.revocations]:
+                    self._send(db, peer, record, "trust", [])
+            return
         if record.kind in (kinds.CATALOG_RELEASE, kinds.PEER_CERT):
             # Each peer mirrors the items it takes in for us from our newest release.
             if record.origin == self._root:
                 self._send_release(db, record)
+            if record.kind == kinds.PEER_CERT and record.origin == self._root:
+                for revocation in map(decode_stored, envelopes_of_kind(db, kinds.CERT_REVOKE)):
+                    if revocation.origin == self._root:
+                        self._send(db, str(body["peer"]), revocation, "trust", [])
             return
         if record.kind == kinds.PEER_REVOKE:
             # An agreement ended by one side ends both ways: nothing more of its cases goes (they
@@ -288,5 +322,13 @@ CROSSING_TABLES = (
     "CREATE INDEX peer_cases_intake ON peer_cases (peer, intake_id)",
     "CREATE TABLE crossing_sent (record_id BLOB NOT NULL, peer TEXT NOT NULL, PRIMARY KEY (record_id, peer))",
     "CREATE TABLE peer_seen (record_id BLOB PRIMARY KEY, peer TEXT NOT NULL, at INTEGER NOT NULL)",
+    """
+    CREATE TABLE peer_node_revocations (
+        peer TEXT NOT NULL,
+        node TEXT NOT NULL,
+        last_good_seq INTEGER NOT NULL,
+        PRIMARY KEY (peer, node)
+    )
+    """,
 )
 """Migration ``central/0010_crossing``."""

@@ -319,3 +319,34 @@ def test_an_agreement_revoked_by_one_city_is_ended_by_the_other(cities: Cities) 
         assert not [a for a in desk.peer_items() if a.key == f"{c.item}@{QINGPU}"]
     with authority.open_central(hn, c.clock) as central:
         assert peer_link_store.last_seq(central.store.db, QINGPU) == before
+
+
+def test_a_decision_signed_by_a_node_its_city_revoked_is_refused(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    number = take_in(c)
+    up(c)
+    cross(c, hn, qp, HAINING, QINGPU)
+    last = cross(c, qp, hn, QINGPU, HAINING)
+    relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    from node.desk import Desk
+
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
+        [theirs] = [r.case_no for r in desk.queue()]
+    # Qingpu revokes its town (a stolen key, say) before the town's decision reaches its central.
+    with authority.open_central(qp, c.clock) as central:
+        authority.revoke_node(central, QP_TOWN, reason="密钥遗失")
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:  # offline: it does not know yet
+        desk.act(theirs, "approve", {}, "shenpi")
+        decision = [e for e in desk.store.log.envelopes()][-1][1]
+    # The revocation crosses to Haining; a Qingpu central that carried the decision anyway
+    # would be refused at Haining's door.
+    cross(c, qp, hn, QINGPU, HAINING, last)
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
+        from sync.record.foreign import chain_of
+
+        record = decode_stored(decision)
+        links = chain_of(desk.db, record)
+    forged = codec.encode({"t": "step", "env": decision, "chain": links})
+    assert refused(c, hn, QINGPU, forged) == ErrorCode.PEER_NODE_REVOKED.value
+    assert case_at(c.haining.net.node_dir(VILLAGE), number, c.clock).state == "forwarded"
