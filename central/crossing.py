@@ -44,7 +44,7 @@ from sync.projection.grants import StoreGrants
 from sync.projection.peers import federation_state
 from sync.record import codec, kinds
 from sync.record.db import transaction
-from sync.record.envelope import Record, record_id, split
+from sync.record.envelope import Record, read_header, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
 MESSAGES = ("intake", "step", "revoke", "catalog", "void", "trust")
@@ -90,7 +90,11 @@ class Crossing:
         newest = held.newest if held is not None else None
         if newest is None:
             raise AuthorityError(ErrorCode.PEER_UNKNOWN, peer)
-        inner = open_foreign(value["env"], value["chain"], peer, newest.root_pk)
+        envelope = value["env"]
+        whose = read_header(split(envelope)[0]).net if isinstance(envelope, bytes) else ""
+        if whose != peer:  # a record of a third city, passed on: its trust is not ours to give
+            raise AuthorityError(ErrorCode.PEER_TRANSITIVE, f"a record of {whose} carried by {peer}")
+        inner = open_foreign(envelope, value["chain"], peer, newest.root_pk)
         if crossing_store.seen(db, inner.record.id):
             raise AuthorityError(ErrorCode.PEER_REPLAY, inner.record.id.hex()[:16])
         carried = Carried(peer, value["env"], tuple(value["chain"]))

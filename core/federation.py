@@ -444,14 +444,16 @@ def check_revocation(held: PeerState | None, revocation: PeerRevocation) -> None
 def admit_link(home: str, held: PeerState | None, *, net: str, to: str, now: int) -> CrossCert:
     """The cross-certification that lets the central of ``net`` link with ours (``home``) now.
 
-    A link carries cross-city messages, so it needs what a new case needs: our newest
-    cross-certification of the peer in force now and not revoked. The receiving side asks
-    it of a HELLO (``to`` the city the pusher addressed), the pushing side of itself before
-    it connects.
+    A link carries cross-city messages, so it needs an agreement: our newest
+    cross-certification of the peer, not revoked. An expired one still links: the cases
+    begun while it held finish (each act is judged by :func:`admit` under the
+    cross-certification in force when its case began), and a new case is refused there
+    (``E_PEER_EXPIRED``). The receiving side asks it of a HELLO (``to`` the city the pusher
+    addressed), the pushing side of itself before it connects.
 
     Raises:
         AuthorityError: ``E_PEER_MISADDRESSED`` (``to`` is not ``home``), ``E_PEER_UNKNOWN``
-            (no cross-certification of ``net`` held), ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
+            (no cross-certification of ``net`` held), ``E_PEER_REVOKED``.
     """
     if to != home:
         raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"addressed to {to}, this city is {home}")
@@ -461,8 +463,4 @@ def admit_link(home: str, held: PeerState | None, *, net: str, to: str, now: int
     revocation = held.revoked(newest, now)
     if revocation is not None:
         raise AuthorityError(ErrorCode.PEER_REVOKED, f"{net}: {revocation.reason}")
-    if not newest.holds(now):
-        raise AuthorityError(
-            ErrorCode.PEER_EXPIRED, f"{net}: #{newest.serial} holds {newest.nbf}-{newest.exp}"
-        )
     return newest

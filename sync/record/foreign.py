@@ -16,7 +16,9 @@ the record, with the same strict codec and signature check as our own log:
   was signed;
 * the record is signed by the key its ``kid`` names, of the origin the certificate names.
 
-Anything else is ``E_PEER_CHAIN``; a bad signature is ``E_SIGNATURE_INVALID``.
+A root key's record signed by another key than the agreed root is ``E_PEER_ROOT_CHANGED``
+(the peer rotated its root: the operators compare the new fingerprint and agree again);
+anything else is ``E_PEER_CHAIN``; a bad signature is ``E_SIGNATURE_INVALID``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def _open(envelope: object, net: str) -> tuple[Record, bytes]:
 
 def _signer(keys: dict[bytes, _Key], record: Record) -> _Key:
     key = keys.get(record.payload.kid)
+    if key is None and record.kind in (kinds.KEY_ROLE, kinds.ROOT_ROTATE, kinds.NET_GENESIS):
+        # Only a root signs these: the peer signs under another root than the one agreed.
+        raise AuthorityError(
+            ErrorCode.PEER_ROOT_CHANGED, f"{record.kind} of {record.origin} signed by a root not agreed"
+        )
     if key is None:
         raise _refuse(
             f"{record.kind} of {record.origin} signed by key {record.payload.kid.hex()} the chain names not"
