@@ -13,14 +13,16 @@ import pytest
 
 from central import authority, peer_link_store, peers
 from central.crossing_store import IN, OUT, by_their_case
+from central.department.store import DepartmentStore
 from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode
 from core.intake import Intake
 from sync.projection import case_queries
-from sync.record import codec, kinds
+from sync.projection.catalog import current_catalog
+from sync.record import codec, keys, kinds
 from sync.record.log import decode_stored
-from tests.helpers import TOWN, VILLAGE, relay
+from tests.helpers import TOWN, VILLAGE, add_department, relay
 from tests.integration.crossnet import (
     HAINING,
     QINGPU,
@@ -198,3 +200,38 @@ def test_a_decision_signed_by_a_node_its_city_revoked_is_refused(cities: Cities)
     forged = codec.encode({"t": "step", "env": decision, "chain": links})
     assert refused(c, hn, QINGPU, forged) == ErrorCode.PEER_NODE_REVOKED.value
     assert case_at(c.haining.net.node_dir(VILLAGE), number, c.clock).state == "forwarded"
+
+
+def test_a_department_of_the_owning_city_decides_and_its_decision_comes_back(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    with authority.open_central(qp, c.clock) as central:
+        catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        department = catalog.item(c.item).department
+    dept = add_department(c.qingpu, "310118MZ", (c.item,), department, name="青浦区民政局审批科")
+    number = take_in(c)
+    up(c)
+    cross(c, hn, qp, HAINING, QINGPU)
+    with authority.open_central(qp, c.clock) as central:
+        accepted = by_their_case(central.store.db, HAINING, number, IN)
+        assert accepted is not None
+        row = case_queries.case(central.store.db, accepted.case_no)
+        assert row is not None and row.decider == "310118MZ"  # the department that lists the item
+        held = [e for _, e in central.store.log.envelopes()]
+    with DepartmentStore.open(dept / "department.db", c.clock) as store:
+        for envelope in held:  # what central's outbox would publish to it
+            store.log.ingest(envelope, "central")
+        own = keys.load_key_file(dept / "keys" / "department.key")
+        body = {"case": accepted.case_no, **CaseEvent(Event.APPROVE, c.clock.now(), reason="准予").to_body()}
+        decision = store.log.append_local(own, "310118MZ", kinds.CASE_EVENT, body, actor="huzheng")
+        mine = [e for _, e in store.log.envelopes() if decode_stored(e).origin == "310118MZ"]
+    with authority.open_central(qp, c.clock) as central:
+        for envelope in mine:  # what the department's link hands central over RPC
+            central.store.log.ingest(envelope, "310118MZ")
+        assert case_queries.case(central.store.db, accepted.case_no).state == "approved"  # type: ignore[union-attr]
+    cross(c, qp, hn, QINGPU, HAINING)
+    down(c)
+    shown = case_at(c.haining.net.node_dir(VILLAGE), number, c.clock)
+    assert shown.state == "approved"
+    assert decision.id  # the department's own record, carried inside Haining central's step
