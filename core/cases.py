@@ -83,6 +83,9 @@ class Event(StrEnum):
     WITHDRAW = "withdraw"
     RATE = "rate"
     PEER_ACCEPT = "peer_accept"  # 异地受理: the owning city accepted a case we took in for it
+    PART_ACCEPT = "part_accept"  # 多地联办: another city accepted its part of the case
+    PART_APPROVE = "part_approve"  # ... approved its part
+    PART_REJECT = "part_reject"  # ... rejected its part
 
     @property
     def zh(self) -> str:
@@ -103,6 +106,9 @@ EVENT_LABELS: dict[Event, tuple[str, str]] = {
     Event.WITHDRAW: ("撤回", "withdraw"),
     Event.RATE: ("评价", "rate"),
     Event.PEER_ACCEPT: ("异地受理", "accepted by the owning city"),
+    Event.PART_ACCEPT: ("联办部分受理", "part accepted by its city"),
+    Event.PART_APPROVE: ("联办部分准予", "part approved by its city"),
+    Event.PART_REJECT: ("联办部分不予", "part rejected by its city"),
 }
 """The one table of the events' names, (Chinese, English)."""
 
@@ -160,6 +166,13 @@ TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
     (State.APPROVED, Event.RATE): {D: State.APPROVED, P: State.APPROVED},
     (State.REJECTED, Event.RATE): {D: State.REJECTED, P: State.REJECTED},
     (State.DELIVERED, Event.RATE): {D: State.DELIVERED, P: State.DELIVERED},
+    # 多地联办: another city's part steps keep the case where it is, in every state but withdrawn.
+    **{
+        (state, event): {D: state, P: state}
+        for event in (Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT)
+        for state in State
+        if state is not State.WITHDRAWN
+    },
 }
 
 CASE_MODES: tuple[Mode, ...] = (D, P)
@@ -167,7 +180,11 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 
 # -- who takes which step, and when a case runs late ----------------------------------------
 
-FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT})
+PART_EVENTS = frozenset({Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT})
+"""Steps of another city's part of the case (:mod:`core.parts`), our central's, each carrying
+that city's record; they leave the case's own state as it is."""
+
+FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT, Event.PART_APPROVE, Event.PART_REJECT})
 """Events whose record may list files: the supplement's pages, the decision's document."""
 
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
@@ -175,8 +192,12 @@ DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 but ``peer_accept``: on a case another city decides, the decider is our central, which
 carries that city's acceptance and decisions to us (:data:`CARRIED_EVENTS`)."""
 
-CARRIED_EVENTS = frozenset({Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
+CARRIED_EVENTS = frozenset(
+    {Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT, *PART_EVENTS}
+)
 """Events that may carry another city's record: its acceptance and its decisions."""
+ACCEPTANCES = frozenset({Event.PEER_ACCEPT, Event.PART_ACCEPT})
+"""Events that carry another city's acceptance: its case number and deadline there."""
 
 RUNNING_STATES: tuple[str, ...] = (State.ACCEPTED.value, State.FORWARDED.value)
 """States in which a case's time limit runs (waiting for a supplement pauses it)."""
@@ -184,9 +205,12 @@ OPEN_STATES: tuple[str, ...] = (*RUNNING_STATES, State.SUPPLEMENT.value)
 """States of a case neither decided nor withdrawn."""
 
 
-def owner_of(event: Event, node: str, decider: str) -> str:
+def owner_of(event: Event, node: str, decider: str, central: str = "") -> str:
     """The node that may take ``event`` on a case taken in at ``node`` and decided by
-    ``decider``: the decider for a decision, the intake node for everything else."""
+    ``decider``: the decider for a decision, the intake node for everything else; our
+    central (``central``) for another city's part steps."""
+    if event in PART_EVENTS:
+        return central
     return decider if event in DECISIONS or event is Event.PEER_ACCEPT else node
 
 
@@ -253,10 +277,12 @@ class CaseEvent:
             raise _refuse(f"{k.value}: files must be a tuple of file refs")
         if self.files and k not in FILE_EVENTS:
             raise _refuse(f"{k.value}: files belong only to supply, approve and reject")
-        if (k is Event.PEER_ACCEPT) != bool(self.peer_case and self.peer_deadline):
-            raise _refuse("peer_accept: the owning city's case number and deadline, and only there")
+        if k is Event.PART_REJECT and not self.reason.strip():
+            raise _refuse("part_reject: the part's reason is required")
+        if (k in ACCEPTANCES) != bool(self.peer_case and self.peer_deadline):
+            raise _refuse(f"{k.value}: the other city's case number and deadline, and only on its acceptance")
         if (self.carried is not None and k not in CARRIED_EVENTS) or (
-            k is Event.PEER_ACCEPT and not self.carried
+            (k is Event.PEER_ACCEPT or k in PART_EVENTS) and not self.carried
         ):
             raise _refuse(f"{k.value}: another city's record is carried only by its acceptance and decisions")
 
@@ -395,6 +421,8 @@ def apply(case: CaseState, event: CaseEvent) -> CaseState:
             f"{event.kind.value} is not possible for a {case.mode.value} case in state {case.state.value}"
         )
     target = targets[case.mode]
+    if event.kind in PART_EVENTS:
+        return case  # another city's part: the case's own state, pause included, is untouched
     if event.kind is Event.RATE:
         if case.rating is not None:
             raise _refuse("rate: the case has been rated already")

@@ -45,6 +45,16 @@ def ev(kind: Event, at: int = T0, **payload: Any) -> CaseEvent:
             "peer_deadline": "2026-12-21",
             "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x00"),
         },
+        Event.PART_ACCEPT: {
+            "peer_case": "310118000000-20261207-0002",
+            "peer_deadline": "2026-12-28",
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x01"),
+        },
+        Event.PART_APPROVE: {"carried": Carried("cn-310118", b"\x82\x41\x00\x41\x02")},
+        Event.PART_REJECT: {
+            "reason": "迁出地不符合条件",
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x03"),
+        },
     }
     return CaseEvent(kind, at, **{**defaults.get(kind, {}), **payload})
 
