@@ -3,7 +3,9 @@ withdrawing, rating.
 
 A step is refused up front when the case is void (its intake was signed with a key after
 its revocation's cut-off: ``E_CERT_REVOKED``), when this node is not the one that may take
-it (:func:`core.cases.owner_of`) or when the case's state does not allow it; otherwise it is one
+it (:func:`core.cases.owner_of`) or when the case's state does not allow it — a delivery
+also while another city's part of a joint application is open (``E_PART_OPEN``,
+:mod:`core.parts`); otherwise it is one
 ``case.event`` record, appended in one transaction that also replays the case
 (:mod:`sync.projection.cases`). A case read here is a :class:`Case`: the stored row with
 what depends on the reader (overdue today, taken in here).
@@ -32,6 +34,7 @@ from core.catalog import Mode
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
+from core.parts import check_deliverable
 from node.files import Attachment
 from node.store import NodeStore
 from sync.link.store import link_state
@@ -128,6 +131,8 @@ class Casework:
                 f"{kind.value} is not possible in state {state.state.value}",
                 zh=f"办件当前为“{state.state.zh}”，不能“{kind.zh}”",
             )
+        if kind is Event.DELIVER:  # 多地联办: every other city's part decided first
+            check_deliverable(case_queries.parts_of(self.db, case_no))
         attachment = pages(case, kind) if pages is not None else None
         if attachment is None or not attachment.refs:
             with transaction(self.db):

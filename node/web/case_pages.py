@@ -26,6 +26,7 @@ from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
 from sync.projection import case_queries
 from sync.projection.case_queries import CaseEventRow
 from sync.projection.peers import peer_states
+from sync.record.log import anchor_of, stored_record
 from web.pages import page
 
 STEP_FIELDS = ("reason", "missing", "delivery", "rating")
@@ -198,6 +199,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
         crossing=crossing_of(desk, case, intake),
+        parts=parts_shown(desk, case, intake),
         **extra,
     )
 
@@ -213,6 +215,34 @@ def crossing_of(desk: Any, case: Case, intake: Any) -> dict[str, Any] | None:
     newest = held.newest if held is not None else None
     accepted = case_queries.peer_acceptance(desk.db, case.case_no)
     return {"city": newest.name if newest is not None else owner, "accepted": accepted}
+
+
+def parts_shown(desk: Any, case: Case, intake: Any) -> list[dict[str, Any]] | None:
+    """多地联办: each part of a joint application as its page lists it, ours first (the
+    case's own item and state), then each other city's (its name, its item's name, its
+    state there: sent, accepted with its case number and deadline, or decided); None for a
+    case without parts."""
+    if intake is None or not getattr(intake, "parts", ()):
+        return None
+    held = peer_states(desk.db)
+
+    def city(net: str) -> str:
+        state = held.get(net)
+        newest = state.newest if state is not None else None
+        return newest.name if newest is not None else net
+
+    anchor = anchor_of(desk.db)
+    genesis = stored_record(desk.db, anchor.genesis_id) if anchor is not None else None
+    home = str(genesis.body.get("name", "")) if genesis is not None else ""
+    shown: list[dict[str, Any]] = [
+        {"ours": True, "city": home, "name": case.item_name, "state": case.state.value}
+    ]
+    for p in case_queries.parts_of(desk.db, case.case_no):
+        shown.append({
+            "ours": False, "city": city(p.part.city), "name": p.part.name, "state": p.status.value,
+            "their_case": p.their_case, "deadline": p.deadline, "reason": p.reason,
+        })  # fmt: skip
+    return shown
 
 
 def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:

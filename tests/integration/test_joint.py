@@ -1,0 +1,294 @@
+"""多地联办: a household registration moved from Qingpu to Haining, one application at a
+Haining village window whose two parts two cities decide — Haining's town the arriving
+city's part (购房户口迁入, the case itself), Qingpu's town the leaving city's part (its
+市内户口迁移, sent as a part) — tracked as one case with the state of each part; the window
+delivers only once both are decided; and the refusals of parts and part steps that may not
+be.
+
+Two real cities (two genesis records, two catalogs). The records move between the nodes of
+each city as its sync would carry them (``relay``) and between the centrals as the link
+between them hands over its messages (the outbox's messages, in order, to the peer's
+``Crossing.deliver``), as in test_crossing.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from central import authority, peer_outbox, peers
+from central.crossing import Crossing
+from central.crossing_store import IN, OUT, by_their_case, message, peer_cases_of
+from core.clock import FixedClock
+from core.errors import AuthorityError, ErrorCode, InputError, RecordError
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
+from core.intake import Intake
+from core.parts import Part, PartStatus
+from node.desk import Desk
+from node.intake import IntakeForm
+from sync.projection import case_queries
+from sync.projection.catalog import current_catalog
+from sync.record import foreign, kinds
+from sync.record.db import transaction
+from sync.record.keys import fingerprint
+from sync.record.log import stored_record
+from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
+from tests.integration.webnode import GOOD_ID, build_city, login, serve
+
+HAINING = f"cn-{CITY}"
+QP = "310118"
+QINGPU = f"cn-{QP}"
+QP_TOWN = f"{QP}101"
+ARRIVE = "GA-0009"  # 购房户口迁入: Haining's part, decided by its town
+LEAVE = "GA-0007"  # 市内户口迁移: Qingpu's part (its 户口迁出), decided by its town
+OTHER = "GA-0008"  # an item of Qingpu no agreement names for a joint application
+
+
+@dataclasses.dataclass
+class Cities:
+    haining: Network
+    qingpu: Network
+    cat: int  # Qingpu's catalog version the agreements name
+
+    @property
+    def clock(self) -> FixedClock:
+        return self.haining.clock
+
+    @property
+    def hn(self) -> Path:
+        return self.haining.central_dir
+
+    @property
+    def qp(self) -> Path:
+        return self.qingpu.central_dir
+
+
+def _agree(central_dir: Path, peer: str, name: str, root_pk: bytes, items: list[tuple[str, int]],
+           modes: list[str], roles: list[str], clock: FixedClock) -> None:  # fmt: skip
+    with authority.open_central(central_dir, clock) as central:
+        scope = peers.scope_of(items, modes, roles)
+        peers.propose(central, peer=peer, name=name, root_pk=root_pk, scope=scope)
+        peers.confirm(central, peer, fingerprint(root_pk))
+
+
+def _root(central_dir: Path, clock: FixedClock) -> bytes:
+    with authority.open_central(central_dir, clock) as central:
+        return peers.own_root(central)
+
+
+@pytest.fixture()
+def cities(tmp_path: Path) -> Cities:
+    haining = build_city(tmp_path / "haining")
+    clock = haining.clock
+    fp = authority.init(tmp_path / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
+                        random=seeded_random("qingpu"))  # fmt: skip
+    qingpu = Network(tmp_path / "qingpu", clock, fp)
+    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        from core.catalog_data import items_from_data
+        from tongban.demo import demo_file
+
+        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
+        catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        authority.grant(central, QP_TOWN, [LEAVE], catalog.item(LEAVE).modes["town"], valid_days=90)
+        cat = catalog.version
+    hn_root, qp_root = _root(haining.central_dir, clock), _root(qingpu.central_dir, clock)
+    # Haining admits Qingpu's acceptance and decision of Qingpu's part; Qingpu admits
+    # Haining's window taking in its item as a part. OTHER is agreed for 代收代办 only.
+    _agree(haining.central_dir, QINGPU, "上海市青浦区", qp_root, [(LEAVE, cat)], [JOINT_PART],
+           [ACCEPT, DECIDE, DELIVER], clock)  # fmt: skip
+    _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(LEAVE, cat)], [JOINT_PART], [INTAKE], clock)
+    with authority.open_central(haining.central_dir, clock) as central:
+        scope = peers.scope_of([(LEAVE, cat), (OTHER, cat)], [JOINT_PART], [ACCEPT, DECIDE, DELIVER])
+        proxy_only = frozenset({PROXY_INTAKE})
+        items = tuple(dataclasses.replace(i, modes=proxy_only) if i.item == OTHER else i for i in scope.items)
+        scope = dataclasses.replace(scope, items=items)
+        peers.renew(central, QINGPU, scope=scope)
+    relay(haining.central_dir, haining.node_dir(TOWN), clock)
+    relay(haining.node_dir(TOWN), haining.node_dir(VILLAGE), clock)
+    relay(qingpu.central_dir, qingpu.node_dir(QP_TOWN), clock)
+    return Cities(haining, qingpu, cat)
+
+
+def form(parts: tuple[Part, ...], doc_no: str = GOOD_ID) -> IntakeForm:
+    """The walk-in at the Haining village: Haining's 户口迁入 with its required materials."""
+    return IntakeForm(item=ARRIVE, name="王秀英", doc_type="resident_id", doc_no=doc_no, phone="13800138000",
+                      materials=("property_cert", "id_card", "hukou_book"), parts=parts)  # fmt: skip
+
+
+def leaving(c: Cities, item: str = LEAVE, city: str = QINGPU, cat: int | None = None) -> Part:
+    return Part(city, item, c.cat if cat is None else cat, "市内户口迁移（户口迁出）")
+
+
+def desk(c: Cities, code: str) -> Desk:
+    home = c.qingpu.node_dir(code) if code.startswith(QP) else c.haining.node_dir(code)
+    return Desk.open(home, c.clock)
+
+
+def up(c: Cities) -> None:
+    relay(c.haining.node_dir(VILLAGE), c.haining.node_dir(TOWN), c.clock, up=True)
+    relay(c.haining.node_dir(TOWN), c.hn, c.clock, up=True)
+
+
+def down(c: Cities) -> None:
+    relay(c.hn, c.haining.node_dir(TOWN), c.clock)
+    relay(c.haining.node_dir(TOWN), c.haining.node_dir(VILLAGE), c.clock)
+
+
+def messages(central_dir: Path, peer: str, clock: FixedClock, after: int = 0) -> list[tuple[int, bytes]]:
+    with authority.open_central(central_dir, clock) as central:
+        return [(seq, data) for seq, data, _, _ in peer_outbox.pending(central.store.db, peer, after) if data]
+
+
+def deliver(central_dir: Path, peer: str, data: bytes, clock: FixedClock) -> None:
+    with authority.open_central(central_dir, clock) as central, transaction(central.store.db):
+        Crossing(central).deliver(central.store.db, peer, data)
+
+
+def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
+    """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
+    last = after
+    for seq, data in messages(src, to_net, c.clock, after):
+        deliver(dst, from_net, data, c.clock)
+        last = seq
+    return last
+
+
+def refused(c: Cities, dst: Path, from_net: str, data: bytes) -> str:
+    with pytest.raises((AuthorityError, RecordError)) as caught:
+        deliver(dst, from_net, data, c.clock)
+    return caught.value.code.value
+
+
+def parts_at(c: Cities, code: str, number: str) -> list[tuple[str, PartStatus, str]]:
+    with desk(c, code) as d:
+        return [(p.part.city, p.status, p.their_case) for p in case_queries.parts_of(d.db, number)]
+
+
+def test_one_application_two_cities_each_part_decided_and_delivered_when_both_are(cities: Cities) -> None:
+    c = cities
+    with desk(c, VILLAGE) as d:
+        case = d.intake(form((leaving(c),)), actor="wangli")
+        number = case.case_no
+        assert case.decider == TOWN and case.state.value == "forwarded"
+        assert d.intake_of(number).parts == (leaving(c),)  # type: ignore[union-attr]
+    assert parts_at(c, VILLAGE, number) == [(QINGPU, PartStatus.SENT, "")]
+    up(c)
+    with authority.open_central(c.hn, c.clock) as central:
+        [row] = peer_cases_of(central.store.db, number)
+        assert (row.peer, row.direction, row.mode) == (QINGPU, OUT, JOINT_PART)
+        assert (row.item, row.cat) == (LEAVE, c.cat)
+    assert len(messages(c.hn, QINGPU, c.clock)) == 1  # the part: the intake, with the village's chain
+    cross(c, c.hn, c.qp, HAINING, QINGPU)
+    with authority.open_central(c.qp, c.clock) as central:
+        theirs = by_their_case(central.store.db, HAINING, number, IN)
+        assert theirs is not None and theirs.mode == JOINT_PART
+        row_qp = case_queries.case(central.store.db, theirs.case_no)
+        assert row_qp is not None and row_qp.item == LEAVE and row_qp.decider == QP_TOWN
+        assert row_qp.state.value == "forwarded" and row_qp.name == "王秀英"
+    # Qingpu's acceptance comes back as a part step; the case's own state does not move.
+    last = cross(c, c.qp, c.hn, QINGPU, HAINING)
+    down(c)
+    assert parts_at(c, VILLAGE, number) == [(QINGPU, PartStatus.ACCEPTED, theirs.case_no)]
+    with desk(c, VILLAGE) as d:
+        assert d.case(number).state.value == "forwarded"
+        assert [e.event for e in d.events(number)] == ["forward", "part_accept"]
+    # Haining's town decides our part; the window may not deliver while Qingpu's is open.
+    with desk(c, TOWN) as d:
+        assert d.act(number, "approve", {}, "shenpi").state.value == "approved"
+    relay(c.haining.node_dir(TOWN), c.haining.node_dir(VILLAGE), c.clock)
+    relay(c.haining.node_dir(TOWN), c.hn, c.clock, up=True)
+    with desk(c, VILLAGE) as d:
+        with pytest.raises(InputError) as caught:
+            d.act(number, "deliver", {"delivery": "pickup"}, "wangli")
+        assert caught.value.code is ErrorCode.PART_OPEN and "市内户口迁移" in caught.value.text("zh")
+        assert [e.event for e in d.events(number)][-1] == "approve"
+    # Qingpu's town decides its part; it comes back; now the window delivers.
+    relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    with desk(c, QP_TOWN) as d:
+        assert [r.case_no for r in d.queue()] == [theirs.case_no]
+        d.act(theirs.case_no, "approve", {}, "shenpi")
+    relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
+    cross(c, c.qp, c.hn, QINGPU, HAINING, last)
+    down(c)
+    assert parts_at(c, VILLAGE, number) == [(QINGPU, PartStatus.APPROVED, theirs.case_no)]
+    assert parts_at(c, TOWN, number) == [(QINGPU, PartStatus.APPROVED, theirs.case_no)]
+    with desk(c, VILLAGE) as d:
+        assert d.case(number).state.value == "approved"
+    # The village's case page: one case, the state of each part, names not codes.
+    with serve(c.haining.node_dir(VILLAGE), probe="/login") as web:
+        login(web, "wangli")
+        status, _, html = web.request("GET", f"/cases/{number}")
+    assert status == 200 and 'id="parts"' in html
+    assert "本市部分：购房户口迁入" in html and "办结（准予）" in html
+    assert "上海市青浦区部分：市内户口迁移（户口迁出） 已办结（准予）" in html and theirs.case_no in html
+    with desk(c, VILLAGE) as d:
+        assert d.act(number, "deliver", {"delivery": "pickup"}, "wangli").state.value == "delivered"
+
+
+def _intake_count(d: Desk) -> int:
+    found = d.db.conn.execute("SELECT count(*) FROM records WHERE kind = ?", (kinds.CASE_INTAKE,)).fetchone()
+    return int(found[0])
+
+
+@pytest.mark.parametrize(
+    ("which", "detail"),
+    [("outside the scope", OTHER), ("another catalog version", LEAVE), ("a city not agreed", "cn-320509")],
+)
+def test_a_part_not_agreed_is_refused_at_the_window_and_at_ingest_nothing_written(
+    cities: Cities, which: str, detail: str
+) -> None:
+    c = cities
+    part = {
+        "outside the scope": leaving(c, OTHER),
+        "another catalog version": leaving(c, cat=c.cat + 1),
+        "a city not agreed": leaving(c, city="cn-320509"),
+    }[which]
+    with desk(c, VILLAGE) as d:
+        before = _intake_count(d)
+        with pytest.raises(AuthorityError) as caught:
+            d.intake(form((part,)), actor="wangli")
+        assert caught.value.code is ErrorCode.PEER_SCOPE and detail in caught.value.detail
+        # The same intake signed past the desk's check: the store's door refuses it.
+        good = d.intake(form((leaving(c),), doc_no="330481199001010014"), actor="wangli")
+        signed = Intake.from_body(stored_record(d.db, _intake_id(d, good.case_no)).body)  # type: ignore[union-attr]
+        forged = dataclasses.replace(signed, case=signed.case[:-4] + "0099", parts=(part,))
+        with pytest.raises(AuthorityError) as caught, transaction(d.db):
+            d.store.log.append_local(d.keys, VILLAGE, kinds.CASE_INTAKE, forged.to_body(), actor="wangli")
+        assert caught.value.code is ErrorCode.PEER_SCOPE
+        assert _intake_count(d) == before + 1 and case_queries.case(d.db, forged.case) is None
+
+
+def _intake_id(d: Desk, number: str) -> bytes:
+    return bytes(d.db.conn.execute("SELECT intake_id FROM cases WHERE case_no = ?", (number,)).fetchone()[0])
+
+
+def test_what_a_peer_may_not_send_of_a_joint_application_is_refused(cities: Cities) -> None:
+    c = cities
+    with desk(c, VILLAGE) as d:
+        number = d.intake(form((leaving(c),)), actor="wangli").case_no
+    up(c)
+    [(_, part_msg)] = messages(c.hn, QINGPU, c.clock)
+    cross(c, c.hn, c.qp, HAINING, QINGPU)
+    assert refused(c, c.qp, HAINING, part_msg) == ErrorCode.PEER_REPLAY.value
+    # A step of a Qingpu case Haining never sent a part of: Qingpu's town's own walk-in.
+    with desk(c, QP_TOWN) as d:
+        materials = ("hukou_book", "id_card", "property_cert")
+        walk_in = IntakeForm(item=LEAVE, name="李四", doc_type="resident_id", doc_no=GOOD_ID,
+                             phone="13900139000", materials=materials)  # fmt: skip
+        local = d.intake(walk_in, actor="shenpi", decide=True)
+        [approve_id] = d.db.conn.execute(
+            "SELECT record_id FROM case_events WHERE case_no = ? AND event = 'approve'", (local.case_no,)
+        ).fetchone()
+    relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
+    with authority.open_central(c.qp, c.clock) as central:
+        record = stored_record(central.store.db, bytes(approve_id))
+        assert record is not None
+        step = message("step", record.envelope, foreign.chain_of(central.store.db, record))
+    assert refused(c, c.hn, QINGPU, step) == ErrorCode.PEER_CASE.value
+    with authority.open_central(c.hn, c.clock) as central:
+        assert [e.event for e in case_queries.events(central.store.db, number)] == ["forward"]
+    with authority.open_central(c.qp, c.clock) as central:
+        assert len(case_queries.search(central.store.db, "王秀英")) == 1
