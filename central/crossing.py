@@ -25,7 +25,8 @@ its intake carrying ours, decided by its department or town, as above; its accep
 its decision come back as our central's **part steps** on our case (``part_accept``,
 ``part_approve``, ``part_reject``), which leave the case's own state as it is. A part's
 request for a supplement does not cross yet (``E_PEER_CASE``): that city asks the
-applicant itself.
+applicant itself. Of our own part nothing crosses but the applicant's withdrawal, which
+ends every part (the part's city's central withdraws its case, carrying ours).
 """
 
 from __future__ import annotations
@@ -242,10 +243,12 @@ class Crossing:
             raise _case_refused(f"{their_case} is no case {peer} shares with this city")
         item, cat = self._item_of(db, case)
         kind = step.kind
-        if case.joint:
-            if direction != OUT or step.kind not in PART_STEPS:
+        if case.joint and direction == OUT:
+            if step.kind not in PART_STEPS:
                 raise _case_refused(f"a {step.kind.value} on a part of a joint application does not cross")
             kind = PART_STEPS[step.kind]
+        elif case.joint and step.kind is not Event.WITHDRAW:
+            raise _case_refused(f"a {step.kind.value} of the other city's part does not cross")
         item_net = peer if direction == OUT else self.home
         self._admit(db, peer, inner, to=self.home, item=item, item_net=item_net, cat=cat, role=role,
                     started=case.started, mode=case.mode)  # fmt: skip

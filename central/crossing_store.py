@@ -234,9 +234,9 @@ class CrossingProjector:
         if "carried" in body:
             return  # a step the peer took (carried to us): nothing goes back
         for case in peer_cases_of(db, str(body["case"])):
-            if case.joint and case.direction == OUT:
-                continue  # our own part's steps stay in our city
             event = str(body.get("event"))
+            if case.joint and case.direction == OUT and event != Event.WITHDRAW.value:
+                continue  # our own part's steps stay in our city; a withdrawal ends every part
             side = INTAKE_SIDE if case.direction == OUT else DECIDER_SIDE
             row = case_queries.case(db, case.case_no)
             if event not in side or row is None or case_queries.event_status(db, record.id) != "applied":

@@ -194,8 +194,10 @@ carries that city's acceptance and decisions to us (:data:`CARRIED_EVENTS`)."""
 
 CARRIED_EVENTS = frozenset(
     {Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT, *PART_EVENTS}
+    | {Event.SUPPLY, Event.WITHDRAW}
 )
-"""Events that may carry another city's record: its acceptance and its decisions."""
+"""Events that may carry another city's record: the deciding city's acceptance and decisions
+(at the window's city), the window city's supplement and withdrawal (at the deciding city)."""
 ACCEPTANCES = frozenset({Event.PEER_ACCEPT, Event.PART_ACCEPT})
 """Events that carry another city's acceptance: its case number and deadline there."""
 

@@ -222,7 +222,7 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
         login(web, "wangli")
         status, _, html = web.request("GET", f"/cases/{number}")
     assert status == 200 and 'id="parts"' in html
-    assert "本市部分：购房户口迁入" in html and "办结（准予）" in html
+    assert "本市部分：购房户口迁入（海宁市） 办结（准予）" in html
     assert "上海市青浦区部分：市内户口迁移（户口迁出） 已办结（准予）" in html and theirs.case_no in html
     with desk(c, VILLAGE) as d:
         assert d.act(number, "deliver", {"delivery": "pickup"}, "wangli").state.value == "delivered"
@@ -292,3 +292,31 @@ def test_what_a_peer_may_not_send_of_a_joint_application_is_refused(cities: Citi
         assert [e.event for e in case_queries.events(central.store.db, number)] == ["forward"]
     with authority.open_central(c.qp, c.clock) as central:
         assert len(case_queries.search(central.store.db, "王秀英")) == 1
+
+
+def test_the_applicant_withdraws_and_every_part_is_withdrawn_in_its_city(cities: Cities) -> None:
+    c = cities
+    with desk(c, VILLAGE) as d:
+        number = d.intake(form((leaving(c),)), actor="wangli").case_no
+    up(c)
+    cross(c, c.hn, c.qp, HAINING, QINGPU)
+    sent = len(messages(c.hn, QINGPU, c.clock))
+    cross(c, c.qp, c.hn, QINGPU, HAINING)
+    down(c)
+    with desk(c, VILLAGE) as d:
+        assert d.act(number, "withdraw", {"reason": "申请人撤回"}, "wangli").state.value == "withdrawn"
+    up(c)
+    # The withdrawal goes to Qingpu, nothing else of our own part did (the town's steps stay home).
+    [(_, withdrawal)] = messages(c.hn, QINGPU, c.clock)[sent:]
+    deliver(c.qp, HAINING, withdrawal, c.clock)
+    with authority.open_central(c.qp, c.clock) as central:
+        theirs = by_their_case(central.store.db, HAINING, number, IN)
+        assert theirs is not None
+        row = case_queries.case(central.store.db, theirs.case_no)
+        assert row is not None and row.state.value == "withdrawn"
+    relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    with desk(c, QP_TOWN) as d:
+        assert d.case(theirs.case_no).state.value == "withdrawn"
+        with pytest.raises(InputError) as caught:
+            d.act(theirs.case_no, "approve", {}, "shenpi")
+        assert caught.value.code is ErrorCode.CASE_TRANSITION
