@@ -17,7 +17,7 @@ from core.cases import DECISIONS, Event, State
 from core.catalog import Item
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
 from core.files import DECISION_MATERIAL
-from core.intake import materials_for
+from core.intake import Intake, materials_for
 from node.desk import Case
 from node.files import MIB, ShownFile
 from node.web.deps import DeskProvider, WorkerDesk
@@ -26,7 +26,7 @@ from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
 from sync.projection import case_queries
 from sync.projection.case_queries import CaseEventRow
 from sync.projection.peers import peer_states
-from sync.record.log import anchor_of, stored_record
+from sync.record.log import anchor_of, decode_stored, stored_record
 from web.pages import page
 
 STEP_FIELDS = ("reason", "missing", "delivery", "rating")
@@ -200,6 +200,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         decision_material=DECISION_MATERIAL,
         crossing=crossing_of(desk, case, intake),
         parts=parts_shown(desk, case, intake),
+        taken_for=taken_for(desk, intake),
         **extra,
     )
 
@@ -215,6 +216,24 @@ def crossing_of(desk: Any, case: Case, intake: Any) -> dict[str, Any] | None:
     newest = held.newest if held is not None else None
     accepted = case_queries.peer_acceptance(desk.db, case.case_no)
     return {"city": newest.name if newest is not None else owner, "accepted": accepted}
+
+
+def taken_for(desk: Any, intake: Any) -> dict[str, Any] | None:
+    """A case our central accepted for another city's window (its intake carries that
+    city's, checked when it was stored): the city, its case number, and for a joint
+    application the item of its own part there; None for a case of our own window."""
+    carried = getattr(intake, "carried", None)
+    if carried is None:
+        return None
+    try:
+        theirs = Intake.from_body(decode_stored(carried.env).body)
+    except TongbanError:  # stored only after its check: never, but the page still shows
+        return None
+    held = peer_states(desk.db).get(carried.net)
+    newest = held.newest if held is not None else None
+    city = newest.name if newest is not None else carried.net
+    joint = bool(theirs.parts)
+    return {"city": city, "case": theirs.case, "joint": joint, "name": theirs.item_name}
 
 
 def parts_shown(desk: Any, case: Case, intake: Any) -> list[dict[str, Any]] | None:

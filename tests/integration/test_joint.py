@@ -25,6 +25,7 @@ from core.errors import AuthorityError, ErrorCode, InputError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
 from core.intake import Intake
 from core.parts import Part, PartStatus
+from node.clerks import hash_password
 from node.desk import Desk
 from node.intake import IntakeForm
 from sync.projection import case_queries
@@ -34,7 +35,7 @@ from sync.record.db import transaction
 from sync.record.keys import fingerprint
 from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
-from tests.integration.webnode import GOOD_ID, build_city, login, serve
+from tests.integration.webnode import GOOD_ID, PASSWORD, build_city, login, serve
 
 HAINING = f"cn-{CITY}"
 QP = "310118"
@@ -207,8 +208,17 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
         assert [e.event for e in d.events(number)][-1] == "approve"
     # Qingpu's town decides its part; it comes back; now the window delivers.
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    # Qingpu's town sees whose application its part belongs to, and decides it.
     with desk(c, QP_TOWN) as d:
         assert [r.case_no for r in d.queue()] == [theirs.case_no]
+        roles = ["approver", "clerk"]
+        d.clerks.add(d.keys, "shenpi", "沈批", roles, hash_password(PASSWORD), actor="sys:test")
+    with serve(c.qingpu.node_dir(QP_TOWN), probe="/login") as web:
+        login(web, "shenpi")
+        status, _, html = web.request("GET", f"/cases/{theirs.case_no}")
+    assert status == 200 and 'id="taken-for"' in html and 'id="parts"' not in html
+    assert f"本件为海宁市多地联办申请（对方编号 {number}，对方部分：购房户口迁入）中本市的部分" in html
+    with desk(c, QP_TOWN) as d:
         d.act(theirs.case_no, "approve", {}, "shenpi")
     relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
     cross(c, c.qp, c.hn, QINGPU, HAINING, last)
@@ -226,6 +236,16 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
     assert "上海市青浦区部分：市内户口迁移（户口迁出） 已办结（准予）" in html and theirs.case_no in html
     with desk(c, VILLAGE) as d:
         assert d.act(number, "deliver", {"delivery": "pickup"}, "wangli").state.value == "delivered"
+    # The parts are a function of the log: a rebuild gives them again and queues nothing twice.
+    queued = messages(c.hn, QINGPU, c.clock)
+    with authority.open_central(c.hn, c.clock) as central:
+        before = case_queries.parts_of(central.store.db, number)
+        central.store.log.rebuild()
+        assert case_queries.parts_of(central.store.db, number) == before and before[0].decided
+    assert messages(c.hn, QINGPU, c.clock) == queued
+    with desk(c, VILLAGE) as d:
+        d.store.log.rebuild()
+    assert parts_at(c, VILLAGE, number) == [(QINGPU, PartStatus.APPROVED, theirs.case_no)]
 
 
 def _intake_count(d: Desk) -> int:
