@@ -35,7 +35,8 @@ from sync.record.db import transaction
 from sync.record.keys import fingerprint
 from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
-from tests.integration.webnode import GOOD_ID, PASSWORD, build_city, login, serve
+from tests.integration.webnode import GOOD_ID, PASSWORD, build_city, csrf_of, login, serve
+from tests.integration.webnode import form as form_data
 
 HAINING = f"cn-{CITY}"
 QP = "310118"
@@ -340,3 +341,29 @@ def test_the_applicant_withdraws_and_every_part_is_withdrawn_in_its_city(cities:
         with pytest.raises(InputError) as caught:
             d.act(theirs.case_no, "approve", {}, "shenpi")
         assert caught.value.code is ErrorCode.CASE_TRANSITION
+
+
+def test_the_windows_form_posts_its_parts_and_a_part_not_agreed_is_refused_on_screen(cities: Cities) -> None:
+    c = cities
+    home = c.haining.node_dir(VILLAGE)
+    fields = {"item": ARRIVE, "name": "王秀英", "doc_type": "resident_id", "doc_no": GOOD_ID,
+              "phone": "13800138000", "notes": "", "materials": ["property_cert", "id_card", "hukou_book"],
+              "action": "accept"}  # fmt: skip
+    with serve(home, probe="/login") as web:
+        login(web, "wangli")
+        bad = f"{QINGPU}|{OTHER}|{c.cat}|投靠亲属户口迁入"
+        status, _, html = web.request(
+            "POST", "/intake", data=form_data({**fields, "csrf": csrf_of(web, "/intake"), "parts": [bad]})
+        )
+        assert status == 403 and ErrorCode.PEER_SCOPE.value in html and "不在多地联办的互认范围内" in html
+        with desk(c, VILLAGE) as d:
+            assert case_queries.search(d.db, "王秀英") == []
+        good = f"{QINGPU}|{LEAVE}|{c.cat}|市内户口迁移"
+        status, headers, _ = web.request(
+            "POST", "/intake", data=form_data({**fields, "csrf": csrf_of(web, "/intake"), "parts": [good]})
+        )
+        assert status == 303, headers
+    with desk(c, VILLAGE) as d:
+        [row] = case_queries.search(d.db, "王秀英")
+        intake = d.intake_of(row.case_no)
+        assert intake is not None and intake.parts == (Part(QINGPU, LEAVE, c.cat, "市内户口迁移"),)
