@@ -20,6 +20,7 @@ import pytest
 from central import authority, peer_outbox, peers
 from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, message, peer_cases_of
+from core.cases import CaseEvent, Event
 from core.clock import FixedClock
 from core.errors import AuthorityError, ErrorCode, InputError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
@@ -367,3 +368,38 @@ def test_the_windows_form_posts_its_parts_and_a_part_not_agreed_is_refused_on_sc
         [row] = case_queries.search(d.db, "王秀英")
         intake = d.intake_of(row.case_no)
         assert intake is not None and intake.parts == (Part(QINGPU, LEAVE, c.cat, "市内户口迁移"),)
+
+
+def test_a_part_rejected_there_is_decided_here_and_its_supplement_request_is_refused(cities: Cities) -> None:
+    c = cities
+    with desk(c, VILLAGE) as d:
+        number = d.intake(form((leaving(c),)), actor="wangli").case_no
+    up(c)
+    cross(c, c.hn, c.qp, HAINING, QINGPU)
+    last = cross(c, c.qp, c.hn, QINGPU, HAINING)
+    with authority.open_central(c.qp, c.clock) as central:
+        theirs = by_their_case(central.store.db, HAINING, number, IN)
+        assert theirs is not None
+    relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    # A supplement request of the part does not cross yet: refused with its code, nothing written.
+    with desk(c, QP_TOWN) as d:
+        d.act(theirs.case_no, "request_supplement", {"missing": "迁出地户口簿"}, "shenpi")
+    relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
+    [(last, ask)] = messages(c.qp, HAINING, c.clock, last)
+    assert refused(c, c.hn, QINGPU, ask) == ErrorCode.PEER_CASE.value
+    # Qingpu asks the applicant itself; its central records the supplement received there
+    # (the case's intake node is Qingpu's central), and its town then rejects the part.
+    with authority.open_central(c.qp, c.clock) as central:
+        supply = CaseEvent(Event.SUPPLY, c.clock.now())
+        central.append(kinds.CASE_EVENT, {"case": theirs.case_no, **supply.to_body()}, "sys:peers")
+    relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    with desk(c, QP_TOWN) as d:
+        d.act(theirs.case_no, "reject", {"reason": "迁出地不符合迁移条件"}, "shenpi")
+    relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
+    cross(c, c.qp, c.hn, QINGPU, HAINING, last)
+    down(c)
+    with desk(c, VILLAGE) as d:
+        [part] = case_queries.parts_of(d.db, number)
+        assert (part.status, part.reason) == (PartStatus.REJECTED, "迁出地不符合迁移条件")
+        assert d.case(number).state.value == "forwarded"  # our own part is still our town's to decide
+        assert [e.event for e in d.events(number)] == ["forward", "part_accept", "part_reject"]
