@@ -2,8 +2,8 @@
 
 This module owns the states a case can be in, the events that move it, the single
 transition table, the guards that the table cannot express (a reason for a rejection,
-one rating per case), the event bodies that decision records carry, and the drawing of
-the table for ``docs/case-lifecycle.md``.
+one rating per case), and the event bodies that decision records carry; the table is
+drawn for ``docs/case-lifecycle.md`` by :mod:`core.case_drawing`.
 
 A case is **direct** (the center that took it in decides) or **proxy** (代收代办: the
 center takes it in and forwards it to the deciding node). A same-power item taken in at
@@ -454,44 +454,3 @@ def replay(mode: Mode, events: list[CaseEvent] | tuple[CaseEvent, ...]) -> CaseS
     for event in events:
         case = apply(case, event)
     return case
-
-
-# -- drawings for docs/case-lifecycle.md (tested against the doc) -------------------------
-
-
-def _rows() -> list[tuple[State, Event, str, State]]:
-    rows: list[tuple[State, Event, str, State]] = []
-    for (state, event), targets in TRANSITIONS.items():
-        by_target: dict[State, list[Mode]] = {}
-        for mode in CASE_MODES:
-            if mode in targets:
-                by_target.setdefault(targets[mode], []).append(mode)
-        for target, modes in by_target.items():
-            rows.append((state, event, ", ".join(m.value for m in modes), target))
-    return rows
-
-
-def render_table() -> str:
-    """The transition table as Markdown, one row per (state, event, modes, next state)."""
-    lines = [
-        "| from | event | case modes | to |",
-        "|---|---|---|---|",
-    ]
-    for state, event, modes, target in _rows():
-        lines.append(
-            f"| {state.value} {state.zh} | {event.value} {event.zh} | {modes} | {target.value} {target.zh} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_dot() -> str:
-    """The transition table as a Graphviz digraph (one edge per table row)."""
-    lines = ["digraph case_lifecycle {", "  rankdir=LR;", '  node [shape=box, fontname="sans-serif"];']
-    for state in State:
-        shape = ", peripheries=2" if state in TERMINAL else ""
-        lines.append(f'  {state.value} [label="{state.zh}\\n{state.value}"{shape}];')
-    for state, event, modes, target in _rows():
-        style = ", style=dashed" if state is target else ""
-        lines.append(f'  {state.value} -> {target.value} [label="{event.value} ({modes})"{style}];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"

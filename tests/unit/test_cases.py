@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.case_drawing import render_dot, render_table
 from core.cases import (
     TRANSITIONS,
     CaseEvent,
@@ -21,8 +22,6 @@ from core.cases import (
     State,
     allowed_events,
     apply,
-    render_dot,
-    render_table,
     replay,
 )
 from core.catalog import Mode
