@@ -22,11 +22,12 @@ carried again is ``E_PEER_REPLAY``.
 of other cities goes to each as a ``part`` message (its intake). The part's city admits it
 (mode ``joint_part``, role ``intake``) and accepts it as its own case of the part's item,
 its intake carrying ours, decided by its department or town, as above; its acceptance and
-its decision come back as our central's **part steps** on our case (``part_accept``,
-``part_approve``, ``part_reject``), which leave the case's own state as it is. A part's
-request for a supplement does not cross yet (``E_PEER_CASE``): that city asks the
-applicant itself. Of our own part nothing crosses but the applicant's withdrawal, which
-ends every part (the part's city's central withdraws its case, carrying ours).
+its decision or its request for a supplement come back as our central's **part steps** on
+our case (``part_accept``, ``part_approve``, ``part_reject``, ``part_supplement``), which
+leave the case's own state as it is. What our window takes in for that request
+(``part_supply``, naming the part's case there) goes to the part's city and becomes its
+central's ``supply``. Of our own part nothing else crosses but the applicant's withdrawal,
+which ends every part (the part's city's central withdraws its case, carrying ours).
 """
 
 from __future__ import annotations
@@ -63,9 +64,14 @@ STEP_ROLES = {
     Event.REQUEST_SUPPLEMENT.value: DECIDE,
     Event.SUPPLY.value: INTAKE,
     Event.WITHDRAW.value: INTAKE,
+    Event.PART_SUPPLY.value: INTAKE,
 }
-PART_STEPS = {Event.APPROVE: Event.PART_APPROVE, Event.REJECT: Event.PART_REJECT}
-"""The part step of ours that carries each decision of a part's city on its part."""
+PART_STEPS = {
+    Event.APPROVE: Event.PART_APPROVE,
+    Event.REJECT: Event.PART_REJECT,
+    Event.REQUEST_SUPPLEMENT: Event.PART_SUPPLEMENT,
+}
+"""The part step of ours that carries each decision or request of a part's city on its part."""
 
 
 def _case_refused(detail: str) -> AuthorityError:
@@ -247,8 +253,15 @@ class Crossing:
             if step.kind not in PART_STEPS:
                 raise _case_refused(f"a {step.kind.value} on a part of a joint application does not cross")
             kind = PART_STEPS[step.kind]
+        elif case.joint and step.kind is Event.PART_SUPPLY:  # the supplement our part's city asked
+            if step.peer_case != case.case_no:
+                raise _case_refused(f"a supplement to {step.peer_case}, not to {case.case_no}")
+            step = replace(step, kind=Event.SUPPLY, peer_case="")
+            kind = Event.SUPPLY
         elif case.joint and step.kind is not Event.WITHDRAW:
             raise _case_refused(f"a {step.kind.value} of the other city's part does not cross")
+        elif step.kind is Event.PART_SUPPLY:
+            raise _case_refused(f"{case.case_no} is no part of a joint application")
         item_net = peer if direction == OUT else self.home
         self._admit(db, peer, inner, to=self.home, item=item, item_net=item_net, cat=cat, role=role,
                     started=case.started, mode=case.mode)  # fmt: skip

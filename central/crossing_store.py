@@ -43,7 +43,7 @@ from sync.record.envelope import Record
 from sync.record.log import anchor_of
 
 OUT, IN = "out", "in"
-INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value})
+INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value, Event.PART_SUPPLY.value})
 """Steps the city that took the case in takes; they cross to the city that decides."""
 DECIDER_SIDE = frozenset(e.value for e in DECISIONS)
 """Steps the deciding city takes; they cross back to the window's city."""
@@ -235,8 +235,12 @@ class CrossingProjector:
             return  # a step the peer took (carried to us): nothing goes back
         for case in peer_cases_of(db, str(body["case"])):
             event = str(body.get("event"))
-            if case.joint and case.direction == OUT and event != Event.WITHDRAW.value:
-                continue  # our own part's steps stay in our city; a withdrawal ends every part
+            if case.joint and case.direction == OUT:
+                # Our own part's steps stay in our city; a withdrawal ends every part, and a
+                # supplement taken in for a part goes to that part's city.
+                supplied = event == Event.PART_SUPPLY.value and body.get("peer_case") == case.their_case
+                if event != Event.WITHDRAW.value and not supplied:
+                    continue
             side = INTAKE_SIDE if case.direction == OUT else DECIDER_SIDE
             row = case_queries.case(db, case.case_no)
             if event not in side or row is None or case_queries.event_status(db, record.id) != "applied":

@@ -86,6 +86,8 @@ class Event(StrEnum):
     PART_ACCEPT = "part_accept"  # 多地联办: another city accepted its part of the case
     PART_APPROVE = "part_approve"  # ... approved its part
     PART_REJECT = "part_reject"  # ... rejected its part
+    PART_SUPPLEMENT = "part_supplement"  # ... asked for a supplement to its part
+    PART_SUPPLY = "part_supply"  # our window received that supplement (it crosses to that city)
 
     @property
     def zh(self) -> str:
@@ -109,6 +111,8 @@ EVENT_LABELS: dict[Event, tuple[str, str]] = {
     Event.PART_ACCEPT: ("联办部分受理", "part accepted by its city"),
     Event.PART_APPROVE: ("联办部分准予", "part approved by its city"),
     Event.PART_REJECT: ("联办部分不予", "part rejected by its city"),
+    Event.PART_SUPPLEMENT: ("联办部分要求补正", "its city asks a supplement to its part"),
+    Event.PART_SUPPLY: ("联办部分补正材料已收", "supplement to a part received"),
 }
 """The one table of the events' names, (Chinese, English)."""
 
@@ -146,6 +150,7 @@ RATING_LABELS: dict[Rating, tuple[str, str]] = {
 
 
 D, P = Mode.DIRECT, Mode.PROXY
+PART_EVENTS_ORDER = (Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT, Event.PART_SUPPLEMENT)
 
 # THE table. (state, event) -> {case mode: next state}. Nothing else moves a case.
 TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
@@ -169,7 +174,7 @@ TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
     # 多地联办: another city's part steps keep the case where it is, in every state but withdrawn.
     **{
         (state, event): {D: state, P: state}
-        for event in (Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT)
+        for event in (*PART_EVENTS_ORDER, Event.PART_SUPPLY)
         for state in State
         if state is not State.WITHDRAWN
     },
@@ -180,9 +185,13 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 
 # -- who takes which step, and when a case runs late ----------------------------------------
 
-PART_EVENTS = frozenset({Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT})
+PART_EVENTS = frozenset(PART_EVENTS_ORDER)
 """Steps of another city's part of the case (:mod:`core.parts`), our central's, each carrying
 that city's record; they leave the case's own state as it is."""
+
+KEEPS_STATE = frozenset({*PART_EVENTS, Event.PART_SUPPLY})
+"""The part steps: ours (the window's ``part_supply``, which names the part's case number
+there in ``peer_case``) and our central's; none moves the case's own state."""
 
 FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT, Event.PART_APPROVE, Event.PART_REJECT})
 """Events whose record may list files: the supplement's pages, the decision's document."""
@@ -246,8 +255,8 @@ class CaseEvent:
     rating: Rating | None = None
     files: tuple[FileRef, ...] = ()
     carried: Carried | None = None  # the owning city's record this step carries
-    peer_case: str = ""  # peer_accept: the owning city's case number
-    peer_deadline: str = ""  # peer_accept: its deadline there (ISO date)
+    peer_case: str = ""  # peer_accept, part_accept: the other city's case number; part_supply: the part's
+    peer_deadline: str = ""  # peer_accept, part_accept: its deadline there (ISO date)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Event):
@@ -261,9 +270,10 @@ class CaseEvent:
         k = self.kind
         if k is Event.REJECT and not self.reason.strip():
             raise _refuse("reject: a reason is required")
-        if k is Event.REQUEST_SUPPLEMENT and not (self.missing or self.reason.strip()):
-            raise _refuse("request_supplement: list the missing materials or give a reason")
-        if k is not Event.REQUEST_SUPPLEMENT and self.missing:
+        asks = k in (Event.REQUEST_SUPPLEMENT, Event.PART_SUPPLEMENT)
+        if asks and not (self.missing or self.reason.strip()):
+            raise _refuse(f"{k.value}: list the missing materials or give a reason")
+        if not asks and self.missing:
             raise _refuse(f"{k.value}: missing belongs only to request_supplement")
         if (k is Event.DELIVER) != (self.delivery is not None):
             raise _refuse(
@@ -281,8 +291,9 @@ class CaseEvent:
             raise _refuse(f"{k.value}: files belong only to supply, approve and reject")
         if k is Event.PART_REJECT and not self.reason.strip():
             raise _refuse("part_reject: the part's reason is required")
-        if (k in ACCEPTANCES) != bool(self.peer_case and self.peer_deadline):
-            raise _refuse(f"{k.value}: the other city's case number and deadline, and only on its acceptance")
+        names_case = k in ACCEPTANCES or k is Event.PART_SUPPLY
+        if names_case != bool(self.peer_case) or (k in ACCEPTANCES) != bool(self.peer_deadline):
+            raise _refuse(f"{k.value}: the other city's case number (and deadline) only on its acceptance")
         if (self.carried is not None and k not in CARRIED_EVENTS) or (
             (k is Event.PEER_ACCEPT or k in PART_EVENTS) and not self.carried
         ):
@@ -423,7 +434,7 @@ def apply(case: CaseState, event: CaseEvent) -> CaseState:
             f"{event.kind.value} is not possible for a {case.mode.value} case in state {case.state.value}"
         )
     target = targets[case.mode]
-    if event.kind in PART_EVENTS:
+    if event.kind in KEEPS_STATE:
         return case  # another city's part: the case's own state, pause included, is untouched
     if event.kind is Event.RATE:
         if case.rating is not None:

@@ -5,8 +5,9 @@ window: the arriving city's part (户口迁入) is the case itself — its item,
 state — and the leaving city's part (户口迁出) is a :class:`Part` of its intake
 (``Intake.parts``), which our central sends to that city (``central.joint``). That city
 accepts it as a case of its own and decides it there; its acceptance and its decision come
-back as **part steps** on our case (``part_accept``, ``part_approve``, ``part_reject`` in
-:mod:`core.cases`), which leave the case's own state as it is. :func:`progress` folds them
+back as **part steps** on our case (``part_accept``, ``part_approve``, ``part_reject``,
+``part_supplement`` in :mod:`core.cases`), and the supplement our window receives for a part
+goes to that city as ``part_supply``: none of them moves the case's own state. :func:`progress` folds them
 into the state of each part; :func:`check_deliverable` is the rule that the window delivers
 (送达) only once every part is decided.
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.cases import PART_EVENTS, CaseEvent, Event
+from core.cases import KEEPS_STATE, CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.federation import JOINT_PART, PeerState
 
@@ -111,6 +112,7 @@ def check_part(held: PeerState | None, part: Part, home: str, at: int) -> None:
 class PartStatus(StrEnum):
     SENT = "sent"  # sent to the part's city, not accepted there yet
     ACCEPTED = "accepted"
+    SUPPLEMENT = "supplement"  # its city asks for a supplement, our window takes it in
     APPROVED = "approved"
     REJECTED = "rejected"
 
@@ -126,6 +128,7 @@ class PartStatus(StrEnum):
 PART_STATUS_LABELS: dict[PartStatus, tuple[str, str]] = {
     PartStatus.SENT: ("已送出，待对方受理", "sent, not accepted yet"),
     PartStatus.ACCEPTED: ("已受理", "accepted"),
+    PartStatus.SUPPLEMENT: ("补正中", "awaiting supplement"),
     PartStatus.APPROVED: ("已办结（准予）", "approved"),
     PartStatus.REJECTED: ("已办结（不予）", "rejected"),
 }
@@ -134,13 +137,16 @@ _STATUS_OF = {
     Event.PART_ACCEPT: PartStatus.ACCEPTED,
     Event.PART_APPROVE: PartStatus.APPROVED,
     Event.PART_REJECT: PartStatus.REJECTED,
+    Event.PART_SUPPLEMENT: PartStatus.SUPPLEMENT,
+    Event.PART_SUPPLY: PartStatus.ACCEPTED,
 }
 
 
 @dataclass(frozen=True)
 class PartProgress:
     """Where one part is: its status, its case number and deadline in its city once
-    accepted, the reason of a rejection, and when the last step was taken there."""
+    accepted, the reason of a rejection or a supplement request (with the materials
+    asked for), and when the last step was taken."""
 
     part: Part
     status: PartStatus = PartStatus.SENT
@@ -148,6 +154,7 @@ class PartProgress:
     deadline: str = ""
     reason: str = ""
     at: int = 0
+    missing: tuple[str, ...] = ()
 
     @property
     def decided(self) -> bool:
@@ -156,25 +163,38 @@ class PartProgress:
 
 def progress(parts: Iterable[Part], steps: Iterable[CaseEvent]) -> tuple[PartProgress, ...]:
     """The state of each part after the case's part steps (applied, in case order); a
-    step's city is the city of the record it carries. A decision is final: an acceptance
-    arriving after it does not reopen the part."""
+    step's city is the city of the record it carries, or for our window's ``part_supply``
+    the city whose case it names. A decision is final: a step arriving after it does not
+    reopen the part."""
     by_city = {p.city: PartProgress(p) for p in parts}
     for step in steps:
-        if step.kind not in PART_EVENTS or step.carried is None or step.carried.net not in by_city:
+        city = _city_of(step, by_city)
+        if step.kind not in KEEPS_STATE or city is None or by_city[city].decided:
             continue
-        held = by_city[step.carried.net]
+        held = by_city[city]
         status = _STATUS_OF[step.kind]
-        if held.decided:
-            continue
-        if status is PartStatus.ACCEPTED:
-            by_city[held.part.city] = PartProgress(
-                held.part, status, step.peer_case, step.peer_deadline, "", step.at
-            )
+        if step.kind is Event.PART_ACCEPT:
+            by_city[city] = PartProgress(held.part, status, step.peer_case, step.peer_deadline, "", step.at)
+        elif step.kind is Event.PART_SUPPLY and held.status is not PartStatus.SUPPLEMENT:
+            continue  # nothing was asked: a supply without a request changes nothing
         else:
-            by_city[held.part.city] = PartProgress(
-                held.part, status, held.their_case, held.deadline, step.reason, step.at
+            missing = step.missing if status is PartStatus.SUPPLEMENT else ()
+            reason = "" if step.kind is Event.PART_SUPPLY else step.reason
+            by_city[city] = PartProgress(
+                held.part, status, held.their_case, held.deadline, reason, step.at, missing
             )
     return tuple(by_city.values())
+
+
+def _city_of(step: CaseEvent, by_city: dict[str, PartProgress]) -> str | None:
+    if step.kind is Event.PART_SUPPLY:
+        return next((c for c, p in by_city.items() if p.their_case and p.their_case == step.peer_case), None)
+    return step.carried.net if step.carried is not None and step.carried.net in by_city else None
+
+
+def asking(parts: Iterable[PartProgress]) -> tuple[PartProgress, ...]:
+    """The parts whose city asks for a supplement our window has not taken in yet."""
+    return tuple(p for p in parts if p.status is PartStatus.SUPPLEMENT)
 
 
 def check_deliverable(parts: Iterable[PartProgress]) -> None:

@@ -34,7 +34,7 @@ from core.catalog import Mode
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
-from core.parts import check_deliverable
+from core.parts import asking, check_deliverable
 from node.files import Attachment
 from node.store import NodeStore
 from sync.link.store import link_state
@@ -133,6 +133,15 @@ class Casework:
             )
         if kind is Event.DELIVER:  # 多地联办: every other city's part decided first
             check_deliverable(case_queries.parts_of(self.db, case_no))
+        if kind is Event.PART_SUPPLY and step.peer_case not in {
+            p.their_case for p in asking(case_queries.parts_of(self.db, case_no))
+        }:
+            raise InputError(
+                ErrorCode.CASE_TRANSITION,
+                f"part_supply: no part of {case_no} asks for a supplement as {step.peer_case!r}",
+                zh="该联办部分没有要求补正，或已补正",
+                field="part",
+            )
         attachment = pages(case, kind) if pages is not None else None
         if attachment is None or not attachment.refs:
             with transaction(self.db):
@@ -148,10 +157,15 @@ class Casework:
         """The steps this node may take on ``case`` now (for the buttons on its page)."""
         if case.quarantined:
             return []
+        asked = Event.PART_SUPPLY in allowed_events(state_of(case)) and bool(
+            asking(case_queries.parts_of(self.db, case.case_no))
+        )
         return [
             event.value
             for event in allowed_events(state_of(case))
-            if event is not Event.FORWARD and owner_of(event, case.node, case.decider) == self.code
+            if event is not Event.FORWARD
+            and owner_of(event, case.node, case.decider) == self.code
+            and (event is not Event.PART_SUPPLY or asked)  # only while a part's city asks
         ]
 
     def build_event(self, kind: Event, fields: dict[str, Any], after: int = 0) -> CaseEvent:
@@ -195,7 +209,12 @@ class Casework:
                 raise InputError(
                     ErrorCode.FIELD_INVALID, "rating: 1 to 5", zh="请选择评价等级", field="rating"
                 ) from exc
-        return CaseEvent(kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating)
+        peer_case = ""
+        if kind is Event.PART_SUPPLY:  # names the part's case there (its city asked)
+            peer_case = clean_text("part", str(fields.get("part", "")), limit=64)
+        return CaseEvent(
+            kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating, peer_case=peer_case
+        )
 
     def append_event(
         self, case_no: str, event: CaseEvent, actor: str, refs: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ from sync.projection.peers import peer_states
 from sync.record.log import anchor_of, decode_stored, stored_record
 from web.pages import page
 
-STEP_FIELDS = ("reason", "missing", "delivery", "rating")
+STEP_FIELDS = ("reason", "missing", "delivery", "rating", "part")
 PAPER_OF = {
     Event.REQUEST_SUPPLEMENT.value: "supplement",
     Event.APPROVE.value: "approved",
@@ -259,7 +259,7 @@ def parts_shown(desk: Any, case: Case, intake: Any) -> list[dict[str, Any]] | No
     for p in case_queries.parts_of(desk.db, case.case_no):
         shown.append({
             "ours": False, "city": city(p.part.city), "name": p.part.name, "state": p.status.value,
-            "their_case": p.their_case, "deadline": p.deadline, "reason": p.reason,
+            "their_case": p.their_case, "deadline": p.deadline, "reason": p.reason, "missing": p.missing,
         })  # fmt: skip
     return shown
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from core.cases import ACCEPTANCES, PART_EVENTS, CaseEvent, Event
+from core.cases import ACCEPTANCES, CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
 from core.federation import Carried
 from core.intake import Intake
@@ -96,11 +96,20 @@ def check_event(db: Database, event: CaseEvent) -> None:
         step = CaseEvent.from_body({k: v for k, v in inner.body.items() if k != "case"})
     except TongbanError as exc:
         raise RecordError(ErrorCode.SCHEMA, f"carried step: {exc.text('en')}") from exc
-    kind = _PART_DECISIONS.get(step.kind, step.kind) if event.kind in PART_EVENTS else step.kind
+    kind = event.kind if (event.kind, step.kind) in _CARRIED_AS else step.kind
     ours = (event.kind, event.reason, event.missing, event.files, event.delivery)
     if ours != (kind, step.reason, step.missing, step.files, step.delivery):
         raise _differs(f"our {event.kind.value} does not say what the carried {step.kind.value} says")
 
 
-_PART_DECISIONS = {Event.APPROVE: Event.PART_APPROVE, Event.REJECT: Event.PART_REJECT}
-"""The part step of ours that carries each decision of another city on its part."""
+_CARRIED_AS = frozenset(
+    {
+        (Event.PART_APPROVE, Event.APPROVE),
+        (Event.PART_REJECT, Event.REJECT),
+        (Event.PART_SUPPLEMENT, Event.REQUEST_SUPPLEMENT),
+        (Event.SUPPLY, Event.PART_SUPPLY),
+    }
+)
+"""(our step, the other city's it carries) of a joint application: our part step carries
+the part's city's decision or request; at the part's city, its central's supply carries
+the window city's supplement to the part."""

@@ -20,8 +20,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from core.cases import (
+    KEEPS_STATE,
     OPEN_STATES,
-    PART_EVENTS,
     RUNNING_STATES,
     TERMINAL,
     CaseEvent,
@@ -431,7 +431,7 @@ def parts_of(db: Database, case_no: str) -> tuple[PartProgress, ...]:
         return ()
     rows = db.conn.execute(
         "SELECT body FROM case_events WHERE case_no = ? AND status = 'applied'"
-        f" AND event IN {tuple(sorted(e.value for e in PART_EVENTS))!r} ORDER BY at, record_id",
+        f" AND event IN {tuple(sorted(e.value for e in KEEPS_STATE))!r} ORDER BY at, record_id",
         (case_no,),
     ).fetchall()
     return progress(intake.parts, [CaseEvent.from_body(codec.decode(bytes(r[0]))) for r in rows])

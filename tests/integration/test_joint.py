@@ -20,7 +20,6 @@ import pytest
 from central import authority, peer_outbox, peers
 from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, message, peer_cases_of
-from core.cases import CaseEvent, Event
 from core.clock import FixedClock
 from core.errors import AuthorityError, ErrorCode, InputError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
@@ -370,36 +369,58 @@ def test_the_windows_form_posts_its_parts_and_a_part_not_agreed_is_refused_on_sc
         assert intake is not None and intake.parts == (Part(QINGPU, LEAVE, c.cat, "市内户口迁移"),)
 
 
-def test_a_part_rejected_there_is_decided_here_and_its_supplement_request_is_refused(cities: Cities) -> None:
+def test_a_part_asks_for_a_supplement_our_window_takes_it_in_and_the_part_is_then_rejected(
+    cities: Cities,
+) -> None:
     c = cities
     with desk(c, VILLAGE) as d:
         number = d.intake(form((leaving(c),)), actor="wangli").case_no
     up(c)
     cross(c, c.hn, c.qp, HAINING, QINGPU)
-    last = cross(c, c.qp, c.hn, QINGPU, HAINING)
+    sent = cross(c, c.qp, c.hn, QINGPU, HAINING)
+    down(c)
     with authority.open_central(c.qp, c.clock) as central:
         theirs = by_their_case(central.store.db, HAINING, number, IN)
         assert theirs is not None
+    with desk(c, VILLAGE) as d:  # nothing asked yet: no supplement to a part to take in
+        assert "part_supply" not in d.steps(d.case(number))
+        with pytest.raises(InputError) as caught:
+            d.act(number, "part_supply", {"part": theirs.case_no}, "wangli")
+        assert caught.value.code is ErrorCode.CASE_TRANSITION
+    # Qingpu's town asks; the village sees what its part needs, the case's own state unmoved.
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
-    # A supplement request of the part does not cross yet: refused with its code, nothing written.
     with desk(c, QP_TOWN) as d:
         d.act(theirs.case_no, "request_supplement", {"missing": "迁出地户口簿"}, "shenpi")
     relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
-    [(last, ask)] = messages(c.qp, HAINING, c.clock, last)
-    assert refused(c, c.hn, QINGPU, ask) == ErrorCode.PEER_CASE.value
-    # Qingpu asks the applicant itself; its central records the supplement received there
-    # (the case's intake node is Qingpu's central), and its town then rejects the part.
-    with authority.open_central(c.qp, c.clock) as central:
-        supply = CaseEvent(Event.SUPPLY, c.clock.now())
-        central.append(kinds.CASE_EVENT, {"case": theirs.case_no, **supply.to_body()}, "sys:peers")
+    sent = cross(c, c.qp, c.hn, QINGPU, HAINING, sent)
+    down(c)
+    with desk(c, VILLAGE) as d:
+        [part] = case_queries.parts_of(d.db, number)
+        assert (part.status, part.missing) == (PartStatus.SUPPLEMENT, ("迁出地户口簿",))
+        assert d.case(number).state.value == "forwarded" and "part_supply" in d.steps(d.case(number))
+    with serve(c.haining.node_dir(VILLAGE), probe="/login") as web:
+        login(web, "wangli")
+        _, _, html = web.request("GET", f"/cases/{number}")
+    assert "上海市青浦区部分：市内户口迁移（户口迁出） 补正中" in html and "需补正：迁出地户口簿" in html
+    assert 'id="step-part_supply"' in html and f'<option value="{theirs.case_no}">' in html
+    # The window takes the supplement in; it goes to Qingpu as its central's supply.
+    with desk(c, VILLAGE) as d:
+        d.act(number, "part_supply", {"part": theirs.case_no, "reason": "户口簿已补交"}, "wangli")
+        assert case_queries.parts_of(d.db, number)[0].status is PartStatus.ACCEPTED
+    up(c)
+    [_, (_, supplied)] = messages(c.hn, QINGPU, c.clock)  # the part, then the supplement to it
+    deliver(c.qp, HAINING, supplied, c.clock)
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     with desk(c, QP_TOWN) as d:
+        assert d.case(theirs.case_no).state.value == "forwarded"
+        assert [e.event for e in d.events(theirs.case_no)][-1] == "supply"
         d.act(theirs.case_no, "reject", {"reason": "迁出地不符合迁移条件"}, "shenpi")
     relay(c.qingpu.node_dir(QP_TOWN), c.qp, c.clock, up=True)
-    cross(c, c.qp, c.hn, QINGPU, HAINING, last)
+    cross(c, c.qp, c.hn, QINGPU, HAINING, sent)
     down(c)
     with desk(c, VILLAGE) as d:
         [part] = case_queries.parts_of(d.db, number)
         assert (part.status, part.reason) == (PartStatus.REJECTED, "迁出地不符合迁移条件")
         assert d.case(number).state.value == "forwarded"  # our own part is still our town's to decide
-        assert [e.event for e in d.events(number)] == ["forward", "part_accept", "part_reject"]
+        events = [e.event for e in d.events(number)]
+        assert events == ["forward", "part_accept", "part_supplement", "part_supply", "part_reject"]

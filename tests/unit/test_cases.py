@@ -50,6 +50,11 @@ def ev(kind: Event, at: int = T0, **payload: Any) -> CaseEvent:
             "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x01"),
         },
         Event.PART_APPROVE: {"carried": Carried("cn-310118", b"\x82\x41\x00\x41\x02")},
+        Event.PART_SUPPLEMENT: {
+            "missing": ("迁出地户口簿",),
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x04"),
+        },
+        Event.PART_SUPPLY: {"peer_case": "310118000000-20261207-0002"},
         Event.PART_REJECT: {
             "reason": "迁出地不符合条件",
             "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x03"),

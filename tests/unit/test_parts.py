@@ -37,7 +37,7 @@ from core.federation import (
     ScopeItem,
 )
 from core.intake import Applicant, Intake
-from core.parts import Part, PartStatus, check_deliverable, check_part, parts_from_body, progress
+from core.parts import Part, PartStatus, asking, check_deliverable, check_part, parts_from_body, progress
 
 HOME, QINGPU = "cn-330481", "cn-310118"
 T0 = 1_764_000_000
@@ -149,8 +149,14 @@ def part_step(kind: Event, at: int = T0, **fields: Any) -> CaseEvent:
     defaults: dict[Event, dict[str, Any]] = {
         Event.PART_ACCEPT: {"peer_case": "310118000-20261207-0001", "peer_deadline": "2026-12-21"},
         Event.PART_REJECT: {"reason": "迁出地不符合条件"},
+        Event.PART_SUPPLEMENT: {"missing": ("迁出地户口簿",)},
     }
     return CaseEvent(kind, at, carried=CARRIED, **{**defaults.get(kind, {}), **fields})
+
+
+def supply(at: int = T0, their_case: str = "310118000-20261207-0001") -> CaseEvent:
+    """Our window's supplement to Qingpu's part: not carried, it names Qingpu's case."""
+    return CaseEvent(Event.PART_SUPPLY, at, reason="户口簿已补交", peer_case=their_case)
 
 
 @pytest.mark.parametrize("kind", sorted(PART_EVENTS))
@@ -249,3 +255,36 @@ def test_the_window_delivers_only_once_every_part_is_decided() -> None:
         assert caught.value.code is ErrorCode.PART_OPEN and "市内户口迁移" in caught.value.text("zh")
     check_deliverable(progress((LEAVE,), [part_step(Event.PART_REJECT)]))
     check_deliverable(())
+
+
+def test_a_supplement_asked_for_a_part_is_taken_in_at_our_window_and_goes_back_to_accepted() -> None:
+    accepted = part_step(Event.PART_ACCEPT)
+    asked = part_step(Event.PART_SUPPLEMENT, T0 + 1, reason="请补交")
+    [part] = progress((LEAVE,), [accepted, asked])
+    assert (part.status, part.missing, part.reason) == (PartStatus.SUPPLEMENT, ("迁出地户口簿",), "请补交")
+    assert asking([part]) == (part,)
+    with pytest.raises(InputError):
+        check_deliverable([part])
+    [part] = progress((LEAVE,), [accepted, asked, supply(T0 + 2)])
+    assert (part.status, part.missing, part.their_case) == (
+        PartStatus.ACCEPTED,
+        (),
+        "310118000-20261207-0001",
+    )
+    # A supply nobody asked for, or naming a case that is not the part's, changes nothing.
+    assert progress((LEAVE,), [accepted, supply(T0 + 1)])[0].status is PartStatus.ACCEPTED
+    assert progress((LEAVE,), [accepted, asked, supply(T0 + 2, "310118000-20261207-0009")])[0].missing
+
+
+def test_the_windows_part_supply_is_its_own_names_the_parts_case_and_keeps_the_state() -> None:
+    assert owner_of(Event.PART_SUPPLY, "330481104201", "330481104", "330481") == "330481104201"
+    for case in (CaseState(State.FORWARDED, Mode.PROXY), CaseState(State.APPROVED, Mode.PROXY)):
+        assert apply(case, supply()) == case
+    with pytest.raises(InputError):
+        apply(CaseState(State.WITHDRAWN, Mode.PROXY), supply())
+    for bad in ({"peer_case": ""}, {"carried": CARRIED}, {"peer_deadline": "2026-12-21"}):
+        with pytest.raises(InputError):
+            dataclasses.replace(supply(), **bad)
+    assert CaseEvent.from_body(supply().to_body()) == supply()
+    with pytest.raises(InputError):  # a part's supplement request lists what it asks, or says why
+        part_step(Event.PART_SUPPLEMENT, missing=())
