@@ -193,7 +193,9 @@ KEEPS_STATE = frozenset({*PART_EVENTS, Event.PART_SUPPLY})
 """The part steps: ours (the window's ``part_supply``, which names the part's case number
 there in ``peer_case``) and our central's; none moves the case's own state."""
 
-FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT, Event.PART_APPROVE, Event.PART_REJECT})
+FILE_EVENTS = frozenset(
+    {Event.SUPPLY, Event.APPROVE, Event.REJECT, Event.PART_APPROVE, Event.PART_REJECT, Event.PART_SUPPLY}
+)
 """Events whose record may list files: the supplement's pages, the decision's document."""
 
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from core.cases import DECISIONS, Event, State
 from core.catalog import Item
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from core.files import DECISION_MATERIAL
+from core.files import DECISION_MATERIAL, PART_SUPPLEMENT_MATERIAL
 from core.intake import Intake, materials_for
 from node.desk import Case
 from node.files import MIB, ShownFile
@@ -198,6 +198,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         file_groups=file_groups(desk.files_of(case_no)),
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
+        part_material=PART_SUPPLEMENT_MATERIAL,
         crossing=crossing_of(desk, case, intake),
         parts=parts_shown(desk, case, intake),
         taken_for=taken_for(desk, intake),

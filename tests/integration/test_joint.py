@@ -23,10 +23,12 @@ from central.crossing_store import IN, OUT, by_their_case, message, peer_cases_o
 from core.clock import FixedClock
 from core.errors import AuthorityError, ErrorCode, InputError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
+from core.files import PART_SUPPLEMENT_MATERIAL
 from core.intake import Intake
 from core.parts import Part, PartStatus
 from node.clerks import hash_password
 from node.desk import Desk
+from node.files import Upload
 from node.intake import IntakeForm
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
@@ -37,6 +39,7 @@ from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
 from tests.integration.webnode import GOOD_ID, PASSWORD, build_city, csrf_of, login, serve
 from tests.integration.webnode import form as form_data
+from tests.scanfiles import jpeg
 
 HAINING = f"cn-{CITY}"
 QP = "310118"
@@ -403,13 +406,25 @@ def test_a_part_asks_for_a_supplement_our_window_takes_it_in_and_the_part_is_the
         _, _, html = web.request("GET", f"/cases/{number}")
     assert "上海市青浦区部分：市内户口迁移（户口迁出） 补正中" in html and "需补正：迁出地户口簿" in html
     assert 'id="step-part_supply"' in html and f'<option value="{theirs.case_no}">' in html
-    # The window takes the supplement in; it goes to Qingpu as its central's supply.
+    # The window takes the supplement in, its page scanned; it goes to Qingpu as its central's
+    # supply, the page owed to Qingpu with it.
+    page = Upload(PART_SUPPLEMENT_MATERIAL, "hukou.jpg", jpeg())
     with desk(c, VILLAGE) as d:
-        d.act(number, "part_supply", {"part": theirs.case_no, "reason": "户口簿已补交"}, "wangli")
+        fields = {"part": theirs.case_no, "reason": "户口簿已补交"}
+        d.act(number, "part_supply", fields, "wangli", uploads=(page,))
         assert case_queries.parts_of(d.db, number)[0].status is PartStatus.ACCEPTED
+        [scan] = [f.ref for f in d.files_of(number) if f.ref.material == PART_SUPPLEMENT_MATERIAL]
     up(c)
     [_, (_, supplied)] = messages(c.hn, QINGPU, c.clock)  # the part, then the supplement to it
+    with authority.open_central(c.hn, c.clock) as central:
+        owed = [
+            (sha, size) for _, data, sha, size in peer_outbox.pending(central.store.db, QINGPU) if not data
+        ]
+    assert owed == [(scan.hex, scan.size)]
     deliver(c.qp, HAINING, supplied, c.clock)
+    with authority.open_central(c.qp, c.clock) as central:
+        expected = central.store.db.conn.execute("SELECT sha, size FROM peer_expected").fetchall()
+        assert (scan.hex, scan.size) in [tuple(r) for r in expected]
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     with desk(c, QP_TOWN) as d:
         assert d.case(theirs.case_no).state.value == "forwarded"
