@@ -34,6 +34,7 @@ from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
 from sync.record import foreign, kinds
 from sync.record.db import transaction
+from sync.record.envelope import Payload, seal
 from sync.record.keys import fingerprint
 from sync.record.log import stored_record
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
@@ -283,6 +284,18 @@ def test_a_part_not_agreed_is_refused_at_the_window_and_at_ingest_nothing_writte
             d.store.log.append_local(d.keys, VILLAGE, kinds.CASE_INTAKE, forged.to_body(), actor="wangli")
         assert caught.value.code is ErrorCode.PEER_SCOPE
         assert _intake_count(d) == before + 1 and case_queries.case(d.db, forged.case) is None
+        # Signed by the village all the same, it reaches the town: refused there too.
+        head = d.store.log.head(VILLAGE)
+        assert head is not None
+        payload = Payload(net=HAINING, kind=kinds.CASE_INTAKE, origin=VILLAGE, kid=d.keys.kid,
+                          seq=head.seq + 1, prev=head.id, ts=c.clock.now(), body=forged.to_body(),
+                          actor="wangli")  # fmt: skip
+        envelope = seal(payload, d.keys).envelope
+    up(c)
+    with desk(c, TOWN) as town:
+        outcome = town.store.log.ingest(envelope, VILLAGE)
+        assert outcome.code is ErrorCode.PEER_SCOPE and case_queries.case(town.db, forged.case) is None
+        assert case_queries.case(town.db, good.case_no) is not None
 
 
 def _intake_id(d: Desk, number: str) -> bytes:
