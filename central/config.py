@@ -46,6 +46,14 @@ class SyncSection:
 
 
 @dataclass(frozen=True)
+class PeersSection:
+    """[peers]: the link with other cities' centrals (docs/federation.md, section 8)."""
+
+    listen: str = ""  # tcp://host:port the peer centrals push to; unset: no peer link runs
+    interval_seconds: int = 5  # how often central pushes what it owes each linked peer
+
+
+@dataclass(frozen=True)
 class WebSection:
     """[web]: the operator web service (catalog, delegation, dashboard, audit)."""
 
@@ -83,6 +91,7 @@ class CentralConfig:
     web: WebSection = WebSection()
     recheck: RecheckSection = RecheckSection()
     amqp: AmqpSection = AmqpSection()
+    peers: PeersSection = PeersSection()
 
     @property
     def database_path(self) -> Path:
@@ -104,6 +113,7 @@ LAYOUT: dict[str, type] = {
     "web": WebSection,
     "recheck": RecheckSection,
     "amqp": AmqpSection,
+    "peers": PeersSection,
 }
 
 
@@ -122,6 +132,7 @@ def load(home: Path) -> CentralConfig:
             web=parsed["web"],
             recheck=parsed["recheck"],
             amqp=parsed["amqp"],
+            peers=parsed["peers"],
         )
         validate_node_code(config.central.code, Tier.CENTRAL)
     except ConfigError:
@@ -132,6 +143,10 @@ def load(home: Path) -> CentralConfig:
         raise ConfigError(detail=f"{path}: recheck.max_offline_days must be 1 or more")
     if config.amqp.delivery_limit < 1:
         raise ConfigError(detail=f"{path}: amqp.delivery_limit must be at least 1")
+    if config.peers.interval_seconds < 1:
+        raise ConfigError(detail=f"{path}: peers.interval_seconds must be at least 1")
+    if config.peers.listen and not config.peers.listen.startswith("tcp://"):
+        raise ConfigError(detail=f"{path}: peers.listen must be tcp://HOST:PORT")
     return config
 
 

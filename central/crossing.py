@@ -37,14 +37,24 @@ from datetime import date
 
 from sqlite_utils import Database
 
-from central import crossing_store, peer_outbox
+from central import crossing_store, peer_items, peer_outbox
 from central.authority import Central
 from central.crossing_store import IN, OUT, PeerCase
+from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import local_date
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import ACCEPT, DECIDE, INTAKE, JOINT_PART, PROXY_INTAKE, Carried, ForeignClaim, admit
+from core.federation import (
+    ACCEPT,
+    DECIDE,
+    INTAKE,
+    JOINT_PART,
+    PROXY_INTAKE,
+    ForeignClaim,
+    PeerRevocation,
+    admit,
+)
 from core.intake import Intake, case_number
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar
@@ -57,7 +67,7 @@ from sync.record.db import transaction
 from sync.record.envelope import Record, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
-MESSAGES = ("intake", "part", "step")
+MESSAGES = ("intake", "part", "step", "revoke", "catalog", "void")
 STEP_ROLES = {
     Event.APPROVE.value: DECIDE,
     Event.REJECT.value: DECIDE,
@@ -96,7 +106,12 @@ class Crossing:
         except TongbanError as exc:
             raise RecordError(ErrorCode.SCHEMA, f"a message of {peer}: {exc.text('en')}") from exc
         if not isinstance(value, dict) or set(value) != {"t", "env", "chain"} or value["t"] not in MESSAGES:
-            raise RecordError(ErrorCode.SCHEMA, f"a message of {peer} is not a case step")
+            raise RecordError(ErrorCode.SCHEMA, f"a message of {peer} is not a cross-city message")
+        if value["t"] == "void":  # a message its city withdrew when it ended the agreement
+            return
+        if value["t"] == "catalog":  # its newest release: mirror the items we take in for it
+            peer_items.mirror(self.central, peer, value["env"], list(value["chain"]))
+            return
         state = federation_state(db, self.home)
         held = state.peers.get(peer)
         newest = held.newest if held is not None else None
@@ -107,7 +122,9 @@ class Crossing:
             raise AuthorityError(ErrorCode.PEER_REPLAY, inner.record.id.hex()[:16])
         carried = Carried(peer, value["env"], tuple(value["chain"]))
         with transaction(db):
-            if value["t"] in ("intake", "part"):
+            if value["t"] == "revoke":
+                self._revoked(db, peer, inner)
+            elif value["t"] in ("intake", "part"):
                 self._accept(db, peer, inner, carried, joint=value["t"] == "part")
             elif inner.record.kind == kinds.CASE_INTAKE:
                 self._accepted(db, peer, inner, carried)
@@ -132,6 +149,24 @@ class Crossing:
         newest = held.newest
         assert newest is not None
         return newest.root_pk
+
+    def _revoked(self, db: Database, peer: str, inner: Foreign) -> None:
+        """The peer ended its agreement with us: we end ours with it (its cases go the paper
+        route, 寄递, at both ends), unless we have already."""
+        if inner.record.kind != kinds.PEER_REVOKE or inner.signer_role not in ("peers", "root"):
+            raise _case_refused(f"a revocation message carries a {inner.record.kind}")
+        theirs = PeerRevocation.from_body(inner.record.body)
+        if theirs.peer != self.home:
+            raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"a revocation of {theirs.peer}")
+        held = federation_state(db, self.home).peers[peer]
+        newest = held.newest
+        assert newest is not None
+        if any(r.serial >= newest.serial for r in held.revocations):
+            return
+        now = self.central.store.log.clock.now()
+        reason = f"对方城市已撤销协议：{theirs.reason}"[:200]
+        ours = PeerRevocation(peer, newest.serial, now, reason)
+        self.central.append(kinds.PEER_REVOKE, ours.to_body(), "sys:peers")
 
     # -- the owning city: a case another city took in for us ------------------------------
 

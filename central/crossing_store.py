@@ -33,14 +33,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central import peer_outbox
+from central import peer_link_store, peer_outbox
 from core.cases import DECISIONS, OPEN_STATES, Event, is_overdue
 from core.federation import JOINT_PART, PROXY_INTAKE
 from core.intake import Intake
 from sync.projection import case_queries
+from sync.projection.peers import peer_state, peer_states
 from sync.record import codec, foreign, kinds
 from sync.record.envelope import Record
-from sync.record.log import anchor_of
+from sync.record.log import anchor_of, decode_stored, envelopes_of_kind
 
 OUT, IN = "out", "in"
 INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value, Event.PART_SUPPLY.value})
@@ -76,6 +77,12 @@ _COLUMNS = (
     "case_no, peer, direction, their_case, intake_id, started, accepted_at, their_deadline,"
     " last_step, last_at, mode, item, cat"
 )
+
+
+def newest_release(db: Database, root: str) -> Record | None:
+    """Central's newest catalog release, as stored."""
+    ours = [r for r in map(decode_stored, envelopes_of_kind(db, kinds.CATALOG_RELEASE)) if r.origin == root]
+    return max(ours, key=lambda r: r.seq, default=None)
 
 
 def _row(row: Any) -> PeerCase | None:
@@ -216,7 +223,9 @@ class CrossingProjector:
     ingest transaction; ``crossing_sent`` keeps a rebuild from queueing anything twice.
     """
 
-    kinds = frozenset({kinds.CASE_INTAKE, kinds.CASE_EVENT})
+    kinds = frozenset(
+        {kinds.CASE_INTAKE, kinds.CASE_EVENT, kinds.PEER_REVOKE, kinds.PEER_CERT, kinds.CATALOG_RELEASE}
+    )
     tables: tuple[str, ...] = ()
     refuses = False
 
@@ -228,6 +237,19 @@ class CrossingProjector:
             anchor = anchor_of(db)
             self._root = anchor.origin if anchor is not None else record.origin
         body = record.body
+        if record.kind in (kinds.CATALOG_RELEASE, kinds.PEER_CERT):
+            # Each peer mirrors the items it takes in for us from our newest release.
+            if record.origin == self._root:
+                self._send_release(db, record)
+            return
+        if record.kind == kinds.PEER_REVOKE:
+            # An agreement ended by one side ends both ways: nothing more of its cases goes (they
+            # go the paper route, 寄递); the peer hears of it and ends its own.
+            if record.origin == self._root:
+                peer = str(body["peer"])
+                peer_link_store.void_waiting(db, peer, message("void", b"", []))
+                self._send(db, peer, record, "revoke", [], ended=True)
+            return
         if record.kind == kinds.CASE_INTAKE:
             self._intake(db, record, checked)
             return
@@ -268,7 +290,30 @@ class CrossingProjector:
                                    JOINT_PART, part.item, part.cat))  # fmt: skip
             self._send(db, part.city, record, "part", files)
 
-    def _send(self, db: Database, peer: str, record: Record, what: str, files: list[tuple[str, int]]) -> None:
+    def _send_release(self, db: Database, record: Record) -> None:
+        if record.kind == kinds.PEER_CERT:
+            release = newest_release(db, self._root or record.origin)
+            targets = [str(record.body["peer"])]
+        else:
+            release = record
+            targets = [net for net, state in peer_states(db).items() if not state.revocations]
+        if release is not None:
+            for peer in targets:
+                self._send(db, peer, release, "catalog", [])
+
+    def _send(
+        self,
+        db: Database,
+        peer: str,
+        record: Record,
+        what: str,
+        files: list[tuple[str, int]],
+        *,
+        ended: bool = False,
+    ) -> None:
+        held = peer_state(db, peer)
+        if not ended and held is not None and held.revocations:
+            return  # an agreement ended: nothing more goes to that city
         inserted = db.conn.execute(
             "INSERT OR IGNORE INTO crossing_sent (record_id, peer) VALUES (?, ?)", (record.id, peer)
         ).rowcount

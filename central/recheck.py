@@ -18,6 +18,10 @@ for each case at the intake record's ``ts`` and keeps the verdict in ``intake_ch
     its certificate's cut-off (``E_CERT_REVOKED``); or dated when no honest node signs
     (``E_BACKDATED``, below).
 
+Another city's item (异地代收, an intake with ``owner``) names no grant: it is ``ok`` when
+our cross-certification of that city in force at the intake's time, and not revoked by
+then, lists the item for 代收代办 at the intake's version (:func:`core.peer_items.offered_at`).
+
 **Backdating.** An intake's time is its author's clock, and grants are judged at that
 time, so a stolen key (or a node that sets its clock back) could take a case in "before" a
 revocation. Two witnesses bound the time, and an intake outside either is ``refused``:
@@ -50,10 +54,12 @@ from core.admin import is_within, tier_for_code
 from core.catalog import CatalogRelease, Mode
 from core.errors import ErrorCode, TongbanError
 from core.grants import Verdict, authorize
+from core.peer_items import offered_at
 from sync.projection.catalog import catalog_release
 from sync.projection.grants import StoreGrants
+from sync.projection.peers import peer_state
 from sync.projection.status import first_witness
-from sync.record.log import ChainPlace, chain_places
+from sync.record.log import ChainPlace, chain_places, stored_record
 
 BATCH = 500
 DAY = 86_400
@@ -85,7 +91,11 @@ def recheck(store: CentralStore, root: str, *, max_offline_days: int = MAX_OFFLI
             if case.cat not in catalogs:
                 catalogs[case.cat] = catalog_release(store.db, case.cat)
             dated = _backdated(store, case, places.get(case.intake_id), max_offline_days * DAY)
-            results.append(_check(case, grants, root, catalogs[case.cat], dated))
+            owner = _owner(store, case)
+            if owner is not None and not case.quarantined and not dated:
+                results.append(_check_peer(store, case, owner))
+            else:
+                results.append(_check(case, grants, root, catalogs[case.cat], dated))
         store.record_checks(results)
         checked += len(results)
 
@@ -122,6 +132,26 @@ def _check(
         verdict, code, detail = "refused", ErrorCode.GRANT_ITEM.value, "no grant named at intake"
     else:
         verdict, code, detail = _judge(source, root, case, case.grant_id, catalog)
+    return IntakeCheck(case.case_no, case.node, case.item, case.received, verdict, code, detail)
+
+
+def _owner(store: CentralStore, case: Unchecked) -> str | None:
+    """The city whose item a grant-less case is (异地代收), read from its intake."""
+    if case.grant_id is not None:
+        return None
+    record = stored_record(store.db, case.intake_id)
+    owner = record.body.get("owner") if record is not None else None
+    return owner if isinstance(owner, str) else None
+
+
+def _check_peer(store: CentralStore, case: Unchecked, owner: str) -> IntakeCheck:
+    """Another city's item needs no grant: the agreement in force at the intake's time
+    listed it for 代收代办 at its version (the mirror was checked at ingest)."""
+    try:
+        offered_at(peer_state(store.db, owner), case.item, case.cat, case.received)
+        verdict, code, detail = "ok", None, ""
+    except TongbanError as exc:
+        verdict, code, detail = "refused", exc.code.value, exc.detail
     return IntakeCheck(case.case_no, case.node, case.item, case.received, verdict, code, detail)
 
 

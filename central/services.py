@@ -2,9 +2,11 @@
 
 Config: ``CENTRAL_HOME`` (central's directory). Duties: sign a heartbeat when the last one
 is :data:`central.heartbeat.EVERY` seconds old (:mod:`central.heartbeat`), and re-check
-new intakes against their delegation chain (:mod:`central.recheck`), and renew root
-grants before they expire (:func:`central.authority.renew_grants`). While central is rebuilt
-from the network (:mod:`central.rebuild`) it signs nothing: no heartbeat, no renewal.
+new intakes against their delegation chain (:mod:`central.recheck`), renew root grants
+before they expire (:func:`central.authority.renew_grants`), and renew the
+cross-certifications of the agreements with other cities that hold
+(:func:`central.peers.renew_due`). While central is rebuilt from the network
+(:mod:`central.rebuild`) it signs nothing: no heartbeat, no renewal.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from nameko.timer import timer
 
 from central.authority import open_central, renew_grants
 from central.heartbeat import beat_if_due
+from central.peers import renew_due
 from central.rebuild import marker
 from central.recheck import recheck
 from core.clock import Clock, SystemClock
@@ -42,12 +45,14 @@ class CentralDuties:
     @timer(interval=30)
     def recheck_and_renew(self) -> None:
         """Re-check the intakes that arrived (and those a new revocation touches); renew
-        the root grants that are due (not while central is rebuilt: it signs nothing)."""
+        the root grants and the peer cities' cross-certifications that are due (not while
+        central is rebuilt: it signs nothing)."""
         home = Path(self.config[HOME_KEY])
         with open_central(home, self.clock) as central:
             recheck(central.store, central.code, max_offline_days=central.config.recheck.max_offline_days)
             if not rebuilding(home):
                 renew_grants(central)
+                renew_due(central)
 
     @timer(interval=1)
     def tick(self) -> None:

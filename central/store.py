@@ -22,6 +22,9 @@ and before ``sync`` (:mod:`sync.schema`); a database written by newer software i
     the operators' password hashes, sessions and login backoff (:mod:`web.account_store`).
 ``peer_proposals``
     agreements with other cities proposed, not yet confirmed (:mod:`central.peer_store`).
+``peer_links`` / ``peer_out`` / ``peer_contacts`` / ``peer_expected`` / ``peer_refusals``
+    the links with other cities' centrals: where each is reached, what central owes it,
+    what it delivered (:mod:`central.peer_link_store`, driven by :mod:`central.peer_link`).
 ``outbox`` / ``department_contacts``
     the events central owes each department and when each last called
     (:mod:`central.department_store`, whose projector the log runs).
@@ -42,7 +45,7 @@ from sqlite_utils.migrations import Migrations
 
 from central.crossing_store import CROSSING_TABLES, CrossingProjector
 from central.department_store import OUTBOX_TABLES, OutboxProjector
-from central.peer_outbox import PEER_LINK_TABLES
+from central.peer_link_store import PEER_LINK_TABLES
 from central.peer_store import PROPOSAL_TABLES
 from core.clock import Clock
 from core.errors import ErrorCode
@@ -172,7 +175,7 @@ def _peer_proposals(db: Database) -> None:
 
 @central_migrations(name="0009_peer_link")
 def _peer_link(db: Database) -> None:
-    # The link between centrals: messages and files owed to each peer (central.peer_outbox).
+    # The links with other cities' centrals: where, the outbox, the inbox's marks (central.peer_outbox).
     execute_all(db, PEER_LINK_TABLES)
 
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from core.carried import Carried
 from core.catalog import Mode
 from core.errors import ErrorCode, InputError, TongbanError
-from core.federation import Carried
 from core.files import FileRef, refs_from_body, refs_to_body
 
 

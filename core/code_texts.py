@@ -451,3 +451,11 @@ def error_text(code: ErrorCode, lang: str = "zh") -> str:
     """The human text for ``code`` in ``lang`` ("zh" or "en")."""
     zh, en = TEXTS[code]
     return en if lang == "en" else zh
+
+
+def code_text(code: str, lang: str = "zh") -> str:
+    """The text of the code named ``code`` (as stored), or "" for a code this software does not know."""
+    try:
+        return error_text(ErrorCode(code), lang)
+    except ValueError:
+        return ""

@@ -56,6 +56,33 @@ DELIVER = "deliver"  # 送达: the result sent back to the window
 INTAKE = "intake"  # 代收: the peer's window takes in one of OUR items on our behalf
 ROLES = (ACCEPT, DECIDE, DELIVER, INTAKE)
 
+MODE_LABELS: dict[str, tuple[str, str]] = {
+    PROXY_INTAKE: ("代收代办", "proxy intake"),
+    JOINT_PART: ("多地联办", "joint handling"),
+}
+"""Each mode's name (Chinese, English): the screens' one source."""
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    ACCEPT: ("受理", "acceptance"),
+    DECIDE: ("审批", "decision"),
+    DELIVER: ("送达", "delivery"),
+    INTAKE: ("代收（本市事项由对方窗口收件）", "intake of our item at their window"),
+}
+"""Each role's name (Chinese, English)."""
+
+IN_FORCE, EXPIRING, EXPIRED, REVOKED = "in_force", "expiring", "expired", "revoked"
+STANDING_LABELS: dict[str, tuple[str, str]] = {
+    IN_FORCE: ("在效", "in force"),
+    EXPIRING: ("即将到期", "expiring"),
+    EXPIRED: ("已过期", "expired"),
+    REVOKED: ("已撤销", "revoked"),
+}
+"""Where an agreement stands (:meth:`PeerState.standing`), by name (Chinese, English)."""
+EXPIRING_WITHIN = 7 * DAY
+"""An agreement whose newest cross-certification ends this soon is shown as expiring."""
+RENEW_WHEN_LEFT = 3
+"""Central renews a cross-certification when less than a third of its validity is left,
+as it renews its root grants: a renewal that fails once is tried again long before the end."""
+
 MAX_SCOPE_ITEMS = 1000
 
 
@@ -249,6 +276,46 @@ class PeerState:
     def revoked(self, cert: CrossCert, now: int) -> PeerRevocation | None:
         return next((r for r in self.revocations if r.covers(cert, now)), None)
 
+    @property
+    def ended(self) -> PeerRevocation | None:
+        """The revocation that ends the agreement as it stands (covering the newest serial,
+        whenever it takes effect); None while the agreement holds."""
+        newest = self.newest
+        if newest is None:
+            return None
+        return next((r for r in self.revocations if r.serial >= newest.serial), None)
+
+    def standing(self, now: int) -> str:
+        """:data:`REVOKED`, :data:`EXPIRED`, :data:`EXPIRING` (ends within
+        :data:`EXPIRING_WITHIN`) or :data:`IN_FORCE`, judged on the newest serial."""
+        newest = self.newest
+        if newest is None or self.revoked(newest, now) is not None:
+            return REVOKED
+        if now >= newest.exp:
+            return EXPIRED
+        return EXPIRING if newest.exp - now <= EXPIRING_WITHIN else IN_FORCE
+
+    def renews_at(self) -> int | None:
+        """When central's timer renews the newest serial: once a third or less of its
+        validity is left (None: the agreement is revoked, nothing is renewed)."""
+        newest = self.newest
+        if newest is None or self.ended is not None:
+            return None
+        return newest.exp - (newest.exp - newest.nbf) // RENEW_WHEN_LEFT
+
+    def renewal_due(self, now: int) -> CrossCert | None:
+        """The newest cross-certification, when central should renew it now (:meth:`renews_at`
+        has come) and it still holds.
+
+        An expired one is not renewed by the timer: the agreement lapsed (central was stopped
+        past its end), and an operator renews it by hand after looking at why.
+        """
+        at = self.renews_at()
+        newest = self.newest
+        if at is None or newest is None or not newest.holds(now) or now < at:
+            return None
+        return newest
+
     def in_force_at(self, at: int) -> CrossCert | None:
         """The newest cross-certification valid at ``at``."""
         held = [c for c in self.certs if c.holds(at)]
@@ -374,34 +441,28 @@ def check_revocation(held: PeerState | None, revocation: PeerRevocation) -> None
         raise RecordError(ErrorCode.SCHEMA, f"peer.revoke: serial {revocation.serial} was never issued")
 
 
-MAX_CARRIED = 512 * 1024
-"""A carried foreign record with its chain: an envelope (at most 256 KiB) and a few certificates."""
+def admit_link(home: str, held: PeerState | None, *, net: str, to: str, now: int) -> CrossCert:
+    """The cross-certification that lets the central of ``net`` link with ours (``home``) now.
 
+    A link carries cross-city messages, so it needs what a new case needs: our newest
+    cross-certification of the peer in force now and not revoked. The receiving side asks
+    it of a HELLO (``to`` the city the pusher addressed), the pushing side of itself before
+    it connects.
 
-@dataclass(frozen=True)
-class Carried:
-    """A record of another city, carried byte for byte inside one of ours: ``net`` is its
-    city, ``env`` its envelope, ``chain`` the records that certify its signer there
-    (:mod:`sync.record.foreign` checks them from the agreed root)."""
-
-    net: str
-    env: bytes
-    chain: tuple[bytes, ...] = ()
-
-    def to_body(self) -> dict[str, Any]:
-        return {"net": self.net, "env": self.env, "chain": list(self.chain)}
-
-    @classmethod
-    def from_body(cls, body: object) -> Carried:
-        if not isinstance(body, dict) or set(body) != {"net", "env", "chain"}:
-            raise RecordError(ErrorCode.SCHEMA, "carried: fields must be exactly net, env, chain")
-        net, env, chain = body["net"], body["env"], body["chain"]
-        if not isinstance(net, str) or not net or len(net) > 64:
-            raise RecordError(ErrorCode.SCHEMA, "carried: net must be a network name")
-        if not isinstance(env, bytes) or not env:
-            raise RecordError(ErrorCode.SCHEMA, "carried: env must be an envelope")
-        if not isinstance(chain, list) or len(chain) > 4 or not all(isinstance(c, bytes) for c in chain):
-            raise RecordError(ErrorCode.SCHEMA, "carried: chain must be a list of at most 4 envelopes")
-        if len(env) + sum(len(c) for c in chain) > MAX_CARRIED:
-            raise RecordError(ErrorCode.SCHEMA, "carried: too large")
-        return cls(net, env, tuple(chain))
+    Raises:
+        AuthorityError: ``E_PEER_MISADDRESSED`` (``to`` is not ``home``), ``E_PEER_UNKNOWN``
+            (no cross-certification of ``net`` held), ``E_PEER_REVOKED``, ``E_PEER_EXPIRED``.
+    """
+    if to != home:
+        raise AuthorityError(ErrorCode.PEER_MISADDRESSED, f"addressed to {to}, this city is {home}")
+    newest = held.newest if held is not None and held.net == net else None
+    if held is None or newest is None:
+        raise AuthorityError(ErrorCode.PEER_UNKNOWN, net)
+    revocation = held.revoked(newest, now)
+    if revocation is not None:
+        raise AuthorityError(ErrorCode.PEER_REVOKED, f"{net}: {revocation.reason}")
+    if not newest.holds(now):
+        raise AuthorityError(
+            ErrorCode.PEER_EXPIRED, f"{net}: #{newest.serial} holds {newest.nbf}-{newest.exp}"
+        )
+    return newest

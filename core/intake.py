@@ -46,10 +46,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from core.carried import Carried
 from core.catalog import Item, Material, Mode
 from core.documents import DocType, validate_document
 from core.errors import ErrorCode, InputError, TongbanError
-from core.federation import Carried
 from core.files import FileRef, refs_from_body, refs_to_body
 from core.parts import Part, parts_from_body
 

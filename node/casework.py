@@ -20,6 +20,7 @@ from typing import Any
 
 from core.cases import (
     DECISIONS,
+    PART_EVENTS,
     CaseEvent,
     CaseState,
     Delivery,
@@ -45,6 +46,8 @@ from sync.record.db import transaction
 from sync.record.keys import NodeKeys
 
 _CASE_FIELDS = tuple(f.name for f in fields(CaseRow))
+CARRIED_ONLY = frozenset({Event.PEER_ACCEPT, *PART_EVENTS})
+"""Steps no node takes by hand: our central's, each carrying another city's record."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ class Casework:
             for event in allowed_events(state_of(case))
             if event is not Event.FORWARD
             and owner_of(event, case.node, case.decider) == self.code
+            and event not in CARRIED_ONLY  # another city's steps, which only our central carries
             and (event is not Event.PART_SUPPLY or asked)  # only while a part's city asks
         ]
 

@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from core.cases import Event, State
-from core.catalog import CatalogRelease
+from core.catalog import CatalogRelease, Item
 from core.clock import CHINA, Clock, local_date
 from core.errors import ErrorCode, InputError, StoreError
 from core.files import DECISION_MATERIAL, FileRef
@@ -55,6 +55,7 @@ from sync.projection.calendars import HeldYears
 from sync.projection.case_queries import CaseCounts, CaseEventRow, CaseRow, News
 from sync.projection.clerks import names as clerk_names
 from sync.projection.delegation import ItemAuthority
+from sync.projection.peer_items import mirrored_item
 from sync.record.arrival import newest_arrival
 from sync.record.keys import NodeKeys, load_key_file
 from sync.record.watermark import SigningGuard, Watermark, beside, guard_of, watermarked
@@ -150,6 +151,14 @@ class Desk:
 
     def items(self) -> list[ItemAuthority]:
         return self.holdings.items()
+
+    def peer_items(self) -> list[ItemAuthority]:
+        """Other cities' items this window may take in now (异地代收)."""
+        return self.holdings.peer_items()
+
+    def peer_item(self, owner: str, code: str, cat: int) -> Item | None:
+        """Another city's item as the mirror a case of it was taken in under listed it."""
+        return mirrored_item(self.db, owner, code, cat)
 
     def banners(self) -> list[Banner]:
         out = self.holdings.banners()

@@ -6,7 +6,8 @@ name and department as written, and in pinyin, in full and as initials, from ``p
 when every word typed is part of one of its keys, or is spelled, in order, by the
 characters of its name or the letters of its initials: 最低生活保障申请 is found by
 ``MZ-0001``, ``zuidi``, ``zdsh`` and by ``低保``. It shows the node's most used items first,
-then every item grouped by department.
+then every item grouped by department, then other cities' items our central mirrored
+(异地代收), one group per city, found also by the city's name.
 """
 
 from __future__ import annotations
@@ -58,18 +59,31 @@ def catalog_keys(release: CatalogRelease) -> dict[str, Keys]:
     return {item.code: search_keys(item) for item in release.items}
 
 
+def peer_keys(offers: Iterable[ItemAuthority]) -> dict[str, Keys]:
+    """The search keys of other cities' items (异地代收), by their key ``CODE@NET``: the
+    item's own, and the owning city's name in characters and pinyin."""
+    out = {}
+    for auth in offers:
+        keys = search_keys(auth.item)
+        city = auth.owner_name
+        extra = f"{city} {''.join(lazy_pinyin(city, errors='ignore')).lower()} 异地代收 yidi"
+        out[auth.key] = Keys(keys.initials, keys.pinyin, f"{keys.words} {extra}")
+    return out
+
+
 @dataclass(frozen=True)
 class Group:
     """A heading of the picker and its items."""
 
-    title: str  # a department's name, or "" for the node's most used
+    title: str  # a department's name, or "" for the node's most used, or another city's name
     items: tuple[ItemAuthority, ...]
+    peer: bool = False  # another city's items, taken in for it (异地代收)
 
 
 def groups(items: Iterable[ItemAuthority], usage: dict[str, int]) -> list[Group]:
     """The picker's groups: the most used (by ``usage``, cases per item) first, then one
     group per department in the catalog's order of first appearance."""
-    listed = list(items)
+    listed = [a for a in items if not a.owner]
     common = sorted((a for a in listed if usage.get(a.item.code)), key=lambda a: -usage[a.item.code])[:COMMON]
     by_department: dict[str, list[ItemAuthority]] = {}
     for auth in listed:
@@ -77,3 +91,11 @@ def groups(items: Iterable[ItemAuthority], usage: dict[str, int]) -> list[Group]
     out = [Group("", tuple(common))] if common else []
     out.extend(Group(dept, tuple(group)) for dept, group in by_department.items())
     return out
+
+
+def peer_groups(offers: Iterable[ItemAuthority]) -> list[Group]:
+    """One group per other city whose items this window takes in (异地代收), after ours."""
+    by_city: dict[str, list[ItemAuthority]] = {}
+    for auth in offers:
+        by_city.setdefault(auth.owner_name, []).append(auth)
+    return [Group(city, tuple(group), peer=True) for city, group in by_city.items()]

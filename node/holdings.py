@@ -17,13 +17,15 @@ from core.catalog import CatalogRelease
 from core.clock import Clock
 from core.errors import ErrorCode, InputError
 from core.grants import Grant
-from node.finder import Keys, catalog_keys
+from node.finder import Keys, catalog_keys, peer_keys
+from node.peer_window import peer_authority, peer_offers, split_key
 from node.store import NodeStore
 from sync.projection.calendars import HeldYears, held_years
 from sync.projection.catalog import catalog_release, newest_version
 from sync.projection.delegation import ItemAuthority, authority_for
 from sync.projection.grants import StoreGrants
 from sync.projection.heartbeat import heartbeat_flags, latest_heartbeat
+from sync.projection.peer_items import peer_names
 from sync.record import trust
 from sync.record.forks import open_forks, refused
 from sync.record.watermark import SigningGuard
@@ -102,7 +104,7 @@ class Holdings:
             return {}
         if self._keys is None or self._keys[0] != catalog.version:
             self._keys = (catalog.version, catalog_keys(catalog))
-        return self._keys[1]
+        return {**self._keys[1], **peer_keys(self.peer_items())}
 
     def release(self, version: int) -> CatalogRelease | None:
         """The catalog release ``version``, if held (a case shows the release it was taken in under)."""
@@ -122,14 +124,18 @@ class Holdings:
             for cert in trust.certificates(self.db):  # newest first within a code
                 names.setdefault(cert.code, cert.name)
             self._names = (count, names)
-        return self._names[1]
+        return {**self._names[1], **peer_names(self.db)}
 
     def calendar_years(self) -> HeldYears:
         """Which years deadlines are counted for, built in or published by central."""
         return held_years(self.db)
 
     def authority(self, item_code: str, at: int | None = None) -> ItemAuthority:
-        """What this node may do with ``item_code`` at ``at`` (default: now)."""
+        """What this node may do with ``item_code`` at ``at`` (default: now); another
+        city's item by its key ``CODE@NET`` (:mod:`node.peer_window`)."""
+        if split_key(item_code) is not None:
+            now = self.clock.now() if at is None else at
+            return peer_authority(self.db, self.central, self.tier, item_code, now)
         catalog = self.catalog()
         if catalog is None:
             raise InputError(ErrorCode.ITEM_UNKNOWN, "no catalog release is held yet")
@@ -166,6 +172,16 @@ class Holdings:
                     out.append(auth)
         self._items = HeldItems(key, _next_change(source, held, now), tuple(out))
         return out
+
+    @property
+    def central(self) -> str:
+        """Our central's code (the anchor's origin): it carries another city's cases."""
+        anchor = self.store.log.anchor()
+        return anchor.origin if anchor else ""
+
+    def peer_items(self) -> list[ItemAuthority]:
+        """The other cities' items this window may take in now (异地代收)."""
+        return peer_offers(self.db, self.central, self.tier, self.clock.now())
 
     def banners(self) -> list[Banner]:
         """Warnings for the top of every page: no/expired catalog, no/expired grants, the heartbeat."""

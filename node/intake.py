@@ -9,7 +9,9 @@
 ``take_in``
     the next case number of the day, the deadline in working days, the ``case.intake``
     record, and for a proxy case its ``forward`` event in the same transaction — the
-    materials go up with the record, the clerk has nothing more to do.
+    materials go up with the record, the clerk has nothing more to do. Another city's
+    item (异地代收, :mod:`node.peer_window`) is a proxy case like a local one: no grant,
+    its ``owner`` the city, its decider our central, which carries it there.
 ``similar_open``
     the applicant's open cases for the same item, which the clerk confirms before a
     second one is taken in.
@@ -173,7 +175,7 @@ class Intakes:
         without a case, the one-time notice or the refusal, does not need them)."""
         now = self.clock.now()
         today = local_date(now)
-        item_code = clean_text("item", form.item, limit=20)
+        item_code = clean_text("item", form.item, limit=80)  # CODE@NET: another city's item
         applicant = check_applicant(form.name, form.doc_type, form.doc_no, form.phone, today)
         agent = check_applicant(*form.agent, today, prefix="agent_") if form.agent is not None else None
         if agent is None and not applicant.doc_type.personal:
@@ -256,7 +258,8 @@ class Intakes:
         now = self.clock.now()
         today = local_date(now)
         auth = checked.authority
-        assert auth.mode is not None and auth.decider is not None and auth.grant is not None
+        assert auth.mode is not None and auth.decider is not None
+        assert auth.grant is not None or auth.owner is not None  # another city's item needs no grant
         if decide and not (
             checked.item.time_limit_days == 0 and auth.mode is Mode.DIRECT and auth.decider == self.code
         ):
@@ -277,7 +280,7 @@ class Intakes:
                 case=number,
                 item=checked.item.code,
                 item_name=checked.item.name,
-                cat=auth.grant.cat,
+                cat=auth.owner_cat if auth.grant is None else auth.grant.cat,
                 mode=auth.mode,
                 decider=auth.decider,
                 applicant=checked.applicant,
@@ -286,10 +289,11 @@ class Intakes:
                 limit=checked.item.time_limit_days,
                 deadline=deadline.date,
                 flags=tuple(flags),
-                grant=auth.grant.id,
+                grant=auth.grant.id if auth.grant is not None else None,
                 agent=checked.agent,
                 extra=checked.extra,
                 files=pages.refs,
+                owner=auth.owner,
                 parts=checked.parts,
             )
             record = self.casework.store.log.append_local(

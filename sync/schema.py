@@ -27,6 +27,7 @@ from sync.projection.departments import DEPARTMENT_TABLES
 from sync.projection.files import FILE_TABLES
 from sync.projection.grants import GRANT_TABLES
 from sync.projection.heartbeat import HEARTBEAT_TABLE, HeartbeatProjector
+from sync.projection.peer_items import PEER_ITEM_TABLES
 from sync.projection.peers import PEER_TABLES
 from sync.projection.status import RECEIPT_HISTORY, STATUS_FILES, STATUS_TABLES, note_receipt
 from sync.record import kinds, trust
@@ -97,6 +98,8 @@ _ddl(log_migrations, "0012_files", FILE_TABLES)
 _ddl(log_migrations, "0013_peers", PEER_TABLES)
 # No report written before it names files (the field came with protocol 4): nothing to project.
 _ddl(log_migrations, "0014_node_status_files", STATUS_FILES)
+# No store written before it holds a peer.items (the kind came with it): nothing to project.
+_ddl(log_migrations, "0015_peer_items", PEER_ITEM_TABLES)
 
 
 _ddl(sync_migrations, "0001_links", LINK_TABLES)

@@ -29,6 +29,7 @@ from core.errors import ErrorCode, InputError
 from node import identity
 from node.store import NodeStore
 from sync.projection.catalog import current_catalog
+from tongban.demo_peer import DEMO_PEER, build_peer, seed_crossing
 from tongban.demo_run import ACCOUNTS, DEMO_PASSWORD, prepare, settle
 from tongban.demo_scans import seed_cases
 from web.accounts import hash_password
@@ -147,9 +148,11 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
                 _grant_town(central, demo_node.code)
         enroll_demo_department(home, central, fingerprint, clock)
         central_records = central.store.log.count()
+    peer_lines = build_peer(home, central_dir, clock, demo_file)
     town, *villages = nodes
     prepare(home, central_dir, town.code, [v.code for v in villages], clock)
     seeded = seed_cases(home / villages[0].code, clock)
+    crossing = seed_crossing(home / villages[0].code, clock)
     settle(home, central_dir, town.code, villages[0].code, clock)
     echo(f"Demo network in {home}")
     echo(
@@ -165,6 +168,9 @@ def build_demo(home: Path, clock: Clock, echo: Callable[[str], Any] = print) -> 
         echo(f"  {len(seeded)} cases with scanned pages at {villages[0].name}: {', '.join(seeded)}")
     d = DEMO_DEPARTMENT
     echo(f"  department {d.code} {d.name}: enrolled for {len(d.items)} items of {d.department}")
+    for line in peer_lines:
+        echo(line)
+    echo(f"  1 case at {villages[0].name} for {DEMO_PEER.name} (异地代收), on its way there: {crossing}")
     echo("Start the clerk and operator screens with 'make demo' (or 'tongban demo start DIR'). Look around:")
     echo(f"  tongban log {central_dir}")
     echo(f"  tongban node show {home / nodes[-1].code}")

@@ -27,56 +27,16 @@ from typing import Any
 
 from central import config as central_config
 from central.store import CentralStore
-from core.admin import is_within
-from core.clock import Clock
-from core.errors import AuthorityError, ConfigError, EnrollmentError, ErrorCode
+from core.clock import Clock, SystemClock
+from core.errors import AuthorityError, ConfigError, ErrorCode
 from node.clerks import Clerks, hash_password
 from node.desk import Desk
-from sync.record import kinds
-from sync.record.log import RecordLog, decode_stored
-from tongban import demo_broker
+from tongban import demo_broker, demo_peer
+from tongban.demo_accounts import ACCOUNTS, DEMO_PASSWORD, carry
 from tongban.demo_files import Program, equip_window, set_sync_section, supervisor_conf, tongban_program
 
-DEMO_PASSWORD = "tongban-demo-2026"
 SUPERVISOR_CONF = "supervisord.conf"
-ACCOUNTS = {
-    "central": [
-        ("shixiang", "施事项", ["catalog_admin"]),
-        ("shouquan", "寿授权", ["delegation_admin"]),
-        ("shenji", "沈审计", ["auditor"]),
-        ("chakan", "车查看", ["viewer"]),
-    ],
-    "town": [
-        ("shenpi", "沈审批", ["approver", "clerk"]),
-        ("guanli", "顾管理", ["admin", "auditor"]),
-    ],
-    "village": [
-        ("wangli", "王丽", ["clerk", "approver"]),
-        ("cunguan", "陈村管", ["admin", "auditor"]),
-    ],
-    "department": [
-        ("huzheng", "胡政", ["approver"]),
-        ("hzguanli", "何管理", ["admin", "auditor"]),
-    ],
-}
-
-
-def carry(src: RecordLog, dst: RecordLog, dst_code: str, *, up_from: str | None = None) -> int:
-    """Ingest into ``dst`` what sync would bring it from ``src``; the number of records."""
-    anchor = dst.anchor()
-    if anchor is None:
-        raise EnrollmentError(ErrorCode.NOT_ENROLLED, dst_code)
-    moved = 0
-    for _, envelope in src.envelopes():
-        record = decode_stored(envelope)
-        if up_from is not None:
-            wanted = is_within(record.origin, up_from)
-        else:
-            wanted = kinds.concerns(record.kind, record.origin, record.body, dst_code, anchor.origin)
-        if wanted and not dst.has(record.id):
-            dst.ingest(envelope, "demo-setup")
-            moved += 1
-    return moved
+__all__ = ["ACCOUNTS", "DEMO_PASSWORD", "carry", "prepare", "settle", "start", "stop"]
 
 
 def _desk(home: Path, clock: Clock) -> Desk:
@@ -184,11 +144,21 @@ def start(
     )
     conf = home / SUPERVISOR_CONF
     programs = network_programs(home, [(code, port) for code, _, port in nodes], central_port, backoffice.on)
+    peer = demo_peer.peer_home(home).is_dir()
+    if peer:  # the demo's second city, and the link between the two centrals
+        ports = demo_peer.PeerPorts(
+            central_port + 2, central_port + 3, sync_port + 2, sync_port + 3, sync_port + 4
+        )
+        demo_peer.link_peer(home, home / "central", ports, SystemClock())
+        programs += demo_peer.programs(home, ports)
     conf.write_text(supervisor_conf(home, programs + backoffice.programs), encoding="utf-8")
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
     waiting = {code: f"http://127.0.0.1:{port}/api/v1/openapi.json" for code, _, port in nodes}
     waiting["central"] = f"http://127.0.0.1:{central_port}/login"
     waiting.update(backoffice.desks)
+    if peer:
+        waiting["qingpu"] = f"http://127.0.0.1:{ports.web}/login"
+        waiting["qingpu-town"] = f"http://127.0.0.1:{ports.town_web}/api/v1/openapi.json"
     # a loaded 2-core machine starts twenty services slowly
     _wait_for(waiting, 120 + (60 if backoffice.on else 0))
     city = central_config.load(home / "central").central
@@ -202,6 +172,9 @@ def start(
         echo(f"  {name} {code}: http://127.0.0.1:{port}/   accounts: {accounts}")
     for line in backoffice.lines:
         echo(line)
+    if peer:
+        for line in demo_peer.lines(ports):
+            echo(line)
     echo(f"  password of every demo account: {DEMO_PASSWORD}")
     echo(f"  villages sync with the town, the town with central, every {SYNC_INTERVAL} s")
     echo(f"  status: {sys.executable} -m supervisor.supervisorctl -c {conf} status")

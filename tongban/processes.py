@@ -4,8 +4,9 @@
   to sync (``[sync] parent``, ``fallback`` or ``direct_to_central``); and, at a town with
   ``[sync] listen``, the sync endpoint for its villages;
 * central: the operator web service (``[web] listen``), the sync endpoint (``[sync]
-  listen``) and its timed duties (the signed heartbeat, :mod:`central.heartbeat`); with an
-  ``[amqp] uri``, the department link (:mod:`central.department_link`);
+  listen``) and its timed duties (the signed heartbeat, :mod:`central.heartbeat`); with
+  ``[peers] listen``, the link with other cities' centrals (:mod:`central.peer_service`);
+  with an ``[amqp] uri``, the department link (:mod:`central.department_link`);
 * a department: its desk (``[web] listen``) and, with an ``[amqp] uri``, its link to
   central (:mod:`central.department.service`).
 
@@ -132,6 +133,12 @@ def _plan(home: Path, web_listen: str | None) -> Plan:
         else:
             plan.notes.append("no [sync] listen is configured")
         plan.services.append(("sync", CentralDuties, f"signed heartbeat every {EVERY // 60} min"))
+        if central.peers.listen:
+            from central.peer_service import CentralPeers
+
+            every = central.peers.interval_seconds
+            line = f"peer link: endpoint at {central.peers.listen}, pushes every {every} s"
+            plan.services.append(("sync", CentralPeers, line))
         if central.amqp.uri:
             from central.department_link import CentralDepartments
 

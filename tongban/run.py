@@ -36,9 +36,17 @@ from tongban.cli.refusals import for_terminal  # noqa: E402
 from tongban.processes import PARTS, first_check, plan_for  # noqa: E402
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-INFO_LOGS = ("nameko.web.server", "sync.link.services", "tongban.run")
+INFO_LOGS = (
+    "nameko.web.server",
+    "sync.link.services",
+    "central.peer_service",
+    "tongban.run",
+    "central.peers",
+)
 """Loggers whose INFO lines go to the program's log: eventlet's WSGI server's line per
-request (the access log), the sync agent's line per good session, the start lines."""
+request (the access log), the sync agent's line per good session, the peer link's line per
+push that delivered, the start lines, and central's line per renewal of an agreement with
+another city."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,11 @@ from werkzeug.wrappers import Request, Response
 
 from central import charts, recheck
 from central.dashboard import TABLES, Dashboard, snapshot, to_csv
+from central.peer_view import peer_rows
 from central.web.deps import CentralProvider, WorkerCentral
 from central.web.render import Ctx
 from core.cases import STATE_LABELS, State
+from core.code_texts import code_text
 from web.pages import Sessions, page
 
 FLAGGED_SHOWN = 100
@@ -62,6 +64,8 @@ class Pages(Sessions):
             checks=checks,
             rebuilding=rebuilding is not None and rebuilding.exists(),
             mb=megabytes,
+            peer_rows=peer_rows(ctx.central, ctx.now)[0],
+            code_text=lambda code: code_text(code, ctx.lang),
         )
 
     @http("GET", "/dashboard.csv")

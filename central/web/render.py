@@ -12,7 +12,18 @@ from central.web.i18n import TEXTS
 from web.accounts import Accounts
 from web.render import BaseCtx, WebOptions, environment
 
-DONE = frozenset({"merged", "replaced", "discarded", "revoked", "node_revoked"})
+DONE = frozenset(
+    {
+        "merged",
+        "replaced",
+        "discarded",
+        "revoked",
+        "node_revoked",
+        "peer_confirmed",
+        "peer_renewed",
+        "peer_revoked",
+    }
+)
 """The changes whose success a page confirms after its redirect."""
 
 

@@ -14,12 +14,13 @@ from central.web.catalog import CatalogPages
 from central.web.delegation import DelegationPages
 from central.web.health import HealthPages
 from central.web.pages import Pages
+from central.web.peers import PeerPages
 from web.pages import static_file
 
 STATIC = {"app.css": "web", "app.js": "web", "central.css": "central.web"}
 
 
-class CentralWeb(Pages, CatalogPages, DelegationPages, HealthPages):
+class CentralWeb(Pages, CatalogPages, DelegationPages, PeerPages, HealthPages):
     name = "central_web"
 
     @http("GET", "/static/<name>")

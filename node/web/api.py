@@ -96,6 +96,9 @@ def _status(ctx: Ctx) -> dict[str, Any]:
 def _item(a: Any) -> dict[str, Any]:
     item = a.item
     return {
+        "key": a.key,
+        "owner": a.owner,
+        "owner_name": a.owner_name or None,
         "code": item.code,
         "name": item.name,
         "name_en": item.name_en,
@@ -131,7 +134,8 @@ class Api:
     @http("GET", "/api/v1/items")
     @api()
     def api_items(self, ctx: Ctx) -> Response:
-        return ctx.json({"items": [_item(a) for a in ctx.desk.items()]})
+        desk = ctx.desk
+        return ctx.json({"items": [_item(a) for a in (*desk.items(), *desk.peer_items())]})
 
     @http("POST", "/api/v1/cases")
     @api("clerk")

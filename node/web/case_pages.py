@@ -24,6 +24,7 @@ from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
 from node.web.uploads import MAX_UPLOAD_REQUEST, file_response, uploads_of
 from sync.projection import case_queries
+from sync.projection.carried import carried_intake
 from sync.projection.case_queries import CaseEventRow
 from sync.projection.peers import peer_states
 from sync.record.log import anchor_of, decode_stored, stored_record
@@ -109,8 +110,8 @@ class CasePages:
         desk = ctx.desk
         case = desk.case(case_no)
         qr = segno.make(case_no, error="m").svg_inline(scale=3, border=2)
-        item = _item_of(ctx, case)
         intake = desk.intake_of(case_no)
+        item = _item_of(ctx, case, intake)
         agent = intake is not None and intake.agent is not None
         return ctx.render(
             "receipt.html",
@@ -170,7 +171,9 @@ def paper_step(events: list[CaseEventRow], kind: str) -> tuple[CaseEventRow, str
     return None
 
 
-def _item_of(ctx: Ctx, case: Case) -> Item | None:
+def _item_of(ctx: Ctx, case: Case, intake: Intake | None = None) -> Item | None:
+    if intake is not None and intake.owner:  # another city's item, as its mirror listed it
+        return ctx.desk.peer_item(intake.owner, case.item, case.cat)
     release = ctx.desk.release(case.cat) or ctx.desk.catalog()
     return release.get(case.item) if release is not None else None
 
@@ -179,10 +182,12 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
     desk = ctx.desk
     case = desk.case(case_no)
     steps = desk.steps(case) if _may_act(ctx) else []
-    item = _item_of(ctx, case)
+    intake = desk.intake_of(case_no)
+    item = _item_of(ctx, case, intake)
     events = desk.events(case_no)
     extra.setdefault("typed", {})
-    intake = desk.intake_of(case_no)
+    crossing = crossing_of(desk, case, intake)
+    parts = parts_shown(desk, case, intake)
     return ctx.render(
         "case.html",
         status=status,
@@ -193,48 +198,62 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         events=events,
         steps=steps,
         papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
-        people={node: desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}},
+        people=_people(ctx, case, events, crossing, parts),
         messages=desk.messages_of(case_no),
         file_groups=file_groups(desk.files_of(case_no)),
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
         part_material=PART_SUPPLEMENT_MATERIAL,
-        crossing=crossing_of(desk, case, intake),
-        parts=parts_shown(desk, case, intake),
-        taken_for=taken_for(desk, intake),
+        crossing=crossing,
+        parts=parts,
         **extra,
     )
 
 
-def crossing_of(desk: Any, case: Case, intake: Any) -> dict[str, Any] | None:
-    """What the case page says of a case another city decides (异地代收): the city, and how
-    far the case has gone — at our central on its way there, or accepted there (its case
-    number and deadline there) — or None for a case of our own city."""
-    owner = getattr(intake, "owner", None)
-    if owner is None:
+def _people(ctx: Ctx, case: Case, events: list[CaseEventRow], crossing: dict[str, Any] | None,
+            parts: list[dict[str, Any]] | None = None) -> dict[str, dict[str, str]]:  # fmt: skip
+    """Each node's clerks by account, for the case's steps; our central's steps of a case that
+    crosses are named by the other city whose acceptance or decision they carry (of a joint
+    application: the cities of its other parts)."""
+    people = {node: ctx.desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}}
+    if crossing is not None:
+        central = case.node if crossing["taken"] else case.decider
+        people.setdefault(central, {})["sys:peers"] = ctx.t("crossing.actor", city=crossing["city"])
+    elif parts:
+        anchor = anchor_of(ctx.desk.db)
+        cities = "、".join(p["city"] for p in parts if not p["ours"])
+        if anchor is not None:
+            people.setdefault(anchor.origin, {})["sys:peers"] = ctx.t("crossing.actor", city=cities)
+    return people
+
+
+def crossing_of(desk: Any, case: Case, intake: Intake | None) -> dict[str, Any] | None:
+    """What the case page says of a case that crosses: of a case another city decides
+    (异地代收), the city and how far the case has gone — at our central on its way there, or
+    accepted there (its case number and deadline there); of a case another city took in for
+    us, where and when; None for a case of our own city."""
+    if intake is None or (intake.owner is None and intake.carried is None):
         return None
-    held = peer_states(desk.db).get(owner)
+    carried = intake.carried
+    net = intake.owner if intake.owner is not None else carried.net if carried is not None else ""
+    held = peer_states(desk.db).get(net)
     newest = held.newest if held is not None else None
-    accepted = case_queries.peer_acceptance(desk.db, case.case_no)
-    return {"city": newest.name if newest is not None else owner, "accepted": accepted}
+    city = newest.name if newest is not None else net
+    if carried is not None:  # a case another city took in for us: when and where it did
+        their_case, taken_at, _node = carried_intake(carried)
+        taken = {"case_no": their_case, "at": taken_at, "joint": _joint_of(carried)}
+        return {"city": city, "taken": taken, "accepted": None}
+    return {"city": city, "taken": None, "accepted": case_queries.peer_acceptance(desk.db, case.case_no)}
 
 
-def taken_for(desk: Any, intake: Any) -> dict[str, Any] | None:
-    """A case our central accepted for another city's window (its intake carries that
-    city's, checked when it was stored): the city, its case number, and for a joint
-    application the item of its own part there; None for a case of our own window."""
-    carried = getattr(intake, "carried", None)
-    if carried is None:
-        return None
+def _joint_of(carried: Any) -> str:
+    """Of our part of another city's joint application: the name of that city's own part
+    (the item of the intake ``carried`` holds, checked when stored); "" for a whole case."""
     try:
         theirs = Intake.from_body(decode_stored(carried.env).body)
     except TongbanError:  # stored only after its check: never, but the page still shows
-        return None
-    held = peer_states(desk.db).get(carried.net)
-    newest = held.newest if held is not None else None
-    city = newest.name if newest is not None else carried.net
-    joint = bool(theirs.parts)
-    return {"city": city, "case": theirs.case, "joint": joint, "name": theirs.item_name}
+        return ""
+    return theirs.item_name if theirs.parts else ""
 
 
 def parts_shown(desk: Any, case: Case, intake: Any) -> list[dict[str, Any]] | None:

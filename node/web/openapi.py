@@ -22,7 +22,7 @@ from core.documents import DocType
 from core.errors import ErrorCode
 from core.intake import MAX_DOC_NO, MAX_NAME, MAX_NOTES, MAX_PHONE, MAX_REASON
 
-MAX_ITEM = 20
+MAX_ITEM = 80  # CODE@NET: another city's item (异地代收)
 MAX_QUERY = 40
 EVENTS = ("supply", "deliver", "withdraw", "rate")
 
@@ -62,7 +62,8 @@ def _patterns() -> dict[str, str]:
         "required": f"^[^{control}]*[^{control}{space}][^{control}]*$",
         # the forms the server checks once it removed the spaces (core.intake.validate_phone)
         "phone": "^(1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[2-9][0-9]{6,7})$",
-        "item": "^[A-Z]{2,4}-[0-9]{4}$",  # core.catalog.ITEM_CODE
+        # core.catalog.ITEM_CODE, or CODE@NET for another city's item (node.peer_window)
+        "item": "^[A-Z]{2,4}-[0-9]{4}(@[!-~]{1,64})?$",
         "material": "^[a-z][a-z0-9_]{1,39}$",  # core.catalog.MATERIAL_CODE
         "case_no": "^[0-9]{6,12}-[0-9]{8}-[0-9]{4,6}$",  # core.intake.CASE_NUMBER
     }
@@ -102,7 +103,12 @@ def _intake() -> dict[str, Any]:
         "required": ["item", "name", "doc_type", "doc_no", "phone"],
         "additionalProperties": False,
         "properties": {
-            "item": _text(MAX_ITEM, "item", example="GA-0001", description="an item GET /api/v1/items lists"),
+            "item": _text(
+                MAX_ITEM,
+                "item",
+                example="GA-0001",
+                description="the key of an item GET /api/v1/items lists (CODE; CODE@NET: another city's)",
+            ),
             "name": _text(
                 MAX_NAME,
                 "name",
@@ -253,7 +259,9 @@ def document() -> dict[str, Any]:
             "/api/v1/status": {"get": _op("node, catalog, banners, sync status, counts", "200")},
             "/api/v1/items": {
                 "get": _op(
-                    "items this node may take in, with mode, decider, materials and extra fields", "200"
+                    "items this node may take in, with mode, decider, materials and extra fields;"
+                    " another city's items (异地代收) with its net (owner) and name, keyed CODE@NET",
+                    "200",
                 )
             },
             "/api/v1/cases": {

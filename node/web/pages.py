@@ -21,7 +21,7 @@ from core.errors import ErrorCode, InputError, TongbanError
 from core.intake import AGENT_AUTHORIZATION, MAX_REASON, Notice, clean_text
 from node.card_reader import card_of
 from node.desk import IntakeForm
-from node.finder import groups
+from node.finder import groups, peer_groups
 from node.intake import AGENT_KEYS
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.render import Ctx, status_for
@@ -67,7 +67,11 @@ class Pages(Sessions):
     def catalog(self, ctx: Ctx) -> Response:
         desk = ctx.desk
         return ctx.render(
-            "catalog.html", items=desk.items(), catalog=desk.catalog(), calendar=desk.calendar_years()
+            "catalog.html",
+            items=desk.items(),
+            peer_items=desk.peer_items(),
+            catalog=desk.catalog(),
+            calendar=desk.calendar_years(),
         )
 
     # -- intake ---------------------------------------------------------------------------
@@ -169,8 +173,9 @@ def _intake_page(ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: A
     extra.setdefault("other_names", [])
     extra.setdefault("card", None)
     desk = ctx.desk
-    items = desk.items()
-    chosen = next((a for a in items if a.item.code == values.get("item")), None)
+    own, others = desk.items(), desk.peer_items()
+    items = [*own, *others]
+    chosen = next((a for a in items if a.key == values.get("item")), None)
     enterprise = chosen is not None and chosen.item.audience is Audience.ENTERPRISE
     if enterprise:
         values["doc_type"] = DocType.USCC.value
@@ -178,7 +183,7 @@ def _intake_page(ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: A
         "intake.html",
         status=status,
         items=items,
-        groups=groups(items, desk.usage()),
+        groups=[*groups(own, desk.usage()), *peer_groups(others)],
         keys=desk.holdings.finder_keys(),
         chosen=chosen,
         enterprise=enterprise,

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlite_utils import Database
+
 from core.admin import within
 from core.errors import ErrorCode, InputError, SyncError, error
 from core.files import MAX_FILE_BYTES
 from core.intake import case_node
 from sync.link.files_flow import Want
 from sync.link.protocol import MAX_AT_ROOT, MAX_WANTS
+from sync.projection import case_queries
 from sync.projection import files as file_rows
 from sync.record.db import transaction
 from sync.record.filestore import FileStore
@@ -28,6 +31,24 @@ def _within(case_no: str, scope: str) -> bool:
         return within(case_node(case_no), scope)
     except InputError:
         return False
+
+
+class _Scope:
+    """Whether a case concerns a scope: taken in within it, or decided within it (a case
+    central took in, for another city's window, goes to the town that decides it)."""
+
+    def __init__(self, db: Database, scope: str) -> None:
+        self.db, self.scope = db, scope
+        self.deciders: dict[str, str | None] = {}
+
+    def __call__(self, case_no: str) -> bool:
+        if _within(case_no, self.scope):
+            return True
+        if case_no not in self.deciders:
+            row = case_queries.case(self.db, case_no)
+            self.deciders[case_no] = row.decider if row is not None else None
+        decider = self.deciders[case_no]
+        return decider is not None and within(decider, self.scope)
 
 
 class FileLink:
@@ -47,6 +68,7 @@ class FileLink:
         self.db = log.db
         self.files = files
         self.scope = scope
+        self.concerns = _Scope(self.db, scope)
         self.peer = peer
         self.count = count
         self.budget = budget  # bytes the file store may hold (0: no bound)
@@ -61,7 +83,7 @@ class FileLink:
         out = []
         room = self._room()
         for sha, size, case_no in file_rows.missing_by_case(self.db):
-            if size <= MAX_FILE_BYTES and size <= room and _within(case_no, self.scope):
+            if size <= MAX_FILE_BYTES and size <= room and self.concerns(case_no):
                 room -= size  # what would pass the budget is not asked for (E_FILE_BUDGET)
                 out.append(Want(sha, size, self.files.partial_offset(sha)))
                 if len(out) >= MAX_WANTS:
@@ -80,7 +102,7 @@ class FileLink:
         out = [
             sha
             for sha, case_no, root, _, _ in file_rows.held_by_case(self.db)
-            if (is_root or root) and _within(case_no, self.scope)
+            if (is_root or root) and self.concerns(case_no)
         ]
         return out[:MAX_AT_ROOT]
 
@@ -97,7 +119,7 @@ class FileLink:
             if self.files is None or not self.held(want.sha):
                 continue
             refs = file_rows.refs_of_sha(self.db, want.sha)
-            if not any(_within(ref.case_no, self.scope) for ref in refs):
+            if not any(self.concerns(ref.case_no) for ref in refs):
                 refused += 1
                 continue
             out.append(want)
@@ -118,7 +140,7 @@ class FileLink:
         refs = file_rows.refs_of_sha(self.db, sha)
         if not refs:
             raise SyncError(ErrorCode.FILE_UNREFERENCED, f"no record held lists the file {sha}")
-        if not any(_within(ref.case_no, self.scope) for ref in refs):
+        if not any(self.concerns(ref.case_no) for ref in refs):
             raise error(ErrorCode.FILE_SCOPE, f"the file {sha} is of a case outside {self.scope}")
         if size > MAX_FILE_BYTES or all(ref.ref.size != size for ref in refs):
             raise error(ErrorCode.FILE_TOO_LARGE, f"the file {sha} is not of {size} bytes")

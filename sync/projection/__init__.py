@@ -18,6 +18,7 @@ heartbeat    heartbeat                                              central.hear
 departments  department_items                                       department.cert
 files        file_refs; files_held (the file store's bookkeeping)   case.intake, case.event
 peers        peer_certs, peer_revocations                           peer.cert, peer.revoke
+peer_items   peer_mirrors, peer_items, peer_item_versions           peer.items
 ===========  =====================================================  ==========================
 
 ``delegation`` issues, revokes and renews grants and answers what a node may do with an
@@ -34,6 +35,7 @@ from sync.projection.departments import DepartmentProjector
 from sync.projection.files import FileRefProjector
 from sync.projection.grants import GrantProjector
 from sync.projection.heartbeat import HeartbeatProjector
+from sync.projection.peer_items import PeerItemsProjector
 from sync.projection.peers import PeerProjector
 from sync.projection.status import StatusProjector
 from sync.record.projector import Projector
@@ -52,4 +54,5 @@ def standard() -> tuple[Projector, ...]:
         DepartmentProjector(),
         FileRefProjector(),
         PeerProjector(),
+        PeerItemsProjector(),
     )

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from core.carried import Carried
 from core.cases import ACCEPTANCES, CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import Carried
 from core.intake import Intake
 from core.parts import check_part
 from sync.projection.peers import peer_state
 from sync.record import kinds
 from sync.record.envelope import Record
 from sync.record.foreign import Foreign, open_foreign
+from sync.record.log import decode_stored
 
 
 def _differs(detail: str) -> AuthorityError:
@@ -113,3 +114,10 @@ _CARRIED_AS = frozenset(
 """(our step, the other city's it carries) of a joint application: our part step carries
 the part's city's decision or request; at the part's city, its central's supply carries
 the window city's supplement to the part."""
+
+
+def carried_intake(carried: Carried) -> tuple[str, int, str]:
+    """The case number, the time and the node of the other city's intake ``carried`` holds
+    (a store checked it when it took the record in)."""
+    record = decode_stored(carried.env)
+    return str(record.body.get("case", "")), record.payload.ts, record.origin

@@ -40,6 +40,7 @@ from core.errors import ErrorCode, RecordError, TongbanError
 from core.intake import Intake, case_node
 from sync.projection import carried
 from sync.projection.calendars import StoreCalendar
+from sync.projection.peer_items import check_peer_intake
 from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import Record
@@ -105,6 +106,8 @@ class CaseProjector:
         if case_node(intake.case) != record.origin:
             raise RecordError(ErrorCode.AUTHORITY, f"{record.origin} cannot take in case {intake.case}")
         carried.check_intake(db, record, intake)
+        if intake.owner is not None:
+            check_peer_intake(db, intake)
         taken, waiting = db.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM cases WHERE case_no = ?),"
             " EXISTS (SELECT 1 FROM case_events WHERE case_no = ?)",

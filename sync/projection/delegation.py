@@ -43,10 +43,19 @@ class ItemAuthority:
     auth: Authorization
     grant: Grant | None
     decider: str | None
+    owner: str | None = None  # 异地代收: another city's item (its net), mirrored from its release
+    owner_name: str = ""  # that city's name
+    owner_cat: int = 0  # the version of its catalog the item is pinned to
 
     @property
     def allowed(self) -> bool:
         return self.mode is not None and self.auth.accepted
+
+    @property
+    def key(self) -> str:
+        """What the window names the item by: its code, or ``CODE@NET`` for another city's
+        (two cities' catalogs may use the same code)."""
+        return f"{self.item.code}@{self.owner}" if self.owner else self.item.code
 
 
 def authority_for(

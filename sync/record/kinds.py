@@ -26,6 +26,7 @@ from core.errors import ErrorCode, RecordError, TongbanError
 from core.federation import CrossCert, PeerRevocation
 from core.grants import Grant, Revocation
 from core.intake import Intake, case_node
+from core.peer_items import PeerItems
 
 
 class Author(StrEnum):
@@ -77,6 +78,10 @@ def _peer_cert(body: dict[str, Any]) -> CrossCert:
 
 def _peer_revoke(body: dict[str, Any]) -> PeerRevocation:
     return PeerRevocation.from_body(body)
+
+
+def _peer_items(body: dict[str, Any]) -> PeerItems:
+    return PeerItems.from_body(body)
 
 
 def _grant(body: dict[str, Any]) -> None:
@@ -227,6 +232,13 @@ KINDS: dict[str, Kind] = {
             "ends every cross-certification of a peer city up to a serial, from a moment on",
         ),
         Kind(
+            PEER_ITEMS,
+            Author.ROOT,
+            _peer_items,
+            "another city's items our windows take in for it (异地代收), mirrored from its signed"
+            " catalog release and pinned to that version",
+        ),
+        Kind(
             NODE_ENROLLED,
             Author.ANY_NODE,
             {"cert": _f(bytes, size=32), "software": _f(str)},
@@ -290,6 +302,7 @@ ROOT_SCOPED = frozenset(
         HEARTBEAT,
         PEER_CERT,
         PEER_REVOKE,
+        PEER_ITEMS,
     }
 )
 

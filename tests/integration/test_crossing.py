@@ -10,21 +10,21 @@ between them hands over its messages (the outbox's messages, in order, to the pe
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from central import authority, peer_outbox, peers
+from central import authority, peer_items, peer_link_store, peers
 from central.crossing import Crossing
 from central.crossing_store import IN, OUT, by_their_case, peer_case
+from core.carried import Carried
 from core.cases import CaseEvent, Event
 from core.catalog import Mode
-from core.clock import local_date
-from core.documents import DocType
+from core.clock import SystemClock
 from core.errors import AuthorityError, ErrorCode, RecordError
-from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE, Carried
-from core.intake import Applicant, Intake, case_number
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
+from core.intake import Intake
+from node.desk import IntakeForm
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
 from sync.record import codec, kinds
@@ -92,6 +92,11 @@ def cities(tmp_path: Path) -> Cities:
     roles = [ACCEPT, DECIDE, DELIVER]
     _agree(haining.net.central_dir, QINGPU, "上海市青浦区", qp_root, [(item.code, cat)], roles, clock)
     _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(item.code, cat)], [INTAKE], clock)
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        release = peer_items.release_for_peers(central)
+    assert release is not None
+    with authority.open_central(haining.net.central_dir, clock) as central:
+        assert peer_items.mirror(central, QINGPU, *release) is not None
     relay(haining.net.central_dir, haining.net.node_dir(TOWN), clock)
     relay(haining.net.node_dir(TOWN), haining.net.node_dir(VILLAGE), clock)
     relay(qingpu.central_dir, qingpu.node_dir(QP_TOWN), clock)
@@ -99,23 +104,15 @@ def cities(tmp_path: Path) -> Cities:
 
 
 def take_in(c: Cities) -> str:
-    """A walk-in at the Haining village for Qingpu's item, the intake and its forward."""
+    """A walk-in at the Haining village for Qingpu's item, at the window (offline)."""
     with c.haining.desk(VILLAGE) as desk:
-        today = local_date(c.clock.now())
-        number = case_number(VILLAGE, today, case_queries.next_serial(desk.db, VILLAGE, today))
-        intake = Intake(
-            case=number, item=c.item, item_name="青浦区事项", cat=c.cat, mode=Mode.PROXY, decider=CITY,
-            applicant=Applicant("王秀英", DocType.RESIDENT_ID, GOOD_ID, "13800138000"), materials=(),
-            notes="", limit=20, deadline=date(2027, 1, 20), owner=QINGPU,
+        key = f"{c.item}@{QINGPU}"
+        auth = next(a for a in desk.peer_items() if a.key == key)
+        form = IntakeForm(
+            item=key, name="王秀英", doc_type="resident_id", doc_no=GOOD_ID, phone="13800138000",
+            materials=tuple(m.code for m in auth.item.materials if m.required),
         )  # fmt: skip
-        with transaction(desk.db):
-            desk.store.log.append_local(
-                desk.keys, VILLAGE, kinds.CASE_INTAKE, intake.to_body(), actor="wangli"
-            )
-            forward = CaseEvent(Event.FORWARD, c.clock.now()).to_body()
-            desk.store.log.append_local(desk.keys, VILLAGE, kinds.CASE_EVENT, {"case": number, **forward},
-                                        actor="wangli")  # fmt: skip
-    return number
+        return desk.intake(form, actor="wangli").case_no
 
 
 def up(c: Cities) -> None:
@@ -128,9 +125,16 @@ def down(c: Cities) -> None:
     relay(c.haining.net.node_dir(TOWN), c.haining.net.node_dir(VILLAGE), c.clock)
 
 
-def messages(central_dir: Path, peer: str, clock: object, after: int = 0) -> list[tuple[int, bytes]]:
+def messages(central_dir: Path, peer: str, clock: object, after: int = 0, *, every: bool = False
+             ) -> list[tuple[int, bytes]]:  # fmt: skip
+    """The messages ``central_dir`` owes ``peer`` after ``after`` (the case steps; ``every``:
+    its catalog releases too)."""
     with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
-        return [(seq, data) for seq, data, _, _ in peer_outbox.pending(central.store.db, peer, after) if data]
+        waiting = peer_link_store.waiting(central.store.db, peer, after, 1000)
+    return [
+        (item.seq, item.data) for item in waiting
+        if item.data is not None and (every or codec.decode(item.data)["t"] not in ("catalog", "void"))
+    ]  # fmt: skip
 
 
 def deliver(central_dir: Path, peer: str, data: bytes, clock: object) -> None:
@@ -141,7 +145,7 @@ def deliver(central_dir: Path, peer: str, data: bytes, clock: object) -> None:
 def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
     """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
     last = after
-    for seq, data in messages(src, to_net, c.clock, after):
+    for seq, data in messages(src, to_net, c.clock, after, every=True):
         deliver(dst, from_net, data, c.clock)
         last = seq
     return last
@@ -164,6 +168,7 @@ def test_a_case_crosses_to_the_owning_city_and_its_decision_comes_back(cities: C
     c = cities
     hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
     number = take_in(c)
+    assert "传送中" in page(c.haining.net.node_dir(VILLAGE), "wangli", number)
     up(c)
     out = peer_case_at(hn, number, c.clock)
     assert out.direction == OUT and out.peer == QINGPU and out.their_case is None
@@ -182,18 +187,42 @@ def test_a_case_crosses_to_the_owning_city_and_its_decision_comes_back(cities: C
     assert at_village.state == "forwarded"
     out = peer_case_at(hn, number, c.clock)
     assert out.their_case == accepted.case_no and out.their_deadline and out.accepted_at
+    shown = page(c.haining.net.node_dir(VILLAGE), "wangli", number)
+    assert "上海市青浦区已于" in shown and accepted.case_no in shown and out.their_deadline in shown
     # The Qingpu town decides; its decision crosses back and reaches the Haining village.
     relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     from node.desk import Desk
 
     with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
         assert [r.case_no for r in desk.queue()] == [accepted.case_no]
+    assert f"本件由海宁市窗口代收（对方编号 {number}" in page(
+        c.qingpu.node_dir(QP_TOWN), "shenpi", accepted.case_no
+    )
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
         desk.act(accepted.case_no, "approve", {}, "shenpi")
     relay(c.qingpu.node_dir(QP_TOWN), qp, c.clock, up=True)
     cross(c, qp, hn, QINGPU, HAINING, last)
     down(c)
     assert case_at(c.haining.net.node_dir(VILLAGE), number, c.clock).state == "approved"
     assert case_at(qp, accepted.case_no, c.clock, central=True).state == "approved"
+
+
+def page(home: Path, user: str, case_no: str) -> str:
+    """The case page of ``case_no`` at ``home``'s clerk web service, as ``user`` sees it."""
+    from node.desk import Desk
+    from tests.integration.webnode import PASSWORD, login, serve
+    from web.accounts import hash_password
+
+    with Desk.open(home, SystemClock()) as desk:
+        if desk.clerks.get(user) is None:
+            desk.clerks.add(
+                desk.keys, user, user, ["clerk", "approver"], hash_password(PASSWORD), actor="sys:test"
+            )
+    with serve(home) as web:
+        assert login(web, user)[0] in (200, 303)
+        status, _, html = web.request("GET", f"/cases/{case_no}")
+    assert status == 200, html[:400]
+    return html
 
 
 def peer_case_at(home: Path, number: str, clock: object):  # type: ignore[no-untyped-def]
@@ -255,3 +284,38 @@ def test_a_step_that_says_other_than_the_record_it_carries_is_refused_at_every_s
             central.append(kinds.CASE_EVENT, {"case": number, **lied.to_body()}, "sys:peers")
         assert caught.value.code is ErrorCode.PEER_CASE
         assert [e.event for e in case_queries.events(central.store.db, number)] == ["forward"]
+
+
+def test_an_agreement_revoked_by_one_city_is_ended_by_the_other(cities: Cities) -> None:
+    c = cities
+    hn, qp = c.haining.net.central_dir, c.qingpu.central_dir
+    take_in(c)
+    up(c)
+    [(_, early)] = messages(hn, QINGPU, c.clock)  # a case on its way when the agreement ends
+    with authority.open_central(hn, c.clock) as central:
+        peers.revoke(central, QINGPU, "协议到期不再续签")
+    # What was still owed is withdrawn; the notice of the revocation is what goes.
+    [(_, notice)] = messages(hn, QINGPU, c.clock)
+    assert codec.decode(notice)["t"] == "revoke"
+    deliver(qp, HAINING, notice, c.clock)
+    with authority.open_central(qp, c.clock) as central:
+        held = peers.peer_state(central.store.db, HAINING)
+        assert held is not None and held.revocations
+        assert held.revocations[-1].reason.startswith("对方城市已撤销协议：协议到期不再续签")
+    # Qingpu's town hears of it with central's chain, like any revocation.
+    relay(qp, c.qingpu.node_dir(QP_TOWN), c.clock)
+    from node.desk import Desk
+
+    with Desk.open(c.qingpu.node_dir(QP_TOWN), c.clock) as desk:
+        town = peers.peer_state(desk.db, HAINING)
+        assert town is not None and len(town.revocations) == 1
+    # Qingpu refuses at its door what Haining had sent before; Haining sends nothing new.
+    assert refused(c, qp, HAINING, early) == ErrorCode.PEER_REVOKED.value
+    with authority.open_central(hn, c.clock) as central:
+        before = peer_link_store.last_seq(central.store.db, QINGPU)
+    relay(hn, c.haining.net.node_dir(TOWN), c.clock)
+    relay(c.haining.net.node_dir(TOWN), c.haining.net.node_dir(VILLAGE), c.clock)
+    with c.haining.desk(VILLAGE) as desk:  # the window no longer offers Qingpu's items
+        assert not [a for a in desk.peer_items() if a.key == f"{c.item}@{QINGPU}"]
+    with authority.open_central(hn, c.clock) as central:
+        assert peer_link_store.last_seq(central.store.db, QINGPU) == before

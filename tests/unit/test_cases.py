@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.carried import Carried
 from core.case_drawing import render_dot, render_table
 from core.cases import (
     TRANSITIONS,
@@ -26,7 +27,6 @@ from core.cases import (
 )
 from core.catalog import Mode
 from core.errors import ErrorCode, InputError
-from core.federation import Carried
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "case-lifecycle.md"
 T0 = 1_764_000_000

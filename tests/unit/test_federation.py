@@ -20,6 +20,7 @@ from core.federation import (
     Scope,
     ScopeItem,
     admit,
+    admit_link,
     check_revocation,
     check_succession,
 )
@@ -189,3 +190,40 @@ def test_a_cross_certification_body_round_trips_and_is_checked_strictly() -> Non
         assert caught.value.code is ErrorCode.SCHEMA
     with pytest.raises(RecordError):
         check_succession(PEER, None, made)  # a city certifying itself
+
+
+def held(*certs: CrossCert, revocations: tuple[PeerRevocation, ...] = ()) -> PeerState:
+    return PeerState(PEER, certs or (cert(),), revocations)
+
+
+def link_refusal(peer: PeerState | None, *, to: str = HOME, now: int = T0 + DAY) -> ErrorCode:
+    with pytest.raises(AuthorityError) as caught:
+        admit_link(HOME, peer, net=PEER, to=to, now=now)
+    return caught.value.code
+
+
+def test_a_link_is_admitted_under_the_newest_cross_certification_in_force_now() -> None:
+    assert (
+        admit_link(HOME, held(cert(1), cert(2, nbf=T0 + DAY)), net=PEER, to=HOME, now=T0 + 2 * DAY).serial
+        == 2
+    )
+
+
+def test_a_link_is_refused_misaddressed_unknown_revoked_or_expired_in_that_order() -> None:
+    revoked = (PeerRevocation(PEER, 1, T0 + DAY, "协议终止"),)
+    assert link_refusal(held(), to=THIRD) is ErrorCode.PEER_MISADDRESSED
+    assert link_refusal(None, to=THIRD) is ErrorCode.PEER_MISADDRESSED
+    assert link_refusal(None) is ErrorCode.PEER_UNKNOWN
+    assert link_refusal(PeerState(THIRD, (cert(),))) is ErrorCode.PEER_UNKNOWN  # another city's state
+    assert link_refusal(held(revocations=revoked), now=T0 + 2 * DAY) is ErrorCode.PEER_REVOKED
+    assert link_refusal(held(revocations=revoked), now=T0 + 40 * DAY) is ErrorCode.PEER_REVOKED
+    assert link_refusal(held(), now=T0 + 30 * DAY) is ErrorCode.PEER_EXPIRED
+    assert link_refusal(held(), now=T0 - 1) is ErrorCode.PEER_EXPIRED  # not yet valid
+    # A revocation effective later has not ended the link yet; a new agreement is not covered.
+    assert admit_link(HOME, held(revocations=revoked), net=PEER, to=HOME, now=T0).serial == 1
+    assert (
+        admit_link(
+            HOME, held(cert(1), cert(2), revocations=revoked), net=PEER, to=HOME, now=T0 + 2 * DAY
+        ).serial
+        == 2
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.carried import Carried
 from core.cases import (
     PART_EVENTS,
     CaseEvent,
@@ -29,7 +30,6 @@ from core.federation import (
     INTAKE,
     JOINT_PART,
     PROXY_INTAKE,
-    Carried,
     CrossCert,
     PeerRevocation,
     PeerState,

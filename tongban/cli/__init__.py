@@ -9,7 +9,8 @@ list; the commands live in the modules of this package, by concern:
   publish-calendar|grant|admin``;
 * :mod:`tongban.cli.department`: ``department init|enroll|show|clerk``, ``central enroll-department``;
 * :mod:`tongban.cli.authority`: ``central keys|rotate-key|rotate-root|heartbeat|recheck``;
-* :mod:`tongban.cli.peers`: ``central fingerprint``, ``central peer propose|confirm|renew|revoke|list``;
+* :mod:`tongban.cli.peers`: ``central fingerprint``, ``central peer propose|confirm|renew|revoke|list|
+  items|export-release``;
 * :mod:`tongban.cli.sync`: ``node sync``, ``node run``, ``central run``, ``department run``,
   ``serve-sync``;
 * :mod:`tongban.cli.rebuild`: ``central rebuild|restore|backup``;
@@ -114,6 +115,8 @@ COMMANDS: tuple[tuple[click.Group, click.Command], ...] = (
     (peer_group, peers.renew_command),
     (peer_group, peers.revoke_command),
     (peer_group, peers.list_command),
+    (peer_group, peers.items_command),
+    (peer_group, peers.export_release_command),
     (central_group, sync.central_run),
     (central_group, rebuild.central_rebuild),
     (central_group, rebuild.central_restore),

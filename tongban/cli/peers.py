@@ -12,11 +12,12 @@ from pathlib import Path
 
 import click
 
-from central import peers
+from central import peer_items, peers
 from central.authority import open_central
 from core.clock import SystemClock
 from core.errors import ErrorCode, InputError
 from core.federation import MODES, ROLES, Scope
+from sync.projection.peer_items import newest_mirror
 from sync.record.inspect import format_time
 from sync.record.keys import fingerprint
 from tongban.cli.refusals import refusals
@@ -25,28 +26,18 @@ CLOCK = SystemClock()
 CENTRAL_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-def _root_pk(text: str) -> bytes:
+def _curve_pk(text: str) -> bytes:
     try:
         value = bytes.fromhex(text.strip())
     except ValueError as exc:
-        raise InputError(ErrorCode.FIELD_INVALID, "the root key is 64 hex digits") from exc
+        raise InputError(ErrorCode.FIELD_INVALID, "the CURVE key is 64 hex digits") from exc
     if len(value) != 32:
-        raise InputError(ErrorCode.FIELD_INVALID, "the root key is 64 hex digits")
+        raise InputError(ErrorCode.FIELD_INVALID, "the CURVE key is 64 hex digits")
     return value
 
 
-def _items(values: tuple[str, ...]) -> list[tuple[str, int]]:
-    out = []
-    for value in values:
-        code, _, version = value.rpartition(":")
-        if not code or not version.isdigit():
-            raise InputError(ErrorCode.FIELD_INVALID, f"{value}: an item is CODE:VERSION")
-        out.append((code, int(version)))
-    return out
-
-
 def _scope(items: tuple[str, ...], modes: tuple[str, ...], roles: tuple[str, ...]) -> Scope:
-    return peers.scope_of(_items(items), modes, roles)
+    return peers.scope_of(peers.items_of(items), modes, roles)
 
 
 ITEM = click.option(
@@ -63,14 +54,19 @@ DAYS = click.option(
 @click.argument("central_dir", type=CENTRAL_DIR)
 @refusals
 def fingerprint_command(central_dir: Path) -> None:
-    """This city's net, name and root key with its fingerprint, to read out to a peer city."""
+    """This city's net, name and root key with its fingerprint, to read out to a peer city,
+    and where the peer's central links to this one (its CURVE key and ``[peers] listen``)."""
     with open_central(central_dir, CLOCK) as central:
         root = peers.own_root(central)
+        curve = peers.own_curve_key(central)
         section = central.config.central
+        listen = central.config.peers.listen
     click.echo(f"net: {section.net}")
     click.echo(f"name: {section.name}")
     click.echo(f"root key: {root.hex()}")
     click.echo(f"fingerprint: {fingerprint(root)}")
+    click.echo(f"curve key: {curve.hex()}")
+    click.echo(f"peer endpoint: {listen or '(none: [peers] listen is not set)'}")
 
 
 @click.command("propose")
@@ -78,6 +74,8 @@ def fingerprint_command(central_dir: Path) -> None:
 @click.option("--net", "peer", required=True, help="The peer city's network, e.g. cn-310118.")
 @click.option("--name", required=True, help="The peer city's name, e.g. 上海市青浦区.")
 @click.option("--root-pk", required=True, help="The peer's root key, 64 hex digits.")
+@click.option("--endpoint", default="", help="The peer central's link endpoint, tcp://HOST:PORT.")
+@click.option("--curve-pk", default="", help="The peer central's CURVE key, 64 hex digits.")
 @ITEM
 @MODE
 @ROLE
@@ -88,18 +86,27 @@ def propose_command(
     peer: str,
     name: str,
     root_pk: str,
+    endpoint: str,
+    curve_pk: str,
     items: tuple[str, ...],
     modes: tuple[str, ...],
     roles: tuple[str, ...],
     valid_days: int,
 ) -> None:
-    """Propose an agreement with another city; prints the fingerprint to compare."""
+    """Propose an agreement with another city; prints the fingerprint to compare. With
+    ``--endpoint`` and ``--curve-pk`` (from the peer's ``tongban central fingerprint``) the
+    two centrals link once both sides confirm; without them the peer is agreed, not linked."""
+    if bool(endpoint) != bool(curve_pk):
+        raise InputError(ErrorCode.FIELD_INVALID, "give --endpoint and --curve-pk together, or neither")
+    link = (endpoint, _curve_pk(curve_pk)) if endpoint else None
     with open_central(central_dir, CLOCK) as central:
+        root, scope = peers.root_key_of(root_pk), _scope(items, modes, roles)
         proposal = peers.propose(
-            central, peer=peer, name=name, root_pk=_root_pk(root_pk), scope=_scope(items, modes, roles),
-            valid_days=valid_days,
-        )  # fmt: skip
+            central, peer=peer, name=name, root_pk=root, scope=scope, valid_days=valid_days, link=link
+        )
     click.echo(f"proposed: {proposal.peer} {proposal.name}, {len(proposal.scope.items)} item(s)")
+    if link is not None:
+        click.echo(f"  linked at {link[0]} once confirmed")
     click.echo(f"  peer root fingerprint: {fingerprint(proposal.root_pk)}")
     click.echo("  compare it with the peer's operator (tongban central fingerprint), then run confirm")
 
@@ -162,6 +169,7 @@ def list_command(central_dir: Path) -> None:
     now = CLOCK.now()
     with open_central(central_dir, CLOCK) as central:
         held, proposed = peers.listing(central)
+        mirrors = {state.net: newest_mirror(central.store.db, state.net) for state in held}
     for state in held:
         newest = state.newest
         if newest is None:  # pragma: no cover - a state always has a cert
@@ -177,5 +185,46 @@ def list_command(central_dir: Path) -> None:
                 f"  {item.item}:{item.cat} modes {','.join(sorted(item.modes))}"
                 f" roles {','.join(sorted(item.roles))}"
             )
+        mirror = mirrors.get(state.net)
+        if mirror is not None:
+            codes = " ".join(i.code for i in mirror.items)
+            click.echo(f"  mirrored from its catalog version {mirror.cat}: {codes}")
     for proposal in proposed:
         click.echo(f"{proposal.peer} {proposal.name} proposed, root {fingerprint(proposal.root_pk)}")
+
+
+@click.command("export-release")
+@click.argument("central_dir", type=CENTRAL_DIR)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@refusals
+def export_release_command(central_dir: Path, out: Path) -> None:
+    """Write this city's newest catalog release and its chain, for a peer city to mirror."""
+    with open_central(central_dir, CLOCK) as central:
+        data = peer_items.release_file(central)
+    out.write_bytes(data)
+    click.echo(f"{out}: the newest catalog release ({len(data)} bytes), for the peer's operator")
+
+
+@click.command("items")
+@click.argument("central_dir", type=CENTRAL_DIR)
+@click.option("--net", "peer", required=True, help="The peer city's network.")
+@click.option(
+    "--release",
+    "release",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The file the peer's export-release wrote.",
+)
+@refusals
+def items_command(central_dir: Path, peer: str, release: Path) -> None:
+    """Mirror the items the agreement names from a peer city's release carried by hand."""
+    envelope, chain = peer_items.read_release_file(release.read_bytes())
+    with open_central(central_dir, CLOCK) as central:
+        record = peer_items.mirror(central, peer, envelope, chain)
+    if record is None:
+        click.echo(f"{peer}: nothing new to mirror")
+        return
+    body = record.body
+    codes = " ".join(i["code"] for i in body["items"])
+    click.echo(f"{peer}: {len(body['items'])} item(s) of catalog version {body['cat']} mirrored: {codes}")
+    click.echo("  every node of this city offers them at its next sync")
