@@ -218,6 +218,16 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
             d.act(number, "deliver", {"delivery": "pickup"}, "wangli")
         assert caught.value.code is ErrorCode.PART_OPEN and "市内户口迁移" in caught.value.text("zh")
         assert [e.event for e in d.events(number)][-1] == "approve"
+    # On the clerk's screen: the code and why, in Chinese, the case as it was.
+    with serve(c.haining.node_dir(VILLAGE), probe="/login") as web:
+        login(web, "wangli")
+        data = {"csrf": csrf_of(web, f"/cases/{number}"), "event": "deliver", "delivery": "pickup"}
+        status, _, html = web.request("POST", f"/cases/{number}/step", data=form_data(data))
+    assert status == 400 and ErrorCode.PART_OPEN.value in html
+    assert "多地联办的各部分尚未全部办结，不能送达" in html
+    assert "尚未办结的部分：市内户口迁移（户口迁出）" in html
+    with desk(c, VILLAGE) as d:
+        assert d.case(number).state.value == "approved"
     # Qingpu's town decides its part; it comes back; now the window delivers.
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     # Qingpu's town sees whose application its part belongs to, and decides it.
