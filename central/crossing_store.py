@@ -34,7 +34,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from central import peer_link_store, peer_outbox
-from core.cases import DECISIONS, OPEN_STATES, Event, is_overdue
+from core.cases import DECISIONS, OPEN_STATES, Event, State, is_overdue
 from core.federation import JOINT_PART, PROXY_INTAKE
 from core.intake import Intake
 from sync.projection import case_queries
@@ -198,16 +198,28 @@ class PeerCounts:
 
 
 def counts(db: Database, today: str) -> dict[str, PeerCounts]:
-    """Cases out and in per peer: all, open (not decided), and overdue (by our deadline)."""
+    """Cases out and in per peer: all, open (not decided), and overdue (by our deadline). A
+    part of one of our joint applications counts as the part: open until its city decides
+    it (unless the application was withdrawn), overdue past its deadline there."""
     figures: dict[str, dict[str, int]] = {}
-    for case_no, peer, direction in db.conn.execute("SELECT case_no, peer, direction FROM peer_cases"):
+    rows = db.conn.execute("SELECT case_no, peer, direction, mode FROM peer_cases").fetchall()
+    for case_no, peer, direction, mode in rows:
         row = case_queries.case(db, str(case_no))
         f = figures.setdefault(str(peer), {})
         f[f"{direction}_total"] = f.get(f"{direction}_total", 0) + 1
-        if row is not None and row.state in OPEN_STATES:
+        if row is None:
+            continue
+        if mode == JOINT_PART and direction == OUT:
+            part = next((p for p in case_queries.parts_of(db, row.case_no) if p.part.city == peer), None)
+            running = part is not None and not part.decided and row.state is not State.WITHDRAWN
+            late = running and part is not None and bool(part.deadline) and part.deadline < today
+        else:
+            running = row.state in OPEN_STATES
+            late = running and is_overdue(row.state, row.deadline, today)
+        if running:
             f[f"{direction}_open"] = f.get(f"{direction}_open", 0) + 1
-            if is_overdue(row.state, row.deadline, today):
-                f[f"{direction}_overdue"] = f.get(f"{direction}_overdue", 0) + 1
+        if late:
+            f[f"{direction}_overdue"] = f.get(f"{direction}_overdue", 0) + 1
     return {peer: PeerCounts(**f) for peer, f in figures.items()}
 
 

@@ -19,8 +19,8 @@ import pytest
 
 from central import authority, peer_link_store, peers
 from central.crossing import Crossing
-from central.crossing_store import IN, OUT, by_their_case, message, peer_cases_of
-from core.clock import FixedClock
+from central.crossing_store import IN, OUT, by_their_case, counts, message, peer_cases_of
+from core.clock import FixedClock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
 from core.files import PART_SUPPLEMENT_MATERIAL
@@ -228,6 +228,11 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
     assert "尚未办结的部分：市内户口迁移（户口迁出）" in html
     with desk(c, VILLAGE) as d:
         assert d.case(number).state.value == "approved"
+    # Central's figures per peer count the part as open while Qingpu has not decided it.
+    today = local_date(c.clock.now()).isoformat()
+    with authority.open_central(c.hn, c.clock) as central:
+        figures = counts(central.store.db, today)[QINGPU]
+        assert (figures.out_total, figures.out_open) == (1, 1)
     # Qingpu's town decides its part; it comes back; now the window delivers.
     relay(c.qp, c.qingpu.node_dir(QP_TOWN), c.clock)
     # Qingpu's town sees whose application its part belongs to, and decides it.
@@ -251,6 +256,8 @@ def test_one_application_two_cities_each_part_decided_and_delivered_when_both_ar
     down(c)
     assert parts_at(c, VILLAGE, number) == [(QINGPU, PartStatus.APPROVED, theirs.case_no)]
     assert parts_at(c, TOWN, number) == [(QINGPU, PartStatus.APPROVED, theirs.case_no)]
+    with authority.open_central(c.hn, c.clock) as central:
+        assert counts(central.store.db, today)[QINGPU].out_open == 0
     with desk(c, VILLAGE) as d:
         assert d.case(number).state.value == "approved"
     # The village's case page: one case, the state of each part, names not codes.
