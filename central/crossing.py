@@ -17,6 +17,17 @@ city's central's steps on its case. Every record crossing is checked along its c
 the agreed root (:func:`sync.record.foreign.open_foreign`) and admitted by our
 cross-certification of the city before anything is written; its id is kept, so a record
 carried again is ``E_PEER_REPLAY``.
+
+**多地联办** (:mod:`core.parts`): an application taken in at one of our windows with parts
+of other cities goes to each as a ``part`` message (its intake). The part's city admits it
+(mode ``joint_part``, role ``intake``) and accepts it as its own case of the part's item,
+its intake carrying ours, decided by its department or town, as above; its acceptance and
+its decision or its request for a supplement come back as our central's **part steps** on
+our case (``part_accept``, ``part_approve``, ``part_reject``, ``part_supplement``), which
+leave the case's own state as it is. What our window takes in for that request
+(``part_supply``, naming the part's case there) goes to the part's city and becomes its
+central's ``supply``. Of our own part nothing else crosses but the applicant's withdrawal,
+which ends every part (the part's city's central withdraws its case, carrying ours).
 """
 
 from __future__ import annotations
@@ -34,7 +45,16 @@ from core.cases import CaseEvent, Event
 from core.catalog import Item, Mode
 from core.clock import local_date
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import ACCEPT, DECIDE, INTAKE, PROXY_INTAKE, ForeignClaim, PeerRevocation, admit
+from core.federation import (
+    ACCEPT,
+    DECIDE,
+    INTAKE,
+    JOINT_PART,
+    PROXY_INTAKE,
+    ForeignClaim,
+    PeerRevocation,
+    admit,
+)
 from core.intake import Intake, case_number
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar
@@ -47,14 +67,21 @@ from sync.record.db import transaction
 from sync.record.envelope import Record, read_header, record_id, split
 from sync.record.foreign import Foreign, open_foreign
 
-MESSAGES = ("intake", "step", "revoke", "catalog", "void", "trust")
+MESSAGES = ("intake", "part", "step", "revoke", "catalog", "void", "trust")
 STEP_ROLES = {
     Event.APPROVE.value: DECIDE,
     Event.REJECT.value: DECIDE,
     Event.REQUEST_SUPPLEMENT.value: DECIDE,
     Event.SUPPLY.value: INTAKE,
     Event.WITHDRAW.value: INTAKE,
+    Event.PART_SUPPLY.value: INTAKE,
 }
+PART_STEPS = {
+    Event.APPROVE: Event.PART_APPROVE,
+    Event.REJECT: Event.PART_REJECT,
+    Event.REQUEST_SUPPLEMENT: Event.PART_SUPPLEMENT,
+}
+"""The part step of ours that carries each decision or request of a part's city on its part."""
 
 
 def _case_refused(detail: str) -> AuthorityError:
@@ -103,8 +130,8 @@ class Crossing:
                 self._node_revoked(db, peer, inner)
             elif value["t"] == "revoke":
                 self._revoked(db, peer, inner)
-            elif value["t"] == "intake":
-                self._accept(db, peer, inner, carried)
+            elif value["t"] in ("intake", "part"):
+                self._accept(db, peer, inner, carried, joint=value["t"] == "part")
             elif inner.record.kind == kinds.CASE_INTAKE:
                 self._accepted(db, peer, inner, carried)
             elif inner.record.kind == kinds.CASE_EVENT:
@@ -114,11 +141,11 @@ class Crossing:
             crossing_store.note_seen(db, inner.record.id, peer, self.central.store.log.clock.now())
 
     def _admit(self, db: Database, peer: str, inner: Foreign, *, to: str, item: str, item_net: str, cat: int,
-               role: str, started: int) -> None:  # fmt: skip
+               role: str, started: int, mode: str = PROXY_INTAKE) -> None:  # fmt: skip
         record = inner.record
         claim = ForeignClaim(
             id=record.id, net=record.payload.net, via=peer, to=to, origin=record.origin, seq=record.seq,
-            root_pk=self._root_of(db, peer), item=item, item_net=item_net, cat=cat, mode=PROXY_INTAKE,
+            root_pk=self._root_of(db, peer), item=item, item_net=item_net, cat=cat, mode=mode,
             role=role, case_started=started,
         )  # fmt: skip
         state = federation_state(db, self.home, revoked_nodes=crossing_store.revoked_nodes(db))
@@ -161,21 +188,28 @@ class Crossing:
 
     # -- the owning city: a case another city took in for us ------------------------------
 
-    def _accept(self, db: Database, peer: str, inner: Foreign, carried: Carried) -> None:
+    def _accept(self, db: Database, peer: str, inner: Foreign, carried: Carried, *, joint: bool) -> None:
         if inner.record.kind != kinds.CASE_INTAKE:
             raise _case_refused(f"an intake message carries a {inner.record.kind}")
         theirs = _intake(inner.record)
         now = self.central.store.log.clock.now()
-        if theirs.owner is None:
+        if joint:  # 多地联办: our part of the other city's application
+            part = next((p for p in theirs.parts if p.city == self.home), None)
+            if part is None:
+                raise _case_refused(f"{theirs.case} has no part for {self.home}")
+            to, code, cat, mode = self.home, part.item, part.cat, JOINT_PART
+        elif theirs.owner is None:
             raise _case_refused(f"{theirs.case} is not a case of another city's item")
-        self._admit(db, peer, inner, to=theirs.owner, item=theirs.item, item_net=theirs.owner, cat=theirs.cat,
-                    role=INTAKE, started=now)  # fmt: skip
+        else:
+            to, code, cat, mode = theirs.owner, theirs.item, theirs.cat, PROXY_INTAKE
+        self._admit(db, peer, inner, to=to, item=code, item_net=to, cat=cat, role=INTAKE, started=now,
+                    mode=mode)  # fmt: skip
         if crossing_store.by_their_case(db, peer, theirs.case, IN) is not None:
             raise AuthorityError(ErrorCode.PEER_REPLAY, f"{theirs.case} was accepted already")
         catalog = current_catalog(db)
-        if catalog is None or theirs.item not in {i.code for i in catalog.items}:
-            raise AuthorityError(ErrorCode.PEER_SCOPE, f"{theirs.item} is not in this city's catalog")
-        item = catalog.item(theirs.item)
+        if catalog is None or code not in {i.code for i in catalog.items}:
+            raise AuthorityError(ErrorCode.PEER_SCOPE, f"{code} is not in this city's catalog")
+        item = catalog.item(code)
         decider = self._decider_of(db, item, now)
         today = local_date(now)
         deadline = self.calendars.get(db).add_working_days(today, item.time_limit_days).date
@@ -190,15 +224,18 @@ class Crossing:
             decider=decider,
             limit=item.time_limit_days,
             deadline=deadline,
+            item=item.code,
             grant=None,
             owner=None,
             carried=carried,
+            parts=(),
         )
         record = self.central.append(kinds.CASE_INTAKE, ours.to_body(), "sys:peers")
         self.central.append(kinds.CASE_EVENT, {"case": ours.case, **CaseEvent(Event.FORWARD, now).to_body()},
                             "sys:peers")  # fmt: skip
         crossing_store.open_case(db, PeerCase(ours.case, peer, IN, theirs.case, record.id, now, now,
-                                              deadline.isoformat(), "accepted", now))  # fmt: skip
+                                              deadline.isoformat(), "accepted", now, mode,
+                                              code if joint else "", cat if joint else 0))  # fmt: skip
         for ref in theirs.files:
             peer_outbox.expect_file(db, peer, ref.hex, ref.size)
 
@@ -228,16 +265,27 @@ class Crossing:
         case = crossing_store.by_intake(db, peer, ours_id)
         if case is None:
             raise _case_refused(f"{theirs.case} carries an intake this city did not send to {peer}")
-        row = case_queries.case(db, case.case_no)
-        assert row is not None
-        self._admit(db, peer, inner, to=self.home, item=row.item, item_net=peer, cat=row.cat, role=ACCEPT,
-                    started=case.started)  # fmt: skip
-        event = CaseEvent(Event.PEER_ACCEPT, inner.record.payload.ts, carried=carried, peer_case=theirs.case,
+        item, cat = self._item_of(db, case)
+        if case.joint and theirs.item != item:
+            raise _case_refused(f"{theirs.case} is a case of {theirs.item}, the part sent was {item}")
+        self._admit(db, peer, inner, to=self.home, item=item, item_net=peer, cat=cat, role=ACCEPT,
+                    started=case.started, mode=case.mode)  # fmt: skip
+        kind = Event.PART_ACCEPT if case.joint else Event.PEER_ACCEPT
+        event = CaseEvent(kind, inner.record.payload.ts, carried=carried, peer_case=theirs.case,
                           peer_deadline=theirs.deadline.isoformat())  # fmt: skip
         self.central.append(kinds.CASE_EVENT, {"case": case.case_no, **event.to_body()}, "sys:peers")
         crossing_store.note_accepted(db, case.case_no, theirs.case, inner.record.payload.ts,
-                                     theirs.deadline.isoformat())  # fmt: skip
-        crossing_store.note_step(db, case.case_no, Event.PEER_ACCEPT.value, inner.record.payload.ts)
+                                     theirs.deadline.isoformat(), peer)  # fmt: skip
+        crossing_store.note_step(db, case.case_no, kind.value, inner.record.payload.ts, peer)
+
+    @staticmethod
+    def _item_of(db: Database, case: PeerCase) -> tuple[str, int]:
+        """The item the peer acts on and its catalog version: a part's, or the case's own."""
+        if case.joint:
+            return case.item, case.cat
+        row = case_queries.case(db, case.case_no)
+        assert row is not None
+        return row.item, row.cat
 
     def _step(self, db: Database, peer: str, inner: Foreign, carried: Carried) -> None:
         try:
@@ -252,16 +300,29 @@ class Crossing:
         case = crossing_store.by_their_case(db, peer, their_case, direction)
         if case is None:
             raise _case_refused(f"{their_case} is no case {peer} shares with this city")
-        row = case_queries.case(db, case.case_no)
-        assert row is not None
+        item, cat = self._item_of(db, case)
+        kind = step.kind
+        if case.joint and direction == OUT:
+            if step.kind not in PART_STEPS:
+                raise _case_refused(f"a {step.kind.value} on a part of a joint application does not cross")
+            kind = PART_STEPS[step.kind]
+        elif case.joint and step.kind is Event.PART_SUPPLY:  # the supplement our part's city asked
+            if step.peer_case != case.case_no:
+                raise _case_refused(f"a supplement to {step.peer_case}, not to {case.case_no}")
+            step = replace(step, kind=Event.SUPPLY, peer_case="")
+            kind = Event.SUPPLY
+        elif case.joint and step.kind is not Event.WITHDRAW:
+            raise _case_refused(f"a {step.kind.value} of the other city's part does not cross")
+        elif step.kind is Event.PART_SUPPLY:
+            raise _case_refused(f"{case.case_no} is no part of a joint application")
         item_net = peer if direction == OUT else self.home
-        self._admit(db, peer, inner, to=self.home, item=row.item, item_net=item_net, cat=row.cat, role=role,
-                    started=case.started)  # fmt: skip
+        self._admit(db, peer, inner, to=self.home, item=item, item_net=item_net, cat=cat, role=role,
+                    started=case.started, mode=case.mode)  # fmt: skip
         if direction == OUT and inner.certified is None and inner.signer_role is None:
             raise _case_refused("a decision signed by no node of the owning city")
-        ours = replace(step, carried=carried)
+        ours = replace(step, kind=kind, carried=carried)
         self.central.append(kinds.CASE_EVENT, {"case": case.case_no, **ours.to_body()}, "sys:peers")
-        crossing_store.note_step(db, case.case_no, step.kind.value, inner.record.payload.ts)
+        crossing_store.note_step(db, case.case_no, kind.value, inner.record.payload.ts, peer)
         for ref in step.files:
             peer_outbox.expect_file(db, peer, ref.hex, ref.size)
 

@@ -3,21 +3,27 @@
 Tables (central's migration ``0010_crossing`` creates them):
 
 ``peer_cases``
-    one row per case that crosses: our case number, the peer city, the direction (``out``:
-    taken in at our window, the peer decides; ``in``: taken in at the peer's window, we
-    decide), the peer's case number once known, when the case began on our side (our
-    window's intake, or the moment our central accepted the peer's), the peer's acceptance
-    time and deadline (``out``), and the last step that crossed, with when.
+    one row per case and peer city it crosses to: our case number, the peer city, the
+    direction (``out``: taken in at our window, the peer decides; ``in``: taken in at the
+    peer's window, we decide), the peer's case number once known, when the case began on
+    our side (our window's intake, or the moment our central accepted the peer's), the
+    peer's acceptance time and deadline (``out``), and the last step that crossed, with
+    when; the mode (``proxy_intake`` 代收代办: the whole case is the owning city's;
+    ``joint_part`` 多地联办: one part of an application, :mod:`core.parts`) and, for a
+    part, the part's item and catalog version in the city that decides it. A joint
+    application has one ``out`` row per part's city.
 ``crossing_sent``
-    every record of ours that was queued for a peer, so that a replay of the log (a
-    rebuild) queues nothing twice.
+    every record of ours that was queued for a peer, with the peer, so that a replay of
+    the log (a rebuild) queues nothing twice.
 ``peer_seen``
     the id of every foreign record admitted: a record carried again, under any link
     sequence, is ``E_PEER_REPLAY``.
 
 :class:`CrossingProjector` runs at central in the transaction that stores each record,
 like the department outbox's: a case step that must cross is queued on the link to the
-peer (:mod:`central.peer_outbox`) exactly when it is in the log.
+peer (:mod:`central.peer_outbox`) exactly when it is in the log. An intake of ours with
+parts is queued as a ``part`` message for each part's city; nothing else of such a case
+crosses from our side (its own steps are our city's).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from central import peer_link_store, peer_outbox
-from core.cases import DECISIONS, OPEN_STATES, Event, is_overdue
+from core.cases import DECISIONS, OPEN_STATES, Event, State, is_overdue
+from core.federation import JOINT_PART, PROXY_INTAKE
 from core.intake import Intake
 from sync.projection import case_queries
 from sync.projection.peers import peer_state, peer_states
@@ -37,7 +44,7 @@ from sync.record.envelope import Record
 from sync.record.log import anchor_of, decode_stored, envelopes_of_kind
 
 OUT, IN = "out", "in"
-INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value})
+INTAKE_SIDE = frozenset({Event.SUPPLY.value, Event.WITHDRAW.value, Event.PART_SUPPLY.value})
 """Steps the city that took the case in takes; they cross to the city that decides."""
 DECIDER_SIDE = frozenset(e.value for e in DECISIONS)
 """Steps the deciding city takes; they cross back to the window's city."""
@@ -57,11 +64,18 @@ class PeerCase:
     their_deadline: str | None
     last_step: str
     last_at: int
+    mode: str = PROXY_INTAKE  # or JOINT_PART: one part of an application (core.parts)
+    item: str = ""  # a part's item in the city that decides it ("" for a whole case)
+    cat: int = 0  # that item's catalog version, as our cross-certification names it
+
+    @property
+    def joint(self) -> bool:
+        return self.mode == JOINT_PART
 
 
 _COLUMNS = (
     "case_no, peer, direction, their_case, intake_id, started, accepted_at, their_deadline,"
-    " last_step, last_at"
+    " last_step, last_at, mode, item, cat"
 )
 
 
@@ -74,7 +88,7 @@ def newest_release(db: Database, root: str) -> Record | None:
 def _row(row: Any) -> PeerCase | None:
     if row is None:
         return None
-    case_no, peer, direction, their, intake_id, started, accepted, deadline, step, at = row
+    case_no, peer, direction, their, intake_id, started, accepted, deadline, step, at, mode, item, cat = row
     return PeerCase(
         str(case_no),
         str(peer),
@@ -86,13 +100,29 @@ def _row(row: Any) -> PeerCase | None:
         None if deadline is None else str(deadline),
         str(step),
         int(at),
+        str(mode),
+        str(item),
+        int(cat),
     )
 
 
-def peer_case(db: Database, case_no: str) -> PeerCase | None:
+def peer_case(db: Database, case_no: str, peer: str | None = None) -> PeerCase | None:
+    """The crossing of ``case_no`` (to ``peer``; to the first peer by net when not named)."""
     return _row(
-        db.conn.execute(f"SELECT {_COLUMNS} FROM peer_cases WHERE case_no = ?", (case_no,)).fetchone()
+        db.conn.execute(
+            f"SELECT {_COLUMNS} FROM peer_cases WHERE case_no = ? AND coalesce(?, peer) = peer"
+            " ORDER BY peer LIMIT 1",
+            (case_no, peer),
+        ).fetchone()
     )
+
+
+def peer_cases_of(db: Database, case_no: str) -> list[PeerCase]:
+    """Every crossing of ``case_no``: one, or one per part's city of a joint application."""
+    rows = db.conn.execute(
+        f"SELECT {_COLUMNS} FROM peer_cases WHERE case_no = ? ORDER BY peer", (case_no,)
+    ).fetchall()
+    return [c for c in (_row(r) for r in rows) if c is not None]
 
 
 def by_their_case(db: Database, peer: str, their_case: str, direction: str) -> PeerCase | None:
@@ -115,20 +145,28 @@ def by_intake(db: Database, peer: str, intake_id: bytes) -> PeerCase | None:
 
 def open_case(db: Database, case: PeerCase) -> None:
     db.conn.execute(
-        f"INSERT OR IGNORE INTO peer_cases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR IGNORE INTO peer_cases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (case.case_no, case.peer, case.direction, case.their_case, case.intake_id, case.started,
-         case.accepted_at, case.their_deadline, case.last_step, case.last_at),
+         case.accepted_at, case.their_deadline, case.last_step, case.last_at, case.mode, case.item,
+         case.cat),
     )  # fmt: skip
 
 
-def note_step(db: Database, case_no: str, step: str, at: int) -> None:
-    db.conn.execute("UPDATE peer_cases SET last_step = ?, last_at = ? WHERE case_no = ?", (step, at, case_no))
-
-
-def note_accepted(db: Database, case_no: str, their_case: str, at: int, deadline: str) -> None:
+def note_step(db: Database, case_no: str, step: str, at: int, peer: str | None = None) -> None:
+    """The last step of ``case_no`` that crossed (to ``peer``; to every peer when not named)."""
     db.conn.execute(
-        "UPDATE peer_cases SET their_case = ?, accepted_at = ?, their_deadline = ? WHERE case_no = ?",
-        (their_case, at, deadline, case_no),
+        "UPDATE peer_cases SET last_step = ?, last_at = ? WHERE case_no = ? AND coalesce(?, peer) = peer",
+        (step, at, case_no, peer),
+    )
+
+
+def note_accepted(
+    db: Database, case_no: str, their_case: str, at: int, deadline: str, peer: str | None = None
+) -> None:
+    db.conn.execute(
+        "UPDATE peer_cases SET their_case = ?, accepted_at = ?, their_deadline = ?"
+        " WHERE case_no = ? AND coalesce(?, peer) = peer",
+        (their_case, at, deadline, case_no, peer),
     )
 
 
@@ -160,16 +198,28 @@ class PeerCounts:
 
 
 def counts(db: Database, today: str) -> dict[str, PeerCounts]:
-    """Cases out and in per peer: all, open (not decided), and overdue (by our deadline)."""
+    """Cases out and in per peer: all, open (not decided), and overdue (by our deadline). A
+    part of one of our joint applications counts as the part: open until its city decides
+    it (unless the application was withdrawn), overdue past its deadline there."""
     figures: dict[str, dict[str, int]] = {}
-    for case_no, peer, direction in db.conn.execute("SELECT case_no, peer, direction FROM peer_cases"):
+    rows = db.conn.execute("SELECT case_no, peer, direction, mode FROM peer_cases").fetchall()
+    for case_no, peer, direction, mode in rows:
         row = case_queries.case(db, str(case_no))
         f = figures.setdefault(str(peer), {})
         f[f"{direction}_total"] = f.get(f"{direction}_total", 0) + 1
-        if row is not None and row.state in OPEN_STATES:
+        if row is None:
+            continue
+        if mode == JOINT_PART and direction == OUT:
+            part = next((p for p in case_queries.parts_of(db, row.case_no) if p.part.city == peer), None)
+            running = part is not None and not part.decided and row.state is not State.WITHDRAWN
+            late = running and part is not None and bool(part.deadline) and part.deadline < today
+        else:
+            running = row.state in OPEN_STATES
+            late = running and is_overdue(row.state, row.deadline, today)
+        if running:
             f[f"{direction}_open"] = f.get(f"{direction}_open", 0) + 1
-            if is_overdue(row.state, row.deadline, today):
-                f[f"{direction}_overdue"] = f.get(f"{direction}_overdue", 0) + 1
+        if late:
+            f[f"{direction}_overdue"] = f.get(f"{direction}_overdue", 0) + 1
     return {peer: PeerCounts(**f) for peer, f in figures.items()}
 
 
@@ -247,26 +297,44 @@ class CrossingProjector:
                 self._send(db, peer, record, "revoke", [], ended=True)
             return
         if record.kind == kinds.CASE_INTAKE:
-            owner, carried = body.get("owner"), body.get("carried")
-            if isinstance(owner, str) and record.origin != self._root:
-                intake = checked if isinstance(checked, Intake) else Intake.from_body(body)
-                at = record.payload.ts
-                open_case(db, PeerCase(intake.case, owner, OUT, None, record.id, at, None, None, "sent", at))
-                self._send(db, owner, record, "intake", [(f.hex, f.size) for f in intake.files])
-            elif isinstance(carried, dict) and record.origin == self._root:
-                self._send(db, str(carried["net"]), record, "step", [])
+            self._intake(db, record, checked)
             return
-        case = peer_case(db, str(body["case"]))
-        if case is None or "carried" in body:
-            return  # not crossing, or a step the peer took (carried to us): nothing goes back
-        event = str(body.get("event"))
-        side = INTAKE_SIDE if case.direction == OUT else DECIDER_SIDE
-        row = case_queries.case(db, case.case_no)
-        if event not in side or row is None or case_queries.event_status(db, record.id) != "applied":
+        if "carried" in body:
+            return  # a step the peer took (carried to us): nothing goes back
+        for case in peer_cases_of(db, str(body["case"])):
+            event = str(body.get("event"))
+            if case.joint and case.direction == OUT:
+                # Our own part's steps stay in our city; a withdrawal ends every part, and a
+                # supplement taken in for a part goes to that part's city.
+                supplied = event == Event.PART_SUPPLY.value and body.get("peer_case") == case.their_case
+                if event != Event.WITHDRAW.value and not supplied:
+                    continue
+            side = INTAKE_SIDE if case.direction == OUT else DECIDER_SIDE
+            row = case_queries.case(db, case.case_no)
+            if event not in side or row is None or case_queries.event_status(db, record.id) != "applied":
+                continue
+            files = [(bytes(f["sha256"]).hex(), int(f["size"])) for f in body.get("files", [])]
+            self._send(db, case.peer, record, "step", files)
+            note_step(db, case.case_no, event, record.payload.ts, case.peer)
+
+    def _intake(self, db: Database, record: Record, checked: object) -> None:
+        body = record.body
+        owner, carried, parts = body.get("owner"), body.get("carried"), body.get("parts")
+        if isinstance(carried, dict) and record.origin == self._root:
+            self._send(db, str(carried["net"]), record, "step", [])  # our acceptance goes back
             return
-        files = [(bytes(f["sha256"]).hex(), int(f["size"])) for f in body.get("files", [])]
-        self._send(db, case.peer, record, "step", files)
-        note_step(db, case.case_no, event, record.payload.ts)
+        if record.origin == self._root or not (isinstance(owner, str) or isinstance(parts, list)):
+            return
+        intake = checked if isinstance(checked, Intake) else Intake.from_body(body)
+        at, files = record.payload.ts, [(f.hex, f.size) for f in intake.files]
+        if intake.owner is not None:
+            open_case(db, PeerCase(intake.case, intake.owner, OUT, None, record.id, at, None, None, "sent",
+                                   at))  # fmt: skip
+            self._send(db, intake.owner, record, "intake", files)
+        for part in intake.parts:  # 多地联办: each part to the city that decides it
+            open_case(db, PeerCase(intake.case, part.city, OUT, None, record.id, at, None, None, "sent", at,
+                                   JOINT_PART, part.item, part.cat))  # fmt: skip
+            self._send(db, part.city, record, "part", files)
 
     def _send_release(self, db: Database, record: Record) -> None:
         if record.kind == kinds.PEER_CERT:
@@ -306,7 +374,7 @@ class CrossingProjector:
 CROSSING_TABLES = (
     """
     CREATE TABLE peer_cases (
-        case_no TEXT PRIMARY KEY,
+        case_no TEXT NOT NULL,
         peer TEXT NOT NULL,
         direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
         their_case TEXT,
@@ -315,7 +383,11 @@ CROSSING_TABLES = (
         accepted_at INTEGER,
         their_deadline TEXT,
         last_step TEXT NOT NULL,
-        last_at INTEGER NOT NULL
+        last_at INTEGER NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('proxy_intake', 'joint_part')),
+        item TEXT NOT NULL,
+        cat INTEGER NOT NULL,
+        PRIMARY KEY (case_no, peer)
     )
     """,
     "CREATE INDEX peer_cases_their ON peer_cases (peer, their_case)",

@@ -2,8 +2,8 @@
 
 This module owns the states a case can be in, the events that move it, the single
 transition table, the guards that the table cannot express (a reason for a rejection,
-one rating per case), the event bodies that decision records carry, and the drawing of
-the table for ``docs/case-lifecycle.md``.
+one rating per case), and the event bodies that decision records carry; the table is
+drawn for ``docs/case-lifecycle.md`` by :mod:`core.case_drawing`.
 
 A case is **direct** (the center that took it in decides) or **proxy** (代收代办: the
 center takes it in and forwards it to the deciding node). A same-power item taken in at
@@ -83,6 +83,11 @@ class Event(StrEnum):
     WITHDRAW = "withdraw"
     RATE = "rate"
     PEER_ACCEPT = "peer_accept"  # 异地受理: the owning city accepted a case we took in for it
+    PART_ACCEPT = "part_accept"  # 多地联办: another city accepted its part of the case
+    PART_APPROVE = "part_approve"  # ... approved its part
+    PART_REJECT = "part_reject"  # ... rejected its part
+    PART_SUPPLEMENT = "part_supplement"  # ... asked for a supplement to its part
+    PART_SUPPLY = "part_supply"  # our window received that supplement (it crosses to that city)
 
     @property
     def zh(self) -> str:
@@ -103,6 +108,11 @@ EVENT_LABELS: dict[Event, tuple[str, str]] = {
     Event.WITHDRAW: ("撤回", "withdraw"),
     Event.RATE: ("评价", "rate"),
     Event.PEER_ACCEPT: ("异地受理", "accepted by the owning city"),
+    Event.PART_ACCEPT: ("联办部分受理", "part accepted by its city"),
+    Event.PART_APPROVE: ("联办部分准予", "part approved by its city"),
+    Event.PART_REJECT: ("联办部分不予", "part rejected by its city"),
+    Event.PART_SUPPLEMENT: ("联办部分要求补正", "its city asks a supplement to its part"),
+    Event.PART_SUPPLY: ("联办部分补正材料已收", "supplement to a part received"),
 }
 """The one table of the events' names, (Chinese, English)."""
 
@@ -140,6 +150,7 @@ RATING_LABELS: dict[Rating, tuple[str, str]] = {
 
 
 D, P = Mode.DIRECT, Mode.PROXY
+PART_EVENTS_ORDER = (Event.PART_ACCEPT, Event.PART_APPROVE, Event.PART_REJECT, Event.PART_SUPPLEMENT)
 
 # THE table. (state, event) -> {case mode: next state}. Nothing else moves a case.
 TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
@@ -160,6 +171,13 @@ TRANSITIONS: dict[tuple[State, Event], dict[Mode, State]] = {
     (State.APPROVED, Event.RATE): {D: State.APPROVED, P: State.APPROVED},
     (State.REJECTED, Event.RATE): {D: State.REJECTED, P: State.REJECTED},
     (State.DELIVERED, Event.RATE): {D: State.DELIVERED, P: State.DELIVERED},
+    # 多地联办: another city's part steps keep the case where it is, in every state but withdrawn.
+    **{
+        (state, event): {D: state, P: state}
+        for event in (*PART_EVENTS_ORDER, Event.PART_SUPPLY)
+        for state in State
+        if state is not State.WITHDRAWN
+    },
 }
 
 CASE_MODES: tuple[Mode, ...] = (D, P)
@@ -167,7 +185,17 @@ TERMINAL: frozenset[State] = frozenset({State.DELIVERED, State.WITHDRAWN})
 
 # -- who takes which step, and when a case runs late ----------------------------------------
 
-FILE_EVENTS = frozenset({Event.SUPPLY, Event.APPROVE, Event.REJECT})
+PART_EVENTS = frozenset(PART_EVENTS_ORDER)
+"""Steps of another city's part of the case (:mod:`core.parts`), our central's, each carrying
+that city's record; they leave the case's own state as it is."""
+
+KEEPS_STATE = frozenset({*PART_EVENTS, Event.PART_SUPPLY})
+"""The part steps: ours (the window's ``part_supply``, which names the part's case number
+there in ``peer_case``) and our central's; none moves the case's own state."""
+
+FILE_EVENTS = frozenset(
+    {Event.SUPPLY, Event.APPROVE, Event.REJECT, Event.PART_APPROVE, Event.PART_REJECT, Event.PART_SUPPLY}
+)
 """Events whose record may list files: the supplement's pages, the decision's document."""
 
 DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
@@ -175,8 +203,14 @@ DECISIONS = frozenset({Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
 but ``peer_accept``: on a case another city decides, the decider is our central, which
 carries that city's acceptance and decisions to us (:data:`CARRIED_EVENTS`)."""
 
-CARRIED_EVENTS = frozenset({Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT})
-"""Events that may carry another city's record: its acceptance and its decisions."""
+CARRIED_EVENTS = frozenset(
+    {Event.PEER_ACCEPT, Event.APPROVE, Event.REJECT, Event.REQUEST_SUPPLEMENT, *PART_EVENTS}
+    | {Event.SUPPLY, Event.WITHDRAW}
+)
+"""Events that may carry another city's record: the deciding city's acceptance and decisions
+(at the window's city), the window city's supplement and withdrawal (at the deciding city)."""
+ACCEPTANCES = frozenset({Event.PEER_ACCEPT, Event.PART_ACCEPT})
+"""Events that carry another city's acceptance: its case number and deadline there."""
 
 RUNNING_STATES: tuple[str, ...] = (State.ACCEPTED.value, State.FORWARDED.value)
 """States in which a case's time limit runs (waiting for a supplement pauses it)."""
@@ -184,9 +218,12 @@ OPEN_STATES: tuple[str, ...] = (*RUNNING_STATES, State.SUPPLEMENT.value)
 """States of a case neither decided nor withdrawn."""
 
 
-def owner_of(event: Event, node: str, decider: str) -> str:
+def owner_of(event: Event, node: str, decider: str, central: str = "") -> str:
     """The node that may take ``event`` on a case taken in at ``node`` and decided by
-    ``decider``: the decider for a decision, the intake node for everything else."""
+    ``decider``: the decider for a decision, the intake node for everything else; our
+    central (``central``) for another city's part steps."""
+    if event in PART_EVENTS:
+        return central
     return decider if event in DECISIONS or event is Event.PEER_ACCEPT else node
 
 
@@ -220,8 +257,8 @@ class CaseEvent:
     rating: Rating | None = None
     files: tuple[FileRef, ...] = ()
     carried: Carried | None = None  # the owning city's record this step carries
-    peer_case: str = ""  # peer_accept: the owning city's case number
-    peer_deadline: str = ""  # peer_accept: its deadline there (ISO date)
+    peer_case: str = ""  # peer_accept, part_accept: the other city's case number; part_supply: the part's
+    peer_deadline: str = ""  # peer_accept, part_accept: its deadline there (ISO date)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Event):
@@ -235,9 +272,10 @@ class CaseEvent:
         k = self.kind
         if k is Event.REJECT and not self.reason.strip():
             raise _refuse("reject: a reason is required")
-        if k is Event.REQUEST_SUPPLEMENT and not (self.missing or self.reason.strip()):
-            raise _refuse("request_supplement: list the missing materials or give a reason")
-        if k is not Event.REQUEST_SUPPLEMENT and self.missing:
+        asks = k in (Event.REQUEST_SUPPLEMENT, Event.PART_SUPPLEMENT)
+        if asks and not (self.missing or self.reason.strip()):
+            raise _refuse(f"{k.value}: list the missing materials or give a reason")
+        if not asks and self.missing:
             raise _refuse(f"{k.value}: missing belongs only to request_supplement")
         if (k is Event.DELIVER) != (self.delivery is not None):
             raise _refuse(
@@ -253,10 +291,13 @@ class CaseEvent:
             raise _refuse(f"{k.value}: files must be a tuple of file refs")
         if self.files and k not in FILE_EVENTS:
             raise _refuse(f"{k.value}: files belong only to supply, approve and reject")
-        if (k is Event.PEER_ACCEPT) != bool(self.peer_case and self.peer_deadline):
-            raise _refuse("peer_accept: the owning city's case number and deadline, and only there")
+        if k is Event.PART_REJECT and not self.reason.strip():
+            raise _refuse("part_reject: the part's reason is required")
+        names_case = k in ACCEPTANCES or k is Event.PART_SUPPLY
+        if names_case != bool(self.peer_case) or (k in ACCEPTANCES) != bool(self.peer_deadline):
+            raise _refuse(f"{k.value}: the other city's case number (and deadline) only on its acceptance")
         if (self.carried is not None and k not in CARRIED_EVENTS) or (
-            k is Event.PEER_ACCEPT and not self.carried
+            (k is Event.PEER_ACCEPT or k in PART_EVENTS) and not self.carried
         ):
             raise _refuse(f"{k.value}: another city's record is carried only by its acceptance and decisions")
 
@@ -395,6 +436,8 @@ def apply(case: CaseState, event: CaseEvent) -> CaseState:
             f"{event.kind.value} is not possible for a {case.mode.value} case in state {case.state.value}"
         )
     target = targets[case.mode]
+    if event.kind in KEEPS_STATE:
+        return case  # another city's part: the case's own state, pause included, is untouched
     if event.kind is Event.RATE:
         if case.rating is not None:
             raise _refuse("rate: the case has been rated already")
@@ -424,44 +467,3 @@ def replay(mode: Mode, events: list[CaseEvent] | tuple[CaseEvent, ...]) -> CaseS
     for event in events:
         case = apply(case, event)
     return case
-
-
-# -- drawings for docs/case-lifecycle.md (tested against the doc) -------------------------
-
-
-def _rows() -> list[tuple[State, Event, str, State]]:
-    rows: list[tuple[State, Event, str, State]] = []
-    for (state, event), targets in TRANSITIONS.items():
-        by_target: dict[State, list[Mode]] = {}
-        for mode in CASE_MODES:
-            if mode in targets:
-                by_target.setdefault(targets[mode], []).append(mode)
-        for target, modes in by_target.items():
-            rows.append((state, event, ", ".join(m.value for m in modes), target))
-    return rows
-
-
-def render_table() -> str:
-    """The transition table as Markdown, one row per (state, event, modes, next state)."""
-    lines = [
-        "| from | event | case modes | to |",
-        "|---|---|---|---|",
-    ]
-    for state, event, modes, target in _rows():
-        lines.append(
-            f"| {state.value} {state.zh} | {event.value} {event.zh} | {modes} | {target.value} {target.zh} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_dot() -> str:
-    """The transition table as a Graphviz digraph (one edge per table row)."""
-    lines = ["digraph case_lifecycle {", "  rankdir=LR;", '  node [shape=box, fontname="sans-serif"];']
-    for state in State:
-        shape = ", peripheries=2" if state in TERMINAL else ""
-        lines.append(f'  {state.value} [label="{state.zh}\\n{state.value}"{shape}];')
-    for state, event, modes, target in _rows():
-        style = ", style=dashed" if state is target else ""
-        lines.append(f'  {state.value} -> {target.value} [label="{event.value} ({modes})"{style}];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"

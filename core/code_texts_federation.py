@@ -67,4 +67,9 @@ PEER_TEXTS: dict[ErrorCode, tuple[str, str]] = {
         "A step sent by the other city does not match a cross-city case of ours"
         " (unknown, not crossing, or different)",
     ),
+    ErrorCode.PART_OPEN: (
+        "多地联办的各部分尚未全部办结，不能送达；请待各城市办结后再送达",
+        "Not every part of this joint application is decided yet:"
+        " deliver once every city has decided its part",
+    ),
 }

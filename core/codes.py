@@ -177,6 +177,7 @@ class ErrorCode(StrEnum):
     PEER_FINGERPRINT = "E_PEER_FINGERPRINT"
     PEER_CHAIN = "E_PEER_CHAIN"
     PEER_CASE = "E_PEER_CASE"
+    PART_OPEN = "E_PART_OPEN"
     # -- configuration and inspection -----------------------------------------------------
     CONFIG = "E_CONFIG"
     VERIFY_FAILED = "E_VERIFY_FAILED"

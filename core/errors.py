@@ -168,7 +168,7 @@ GROUPS: tuple[tuple[type[TongbanError], tuple[ErrorCode, ...]], ...] = (
             "E_REQUEST_JSON", "E_REQUEST_TYPE", "E_READER_",
             "E_DIR_NOT_EMPTY", "E_GRANT_INVALID", "E_GRANT_CATALOG",
             "E_FILE_TYPE", "E_FILE_TYPE_MISMATCH", "E_FILE_BOMB", "E_FILE_DAMAGED", "E_FILE_TOO_LARGE",
-            "E_FILE_CASE_TOO_LARGE", "E_FILE_SCOPE",
+            "E_FILE_CASE_TOO_LARGE", "E_FILE_SCOPE", "E_PART_OPEN",
         ),
     ),
     (

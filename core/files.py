@@ -10,8 +10,9 @@ A file ref in a record body (canonical CBOR, text keys)::
     {"sha256": bstr(32), "size": uint, "type": tstr, "material": tstr}
 
 ``type`` is one of :data:`FILE_TYPES`; ``material`` is a material code of the case's item
-(the agent's authorization included), or :data:`DECISION_MATERIAL` for the document of a
-decision. A record holds at most :data:`MAX_FILES_PER_RECORD` refs, no hash twice, each file
+(the agent's authorization included), :data:`DECISION_MATERIAL` for the document of a
+decision, or :data:`PART_SUPPLEMENT_MATERIAL` for the pages of a supplement to another
+city's part. A record holds at most :data:`MAX_FILES_PER_RECORD` refs, no hash twice, each file
 at most :data:`MAX_FILE_BYTES` and all of them together at most
 :data:`MAX_RECORD_FILE_BYTES`; the node checks a case's whole set against
 :data:`MAX_CASE_FILE_BYTES` before it appends (:func:`check_case_total`).
@@ -35,6 +36,9 @@ FILE_TYPES = frozenset({JPEG, PNG, PDF})
 
 DECISION_MATERIAL = "decision"
 """The material of a decision's document (a scanned decision letter)."""
+PART_SUPPLEMENT_MATERIAL = "part_supplement"
+"""The material of the pages our window takes in for another city's part of a joint
+application (多地联办, ``part_supply``): what that city asked for, of its own item."""
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_RECORD_FILE_BYTES = 40 * 1024 * 1024

@@ -22,7 +22,10 @@ Body of a ``case.intake`` record (canonical CBOR, text keys)::
      "flags": [tstr, ...],           # e.g. E_GRANT_EXPIRED, E_CATALOG_STALE, calendar_estimated
      ? "agent": {"name": tstr, "doc_type": tstr, "doc_no": tstr, "phone": tstr},
      ? "extra": {code: tstr, ...},   # the item's extra fields, as checked
-     ? "files": [file ref, ...]}     # the scanned pages, in page order (core.files)
+     ? "files": [file ref, ...],     # the scanned pages, in page order (core.files)
+     ? "owner": tstr,                # 异地代收: the net of the city whose item this is
+     ? "carried": carried,           # the owning city's intake: the other city's, byte for byte
+     ? "parts": [part, ...]}         # 多地联办: the other cities' parts (core.parts)
 
 The keys marked ``?`` are present exactly when not empty, so an intake without an agent,
 extra fields or files has the body it always had.
@@ -48,6 +51,7 @@ from core.catalog import Item, Material, Mode
 from core.documents import DocType, validate_document
 from core.errors import ErrorCode, InputError, TongbanError
 from core.files import FileRef, refs_from_body, refs_to_body
+from core.parts import Part, parts_from_body
 
 MAX_NAME = 50
 MAX_NOTES = 500
@@ -315,6 +319,7 @@ class Intake:
     files: tuple[FileRef, ...] = ()
     owner: str | None = None  # 异地代收: the net of the city whose item this is (it decides)
     carried: Carried | None = None  # at the owning city's central: the other city's intake it accepts
+    parts: tuple[Part, ...] = ()  # 多地联办: the other cities' parts of this application
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -343,6 +348,8 @@ class Intake:
             body["owner"] = self.owner
         if self.carried is not None:
             body["carried"] = self.carried.to_body()
+        if self.parts:
+            body["parts"] = [p.to_body() for p in self.parts]
         return body
 
     @classmethod
@@ -392,6 +399,9 @@ class Intake:
             raise InputError(ErrorCode.FIELD_INVALID, f"case.intake: {exc.text('en')}") from exc
         if owner is not None and carried is not None:
             raise InputError(ErrorCode.FIELD_INVALID, "case.intake: owner and carried never go together")
+        parts = parts_from_body(body["parts"]) if "parts" in body else ()
+        if parts and (owner is not None or carried is not None):
+            raise InputError(ErrorCode.FIELD_INVALID, "case.intake: parts belong to a case of our own item")
         return cls(
             case=body["case"],
             item=body["item"],
@@ -411,6 +421,7 @@ class Intake:
             files=files,
             owner=owner,
             carried=carried,
+            parts=parts,
         )
 
 
@@ -448,6 +459,7 @@ _INTAKE_KEYS = frozenset(
         "files",
         "owner",
         "carried",
+        "parts",
     }
 )
-_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra", "files", "owner", "carried"})
+_OPTIONAL_KEYS = frozenset({"grant", "agent", "extra", "files", "owner", "carried", "parts"})

@@ -3,7 +3,9 @@ withdrawing, rating.
 
 A step is refused up front when the case is void (its intake was signed with a key after
 its revocation's cut-off: ``E_CERT_REVOKED``), when this node is not the one that may take
-it (:func:`core.cases.owner_of`) or when the case's state does not allow it; otherwise it is one
+it (:func:`core.cases.owner_of`) or when the case's state does not allow it — a delivery
+also while another city's part of a joint application is open (``E_PART_OPEN``,
+:mod:`core.parts`); otherwise it is one
 ``case.event`` record, appended in one transaction that also replays the case
 (:mod:`sync.projection.cases`). A case read here is a :class:`Case`: the stored row with
 what depends on the reader (overdue today, taken in here).
@@ -18,6 +20,7 @@ from typing import Any
 
 from core.cases import (
     DECISIONS,
+    PART_EVENTS,
     CaseEvent,
     CaseState,
     Delivery,
@@ -32,6 +35,7 @@ from core.catalog import Mode
 from core.clock import Clock, local_date
 from core.errors import AuthorityError, ErrorCode, InputError
 from core.intake import MAX_REASON, clean_text
+from core.parts import asking, check_deliverable
 from node.files import Attachment
 from node.store import NodeStore
 from sync.link.store import link_state
@@ -42,6 +46,8 @@ from sync.record.db import transaction
 from sync.record.keys import NodeKeys
 
 _CASE_FIELDS = tuple(f.name for f in fields(CaseRow))
+CARRIED_ONLY = frozenset({Event.PEER_ACCEPT, *PART_EVENTS})
+"""Steps no node takes by hand: our central's, each carrying another city's record."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,17 @@ class Casework:
                 f"{kind.value} is not possible in state {state.state.value}",
                 zh=f"办件当前为“{state.state.zh}”，不能“{kind.zh}”",
             )
+        if kind is Event.DELIVER:  # 多地联办: every other city's part decided first
+            check_deliverable(case_queries.parts_of(self.db, case_no))
+        if kind is Event.PART_SUPPLY and step.peer_case not in {
+            p.their_case for p in asking(case_queries.parts_of(self.db, case_no))
+        }:
+            raise InputError(
+                ErrorCode.CASE_TRANSITION,
+                f"part_supply: no part of {case_no} asks for a supplement as {step.peer_case!r}",
+                zh="该联办部分没有要求补正，或已补正",
+                field="part",
+            )
         attachment = pages(case, kind) if pages is not None else None
         if attachment is None or not attachment.refs:
             with transaction(self.db):
@@ -143,10 +160,16 @@ class Casework:
         """The steps this node may take on ``case`` now (for the buttons on its page)."""
         if case.quarantined:
             return []
+        asked = Event.PART_SUPPLY in allowed_events(state_of(case)) and bool(
+            asking(case_queries.parts_of(self.db, case.case_no))
+        )
         return [
             event.value
             for event in allowed_events(state_of(case))
-            if event is not Event.FORWARD and owner_of(event, case.node, case.decider) == self.code
+            if event is not Event.FORWARD
+            and owner_of(event, case.node, case.decider) == self.code
+            and event not in CARRIED_ONLY  # another city's steps, which only our central carries
+            and (event is not Event.PART_SUPPLY or asked)  # only while a part's city asks
         ]
 
     def build_event(self, kind: Event, fields: dict[str, Any], after: int = 0) -> CaseEvent:
@@ -190,7 +213,12 @@ class Casework:
                 raise InputError(
                     ErrorCode.FIELD_INVALID, "rating: 1 to 5", zh="请选择评价等级", field="rating"
                 ) from exc
-        return CaseEvent(kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating)
+        peer_case = ""
+        if kind is Event.PART_SUPPLY:  # names the part's case there (its city asked)
+            peer_case = clean_text("part", str(fields.get("part", "")), limit=64)
+        return CaseEvent(
+            kind, now, reason=reason, missing=missing, delivery=delivery, rating=rating, peer_case=peer_case
+        )
 
     def append_event(
         self, case_no: str, event: CaseEvent, actor: str, refs: dict[str, Any] | None = None

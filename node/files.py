@@ -35,6 +35,7 @@ from core.files import (
     DECISION_MATERIAL,
     MAX_FILES_PER_RECORD,
     MAX_RECORD_FILE_BYTES,
+    PART_SUPPLEMENT_MATERIAL,
     FileRef,
     check_case_total,
 )
@@ -259,6 +260,8 @@ def step_materials(kind: Event, case: CaseRow, item: Item | None, agent: bool) -
     release it was taken in under, when held), those it has and those asked for."""
     if kind in (Event.APPROVE, Event.REJECT):
         return frozenset({DECISION_MATERIAL})
+    if kind is Event.PART_SUPPLY:  # another city's materials: its own item's, not ours
+        return frozenset({PART_SUPPLEMENT_MATERIAL})
     if kind is not Event.SUPPLY:
         raise InputError(
             ErrorCode.FIELD_INVALID,

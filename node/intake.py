@@ -2,9 +2,10 @@
 
 ``check``
     validates a form (applicant, ID document, phone, item, materials, field lengths) and
-    the node's authority for the item. Staleness (an expired catalog or grant, a grant
-    whose catalog release is not held, a stale heartbeat) never refuses a walk-in: the
-    case is flagged.
+    the node's authority for the item, and the other cities' parts of a joint application
+    (多地联办, :mod:`core.parts`) against our cross-certifications. Staleness (an expired
+    catalog or grant, a grant whose catalog release is not held, a stale heartbeat) never
+    refuses a walk-in: the case is flagged.
 ``take_in``
     the next case number of the day, the deadline in working days, the ``case.intake``
     record, and for a proxy case its ``forward`` event in the same transaction — the
@@ -40,14 +41,17 @@ from core.intake import (
     missing_materials,
     one_time_notice,
 )
+from core.parts import Part, check_part
 from node.casework import Case, Casework
 from node.files import CaseFiles, Upload
 from node.holdings import Holdings
 from sync.projection import case_queries
 from sync.projection.calendars import StoreCalendar
 from sync.projection.delegation import ItemAuthority
+from sync.projection.peers import peer_state
 from sync.record import kinds
 from sync.record.db import transaction
+from sync.record.log import anchor_of
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,13 @@ class IntakeForm:
     agent: tuple[str, str, str, str] | None = None  # name, doc_type, doc_no, phone
     extra: tuple[tuple[str, str], ...] = ()  # the item's extra fields, by code
     uploads: tuple[Upload, ...] = ()  # the scanned pages, in page order (node.files)
+    parts: tuple[Part, ...] = ()  # 多地联办: the other cities' parts, each a peer's item of mode joint_part
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> IntakeForm:
         """The form in ``data``: the applicant's fields, ``materials``, ``notes``; an agent
-        when any ``agent_*`` key is given; the item's extra fields in ``extra``."""
+        when any ``agent_*`` key is given; the item's extra fields in ``extra``; the other
+        cities' parts in ``parts`` (:func:`parts_of_form`)."""
         materials = data.get("materials") or ()
         if isinstance(materials, str):
             materials = (materials,)
@@ -94,7 +100,31 @@ class IntakeForm:
             materials=tuple(materials),
             agent=agent,
             extra=tuple(extra.items()),
+            parts=parts_of_form(data.get("parts")),
         )
+
+
+def parts_of_form(value: object) -> tuple[Part, ...]:
+    """The parts a form adds: a list of ``{city, item, cat, name}`` maps, or of the values
+    ``city|item|cat|name`` (one per chosen peer item); none when absent."""
+    if value is None or value == "" or value == []:
+        return ()
+    values = [value] if isinstance(value, (str, dict)) else value
+    if not isinstance(values, (list, tuple)):
+        raise InputError(ErrorCode.FIELD_INVALID, "parts must be a list", field="parts")
+    parts: list[Part] = []
+    for entry in values:
+        if isinstance(entry, str):
+            fields = entry.split("|", 3)
+            if len(fields) != 4 or not fields[2].isdigit():
+                detail = f"part {entry!r}: city|item|cat|name"
+                raise InputError(ErrorCode.FIELD_INVALID, detail, field="parts")
+            entry = {"city": fields[0], "item": fields[1], "cat": int(fields[2]), "name": fields[3]}
+        try:
+            parts.append(Part.from_body(entry))
+        except InputError as exc:
+            raise InputError(ErrorCode.FIELD_INVALID, exc.detail, field="parts") from exc
+    return tuple(parts)
 
 
 AGENT_KEYS = ("agent_name", "agent_doc_type", "agent_doc_no", "agent_phone")
@@ -121,6 +151,7 @@ class Checked:
     flags: tuple[str, ...]
     agent: Applicant | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    parts: tuple[Part, ...] = ()
 
 
 class Intakes:
@@ -166,6 +197,7 @@ class Intakes:
         if authority.auth.verdict is Verdict.STALE:
             flags.extend(code.value for code in authority.auth.flags)
         flags.extend(self.holdings.staleness(now))
+        self.check_parts(form.parts, now)
         return Checked(
             authority.item,
             authority,
@@ -175,7 +207,18 @@ class Intakes:
             tuple(flags),
             agent,
             extra,
+            form.parts,
         )
+
+    def check_parts(self, parts: tuple[Part, ...], now: int) -> None:
+        """多地联办: each part allowed by our cross-certification of its city (``E_PEER_SCOPE``,
+        as every store would refuse the intake), one per city."""
+        if len({p.city for p in parts}) != len(parts):
+            raise InputError(ErrorCode.FIELD_INVALID, "one part per city", zh="每个城市只能联办一个部分",
+                             field="parts")  # fmt: skip
+        anchor = anchor_of(self.db)
+        for part in parts:
+            check_part(peer_state(self.db, part.city), part, anchor.net if anchor else "", now)
 
     def notice(self, form: IntakeForm) -> Notice:
         """The one-time notice (一次性告知) for a form whose required materials are incomplete."""
@@ -251,6 +294,7 @@ class Intakes:
                 extra=checked.extra,
                 files=pages.refs,
                 owner=auth.owner,
+                parts=checked.parts,
             )
             record = self.casework.store.log.append_local(
                 self.casework.keys, self.code, kinds.CASE_INTAKE, intake.to_body(), actor=actor

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from core.cases import DECISIONS, Event, State
 from core.catalog import Item
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
-from core.files import DECISION_MATERIAL
+from core.files import DECISION_MATERIAL, PART_SUPPLEMENT_MATERIAL
 from core.intake import Intake, materials_for
 from node.desk import Case
 from node.files import MIB, ShownFile
@@ -27,9 +27,10 @@ from sync.projection import case_queries
 from sync.projection.carried import carried_intake
 from sync.projection.case_queries import CaseEventRow
 from sync.projection.peers import peer_states
+from sync.record.log import anchor_of, decode_stored, stored_record
 from web.pages import page
 
-STEP_FIELDS = ("reason", "missing", "delivery", "rating")
+STEP_FIELDS = ("reason", "missing", "delivery", "rating", "part")
 PAPER_OF = {
     Event.REQUEST_SUPPLEMENT.value: "supplement",
     Event.APPROVE.value: "approved",
@@ -186,6 +187,7 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
     events = desk.events(case_no)
     extra.setdefault("typed", {})
     crossing = crossing_of(desk, case, intake)
+    parts = parts_shown(desk, case, intake)
     return ctx.render(
         "case.html",
         status=status,
@@ -196,24 +198,32 @@ def _case_page(ctx: Ctx, case_no: str, status: int = 200, **extra: Any) -> Respo
         events=events,
         steps=steps,
         papers=[kind for kind in ("supplement", "decision", "completion") if paper_step(events, kind)],
-        people=_people(ctx, case, events, crossing),
+        people=_people(ctx, case, events, crossing, parts),
         messages=desk.messages_of(case_no),
         file_groups=file_groups(desk.files_of(case_no)),
         size_text=size_text,
         decision_material=DECISION_MATERIAL,
+        part_material=PART_SUPPLEMENT_MATERIAL,
         crossing=crossing,
+        parts=parts,
         **extra,
     )
 
 
-def _people(ctx: Ctx, case: Case, events: list[CaseEventRow], crossing: dict[str, Any] | None
-            ) -> dict[str, dict[str, str]]:  # fmt: skip
+def _people(ctx: Ctx, case: Case, events: list[CaseEventRow], crossing: dict[str, Any] | None,
+            parts: list[dict[str, Any]] | None = None) -> dict[str, dict[str, str]]:  # fmt: skip
     """Each node's clerks by account, for the case's steps; our central's steps of a case that
-    crosses are named by the other city whose acceptance or decision they carry."""
+    crosses are named by the other city whose acceptance or decision they carry (of a joint
+    application: the cities of its other parts)."""
     people = {node: ctx.desk.clerk_names(node) for node in {case.node, *(e.origin for e in events)}}
     if crossing is not None:
         central = case.node if crossing["taken"] else case.decider
         people.setdefault(central, {})["sys:peers"] = ctx.t("crossing.actor", city=crossing["city"])
+    elif parts:
+        anchor = anchor_of(ctx.desk.db)
+        cities = "、".join(p["city"] for p in parts if not p["ours"])
+        if anchor is not None:
+            people.setdefault(anchor.origin, {})["sys:peers"] = ctx.t("crossing.actor", city=cities)
     return people
 
 
@@ -231,8 +241,47 @@ def crossing_of(desk: Any, case: Case, intake: Intake | None) -> dict[str, Any] 
     city = newest.name if newest is not None else net
     if carried is not None:  # a case another city took in for us: when and where it did
         their_case, taken_at, _node = carried_intake(carried)
-        return {"city": city, "taken": {"case_no": their_case, "at": taken_at}, "accepted": None}
+        taken = {"case_no": their_case, "at": taken_at, "joint": _joint_of(carried)}
+        return {"city": city, "taken": taken, "accepted": None}
     return {"city": city, "taken": None, "accepted": case_queries.peer_acceptance(desk.db, case.case_no)}
+
+
+def _joint_of(carried: Any) -> str:
+    """Of our part of another city's joint application: the name of that city's own part
+    (the item of the intake ``carried`` holds, checked when stored); "" for a whole case."""
+    try:
+        theirs = Intake.from_body(decode_stored(carried.env).body)
+    except TongbanError:  # stored only after its check: never, but the page still shows
+        return ""
+    return theirs.item_name if theirs.parts else ""
+
+
+def parts_shown(desk: Any, case: Case, intake: Any) -> list[dict[str, Any]] | None:
+    """多地联办: each part of a joint application as its page lists it, ours first (the
+    case's own item and state), then each other city's (its name, its item's name, its
+    state there: sent, accepted with its case number and deadline, or decided); None for a
+    case without parts."""
+    if intake is None or not getattr(intake, "parts", ()):
+        return None
+    held = peer_states(desk.db)
+
+    def city(net: str) -> str:
+        state = held.get(net)
+        newest = state.newest if state is not None else None
+        return newest.name if newest is not None else net
+
+    anchor = anchor_of(desk.db)
+    genesis = stored_record(desk.db, anchor.genesis_id) if anchor is not None else None
+    home = str(genesis.body.get("name", "")) if genesis is not None else ""
+    shown: list[dict[str, Any]] = [
+        {"ours": True, "city": home, "name": case.item_name, "state": case.state.value}
+    ]
+    for p in case_queries.parts_of(desk.db, case.case_no):
+        shown.append({
+            "ours": False, "city": city(p.part.city), "name": p.part.name, "state": p.status.value,
+            "their_case": p.their_case, "deadline": p.deadline, "reason": p.reason, "missing": p.missing,
+        })  # fmt: skip
+    return shown
 
 
 def file_groups(shown: list[ShownFile]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ missing text is a test failure, not a blank on screen.
 from __future__ import annotations
 
 from core.cases import DELIVERY_LABELS, EVENT_LABELS, RATING_LABELS, STATE_LABELS
+from core.parts import PART_STATUS_LABELS
 from web.i18n import SHARED, Texts, catalog_texts
 
 TEXT: dict[str, tuple[str, str]] = catalog_texts("node.web")
@@ -20,5 +21,6 @@ TEXT.update({f"state.{state.value}": label for state, label in STATE_LABELS.item
 TEXT.update({f"event.{event.value}": label for event, label in EVENT_LABELS.items()})
 TEXT.update({f"delivery.{way.value}": label for way, label in DELIVERY_LABELS.items()})
 TEXT.update({f"rating.{rating.value}": label for rating, label in RATING_LABELS.items()})
+TEXT.update({f"part.{status.value}": label for status, label in PART_STATUS_LABELS.items()})
 
 TEXTS = Texts(SHARED, TEXT)

@@ -141,10 +141,12 @@ APPLICANT_KEYS = ("item", "name", "doc_type", "doc_no", "phone", "notes")
 
 def form_values(form: Any) -> dict[str, Any]:
     """What the intake form sent, as the page shows it again: the applicant, the agent's
-    fields and whether one applies, the item's extra fields, the materials ticked."""
+    fields and whether one applies, the item's extra fields, the materials ticked, the other
+    cities' parts chosen (多地联办: each ``city|item|cat|name``, node.intake.parts_of_form)."""
     values: dict[str, Any] = {k: form.get(k, "") for k in (*APPLICANT_KEYS, *AGENT_KEYS)}
     values["agent"] = form.get("agent", "")
     values["materials"] = form.getlist("materials")
+    values["parts"] = form.getlist("parts")
     values["extra"] = {k[6:]: v for k, v in form.items() if k.startswith("extra_")}
     return values
 
@@ -155,6 +157,7 @@ def mapping_of(values: dict[str, Any]) -> dict[str, Any]:
     data = {k: values.get(k, "") for k in APPLICANT_KEYS}
     data["materials"] = values.get("materials", [])
     data["extra"] = values.get("extra", {})
+    data["parts"] = values.get("parts", [])
     if values.get("agent") == "yes" or values.get("doc_type") == DocType.USCC.value:
         data.update({k: values.get(k, "") for k in AGENT_KEYS})
     else:  # the agent's letter ticked, then the agent taken back: the hidden box is not sent on

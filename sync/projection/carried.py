@@ -6,9 +6,14 @@ that stores that record checks again, from the records it holds, that the carrie
 verifies along its chain from the root of our cross-certification of its city
 (:func:`sync.record.foreign.open_foreign`) and says what our record says it says: the same
 applicant, materials and pages for an intake; the same step, reason and pages for a
-decision; the owning city's case number and deadline for its acceptance. A relay that
+decision; the owning city's case number and deadline for its acceptance. An intake whose
+item is one of the carried intake's parts (多地联办, :mod:`core.parts`) is that city's part
+of the other city's application: its item must be the part's. A relay that
 altered either record fails its signature; a central that said something else than the
 record it carries is refused (``E_PEER_CASE``), nothing written.
+
+:func:`check_parts` is every store's check of an intake's own parts: each allowed by our
+cross-certification of its city in force when the case was taken in (``E_PEER_SCOPE``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from core.carried import Carried
-from core.cases import CaseEvent, Event
+from core.cases import ACCEPTANCES, CaseEvent, Event
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
 from core.intake import Intake
+from core.parts import check_part
 from sync.projection.peers import peer_state
 from sync.record import kinds
 from sync.record.envelope import Record
@@ -49,15 +55,29 @@ def _inner_intake(record: Record) -> Intake:
 
 
 def check_intake(db: Database, record: Record, intake: Intake) -> None:
-    """An owning city's intake of a case another city took in for it."""
+    """An owning city's intake of a case another city took in for it, or of our part of
+    another city's application; and the parts of an intake of ours."""
+    check_parts(db, record, intake)
     if intake.carried is None:
         return
     theirs = _inner_intake(open_carried(db, intake.carried).record)
-    if theirs.owner != record.payload.net:
-        raise _differs(f"{theirs.case} was taken in for {theirs.owner}")
-    same = (theirs.applicant, theirs.agent, theirs.materials, theirs.files, theirs.extra, theirs.item)
+    home = record.payload.net
+    part = next((p for p in theirs.parts if p.city == home), None)
+    if theirs.owner != home and part is None:
+        raise _differs(f"{theirs.case} was taken in for {theirs.owner or theirs.item}, not for {home}")
+    item = part.item if part is not None else theirs.item
+    same = (theirs.applicant, theirs.agent, theirs.materials, theirs.files, theirs.extra, item)
     if same != (intake.applicant, intake.agent, intake.materials, intake.files, intake.extra, intake.item):
         raise _differs(f"{intake.case} does not say what {theirs.case} says")
+
+
+def check_parts(db: Database, record: Record, intake: Intake) -> None:
+    """Every part of ``intake`` allowed by our cross-certification of its city in force
+    when the case was taken in (:func:`core.parts.check_part`)."""
+    if not intake.parts:
+        return
+    for part in intake.parts:  # the record's net is ours: the log's door refuses any other
+        check_part(peer_state(db, part.city), part, record.payload.net, record.payload.ts)
 
 
 def check_event(db: Database, event: CaseEvent) -> None:
@@ -66,7 +86,7 @@ def check_event(db: Database, event: CaseEvent) -> None:
     if event.carried is None:
         return
     inner = open_carried(db, event.carried).record
-    if event.kind is Event.PEER_ACCEPT:
+    if event.kind in ACCEPTANCES:
         theirs = _inner_intake(inner)
         if (theirs.case, theirs.deadline.isoformat()) != (event.peer_case, event.peer_deadline):
             raise _differs(f"the acceptance names {theirs.case} due {theirs.deadline}")
@@ -77,9 +97,23 @@ def check_event(db: Database, event: CaseEvent) -> None:
         step = CaseEvent.from_body({k: v for k, v in inner.body.items() if k != "case"})
     except TongbanError as exc:
         raise RecordError(ErrorCode.SCHEMA, f"carried step: {exc.text('en')}") from exc
+    kind = event.kind if (event.kind, step.kind) in _CARRIED_AS else step.kind
     ours = (event.kind, event.reason, event.missing, event.files, event.delivery)
-    if ours != (step.kind, step.reason, step.missing, step.files, step.delivery):
+    if ours != (kind, step.reason, step.missing, step.files, step.delivery):
         raise _differs(f"our {event.kind.value} does not say what the carried {step.kind.value} says")
+
+
+_CARRIED_AS = frozenset(
+    {
+        (Event.PART_APPROVE, Event.APPROVE),
+        (Event.PART_REJECT, Event.REJECT),
+        (Event.PART_SUPPLEMENT, Event.REQUEST_SUPPLEMENT),
+        (Event.SUPPLY, Event.PART_SUPPLY),
+    }
+)
+"""(our step, the other city's it carries) of a joint application: our part step carries
+the part's city's decision or request; at the part's city, its central's supply carries
+the window city's supplement to the part."""
 
 
 def carried_intake(carried: Carried) -> tuple[str, int, str]:

@@ -19,9 +19,20 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import OPEN_STATES, RUNNING_STATES, TERMINAL, CaseState, Delivery, Rating, State
+from core.cases import (
+    KEEPS_STATE,
+    OPEN_STATES,
+    RUNNING_STATES,
+    TERMINAL,
+    CaseEvent,
+    CaseState,
+    Delivery,
+    Rating,
+    State,
+)
 from core.catalog import Mode
 from core.intake import Intake
+from core.parts import PartProgress, progress
 from sync.projection.cases import OVERDUE_SQL
 from sync.record import codec
 from sync.record.arrival import arrivals
@@ -410,3 +421,17 @@ def peer_acceptance(db: Database, case_no: str) -> PeerAcceptance | None:
         return None
     body = codec.decode(bytes(row[1]))
     return PeerAcceptance(int(row[0]), str(body.get("peer_case", "")), str(body.get("peer_deadline", "")))
+
+
+def parts_of(db: Database, case_no: str) -> tuple[PartProgress, ...]:
+    """多地联办: the state of each other city's part of ``case_no`` (none for a case without
+    parts), from its intake's parts and its applied part steps, in case order."""
+    intake = intake_of(db, case_no)
+    if intake is None or not intake.parts:
+        return ()
+    rows = db.conn.execute(
+        "SELECT body FROM case_events WHERE case_no = ? AND status = 'applied'"
+        f" AND event IN {tuple(sorted(e.value for e in KEEPS_STATE))!r} ORDER BY at, record_id",
+        (case_no,),
+    ).fetchall()
+    return progress(intake.parts, [CaseEvent.from_body(codec.decode(bytes(r[0]))) for r in rows])

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from core.cases import RUNNING_STATES, CaseEvent, CaseState, Event, apply, owner_of
+from core.cases import PART_EVENTS, RUNNING_STATES, CaseEvent, CaseState, Event, apply, owner_of
 from core.catalog import Mode
 from core.clock import local_date
 from core.errors import ErrorCode, RecordError, TongbanError
@@ -44,6 +44,7 @@ from sync.projection.peer_items import check_peer_intake
 from sync.record import codec, kinds, trust
 from sync.record.db import transaction
 from sync.record.envelope import Record
+from sync.record.log import anchor_of
 
 OVERDUE_SQL = f"state IN {RUNNING_STATES!r} AND deadline < ?"
 """The overdue rule (:func:`core.cases.is_overdue`) over ``cases``, with today's local date
@@ -257,7 +258,9 @@ class CaseProjector:
             if event is None:
                 event = CaseEvent.from_body(codec.decode(bytes(body)))
                 self._remember(bytes(rid), event)
-            owner = owner_of(event.kind, node, decider)
+            # Another city's part steps are our central's (the anchor's origin) to carry.
+            central = _central(db) if event.kind in PART_EVENTS else ""
+            owner = owner_of(event.kind, node, decider, central)
             code: str | None = None
             if origin != owner:
                 code = ErrorCode.NOT_DECIDER.value
@@ -304,6 +307,11 @@ class CaseProjector:
 _OPENED_CACHE_SIZE = 1024
 _PARSED_CACHE_SIZE = 4096
 """Case events parsed, by record id: a replay reads its case's earlier events again."""
+
+
+def _central(db: Database) -> str:
+    anchor = anchor_of(db)
+    return anchor.origin if anchor is not None else ""
 
 
 @functools.lru_cache(maxsize=1024)

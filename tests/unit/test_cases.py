@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.carried import Carried
+from core.case_drawing import render_dot, render_table
 from core.cases import (
     TRANSITIONS,
     CaseEvent,
@@ -22,8 +23,6 @@ from core.cases import (
     State,
     allowed_events,
     apply,
-    render_dot,
-    render_table,
     replay,
 )
 from core.catalog import Mode
@@ -44,6 +43,21 @@ def ev(kind: Event, at: int = T0, **payload: Any) -> CaseEvent:
             "peer_case": "310118000000-20261207-0001",
             "peer_deadline": "2026-12-21",
             "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x00"),
+        },
+        Event.PART_ACCEPT: {
+            "peer_case": "310118000000-20261207-0002",
+            "peer_deadline": "2026-12-28",
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x01"),
+        },
+        Event.PART_APPROVE: {"carried": Carried("cn-310118", b"\x82\x41\x00\x41\x02")},
+        Event.PART_SUPPLEMENT: {
+            "missing": ("迁出地户口簿",),
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x04"),
+        },
+        Event.PART_SUPPLY: {"peer_case": "310118000000-20261207-0002"},
+        Event.PART_REJECT: {
+            "reason": "迁出地不符合条件",
+            "carried": Carried("cn-310118", b"\x82\x41\x00\x41\x03"),
         },
     }
     return CaseEvent(kind, at, **{**defaults.get(kind, {}), **payload})

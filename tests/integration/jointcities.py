@@ -1,0 +1,165 @@
+"""Two federated cities for the joint application's tests: Haining, whose village takes in
+the application, and Qingpu, whose town decides its part; how records move between them (the
+nodes of a city by ``relay``, the centrals by handing each message owed to the peer's
+``Crossing.deliver``, as the link between centrals does)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from central import authority, peer_link_store, peers
+from central.crossing import Crossing
+from core.clock import FixedClock
+from core.errors import AuthorityError, RecordError
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
+from core.parts import Part, PartStatus
+from node.desk import Desk
+from node.intake import IntakeForm
+from sync.projection import case_queries
+from sync.projection.catalog import current_catalog
+from sync.record import codec
+from sync.record.db import transaction
+from sync.record.keys import fingerprint
+from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
+from tests.integration.webnode import GOOD_ID, build_city
+
+HAINING = f"cn-{CITY}"
+QP = "310118"
+QINGPU = f"cn-{QP}"
+QP_TOWN = f"{QP}101"
+ARRIVE = "GA-0009"  # 购房户口迁入: Haining's part, decided by its town
+LEAVE = "GA-0007"  # 市内户口迁移: Qingpu's part (its 户口迁出), decided by its town
+OTHER = "GA-0008"  # an item of Qingpu no agreement names for a joint application
+
+
+@dataclasses.dataclass
+class Cities:
+    haining: Network
+    qingpu: Network
+    cat: int  # Qingpu's catalog version the agreements name
+
+    @property
+    def clock(self) -> FixedClock:
+        return self.haining.clock
+
+    @property
+    def hn(self) -> Path:
+        return self.haining.central_dir
+
+    @property
+    def qp(self) -> Path:
+        return self.qingpu.central_dir
+
+
+def _agree(central_dir: Path, peer: str, name: str, root_pk: bytes, items: list[tuple[str, int]],
+           modes: list[str], roles: list[str], clock: FixedClock) -> None:  # fmt: skip
+    with authority.open_central(central_dir, clock) as central:
+        scope = peers.scope_of(items, modes, roles)
+        peers.propose(central, peer=peer, name=name, root_pk=root_pk, scope=scope)
+        peers.confirm(central, peer, fingerprint(root_pk))
+
+
+def _root(central_dir: Path, clock: FixedClock) -> bytes:
+    with authority.open_central(central_dir, clock) as central:
+        return peers.own_root(central)
+
+
+def build(tmp_path: Path) -> Cities:
+    """Haining (central, a town, a village; its demo catalog delegated, clerks on both nodes)
+    and Qingpu (central, a town granted LEAVE), agreed both ways for LEAVE as a joint part."""
+    haining = build_city(tmp_path / "haining")
+    clock = haining.clock
+    fp = authority.init(tmp_path / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
+                        random=seeded_random("qingpu"))  # fmt: skip
+    qingpu = Network(tmp_path / "qingpu", clock, fp)
+    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        from core.catalog_data import items_from_data
+        from tongban.demo import demo_file
+
+        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
+        catalog = current_catalog(central.store.db)
+        assert catalog is not None
+        authority.grant(central, QP_TOWN, [LEAVE], catalog.item(LEAVE).modes["town"], valid_days=90)
+        cat = catalog.version
+    hn_root, qp_root = _root(haining.central_dir, clock), _root(qingpu.central_dir, clock)
+    # Haining admits Qingpu's acceptance and decision of Qingpu's part; Qingpu admits
+    # Haining's window taking in its item as a part. OTHER is agreed for 代收代办 only.
+    _agree(haining.central_dir, QINGPU, "上海市青浦区", qp_root, [(LEAVE, cat)], [JOINT_PART],
+           [ACCEPT, DECIDE, DELIVER], clock)  # fmt: skip
+    _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(LEAVE, cat)], [JOINT_PART], [INTAKE], clock)
+    with authority.open_central(haining.central_dir, clock) as central:
+        scope = peers.scope_of([(LEAVE, cat), (OTHER, cat)], [JOINT_PART], [ACCEPT, DECIDE, DELIVER])
+        proxy_only = frozenset({PROXY_INTAKE})
+        items = tuple(dataclasses.replace(i, modes=proxy_only) if i.item == OTHER else i for i in scope.items)
+        scope = dataclasses.replace(scope, items=items)
+        peers.renew(central, QINGPU, scope=scope)
+    relay(haining.central_dir, haining.node_dir(TOWN), clock)
+    relay(haining.node_dir(TOWN), haining.node_dir(VILLAGE), clock)
+    relay(qingpu.central_dir, qingpu.node_dir(QP_TOWN), clock)
+    return Cities(haining, qingpu, cat)
+
+
+def form(parts: tuple[Part, ...], doc_no: str = GOOD_ID) -> IntakeForm:
+    """The walk-in at the Haining village: Haining's 户口迁入 with its required materials."""
+    return IntakeForm(item=ARRIVE, name="王秀英", doc_type="resident_id", doc_no=doc_no, phone="13800138000",
+                      materials=("property_cert", "id_card", "hukou_book"), parts=parts)  # fmt: skip
+
+
+def leaving(c: Cities, item: str = LEAVE, city: str = QINGPU, cat: int | None = None) -> Part:
+    return Part(city, item, c.cat if cat is None else cat, "市内户口迁移（户口迁出）")
+
+
+def desk(c: Cities, code: str) -> Desk:
+    home = c.qingpu.node_dir(code) if code.startswith(QP) else c.haining.node_dir(code)
+    return Desk.open(home, c.clock)
+
+
+def up(c: Cities) -> None:
+    relay(c.haining.node_dir(VILLAGE), c.haining.node_dir(TOWN), c.clock, up=True)
+    relay(c.haining.node_dir(TOWN), c.hn, c.clock, up=True)
+
+
+def down(c: Cities) -> None:
+    relay(c.hn, c.haining.node_dir(TOWN), c.clock)
+    relay(c.haining.node_dir(TOWN), c.haining.node_dir(VILLAGE), c.clock)
+
+
+def messages(central_dir: Path, peer: str, clock: FixedClock, after: int = 0, *, every: bool = False
+             ) -> list[tuple[int, bytes]]:  # fmt: skip
+    """The messages ``central_dir`` owes ``peer`` after ``after`` (the case steps; ``every``:
+    its catalog releases too)."""
+    with authority.open_central(central_dir, clock) as central:
+        waiting = peer_link_store.waiting(central.store.db, peer, after, 1000)
+    return [
+        (item.seq, item.data) for item in waiting
+        if item.data is not None and (every or codec.decode(item.data)["t"] not in ("catalog", "void"))
+    ]  # fmt: skip
+
+
+def deliver(central_dir: Path, peer: str, data: bytes, clock: FixedClock) -> None:
+    with authority.open_central(central_dir, clock) as central, transaction(central.store.db):
+        Crossing(central).deliver(central.store.db, peer, data)
+
+
+def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
+    """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
+    last = after
+    for seq, data in messages(src, to_net, c.clock, after, every=True):
+        deliver(dst, from_net, data, c.clock)
+        last = seq
+    return last
+
+
+def refused(c: Cities, dst: Path, from_net: str, data: bytes) -> str:
+    with pytest.raises((AuthorityError, RecordError)) as caught:
+        deliver(dst, from_net, data, c.clock)
+    return caught.value.code.value
+
+
+def parts_at(c: Cities, code: str, number: str) -> list[tuple[str, PartStatus, str]]:
+    with desk(c, code) as d:
+        return [(p.part.city, p.status, p.their_case) for p in case_queries.parts_of(d.db, number)]
