@@ -22,7 +22,7 @@ from typing import Any
 
 from core.catalog import CatalogRelease, Item
 from core.errors import AuthorityError, ErrorCode, RecordError, TongbanError
-from core.federation import ACCEPT, DECIDE, PROXY_INTAKE, PeerState, Scope, ScopeItem
+from core.federation import ACCEPT, DECIDE, JOINT_PART, PROXY_INTAKE, PeerState, Scope, ScopeItem
 
 MAX_ITEMS = 1000
 """As many as a scope may name."""
@@ -98,13 +98,20 @@ def taken_in_here(entry: ScopeItem) -> bool:
     return not entry.ours and PROXY_INTAKE in entry.modes and {ACCEPT, DECIDE} <= entry.roles
 
 
+def part_offered_here(entry: ScopeItem) -> bool:
+    """Whether a scope item is one of the peer's that our windows add as a part of a joint
+    application (多地联办): the peer decides it, as a part."""
+    return not entry.ours and JOINT_PART in entry.modes and DECIDE in entry.roles
+
+
 def choose(scope: Scope, release: CatalogRelease) -> tuple[Item, ...]:
-    """The items of the peer's ``release`` that ``scope`` lets our windows take in, pinned:
-    an item the scope names at another version is not taken from this release."""
+    """The items of the peer's ``release`` that ``scope`` lets our windows take in, or add as
+    a part of a joint application, pinned: an item the scope names at another version is not
+    taken from this release."""
     return tuple(
         item
         for entry in scope.items
-        if taken_in_here(entry) and entry.cat == release.version
+        if (taken_in_here(entry) or part_offered_here(entry)) and entry.cat == release.version
         if (item := release.get(entry.item)) is not None
     )
 

@@ -44,6 +44,7 @@ from node.delegation import Delegation
 from node.files import MIB, Attachment, CaseFiles, ShownFile, Upload, step_materials
 from node.holdings import Banner, Holdings
 from node.intake import Checked, IntakeForm, Intakes
+from node.peer_window import PartOffer, part_offers
 from node.sms import NEWS_EVENTS, deliver, gateway_for, queue_news
 from node.store import NodeStore
 from node.window_store import Message, Paper, issue_paper, last_look, messages_of, note_look, paper
@@ -155,6 +156,10 @@ class Desk:
     def peer_items(self) -> list[ItemAuthority]:
         """Other cities' items this window may take in now (异地代收)."""
         return self.holdings.peer_items()
+
+    def part_offers(self) -> list[PartOffer]:
+        """Other cities' parts this window may add to a joint application now (多地联办)."""
+        return part_offers(self.db, self.tier, self.clock.now())
 
     def peer_item(self, owner: str, code: str, cat: int) -> Item | None:
         """Another city's item as the mirror a case of it was taken in under listed it."""

@@ -5,17 +5,21 @@ Our central mirrors a peer city's items from its signed release (``peer.items``,
 newest cross-certification is in force by the node's clock, is not revoked, and lists the
 item for 代收代办 at a version a mirror held has listed it at (:func:`core.peer_items.offerable`). No grant is
 needed: the case is a proxy case our central carries to the owning city, which decides it.
-The window names such an item ``CODE@NET`` (:attr:`ItemAuthority.key`).
+The window names such an item ``CODE@NET`` (:attr:`ItemAuthority.key`). The items a
+peer decides as a part of a joint application (多地联办) are offered on the intake form of
+one of ours (:func:`part_offers`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlite_utils import Database
 
 from core.catalog import Mode
 from core.errors import AuthorityError, ErrorCode, TongbanError
 from core.grants import Authorization, Verdict
-from core.peer_items import TIERS, offerable
+from core.peer_items import TIERS, offerable, part_offered_here
 from sync.projection.delegation import ItemAuthority
 from sync.projection.peer_items import Mirrored, mirrored_item, mirrored_versions, peer_names
 from sync.projection.peers import peer_states
@@ -74,3 +78,38 @@ def peer_authority(db: Database, central: str, tier: str, key: str, now: int) ->
     offerable(state, code, entry.cat, now)
     name = peer_names(db).get(net, newest.name if newest is not None else net)
     return _offer(Mirrored(net, name, entry.cat, item, 0), central)
+
+
+@dataclass(frozen=True)
+class PartOffer:
+    """Another city's item a window may add as a part of a joint application (多地联办)."""
+
+    city: str  # its net
+    city_name: str
+    item: str
+    cat: int
+    name: str
+
+    @property
+    def value(self) -> str:
+        """What the intake form posts for it (``city|item|cat|name``, node.intake.parts_of_form)."""
+        return f"{self.city}|{self.item}|{self.cat}|{self.name}"
+
+
+def part_offers(db: Database, tier: str, now: int) -> list[PartOffer]:
+    """The other cities' parts a village or town window may add now: the peer's newest
+    cross-certification in force and not revoked lists the item for 多地联办, by city, then code."""
+    if tier not in TIERS:
+        return []
+    out = []
+    for net, state in sorted(peer_states(db).items()):
+        newest = state.newest
+        if newest is None or state.revoked(newest, now) is not None or not newest.holds(now):
+            continue
+        for entry in newest.scope.items:
+            if part_offered_here(entry):
+                item = mirrored_item(db, net, entry.item, entry.cat)
+                out.append(
+                    PartOffer(net, newest.name, entry.item, entry.cat, item.name if item else entry.item)
+                )
+    return out

@@ -18,7 +18,7 @@ from central.admins import admins
 from core.catalog import Mode
 from core.catalog_data import items_from_data
 from core.clock import Clock
-from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
+from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE, Scope, ScopeItem
 from node import identity
 from node.desk import Desk, IntakeForm, Upload
 from sync.record.db import transaction
@@ -44,6 +44,7 @@ class DemoPeer:
 DEMO_PEER = DemoPeer("310118", "上海市青浦区", "310118107", "赵巷镇便民服务中心")
 PEER_DIR = "qingpu"
 CROSSING_ITEM = "QPRS-0001"  # 社会保障卡申领: a Haining village takes it in for Qingpu
+JOINT_ITEM = "QPGA-0001"  # 户口迁出: Qingpu's part of a move to Haining (多地联办)
 
 
 def peer_home(home: Path) -> Path:
@@ -69,18 +70,19 @@ def build_peer(home: Path, haining_dir: Path, clock: Clock, demo_file: object) -
         _, bundle = authority.enroll(central, made.request_path.read_bytes())
         identity.enroll(town_dir, bundle, clock=clock, anchor_fingerprint=fp)
         authority.grant_items(central, p.town, [i.code for i in items], Mode.DIRECT)
-        scope_ours = [(i.code, release.version) for i in items]
+        version = release.version
         qingpu_root = peers.own_root(central)
     with authority.open_central(haining_dir, clock) as haining:
         haining_root = peers.own_root(haining)
         haining_name, haining_net = haining.config.central.name, haining.config.central.net
-        # Haining lets Qingpu accept, decide and deliver these items it takes in for Qingpu.
-        scope = peers.scope_of(scope_ours, [PROXY_INTAKE], [ACCEPT, DECIDE, DELIVER])
+        # Haining lets Qingpu accept, decide and deliver the items it takes in for Qingpu, and
+        # the part of a joint application Qingpu decides.
+        scope = _scope([i.code for i in items], version, frozenset({ACCEPT, DECIDE, DELIVER}))
         peers.propose(haining, peer=p.net, name=p.name, root_pk=qingpu_root, scope=scope)
         peers.confirm(haining, p.net, fingerprint(qingpu_root))
     with authority.open_central(central_dir, clock) as central:
         # Qingpu lets Haining's windows take in these items of its own for it.
-        scope = peers.scope_of(scope_ours, [PROXY_INTAKE], [INTAKE])
+        scope = _scope([i.code for i in items], version, frozenset({INTAKE}))
         peers.propose(central, peer=haining_net, name=haining_name, root_pk=haining_root, scope=scope)
         peers.confirm(central, haining_net, fingerprint(haining_root))
         found = peer_items.release_for_peers(central)
@@ -94,6 +96,16 @@ def build_peer(home: Path, haining_dir: Path, clock: Clock, demo_file: object) -
         f" with {len(items)} items; agreed both ways with {haining_name}",
         f"           fingerprint {fp}",
     ]
+
+
+def _scope(codes: list[str], version: int, roles: frozenset[str]) -> Scope:
+    """Qingpu's items at ``version``: 代收代办, but for its part of a joint application (多地联办)."""
+    return Scope(
+        tuple(
+            ScopeItem(code, version, frozenset({JOINT_PART if code == JOINT_ITEM else PROXY_INTAKE}), roles)
+            for code in sorted(codes)
+        )
+    )
 
 
 def _prepare_town(town_dir: Path, central_dir: Path, clock: Clock) -> None:

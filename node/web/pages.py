@@ -190,6 +190,7 @@ def _intake_page(ctx: Ctx, values: dict[str, Any], status: int = 200, **extra: A
         values=values,
         doc_types=PERSONAL_DOC_TYPES,
         authorization=AGENT_AUTHORIZATION,
+        part_offers=desk.part_offers() if chosen is not None and chosen.owner is None else [],
         **extra,
     )
 

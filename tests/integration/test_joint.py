@@ -13,6 +13,7 @@ between them hands over its messages (the outbox's messages, in order, to the pe
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,12 @@ def test_the_windows_form_posts_its_parts_and_a_part_not_agreed_is_refused_on_sc
               "action": "accept"}  # fmt: skip
     with serve(home, probe="/login") as web:
         login(web, "wangli")
+        # The form of our item offers the part Qingpu decides, by the city's and the item's names.
+        _, _, shown = web.request("GET", f"/intake?item={ARRIVE}")
+        offered = re.search(r'<fieldset id="parts">(.*?)</fieldset>', shown, re.S)
+        assert (
+            offered and f'value="{QINGPU}|{LEAVE}|{c.cat}|' in offered[1] and "上海市青浦区 · " in offered[1]
+        )
         bad = f"{QINGPU}|{OTHER}|{c.cat}|投靠亲属户口迁入"
         status, _, html = web.request(
             "POST", "/intake", data=form_data({**fields, "csrf": csrf_of(web, "/intake"), "parts": [bad]})
