@@ -22,8 +22,11 @@ def test_the_demo_village_holds_cases_with_their_scanned_pages(tmp_path: Path) -
     assert any("2 cases with scanned pages" in line for line in said), said
     with Desk.open(tmp_path / "demo" / VILLAGE, clock) as desk:
         cases = [c for c in desk.search(DEMO_CARD["name"]) if c.case_no.startswith(VILLAGE)]
-        assert {c.item for c in cases} == {"MZ-0002", "MZ-0003"}
+        # her two cases decided by the town, and her social security card applied for in Qingpu
+        assert {c.item for c in cases} == {"MZ-0002", "MZ-0003", "QPRS-0001"}
         pages = {c.item: desk.files_of(c.case_no) for c in cases}
+    assert [(p.ref.type, p.ref.material, p.held) for p in pages["QPRS-0001"]] == [(JPEG, "id_card", True)]
+    cases = [c for c in cases if c.item != "QPRS-0001"]
     assert [(p.ref.type, p.ref.material, p.held) for p in pages["MZ-0002"]] == [
         (JPEG, "id_card", True),
         (JPEG, "hukou_book", True),
@@ -34,5 +37,5 @@ def test_the_demo_village_holds_cases_with_their_scanned_pages(tmp_path: Path) -
     ]
     report = verify(tmp_path / "demo" / VILLAGE / "node.db", clock)
     assert report.ok and not report.warnings, (report.faults, report.warnings)
-    with Desk.open(tmp_path / "demo" / TOWN, clock) as town:  # the town decides them
+    with Desk.open(tmp_path / "demo" / TOWN, clock) as town:  # the town decides its own
         assert {c.case_no for c in town.queue()} >= {c.case_no for c in cases}
