@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -19,7 +20,7 @@ from central import authority, peer_items, peer_link_store, peers
 from central.crossing import Crossing
 from central.crossing_store import peer_case
 from core.catalog import Mode
-from core.clock import SystemClock
+from core.clock import FixedClock, SystemClock
 from core.errors import AuthorityError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, PROXY_INTAKE
 from node.desk import IntakeForm
@@ -27,6 +28,7 @@ from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
 from sync.record import codec
 from sync.record.db import transaction
+from sync.record.keys import fingerprint
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
 from tests.integration.syncnet import GOOD_ID, City, build_city
 from tongban.demo import demo_file
@@ -50,13 +52,19 @@ class Cities:
 
 
 def _agree(central_dir: Path, peer: str, name: str, root_pk: bytes, items: list[tuple[str, int]],
-           roles: list[str], clock: object) -> None:  # fmt: skip
-    with authority.open_central(central_dir, clock) as central:  # type: ignore[arg-type]
-        scope = peers.scope_of(items, [PROXY_INTAKE], roles)
+           modes: list[str], roles: list[str], clock: FixedClock) -> None:  # fmt: skip
+    """``central_dir`` proposes and confirms an agreement with ``peer`` (the fingerprint typed back)."""
+    with authority.open_central(central_dir, clock) as central:
+        scope = peers.scope_of(items, modes, roles)
         peers.propose(central, peer=peer, name=name, root_pk=root_pk, scope=scope)
-        from sync.record.keys import fingerprint
-
         peers.confirm(central, peer, fingerprint(root_pk))
+
+
+class Clocked(Protocol):
+    """Two cities sharing one clock (this module's :class:`Cities`, or the joint tests')."""
+
+    @property
+    def clock(self) -> FixedClock: ...
 
 
 def _root(central_dir: Path, clock: object) -> bytes:
@@ -86,9 +94,18 @@ def cities(tmp_path: Path) -> Cities:
         authority.grant(central, QP_TOWN, [item.code], item.modes["town"], valid_days=90)
         cat = catalog.version
     hn_root, qp_root = _root(haining.net.central_dir, clock), _root(qingpu.central_dir, clock)
-    roles = [ACCEPT, DECIDE, DELIVER]
-    _agree(haining.net.central_dir, QINGPU, "上海市青浦区", qp_root, [(item.code, cat)], roles, clock)
-    _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, [(item.code, cat)], [INTAKE], clock)
+    scope, modes = [(item.code, cat)], [PROXY_INTAKE]
+    _agree(
+        haining.net.central_dir,
+        QINGPU,
+        "上海市青浦区",
+        qp_root,
+        scope,
+        modes,
+        [ACCEPT, DECIDE, DELIVER],
+        clock,
+    )
+    _agree(qingpu.central_dir, HAINING, "海宁市", hn_root, scope, modes, [INTAKE], clock)
     with authority.open_central(qingpu.central_dir, clock) as central:
         release = peer_items.release_for_peers(central)
     assert release is not None
@@ -139,7 +156,7 @@ def deliver(central_dir: Path, peer: str, data: bytes, clock: object) -> None:
         Crossing(central).deliver(central.store.db, peer, data)
 
 
-def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
+def cross(c: Clocked, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
     """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
     last = after
     for seq, data in messages(src, to_net, c.clock, after, every=True):
@@ -186,7 +203,7 @@ def peer_case_at(home: Path, number: str, clock: object):  # type: ignore[no-unt
     return found
 
 
-def refused(c: Cities, dst: Path, from_net: str, data: bytes) -> str:
+def refused(c: Clocked, dst: Path, from_net: str, data: bytes) -> str:
     with pytest.raises((AuthorityError, RecordError)) as caught:
         deliver(dst, from_net, data, c.clock)
     return caught.value.code.value

@@ -8,22 +8,20 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
-from central import authority, peer_link_store, peers
-from central.crossing import Crossing
+from central import authority, peers
 from core.clock import FixedClock
-from core.errors import AuthorityError, RecordError
 from core.federation import ACCEPT, DECIDE, DELIVER, INTAKE, JOINT_PART, PROXY_INTAKE
 from core.parts import Part, PartStatus
 from node.desk import Desk
 from node.intake import IntakeForm
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
-from sync.record import codec
-from sync.record.db import transaction
-from sync.record.keys import fingerprint
 from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
+from tests.integration.crossnet import _agree, _root
+from tests.integration.crossnet import cross as cross  # the joint tests' too
+from tests.integration.crossnet import deliver as deliver
+from tests.integration.crossnet import messages as messages
+from tests.integration.crossnet import refused as refused
 from tests.integration.webnode import GOOD_ID, build_city
 
 HAINING = f"cn-{CITY}"
@@ -52,19 +50,6 @@ class Cities:
     @property
     def qp(self) -> Path:
         return self.qingpu.central_dir
-
-
-def _agree(central_dir: Path, peer: str, name: str, root_pk: bytes, items: list[tuple[str, int]],
-           modes: list[str], roles: list[str], clock: FixedClock) -> None:  # fmt: skip
-    with authority.open_central(central_dir, clock) as central:
-        scope = peers.scope_of(items, modes, roles)
-        peers.propose(central, peer=peer, name=name, root_pk=root_pk, scope=scope)
-        peers.confirm(central, peer, fingerprint(root_pk))
-
-
-def _root(central_dir: Path, clock: FixedClock) -> bytes:
-    with authority.open_central(central_dir, clock) as central:
-        return peers.own_root(central)
 
 
 def build(tmp_path: Path) -> Cities:
@@ -126,38 +111,6 @@ def up(c: Cities) -> None:
 def down(c: Cities) -> None:
     relay(c.hn, c.haining.node_dir(TOWN), c.clock)
     relay(c.haining.node_dir(TOWN), c.haining.node_dir(VILLAGE), c.clock)
-
-
-def messages(central_dir: Path, peer: str, clock: FixedClock, after: int = 0, *, every: bool = False
-             ) -> list[tuple[int, bytes]]:  # fmt: skip
-    """The messages ``central_dir`` owes ``peer`` after ``after`` (the case steps; ``every``:
-    its catalog releases too)."""
-    with authority.open_central(central_dir, clock) as central:
-        waiting = peer_link_store.waiting(central.store.db, peer, after, 1000)
-    return [
-        (item.seq, item.data) for item in waiting
-        if item.data is not None and (every or codec.decode(item.data)["t"] not in ("catalog", "void"))
-    ]  # fmt: skip
-
-
-def deliver(central_dir: Path, peer: str, data: bytes, clock: FixedClock) -> None:
-    with authority.open_central(central_dir, clock) as central, transaction(central.store.db):
-        Crossing(central).deliver(central.store.db, peer, data)
-
-
-def cross(c: Cities, src: Path, dst: Path, from_net: str, to_net: str, after: int = 0) -> int:
-    """Hand every message ``src`` owes ``to_net`` after ``after`` to ``dst``; the last seq."""
-    last = after
-    for seq, data in messages(src, to_net, c.clock, after, every=True):
-        deliver(dst, from_net, data, c.clock)
-        last = seq
-    return last
-
-
-def refused(c: Cities, dst: Path, from_net: str, data: bytes) -> str:
-    with pytest.raises((AuthorityError, RecordError)) as caught:
-        deliver(dst, from_net, data, c.clock)
-    return caught.value.code.value
 
 
 def parts_at(c: Cities, code: str, number: str) -> list[tuple[str, PartStatus, str]]:

@@ -41,8 +41,8 @@ def third_city(root: Path, c: Cities) -> Path:
     """苏州市吴江区, agreed with Haining (it takes none of Qingpu's items)."""
     home = root / "wujiang" / "central"
     authority.init(home, code="320509", name="苏州市吴江区", net=None, clock=c.clock)
-    _agree(home, HAINING, "海宁市", _root(c.haining.net.central_dir, c.clock), [("WJRS-0001", 1)], [INTAKE],
-           c.clock)  # fmt: skip
+    root_pk = _root(c.haining.net.central_dir, c.clock)
+    _agree(home, HAINING, "海宁市", root_pk, [("WJRS-0001", 1)], [PROXY_INTAKE], [INTAKE], c.clock)
     return home
 
 
