@@ -287,6 +287,7 @@ def report(
         "sync_failures": dict(stats.failures),
         "agent_errors": stats.errors[:10],
         "approved_by_towns": stats.approved,
+        "approvals_retried": dict(stats.approvals_retried),
         "central_peak_rss_mb": {k: round(v, 1) for k, v in sorted(memory.items())},
         "targets_met": {
             "decisions_back": figures[0]["met"],

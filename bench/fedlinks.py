@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench.fedcities import CitySpec, central_dir, node_dir
 from core.clock import Clock, SystemClock
+from core.errors import StoreError
 from node.desk import Desk
 from sync.link.endpoint import ParentServer
 from sync.link.transport import sync_once, upstreams_for
@@ -104,6 +105,7 @@ class Stats:
     sessions: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     approved: int = 0
+    approvals_retried: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -157,7 +159,12 @@ class Agents:
                     self.stats.note(result.ok, result.error.code.value if result.error else "")
                     busy = result.ok and bool(result.summary.up or result.summary.down)
                     if desk is not None and approver is not None:
-                        busy = self._approve(desk, approver) > 0 or busy
+                        try:
+                            busy = self._approve(desk, approver) > 0 or busy
+                        except StoreError as exc:  # busy: the approver tries again soon
+                            with self.stats.lock:
+                                self.stats.approvals_retried[exc.code.value] += 1
+                            busy = True
                     delay = INTERVAL if busy else min(IDLE_MAX, delay * 2)
                     self.stop.wait(delay)
         except Exception as exc:  # a thread's failure is reported, not lost
