@@ -33,7 +33,7 @@ from sync.link.transport import sync_once, upstreams_for
 from tongban.homes import open_home
 
 INTERVAL = 0.5
-IDLE_MAX = 2.0
+IDLE_MAX = 4.0
 APPROVER = "shenpi"
 READY_SECONDS = 180.0
 
@@ -188,15 +188,25 @@ def read_only(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def decided(conn: sqlite3.Connection, numbers: list[str]) -> set[str]:
-    """The cases of ``numbers`` this store shows decided (approved)."""
+def decided(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int]:
+    """The cases of ``numbers`` this store shows decided (approved), each with the second
+    its store took the approval in (``received_at``, by the clock every node shares)."""
     marks = ",".join("?" * len(numbers))
     rows = conn.execute(
-        f"SELECT case_no FROM cases WHERE state = 'approved' AND case_no IN ({marks})", numbers
+        "SELECT e.case_no, min(r.received_at) FROM case_events e JOIN records r ON r.id = e.record_id"
+        f" JOIN cases c ON c.case_no = e.case_no WHERE e.event = 'approve' AND c.state = 'approved'"
+        f" AND e.case_no IN ({marks}) GROUP BY e.case_no",
+        numbers,
     )
-    return {str(r[0]) for r in rows}
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
-def revoked(conn: sqlite3.Connection, peer: str) -> bool:
-    """Whether this store holds a revocation of its city's agreement with ``peer``."""
-    return conn.execute("SELECT 1 FROM peer_revocations WHERE peer = ?", (peer,)).fetchone() is not None
+def revoked(conn: sqlite3.Connection, peer: str) -> int | None:
+    """The second this store took in a revocation of its city's agreement with ``peer``
+    (None: it holds none)."""
+    row = conn.execute(
+        "SELECT min(r.received_at) FROM peer_revocations p JOIN records r ON r.id = p.record_id"
+        " WHERE p.peer = ?",
+        (peer,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
