@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import city, departments, files, intake, record_log, sync
+from bench import city, departments, federation, files, intake, record_log, sync
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "city": city.run,
     "departments": departments.run,
     "files": files.run,
+    "federation": federation.run,
 }
 
 

@@ -293,13 +293,17 @@ def push(central: Central, peer: str, *, timeout: float = 10.0, connect_timeout:
     """One session pushing what ``central`` owes ``peer``; never raises for the link.
 
     Nothing is pushed to a peer not linked, nor whose cross-certification is not in force
-    or is revoked; nothing connects when nothing is owed.
+    or is revoked; nothing connects when nothing is owed (and an idle link is two reads: the
+    agreement is checked once something waits).
     """
     db, result = central.store.db, PushResult(peer)
     try:
         link = peer_link_store.link_of(db, peer)
         if link is None:
             raise SyncError(ErrorCode.SYNC_PEER_UNKNOWN, f"{peer} has no endpoint and CURVE key")
+        if peer_link_store.waiting_count(db, peer) == 0:  # nothing owed: nothing to check or send
+            result.ok = True
+            return result
         own = central.config.central.net
         held = peer_state(db, peer)
         try:
@@ -310,9 +314,6 @@ def push(central: Central, peer: str, *, timeout: float = 10.0, connect_timeout:
             if exc.code is not ErrorCode.PEER_REVOKED or held is None or held.newest is None:
                 raise
             cert = held.newest
-        if peer_link_store.waiting_count(db, peer) == 0:
-            result.ok = True
-            return result
         where = f"{peer} at {link.endpoint}"
         with dial(central.keys, peer, link.endpoint, link.curve_pk) as (sock, monitor):
             await_handshake(monitor, where, connect_timeout)
@@ -328,8 +329,13 @@ def push(central: Central, peer: str, *, timeout: float = 10.0, connect_timeout:
 
 
 def push_all(central: Central, **options: float) -> list[PushResult]:
-    """:func:`push` to every linked peer."""
-    return [push(central, link.peer, **options) for link in peer_link_store.links(central.store.db)]
+    """:func:`push` to every linked peer (one read finds those owed anything: the others'
+    pushes end at once, ``ok``)."""
+    owed = peer_link_store.owed(central.store.db)
+    return [
+        push(central, link.peer, **options) if link.peer in owed else PushResult(link.peer, ok=True)
+        for link in peer_link_store.links(central.store.db)
+    ]
 
 
 class _Push:

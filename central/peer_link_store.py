@@ -139,6 +139,11 @@ def waiting_count(db: Database, peer: str) -> int:
     return int(row[0])
 
 
+def owed(db: Database) -> set[str]:
+    """The peers something is owed to (one read for every link)."""
+    return {str(r[0]) for r in db.conn.execute("SELECT DISTINCT peer FROM peer_out")}
+
+
 def last_seq(db: Database, peer: str) -> int:
     """The highest seq owed to ``peer`` (0: nothing owed)."""
     row = db.conn.execute("SELECT max(seq) FROM peer_out WHERE peer = ?", (peer,)).fetchone()
