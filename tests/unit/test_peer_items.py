@@ -24,7 +24,7 @@ from core.federation import (
     Scope,
     ScopeItem,
 )
-from core.peer_items import PeerItems, choose, offerable, offered_at
+from core.peer_items import PeerItems, choose, offerable, offered_at, taken_in_here
 from sync.record import kinds
 from sync.record.trust import role_of
 from tests.unit.test_catalog import make_item
@@ -96,14 +96,16 @@ def test_the_release_gives_only_the_items_the_scope_pins_to_its_version() -> Non
             entry("CL-0001", 3),
             entry("GA-0001", 2),  # pinned to another version
             entry("MZ-0002", 3, roles=(DELIVER,)),  # the peer only delivers it
-            entry("RS-0001", 3, modes=(JOINT_PART,)),  # a part of a joint case, not 代收代办
+            entry("RS-0001", 3, modes=(JOINT_PART,)),  # a part of a joint case: mirrored for the form
             entry("SW-0001", 3),  # not in the release
             entry("YB-0001", 3, roles=(INTAKE,)),  # ours, taken in by the peer
         )
     )
     release = peer_release("CL-0001", "GA-0001", "MZ-0002", "RS-0001", "YB-0001")
-    assert [i.code for i in choose(scope, release)] == ["CL-0001"]
+    assert [i.code for i in choose(scope, release)] == ["CL-0001", "RS-0001"]
     assert [i.code for i in choose(scope, peer_release("GA-0001", version=2))] == ["GA-0001"]
+    # ... but only 代收代办 items are offered as 异地代收 at the window
+    assert [e.item for e in scope.items if taken_in_here(e)] == ["CL-0001", "GA-0001", "SW-0001"]
     assert choose(scope, peer_release("CL-0001", version=4)) == ()
 
 
