@@ -22,7 +22,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from central import config as central_config
-from central.authority import open_central
+from central.authority import Central, open_central
 from central.peer_link import Deliver, Pacer, push_all, server
 from core.clock import Clock, SystemClock
 from sync.link.peer_transport import PeerServer
@@ -42,6 +42,7 @@ class PeerLinkProvider(DependencyProvider):  # type: ignore[misc]
         self.server: PeerServer | None = None
         self.pacer = Pacer(5)
         self.pushing = False
+        self.opened: Central | None = None
 
     def setup(self) -> None:
         self.home = Path(self.container.config[HOME_KEY])
@@ -62,6 +63,8 @@ class PeerLinkProvider(DependencyProvider):  # type: ignore[misc]
     def stop(self) -> None:
         if self.server is not None:
             self.server.stopping = True  # its loop sees it within 200 ms
+        if not self.pushing:
+            self._close()
 
     def kill(self) -> None:
         self.stop()
@@ -76,15 +79,24 @@ class PeerLinkProvider(DependencyProvider):  # type: ignore[misc]
             return
         self.pushing = True  # one push at a time, however long a transfer takes
         try:
-            with open_central(self.home, self.clock) as central:
-                for result in push_all(central):
-                    if result.error is not None:
-                        log.warning("peer link with %s: %s", result.peer, result.error.render("en"))
-                    elif result.acked:
-                        log.info("peer link with %s: %d delivered", result.peer, result.acked)
+            if self.opened is None:  # opened once: an idle link costs one read, not an open
+                self.opened = open_central(self.home, self.clock)
+            for result in push_all(self.opened):
+                if result.error is not None:
+                    log.warning("peer link with %s: %s", result.peer, result.error.render("en"))
+                elif result.acked:
+                    log.info("peer link with %s: %d delivered", result.peer, result.acked)
+        except BaseException:
+            self._close()  # opened again at the next push
+            raise
         finally:
             self.pushing = False
             self.pacer.pushed("*", time.monotonic())
+
+    def _close(self) -> None:
+        opened, self.opened = self.opened, None
+        if opened is not None:
+            opened.close()
 
 
 class CentralPeers:
