@@ -72,18 +72,25 @@ def _root(central_dir: Path, clock: object) -> bytes:
         return peers.own_root(central)
 
 
+def qingpu_city(root: Path, clock: FixedClock) -> Network:
+    """Qingpu: a central of its own (its genesis, the demo catalog published) and a town."""
+    from core.catalog_data import items_from_data
+
+    fp = authority.init(root / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
+                        random=seeded_random("qingpu"))  # fmt: skip
+    qingpu = Network(root / "qingpu", clock, fp)
+    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    with authority.open_central(qingpu.central_dir, clock) as central:
+        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
+    return qingpu
+
+
 @pytest.fixture()
 def cities(tmp_path: Path) -> Cities:
     haining = build_city(tmp_path / "haining")
     clock = haining.clock
-    fp = authority.init(tmp_path / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
-                        random=seeded_random("qingpu"))  # fmt: skip
-    qingpu = Network(tmp_path / "qingpu", clock, fp)
-    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    qingpu = qingpu_city(tmp_path, clock)
     with authority.open_central(qingpu.central_dir, clock) as central:
-        from core.catalog_data import items_from_data
-
-        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         catalog = current_catalog(central.store.db)
         assert catalog is not None
         item = next(

@@ -16,8 +16,8 @@ from node.desk import Desk
 from node.intake import IntakeForm
 from sync.projection import case_queries
 from sync.projection.catalog import current_catalog
-from tests.helpers import CITY, TOWN, VILLAGE, Network, relay, seeded_random
-from tests.integration.crossnet import _agree, _root
+from tests.helpers import CITY, TOWN, VILLAGE, Network, relay
+from tests.integration.crossnet import _agree, _root, qingpu_city
 from tests.integration.crossnet import cross as cross  # the joint tests' too
 from tests.integration.crossnet import deliver as deliver
 from tests.integration.crossnet import messages as messages
@@ -57,15 +57,8 @@ def build(tmp_path: Path) -> Cities:
     and Qingpu (central, a town granted LEAVE), agreed both ways for LEAVE as a joint part."""
     haining = build_city(tmp_path / "haining")
     clock = haining.clock
-    fp = authority.init(tmp_path / "qingpu" / "central", code=QP, name="上海市青浦区", net=None, clock=clock,
-                        random=seeded_random("qingpu"))  # fmt: skip
-    qingpu = Network(tmp_path / "qingpu", clock, fp)
-    qingpu.add_node(QP_TOWN, "town", QP, name="赵巷镇便民服务中心")
+    qingpu = qingpu_city(tmp_path, clock)
     with authority.open_central(qingpu.central_dir, clock) as central:
-        from core.catalog_data import items_from_data
-        from tongban.demo import demo_file
-
-        authority.publish_catalog(central, items_from_data(demo_file("catalog.yaml")["items"]))
         catalog = current_catalog(central.store.db)
         assert catalog is not None
         authority.grant(central, QP_TOWN, [LEAVE], catalog.item(LEAVE).modes["town"], valid_days=90)
