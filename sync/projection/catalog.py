@@ -8,6 +8,8 @@ Tables:
 
 from __future__ import annotations
 
+import threading
+
 from sqlite_utils import Database
 
 from core.catalog import CatalogRelease
@@ -65,8 +67,28 @@ def current_catalog(db: Database) -> CatalogRelease | None:
 
 def catalog_release(db: Database, version: int) -> CatalogRelease | None:
     row = db.conn.execute("SELECT record_id FROM catalog_releases WHERE version = ?", (version,)).fetchone()
-    record = stored_record(db, bytes(row[0])) if row else None
-    return CatalogRelease.from_body(record.body) if record else None
+    if row is None:
+        return None
+    rid = bytes(row[0])
+    if rid in _RELEASES:
+        return _RELEASES[rid]
+    record = stored_record(db, rid)
+    release = CatalogRelease.from_body(record.body) if record else None
+    if release is not None:
+        with _RELEASES_LOCK:  # the stores of a process are used on several threads
+            _RELEASES[rid] = release
+            while len(_RELEASES) > RELEASES_KEPT:
+                del _RELEASES[next(iter(_RELEASES))]
+    return release
+
+
+RELEASES_KEPT = 8
+_RELEASES: dict[bytes, CatalogRelease] = {}
+_RELEASES_LOCK = threading.Lock()
+"""Releases read, by record id, the oldest first: a record's id is the hash of its bytes and
+:class:`CatalogRelease` is immutable, so one copy serves every store of the process that
+holds the record (the newest release is read for every intake a central checks, and a
+release of 119 items costs milliseconds to parse)."""
 
 
 def item_names(db: Database, version: int | None = None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 
 from sqlite_utils import Database
 
@@ -100,6 +101,15 @@ def peer_states(db: Database) -> dict[str, PeerState]:
     return _states(db, None)
 
 
+@lru_cache(maxsize=1024)
+def _scope(stored: str) -> Scope:
+    """A scope as ``peer_certs`` stores it, read once per process: every peer's is read at
+    each check of all peers (central's renewal timer, the operators' page), and a scope of
+    119 items costs a millisecond and more to parse. It was checked when its record was
+    projected; :class:`Scope` is immutable, so one copy serves every reader."""
+    return Scope.from_body(json.loads(stored))
+
+
 def _states(db: Database, only: str | None) -> dict[str, PeerState]:
     where, params = (" WHERE peer = ?", (only,)) if only is not None else ("", ())
     certs: dict[str, list[CrossCert]] = {}
@@ -111,7 +121,7 @@ def _states(db: Database, only: str | None) -> dict[str, PeerState]:
         certs.setdefault(str(peer), []).append(
             CrossCert(
                 str(peer), str(name), bytes(root_pk), bytes(agreement), int(serial), int(nbf), int(exp),
-                Scope.from_body(json.loads(scope)), int(seq),
+                _scope(str(scope)), int(seq),
             )
         )  # fmt: skip
     revocations: dict[str, list[PeerRevocation]] = {}
