@@ -12,8 +12,10 @@ other's windows (role intake), with the other central's peer endpoint and CURVE 
 
 from __future__ import annotations
 
+import random
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -65,16 +67,33 @@ class CitySpec:
         return f"{self.code}101"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+PORTS = range(20_000, 32_000)
+"""Where the centrals' endpoints listen: below the kernel's ephemeral range (32768 and up
+by default), so the thousands of connections the alliance opens never take one of them
+between the plan and the bind."""
+
+
+def free_ports(count: int) -> list[str]:
+    """``count`` endpoints on 127.0.0.1, each free now, from :data:`PORTS` (spread at random)."""
+    rng = random.Random(f"ports-{time.time_ns()}")
+    chosen: list[str] = []
+    for port in rng.sample(PORTS, len(PORTS)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(f"tcp://127.0.0.1:{port}")
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"fewer than {count} free ports in {PORTS}")
 
 
 def plan(cities: int, villages: int) -> list[CitySpec]:
     """``cities`` cities (at most 45, each its own 6-digit code and three-letter prefix)."""
     if not 2 <= cities <= len(NAMES):
         raise ValueError(f"the alliance has 2 to {len(NAMES)} cities")
+    ports = free_ports(2 * cities)
     return [
         CitySpec(
             index=n,
@@ -82,8 +101,8 @@ def plan(cities: int, villages: int) -> list[CitySpec]:
             name=NAMES[n],
             prefix="C" + chr(65 + n // 26) + chr(65 + n % 26),
             villages=tuple(f"{330100 + n + 1}101{201 + v}" for v in range(villages)),
-            sync_listen=f"tcp://127.0.0.1:{free_port()}",
-            peer_listen=f"tcp://127.0.0.1:{free_port()}",
+            sync_listen=ports[2 * n],
+            peer_listen=ports[2 * n + 1],
         )
         for n in range(cities)
     ]

@@ -62,6 +62,19 @@ def run(cities: int | None = None, villages: int = VILLAGES, cases: int = CASES)
 
 def _run(root: Path, cities: list[CitySpec], cases: int) -> dict[str, Any]:
     now = SystemClock().now()
+    built = build(root, cities, now)
+    return measure(root, cities, cases, now, built)
+
+
+@dataclass
+class Built:
+    certs: int
+    mirrored: int
+    seconds: float
+
+
+def build(root: Path, cities: list[CitySpec], now: int) -> Built:
+    """The alliance on disk (:mod:`bench.fedcities`), on a clock eight days before ``now``."""
     build_clock = FixedClock(t=now - 8 * DAY)
     started = time.monotonic()
     roots = {}
@@ -72,25 +85,45 @@ def _run(root: Path, cities: list[CitySpec], cases: int) -> dict[str, Any]:
     mirrored = fedcities.mirror_all(root, cities, build_clock)
     progress(f"federation: {mirrored} releases mirrored over the links ({time.monotonic() - started:.0f} s)")
     fedcities.sync_down(root, cities, build_clock)
-    built = time.monotonic() - started
-    progress(f"federation: built in {built:.0f} s; starting the centrals")
+    return Built(certs, mirrored, time.monotonic() - started)
+
+
+def measure(root: Path, cities: list[CitySpec], cases: int, now: int, built: Built) -> dict[str, Any]:
+    """The week cut off (intakes on a clock seven days before ``now``), every link back."""
+    progress(f"federation: built in {built.seconds:.0f} s; starting the centrals")
     with fedlinks.centrals(root, cities, root / "logs") as running:
         running.signal(signal.SIGSTOP)  # every link down: no sync, no peer link runs
         crossing, local = take_in(root, cities, cases, FixedClock(t=now - 7 * DAY, step=1))
         progress(
             f"federation: {len(crossing)} cross-city and {len(local)} same-city cases taken in, links down"
         )
-        agents = fedlinks.Agents(root, cities)
-        back = time.time()
-        running.signal(signal.SIGCONT)
-        agents.start()
-        try:
+        with fedlinks.Nodes(root, cities) as nodes:
+            back = time.time()
+            cpu = Cpu.now(running, nodes)
+            running.signal(signal.SIGCONT)
+            nodes.go()
             times = await_decisions(root, crossing + local, back)
+            cpu = Cpu.now(running, nodes).since(cpu)
             revocation = revoke(root, cities)
-        finally:
-            agents.close()
         memory = running.peak_rss_mb()
-    return report(cities, certs, mirrored, built, crossing, local, times, revocation, memory, agents.stats)
+    return report(cities, built, crossing, local, times, revocation, memory, nodes.stats, cpu)
+
+
+@dataclass
+class Cpu:
+    """CPU seconds (user and system) of the centrals' processes and of the towns' and
+    villages' processes, and the wall-clock seconds they were taken over."""
+
+    centrals: float
+    nodes: float
+    wall: float
+
+    @classmethod
+    def now(cls, running: fedlinks.Centrals, nodes: fedlinks.Nodes) -> Cpu:
+        return cls(running.cpu_seconds(), nodes.cpu_seconds(), time.monotonic())
+
+    def since(self, start: Cpu) -> Cpu:
+        return Cpu(self.centrals - start.centrals, self.nodes - start.nodes, self.wall - start.wall)
 
 
 def take_in(
@@ -218,15 +251,14 @@ def _last(times: dict[str, float], taken: list[Taken]) -> float | None:
 
 def report(
     cities: list[CitySpec],
-    certs: int,
-    mirrored: int,
-    built: float,
+    built: Built,
     crossing: list[Taken],
     local: list[Taken],
     times: dict[str, float],
     revocation: Revocation,
     memory: dict[str, float],
     stats: fedlinks.Stats,
+    cpu: Cpu,
 ) -> dict[str, Any]:
     cross_s, local_s = _last(times, crossing), _last(times, local)
     back_cross = sum(1 for t in crossing if t.case_no in times)
@@ -276,11 +308,11 @@ def report(
         "cities": len(cities),
         "villages_per_city": len(cities[0].villages),
         "items_per_city": fedcities.ITEMS,
-        "cross_certifications": certs,
-        "releases_mirrored": mirrored,
+        "cross_certifications": built.certs,
+        "releases_mirrored": built.mirrored,
         "cross_city_cases": len(crossing),
         "same_city_cases": len(local),
-        "build_seconds": round(built, 1),
+        "build_seconds": round(built.seconds, 1),
         "clock": "fixed, 8 days (build) and 7 days (intakes) before now; real time from the links' return",
         "deciders": "an automatic approver at each town approves every case forwarded to it as it arrives",
         "revocation": {"revoker": revocation.revoker, "peer": revocation.peer},
@@ -289,6 +321,11 @@ def report(
         "agent_errors": stats.errors[:10],
         "approved_by_towns": stats.approved,
         "approvals_retried": dict(stats.approvals_retried),
+        "cpu_seconds_until_decisions_back": {
+            "centrals": round(cpu.centrals, 1),
+            "towns_and_villages": round(cpu.nodes, 1),
+            "wall": round(cpu.wall, 1),
+        },
         "central_peak_rss_mb": {k: round(v, 1) for k, v in sorted(memory.items())},
         "targets_met": {
             "decisions_back": figures[0]["met"],

@@ -1,7 +1,8 @@
 """The alliance running: every central a process of its own (``python -m tongban.run DIR
---only sync``: its sync endpoint, its duties, its peer endpoint and pushers), the towns and
-villages driven from the benchmark's process over real sync sessions (ZeroMQ, CURVE), each
-node on a thread of its own as each runs its own agent, the towns' approvers with them.
+--only sync``: its sync endpoint, its duties, its peer endpoint and pushers); the towns and
+villages in :data:`PROCESSES` processes of their own (a city's town and villages in the same
+one), over real sync sessions (ZeroMQ, CURVE), each node on a thread of its own as each runs
+its own agent, the towns' approvers with them.
 
 A node syncs again :data:`INTERVAL` seconds after a session that moved records (or after its
 approver decided something), and waits twice as long after each idle one, at most
@@ -10,7 +11,9 @@ approver decided something), and waits twice as long after each idle one, at mos
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import signal
 import socket
 import sqlite3
@@ -19,10 +22,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.fedcities import CitySpec, central_dir, node_dir
 from core.clock import Clock, SystemClock
@@ -33,9 +37,14 @@ from sync.link.transport import sync_once, upstreams_for
 from tongban.homes import open_home
 
 INTERVAL = 0.5
+DAY = 86_400.0
 IDLE_MAX = 4.0
 APPROVER = "shenpi"
-READY_SECONDS = 180.0
+READY_SECONDS = 120.0
+STARTING = 4
+PROCESSES = int(os.environ.get("TONGBAN_BENCH_FED_PROCESSES", "0")) or max(2, os.cpu_count() or 2)
+"""The towns' and villages' processes: as many as there are cores (two at least). Under one
+interpreter lock the 135 nodes of 45 cities got a fifth of a core on a loaded machine."""
 
 
 @dataclass
@@ -48,6 +57,10 @@ class Centrals:
         for process in self.processes.values():
             process.send_signal(signum)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time (user and system) every central's process has used so far."""
+        return cpu_seconds(p.pid for p in self.processes.values())
+
     def peak_rss_mb(self) -> dict[str, float]:
         """Each central's peak resident set (``VmHWM``), in MB."""
         out = {}
@@ -57,6 +70,16 @@ class Centrals:
                     if line.startswith("VmHWM:"):
                         out[net] = int(line.split()[1]) / 1e3
         return out
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """The CPU time (user and system) the processes ``pids`` have used so far."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _listening(endpoint: str) -> bool:
@@ -70,24 +93,32 @@ def _listening(endpoint: str) -> bool:
 
 @contextmanager
 def centrals(root: Path, cities: list[CitySpec], logs: Path) -> Iterator[Centrals]:
-    """Start every central's process and wait until its sync and peer endpoints listen."""
+    """Start every central's process, :data:`STARTING` at a time (each checks its store
+    first: 45 at once on two cores starve each other), each until its sync and peer
+    endpoints listen."""
     running = Centrals()
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     logs.mkdir(parents=True, exist_ok=True)
     try:
-        for city in cities:
-            with (logs / f"{city.code}.log").open("wb") as log:
-                running.processes[city.net] = subprocess.Popen(
-                    [sys.executable, "-m", "tongban.run", str(central_dir(root, city)), "--only", "sync"],
-                    env=env, stdout=log, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-        deadline = time.monotonic() + READY_SECONDS
-        for city in cities:
-            while not (_listening(city.sync_listen) and _listening(city.peer_listen)):
-                process = running.processes[city.net]
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{city.net}'s central did not start: see {logs / city.code}.log")
-                time.sleep(0.1)
+        waiting = list(cities)
+        starting: dict[str, tuple[CitySpec, float]] = {}
+        while waiting or starting:
+            while waiting and len(starting) < STARTING:
+                city = waiting.pop(0)
+                with (logs / f"{city.code}.log").open("wb") as log:
+                    running.processes[city.net] = subprocess.Popen(
+                        [sys.executable, "-m", "tongban.run", str(central_dir(root, city)), "--only", "sync"],
+                        env=env, stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                starting[city.net] = (city, time.monotonic() + READY_SECONDS)
+            for net, (city, deadline) in list(starting.items()):
+                exited = running.processes[net].poll() is not None  # another program's port?
+                if not exited and _listening(city.sync_listen) and _listening(city.peer_listen):
+                    del starting[net]
+                elif exited or time.monotonic() > deadline:
+                    tail = (logs / f"{city.code}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{net}'s central did not start; its log ends:\n{tail}")
+            time.sleep(0.1)
         yield running
     finally:
         running.signal(signal.SIGCONT)
@@ -109,6 +140,20 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def plain(self) -> dict[str, object]:
+        """What a nodes' process sends back (a lock does not cross processes)."""
+        return {
+            "sessions": self.sessions, "failures": dict(self.failures), "approved": self.approved,
+            "approvals_retried": dict(self.approvals_retried), "errors": list(self.errors),
+        }  # fmt: skip
+
+    def add(self, plain: dict[str, Any]) -> None:
+        self.sessions += plain["sessions"]
+        self.failures.update(plain["failures"])
+        self.approved += plain["approved"]
+        self.approvals_retried.update(plain["approvals_retried"])
+        self.errors.extend(plain["errors"])
+
     def note(self, ok: bool, error: str) -> None:
         with self.lock:
             self.sessions += 1
@@ -126,7 +171,8 @@ class Agents:
         self.threads: list[threading.Thread] = []
         self.stack = ExitStack()
 
-    def start(self) -> None:
+    def serve(self) -> None:
+        """The towns' sync endpoints, listening; the nodes' threads made, not started."""
         for city in self.cities:
             town_home = node_dir(self.root, city, city.town)
             town = ParentServer(lambda h=town_home: open_home(h, self.clock), "tcp://127.0.0.1:*").start()
@@ -134,6 +180,10 @@ class Agents:
             self._thread(town_home, city.code, city.sync_listen, city.town)
             for village in city.villages:
                 self._thread(node_dir(self.root, city, village), city.town, town.endpoint, None)
+
+    def start(self) -> None:
+        if not self.threads:
+            self.serve()
         for thread in self.threads:
             thread.start()
 
@@ -180,6 +230,79 @@ class Agents:
             with self.stats.lock:
                 self.stats.approved += 1
         return len(rows)
+
+
+class Nodes:
+    """Every city's town and villages as :class:`Agents` in :data:`PROCESSES` processes of
+    their own (the cities dealt out in turn), ready before the links return: :meth:`go`
+    starts every node's agent at once."""
+
+    def __init__(self, root: Path, cities: list[CitySpec], processes: int = PROCESSES) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited state
+        self.going, self.halting = context.Event(), context.Event()
+        self.results: Any = context.Queue()
+        shares = [cities[n :: max(1, processes)] for n in range(min(processes, len(cities)))]
+        self.processes = [
+            context.Process(target=_nodes, args=(root, share, self.going, self.halting, self.results))
+            for share in shares
+        ]
+        self.stats = Stats()
+
+    def __enter__(self) -> Nodes:
+        for process in self.processes:
+            process.start()
+        ready, deadline = 0, time.monotonic() + READY_SECONDS
+        while ready < len(self.processes):
+            try:
+                kind, detail = self.results.get(timeout=1)
+            except queue.Empty:
+                if time.monotonic() > deadline or any(p.exitcode is not None for p in self.processes):
+                    self.halting.set()
+                    raise RuntimeError("a nodes' process did not start (its error is above)") from None
+                continue
+            if kind != "ready":
+                self.halting.set()
+                raise RuntimeError(f"a nodes' process did not start: {detail}")
+            ready += 1
+        return self
+
+    def go(self) -> None:
+        self.going.set()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(p.pid for p in self.processes if p.pid is not None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.halting.set()
+        try:
+            for _ in self.processes:
+                kind, detail = self.results.get(timeout=180)
+                if kind == "stats":
+                    self.stats.add(detail)
+                else:
+                    self.stats.errors.append(str(detail))
+        finally:
+            for process in self.processes:
+                process.join(30)
+                if process.is_alive():
+                    process.kill()
+
+
+def _nodes(root: Path, cities: list[CitySpec], going: Any, halting: Any, results: Any) -> None:
+    """A nodes' process: its cities' towns serving, every node's agent from ``going`` until
+    ``halting``; what it counted, to ``results``."""
+    agents = Agents(root, cities)
+    try:
+        agents.serve()
+    except Exception as exc:  # told to the benchmark, which stops
+        results.put(("failed", repr(exc)))
+        return
+    results.put(("ready", ""))
+    going.wait(READY_SECONDS * 4)
+    agents.start()
+    halting.wait(DAY)
+    agents.close()
+    results.put(("stats", agents.stats.plain()))
 
 
 def read_only(db: Path) -> sqlite3.Connection:
