@@ -35,6 +35,7 @@ from core.clock import CHINA, Clock, local_date
 from core.errors import ErrorCode, InputError, StoreError
 from core.files import DECISION_MATERIAL, FileRef
 from core.intake import Intake, Notice, clean_text
+from core.parts import PartProgress
 from node import config as node_config
 from node.card_reader import IdCard, reader_for
 from node.casework import Case, Casework
@@ -193,6 +194,10 @@ class Desk:
     def intake_of(self, case_no: str) -> Intake | None:
         """The case's intake as signed (its agent and extra fields)."""
         return case_queries.intake_of(self.db, case_no)
+
+    def parts_of(self, case_no: str) -> tuple[PartProgress, ...]:
+        """多地联办: where each other city's part of the case stands (none: no parts)."""
+        return case_queries.parts_of(self.db, case_no)
 
     def clerk_names(self, node: str = "") -> dict[str, str]:
         """The display names of the clerks of ``node`` (default: this one) by user name, as

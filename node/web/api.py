@@ -26,6 +26,7 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from core.errors import AuthorityError, ErrorCode, InputError, TongbanError
+from core.parts import PartProgress
 from node.desk import Case, IntakeForm
 from node.web.deps import DeskProvider, WorkerDesk
 from node.web.openapi import document, fields
@@ -135,7 +136,10 @@ class Api:
     @api()
     def api_items(self, ctx: Ctx) -> Response:
         desk = ctx.desk
-        return ctx.json({"items": [_item(a) for a in (*desk.items(), *desk.peer_items())]})
+        return ctx.json({
+            "items": [_item(a) for a in (*desk.items(), *desk.peer_items())],
+            "part_offers": [asdict(o) for o in desk.part_offers()],
+        })  # fmt: skip
 
     @http("POST", "/api/v1/cases")
     @api("clerk")
@@ -182,8 +186,10 @@ class Api:
     @http("GET", "/api/v1/cases/<case_no>")
     @api()
     def api_case(self, ctx: Ctx, case_no: str) -> Response:
-        case = asdict(ctx.desk.case(case_no))
-        return ctx.json({"case": case, "events": [asdict(e) for e in ctx.desk.events(case_no)]})
+        desk = ctx.desk
+        case = asdict(desk.case(case_no))
+        events = [asdict(e) for e in desk.events(case_no)]
+        return ctx.json({"case": case, "events": events, "parts": [_part(p) for p in desk.parts_of(case_no)]})
 
     @http("POST", "/api/v1/cases/<case_no>/events")
     @api("clerk")
@@ -197,6 +203,20 @@ class Api:
         assert ctx.principal is not None
         case = ctx.desk.act(case_no, event, data, ctx.principal.actor)
         return ctx.json({"case": asdict(case)})
+
+
+def _part(progress: PartProgress) -> dict[str, Any]:
+    """多地联办: one other city's part of a case, where it stands."""
+    return {
+        **asdict(progress.part),
+        "status": progress.status.value,
+        "status_zh": progress.status.zh,
+        "their_case": progress.their_case or None,
+        "deadline": progress.deadline or None,
+        "reason": progress.reason or None,
+        "at": progress.at or None,
+        "missing": list(progress.missing),
+    }
 
 
 def _duplicate(ctx: Ctx, exc: TongbanError, duplicates: list[Case]) -> Response:

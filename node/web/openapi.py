@@ -21,6 +21,7 @@ from core.cases import DELIVERY_LABELS, State
 from core.documents import DocType
 from core.errors import ErrorCode
 from core.intake import MAX_DOC_NO, MAX_NAME, MAX_NOTES, MAX_PHONE, MAX_REASON
+from core.parts import MAX_PART_NAME, MAX_PARTS
 
 MAX_ITEM = 80  # CODE@NET: another city's item (异地代收)
 MAX_QUERY = 40
@@ -140,11 +141,33 @@ def _intake() -> dict[str, Any]:
                 "additionalProperties": {"type": "string"},
                 "description": "the item's extra fields (GET /api/v1/items: fields), by code",
             },
+            "parts": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_PARTS,
+                "items": _part(),
+                "description": "多地联办: the other cities' parts of an application for one of our own items,"
+                " each one of GET /api/v1/items' part_offers (one per city)",
+            },
             "confirm_duplicate": {"type": "boolean", "description": "take in although an open case exists"},
             "confirm_name": {
                 "type": "boolean",
                 "description": "take in although the ID number was held under another name (checked)",
             },
+        },
+    }
+
+
+def _part() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["city", "item", "cat", "name"],
+        "additionalProperties": False,
+        "properties": {
+            "city": {"type": "string", "minLength": 1, "maxLength": 64, "description": "the city's net"},
+            "item": {"type": "string", "minLength": 1, "maxLength": 64, "description": "its item's code"},
+            "cat": {"type": "integer", "minimum": 0, "description": "the version of its catalog"},
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_PART_NAME, "description": "its name"},
         },
     }
 

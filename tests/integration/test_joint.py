@@ -56,7 +56,7 @@ from tests.integration.jointcities import (
     refused,
     up,
 )
-from tests.integration.webnode import GOOD_ID, PASSWORD, csrf_of, login, serve
+from tests.integration.webnode import GOOD_ID, PASSWORD, csrf_of, device_token, login, serve
 from tests.integration.webnode import form as form_data
 from tests.scanfiles import jpeg
 
@@ -370,3 +370,38 @@ def test_a_part_asks_for_a_supplement_our_window_takes_it_in_and_the_part_is_the
         assert d.case(number).state.value == "forwarded"  # our own part is still our town's to decide
         events = [e.event for e in d.events(number)]
         assert events == ["forward", "part_accept", "part_supplement", "part_supply", "part_reject"]
+
+
+def test_the_json_api_offers_the_parts_takes_them_in_and_shows_where_each_stands(cities: Cities) -> None:
+    c = cities
+    home = c.haining.node_dir(VILLAGE)
+    token = device_token(home)
+    body = {"item": ARRIVE, "name": "王秀英", "doc_type": "resident_id", "doc_no": GOOD_ID,
+            "phone": "13800138000", "materials": ["property_cert", "id_card", "hukou_book"]}  # fmt: skip
+    good = {"city": QINGPU, "item": LEAVE, "cat": c.cat, "name": "市内户口迁移"}
+    with serve(home, probe="/login") as web:
+        status, items = web.api("GET", "/api/v1/items", token)
+        assert status == 200
+        [offer] = items["part_offers"]  # the item's name where the fixture mirrored no release: its code
+        shown_offer = (offer["city"], offer["city_name"], offer["item"], offer["cat"])
+        assert shown_offer == (QINGPU, "上海市青浦区", LEAVE, c.cat)
+        # Refused with a code each, nothing taken in: a malformed part, one not agreed.
+        for part, code, http_status in (
+            ({**good, "extra": "x"}, ErrorCode.FIELD_INVALID, 400),
+            ({**good, "cat": "1"}, ErrorCode.FIELD_INVALID, 400),
+            ({**good, "item": OTHER}, ErrorCode.PEER_SCOPE, 403),
+        ):
+            status, answer = web.api("POST", "/api/v1/cases", token, {**body, "parts": [part]})
+            assert (status, answer["error"]["code"]) == (http_status, code.value), answer
+        with desk(c, VILLAGE) as d:
+            assert case_queries.search(d.db, "王秀英") == []
+        status, answer = web.api("POST", "/api/v1/cases", token, {**body, "parts": [good]})
+        assert status == 201, answer
+        number = answer["case"]["case_no"]
+        status, shown = web.api("GET", f"/api/v1/cases/{number}", token)
+    assert status == 200
+    [part] = shown["parts"]
+    assert {k: part[k] for k in good} == good
+    assert (part["status"], part["status_zh"], part["their_case"]) == ("sent", "已送出，待对方受理", None)
+    with desk(c, VILLAGE) as d:
+        assert d.intake_of(number).parts == (Part(QINGPU, LEAVE, c.cat, "市内户口迁移"),)  # type: ignore[union-attr]
