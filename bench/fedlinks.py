@@ -182,8 +182,7 @@ class Agents:
                 self._thread(node_dir(self.root, city, village), city.town, town.endpoint, None)
 
     def start(self) -> None:
-        if not self.threads:
-            self.serve()
+        """Every node's agent, on the threads :meth:`serve` made."""
         for thread in self.threads:
             thread.start()
 
@@ -243,7 +242,9 @@ class Nodes:
         self.results: Any = context.Queue()
         shares = [cities[n :: max(1, processes)] for n in range(min(processes, len(cities)))]
         self.processes = [
-            context.Process(target=_nodes, args=(root, share, self.going, self.halting, self.results))
+            context.Process(
+                target=_nodes, args=(root, share, self.going, self.halting, self.results), daemon=True
+            )
             for share in shares
         ]
         self.stats = Stats()
@@ -257,16 +258,21 @@ class Nodes:
                 kind, detail = self.results.get(timeout=1)
             except queue.Empty:
                 if time.monotonic() > deadline or any(p.exitcode is not None for p in self.processes):
-                    self.halting.set()
+                    self._abort()
                     raise RuntimeError("a nodes' process did not start (its error is above)") from None
                 continue
             if kind != "ready":
-                self.halting.set()
+                self._abort()
                 raise RuntimeError(f"a nodes' process did not start: {detail}")
             ready += 1
         return self
 
     def go(self) -> None:
+        self.going.set()
+
+    def _abort(self) -> None:
+        """A process did not start: the others end at once rather than wait to be told to go."""
+        self.halting.set()
         self.going.set()
 
     def cpu_seconds(self) -> float:
